@@ -1,0 +1,311 @@
+"""Robust streaming baseline: per-(entity, metric) robust z-score against a Huber EWMA.
+
+Each series (``event.entity``, ``event.name``) keeps a centre and a scale:
+
+- warm-up: the first ``warmup`` points are buffered; the baseline starts at their median, the
+  scale at 1.4826 x their MAD (mean absolute deviation when the MAD is 0). No score during warm-up.
+- score: ``z = (x - centre) / max(scale, min_scale, min_rel_scale * |centre|)``; the score is
+  ``|z|`` (``direction: both``), ``max(z, 0)`` (``up``) or ``max(-z, 0)`` (``down``).
+- learning (only from unflagged points): the deviation is clipped at ``huber_k`` scales, then
+  ``centre += a_c * clipped`` and ``scale += a_s * (1.2533 * |clipped| - scale)`` (EWMA of the
+  absolute deviation, rescaled to a standard deviation for Gaussian noise). ``halflife`` and
+  ``scale_halflife`` are in points. Because flagged points are not learned, a slow leak cannot
+  drag the baseline along once it has crossed the threshold.
+
+Defined behaviour on bad input (all counted per series, see ``stats()``):
+
+- NaN / missing / non-numeric value: score 0, not learned, counted in ``nan``.
+- out-of-order (time earlier than the series' last learned point): scored against the current
+  baseline (it can produce a finding) but never learned; counted in ``late``.
+- gap: a gap longer than ``max_gap`` seconds (0 = never) restarts warm-up for that series.
+- constant series: the scale floor (``min_scale``, ``min_rel_scale``) keeps scores finite; any
+  later change of more than ``threshold`` floors is flagged.
+- a series that starts mid-incident (or any persistent level shift): after ``relearn_after``
+  consecutive flagged points the baseline is re-initialised from those points (median/MAD) and the
+  new level becomes normal (``relearns`` counter); 0 disables this and keeps flagging.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import numpy as np
+
+from agent.event import Event
+from agent.registry import register
+from detectors.metrics.common import (SEVERITIES, MetricDetector, RunResult, SeriesTable, extract,
+                                      halflife_alpha, njit, restore_rows, snapshot_rows)
+
+# state columns
+N, C, S, LAST, NAN, LATE, RUN, BUFN, WARM, FIRST, RELEARN = range(11)
+NCOLS = 11
+_INIT = [0.0, 0.0, 0.0, -math.inf, 0.0, 0.0, 0.0, 0.0, 0.0, math.nan, 0.0]
+DIRECTIONS = ("both", "up", "down")
+
+
+@njit
+def _robust_init(vals):
+    med = np.median(vals)
+    mad = np.median(np.abs(vals - med)) * 1.4826
+    if mad <= 0.0:
+        mad = np.mean(np.abs(vals - med)) * 1.2533
+    return med, mad
+
+
+@njit
+def _baseline_kernel(ids, x, t, st, buf, mode, warmup, thr, a_c, a_s, k, min_scale, min_rel,
+                     direction, relearn_after, max_gap, scores, flags, centers, scales):
+    n = ids.shape[0]
+    for i in range(n):
+        s = ids[i]
+        scores[i] = 0.0
+        flags[i] = False
+        centers[i] = np.nan
+        scales[i] = np.nan
+        if s < 0:
+            continue
+        xi = x[i]
+        ti = t[i]
+        if not np.isfinite(xi):
+            st[s, 4] += 1.0
+            continue
+        late = ti < st[s, 3]
+        if (not late) and max_gap > 0.0 and st[s, 3] > -np.inf and ti - st[s, 3] > max_gap:
+            # long gap: start over
+            st[s, 8] = 0.0
+            st[s, 7] = 0.0
+            st[s, 6] = 0.0
+        if st[s, 8] == 0.0:
+            # warming up: no score; buffer in-order points
+            if late:
+                st[s, 5] += 1.0
+                continue
+            if mode == 2:
+                continue
+            b = int(st[s, 7])
+            buf[s, b] = xi
+            b += 1
+            st[s, 7] = b
+            st[s, 3] = ti
+            if np.isnan(st[s, 9]):
+                st[s, 9] = ti
+            if b >= warmup:
+                med, sc = _robust_init(buf[s, :b])
+                st[s, 1] = med
+                st[s, 2] = sc
+                st[s, 0] += b
+                st[s, 8] = 1.0
+                st[s, 7] = 0.0
+                st[s, 6] = 0.0
+            continue
+        c = st[s, 1]
+        sc = st[s, 2]
+        floor = min_rel * abs(c)
+        if floor < min_scale:
+            floor = min_scale
+        if sc < floor:
+            sc = floor
+        dev = xi - c
+        z = dev / sc
+        if direction == 0:
+            score = abs(z)
+        elif direction == 1:
+            score = z if z > 0.0 else 0.0
+        else:
+            score = -z if z < 0.0 else 0.0
+        scores[i] = score
+        centers[i] = c
+        scales[i] = sc
+        if mode == 2:
+            continue
+        if mode == 0 and score >= thr:
+            flags[i] = True
+            if late:
+                st[s, 5] += 1.0
+                continue
+            r = int(st[s, 6])
+            if relearn_after > 0:
+                buf[s, r] = xi
+            r += 1
+            st[s, 6] = r
+            st[s, 3] = ti
+            if relearn_after > 0 and r >= relearn_after:
+                med, nsc = _robust_init(buf[s, :r])
+                st[s, 1] = med
+                st[s, 2] = nsc
+                st[s, 6] = 0.0
+                st[s, 10] += 1.0
+            continue
+        if late:
+            st[s, 5] += 1.0
+            continue
+        st[s, 6] = 0.0
+        lim = k * sc
+        d = dev
+        if d > lim:
+            d = lim
+        elif d < -lim:
+            d = -lim
+        st[s, 1] = c + a_c * d
+        st[s, 2] = st[s, 2] + a_s * (1.2533 * abs(d) - st[s, 2])
+        st[s, 0] += 1.0
+        st[s, 3] = ti
+
+
+@register
+class BaselineDetector(MetricDetector):
+    """Robust per-series baseline (Huber EWMA centre and scale); score = robust z-score."""
+
+    type = "baseline"
+    state_version = 1
+
+    @dataclass
+    class Config:
+        warmup: int = 30              # points buffered before the first score
+        threshold: float = 7.0        # robust z at or above which a point is flagged
+        halflife: float = 60.0        # centre half-life, in points
+        scale_halflife: float = 240.0  # scale half-life, in points
+        huber_k: float = 3.0          # deviations are clipped at k scales before learning
+        min_scale: float = 1e-9       # absolute scale floor
+        min_rel_scale: float = 0.01   # scale floor relative to |centre|
+        direction: str = "both"       # both | up | down
+        relearn_after: int = 120      # accept a new level after this many consecutive flags (0 = never)
+        max_gap: float = 0.0          # seconds; a longer gap restarts warm-up (0 = never)
+        metrics: list[str] = field(default_factory=list)  # metric names to watch (empty = all)
+        severity: str = "medium"
+        high_factor: float = 2.0      # score >= high_factor * threshold raises severity one step
+
+        def validate(self) -> None:
+            if self.warmup < 2:
+                raise ValueError("warmup must be >= 2")
+            if not self.threshold > 0:
+                raise ValueError("threshold must be > 0")
+            if not (self.halflife > 0 and self.scale_halflife > 0):
+                raise ValueError("halflife and scale_halflife must be > 0")
+            if not self.huber_k > 0:
+                raise ValueError("huber_k must be > 0")
+            if self.min_scale < 0 or self.min_rel_scale < 0:
+                raise ValueError("min_scale and min_rel_scale must be >= 0")
+            if self.direction not in DIRECTIONS:
+                raise ValueError(f"direction must be one of {', '.join(DIRECTIONS)}")
+            if self.relearn_after < 0:
+                raise ValueError("relearn_after must be >= 0")
+            if self.max_gap < 0:
+                raise ValueError("max_gap must be >= 0")
+            if self.severity not in SEVERITIES:
+                raise ValueError(f"severity must be one of {', '.join(SEVERITIES)}")
+            if self.high_factor < 0:
+                raise ValueError("high_factor must be >= 0")
+
+    def __init__(self, *a, **kw) -> None:
+        super().__init__(*a, **kw)
+        cfg = self.config
+        self._bufcols = max(cfg.warmup, cfg.relearn_after, 1)
+        self.table = SeriesTable(NCOLS, self._bufcols, _INIT)
+        self._a_c = halflife_alpha(cfg.halflife)
+        self._a_s = halflife_alpha(cfg.scale_halflife)
+        self._dir = DIRECTIONS.index(cfg.direction)
+
+    # scoring ----------------------------------------------------------------------------------
+    def _run(self, events: Sequence[Event], mode: int) -> RunResult:
+        n = len(events)
+        ex = extract(events, self.event_kinds)
+        ok = self._accept_mask(ex)
+        if mode == 2:
+            return self._score_vec(self.table.ids(ex.keys, ok), ex.values)
+        ids = self.table.ids(ex.keys, ok, create=True)
+        scores = np.empty(n)
+        flags = np.empty(n, dtype=np.bool_)
+        centers = np.empty(n)
+        scales = np.empty(n)
+        cfg = self.config
+        _baseline_kernel(ids, ex.values, ex.times, self.table.state, self.table.buf, mode,
+                         cfg.warmup, cfg.threshold, self._a_c, self._a_s, cfg.huber_k,
+                         cfg.min_scale, cfg.min_rel_scale, self._dir, cfg.relearn_after,
+                         cfg.max_gap, scores, flags, centers, scales)
+        return RunResult(scores, flags, centers, scales)
+
+    def _score_vec(self, ids: np.ndarray, x: np.ndarray) -> RunResult:
+        """Vectorised score-only path (no state change); same formula as the kernel."""
+        n = len(ids)
+        scores = np.zeros(n)
+        centers = np.full(n, np.nan)
+        scales = np.full(n, np.nan)
+        if n and len(self.table):
+            st = self.table.state
+            known = ids >= 0
+            sid = np.where(known, ids, 0)
+            rows = st[sid]
+            live = known & (rows[:, WARM] > 0) & np.isfinite(x)
+            c = rows[:, C]
+            floor = np.maximum(self.config.min_rel_scale * np.abs(c), self.config.min_scale)
+            sc = np.maximum(rows[:, S], floor)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                z = (x - c) / sc
+            if self._dir == 0:
+                sv = np.abs(z)
+            elif self._dir == 1:
+                sv = np.maximum(z, 0.0)
+            else:
+                sv = np.maximum(-z, 0.0)
+            scores = np.where(live, sv, 0.0)
+            centers = np.where(live, c, np.nan)
+            scales = np.where(live, sc, np.nan)
+        return RunResult(scores, np.zeros(n, dtype=bool), centers, scales)
+
+    def is_warm(self, event: Event) -> bool:
+        sid = self.table.index.get((event.entity, event.name))
+        return sid is not None and self.table.state[sid, WARM] > 0
+
+    def window_evidence(self) -> dict:
+        return {"halflife_points": self.config.halflife,
+                "scale_halflife_points": self.config.scale_halflife,
+                "warmup_points": self.config.warmup}
+
+    def _finding(self, ev, score, thr, center, scale):
+        f = super()._finding(ev, score, thr, center, scale)
+        sid = self.table.index.get((ev.entity, ev.name))
+        if f is not None and sid is not None:
+            f.evidence["window"]["learned_points"] = int(self.table.state[sid, N])
+            f.evidence["window"]["since"] = float(self.table.state[sid, FIRST])
+        return f
+
+    # introspection ----------------------------------------------------------------------------
+    def stats(self, entity: str | None = None) -> dict:
+        """Per-series counters: learned points, NaN skipped, late points, relearns, warm."""
+        out = {}
+        for sid, key in enumerate(self.table.keys):
+            if entity is not None and key[0] != entity:
+                continue
+            r = self.table.state[sid]
+            out[key] = {"learned": int(r[N]), "nan": int(r[NAN]), "late": int(r[LATE]),
+                        "relearns": int(r[RELEARN]), "warm": bool(r[WARM]),
+                        "center": float(r[C]), "scale": float(r[S])}
+        return out
+
+    # state ------------------------------------------------------------------------------------
+    def _kind(self) -> str:
+        return f"detector.{self.type}"
+
+    def _fingerprint(self) -> dict:
+        return {"bufcols": self._bufcols}
+
+    def snapshot(self, entity: str | None = None) -> bytes:
+        return snapshot_rows(self._kind(), self.state_version, self.table.dump(entity),
+                             {"entity": entity, "config": self._fingerprint()})
+
+    def restore(self, blob: bytes, entity: str | None = None) -> None:
+        state = restore_rows(blob, self._kind(), self.state_version)
+        if state.get("entity") != entity:
+            raise ValueError(f"snapshot is for entity {state.get('entity')!r}, not {entity!r}")
+        self.table.load(state["rows"], entity)
+        if entity is not None:
+            self._dirty.discard(entity)
+
+    def entities(self):
+        return self.table.entities()
+
+    def forget(self, entity: str) -> None:
+        self.table.forget(entity)
+        self._dirty.discard(entity)
