@@ -1,0 +1,113 @@
+"""Bus interface shared by the embedded and Kafka implementations."""
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass
+from typing import Callable, Iterable
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes
+    timestamp_ms: int = 0
+
+
+def partition_for(key: bytes | None, partitions: int) -> int:
+    """Kafka's default partitioner (murmur2 of the key, positive, mod n), so both buses agree."""
+    if key is None or partitions <= 1:
+        return 0
+    return (_murmur2(key) & 0x7FFFFFFF) % partitions
+
+
+def _murmur2(data: bytes) -> int:
+    length = len(data)
+    seed = 0x9747B28C
+    m = 0x5BD1E995
+    r = 24
+    h = (seed ^ length) & 0xFFFFFFFF
+    length4 = length // 4
+    for i in range(length4):
+        i4 = i * 4
+        k = (data[i4] & 0xFF) + ((data[i4 + 1] & 0xFF) << 8) + ((data[i4 + 2] & 0xFF) << 16) + ((data[i4 + 3] & 0xFF) << 24)
+        k = (k * m) & 0xFFFFFFFF
+        k ^= (k % 0x100000000) >> r
+        k = (k * m) & 0xFFFFFFFF
+        h = (h * m) & 0xFFFFFFFF
+        h ^= k
+    extra = length % 4
+    index = length & ~3
+    if extra >= 3:
+        h ^= (data[index + 2] & 0xFF) << 16
+    if extra >= 2:
+        h ^= (data[index + 1] & 0xFF) << 8
+    if extra >= 1:
+        h ^= data[index] & 0xFF
+        h = (h * m) & 0xFFFFFFFF
+    h ^= (h % 0x100000000) >> 13
+    h = (h * m) & 0xFFFFFFFF
+    h ^= (h % 0x100000000) >> 15
+    return h
+
+
+class Producer(abc.ABC):
+    @abc.abstractmethod
+    def send(self, topic: str, value: bytes, key: bytes | None = None) -> None: ...
+
+    @abc.abstractmethod
+    def flush(self, timeout: float | None = None) -> None:
+        """Block until every record sent so far is durably written (raise on failure)."""
+
+    def close(self) -> None:
+        self.flush()
+
+
+class Consumer(abc.ABC):
+    """A member of a consumer group. Offsets move only on `commit()`."""
+
+    #: called with the list of (topic, partition) assigned / revoked on rebalance
+    on_assign: Callable[[list[tuple[str, int]]], None] | None = None
+    on_revoke: Callable[[list[tuple[str, int]]], None] | None = None
+
+    @abc.abstractmethod
+    def poll(self, max_records: int = 500, timeout: float = 0.1) -> list[Record]: ...
+
+    @abc.abstractmethod
+    def commit(self) -> None:
+        """Commit the position after every record returned by poll so far."""
+
+    @abc.abstractmethod
+    def close(self) -> None: ...
+
+    def lag(self) -> int:
+        """Records not yet consumed by this member (best effort)."""
+        return 0
+
+
+class Bus(abc.ABC):
+    def __init__(self, prefix: str = "warden.") -> None:
+        self.prefix = prefix
+
+    def topic(self, suffix: str) -> str:
+        return self.prefix + suffix
+
+    @abc.abstractmethod
+    def create_topics(self, names: Iterable[str], partitions: int) -> None: ...
+
+    @abc.abstractmethod
+    def producer(self) -> Producer: ...
+
+    @abc.abstractmethod
+    def consumer(self, group: str, topics: list[str]) -> Consumer: ...
+
+    def end_offsets(self, topic: str) -> dict[int, int]:
+        return {}
+
+    def committed(self, group: str, topic: str) -> dict[int, int]:
+        return {}
+
+    def close(self) -> None:
+        pass

@@ -1,0 +1,192 @@
+"""The one YAML config: sections, defaults, validation, environment overrides.
+
+```yaml
+bus:   {type: embedded | kafka, bootstrap: 127.0.0.1:9092, topic_prefix: warden., partitions: 3}
+store: {type: sqlite | elasticsearch, path: .warden/warden.db, hosts: [http://127.0.0.1:9200]}
+http:  {enabled: false, host: 127.0.0.1, port: 8080}
+pipeline: {batch_size: 500, checkpoint_interval_s: 1.0}
+collectors: {scenario/demo: {}, otlp/default: {}}
+detectors:  {baseline/default: {}}
+responders: {webhook/oncall: {url: ...}}
+policies: [path/to/policies.yaml]   # default: the built-in policies
+```
+Environment overrides (for containers): WARDEN_BUS, WARDEN_KAFKA_BOOTSTRAP, WARDEN_STORE,
+WARDEN_ES_HOSTS (comma separated), WARDEN_ES_API_KEY, WARDEN_HTTP_TOKEN, WARDEN_DATA_DIR.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from agent.component import build_config
+from agent.errors import ConfigError
+
+
+@dataclass
+class BusConfig:
+    type: str = "embedded"
+    bootstrap: str = "127.0.0.1:9092"
+    topic_prefix: str = "warden."
+    partitions: int = 3
+    replication_factor: int = 1
+    linger_ms: int = 5
+    batch_size: int = 262144
+    compression: str | None = None
+    max_poll_records: int = 2000
+    fetch_max_wait_ms: int = 100
+    kafka: dict = field(default_factory=dict)   # extra kafka-python options: security_protocol, sasl_*, ssl_*
+
+    def validate(self) -> None:
+        if self.type not in ("embedded", "kafka"):
+            raise ValueError(f"type must be embedded or kafka, got {self.type!r}")
+        if self.partitions < 1:
+            raise ValueError("partitions must be >= 1")
+
+
+@dataclass
+class StoreConfig:
+    type: str = "sqlite"
+    path: str = ""                       # sqlite file; default <data_dir>/warden.db
+    hosts: list[str] = field(default_factory=lambda: ["http://127.0.0.1:9200"])
+    index_prefix: str = "warden"
+    api_key: str | None = None
+    verify_certs: bool = True
+    ca_certs: str | None = None
+    bulk_max: int = 500
+
+    def validate(self) -> None:
+        if self.type not in ("sqlite", "elasticsearch"):
+            raise ValueError(f"type must be sqlite or elasticsearch, got {self.type!r}")
+
+
+@dataclass
+class HttpConfig:
+    enabled: bool = False
+    host: str = "127.0.0.1"
+    port: int = 8080
+    token: str | None = None
+    max_body_bytes: int = 4 << 20
+
+    def validate(self) -> None:
+        if not 0 <= self.port < 65536:
+            raise ValueError(f"port out of range: {self.port}")
+
+
+@dataclass
+class PipelineConfig:
+    batch_size: int = 1000
+    checkpoint_interval_s: float = 1.0
+    max_record_bytes: int = 1 << 20
+    group_prefix: str = "warden-"
+
+    def validate(self) -> None:
+        if self.batch_size < 1:
+            raise ValueError("batch_size must be >= 1")
+
+
+_SECTIONS = {"bus": BusConfig, "store": StoreConfig, "http": HttpConfig, "pipeline": PipelineConfig}
+
+
+@dataclass
+class WardenConfig:
+    bus: BusConfig = field(default_factory=BusConfig)
+    store: StoreConfig = field(default_factory=StoreConfig)
+    http: HttpConfig = field(default_factory=HttpConfig)
+    pipeline: PipelineConfig = field(default_factory=PipelineConfig)
+    collectors: dict[str, dict] = field(default_factory=dict)
+    detectors: dict[str, dict] = field(default_factory=lambda: {"baseline/default": {}})
+    responders: dict[str, dict] = field(default_factory=dict)
+    policies: list[str] = field(default_factory=list)
+    data_dir: str = ".warden"
+    source: str = "<defaults>"
+
+    @property
+    def sqlite_path(self) -> Path:
+        return Path(self.store.path) if self.store.path else Path(self.data_dir) / "warden.db"
+
+
+class _Section:
+    """Adapter so build_config can build a plain section dataclass."""
+
+    def __init__(self, cfg_cls):
+        self.Config = cfg_cls
+
+
+def parse(raw: dict[str, Any] | None, source: str = "<dict>") -> WardenConfig:
+    raw = dict(raw or {})
+    known = {f.name for f in dataclasses.fields(WardenConfig)} - {"source"}
+    unknown = sorted(set(raw) - known)
+    if unknown:
+        raise ConfigError(f"{source}: unknown section(s) {', '.join(unknown)} (known: {', '.join(sorted(known))})")
+    cfg = WardenConfig(source=source)
+    for name, cls in _SECTIONS.items():
+        sec = raw.get(name) or {}
+        if not isinstance(sec, dict):
+            raise ConfigError(f"{source}: {name} must be a mapping")
+        setattr(cfg, name, build_config(_Section(cls), sec, where=name))
+    for name in ("collectors", "detectors", "responders"):
+        if name in raw:
+            sec = raw[name] or {}
+            if not isinstance(sec, dict):
+                raise ConfigError(f"{source}: {name} must be a mapping of 'type/name' to options")
+            for k, v in sec.items():
+                if "/" not in str(k):
+                    raise ConfigError(f"{source}: {name}.{k}: names are 'type/name'")
+                if v is not None and not isinstance(v, dict):
+                    raise ConfigError(f"{source}: {name}.{k}: options must be a mapping")
+            setattr(cfg, name, {str(k): dict(v or {}) for k, v in sec.items()})
+    if "policies" in raw:
+        pol = raw["policies"] or []
+        if not isinstance(pol, list) or not all(isinstance(p, str) for p in pol):
+            raise ConfigError(f"{source}: policies must be a list of file paths")
+        cfg.policies = pol
+    if "data_dir" in raw:
+        cfg.data_dir = str(raw["data_dir"])
+    _apply_env(cfg)
+    return cfg
+
+
+def _apply_env(cfg: WardenConfig) -> None:
+    env = os.environ
+    if env.get("WARDEN_BUS"):
+        cfg.bus.type = env["WARDEN_BUS"]
+    if env.get("WARDEN_KAFKA_BOOTSTRAP"):
+        cfg.bus.bootstrap = env["WARDEN_KAFKA_BOOTSTRAP"]
+    if env.get("WARDEN_STORE"):
+        cfg.store.type = env["WARDEN_STORE"]
+    if env.get("WARDEN_ES_HOSTS"):
+        cfg.store.hosts = [h.strip() for h in env["WARDEN_ES_HOSTS"].split(",") if h.strip()]
+    if env.get("WARDEN_ES_API_KEY"):
+        cfg.store.api_key = env["WARDEN_ES_API_KEY"]
+    if env.get("WARDEN_HTTP_TOKEN"):
+        cfg.http.token = env["WARDEN_HTTP_TOKEN"]
+    if env.get("WARDEN_DATA_DIR"):
+        cfg.data_dir = env["WARDEN_DATA_DIR"]
+    cfg.bus.validate()
+    cfg.store.validate()
+
+
+def load(path: str | os.PathLike | None = None) -> WardenConfig:
+    """Load the config file (or WARDEN_CONFIG, or ./warden.yaml if present, or defaults)."""
+    path = path or os.environ.get("WARDEN_CONFIG")
+    if path is None and Path("warden.yaml").exists():
+        path = "warden.yaml"
+    if path is None:
+        return parse({}, "<defaults>")
+    p = Path(path)
+    try:
+        text = p.read_text()
+    except OSError as e:
+        raise ConfigError(f"cannot read config {p}: {e.strerror}") from None
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{p}: invalid YAML: {e}") from None
+    if raw is not None and not isinstance(raw, dict):
+        raise ConfigError(f"{p}: the top level must be a mapping")
+    return parse(raw, str(p))

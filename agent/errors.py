@@ -1,0 +1,9 @@
+"""Errors with messages meant for users."""
+
+
+class WardenError(Exception):
+    """Base of warden's user-facing errors."""
+
+
+class ConfigError(WardenError):
+    """A configuration value is missing, unknown or invalid; the message names the path."""

@@ -1,0 +1,1 @@
+"""warden's HTTP API: one threaded server; components contribute routes."""

@@ -1,0 +1,81 @@
+"""Collect: run the collectors and publish their events to the topic of each event's kind,
+keyed by entity (one entity's events stay ordered on one partition)."""
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from agent import codec
+from agent.event import Event
+from agent.names import TOPIC_OF_KIND
+from agent.stages.base import Stage
+
+log = logging.getLogger("warden.collect")
+
+
+class BusEmitter:
+    """The Emitter collectors push into: events to their topic, bad input to the dead letters."""
+
+    def __init__(self, stage: "CollectStage", source: str) -> None:
+        self.stage, self.source = stage, source
+        rt = stage.rt
+        self._send = rt.producer.send
+        self._topics = {k: rt.topic(t) for k, t in TOPIC_OF_KIND.items()}
+        self._inc = rt.counters.inc
+
+    def emit(self, event: Event) -> None:
+        self._send(self._topics[event.kind], codec.encode(event), event.entity.encode())
+        self._inc("collect.events")
+
+    def dead_letter(self, raw: Any, reason: str, source: str = "") -> None:
+        self.stage.rt.dead_letter("collect", raw, reason, source or self.source)
+
+
+class CollectStage(Stage):
+    name = "collect"
+
+    def __init__(self, rt, *, collectors: list | None = None, http_server=None, **kw) -> None:
+        super().__init__(rt, **kw)
+        self.collectors = collectors if collectors is not None else rt.build("collector")
+        self.http = http_server
+        self._started = False
+
+    def start(self) -> None:
+        if self._started:
+            return
+        self._started = True
+        for c in self.collectors:
+            c.bind(BusEmitter(self, c.name))
+            c.start()
+            routes = c.routes()
+            if routes:
+                if self.http is None:
+                    log.warning("%s serves HTTP routes but http is disabled in the config", c.name)
+                else:
+                    self.http.add_routes(routes)
+
+    @property
+    def bounded_done(self) -> bool:
+        return all(getattr(c, "bounded", False) and getattr(c, "finished", False) for c in self.collectors)
+
+    def step(self, timeout: float = 0.1) -> int:
+        self.start()
+        n = 0
+        for c in self.collectors:
+            if getattr(c, "bounded", False) and getattr(c, "finished", False):
+                continue
+            read = c.run_once()
+            n += read
+            if getattr(c, "bounded", False):
+                c.finished = True
+        if n:
+            self.rt.counters.inc("collect.records", n)
+        self.checkpoint()
+        return n
+
+    def checkpoint(self) -> None:
+        self.flush_sinks()
+
+    def close(self) -> None:
+        for c in self.collectors:
+            c.close()

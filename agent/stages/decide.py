@@ -1,0 +1,150 @@
+"""Decide: findings → alerts through the policies, with deterministic alert ids.
+
+Each (policy, grouping key) has at most one open alert episode. A finding that falls into an open
+episode folds into it (counted as `decide.folded`, never silently dropped); one that arrives after
+the episode's `resolve_after` (event time) opens a new one. The alert id hashes the policy, the
+grouping key and the first finding's id, so a replay after a crash — which restores the episode
+state written with the last commit — produces the same ids. Episodes whose condition has cleared
+(no finding for `resolve_after` behind the event-time watermark) are emitted once as resolved.
+"""
+from __future__ import annotations
+
+import logging
+
+import orjson
+
+from agent import codec
+from agent.bus.base import Record, partition_for
+from agent.codec import DecodeError
+from agent.event import SEVERITY_RANK, Alert, Finding, max_severity, stable_id
+from agent.stages.base import Stage
+from rules.policy import Policy, PolicySet, render
+
+log = logging.getLogger("warden.decide")
+MAX_IDS = 50
+
+
+class DecideStage(Stage):
+    name = "decide"
+    input_topics = ("findings",)
+    NS = "decide:episodes"
+
+    def __init__(self, rt, *, policies: PolicySet | None = None, **kw) -> None:
+        super().__init__(rt, **kw)
+        self.policies = policies or PolicySet.load(rt.cfg.policies or None)
+        self.open: dict[str, dict] = {}      # episode key → episode state
+        self._dirty: set[str] = set()
+        self._removed: set[str] = set()
+        self._changed: dict[str, Policy] = {}
+        self.watermark = 0.0
+        self._loaded = False
+        self._topic = rt.topic("alerts")
+
+    def _load(self) -> None:
+        if self._loaded:
+            return
+        self._loaded = True
+        for key in self.rt.state.keys(self.NS):
+            blob = self.rt.state.get(self.NS, key)
+            if blob:
+                ep = orjson.loads(blob)
+                self.open[key] = ep
+                self.watermark = max(self.watermark, ep.get("watermark", 0.0))
+
+    def handle(self, records: list[Record]) -> None:
+        self._load()
+        for r in records:
+            try:
+                f = codec.decode(r.value, "finding")
+            except DecodeError as e:
+                self.rt.dead_letter("decide", r.value, str(e), r.topic)
+                continue
+            self.watermark = max(self.watermark, f.time)
+            matched = self.policies.match(f)
+            if not matched:
+                self.rt.counters.inc("decide.unmatched")
+                continue
+            for p in matched:
+                self._apply(p, f)
+        # one alert update per changed episode per batch: the store shows the current count
+        for key, p in self._changed.items():
+            ep = self.open.get(key)
+            if ep is not None and (ep["count"] != ep["emitted_count"] or ep["severity"] != ep["emitted_severity"]):
+                self._emit(p, ep, status="firing")
+        self._changed.clear()
+        self._resolve_cleared()
+
+    def _apply(self, p: Policy, f: Finding) -> None:
+        gk = p.group_key(f)
+        key = f"{p.id}|{gk}"
+        ep = self.open.get(key)
+        sev = p.severity or f.severity
+        if ep is not None and f.time - ep["last_seen"] > p.resolve_after:
+            self._emit(p, ep, status="resolved")
+            ep = None
+        if ep is None:
+            ep = {"id": stable_id("alert", p.id, gk, f.id), "policy": p.id, "group_key": gk,
+                  "entity": f.entity, "detector": f.detector, "rule_title": render(p.title, f),
+                  "description": render(p.description, f), "severity": sev, "first_seen": f.time,
+                  "last_seen": f.time, "count": 1, "finding_ids": [f.id], "event_ids": list(f.event_ids[:MAX_IDS]),
+                  "tags": list(f.tags), "evidence": f.evidence, "emitted_count": 0, "emitted_severity": ""}
+            self.open[key] = ep
+            self.rt.counters.inc("decide.alerts_opened")
+        else:
+            if f.id in ep["finding_ids"]:
+                self.rt.counters.inc("decide.dedup")   # redelivered finding: no change
+                return
+            ep["count"] += 1
+            ep["last_seen"] = max(ep["last_seen"], f.time)
+            ep["severity"] = max_severity(ep["severity"], sev)
+            if len(ep["finding_ids"]) < MAX_IDS:
+                ep["finding_ids"].append(f.id)
+            room = MAX_IDS * 2 - len(ep["event_ids"])
+            if room > 0:
+                ep["event_ids"].extend(list(f.event_ids[:room]))
+            if SEVERITY_RANK.get(f.severity, 0) > SEVERITY_RANK.get(ep.get("evidence_severity", "info"), 0):
+                ep["evidence"] = f.evidence
+            self.rt.counters.inc("decide.folded")
+        ep["evidence_severity"] = max_severity(ep.get("evidence_severity", "info"), f.severity)
+        ep["watermark"] = self.watermark
+        self._dirty.add(key)
+        self._changed[key] = p
+
+    def _emit(self, p: Policy | None, ep: dict, status: str) -> None:
+        routes = tuple(p.routes) if p is not None else ()
+        a = Alert(id=ep["id"], rule=ep["policy"], title=ep["rule_title"], severity=ep["severity"],
+                  entity=ep["entity"], group_key=ep["group_key"], status=status, first_seen=ep["first_seen"],
+                  last_seen=ep["last_seen"], count=ep["count"], detector=ep["detector"],
+                  description=ep["description"], tags=tuple(ep["tags"]), finding_ids=tuple(ep["finding_ids"]),
+                  event_ids=tuple(ep["event_ids"]), evidence=ep["evidence"], updated=ep["last_seen"], routes=routes)
+        self.rt.producer.send(self._topic, codec.encode(a), a.entity.encode())
+        ep["emitted_count"] = ep["count"]
+        ep["emitted_severity"] = ep["severity"]
+        self.rt.counters.inc(f"decide.alerts_{status}")
+
+    def _resolve_cleared(self) -> None:
+        by_id = {p.id: p for p in self.policies.policies}
+        for key, ep in list(self.open.items()):
+            p = by_id.get(ep["policy"])
+            after = p.resolve_after if p else 3600.0
+            if self.watermark - ep["last_seen"] > after:
+                self._emit(p, ep, status="resolved")
+                del self.open[key]
+                self._dirty.discard(key)
+                self._removed.add(key)
+
+    def snapshot_state(self) -> None:
+        items = [(self.NS, k, orjson.dumps(self.open[k])) for k in self._dirty if k in self.open]
+        items += [(self.NS, k, b"") for k in self._removed]
+        self.rt.state.put_many(items)
+        self._dirty.clear()
+        self._removed.clear()
+
+    def on_revoke(self, tps) -> None:
+        super().on_revoke(tps)
+        n = self.rt.cfg.bus.partitions
+        gone = {p for _, p in tps}
+        for key, ep in list(self.open.items()):
+            if partition_for(ep["entity"].encode(), n) in gone:
+                del self.open[key]
+        self._loaded = False  # reload episodes (incl. of newly assigned partitions) on next batch

@@ -1,0 +1,104 @@
+"""The alert/action store interface and the ECS document shape both stores share."""
+from __future__ import annotations
+
+import abc
+import dataclasses
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from agent import codec
+from agent.event import SEVERITY_RANK, Action, Alert
+
+# fields the pipeline owns; the workflow fields (ack, assignee) belong to people and the CLI
+WORKFLOW_FIELDS = ("status", "assignee", "by", "at", "note")
+ECS_SEVERITY = {"info": 21, "low": 21, "medium": 47, "high": 73, "critical": 99}
+
+
+def iso(ts: float) -> str:
+    return dt.datetime.fromtimestamp(ts, dt.timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+def alert_document(a: Alert) -> dict[str, Any]:
+    """ECS-shaped alert document (event.kind: signal); `warden.alert` keeps the full record."""
+    return {
+        "@timestamp": iso(a.first_seen),
+        "event": {"kind": "signal", "id": a.id, "severity": ECS_SEVERITY.get(a.severity, 47),
+                  "dataset": "warden.alerts", "start": iso(a.first_seen), "end": iso(a.last_seen)},
+        "rule": {"id": a.rule, "name": a.title},
+        "message": a.description or a.title,
+        "tags": list(a.tags),
+        "labels": dict(a.labels),
+        "warden": {"alert": codec.to_dict(a)},
+    }
+
+
+def alert_from_document(doc: dict[str, Any]) -> Alert:
+    """Read an alert back, with the people-owned `workflow` fields (status, assignee) applied."""
+    a = codec.from_dict(doc["warden"]["alert"], "alert")
+    wf = doc.get("workflow") or {}
+    changes = {k: wf[k] for k in ("status", "assignee") if wf.get(k)}
+    if wf.get("status") and a.status == "resolved" and wf["status"] == "acknowledged":
+        changes.pop("status")  # the condition cleared after the ack: resolved wins
+    return dataclasses.replace(a, **changes) if changes else a
+
+
+def action_document(a: Action) -> dict[str, Any]:
+    return {"@timestamp": iso(a.time), "event": {"kind": "event", "category": ["process"],
+            "action": a.action, "outcome": {"done": "success", "failed": "failure"}.get(a.status, "unknown"),
+            "id": a.id}, "warden": {"action": codec.to_dict(a)}}
+
+
+@dataclass
+class AlertQuery:
+    since: float | None = None       # epoch seconds (alert last_seen >= since)
+    severity: str | None = None      # minimum severity
+    status: str | None = None
+    rule: str | None = None
+    entity: str | None = None
+    limit: int = 100
+
+    def matches(self, a: Alert) -> bool:
+        if self.since is not None and a.last_seen < self.since:
+            return False
+        if self.severity and SEVERITY_RANK.get(a.severity, 0) < SEVERITY_RANK[self.severity]:
+            return False
+        if self.status and a.status != self.status:
+            return False
+        if self.rule and a.rule != self.rule:
+            return False
+        if self.entity and a.entity != self.entity:
+            return False
+        return True
+
+
+class AlertStore(abc.ABC):
+    """Alerts are upserted by id (a redelivery never makes a second alert); actions by id."""
+
+    def start(self) -> None:
+        pass
+
+    @abc.abstractmethod
+    def upsert_alerts(self, alerts: list[Alert]) -> None: ...
+
+    @abc.abstractmethod
+    def put_actions(self, actions: list[Action]) -> None: ...
+
+    @abc.abstractmethod
+    def list_alerts(self, q: AlertQuery) -> list[Alert]: ...
+
+    @abc.abstractmethod
+    def get_alert(self, alert_id: str) -> Alert | None: ...
+
+    @abc.abstractmethod
+    def list_actions(self, alert_id: str | None = None, limit: int = 100) -> list[Action]: ...
+
+    @abc.abstractmethod
+    def set_workflow(self, alert_id: str, **fields: Any) -> bool:
+        """Set people-owned fields (status ack/resolve, assignee); False when the alert is unknown."""
+
+    def flush(self) -> None:
+        """Make everything written so far durable and visible (checkpoint step 1)."""
+
+    def close(self) -> None:
+        pass

@@ -1,0 +1,185 @@
+"""Elasticsearch alert/action store (production).
+
+Designed for the minimal server (no ingest pipelines, no painless, no data streams): plain
+indices `<prefix>-alerts` and `<prefix>-actions` created from composable index templates, the
+alert id as `_id`, and partial-document updates (`doc` + `upsert`, no scripts) so that a redelivered
+alert overwrites itself and never touches the people-owned `workflow` fields (ack, assignee).
+Writes are buffered and sent by `flush()` (the checkpoint's first step) with bounded retries;
+a failure raises so the stage does not commit offsets (backpressure, not loss).
+"""
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from elasticsearch import Elasticsearch, NotFoundError, helpers
+
+from agent import codec
+from agent.event import SEVERITY_RANK, Action, Alert
+from agent.stores.base import (WORKFLOW_FIELDS, AlertQuery, AlertStore, action_document,
+                               alert_document, alert_from_document)
+
+log = logging.getLogger("warden.store.es")
+
+_KW = {"type": "keyword"}
+_DBL = {"type": "double"}
+_OFF = {"type": "object", "enabled": False}
+ALERT_MAPPINGS = {
+    "dynamic": False,
+    "properties": {
+        "@timestamp": {"type": "date"},
+        "event": {"properties": {"kind": _KW, "id": _KW, "severity": {"type": "long"}, "dataset": _KW,
+                                 "start": {"type": "date"}, "end": {"type": "date"}}},
+        "rule": {"properties": {"id": _KW, "name": {"type": "text", "fields": {"raw": _KW}}}},
+        "message": {"type": "text"},
+        "tags": _KW,
+        "labels": _OFF,
+        "workflow": {"properties": {"status": _KW, "assignee": _KW, "by": _KW, "at": _DBL, "note": {"type": "text"}}},
+        "warden": {"properties": {"alert": {"properties": {
+            "id": _KW, "rule": _KW, "title": {"type": "text"}, "severity": _KW, "entity": _KW,
+            "group_key": _KW, "status": _KW, "first_seen": _DBL, "last_seen": _DBL, "updated": _DBL,
+            "count": {"type": "long"}, "detector": _KW, "description": {"type": "text"}, "tags": _KW,
+            "finding_ids": _KW, "event_ids": _KW, "evidence": _OFF, "routes": _OFF, "labels": _OFF, "assignee": _KW}}}},
+    },
+}
+ACTION_MAPPINGS = {
+    "dynamic": False,
+    "properties": {
+        "@timestamp": {"type": "date"},
+        "event": {"properties": {"kind": _KW, "action": _KW, "outcome": _KW, "id": _KW, "category": _KW}},
+        "warden": {"properties": {"action": {"properties": {
+            "id": _KW, "alert_id": _KW, "responder": _KW, "action": _KW, "target": _KW,
+            "dry_run": {"type": "boolean"}, "status": _KW, "time": _DBL,
+            "params": _OFF, "result": _OFF, "undo": _OFF}}}},
+    },
+}
+
+
+class ElasticsearchStore(AlertStore):
+    def __init__(self, cfg) -> None:
+        self.cfg = cfg
+        self.alerts_index = f"{cfg.index_prefix}-alerts"
+        self.actions_index = f"{cfg.index_prefix}-actions"
+        kw: dict[str, Any] = {"request_timeout": 10, "retry_on_timeout": True, "max_retries": 2}
+        if cfg.api_key:
+            kw["api_key"] = cfg.api_key
+        if cfg.ca_certs:
+            kw["ca_certs"] = cfg.ca_certs
+        if not cfg.verify_certs:
+            kw["verify_certs"] = False
+        self.es = Elasticsearch(cfg.hosts, **kw)
+        self._pending: dict[str, dict] = {}
+        self._started = False
+        self.retries = 0
+
+    def start(self) -> None:
+        if self._started:
+            return
+        for index, mappings in ((self.alerts_index, ALERT_MAPPINGS), (self.actions_index, ACTION_MAPPINGS)):
+            self.es.indices.put_index_template(
+                name=index, index_patterns=[index], priority=200,
+                template={"settings": {"number_of_shards": 1, "number_of_replicas": 0,
+                                       "refresh_interval": "1s"}, "mappings": mappings})
+            if not self.es.indices.exists(index=index):
+                try:
+                    self.es.indices.create(index=index)
+                except Exception as e:  # noqa: BLE001 - created concurrently by another replica
+                    if "resource_already_exists" not in str(e):
+                        raise
+        self._started = True
+
+    # writes ----------------------------------------------------------------------------------
+    def upsert_alerts(self, alerts: list[Alert]) -> None:
+        for a in alerts:
+            doc = alert_document(a)
+            self._pending[f"alert:{a.id}"] = {"_op_type": "update", "_index": self.alerts_index, "_id": a.id,
+                                              "doc": doc, "upsert": doc}
+
+    def put_actions(self, actions: list[Action]) -> None:
+        for a in actions:
+            self._pending[f"action:{a.id}"] = {"_op_type": "index", "_index": self.actions_index, "_id": a.id,
+                                               "_source": action_document(a)}
+
+    def flush(self, attempts: int = 5) -> None:
+        if not self._pending:
+            return
+        self.start()
+        ops = list(self._pending.values())
+        delay = 0.2
+        for attempt in range(attempts):
+            try:
+                ok, errors = helpers.bulk(self.es, ops, raise_on_error=False, raise_on_exception=True,
+                                          max_retries=2, initial_backoff=0.1, chunk_size=self.cfg.bulk_max)
+                if not errors:
+                    self._pending.clear()
+                    return
+                failed_ids = {next(iter(e.values())).get("_id") for e in errors}
+                ops = [o for o in ops if o["_id"] in failed_ids]
+                reason = str(errors[0])[:300]
+            except Exception as e:  # noqa: BLE001 - connection errors: retry with backoff
+                reason = f"{type(e).__name__}: {e}"[:300]
+            self.retries += 1
+            log.warning("elasticsearch bulk failed (attempt %d/%d): %s", attempt + 1, attempts, reason)
+            time.sleep(delay)
+            delay = min(delay * 2, 5.0)
+        raise ConnectionError(f"elasticsearch bulk failed after {attempts} attempts: {reason}")
+
+    # reads -----------------------------------------------------------------------------------
+    def _refresh(self) -> None:
+        self.es.indices.refresh(index=[self.alerts_index, self.actions_index], ignore_unavailable=True)
+
+    def list_alerts(self, q: AlertQuery) -> list[Alert]:
+        self.start()
+        self._refresh()
+        filters: list[dict] = [{"term": {"event.kind": "signal"}}]
+        if q.since is not None:
+            filters.append({"range": {"warden.alert.last_seen": {"gte": q.since}}})
+        if q.severity:
+            filters.append({"terms": {"warden.alert.severity":
+                                      [s for s, r in SEVERITY_RANK.items() if r >= SEVERITY_RANK[q.severity]]}})
+        if q.rule:
+            filters.append({"term": {"warden.alert.rule": q.rule}})
+        if q.entity:
+            filters.append({"term": {"warden.alert.entity": q.entity}})
+        res = self.es.search(index=self.alerts_index, query={"bool": {"filter": filters}},
+                             sort=[{"warden.alert.last_seen": "desc"}, {"event.id": "asc"}],
+                             size=max(q.limit * 2, q.limit) if q.status else q.limit)
+        out = [alert_from_document(h["_source"]) for h in res["hits"]["hits"]]
+        return [a for a in out if q.matches(a)][: q.limit]
+
+    def get_alert(self, alert_id: str) -> Alert | None:
+        self.start()
+        try:
+            doc = self.es.get(index=self.alerts_index, id=alert_id)
+            return alert_from_document(doc["_source"])
+        except NotFoundError:
+            pass
+        if len(alert_id) < 4:
+            return None
+        self._refresh()
+        res = self.es.search(index=self.alerts_index, query={"prefix": {"event.id": alert_id}}, size=2)
+        hits = res["hits"]["hits"]
+        return alert_from_document(hits[0]["_source"]) if len(hits) == 1 else None
+
+    def list_actions(self, alert_id: str | None = None, limit: int = 100) -> list[Action]:
+        self.start()
+        self._refresh()
+        query = {"term": {"warden.action.alert_id": alert_id}} if alert_id else {"match_all": {}}
+        res = self.es.search(index=self.actions_index, query=query, size=limit,
+                             sort=[{"warden.action.time": "desc"}, {"event.id": "asc"}])
+        return [codec.from_dict(h["_source"]["warden"]["action"], "action") for h in res["hits"]["hits"]]
+
+    def set_workflow(self, alert_id: str, **fields: Any) -> bool:
+        bad = set(fields) - set(WORKFLOW_FIELDS)
+        if bad:
+            raise ValueError(f"not workflow fields: {', '.join(sorted(bad))}")
+        a = self.get_alert(alert_id)
+        if a is None:
+            return False
+        self.es.update(index=self.alerts_index, id=a.id, doc={"workflow": {**fields, "at": time.time()}},
+                       refresh="wait_for")
+        return True
+
+    def close(self) -> None:
+        self.es.close()

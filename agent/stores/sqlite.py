@@ -1,0 +1,126 @@
+"""SQLite alert/action store: the embedded default (one file, WAL mode, safe for one writer
+process and many CLI readers)."""
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from agent import codec
+from agent.event import SEVERITY_RANK, Action, Alert
+from agent.stores.base import (WORKFLOW_FIELDS, AlertQuery, AlertStore, alert_document,
+                               alert_from_document)
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS alerts (
+  id TEXT PRIMARY KEY, doc BLOB NOT NULL, workflow BLOB NOT NULL DEFAULT '{}',
+  rule TEXT, entity TEXT, severity_rank INTEGER, status TEXT, first_seen REAL, last_seen REAL);
+CREATE INDEX IF NOT EXISTS alerts_last_seen ON alerts(last_seen);
+CREATE TABLE IF NOT EXISTS actions (
+  id TEXT PRIMARY KEY, alert_id TEXT, time REAL, doc BLOB NOT NULL);
+CREATE INDEX IF NOT EXISTS actions_alert ON actions(alert_id);
+"""
+
+
+class SqliteStore(AlertStore):
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self._db: sqlite3.Connection | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def db(self) -> sqlite3.Connection:
+        if self._db is None:
+            self.start()
+        assert self._db is not None
+        return self._db
+
+    def start(self) -> None:
+        if self._db is not None:
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(str(self.path), check_same_thread=False, timeout=30)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.executescript(_SCHEMA)
+
+    def upsert_alerts(self, alerts: list[Alert]) -> None:
+        rows = [(a.id, codec.dumps(alert_document(a)), a.rule, a.entity, SEVERITY_RANK.get(a.severity, 0),
+                 a.status, a.first_seen, a.last_seen) for a in alerts]
+        with self._lock, self.db:
+            self.db.executemany(
+                "INSERT INTO alerts(id, doc, rule, entity, severity_rank, status, first_seen, last_seen) "
+                "VALUES (?,?,?,?,?,?,?,?) ON CONFLICT(id) DO UPDATE SET doc=excluded.doc, "
+                "severity_rank=excluded.severity_rank, status=excluded.status, last_seen=excluded.last_seen",
+                rows)
+
+    def put_actions(self, actions: list[Action]) -> None:
+        rows = [(a.id, a.alert_id, a.time, codec.encode(a)) for a in actions]
+        with self._lock, self.db:
+            self.db.executemany("INSERT INTO actions(id, alert_id, time, doc) VALUES (?,?,?,?) "
+                                "ON CONFLICT(id) DO UPDATE SET doc=excluded.doc, time=excluded.time", rows)
+
+    def _alert(self, doc: bytes, wf: bytes) -> Alert:
+        d = orjson.loads(doc)
+        d["workflow"] = orjson.loads(wf)
+        return alert_from_document(d)
+
+    def list_alerts(self, q: AlertQuery) -> list[Alert]:
+        sql, args = "SELECT doc, workflow FROM alerts WHERE 1=1", []
+        if q.since is not None:
+            sql += " AND last_seen >= ?"
+            args.append(q.since)
+        if q.severity:
+            sql += " AND severity_rank >= ?"
+            args.append(SEVERITY_RANK[q.severity])
+        if q.rule:
+            sql += " AND rule = ?"
+            args.append(q.rule)
+        if q.entity:
+            sql += " AND entity = ?"
+            args.append(q.entity)
+        sql += " ORDER BY last_seen DESC, id"
+        with self._lock:
+            rows = self.db.execute(sql, args).fetchall()
+        out = [a for a in (self._alert(d, w) for d, w in rows) if q.matches(a)]
+        return out[: q.limit]
+
+    def get_alert(self, alert_id: str) -> Alert | None:
+        with self._lock:
+            row = self.db.execute("SELECT doc, workflow FROM alerts WHERE id = ? OR id LIKE ? ORDER BY id LIMIT 2",
+                                  (alert_id, alert_id + "%")).fetchall()
+        if len(row) != 1:
+            return None
+        return self._alert(*row[0])
+
+    def list_actions(self, alert_id: str | None = None, limit: int = 100) -> list[Action]:
+        with self._lock:
+            if alert_id:
+                rows = self.db.execute("SELECT doc FROM actions WHERE alert_id = ? ORDER BY time, id LIMIT ?",
+                                       (alert_id, limit)).fetchall()
+            else:
+                rows = self.db.execute("SELECT doc FROM actions ORDER BY time DESC, id LIMIT ?", (limit,)).fetchall()
+        return [codec.decode(r[0], "action") for r in rows]
+
+    def set_workflow(self, alert_id: str, **fields: Any) -> bool:
+        bad = set(fields) - set(WORKFLOW_FIELDS)
+        if bad:
+            raise ValueError(f"not workflow fields: {', '.join(sorted(bad))}")
+        a = self.get_alert(alert_id)
+        if a is None:
+            return False
+        with self._lock, self.db:
+            (wf,) = self.db.execute("SELECT workflow FROM alerts WHERE id = ?", (a.id,)).fetchone()
+            cur = orjson.loads(wf)
+            cur.update(fields, at=time.time())
+            self.db.execute("UPDATE alerts SET workflow = ? WHERE id = ?", (orjson.dumps(cur), a.id))
+        return True
+
+    def close(self) -> None:
+        if self._db is not None:
+            self._db.close()
+            self._db = None

@@ -1,0 +1,1 @@
+"""Collectors: one module per source. Each turns its input into agent.event.Event."""

@@ -1,0 +1,54 @@
+"""Collector base and the Emitter a collector pushes into.
+
+The collect stage calls `collector.bind(emitter)` and then `start()`. A collector calls
+`emitter.emit(event)` for each event and `emitter.dead_letter(raw, reason)` for input it cannot
+turn into events: nothing is dropped silently. Pull-style collectors (file replay) also implement
+`run_once()`, which reads everything available and returns the number of records read.
+"""
+from __future__ import annotations
+
+from typing import Any, ClassVar, Protocol
+
+from agent.component import Component
+from agent.event import Event
+
+
+class Emitter(Protocol):
+    def emit(self, event: Event) -> None: ...
+
+    def dead_letter(self, raw: Any, reason: str, source: str = "") -> None: ...
+
+
+class Collector(Component):
+    kind = "collector"
+    #: True for collectors that read a bounded input (replay) and finish
+    bounded: ClassVar[bool] = False
+
+    def __init__(self, *a, **kw) -> None:
+        super().__init__(*a, **kw)
+        self.emitter: Emitter | None = None
+
+    def bind(self, emitter: Emitter) -> None:
+        self.emitter = emitter
+
+    def run_once(self) -> int:
+        """Read what is available now; return records read (pull collectors). Push collectors: 0."""
+        return 0
+
+    def routes(self) -> dict[tuple[str, str], Any]:
+        """HTTP routes this collector serves: {(method, path): handler(request) -> Response}."""
+        return {}
+
+
+class ListEmitter:
+    """An Emitter that keeps what it is given (tests, `warden replay --dry`)."""
+
+    def __init__(self) -> None:
+        self.events: list[Event] = []
+        self.dead: list[tuple[Any, str, str]] = []
+
+    def emit(self, event: Event) -> None:
+        self.events.append(event)
+
+    def dead_letter(self, raw: Any, reason: str, source: str = "") -> None:
+        self.dead.append((raw, reason, source))

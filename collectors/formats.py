@@ -1,0 +1,73 @@
+"""Registry of input record formats: a format turns one decoded record into events.
+
+A parser takes `(record, source)` where record is the JSON-decoded value of one input record (a
+line of a JSON-lines file, one HTTP body, one Kafka message) and returns a list of Events. It raises
+`FormatError` (or ValueError/KeyError/TypeError, which are wrapped) with a reason for records it
+cannot read; the caller dead-letters them. A format may also claim records in `detect(record)` so
+`--format auto` can pick it.
+Formats register with @input_format("name"); modules under collectors/ register theirs on import.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from agent.event import Event
+
+
+class FormatError(ValueError):
+    pass
+
+
+Parser = Callable[[Any, str], list[Event]]
+
+
+@dataclass(frozen=True)
+class InputFormat:
+    name: str
+    parse: Parser
+    detect: Callable[[Any], bool] | None = None
+    description: str = ""
+
+
+_formats: dict[str, InputFormat] = {}
+
+
+def input_format(name: str, *, detect: Callable[[Any], bool] | None = None, description: str = ""):
+    def deco(fn: Parser) -> Parser:
+        _formats[name] = InputFormat(name, fn, detect, description or (fn.__doc__ or "").strip().split("\n")[0])
+        return fn
+    return deco
+
+
+def get_format(name: str) -> InputFormat:
+    from agent.registry import load_builtins
+    load_builtins()
+    if name not in _formats:
+        raise FormatError(f"unknown format {name!r} (known: {', '.join(sorted(_formats))}, auto)")
+    return _formats[name]
+
+
+def all_formats() -> dict[str, InputFormat]:
+    from agent.registry import load_builtins
+    load_builtins()
+    return dict(sorted(_formats.items()))
+
+
+def parse_record(record: Any, fmt: str, source: str) -> list[Event]:
+    """Parse one decoded record with the named format (or `auto`); FormatError says why not."""
+    if fmt == "auto":
+        for f in all_formats().values():
+            if f.detect is not None and f.detect(record):
+                return _call(f, record, source)
+        raise FormatError("unknown record shape: no format recognises it")
+    return _call(get_format(fmt), record, source)
+
+
+def _call(f: InputFormat, record: Any, source: str) -> list[Event]:
+    try:
+        return f.parse(record, source)
+    except FormatError:
+        raise
+    except (ValueError, KeyError, TypeError, AttributeError, IndexError) as e:
+        raise FormatError(f"{f.name}: {type(e).__name__}: {e}") from None

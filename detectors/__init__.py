@@ -1,0 +1,1 @@
+"""Detectors: one module (or subpackage) per family, all on the API of detectors.base."""

@@ -1,0 +1,1 @@
+"""Responders: one module per action. Each declares its parameters, required fields and permissions."""

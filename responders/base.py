@@ -1,0 +1,68 @@
+"""Responder base (Falco Talon's habits): each responder declares the route parameters it takes,
+the alert fields it needs and the permissions it uses; `check_route` validates a policy's route
+at load time. `plan()` turns an alert into Actions (target, params, how to undo); `execute()`
+performs one and returns its result, raising ResponderError(retryable=...) on failure.
+"""
+from __future__ import annotations
+
+import time
+from typing import Any, ClassVar
+
+from agent.component import Component
+from agent.errors import ConfigError
+from agent.event import Action, Alert, stable_id
+from rules.policy import lookup
+
+
+class ResponderError(Exception):
+    def __init__(self, message: str, *, retryable: bool) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+
+
+class Responder(Component):
+    kind = "responder"
+    #: verb recorded in Action.action
+    action: ClassVar[str] = "respond"
+    #: route params: name → (type, required)
+    parameters: ClassVar[dict[str, tuple[type, bool]]] = {}
+    #: alert fields the responder needs (dotted paths, e.g. "entity", "evidence.pod")
+    required_fields: ClassVar[tuple[str, ...]] = ()
+    #: permissions it uses (documentation and RBAC generation)
+    permissions: ClassVar[tuple[str, ...]] = ()
+
+    @classmethod
+    def check_route(cls, params: dict[str, Any], where: str) -> None:
+        for name, val in params.items():
+            if name not in cls.parameters:
+                raise ConfigError(f"{where}: {cls.type} has no parameter {name!r} "
+                                  f"(known: {', '.join(cls.parameters) or 'none'})")
+            tp, _ = cls.parameters[name]
+            if not isinstance(val, tp):
+                raise ConfigError(f"{where}: parameter {name} must be {tp.__name__}")
+        for name, (_, required) in cls.parameters.items():
+            if required and name not in params:
+                raise ConfigError(f"{where}: {cls.type} needs parameter {name!r}")
+
+    def missing_fields(self, alert: Alert) -> list[str]:
+        return [f for f in self.required_fields if lookup(alert, f) in (None, "")]
+
+    def target(self, alert: Alert, params: dict[str, Any]) -> str:
+        return alert.entity
+
+    def plan(self, alert: Alert, route: dict[str, Any]) -> list[Action]:
+        params = route.get("params") or {}
+        target = self.target(alert, params)
+        return [Action(id=stable_id("action", alert.id, self.name, self.action, target, alert.status),
+                       alert_id=alert.id, responder=self.name, action=self.action, target=target,
+                       dry_run=bool(route.get("dry_run", True)), status="planned", time=time.time(),
+                       params=params, undo=self.undo_for(alert, target, params))]
+
+    def undo_for(self, alert: Alert, target: str, params: dict[str, Any]) -> dict[str, Any]:
+        return {}
+
+    def execute(self, action: Action, alert: Alert) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def revert(self, action: Action) -> dict[str, Any]:
+        raise ResponderError(f"{self.type} actions cannot be undone", retryable=False)

@@ -1,0 +1,82 @@
+"""Webhook notifier: POSTs an Alertmanager-compatible JSON payload, signed with HMAC-SHA256.
+
+Header `X-Warden-Signature: sha256=<hex of HMAC(secret, body)>` when a secret is configured
+(or WARDEN_WEBHOOK_SECRET). Failures say whether a retry is worth it: connection errors, 429 and
+5xx are retryable; other 4xx are not.
+"""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+from dataclasses import dataclass, field
+
+import orjson
+import requests
+
+from agent.registry import register
+from agent.stores.base import iso
+from responders.base import Responder, ResponderError
+
+
+def alertmanager_payload(alert, receiver: str) -> dict:
+    labels = {"alertname": alert.title, "severity": alert.severity, "entity": alert.entity,
+              "rule": alert.rule, "warden_alert_id": alert.id, **{k: str(v) for k, v in alert.labels.items()}}
+    am = {"status": "resolved" if alert.status == "resolved" else "firing", "labels": labels,
+          "annotations": {"description": alert.description, "summary": alert.title,
+                          "count": str(alert.count)},
+          "startsAt": iso(alert.first_seen),
+          "endsAt": iso(alert.last_seen) if alert.status == "resolved" else "0001-01-01T00:00:00Z",
+          "fingerprint": alert.id[:16], "generatorURL": ""}
+    return {"version": "4", "groupKey": alert.group_key, "truncatedAlerts": 0, "status": am["status"],
+            "receiver": receiver, "groupLabels": {"entity": alert.entity, "rule": alert.rule},
+            "commonLabels": labels, "commonAnnotations": am["annotations"], "externalURL": "", "alerts": [am]}
+
+
+def sign(secret: str, body: bytes) -> str:
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+@register
+class WebhookResponder(Responder):
+    type = "webhook"
+    action = "notify"
+    permissions = ("network:egress",)
+
+    @dataclass
+    class Config:
+        url: str = ""
+        secret: str | None = None
+        timeout_s: float = 5.0
+        headers: dict = field(default_factory=dict)
+
+        def validate(self) -> None:
+            if not self.url.startswith(("http://", "https://")):
+                raise ValueError("url must be an http(s) URL")
+
+    def on_start(self) -> None:
+        self.session = requests.Session()
+
+    def target(self, alert, params) -> str:
+        return self.config.url
+
+    def execute(self, action, alert):
+        if not self._started:
+            self.start()
+        body = orjson.dumps(alertmanager_payload(alert, self.name))
+        headers = {"Content-Type": "application/json", **self.config.headers}
+        secret = self.config.secret or os.environ.get("WARDEN_WEBHOOK_SECRET")
+        if secret:
+            headers["X-Warden-Signature"] = sign(secret, body)
+        try:
+            r = self.session.post(self.config.url, data=body, headers=headers, timeout=self.config.timeout_s)
+        except requests.RequestException as e:
+            raise ResponderError(f"webhook unreachable: {type(e).__name__}", retryable=True) from None
+        if r.status_code >= 500 or r.status_code == 429:
+            raise ResponderError(f"webhook answered {r.status_code}", retryable=True)
+        if r.status_code >= 400:
+            raise ResponderError(f"webhook answered {r.status_code}", retryable=False)
+        return {"status_code": r.status_code}
+
+    def on_close(self) -> None:
+        self.session.close()

@@ -1,0 +1,1 @@
+"""Rules: the policy engine and the built-in rule files (Sigma detection rules, response policies)."""

@@ -1,0 +1,224 @@
+"""Response policies: which findings become which alerts, grouped how, routed to which responders.
+
+```yaml
+policies:
+  - id: gpu-memory-leak
+    match:                      # all given conditions must hold
+      detector: ["gpu_memory_leak/*"]   # component names, glob
+      rule: ["gpu.memory.*"]            # finding.rule, glob
+      severity: medium                  # at least
+      tags: ["attack.t1078"]            # any of
+      entity: ["gpu-node-*"]
+      fields: {evidence.metric: gpu.memory.used}   # dotted path into the finding → glob
+    alert:
+      severity: high            # default: the finding's
+      title: "GPU memory leak on {entity}"   # {entity} {rule} {detector} {title} {severity} {score}
+      description: "{title}"
+      group_by: [entity, rule]  # finding fields; the grouping key
+      resolve_after: 30m        # no finding for this long (event time) → resolved
+    routes:
+      - {responder: webhook/oncall, dry_run: true, params: {}}
+    continue: false             # stop at the first matching policy (default)
+```
+Loaded with yaml.safe_load and validated; errors name the file and the policy. No templating
+engine: `{name}` placeholders are replaced from a fixed set of fields (no code execution).
+"""
+from __future__ import annotations
+
+import fnmatch
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from agent.errors import ConfigError
+from agent.event import SEVERITIES, SEVERITY_RANK, Finding
+
+BUILTIN_DIR = Path(__file__).parent / "policies"
+_DURATION = re.compile(r"^(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?$")
+_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
+_PLACEHOLDER = re.compile(r"\{([a-z_.]+)\}")
+GROUP_FIELDS = ("entity", "rule", "detector", "severity")
+
+
+def parse_duration(v: Any, where: str) -> float:
+    if isinstance(v, (int, float)) and not isinstance(v, bool):
+        return float(v)
+    m = _DURATION.match(str(v).strip())
+    if not m:
+        raise ConfigError(f"{where}: invalid duration {v!r} (e.g. 30s, 5m, 1h)")
+    return float(m.group(1)) * _UNITS[m.group(2)]
+
+
+def _as_list(v: Any, where: str) -> list[str]:
+    if v is None:
+        return []
+    if isinstance(v, str):
+        return [v]
+    if isinstance(v, list) and all(isinstance(x, str) for x in v):
+        return v
+    raise ConfigError(f"{where}: expected a string or a list of strings")
+
+
+def lookup(obj: Any, path: str) -> Any:
+    cur = obj
+    for part in path.split("."):
+        if isinstance(cur, dict):
+            if part in cur:
+                cur = cur[part]
+                continue
+            return None
+        cur = getattr(cur, part, None)
+        if cur is None:
+            return None
+    return cur
+
+
+def render(template: str, f: Finding) -> str:
+    values = {"entity": f.entity, "rule": f.rule, "detector": f.detector, "title": f.title,
+              "severity": f.severity, "score": f"{f.score:.3g}"}
+    return _PLACEHOLDER.sub(lambda m: str(values.get(m.group(1), lookup(f, m.group(1)) or m.group(0))), template)
+
+
+@dataclass
+class Policy:
+    id: str
+    detector: list[str] = field(default_factory=list)
+    rule: list[str] = field(default_factory=list)
+    entity: list[str] = field(default_factory=list)
+    tags: list[str] = field(default_factory=list)
+    min_severity: str | None = None
+    fields: dict[str, str] = field(default_factory=dict)
+    severity: str | None = None
+    title: str = "{title}"
+    description: str = "{title}"
+    group_by: list[str] = field(default_factory=lambda: ["entity", "rule"])
+    resolve_after: float = 1800.0
+    routes: list[dict[str, Any]] = field(default_factory=list)
+    cont: bool = False
+    source: str = ""
+
+    def matches(self, f: Finding) -> bool:
+        if self.detector and not any(fnmatch.fnmatchcase(f.detector, p) for p in self.detector):
+            return False
+        if self.rule and not any(fnmatch.fnmatchcase(f.rule, p) for p in self.rule):
+            return False
+        if self.entity and not any(fnmatch.fnmatchcase(f.entity, p) for p in self.entity):
+            return False
+        if self.tags and not set(self.tags) & set(f.tags):
+            return False
+        if self.min_severity and SEVERITY_RANK.get(f.severity, 0) < SEVERITY_RANK[self.min_severity]:
+            return False
+        for path, pat in self.fields.items():
+            v = lookup(f, path)
+            if v is None or not fnmatch.fnmatchcase(str(v), pat):
+                return False
+        return True
+
+    def group_key(self, f: Finding) -> str:
+        return "|".join(f"{k}={lookup(f, k)}" for k in self.group_by)
+
+
+def _policy(raw: Any, where: str) -> Policy:
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where}: a policy must be a mapping")
+    unknown = set(raw) - {"id", "match", "alert", "routes", "continue", "description"}
+    if unknown:
+        raise ConfigError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}")
+    pid = raw.get("id")
+    if not isinstance(pid, str) or not pid:
+        raise ConfigError(f"{where}: every policy needs an id")
+    where = f"{where} ({pid})"
+    m = raw.get("match") or {}
+    a = raw.get("alert") or {}
+    if not isinstance(m, dict) or not isinstance(a, dict):
+        raise ConfigError(f"{where}: match and alert must be mappings")
+    bad = set(m) - {"detector", "rule", "entity", "tags", "severity", "fields"}
+    if bad:
+        raise ConfigError(f"{where}: unknown match key(s) {', '.join(sorted(bad))}")
+    bad = set(a) - {"severity", "title", "description", "group_by", "resolve_after"}
+    if bad:
+        raise ConfigError(f"{where}: unknown alert key(s) {', '.join(sorted(bad))}")
+    for key in ("severity",):
+        for sec in (m, a):
+            if key in sec and sec[key] not in SEVERITIES:
+                raise ConfigError(f"{where}: severity must be one of {', '.join(SEVERITIES)}")
+    group_by = _as_list(a.get("group_by", ["entity", "rule"]), f"{where}.alert.group_by")
+    for g in group_by:
+        if g not in GROUP_FIELDS and not g.startswith("evidence."):
+            raise ConfigError(f"{where}: group_by {g!r} must be one of {', '.join(GROUP_FIELDS)} or evidence.<field>")
+    routes = raw.get("routes") or []
+    if not isinstance(routes, list):
+        raise ConfigError(f"{where}: routes must be a list")
+    norm_routes = []
+    for i, r in enumerate(routes):
+        if not isinstance(r, dict) or not isinstance(r.get("responder"), str) or "/" not in r["responder"]:
+            raise ConfigError(f"{where}.routes[{i}]: needs responder: 'type/name'")
+        bad = set(r) - {"responder", "dry_run", "params", "approval", "auto_revert"}
+        if bad:
+            raise ConfigError(f"{where}.routes[{i}]: unknown key(s) {', '.join(sorted(bad))}")
+        dry = r.get("dry_run", True)
+        if not isinstance(dry, bool):
+            raise ConfigError(f"{where}.routes[{i}].dry_run must be true/false")
+        params = r.get("params") or {}
+        if not isinstance(params, dict):
+            raise ConfigError(f"{where}.routes[{i}].params must be a mapping")
+        route = {"responder": r["responder"], "dry_run": dry, "params": params,
+                 "approval": bool(r.get("approval", False))}
+        if r.get("auto_revert") is not None:
+            route["auto_revert"] = parse_duration(r["auto_revert"], f"{where}.routes[{i}].auto_revert")
+        norm_routes.append(route)
+    fields = m.get("fields") or {}
+    if not isinstance(fields, dict):
+        raise ConfigError(f"{where}: match.fields must be a mapping")
+    return Policy(
+        id=pid, detector=_as_list(m.get("detector"), f"{where}.match.detector"),
+        rule=_as_list(m.get("rule"), f"{where}.match.rule"), entity=_as_list(m.get("entity"), f"{where}.match.entity"),
+        tags=_as_list(m.get("tags"), f"{where}.match.tags"), min_severity=m.get("severity"),
+        fields={str(k): str(v) for k, v in fields.items()}, severity=a.get("severity"),
+        title=str(a.get("title", "{title}")), description=str(a.get("description", "{title}")),
+        group_by=group_by, resolve_after=parse_duration(a.get("resolve_after", "30m"), f"{where}.alert.resolve_after"),
+        routes=norm_routes, cont=bool(raw.get("continue", False)), source=where)
+
+
+class PolicySet:
+    def __init__(self, policies: list[Policy]) -> None:
+        ids = [p.id for p in policies]
+        dup = {i for i in ids if ids.count(i) > 1}
+        if dup:
+            raise ConfigError(f"duplicate policy id(s): {', '.join(sorted(dup))}")
+        self.policies = policies
+
+    @classmethod
+    def load(cls, paths: list[str] | None = None) -> "PolicySet":
+        files: list[Path] = []
+        for p in (paths or [str(BUILTIN_DIR)]):
+            path = Path(p)
+            files.extend(sorted(path.glob("*.y*ml")) if path.is_dir() else [path])
+        policies: list[Policy] = []
+        for f in files:
+            try:
+                doc = yaml.safe_load(f.read_text())
+            except OSError as e:
+                raise ConfigError(f"cannot read policy file {f}: {e.strerror}") from None
+            except yaml.YAMLError as e:
+                raise ConfigError(f"{f}: invalid YAML: {e}") from None
+            items = (doc or {}).get("policies") if isinstance(doc, dict) else None
+            if not isinstance(items, list):
+                raise ConfigError(f"{f}: expected a top-level 'policies:' list")
+            policies.extend(_policy(p, f"{f}: policies[{i}]") for i, p in enumerate(items))
+        return cls(policies)
+
+    def match(self, f: Finding) -> list[Policy]:
+        out = []
+        for p in self.policies:
+            if p.matches(f):
+                out.append(p)
+                if not p.cont:
+                    break
+        return out
+
+    def responders(self) -> set[str]:
+        return {r["responder"] for p in self.policies for r in p.routes}
