@@ -1,0 +1,126 @@
+"""Helpers shared by the audit formats: tolerant key access, time parsing, IP checks."""
+from __future__ import annotations
+
+import ipaddress
+import re
+import time as _time
+from datetime import datetime, timezone
+from typing import Any
+
+from collectors.formats import FormatError
+
+#: attribute holding the record as fields are looked up (set only when it differs from "raw":
+#: unwrapped EventBridge/AKS envelopes, canonicalised key case, ...)
+RECORD_KEY = "audit.record"
+#: attribute holding a Kubernetes-audit-shaped view of a record from another format (GKE)
+K8S_VIEW_KEY = "audit.k8s"
+#: attribute naming the logsource of the record: "aws/cloudtrail", "kubernetes/audit", "gcp/gcp.audit"
+LOGSOURCE_KEY = "audit.logsource"
+#: attribute naming the format that parsed the record
+FORMAT_KEY = "audit.format"
+
+
+def ci_get(d: dict, key: str, default: Any = None) -> Any:
+    """d[key], falling back to a case-insensitive match of the key (exporters lower-case keys)."""
+    if key in d:
+        return d[key]
+    lk = key.lower()
+    for k, v in d.items():
+        if isinstance(k, str) and k.lower() == lk:
+            return v
+    return default
+
+
+def canonical_keys(d: dict, known: tuple[str, ...]) -> dict:
+    """A copy of d whose top-level keys matching `known` case-insensitively take the known spelling."""
+    lower = {k.lower(): k for k in known}
+    if all((not isinstance(k, str)) or k in known or k.lower() not in lower for k in d):
+        return d
+    out: dict = {}
+    for k, v in d.items():
+        ck = lower.get(k.lower(), k) if isinstance(k, str) else k
+        if ck in out and ck != k:
+            continue  # both spellings present: keep the canonical one
+        out[ck] = v
+    return out
+
+
+def as_dict(v: Any) -> dict:
+    return v if isinstance(v, dict) else {}
+
+
+def as_str(v: Any) -> str | None:
+    if v is None or isinstance(v, (dict, list)):
+        return None
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    return str(v)
+
+
+_FRAC = re.compile(r"\.(\d+)")
+
+
+def parse_time(v: Any) -> float | None:
+    """Epoch seconds from ISO-8601 / 'YYYY-MM-DD HH:MM:SS.fff' strings or epoch s/ms numbers."""
+    if v is None or isinstance(v, bool):
+        return None
+    if isinstance(v, (int, float)):
+        x = float(v)
+        if x > 1e14:      # microseconds
+            return x / 1e6
+        if x > 1e11:      # milliseconds
+            return x / 1e3
+        return x
+    if not isinstance(v, str) or not v.strip():
+        return None
+    s = v.strip()
+    try:
+        return float(s) if re.fullmatch(r"\d+(\.\d+)?", s) else _parse_iso(s)
+    except ValueError:
+        return None
+
+
+def _parse_iso(s: str) -> float:
+    s = s.replace(" ", "T", 1)
+    if s.endswith(("Z", "z")):
+        s = s[:-1] + "+00:00"
+    # Python < 3.11 style limits: trim fractions to 6 digits
+    m = _FRAC.search(s)
+    if m and len(m.group(1)) > 6:
+        s = s[:m.start(1)] + m.group(1)[:6] + s[m.end(1):]
+    dt = datetime.fromisoformat(s)
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=timezone.utc)
+    return dt.timestamp()
+
+
+def event_time(*candidates: Any) -> tuple[float, bool]:
+    """(time, from_record): the first parseable candidate, else the current time."""
+    for c in candidates:
+        t = parse_time(c)
+        if t is not None:
+            return t, True
+    return _time.time(), False
+
+
+def is_ip(s: Any) -> bool:
+    if not isinstance(s, str) or not s:
+        return False
+    try:
+        ipaddress.ip_address(s)
+        return True
+    except ValueError:
+        return False
+
+
+def require_dict(record: Any, fmt: str) -> dict:
+    if not isinstance(record, dict):
+        raise FormatError(f"{fmt}: expected a JSON object, got {type(record).__name__}")
+    return record
+
+
+def put(attrs: dict, key: str, value: Any) -> None:
+    """Set an ECS attribute when the value is a usable scalar."""
+    if value is None or value == "" or isinstance(value, (dict, list)):
+        return
+    attrs[key] = value

@@ -1,0 +1,194 @@
+"""GCP Cloud Audit Logs (LogEntry with protoPayload AuditLog) -> audit Events.
+
+GKE entries (serviceName k8s.io) also get a Kubernetes-audit-shaped view (attribute "audit.k8s":
+verb, objectRef, user, sourceIPs, requestObject...) and the Kubernetes ECS fields, so
+Kubernetes rules apply to them too. Keys are matched case-insensitively (`protopayload`).
+"""
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from agent.event import Event
+from collectors.audit.common import (FORMAT_KEY, K8S_VIEW_KEY, LOGSOURCE_KEY, RECORD_KEY, as_dict,
+                                     as_str, canonical_keys, ci_get, event_time, is_ip, put,
+                                     require_dict)
+from collectors.audit.k8s_audit import k8s_attrs
+from collectors.formats import FormatError, input_format
+
+FORMAT = "gcp-audit"
+LOGSOURCE = "gcp/gcp.audit"
+TOP_KEYS = ("protoPayload", "insertId", "logName", "receiveTimestamp", "resource", "severity",
+            "timestamp", "operation", "labels", "jsonPayload")
+PAYLOAD_KEYS = ("authenticationInfo", "authorizationInfo", "methodName", "requestMetadata",
+                "resourceName", "serviceName", "status", "request", "response", "metadata",
+                "resourceLocation", "serviceData", "numResponseItems")
+
+
+def detect(record: Any) -> bool:
+    if not isinstance(record, dict):
+        return False
+    p = ci_get(record, "protoPayload")
+    if isinstance(p, dict) and ("methodName" in p or "serviceName" in p or "authenticationInfo" in p
+                                 or "authorizationInfo" in p):
+        return True
+    log = ci_get(record, "logName")
+    if isinstance(log, str) and "cloudaudit.googleapis.com" in log:
+        return True
+    return _bare_payload(record)
+
+
+def _bare_payload(record: dict) -> bool:
+    """An AuditLog payload without its LogEntry (some exporters ship only protoPayload)."""
+    m = record.get("methodName")
+    return (isinstance(m, str) and "." in m and "eventName" not in record and "verb" not in record
+            and ci_get(record, "protoPayload") is None)
+
+
+_K8S_METHOD = re.compile(r"^io\.k8s\.(?P<group>.+?)\.(?P<ver>v\d[\w]*)\.(?P<rest>.+)$")
+
+
+def k8s_view(entry: dict, payload: dict) -> dict | None:
+    """A Kubernetes-audit-shaped dict for a GKE entry (methodName io.k8s.<group>.<ver>.<res>...)."""
+    method = payload.get("methodName")
+    if not isinstance(method, str):
+        return None
+    m = _K8S_METHOD.match(method)
+    if not m and payload.get("serviceName") != "k8s.io":
+        return None
+    ref: dict[str, Any] = {}
+    verb = None
+    if m:
+        parts = m.group("rest").split(".")
+        verb = parts[-1]
+        if len(parts) >= 2:
+            ref["resource"] = parts[0]
+        if len(parts) >= 3:
+            ref["subresource"] = parts[1]
+        group = m.group("group")
+        ref["apiGroup"] = "" if group == "core" else group
+        ref["apiVersion"] = m.group("ver")
+    rname = payload.get("resourceName")
+    if isinstance(rname, str):
+        segs = rname.split("/")
+        if "namespaces" in segs:
+            i = segs.index("namespaces")
+            if i + 1 < len(segs):
+                ref["namespace"] = segs[i + 1]
+            rest = segs[i + 2:]
+        else:
+            rest = segs[2:] if len(segs) > 2 else []
+        if len(rest) >= 2:
+            ref["name"] = rest[1]
+        if not ref.get("resource") and rest:
+            ref["resource"] = rest[0]
+    auth = as_dict(payload.get("authenticationInfo"))
+    meta = as_dict(payload.get("requestMetadata"))
+    ip = ci_get(meta, "callerIp")
+    status = as_dict(payload.get("status"))
+    code = status.get("code")
+    view: dict[str, Any] = {"kind": "Event", "apiVersion": "audit.k8s.io/v1",
+                            "verb": verb, "objectRef": ref,
+                            "user": {"username": auth.get("principalEmail")},
+                            "sourceIPs": [ip] if isinstance(ip, str) else [],
+                            "userAgent": meta.get("callerSuppliedUserAgent"),
+                            "requestURI": rname}
+    granted = _granted(payload)
+    if isinstance(code, int) and code != 0:
+        view["responseStatus"] = {"code": 403 if code == 7 else 400, "grpc": code}
+    elif granted is False:
+        view["responseStatus"] = {"code": 403}
+    else:
+        view["responseStatus"] = {"code": 200}
+    if isinstance(payload.get("request"), dict):
+        view["requestObject"] = payload["request"]
+    if isinstance(payload.get("response"), dict):
+        view["responseObject"] = payload["response"]
+    return view
+
+
+def _granted(payload: dict) -> bool | None:
+    infos = payload.get("authorizationInfo")
+    if not isinstance(infos, list):
+        return None
+    vals = [i.get("granted") for i in infos if isinstance(i, dict) and isinstance(i.get("granted"), bool)]
+    if not vals:
+        return None
+    return all(vals)
+
+
+def normalise(record: dict, source: str, raw: Any = None) -> Event:
+    raw = record if raw is None else raw
+    entry = canonical_keys(record, TOP_KEYS)
+    payload = entry.get("protoPayload")
+    if payload is None:
+        raise FormatError(f"{FORMAT}: LogEntry has no protoPayload")
+    if not isinstance(payload, dict):
+        raise FormatError(f"{FORMAT}: protoPayload is {type(payload).__name__}, expected an object")
+    p = canonical_keys(payload, PAYLOAD_KEYS)
+    if p is not payload:
+        entry = dict(entry)
+        entry["protoPayload"] = p
+    method = p.get("methodName")
+    if method is not None and not isinstance(method, str):
+        raise FormatError(f"{FORMAT}: methodName is {type(method).__name__}, expected a string")
+    auth = as_dict(p.get("authenticationInfo"))
+    meta = as_dict(p.get("requestMetadata"))
+    res = as_dict(entry.get("resource"))
+    labels = as_dict(res.get("labels"))
+    t, from_record = event_time(entry.get("timestamp"), entry.get("receiveTimestamp"),
+                                as_dict(meta.get("requestAttributes")).get("time"))
+    attrs: dict[str, Any] = {"raw": raw, LOGSOURCE_KEY: LOGSOURCE, FORMAT_KEY: FORMAT}
+    if entry is not raw:
+        attrs[RECORD_KEY] = entry
+    status = as_dict(p.get("status"))
+    code = status.get("code")
+    granted = _granted(p)
+    failed = (isinstance(code, int) and not isinstance(code, bool) and code != 0) or granted is False
+    principal = (as_str(auth.get("principalEmail")) or as_str(auth.get("principalSubject"))
+                 or as_str(as_dict(auth.get("serviceAccountDelegationInfo")).get("principalEmail")))
+    view = k8s_view(entry, p)
+    if view is not None:
+        attrs[K8S_VIEW_KEY] = view
+        k8s_attrs(view, attrs)
+    put(attrs, "event.action", method)
+    put(attrs, "event.provider", as_str(p.get("serviceName")))
+    attrs["event.outcome"] = "failure" if failed else "success"
+    put(attrs, "event.id", as_str(entry.get("insertId")))
+    put(attrs, "error.code", as_str(code) if failed and code is not None else None)
+    put(attrs, "error.message", as_str(status.get("message")))
+    put(attrs, "user.name", principal)
+    put(attrs, "user.email", principal if principal and "@" in principal else None)
+    ip = ci_get(meta, "callerIp")
+    if is_ip(ip):
+        attrs["source.ip"] = ip
+    else:
+        put(attrs, "source.address", as_str(ip))
+    put(attrs, "user_agent.original", as_str(meta.get("callerSuppliedUserAgent")))
+    attrs["cloud.provider"] = "gcp"
+    put(attrs, "cloud.project.id", as_str(labels.get("project_id")))
+    put(attrs, "cloud.account.id", as_str(labels.get("project_id")))
+    region = labels.get("location") or labels.get("region") or labels.get("zone")
+    put(attrs, "cloud.region", as_str(region))
+    put(attrs, "gcp.audit.method_name", method)
+    put(attrs, "gcp.audit.service_name", as_str(p.get("serviceName")))
+    put(attrs, "gcp.audit.resource_name", as_str(p.get("resourceName")))
+    put(attrs, "gcp.audit.resource_type", as_str(res.get("type")))
+    put(attrs, "log.logger", as_str(entry.get("logName")))
+    if not from_record:
+        attrs["warden.time_source"] = "observed"
+    name = method or as_str(p.get("serviceName")) or "unknown"
+    return Event.create(source=source, kind="audit", entity=principal or "unknown", name=name, time=t,
+                        attributes=attrs, raw=raw)
+
+
+@input_format(FORMAT, detect=detect, description="GCP Cloud Audit Logs LogEntry (protoPayload AuditLog), incl. GKE")
+def parse(record: Any, source: str) -> list[Event]:
+    """GCP Cloud Audit Logs LogEntry (protoPayload AuditLog), incl. GKE."""
+    require_dict(record, FORMAT)
+    if _bare_payload(record):
+        return [normalise({"protoPayload": record}, source, raw=record)]
+    entries = record.get("entries")
+    if isinstance(entries, list) and "protoPayload" not in record:   # entries.list response
+        return [normalise(require_dict(e, FORMAT), source) for e in entries]
+    return [normalise(record, source)]

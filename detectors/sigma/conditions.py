@@ -1,0 +1,180 @@
+"""Compile detections and the condition expression into one predicate over an EventView.
+
+A compiled node is `Node(fn, req)`: `fn(view) -> bool` and `req`, a map field -> frozenset of
+lower-case exact values one of which the field *must* hold for the node to match (used to index
+rules by eventName / verb / methodName so most rules are never evaluated for an event).
+Conditions come from pySigma's parser (`1 of`, `all of`, `x of them`, `not`, `and`, `or`, brackets).
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Callable
+
+from sigma.conditions import (ConditionAND, ConditionIdentifier, ConditionNOT, ConditionOR,
+                              ConditionSelector, SigmaCondition)
+from sigma.rule import SigmaDetection, SigmaDetectionItem
+
+from detectors.sigma.fields import Entry, EventView
+from detectors.sigma.modifiers import compile_value
+
+Pred = Callable[[EventView], bool]
+
+
+class CompileError(ValueError):
+    pass
+
+
+@dataclass
+class Node:
+    fn: Pred
+    req: dict[str, frozenset] = field(default_factory=dict)
+    fields: tuple[str, ...] = ()
+
+
+def _and(nodes: list[Node]) -> Node:
+    fns = tuple(n.fn for n in nodes)
+    if len(fns) == 1:
+        fn = fns[0]
+    elif len(fns) == 2:
+        a, b = fns
+        fn = lambda v: a(v) and b(v)  # noqa: E731
+    else:
+        fn = lambda v: all(f(v) for f in fns)  # noqa: E731
+    req: dict[str, frozenset] = {}
+    for n in nodes:
+        for k, s in n.req.items():
+            req[k] = req[k] & s if k in req else s
+    return Node(fn, req, tuple(dict.fromkeys(f for n in nodes for f in n.fields)))
+
+
+def _or(nodes: list[Node]) -> Node:
+    fns = tuple(n.fn for n in nodes)
+    if len(fns) == 1:
+        fn = fns[0]
+    elif len(fns) == 2:
+        a, b = fns
+        fn = lambda v: a(v) or b(v)  # noqa: E731
+    else:
+        fn = lambda v: any(f(v) for f in fns)  # noqa: E731
+    req: dict[str, frozenset] = {}
+    if nodes:
+        common = set(nodes[0].req)
+        for n in nodes[1:]:
+            common &= set(n.req)
+        for k in common:
+            req[k] = frozenset().union(*(n.req[k] for n in nodes))
+    return Node(fn, req, tuple(dict.fromkeys(f for n in nodes for f in n.fields)))
+
+
+def _not(node: Node) -> Node:
+    f = node.fn
+    return Node(lambda v: not f(v), {}, node.fields)
+
+
+def compile_item(item: SigmaDetectionItem) -> Node:
+    if not item.value:
+        raise CompileError(f"field {item.field!r} has no values")
+    compiled = [compile_value(v) for v in item.value]
+    linking_and = item.value_linking is ConditionAND
+    matchers = [c[0] for c in compiled]
+    exact = [c[1] for c in compiled]
+    fieldname = item.field
+    req: dict[str, frozenset] = {}
+    if fieldname is None:                      # keyword: any value anywhere in the record
+        def kw_one(m):
+            def f(view: EventView) -> bool:
+                e = Entry(())
+                e._strs = e._lows = view.text()
+                return m(e, view)
+            return f
+        fns = [kw_one(m) for m in _keywordise(item.value)]
+        node = _and([Node(f) for f in fns]) if linking_and else _or([Node(f) for f in fns])
+    else:
+        if not linking_and and len(matchers) > 1 and all(x is not None and x[0] == "ci" for x in exact):
+            values = frozenset(x[1] for x in exact)   # one set lookup for a list of plain values
+
+            def fn(view: EventView, _f=fieldname, _s=values) -> bool:
+                e = view.get(_f)
+                return e is not None and any(s in _s for s in e.lows)
+            req = {fieldname: values}
+        elif len(matchers) == 1:
+            m = matchers[0]
+
+            def fn(view: EventView, _f=fieldname, _m=m) -> bool:
+                return _m(view.get(_f), view)
+            if exact[0] is not None and exact[0][0] == "ci":
+                req = {fieldname: frozenset([exact[0][1]])}
+        elif linking_and:
+            ms = tuple(matchers)
+
+            def fn(view: EventView, _f=fieldname, _ms=ms) -> bool:
+                e = view.get(_f)
+                return all(m(e, view) for m in _ms)
+        else:
+            ms = tuple(matchers)
+
+            def fn(view: EventView, _f=fieldname, _ms=ms) -> bool:
+                e = view.get(_f)
+                return any(m(e, view) for m in _ms)
+            if all(x is not None and x[0] == "ci" for x in exact):
+                req = {fieldname: frozenset(x[1] for x in exact)}
+        node = Node(fn, req, (fieldname,))
+    if item.negated:
+        node = _not(node)
+    return node
+
+
+def _keywordise(values: list) -> list:
+    """Keyword values match as substrings of any value (plain keywords get implicit wildcards)."""
+    from sigma.types import SigmaString
+    out = []
+    for v in values:
+        if isinstance(v, SigmaString) and not v.contains_special():
+            v = _wrap(v)
+        out.append(compile_value(v)[0])
+    return out
+
+
+def _wrap(v):
+    from sigma.types import SpecialChars
+    w = type(v)()
+    w.s = [SpecialChars.WILDCARD_MULTI, *v.s, SpecialChars.WILDCARD_MULTI]
+    w.original = "*" + v.original + "*"
+    return w
+
+
+def compile_detection(det: SigmaDetection) -> Node:
+    nodes = [compile_item(i) if isinstance(i, SigmaDetectionItem) else compile_detection(i)
+             for i in det.detection_items]
+    return _and(nodes) if det.item_linking is ConditionAND else _or(nodes)
+
+
+def compile_condition(cond: SigmaCondition, detections: dict[str, Node]) -> Node:
+    try:
+        tree = cond.parse(postprocess=False)
+    except Exception as e:  # noqa: BLE001 - pySigma raises several types
+        raise CompileError(f"condition {cond.condition!r}: {e}") from None
+    return _compile_tree(tree, detections)
+
+
+def _compile_tree(t, dets: dict[str, Node]) -> Node:
+    if isinstance(t, ConditionIdentifier):
+        if t.identifier not in dets:
+            raise CompileError(f"condition names undefined detection {t.identifier!r}")
+        return dets[t.identifier]
+    if isinstance(t, ConditionSelector):
+        pat = t.pattern
+        rx = re.compile(".*" if pat == "them" else re.escape(pat).replace(r"\*", ".*"))
+        names = [n for n in dets if rx.fullmatch(n) and (pat.startswith("_") or not n.startswith("_"))]
+        if not names:
+            raise CompileError(f"selector '{t.args[0]} of {pat}' matches no detection")
+        nodes = [dets[n] for n in names]
+        return _and(nodes) if t.cond_class is ConditionAND else _or(nodes)
+    if isinstance(t, ConditionAND):
+        return _and([_compile_tree(a, dets) for a in t.args])
+    if isinstance(t, ConditionOR):
+        return _or([_compile_tree(a, dets) for a in t.args])
+    if isinstance(t, ConditionNOT):
+        return _not(_compile_tree(t.args[0], dets))
+    raise CompileError(f"unsupported condition element {type(t).__name__}")

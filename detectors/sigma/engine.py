@@ -1,0 +1,250 @@
+"""The streaming Sigma engine: compiled rules, a routing index, correlations, exclusions.
+
+Rules are compiled once. An event is routed by its logsource (attribute "audit.logsource"; GKE
+entries with a Kubernetes view also reach Kubernetes rules), then by an index on the field each
+rule requires (eventName, verb, methodName...): only rules that can match are evaluated.
+Everything that cannot be loaded is in `errors` [(path, reason)] and counted.
+"""
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any, Iterable, Sequence
+
+from agent.event import Event, Finding
+from detectors.sigma.compiler import AWS, GCP, K8S, CompiledRule, compile_rule
+from detectors.sigma.conditions import CompileError
+from detectors.sigma.correlation import (MAX_EVENT_IDS, CompiledCorrelation, CorrelationState,
+                                         compile_correlation)
+from detectors.sigma.fields import K8S_VIEW_KEY, EventView, to_str
+from detectors.sigma.filters import ExclusionSet
+from detectors.sigma.loader import Parsed, parse_paths, parse_text
+
+LOGSOURCE_KEY = "audit.logsource"
+INDEX_FIELDS = ("eventName", "verb", "gcp.audit.method_name", "protoPayload.methodName",
+                "data.protoPayload.methodName", "objectRef.resource", "eventSource")
+MAX_EVIDENCE_CHARS = 512
+
+
+def event_sources(event: Event) -> tuple[str, ...]:
+    a = event.attributes
+    src = a.get(LOGSOURCE_KEY)
+    if src == GCP and a.get(K8S_VIEW_KEY) is not None:
+        return (GCP, K8S)
+    if src:
+        return (src,)
+    return ()
+
+
+def _short(v: Any) -> Any:
+    if isinstance(v, (dict, list)):
+        s = to_str(v)
+        return v if len(s) <= MAX_EVIDENCE_CHARS else s[:MAX_EVIDENCE_CHARS] + "..."
+    if isinstance(v, str) and len(v) > MAX_EVIDENCE_CHARS:
+        return v[:MAX_EVIDENCE_CHARS] + "..."
+    return v
+
+
+class SigmaEngine:
+    def __init__(self, *, lateness: float = 900.0, detector_name: str = "sigma/default",
+                 exclusions: ExclusionSet | None = None) -> None:
+        self.lateness = float(lateness)
+        self.detector_name = detector_name
+        self.rules: list[CompiledRule] = []
+        self.correlations: list[CompiledCorrelation] = []
+        self.errors: list[tuple[str, str]] = []
+        self.exclusions = exclusions or ExclusionSet()
+        self.states: dict[str, CorrelationState] = {}
+        self.counters: dict[str, int] = defaultdict(int)
+        self._index: dict[str, dict[str, dict[str, list[CompiledRule]]]] = {}
+        self._unindexed: dict[str, list[CompiledRule]] = {}
+        self._by_id: dict[str, CompiledRule] = {}
+
+    # -- loading ------------------------------------------------------------------------------
+    def load_paths(self, paths: Iterable) -> "SigmaEngine":
+        self._add_parsed(parse_paths(list(paths)))
+        return self
+
+    def load_text(self, text: str, path: str = "<text>") -> "SigmaEngine":
+        p = Parsed()
+        parse_text(text, path, p)
+        self._add_parsed(p)
+        return self
+
+    def _error(self, path: str, reason: str) -> None:
+        self.errors.append((path, reason))
+        self.counters["rule_errors"] += 1
+
+    def _add_parsed(self, parsed: Parsed) -> None:
+        for path, reason in parsed.errors:
+            self._error(path, reason)
+        refs: dict[str, CompiledRule] = {}
+        for r in self.rules:
+            refs[r.id] = r
+            if r.name:
+                refs[r.name] = r
+        for rule, path in parsed.rules:
+            try:
+                c = compile_rule(rule, path)
+            except CompileError as e:
+                self._error(path, f"rule {rule.title!r}: {e}")
+                continue
+            if c.id in self._by_id:
+                self._error(path, f"rule {rule.title!r}: duplicate rule id {c.id} (first in {self._by_id[c.id].path})")
+                continue
+            self._by_id[c.id] = c
+            self.rules.append(c)
+            refs[c.id] = c
+            if c.name:
+                refs[c.name] = c
+        for corr, path in parsed.correlations:
+            try:
+                cc = compile_correlation(corr, refs, path)
+            except CompileError as e:
+                self._error(path, f"correlation {corr.title!r}: {e}")
+                continue
+            self.correlations.append(cc)
+            self.states[cc.id] = CorrelationState(cc, self.lateness)
+            for rk in dict.fromkeys(cc.rules):
+                base = self._by_id[rk]
+                base.consumers.append(cc)
+                if not cc.generate:
+                    base.generate = False
+        self._build_index()
+
+    def _build_index(self) -> None:
+        index: dict[str, dict[str, dict[str, list[CompiledRule]]]] = {}
+        unindexed: dict[str, list[CompiledRule]] = {}
+        for r in self.rules:
+            if not r.generate and not r.consumers:
+                continue
+            fld = next((f for f in INDEX_FIELDS if f in r.node.req), None)
+            for src in r.sources:
+                if fld is None:
+                    unindexed.setdefault(src, []).append(r)
+                else:
+                    by_val = index.setdefault(src, {}).setdefault(fld, {})
+                    for v in r.node.req[fld]:
+                        by_val.setdefault(v, []).append(r)
+        self._index, self._unindexed = index, unindexed
+
+    # -- introspection ------------------------------------------------------------------------
+    def stats(self) -> dict[str, Any]:
+        routed = sum(1 for r in self.rules if r.sources)
+        return {"rules_loaded": len(self.rules), "rules_routed": routed,
+                "rules_not_audit": len(self.rules) - routed,
+                "correlations_loaded": len(self.correlations), "rule_errors": len(self.errors),
+                "late_events": sum(s.late for s in self.states.values()),
+                "suppressed": self.exclusions.suppressed, **dict(self.counters)}
+
+    # -- matching -----------------------------------------------------------------------------
+    def candidates(self, view: EventView, sources: Sequence[str]) -> list[CompiledRule]:
+        out: list[CompiledRule] = []
+        for src in sources:
+            idx = self._index.get(src)
+            if idx:
+                for fld, by_val in idx.items():
+                    e = view.get(fld)
+                    if e is None:
+                        continue
+                    for low in e.lows:
+                        rs = by_val.get(low)
+                        if rs:
+                            out.extend(rs)
+            un = self._unindexed.get(src)
+            if un:
+                out.extend(un)
+        if len(out) > 1:
+            out = list(dict.fromkeys(out))
+        return out
+
+    def match(self, event: Event) -> list[tuple[CompiledRule, EventView]]:
+        """Base rules matching one event (exclusions applied), without findings or correlation."""
+        sources = event_sources(event)
+        if not sources:
+            return []
+        view = EventView(event)
+        out = []
+        for r in self.candidates(view, sources):
+            try:
+                ok = r.node.fn(view)
+            except Exception:  # noqa: BLE001 - a rule must never stop the engine
+                self.counters["rule_runtime_errors"] += 1
+                continue
+            if ok:
+                if self.exclusions and self.exclusions.excluded(r.id, r.title, view):
+                    continue
+                out.append((r, view))
+        return out
+
+    def process(self, events: Sequence[Event]) -> list[Finding]:
+        findings: list[Finding] = []
+        for ev in events:
+            self.counters["events"] += 1
+            for rule, view in self.match(ev):
+                self.counters["matches"] += 1
+                if rule.generate:
+                    findings.append(self.rule_finding(rule, ev, view))
+                for corr in rule.consumers:
+                    for fired in self.states[corr.id].add(rule.id, ev, view):
+                        f = self.correlation_finding(fired, view)
+                        if f is not None:
+                            findings.append(f)
+        for st in self.states.values():
+            for fired in st.close_windows():
+                f = self.correlation_finding(fired, None)
+                if f is not None:
+                    findings.append(f)
+        self.counters["findings"] += len(findings)
+        return findings
+
+    # -- findings -----------------------------------------------------------------------------
+    def rule_finding(self, rule: CompiledRule, ev: Event, view: EventView) -> Finding:
+        matched = {}
+        for f in rule.fields:
+            e = view.get(f)
+            if e is not None:
+                matched[f] = _short(e.first())
+        evidence = {"rule": {"id": rule.id, "title": rule.title, "level": rule.level, "path": rule.path,
+                             "logsource": rule.logsource},
+                    "matched": matched, "event": {"action": ev.name, "principal": ev.entity}}
+        for k in ("source.ip", "user_agent.original", "cloud.account.id", "cloud.region",
+                  "orchestrator.namespace", "event.outcome"):
+            if k in ev.attributes:
+                evidence["event"][k] = ev.attributes[k]
+        return Finding.create(detector=self.detector_name, entity=ev.entity, time=ev.time, score=1.0,
+                              threshold=1.0, severity=rule.severity, title=rule.title, evidence=evidence,
+                              event_ids=(ev.id,), tags=rule.tags, rule=rule.id)
+
+    def correlation_finding(self, fired, view: EventView | None) -> Finding | None:
+        c = fired.corr
+        if view is not None and self.exclusions and self.exclusions.excluded(c.id, c.title, view):
+            return None
+        hits = fired.hits
+        last = hits[-1]
+        entities = list(dict.fromkeys(h[4] for h in hits))
+        evidence: dict[str, Any] = {
+            "correlation": {"id": c.id, "title": c.title, "type": c.type, "path": c.path,
+                            "condition": f"{c.op} {c.count:g}", "timespan_seconds": c.span,
+                            "rules": list(dict.fromkeys(c.rules))},
+            "group_by": dict(zip(c.group_by, fired.group)),
+            "measured": fired.measured, "events": len(hits),
+            "first_time": hits[0][0], "last_time": last[0], "principals": entities[:20]}
+        if c.value_field:
+            evidence["field"] = c.value_field
+            evidence["values"] = sorted({h[3] for h in hits if h[3]})[:50]
+        ids = tuple(dict.fromkeys(h[1] for h in hits))[:MAX_EVENT_IDS]
+        return Finding.create(detector=self.detector_name, entity=last[4], time=last[0],
+                              score=fired.measured, threshold=c.count, severity=c.severity,
+                              title=c.title, evidence=evidence, event_ids=ids, tags=c.tags, rule=c.id)
+
+    # -- state --------------------------------------------------------------------------------
+    def state(self, entity: str | None = None) -> dict:
+        return {cid: st.to_state(entity) for cid, st in self.states.items()}
+
+    def load_state(self, state: dict, merge: bool = False) -> None:
+        for cid, st in state.items():
+            if cid in self.states:
+                self.states[cid].load_state(st, merge=merge)
+
+    def entities(self) -> set[str]:
+        return {hits[0][4] for st in self.states.values() for hits in st.groups.values() if hits}

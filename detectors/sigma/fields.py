@@ -1,0 +1,247 @@
+"""Field access for Sigma matching: one `EventView` per event, a cached lookup per field.
+
+A Sigma field name is resolved, in order, in:
+1. the record (attribute "audit.record" when the format canonicalised/unwrapped it, else "raw") as a
+   dotted path; lists along the path are traversed (`authorizationInfo.permission` on a list of
+   objects yields every permission); a key is first tried exactly, then case-insensitively;
+2. the Kubernetes view of a GKE entry (attribute "audit.k8s"), so Kubernetes rules read GKE;
+3. the flat ECS attributes (`user.name`, `gcp.audit.method_name`, ...);
+4. aliases: `data.` prefixed names (some SIEM pipelines wrap GCP entries in `data`);
+5. for names without dots, any key of that name anywhere in the record (`hostPath`,
+   `capabilities`: SigmaHQ writes these as "a key with this name exists somewhere").
+Values come back as a tuple of leaves (lists flattened) plus their string and lower-case forms.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from agent.event import Event
+
+RECORD_KEY = "audit.record"
+K8S_VIEW_KEY = "audit.k8s"
+MISSING = None
+
+
+def to_str(v: Any) -> str:
+    if isinstance(v, str):
+        return v
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if v is None:
+        return ""
+    if isinstance(v, float) and v.is_integer():
+        return str(int(v))
+    if isinstance(v, (int, float)):
+        return str(v)
+    try:
+        return orjson.dumps(v, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS).decode()
+    except TypeError:
+        return str(v)
+
+
+def _get_key(d: dict, k: str) -> Any:
+    v = d.get(k, _NO)
+    if v is not _NO:
+        return v
+    lk = k.lower()
+    for kk, vv in d.items():
+        if isinstance(kk, str) and kk.lower() == lk:
+            return vv
+    return _NO
+
+
+class _No:
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "<missing>"
+
+
+_NO = _No()
+
+
+def walk(obj: Any, parts: tuple[str, ...], i: int = 0) -> Any:
+    """Value at a dotted path (with list traversal), or _NO."""
+    while i < len(parts):
+        if isinstance(obj, dict):
+            if i < len(parts) - 1:   # a key that itself contains dots ("authorization.k8s.io/decision")
+                whole = obj.get(".".join(parts[i:]), _NO)
+                if whole is not _NO:
+                    return whole
+            obj = _get_key(obj, parts[i])
+            if obj is _NO:
+                return _NO
+            i += 1
+        elif isinstance(obj, list):
+            out = []
+            for el in obj:
+                v = walk(el, parts, i)
+                if v is _NO:
+                    continue
+                if isinstance(v, list):
+                    out.extend(v)
+                else:
+                    out.append(v)
+            return out if out else _NO
+        else:
+            return _NO
+    return obj
+
+
+def find_keys(obj: Any, key: str, out: list, depth: int = 0) -> None:
+    """Every value of a key named `key` (case-insensitive) anywhere in obj."""
+    if depth > 32:
+        return
+    if isinstance(obj, dict):
+        lk = key.lower()
+        for k, v in obj.items():
+            if isinstance(k, str) and k.lower() == lk:
+                out.append(v)
+            if isinstance(v, (dict, list)):
+                find_keys(v, key, out, depth + 1)
+    elif isinstance(obj, list):
+        for el in obj:
+            if isinstance(el, (dict, list)):
+                find_keys(el, key, out, depth + 1)
+
+
+def _leaves(v: Any) -> tuple:
+    if isinstance(v, list):
+        out: list = []
+        for el in v:
+            if isinstance(el, list):
+                out.extend(_leaves(el))
+            else:
+                out.append(el)
+        return tuple(out)
+    return (v,)
+
+
+class FieldPlan:
+    """The precomputed access plan of one field name."""
+    __slots__ = ("name", "parts", "alias_parts", "leaf_search")
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.parts = tuple(name.split("."))
+        alias = None
+        if name.startswith("data.") and len(self.parts) > 1:
+            alias = self.parts[1:]
+        self.alias_parts = alias
+        self.leaf_search = "." not in name
+
+    def resolve(self, view: "EventView") -> Any:
+        v = walk(view.record, self.parts)
+        if v is not _NO:
+            return v
+        if view.k8s is not None:
+            v = walk(view.k8s, self.parts)
+            if v is not _NO:
+                return v
+        v = view.attrs.get(self.name, _NO)
+        if v is not _NO:
+            return v
+        if self.alias_parts is not None:
+            v = walk(view.record, self.alias_parts)
+            if v is _NO and self.alias_parts[0] == "protoPayload":   # top-level LogEntry fields
+                v = walk(view.record, self.alias_parts[1:])
+            if v is not _NO:
+                return v
+        if self.leaf_search:
+            found: list = []
+            find_keys(view.record, self.name, found)
+            if found:
+                return found if len(found) > 1 else found[0]
+        return _NO
+
+
+class Entry:
+    """The resolved value of one field for one event."""
+    __slots__ = ("vals", "_strs", "_lows")
+
+    def __init__(self, vals: tuple) -> None:
+        self.vals = vals
+        self._strs: tuple[str, ...] | None = None
+        self._lows: tuple[str, ...] | None = None
+
+    @property
+    def strs(self) -> tuple[str, ...]:
+        if self._strs is None:
+            self._strs = tuple(to_str(v) for v in self.vals if v is not None)
+        return self._strs
+
+    @property
+    def lows(self) -> tuple[str, ...]:
+        if self._lows is None:
+            self._lows = tuple(s.lower() for s in self.strs)
+        return self._lows
+
+    def first(self) -> Any:
+        if not self.vals:
+            return None
+        return self.vals[0] if len(self.vals) == 1 else list(self.vals)
+
+
+_plans: dict[str, FieldPlan] = {}
+
+
+def plan(name: str) -> FieldPlan:
+    p = _plans.get(name)
+    if p is None:
+        p = _plans[name] = FieldPlan(name)
+    return p
+
+
+class EventView:
+    """Lazily resolved, cached field values of one event."""
+    __slots__ = ("event", "attrs", "record", "k8s", "_cache", "_text")
+
+    def __init__(self, event: Event) -> None:
+        self.event = event
+        attrs = event.attributes
+        self.attrs = attrs
+        rec = attrs.get(RECORD_KEY)
+        if rec is None:
+            rec = attrs.get("raw")
+        self.record = rec if isinstance(rec, (dict, list)) else {}
+        k = attrs.get(K8S_VIEW_KEY)
+        self.k8s = k if isinstance(k, dict) else None
+        self._cache: dict[str, Entry | None] = {}
+        self._text: tuple[str, ...] | None = None
+
+    def get(self, name: str) -> Entry | None:
+        """The field's entry, or None when the field is absent."""
+        try:
+            return self._cache[name]
+        except KeyError:
+            pass
+        p = _plans.get(name) or plan(name)
+        v = p.resolve(self)
+        e = None if v is _NO else Entry(_leaves(v))
+        self._cache[name] = e
+        return e
+
+    def text(self) -> tuple[str, ...]:
+        """Lower-case strings of every leaf value of the record (keyword search)."""
+        if self._text is None:
+            out: list[str] = []
+            _collect_text(self.record, out, 0)
+            if self.k8s is not None:
+                _collect_text(self.k8s, out, 0)
+            self._text = tuple(out)
+        return self._text
+
+
+def _collect_text(obj: Any, out: list, depth: int) -> None:
+    if depth > 32:
+        return
+    if isinstance(obj, dict):
+        for v in obj.values():
+            _collect_text(v, out, depth + 1)
+    elif isinstance(obj, list):
+        for v in obj:
+            _collect_text(v, out, depth + 1)
+    elif obj is not None:
+        out.append(to_str(obj).lower())

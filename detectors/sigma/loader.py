@@ -1,0 +1,71 @@
+"""Find and parse Sigma rule files; every file or rule that cannot be used is reported, not dropped."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sigma.collection import SigmaCollection
+from sigma.correlations import SigmaCorrelationRule
+from sigma.rule import SigmaRule
+
+RULE_SUFFIXES = (".yml", ".yaml")
+
+
+@dataclass
+class Parsed:
+    rules: list[tuple[SigmaRule, str]] = field(default_factory=list)
+    correlations: list[tuple[SigmaCorrelationRule, str]] = field(default_factory=list)
+    errors: list[tuple[str, str]] = field(default_factory=list)
+    files: int = 0
+
+
+def rule_files(paths) -> tuple[list[Path], list[tuple[str, str]]]:
+    """Rule files under the given files/dirs (sorted; example/fixture files skipped)."""
+    out: list[Path] = []
+    errors: list[tuple[str, str]] = []
+    for p in paths:
+        p = Path(p)
+        if p.is_dir():
+            out.extend(sorted(f for f in p.rglob("*") if f.is_file() and f.suffix in RULE_SUFFIXES
+                              and not _is_aux(f)))
+        elif p.is_file():
+            out.append(p)
+        else:
+            errors.append((str(p), "no such rule file or directory"))
+    return out, errors
+
+
+def _is_aux(f: Path) -> bool:
+    n = f.name
+    return ".examples." in n or n.startswith(("exclusions", "_")) or n.endswith((".tests.yml", ".tests.yaml"))
+
+
+def parse_text(text: str, path: str, out: Parsed) -> None:
+    try:
+        coll = SigmaCollection.from_yaml(text, collect_errors=True)
+    except Exception as e:  # noqa: BLE001 - yaml and pySigma errors of many kinds
+        out.errors.append((path, f"cannot parse: {type(e).__name__}: {e}"))
+        return
+    for r in coll.rules:
+        if isinstance(r, SigmaCorrelationRule):
+            out.correlations.append((r, path))
+        elif isinstance(r, SigmaRule):
+            out.rules.append((r, path))
+        else:
+            out.errors.append((path, f"{type(r).__name__} is not supported (use an exclusions file for filters)"))
+    for e in getattr(coll, "errors", []) or []:
+        out.errors.append((path, str(e)))
+
+
+def parse_paths(paths) -> Parsed:
+    files, errors = rule_files(paths)
+    out = Parsed(errors=list(errors))
+    for f in files:
+        out.files += 1
+        try:
+            text = f.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as e:
+            out.errors.append((str(f), f"cannot read: {e}"))
+            continue
+        parse_text(text, str(f), out)
+    return out

@@ -1,0 +1,166 @@
+"""Value matchers: a pySigma detection value (after its modifiers) -> a predicate over an Entry.
+
+Plain strings compare case-insensitively against pre-lowercased values (Sigma's default);
+`|cased` strings compare as written. Wildcards `*`/`?` become startswith/endswith/contains when the
+pattern allows, a compiled regex otherwise. `|re` is unanchored (search), case-sensitive unless
+`|i`. `|cidr`, `|exists`, `|lt|lte|gt|gte`, `null`, booleans, numbers and `|fieldref` are supported.
+Each matcher is `fn(entry, view) -> bool`; `entry` is None when the field is absent.
+"""
+from __future__ import annotations
+
+import ipaddress
+import operator
+import re
+from typing import Any, Callable
+
+from sigma.types import (CompareOperators, SigmaBool, SigmaCasedString, SigmaCIDRExpression,
+                         SigmaCompareExpression, SigmaExists, SigmaExpansion, SigmaFieldReference,
+                         SigmaNull, SigmaNumber, SigmaRegularExpression, SigmaRegularExpressionFlag,
+                         SigmaString, SpecialChars)
+
+from detectors.sigma.fields import Entry, EventView
+
+Matcher = Callable[[Entry | None, EventView], bool]
+
+
+class UnsupportedValue(ValueError):
+    """A Sigma value type this engine cannot evaluate (reported, the rule is not loaded)."""
+
+
+def string_pattern(s: SigmaString) -> tuple[str, str]:
+    """(kind, text): kind is exact|prefix|suffix|contains|any|regex (regex text is a Python regex)."""
+    parts = list(s.s)
+    if any(not isinstance(p, (str, SpecialChars)) for p in parts):
+        raise UnsupportedValue(f"placeholder in value {s.original!r} (needs a processing pipeline)")
+    specials = [p for p in parts if isinstance(p, SpecialChars)]
+    if not specials:
+        return "exact", "".join(parts)
+    if all(p is SpecialChars.WILDCARD_MULTI for p in parts):
+        return "any", ""
+    multi = SpecialChars.WILDCARD_MULTI
+    if len(parts) == 2 and parts[1] is multi and isinstance(parts[0], str):
+        return "prefix", parts[0]
+    if len(parts) == 2 and parts[0] is multi and isinstance(parts[1], str):
+        return "suffix", parts[1]
+    if len(parts) == 3 and parts[0] is multi and parts[2] is multi and isinstance(parts[1], str):
+        return "contains", parts[1]
+    rx = []
+    for p in parts:
+        if p is SpecialChars.WILDCARD_MULTI:
+            rx.append(".*")
+        elif p is SpecialChars.WILDCARD_SINGLE:
+            rx.append(".")
+        else:
+            rx.append(re.escape(p))
+    return "regex", "".join(rx)
+
+
+def _str_matcher(kind: str, text: str, cased: bool) -> Matcher:
+    if kind == "any":
+        return lambda e, v: e is not None and any(x is not None for x in e.vals)
+    if not cased:
+        text = text.lower()
+    if kind == "regex":
+        rx = re.compile(text, re.DOTALL if cased else re.DOTALL | re.IGNORECASE)
+        fm = rx.fullmatch
+        if cased:
+            return lambda e, v: e is not None and any(fm(s) for s in e.strs)
+        return lambda e, v: e is not None and any(fm(s) for s in e.lows)
+    attr = "strs" if cased else "lows"
+    if kind == "exact":
+        return lambda e, v: e is not None and text in getattr(e, attr)
+    if kind == "prefix":
+        return lambda e, v: e is not None and any(s.startswith(text) for s in getattr(e, attr))
+    if kind == "suffix":
+        return lambda e, v: e is not None and any(s.endswith(text) for s in getattr(e, attr))
+    return lambda e, v: e is not None and any(text in s for s in getattr(e, attr))
+
+
+def _num(x: Any) -> float | None:
+    if isinstance(x, bool):
+        return None
+    if isinstance(x, (int, float)):
+        return float(x)
+    if isinstance(x, str):
+        try:
+            return float(x.strip())
+        except ValueError:
+            return None
+    return None
+
+
+_CMP = {CompareOperators.LT: operator.lt, CompareOperators.LTE: operator.le,
+        CompareOperators.GT: operator.gt, CompareOperators.GTE: operator.ge,
+        CompareOperators.NEQ: operator.ne}
+
+
+def compile_value(val: Any) -> tuple[Matcher, tuple[str, str] | None, str]:
+    """(matcher, exact-key or None, description). exact-key = ("ci"|"cs", value) for plain strings."""
+    if isinstance(val, SigmaCasedString):
+        kind, text = string_pattern(val)
+        return _str_matcher(kind, text, True), (("cs", text) if kind == "exact" else None), f"{kind}:{text}"
+    if isinstance(val, SigmaString):
+        kind, text = string_pattern(val)
+        return _str_matcher(kind, text, False), (("ci", text.lower()) if kind == "exact" else None), f"{kind}:{text}"
+    if isinstance(val, SigmaBool):
+        b = bool(val.boolean)
+        s = "true" if b else "false"
+        return (lambda e, v: e is not None and any((x is b) or (isinstance(x, str) and x.lower() == s)
+                                                   for x in e.vals)), None, f"bool:{s}"
+    if isinstance(val, SigmaNumber):
+        n = float(val.number)
+        sn = str(val.number).lower()
+        return (lambda e, v: e is not None and any(_num(x) == n or (isinstance(x, str) and x.lower() == sn)
+                                                   for x in e.vals)), None, f"number:{val.number}"
+    if isinstance(val, SigmaNull):
+        return (lambda e, v: e is None or all(x is None for x in e.vals) or e.vals == ()), None, "null"
+    if isinstance(val, SigmaExists):
+        want = bool(val.exists)
+        return (lambda e, v: (e is not None and any(x is not None for x in e.vals)) == want), None, f"exists:{want}"
+    if isinstance(val, SigmaRegularExpression):
+        flags = 0
+        for f in val.flags:
+            flags |= SigmaRegularExpression.sigma_to_python_flags[f]
+        try:
+            rx = re.compile(val.regexp.to_plain() if hasattr(val.regexp, "to_plain") else str(val.regexp), flags)
+        except re.error as ex:
+            raise UnsupportedValue(f"invalid regular expression {val.regexp}: {ex}") from None
+        srch = rx.search
+        return (lambda e, v: e is not None and any(srch(s) for s in e.strs)), None, f"re:{rx.pattern}"
+    if isinstance(val, SigmaCIDRExpression):
+        net = val.network
+
+        def cidr(e: Entry | None, v: EventView) -> bool:
+            if e is None:
+                return False
+            for s in e.strs:
+                try:
+                    if ipaddress.ip_address(s.strip()) in net:
+                        return True
+                except ValueError:
+                    continue
+            return False
+        return cidr, None, f"cidr:{net}"
+    if isinstance(val, SigmaCompareExpression):
+        op = _CMP[val.op]
+        n = float(val.number.number)
+        return (lambda e, v: e is not None and any((x := _num(y)) is not None and op(x, n) for y in e.vals)), \
+            None, f"{val.op.name.lower()}:{val.number.number}"
+    if isinstance(val, SigmaFieldReference):
+        other = val.field
+        sw, ew = val.starts_with, val.ends_with
+
+        def fieldref(e: Entry | None, v: EventView) -> bool:
+            o = v.get(other)
+            if e is None or o is None:
+                return False
+            for a in e.lows:
+                for b in o.lows:
+                    if (sw and a.startswith(b)) or (ew and a.endswith(b)) or (not sw and not ew and a == b):
+                        return True
+            return False
+        return fieldref, None, f"fieldref:{other}"
+    if isinstance(val, SigmaExpansion):
+        subs = [compile_value(x)[0] for x in val.values]
+        return (lambda e, v: any(m(e, v) for m in subs)), None, "expansion"
+    raise UnsupportedValue(f"unsupported value type {type(val).__name__} ({val!r})")
