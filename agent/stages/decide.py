@@ -21,7 +21,8 @@ from agent.stages.base import Stage
 from rules.policy import Policy, PolicySet, render
 
 log = logging.getLogger("warden.decide")
-MAX_IDS = 50
+MAX_IDS = 50        # finding / event ids shown on the alert
+MAX_SEEN = 5000     # finding ids remembered per episode for redelivery dedup
 
 
 class DecideStage(Stage):
@@ -86,14 +87,17 @@ class DecideStage(Stage):
             ep = {"id": stable_id("alert", p.id, gk, f.id), "policy": p.id, "group_key": gk,
                   "entity": f.entity, "detector": f.detector, "rule_title": render(p.title, f),
                   "description": render(p.description, f), "severity": sev, "first_seen": f.time,
-                  "last_seen": f.time, "count": 1, "finding_ids": [f.id], "event_ids": list(f.event_ids[:MAX_IDS]),
+                  "last_seen": f.time, "count": 1, "finding_ids": [f.id], "seen": [f.id], "event_ids": list(f.event_ids[:MAX_IDS]),
                   "tags": list(f.tags), "evidence": f.evidence, "emitted_count": 0, "emitted_severity": ""}
             self.open[key] = ep
             self.rt.counters.inc("decide.alerts_opened")
         else:
-            if f.id in ep["finding_ids"]:
+            if f.id in ep["seen"]:
                 self.rt.counters.inc("decide.dedup")   # redelivered finding: no change
                 return
+            ep["seen"].append(f.id)
+            if len(ep["seen"]) > MAX_SEEN:
+                del ep["seen"][: len(ep["seen"]) - MAX_SEEN]
             ep["count"] += 1
             ep["last_seen"] = max(ep["last_seen"], f.time)
             ep["severity"] = max_severity(ep["severity"], sev)
