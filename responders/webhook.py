@@ -42,6 +42,7 @@ class WebhookResponder(Responder):
     type = "webhook"
     action = "notify"
     permissions = ("network:egress",)
+    example_config = {"url": "http://127.0.0.1:9/hook"}
 
     @dataclass
     class Config:

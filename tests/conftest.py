@@ -1,0 +1,31 @@
+"""Shared fixtures: repo paths, the development data folder, a fresh embedded runtime."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+SHARED_DATA = ROOT.parent / "shared" / "data"
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"development data not present at {SHARED_DATA}")
+    return SHARED_DATA
+
+
+@pytest.fixture
+def embedded_cfg(tmp_path):
+    from agent.config import parse
+    return parse({"data_dir": str(tmp_path / "warden")})
+
+
+@pytest.fixture
+def counters():
+    from agent.counters import Counters
+    return Counters()
