@@ -10,6 +10,12 @@ from detectors.sigma.conditions import CompileError, Node, _or, compile_conditio
 from detectors.sigma.fields import EventView
 from detectors.sigma.modifiers import UnsupportedValue
 
+#: field-name prefixes that describe a call's result: rules using them also see failed calls
+OUTCOME_FIELDS = ("errorCode", "errorMessage", "responseElements", "responseStatus", "status",
+                  "protoPayload.status", "data.protoPayload.status", "event.outcome", "error.",
+                  "annotations", "authorizationInfo.granted", "protoPayload.authorizationInfo.granted",
+                  "data.protoPayload.authorizationInfo.granted", "http.response")
+LEVELS = ("informational", "low", "medium", "high", "critical")
 SEVERITY = {"informational": "info", "low": "low", "medium": "medium", "high": "high", "critical": "critical"}
 
 #: audit logsources an event can carry (attribute "audit.logsource")
@@ -53,6 +59,11 @@ class CompiledRule:
     generate: bool = True
     #: correlation rules that consume this rule's matches
     consumers: list = field(default_factory=list)
+
+    @property
+    def inspects_outcome(self) -> bool:
+        """True when the rule itself looks at the call's result (error code, status, login result)."""
+        return any(f.split("|")[0].startswith(OUTCOME_FIELDS) for f in self.node.fields)
 
     def match(self, view: EventView) -> bool:
         return self.node.fn(view)

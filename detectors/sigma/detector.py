@@ -6,6 +6,10 @@ Config:
   filters: path of an exclusions YAML file (see detectors.sigma.filters), "" for none
   lateness: seconds an event may arrive behind the newest one and still count in correlations
   fail_on_rule_errors: make a rule that cannot be compiled a config error (default: report+count)
+  min_level: rules below this Sigma level are loaded and linted but not evaluated (hunting rules);
+             correlation inputs are always evaluated. Default "informational" (all).
+  outcome_aware: a failed call (errorCode / denied / non-2xx) does not match rules that do not
+             themselves inspect the outcome - a change that failed changed nothing. Default true.
 """
 from __future__ import annotations
 
@@ -20,6 +24,7 @@ from agent.errors import ConfigError
 from agent.event import Event, Finding
 from agent.registry import register
 from detectors.base import Detector
+from detectors.sigma.compiler import LEVELS
 from detectors.sigma.engine import SigmaEngine
 from detectors.sigma.filters import ExclusionError, ExclusionSet, load_exclusions
 
@@ -39,8 +44,12 @@ class SigmaDetector(Detector):
         filters: str = ""
         lateness: float = 900.0
         fail_on_rule_errors: bool = False
+        min_level: str = "informational"
+        outcome_aware: bool = True
 
         def validate(self) -> None:
+            if self.min_level not in LEVELS:
+                raise ValueError(f"min_level must be one of {', '.join(LEVELS)}, got {self.min_level!r}")
             if self.lateness < 0:
                 raise ValueError(f"lateness must be >= 0 seconds, got {self.lateness}")
             if self.filters and not Path(self.filters).is_file():
@@ -55,7 +64,8 @@ class SigmaDetector(Detector):
                 excl = ExclusionSet(load_exclusions(cfg.filters))
             except ExclusionError as e:
                 raise ConfigError(f"{self.name}: {e}") from None
-        self.engine = SigmaEngine(lateness=cfg.lateness, detector_name=self.name, exclusions=excl)
+        self.engine = SigmaEngine(lateness=cfg.lateness, detector_name=self.name, exclusions=excl,
+                                  min_level=cfg.min_level, outcome_aware=cfg.outcome_aware)
         paths: list = ([BUILTIN_RULES] if cfg.builtin_rules and BUILTIN_RULES.is_dir() else []) + list(cfg.rules)
         self.engine.load_paths(paths)
         if cfg.fail_on_rule_errors and self.engine.errors:

@@ -11,7 +11,7 @@ from collections import defaultdict
 from typing import Any, Iterable, Sequence
 
 from agent.event import Event, Finding
-from detectors.sigma.compiler import AWS, GCP, K8S, CompiledRule, compile_rule
+from detectors.sigma.compiler import AWS, GCP, K8S, LEVELS, CompiledRule, compile_rule
 from detectors.sigma.conditions import CompileError
 from detectors.sigma.correlation import (MAX_EVENT_IDS, CompiledCorrelation, CorrelationState,
                                          compile_correlation)
@@ -46,8 +46,11 @@ def _short(v: Any) -> Any:
 
 class SigmaEngine:
     def __init__(self, *, lateness: float = 900.0, detector_name: str = "sigma/default",
-                 exclusions: ExclusionSet | None = None) -> None:
+                 exclusions: ExclusionSet | None = None, min_level: str = "informational",
+                 outcome_aware: bool = True) -> None:
         self.lateness = float(lateness)
+        self.min_level = min_level
+        self.outcome_aware = outcome_aware
         self.detector_name = detector_name
         self.rules: list[CompiledRule] = []
         self.correlations: list[CompiledCorrelation] = []
@@ -114,9 +117,12 @@ class SigmaEngine:
     def _build_index(self) -> None:
         index: dict[str, dict[str, dict[str, list[CompiledRule]]]] = {}
         unindexed: dict[str, list[CompiledRule]] = {}
+        floor = LEVELS.index(self.min_level) if self.min_level in LEVELS else 0
         for r in self.rules:
             if not r.generate and not r.consumers:
                 continue
+            if not r.consumers and LEVELS.index(r.level if r.level in LEVELS else "medium") < floor:
+                continue   # below min_level: loaded and linted, not evaluated
             fld = next((f for f in INDEX_FIELDS if f in r.node.req), None)
             for src in r.sources:
                 if fld is None:
@@ -164,7 +170,10 @@ class SigmaEngine:
             return []
         view = EventView(event)
         out = []
+        failed = self.outcome_aware and event.attributes.get("event.outcome") == "failure"
         for r in self.candidates(view, sources):
+            if failed and not r.inspects_outcome:
+                continue
             try:
                 ok = r.node.fn(view)
             except Exception:  # noqa: BLE001 - a rule must never stop the engine

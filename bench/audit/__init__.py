@@ -1,0 +1,1 @@
+"""Audit-log detection benchmarks: quality on labelled panther test cases, and throughput."""

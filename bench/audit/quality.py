@@ -1,0 +1,116 @@
+"""Detection quality on labelled audit events: precision / recall per log type.
+
+    PYTHONPATH=. .venv/bin/python -m bench.audit.quality [DATA_DIR]
+
+Reads DATA_DIR/audit/panther_*.jsonl (default ../shared/data), parses each `event` with the
+format for its shape (auto-detection, falling back to the log type's format), runs the sigma
+detector (all SigmaHQ rules in DATA_DIR/sigma plus warden's own) and the ueba detector, and counts
+an event as alerted when any finding names it. Events are processed one test case at a time, in
+file order, so no correlation spans unrelated test cases... except where the same principal acts.
+"""
+from __future__ import annotations
+
+import json
+import sys
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+from collectors.formats import FormatError, parse_record
+
+DEFAULT_DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
+MIN_LEVEL = "medium"   # low/informational SigmaHQ rules are hunting signals, not alerts
+LOG_TYPE_FORMAT = {"AWS.CloudTrail": "cloudtrail", "Amazon.EKS.Audit": "k8s-audit", "GCP.AuditLog": "gcp-audit"}
+
+
+def load_cases(data_dir: Path) -> list[dict]:
+    cases = []
+    for f in sorted((data_dir / "audit").glob("panther_*.jsonl")):
+        for i, line in enumerate(f.read_text().splitlines()):
+            if line.strip():
+                d = json.loads(line)
+                d["_file"], d["_line"] = f.name, i + 1
+                cases.append(d)
+    return cases
+
+
+def parse_case(case: dict) -> tuple[list, str | None]:
+    rec = case["event"]
+    try:
+        return parse_record(rec, "auto", "bench/panther"), None
+    except FormatError as e:
+        fmt = LOG_TYPE_FORMAT.get(case.get("log_type", ""))
+        if fmt is None:
+            return [], str(e)
+        try:
+            return parse_record(rec, fmt, "bench/panther"), None
+        except FormatError as e2:
+            return [], str(e2)
+
+
+def build_detectors(data_dir: Path, ueba: bool = True) -> list:
+    from agent.registry import get
+    dets = [get("detector", "sigma")("bench", rules=[str(data_dir / "sigma")], min_level=MIN_LEVEL)]
+    if ueba:
+        try:
+            dets.append(get("detector", "ueba")("bench"))
+        except Exception:  # noqa: BLE001 - ueba optional in early versions
+            pass
+    return dets
+
+
+def evaluate(data_dir: Path, ueba: bool = True, verbose: bool = False) -> dict[str, Any]:
+    cases = load_cases(data_dir)
+    dets = build_detectors(data_dir, ueba)
+    per = defaultdict(lambda: {"tp": 0, "fp": 0, "fn": 0, "tn": 0, "unparsed": 0})
+    misses: list = []
+    for case in cases:
+        events, err = parse_case(case)
+        key = case["log_type"]
+        alerted_by: list[str] = []
+        if events:
+            ids = {e.id for e in events}
+            for d in dets:
+                for f in d.process(events):
+                    if ids.intersection(f.event_ids):
+                        alerted_by.append(f"{f.detector}:{f.title}")
+        else:
+            per[key]["unparsed"] += 1
+        mal = bool(case["malicious"])
+        hit = bool(alerted_by)
+        cell = ("tp" if hit else "fn") if mal else ("fp" if hit else "tn")
+        per[key][cell] += 1
+        if cell in ("fp", "fn"):
+            misses.append({"cell": cell, "log_type": key, "rule_id": case["rule_id"],
+                           "test": case["test_name"], "by": alerted_by[:3], "err": err})
+    out: dict[str, Any] = {}
+    for lt, c in sorted(per.items()):
+        p = c["tp"] / (c["tp"] + c["fp"]) if c["tp"] + c["fp"] else 1.0
+        r = c["tp"] / (c["tp"] + c["fn"]) if c["tp"] + c["fn"] else 1.0
+        out[lt] = {**c, "precision": round(p, 4), "recall": round(r, 4)}
+    tot = {k: sum(c[k] for c in per.values()) for k in ("tp", "fp", "fn", "tn", "unparsed")}
+    tot["precision"] = round(tot["tp"] / max(1, tot["tp"] + tot["fp"]), 4)
+    tot["recall"] = round(tot["tp"] / max(1, tot["tp"] + tot["fn"]), 4)
+    out["all"] = tot
+    if verbose:
+        out["misses"] = misses
+    return out
+
+
+def main(data_dir: str | Path | None = None, verbose: bool = False) -> dict[str, Any]:
+    data_dir = Path(data_dir) if data_dir else DEFAULT_DATA
+    res = evaluate(data_dir, verbose=verbose)
+    print(f"{'log type':<20} {'tp':>4} {'fp':>4} {'fn':>4} {'tn':>4} {'precision':>9} {'recall':>7}")
+    for lt, c in res.items():
+        if lt == "misses":
+            continue
+        print(f"{lt:<20} {c['tp']:>4} {c['fp']:>4} {c['fn']:>4} {c['tn']:>4} {c['precision']:>9.3f} {c['recall']:>7.3f}")
+    return res
+
+
+if __name__ == "__main__":
+    args = [a for a in sys.argv[1:] if not a.startswith("-")]
+    r = main(args[0] if args else None, verbose="-v" in sys.argv)
+    if "-v" in sys.argv:
+        for m in r.get("misses", []):
+            print(json.dumps(m))
