@@ -76,6 +76,7 @@ class ReplayCollector(Collector):
     """Replay recorded JSON lines / JSON documents through the input formats."""
     type = "replay"
     bounded = True
+    example_config = {"paths": ["events.jsonl"]}
 
     @dataclass
     class Config:

@@ -794,7 +794,7 @@ class ScenarioCollector(Collector):
     class Config:
         seed: int = DEFAULT_SEED
         hours: float = DEFAULT_HOURS
-        start: str = DEFAULT_START          # ISO-8601 UTC start of the simulated run
+        start_time: str = DEFAULT_START     # ISO-8601 UTC start of the simulated run
         step_seconds: int = DEFAULT_STEP    # metric sampling interval
         incidents: bool = True              # inject the incidents of ground_truth()
 
@@ -803,7 +803,7 @@ class ScenarioCollector(Collector):
                 raise ValueError("hours must be in (0, 744]")
             if not 1 <= self.step_seconds <= 3600:
                 raise ValueError("step_seconds must be in [1, 3600]")
-            parse_start(self.start)
+            parse_start(self.start_time)
 
     def __init__(self, *a, **kw) -> None:
         super().__init__(*a, **kw)
@@ -811,11 +811,11 @@ class ScenarioCollector(Collector):
 
     def records(self) -> list[tuple[str, dict]]:
         c = self.config
-        return generate(c.seed, c.hours, c.start, c.step_seconds, c.incidents, source=self.name)
+        return generate(c.seed, c.hours, c.start_time, c.step_seconds, c.incidents, source=self.name)
 
     def ground_truth(self) -> list[dict[str, Any]]:
         c = self.config
-        return ground_truth(c.seed, c.hours, c.start, c.step_seconds, c.incidents)
+        return ground_truth(c.seed, c.hours, c.start_time, c.step_seconds, c.incidents)
 
     def run_once(self) -> int:
         """Emit the whole scenario once (later calls return 0); returns the number of records."""

@@ -232,7 +232,7 @@ def test_config_validation():
     with pytest.raises(ConfigError):
         scenario.ScenarioCollector(hours=0)
     with pytest.raises(ConfigError):
-        scenario.ScenarioCollector(start="not a time")
+        scenario.ScenarioCollector(start_time="not a time")
     with pytest.raises(ConfigError):
         scenario.ScenarioCollector(step_seconds=0)
     c = registry.create("collector", "scenario/s", {"seed": 3, "incidents": False})
