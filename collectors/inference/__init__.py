@@ -1,0 +1,1 @@
+"""Inference traffic: record formats (warden-inference, openai-chat, kserve-v2) and the inline guard."""
