@@ -15,9 +15,20 @@ from rules.policy import lookup
 
 
 class ResponderError(Exception):
+    protected = False
+
     def __init__(self, message: str, *, retryable: bool) -> None:
         super().__init__(message)
         self.retryable = retryable
+
+
+class ProtectedResourceError(ResponderError):
+    """The responder found at run time that its target is protected (e.g. a pod's labels):
+    the action is recorded as skipped, never retried."""
+    protected = True
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, retryable=False)
 
 
 class Responder(Component):
@@ -30,6 +41,10 @@ class Responder(Component):
     required_fields: ClassVar[tuple[str, ...]] = ()
     #: permissions it uses (documentation and RBAC generation)
     permissions: ClassVar[tuple[str, ...]] = ()
+    #: notification responders get alerts batched per group (group_wait / group_interval / repeat_interval)
+    notifies: ClassVar[bool] = False
+    #: whether `revert()` can undo what `execute()` did
+    reversible: ClassVar[bool] = False
 
     @classmethod
     def check_route(cls, params: dict[str, Any], where: str) -> None:
@@ -50,13 +65,27 @@ class Responder(Component):
     def target(self, alert: Alert, params: dict[str, Any]) -> str:
         return alert.entity
 
+    def resource(self, alert: Alert, params: dict[str, Any]) -> dict[str, Any]:
+        """What an action would touch (kind, namespace, name, labels, node, account, arn, principal),
+        checked against the protected resources before anything runs. {} = nothing to check."""
+        return {}
+
     def plan(self, alert: Alert, route: dict[str, Any]) -> list[Action]:
-        params = route.get("params") or {}
+        params = dict(route.get("params") or {})
         target = self.target(alert, params)
+        res = self.resource(alert, params)
+        if res:
+            params["resource"] = res
         return [Action(id=stable_id("action", alert.id, self.name, self.action, target, alert.status),
                        alert_id=alert.id, responder=self.name, action=self.action, target=target,
                        dry_run=bool(route.get("dry_run", True)), status="planned", time=time.time(),
                        params=params, undo=self.undo_for(alert, target, params))]
+
+    def notify(self, alerts: list[Alert], group: dict[str, str], action: Action) -> dict[str, Any]:
+        """Send one notification for a group of alerts (notifying responders override this to
+        batch; the default calls execute() once per alert)."""
+        results = [self.execute(action, a) for a in alerts]
+        return {"notified": len(alerts), "results": results}
 
     def undo_for(self, alert: Alert, target: str, params: dict[str, Any]) -> dict[str, Any]:
         return {}

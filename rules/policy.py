@@ -18,7 +18,23 @@ policies:
       resolve_after: 30m        # no finding for this long (event time) → resolved
     routes:
       - {responder: webhook/oncall, dry_run: true, params: {}}
+      labels: {node: "{evidence.node}"}      # extra alert labels (templated); standard labels:
+                                             # alertname (policy id), severity, entity, rule, detector,
+                                             # detector_type, tags
+    notify: {group_by: [alertname], group_wait: 30s, group_interval: 5m, repeat_interval: 4h}
+    routes:
+      - responder: aws_iam/default
+        dry_run: true           # default true: record what would be done, touch nothing
+        approval: false         # true: real action waits for `warden actions approve <id>`
+        auto_revert: 1h         # undo a real action after this long
+        params: {operation: deactivate_access_key}
     continue: false             # stop at the first matching policy (default)
+
+# file-level sections (merged over all policy files)
+defaults: {notify: {group_wait: 30s}}
+inhibit_rules:                  # agent/lifecycle/inhibit.py
+  - {source: {alertname: node-down}, target: {alertname: "=~gpu-.*"}, equal: [node]}
+safety: {...}                   # agent/actions/safety.py: protected resources, blast radius
 ```
 Loaded with yaml.safe_load and validated; errors name the file and the policy. No templating
 engine: `{name}` placeholders are replaced from a fixed set of fields (no code execution).
@@ -63,17 +79,25 @@ def _as_list(v: Any, where: str) -> list[str]:
 
 
 def lookup(obj: Any, path: str) -> Any:
-    cur = obj
-    for part in path.split("."):
-        if isinstance(cur, dict):
-            if part in cur:
-                cur = cur[part]
-                continue
-            return None
-        cur = getattr(cur, part, None)
-        if cur is None:
-            return None
-    return cur
+    """Dotted path into dataclasses and dicts; dict keys may themselves contain dots
+    (ECS attributes like `orchestrator.namespace`): the longest key that matches wins."""
+    parts = path.split(".")
+    return _lookup(obj, parts)
+
+
+def _lookup(cur: Any, parts: list[str]) -> Any:
+    if not parts:
+        return cur
+    if isinstance(cur, dict):
+        for n in range(len(parts), 0, -1):
+            k = ".".join(parts[:n])
+            if k in cur:
+                v = _lookup(cur[k], parts[n:])
+                if v is not None:
+                    return v
+        return None
+    nxt = getattr(cur, parts[0], None)
+    return None if nxt is None else _lookup(nxt, parts[1:])
 
 
 def render(template: str, f: Finding) -> str:
@@ -99,6 +123,8 @@ class Policy:
     routes: list[dict[str, Any]] = field(default_factory=list)
     cont: bool = False
     source: str = ""
+    labels: dict[str, str] = field(default_factory=dict)
+    notify: dict[str, Any] = field(default_factory=dict)
 
     def matches(self, f: Finding) -> bool:
         if self.detector and not any(fnmatch.fnmatchcase(f.detector, p) for p in self.detector):
@@ -120,11 +146,45 @@ class Policy:
     def group_key(self, f: Finding) -> str:
         return "|".join(f"{k}={lookup(f, k)}" for k in self.group_by)
 
+    def alert_labels(self, f: Finding, severity: str) -> dict[str, str]:
+        """Standard labels plus the policy's templated ones (a template that finds nothing is left out)."""
+        labels = {"alertname": self.id, "severity": severity, "entity": f.entity, "rule": f.rule,
+                  "detector": f.detector, "detector_type": f.detector.split("/", 1)[0]}
+        if f.tags:
+            labels["tags"] = ",".join(f.tags)
+        for k, tmpl in self.labels.items():
+            v = render(tmpl, f)
+            if v and not _PLACEHOLDER.search(v):
+                labels[k] = v
+        return labels
 
-def _policy(raw: Any, where: str) -> Policy:
+
+NOTIFY_KEYS = ("group_by", "group_wait", "group_interval", "repeat_interval")
+
+
+def parse_notify(raw: Any, where: str, base: dict[str, Any] | None = None) -> dict[str, Any]:
+    out = dict(base or {})
+    if raw is None:
+        return out
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where}: notify must be a mapping")
+    bad = set(raw) - set(NOTIFY_KEYS)
+    if bad:
+        raise ConfigError(f"{where}: unknown notify key(s) {', '.join(sorted(bad))} (known: {', '.join(NOTIFY_KEYS)})")
+    if "group_by" in raw:
+        out["group_by"] = _as_list(raw["group_by"], f"{where}.group_by")
+    for k in NOTIFY_KEYS[1:]:
+        if k in raw:
+            out[k] = parse_duration(raw[k], f"{where}.{k}")
+            if out[k] < 0:
+                raise ConfigError(f"{where}.{k} must not be negative")
+    return out
+
+
+def _policy(raw: Any, where: str, defaults: dict[str, Any] | None = None) -> Policy:
     if not isinstance(raw, dict):
         raise ConfigError(f"{where}: a policy must be a mapping")
-    unknown = set(raw) - {"id", "match", "alert", "routes", "continue", "description"}
+    unknown = set(raw) - {"id", "match", "alert", "routes", "continue", "description", "notify"}
     if unknown:
         raise ConfigError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}")
     pid = raw.get("id")
@@ -138,7 +198,7 @@ def _policy(raw: Any, where: str) -> Policy:
     bad = set(m) - {"detector", "rule", "entity", "tags", "severity", "fields"}
     if bad:
         raise ConfigError(f"{where}: unknown match key(s) {', '.join(sorted(bad))}")
-    bad = set(a) - {"severity", "title", "description", "group_by", "resolve_after"}
+    bad = set(a) - {"severity", "title", "description", "group_by", "resolve_after", "labels"}
     if bad:
         raise ConfigError(f"{where}: unknown alert key(s) {', '.join(sorted(bad))}")
     for key in ("severity",):
@@ -149,6 +209,10 @@ def _policy(raw: Any, where: str) -> Policy:
     for g in group_by:
         if g not in GROUP_FIELDS and not g.startswith("evidence."):
             raise ConfigError(f"{where}: group_by {g!r} must be one of {', '.join(GROUP_FIELDS)} or evidence.<field>")
+    notify = parse_notify(raw.get("notify"), f"{where}.notify", (defaults or {}).get("notify"))
+    labels = a.get("labels") or {}
+    if not isinstance(labels, dict) or not all(isinstance(k, str) for k in labels):
+        raise ConfigError(f"{where}: alert.labels must be a mapping of label name to template")
     routes = raw.get("routes") or []
     if not isinstance(routes, list):
         raise ConfigError(f"{where}: routes must be a list")
@@ -156,7 +220,7 @@ def _policy(raw: Any, where: str) -> Policy:
     for i, r in enumerate(routes):
         if not isinstance(r, dict) or not isinstance(r.get("responder"), str) or "/" not in r["responder"]:
             raise ConfigError(f"{where}.routes[{i}]: needs responder: 'type/name'")
-        bad = set(r) - {"responder", "dry_run", "params", "approval", "auto_revert"}
+        bad = set(r) - {"responder", "dry_run", "params", "approval", "auto_revert", "notify"}
         if bad:
             raise ConfigError(f"{where}.routes[{i}]: unknown key(s) {', '.join(sorted(bad))}")
         dry = r.get("dry_run", True)
@@ -165,10 +229,15 @@ def _policy(raw: Any, where: str) -> Policy:
         params = r.get("params") or {}
         if not isinstance(params, dict):
             raise ConfigError(f"{where}.routes[{i}].params must be a mapping")
-        route = {"responder": r["responder"], "dry_run": dry, "params": params,
-                 "approval": bool(r.get("approval", False))}
+        approval = r.get("approval", False)
+        if not isinstance(approval, bool):
+            raise ConfigError(f"{where}.routes[{i}].approval must be true/false")
+        route = {"responder": r["responder"], "dry_run": dry, "params": params, "approval": approval,
+                 "policy": pid, "notify": parse_notify(r.get("notify"), f"{where}.routes[{i}].notify", notify)}
         if r.get("auto_revert") is not None:
             route["auto_revert"] = parse_duration(r["auto_revert"], f"{where}.routes[{i}].auto_revert")
+            if route["auto_revert"] <= 0:
+                raise ConfigError(f"{where}.routes[{i}].auto_revert must be a positive duration")
         norm_routes.append(route)
     fields = m.get("fields") or {}
     if not isinstance(fields, dict):
@@ -180,16 +249,20 @@ def _policy(raw: Any, where: str) -> Policy:
         fields={str(k): str(v) for k, v in fields.items()}, severity=a.get("severity"),
         title=str(a.get("title", "{title}")), description=str(a.get("description", "{title}")),
         group_by=group_by, resolve_after=parse_duration(a.get("resolve_after", "30m"), f"{where}.alert.resolve_after"),
-        routes=norm_routes, cont=bool(raw.get("continue", False)), source=where)
+        routes=norm_routes, cont=bool(raw.get("continue", False)), source=where,
+        labels={k: str(v) for k, v in labels.items()}, notify=notify)
 
 
 class PolicySet:
-    def __init__(self, policies: list[Policy]) -> None:
+    def __init__(self, policies: list[Policy], *, inhibit_rules: list | None = None, safety=None) -> None:
+        from agent.actions.safety import Safety
         ids = [p.id for p in policies]
         dup = {i for i in ids if ids.count(i) > 1}
         if dup:
             raise ConfigError(f"duplicate policy id(s): {', '.join(sorted(dup))}")
         self.policies = policies
+        self.inhibit_rules = list(inhibit_rules or [])
+        self.safety = safety if safety is not None else Safety()
 
     @classmethod
     def load(cls, paths: list[str] | None = None) -> "PolicySet":
@@ -197,7 +270,11 @@ class PolicySet:
         for p in (paths or [str(BUILTIN_DIR)]):
             path = Path(p)
             files.extend(sorted(path.glob("*.y*ml")) if path.is_dir() else [path])
+        from agent.actions.safety import Safety
+        from agent.lifecycle.inhibit import parse_inhibit_rules
         policies: list[Policy] = []
+        inhibit: list = []
+        safety = Safety()
         for f in files:
             try:
                 doc = yaml.safe_load(f.read_text())
@@ -208,8 +285,19 @@ class PolicySet:
             items = (doc or {}).get("policies") if isinstance(doc, dict) else None
             if not isinstance(items, list):
                 raise ConfigError(f"{f}: expected a top-level 'policies:' list")
-            policies.extend(_policy(p, f"{f}: policies[{i}]") for i, p in enumerate(items))
-        return cls(policies)
+            bad = set(doc) - {"policies", "defaults", "inhibit_rules", "safety"}
+            if bad:
+                raise ConfigError(f"{f}: unknown top-level key(s) {', '.join(sorted(bad))} "
+                                  "(known: policies, defaults, inhibit_rules, safety)")
+            defaults = doc.get("defaults") or {}
+            if not isinstance(defaults, dict) or set(defaults) - {"notify"}:
+                raise ConfigError(f"{f}: defaults may only hold notify")
+            from agent.lifecycle.grouping import DEFAULT_NOTIFY
+            dn = {"notify": parse_notify(defaults.get("notify"), f"{f}: defaults.notify", DEFAULT_NOTIFY)}
+            policies.extend(_policy(p, f"{f}: policies[{i}]", dn) for i, p in enumerate(items))
+            inhibit.extend(parse_inhibit_rules(doc.get("inhibit_rules"), f"{f}: inhibit_rules"))
+            safety.merge(doc.get("safety"), f"{f}: safety")
+        return cls(policies, inhibit_rules=inhibit, safety=safety)
 
     def match(self, f: Finding) -> list[Policy]:
         out = []

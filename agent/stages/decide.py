@@ -1,15 +1,25 @@
 """Decide: findings → alerts through the policies, with deterministic alert ids.
 
-Each (policy, grouping key) has at most one open alert episode. A finding that falls into an open
-episode folds into it (counted as `decide.folded`, never silently dropped); one that arrives after
-the episode's `resolve_after` (event time) opens a new one. The alert id hashes the policy, the
+Each (policy, grouping key) — the alert's fingerprint — has at most one open alert episode. A
+finding that falls into an open episode folds into it (counted as `decide.folded`; a redelivered
+finding is counted as `decide.dedup`; never silently dropped); one that arrives after the
+episode's `resolve_after` (event time) opens a new one. The alert id hashes the policy, the
 grouping key and the first finding's id, so a replay after a crash — which restores the episode
 state written with the last commit — produces the same ids. Episodes whose condition has cleared
 (no finding for `resolve_after` behind the event-time watermark) are emitted once as resolved.
+
+Alerts carry labels (alertname = policy id, severity, entity, rule, detector, detector_type,
+tags, plus the policy's own). Before an alert is emitted its labels are checked against the
+active silences and the inhibition rules (a firing source alert with the same `equal` labels):
+a muted alert is still emitted and stored, with status `suppressed` and the label
+`suppressed_by` (`silence:<id>` or `inhibit:<rule>:<source alert id>`); the act stage runs no
+responder for it. Muted findings are counted (`decide.suppressed`, `decide.silenced`,
+`decide.inhibited`). When the silence expires or the source clears, the alert fires again.
 """
 from __future__ import annotations
 
 import logging
+import time
 
 import orjson
 
@@ -17,12 +27,16 @@ from agent import codec
 from agent.bus.base import Record, partition_for
 from agent.codec import DecodeError
 from agent.event import SEVERITY_RANK, Alert, Finding, max_severity, stable_id
+from agent.lifecycle.counters_state import persist_counters
+from agent.lifecycle.inhibit import inhibited_by
+from agent.lifecycle.silences import SilenceCache, open_silences
 from agent.stages.base import Stage
 from rules.policy import Policy, PolicySet, render
 
 log = logging.getLogger("warden.decide")
 MAX_IDS = 50        # finding / event ids shown on the alert
 MAX_SEEN = 5000     # finding ids remembered per episode for redelivery dedup
+RECHECK_S = 5.0     # wall seconds between re-evaluations of every open episode's mute state
 
 
 class DecideStage(Stage):
@@ -30,9 +44,10 @@ class DecideStage(Stage):
     input_topics = ("findings",)
     NS = "decide:episodes"
 
-    def __init__(self, rt, *, policies: PolicySet | None = None, **kw) -> None:
+    def __init__(self, rt, *, policies: PolicySet | None = None, silences=None, **kw) -> None:
         super().__init__(rt, **kw)
         self.policies = policies or PolicySet.load(rt.cfg.policies or None)
+        self._by_id = {p.id: p for p in self.policies.policies}
         self.open: dict[str, dict] = {}      # episode key → episode state
         self._dirty: set[str] = set()
         self._removed: set[str] = set()
@@ -40,6 +55,23 @@ class DecideStage(Stage):
         self.watermark = 0.0
         self._loaded = False
         self._topic = rt.topic("alerts")
+        self._silence_store = silences
+        self._silences: SilenceCache | None = None
+        self._last_recheck = 0.0
+
+    @property
+    def silences(self) -> SilenceCache:
+        if self._silences is None:
+            store = self._silence_store
+            if store is None:
+                try:
+                    store = open_silences(self.rt.cfg)
+                except Exception as e:  # noqa: BLE001 - no silence store: nothing is silenced, say so
+                    log.warning("silences unavailable: %s", e)
+                    self.rt.counters.inc("decide.silence_store_errors")
+                    store = None
+            self._silences = SilenceCache(store)
+        return self._silences
 
     def _load(self) -> None:
         if self._loaded:
@@ -49,6 +81,9 @@ class DecideStage(Stage):
             blob = self.rt.state.get(self.NS, key)
             if blob:
                 ep = orjson.loads(blob)
+                ep.setdefault("seen", list(ep.get("finding_ids", [])))
+                ep.setdefault("labels", {})
+                ep.setdefault("status", "firing" if ep.get("emitted_count") else "")
                 self.open[key] = ep
                 self.watermark = max(self.watermark, ep.get("watermark", 0.0))
 
@@ -67,13 +102,54 @@ class DecideStage(Stage):
                 continue
             for p in matched:
                 self._apply(p, f)
-        # one alert update per changed episode per batch: the store shows the current count
+        # re-check every open episode's mute state now and then (silence added / expired)
+        now = time.monotonic()
+        if now - self._last_recheck >= RECHECK_S:
+            self._last_recheck = now
+            for key, ep in self.open.items():
+                p = self._by_id.get(ep["policy"])
+                if p is not None and key not in self._changed and ep.get("emitted_count"):
+                    self._changed[key] = p
+        self._emit_changed()
+        self._resolve_cleared()
+
+    def _emit_changed(self) -> None:
+        """One alert update per changed episode per batch: the store shows the current count.
+        Silences first; inhibition then against everything that stays firing (this batch included)."""
+        if not self._changed:
+            return
+        wall = time.time()
+        want: dict[str, str] = {}
+        for key in self._changed:
+            ep = self.open.get(key)
+            if ep is None:
+                continue
+            s = self.silences.match(ep["labels"], wall)
+            want[key] = f"silence:{s.id}" if s else ""
+        firing = [(ep["id"], ep["labels"]) for k, ep in self.open.items()
+                  if (want[k] == "" if k in want else ep.get("status") == "firing")]
         for key, p in self._changed.items():
             ep = self.open.get(key)
-            if ep is not None and (ep["count"] != ep["emitted_count"] or ep["severity"] != ep["emitted_severity"]):
-                self._emit(p, ep, status="firing")
+            if ep is None:
+                continue
+            by = want[key]
+            if not by and self.policies.inhibit_rules:
+                hit = inhibited_by(self.policies.inhibit_rules, ep["id"], ep["labels"], firing)
+                if hit:
+                    by = f"inhibit:{hit[0]}:{hit[1]}"
+            status = "suppressed" if by else "firing"
+            new_findings = ep["count"] - ep.get("counted_suppressed_upto", ep["emitted_count"])
+            if by and new_findings > 0:
+                self.rt.counters.inc("decide.suppressed", new_findings)
+                self.rt.counters.inc("decide.silenced" if by.startswith("silence:") else "decide.inhibited",
+                                     new_findings)
+            ep["counted_suppressed_upto"] = ep["count"]
+            if (ep["count"] != ep["emitted_count"] or ep["severity"] != ep["emitted_severity"]
+                    or status != ep.get("status") or by != ep.get("suppressed_by", "")):
+                ep["suppressed_by"] = by
+                self._emit(p, ep, status=status)
+                self._dirty.add(key)
         self._changed.clear()
-        self._resolve_cleared()
 
     def _apply(self, p: Policy, f: Finding) -> None:
         gk = p.group_key(f)
@@ -87,8 +163,10 @@ class DecideStage(Stage):
             ep = {"id": stable_id("alert", p.id, gk, f.id), "policy": p.id, "group_key": gk,
                   "entity": f.entity, "detector": f.detector, "rule_title": render(p.title, f),
                   "description": render(p.description, f), "severity": sev, "first_seen": f.time,
-                  "last_seen": f.time, "count": 1, "finding_ids": [f.id], "seen": [f.id], "event_ids": list(f.event_ids[:MAX_IDS]),
-                  "tags": list(f.tags), "evidence": f.evidence, "emitted_count": 0, "emitted_severity": ""}
+                  "last_seen": f.time, "count": 1, "finding_ids": [f.id], "seen": [f.id],
+                  "event_ids": list(f.event_ids[:MAX_IDS]), "tags": list(f.tags), "evidence": f.evidence,
+                  "labels": p.alert_labels(f, sev), "emitted_count": 0, "emitted_severity": "", "status": "",
+                  "suppressed_by": ""}
             self.open[key] = ep
             self.rt.counters.inc("decide.alerts_opened")
         else:
@@ -101,6 +179,7 @@ class DecideStage(Stage):
             ep["count"] += 1
             ep["last_seen"] = max(ep["last_seen"], f.time)
             ep["severity"] = max_severity(ep["severity"], sev)
+            ep["labels"]["severity"] = ep["severity"]
             if len(ep["finding_ids"]) < MAX_IDS:
                 ep["finding_ids"].append(f.id)
             room = MAX_IDS * 2 - len(ep["event_ids"])
@@ -116,20 +195,24 @@ class DecideStage(Stage):
 
     def _emit(self, p: Policy | None, ep: dict, status: str) -> None:
         routes = tuple(p.routes) if p is not None else ()
+        labels = dict(ep.get("labels") or {})
+        if status == "suppressed" and ep.get("suppressed_by"):
+            labels["suppressed_by"] = ep["suppressed_by"]
         a = Alert(id=ep["id"], rule=ep["policy"], title=ep["rule_title"], severity=ep["severity"],
                   entity=ep["entity"], group_key=ep["group_key"], status=status, first_seen=ep["first_seen"],
                   last_seen=ep["last_seen"], count=ep["count"], detector=ep["detector"],
                   description=ep["description"], tags=tuple(ep["tags"]), finding_ids=tuple(ep["finding_ids"]),
-                  event_ids=tuple(ep["event_ids"]), evidence=ep["evidence"], updated=ep["last_seen"], routes=routes)
+                  event_ids=tuple(ep["event_ids"]), evidence=ep["evidence"], labels=labels,
+                  updated=ep["last_seen"], routes=routes)
         self.rt.producer.send(self._topic, codec.encode(a), a.entity.encode())
         ep["emitted_count"] = ep["count"]
         ep["emitted_severity"] = ep["severity"]
+        ep["status"] = status
         self.rt.counters.inc(f"decide.alerts_{status}")
 
     def _resolve_cleared(self) -> None:
-        by_id = {p.id: p for p in self.policies.policies}
         for key, ep in list(self.open.items()):
-            p = by_id.get(ep["policy"])
+            p = self._by_id.get(ep["policy"])
             after = p.resolve_after if p else 3600.0
             if self.watermark - ep["last_seen"] > after:
                 self._emit(p, ep, status="resolved")
@@ -143,6 +226,7 @@ class DecideStage(Stage):
         self.rt.state.put_many(items)
         self._dirty.clear()
         self._removed.clear()
+        persist_counters(self.rt)
 
     def on_revoke(self, tps) -> None:
         super().on_revoke(tps)

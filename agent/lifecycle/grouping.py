@@ -1,0 +1,137 @@
+"""Notification grouping, Alertmanager's timers: alerts routed to a notifying responder are
+batched per group (responder x values of the route's `group_by` labels).
+
+- a new group waits `group_wait` before its first notification (so a burst goes out as one);
+- after that the group is looked at every `group_interval` and notified again only when its
+  set of alerts changed (a new alert, or one resolved);
+- an unchanged group is re-notified after `repeat_interval`.
+Resolved alerts leave the group once notified; an empty group is dropped.
+
+Time is the act stage's clock (event-time watermark that also advances with wall time while
+idle), so a replay of a recorded incident groups exactly like the live run did. The state is
+snapshotted with the act stage's checkpoint, and notification ids are deterministic, so a
+replay after a crash never notifies twice.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from agent import codec
+from agent.event import Alert, stable_id
+
+DEFAULT_NOTIFY = {"group_by": ["alertname"], "group_wait": 30.0, "group_interval": 300.0, "repeat_interval": 14400.0}
+
+
+@dataclass
+class Notification:
+    group_key: str
+    responder: str
+    route: dict[str, Any]
+    group_labels: dict[str, str]
+    alerts: list[Alert]
+    seq: int
+    id: str
+
+
+def group_labels(alert: Alert, group_by: list[str]) -> dict[str, str]:
+    if "..." in group_by:
+        return dict(sorted(alert.labels.items())) or {"alert": alert.id}
+    labels = alert.labels or {}
+    out = {}
+    for k in group_by:
+        v = labels.get(k)
+        if v is None:
+            v = getattr(alert, k, "") if k in ("entity", "rule", "severity", "detector") else ""
+        out[k] = str(v)
+    return out
+
+
+class NotificationGroups:
+    def __init__(self) -> None:
+        self.groups: dict[str, dict[str, Any]] = {}
+        self.dirty: set[str] = set()
+        self.removed: set[str] = set()
+
+    def add(self, alert: Alert, route: dict[str, Any], now: float) -> bool:
+        """Put an alert (update) into its group; returns True when the group's content changed."""
+        notify = {**DEFAULT_NOTIFY, **(route.get("notify") or {})}
+        gl = group_labels(alert, list(notify["group_by"]))
+        key = stable_id("group", route["responder"], bool(route.get("dry_run", True)), gl)
+        g = self.groups.get(key)
+        if g is None:
+            if alert.status == "resolved":
+                return False   # never notified as firing in this group: nothing to say
+            g = {"key": key, "responder": route["responder"],
+                 "route": {k: v for k, v in route.items() if k != "notify"}, "notify": notify, "labels": gl,
+                 "alerts": {}, "created": now, "next_flush": now + float(notify["group_wait"]),
+                 "last_sent_at": None, "sent": {}, "seq": 0}
+            self.groups[key] = g
+        prev = g["alerts"].get(alert.id)
+        g["alerts"][alert.id] = codec.to_dict(alert)
+        self.dirty.add(key)
+        self.removed.discard(key)
+        return prev is None or prev.get("status") != alert.status
+
+    def remove_alert(self, alert_id: str) -> None:
+        for key, g in list(self.groups.items()):
+            if g["alerts"].pop(alert_id, None) is not None:
+                g["sent"].pop(alert_id, None)
+                self._maybe_drop(key)
+
+    def _maybe_drop(self, key: str) -> None:
+        g = self.groups[key]
+        if not g["alerts"]:
+            del self.groups[key]
+            self.dirty.discard(key)
+            self.removed.add(key)
+        else:
+            self.dirty.add(key)
+
+    def due(self, now: float, force: bool = False) -> list[Notification]:
+        """Notifications whose time has come (all pending ones when force). Marks them sent."""
+        out = []
+        for key in sorted(self.groups):
+            g = self.groups[key]
+            if not force and now < g["next_flush"]:
+                continue
+            current = {aid: a["status"] for aid, a in g["alerts"].items()}
+            changed = current != g["sent"]
+            repeat = g["last_sent_at"] is not None and now - g["last_sent_at"] >= float(g["notify"]["repeat_interval"])
+            g["next_flush"] = now + float(g["notify"]["group_interval"])
+            self.dirty.add(key)
+            if not (changed or repeat):
+                continue
+            g["seq"] += 1
+            alerts = [codec.from_dict(a, "alert") for _, a in sorted(g["alerts"].items())]
+            nid = stable_id("notification", key, g["seq"], sorted(current.items()))
+            out.append(Notification(key, g["responder"], dict(g["route"], notify=g["notify"]), dict(g["labels"]),
+                                    alerts, g["seq"], nid))
+            g["last_sent_at"] = now
+            g["sent"] = current
+            for aid, st in current.items():
+                if st == "resolved":
+                    del g["alerts"][aid]
+                    del g["sent"][aid]
+            self._maybe_drop(key)
+        return out
+
+    def pending(self) -> int:
+        return sum(1 for g in self.groups.values() if {a: x["status"] for a, x in g["alerts"].items()} != g["sent"])
+
+    # state ----------------------------------------------------------------------------------------
+    def snapshot_items(self, ns: str) -> list[tuple[str, str, bytes]]:
+        items = [(ns, k, orjson.dumps(self.groups[k])) for k in self.dirty if k in self.groups]
+        items += [(ns, k, b"") for k in self.removed]
+        self.dirty.clear()
+        self.removed.clear()
+        return items
+
+    def restore(self, state, ns: str) -> None:
+        self.groups.clear()
+        for k in state.keys(ns):
+            blob = state.get(ns, k)
+            if blob:
+                self.groups[k] = orjson.loads(blob)
