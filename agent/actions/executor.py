@@ -82,6 +82,7 @@ class ActionExecutor:
 
     def execute(self, r, action: Action, alert: Alert, route: dict[str, Any] | None = None) -> Action:
         self.log.append("intent", codec.to_dict(action))
+        r.safety_check = self.safety.protected.reason
         result: dict[str, Any] = {}
         status = "failed"
         delay = 0.2
@@ -92,6 +93,10 @@ class ActionExecutor:
                 self.counters.inc("act.done")
                 break
             except ResponderError as e:
+                if getattr(e, "skip", False):
+                    status, result = "skipped", {"reason": str(e)}
+                    self.counters.inc("act.skipped")
+                    break
                 if is_protected_error(e):
                     status, result = "skipped", {"reason": str(e), "protected": True}
                     self.counters.inc("act.protected")

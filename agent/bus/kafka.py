@@ -5,6 +5,7 @@ Connection settings (SASL/TLS) come from the config's `bus.kafka` mapping or WAR
 from __future__ import annotations
 
 import logging
+import time
 from typing import Iterable
 
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
@@ -97,6 +98,11 @@ class _KafkaConsumer(Consumer):
         self.c = KafkaConsumer(group_id=group, enable_auto_commit=False, auto_offset_reset="earliest",
                                max_poll_records=bus.cfg.max_poll_records,
                                fetch_max_wait_ms=bus.cfg.fetch_max_wait_ms, **bus._common())
+        # know the topics' partitions before joining, or the first assignment can come back empty
+        # and stay so until the next metadata refresh (minutes)
+        deadline = time.monotonic() + 30
+        while not all(self.c.partitions_for_topic(t) for t in topics) and time.monotonic() < deadline:
+            time.sleep(0.2)
         self.c.subscribe(topics, listener=_Listener(self))
 
     def poll(self, max_records: int = 500, timeout: float = 0.1) -> list[Record]:

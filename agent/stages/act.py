@@ -46,6 +46,8 @@ class ActStage(Stage):
         super().__init__(rt, **kw)
         built = responders if responders is not None else rt.build("responder")
         self.responders = {r.name: r for r in built}
+        for r in built:
+            self._bind(r)
         self.retries = retries
         self._done: set[str] = set()
         self._actions_topic = rt.topic("actions")
@@ -84,8 +86,15 @@ class ActStage(Stage):
             except ConfigError as e:
                 raise ConfigError(f"{where}: responder {name} is not configured and cannot be built "
                                   f"with defaults: {e}") from None
+            self._bind(r)
             self.responders[name] = r
         return r
+
+    def _bind(self, r) -> None:
+        bind = getattr(r, "bind_runtime", None)
+        rt = getattr(self, "rt", None)   # `warden config check` builds routes without a runtime
+        if bind is not None and rt is not None:
+            bind(rt)
 
     # clock -------------------------------------------------------------------------------------
     def clock(self) -> float:

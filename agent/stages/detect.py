@@ -80,7 +80,6 @@ class DetectStage(Stage):
         self.rt.state.put_many(items)
 
     def on_revoke(self, tps: list[tuple[str, int]]) -> None:
-        super().on_revoke(tps)
         gone = defaultdict(set)
         for topic, p in tps:
             gone[topic].add(p)

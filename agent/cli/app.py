@@ -1,0 +1,49 @@
+"""The root click group and shared options. Exit codes: 0 ok, 1 failure/findings, 2 usage or
+config error, 3 not found."""
+from __future__ import annotations
+
+import logging
+import sys
+
+import click
+
+from agent.errors import WardenError
+
+EXIT_OK, EXIT_FAIL, EXIT_USAGE, EXIT_NOT_FOUND = 0, 1, 2, 3
+
+
+class Context:
+    def __init__(self, config_path: str | None) -> None:
+        self.config_path = config_path
+        self._cfg = None
+
+    @property
+    def cfg(self):
+        if self._cfg is None:
+            from agent.config import load
+            self._cfg = load(self.config_path)
+        return self._cfg
+
+
+class WardenGroup(click.Group):
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except WardenError as e:
+            click.echo(f"error: {e}", err=True)
+            sys.exit(EXIT_USAGE)
+
+
+@click.group(cls=WardenGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("-c", "--config", "config_path", envvar="WARDEN_CONFIG", type=click.Path(dir_okay=False),
+              help="Config file (default: $WARDEN_CONFIG, ./warden.yaml, or built-in defaults).")
+@click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
+@click.pass_context
+def cli(ctx: click.Context, config_path: str | None, verbose: int) -> None:
+    """warden: AIOps and security monitoring for AI platforms."""
+    level = [logging.WARNING, logging.INFO, logging.DEBUG][min(verbose, 2)]
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    ctx.obj = Context(config_path)
+
+
+pass_ctx = click.make_pass_decorator(Context)

@@ -1,0 +1,59 @@
+"""The Elasticsearch alert store against the real node: index template, _id = alert id,
+redelivery never duplicates, people-owned workflow fields survive pipeline updates."""
+from __future__ import annotations
+
+import dataclasses
+
+from agent.event import Action, Alert
+from agent.stores import AlertQuery
+from agent.stores.elasticsearch import ElasticsearchStore
+
+
+def make_alert(i=0, **kw):
+    base = dict(id=f"alert-{i}", rule="metric-anomaly", title=f"t{i}", severity="high", entity=f"node-{i}",
+                group_key="g", status="firing", first_seen=1000.0 + i, last_seen=2000.0 + i,
+                evidence={"metric": "gpu.memory.used", "nested": {"deep": [1, 2]}}, tags=("attack.t1",))
+    base.update(kw)
+    return Alert(**base)
+
+
+def test_upsert_by_id_and_workflow_survives(kafka_cfg, es_client):
+    store = ElasticsearchStore(kafka_cfg.store)
+    store.start()
+    store.start()
+    a = make_alert(1)
+    store.upsert_alerts([a, make_alert(2, severity="low")])
+    store.flush()
+    store.upsert_alerts([dataclasses.replace(a, count=5)])   # a redelivery / update of the same alert
+    store.flush()
+    es_client.indices.refresh(index=store.alerts_index)
+    assert es_client.count(index=store.alerts_index)["count"] == 2
+    mapping = es_client.indices.get_mapping(index=store.alerts_index)
+    assert mapping[store.alerts_index]["mappings"]["properties"]["event"]["properties"]["kind"]["type"] == "keyword"
+    doc = es_client.get(index=store.alerts_index, id="alert-1")["_source"]
+    assert doc["event"]["kind"] == "signal" and doc["rule"]["id"] == "metric-anomaly"
+    assert store.get_alert("alert-1").count == 5
+
+    assert store.set_workflow("alert-1", status="acknowledged", assignee="alice")
+    store.upsert_alerts([dataclasses.replace(a, count=6)])  # the pipeline keeps updating it
+    store.flush()
+    got = store.get_alert("alert-1")
+    assert (got.count, got.status, got.assignee) == (6, "acknowledged", "alice")
+
+    assert [x.id for x in store.list_alerts(AlertQuery(severity="high"))] == ["alert-1"]
+    assert [x.id for x in store.list_alerts(AlertQuery(since=2001.5))] == ["alert-2"]
+    assert not store.set_workflow("nope", status="acknowledged")
+    store.close()
+
+
+def test_actions_are_stored_once_per_id(kafka_cfg):
+    store = ElasticsearchStore(kafka_cfg.store)
+    act = Action(id="act-1", alert_id="alert-1", responder="log/default", action="notify", target="node-1",
+                 dry_run=True, status="planned", time=5.0)
+    store.put_actions([act, act])
+    store.flush()
+    store.put_actions([dataclasses.replace(act, status="done")])
+    store.flush()
+    got = store.list_actions("alert-1")
+    assert [(x.id, x.status) for x in got] == [("act-1", "done")]
+    store.close()
