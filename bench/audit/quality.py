@@ -5,8 +5,8 @@
 Reads DATA_DIR/audit/panther_*.jsonl (default ../shared/data), parses each `event` with the
 format for its shape (auto-detection, falling back to the log type's format), runs the sigma
 detector (all SigmaHQ rules in DATA_DIR/sigma plus warden's own) and the ueba detector, and counts
-an event as alerted when any finding names it. Events are processed one test case at a time, in
-file order, so no correlation spans unrelated test cases... except where the same principal acts.
+an event as alerted when any finding names it. Each test case is an independent scenario:
+detector state (correlation windows, baselines) is reset to empty before each case.
 """
 from __future__ import annotations
 
@@ -64,7 +64,12 @@ def evaluate(data_dir: Path, ueba: bool = True, verbose: bool = False) -> dict[s
     dets = build_detectors(data_dir, ueba)
     per = defaultdict(lambda: {"tp": 0, "fp": 0, "fn": 0, "tn": 0, "unparsed": 0})
     misses: list = []
+    fresh = [d.snapshot() for d in dets]
     for case in cases:
+        # each test case is an independent scenario: start every case from the empty state, so a
+        # correlation never joins events of unrelated cases (most carry no timestamp at all)
+        for d, blob in zip(dets, fresh):
+            d.restore(blob)
         events, err = parse_case(case)
         key = case["log_type"]
         alerted_by: list[str] = []

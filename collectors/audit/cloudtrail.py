@@ -110,9 +110,12 @@ def normalise(rec: dict, source: str, raw: Any, envelope: dict | None) -> Event:
     if canon is not rec or envelope is not None:
         attrs[RECORD_KEY] = canon
     err = canon.get("errorCode")
+    resp = canon.get("responseElements")
+    login_failed = isinstance(resp, dict) and any(
+        isinstance(k, str) and k.endswith("Login") and v == "Failure" for k, v in resp.items())
     put(attrs, "event.action", name)
     put(attrs, "event.provider", as_str(canon.get("eventSource")))
-    attrs["event.outcome"] = "failure" if err else "success"
+    attrs["event.outcome"] = "failure" if (err or login_failed) else "success"
     put(attrs, "event.id", as_str(canon.get("eventID")))
     put(attrs, "event.type", as_str(canon.get("eventType")))
     put(attrs, "error.code", as_str(err))

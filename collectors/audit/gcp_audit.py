@@ -89,7 +89,8 @@ def k8s_view(entry: dict, payload: dict) -> dict | None:
     code = status.get("code")
     view: dict[str, Any] = {"kind": "Event", "apiVersion": "audit.k8s.io/v1",
                             "verb": verb, "objectRef": ref,
-                            "user": {"username": auth.get("principalEmail")},
+                            "user": {"username": auth.get("principalEmail") or auth.get("principalSubject")
+                                     or auth.get("authoritySelector")},
                             "sourceIPs": [ip] if isinstance(ip, str) else [],
                             "userAgent": meta.get("callerSuppliedUserAgent"),
                             "requestURI": rname}
@@ -146,6 +147,7 @@ def normalise(record: dict, source: str, raw: Any = None) -> Event:
     granted = _granted(p)
     failed = (isinstance(code, int) and not isinstance(code, bool) and code != 0) or granted is False
     principal = (as_str(auth.get("principalEmail")) or as_str(auth.get("principalSubject"))
+                 or as_str(auth.get("authoritySelector"))
                  or as_str(as_dict(auth.get("serviceAccountDelegationInfo")).get("principalEmail")))
     view = k8s_view(entry, p)
     if view is not None:

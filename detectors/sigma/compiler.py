@@ -59,11 +59,14 @@ class CompiledRule:
     generate: bool = True
     #: correlation rules that consume this rule's matches
     consumers: list = field(default_factory=list)
+    #: warden extension, top-level rule key `outcome`: "any" also matches failed calls
+    #: (attempts matter: credential reads, probing); default "success" unless the rule inspects results
+    outcome: str = "success"
 
     @property
     def inspects_outcome(self) -> bool:
         """True when the rule itself looks at the call's result (error code, status, login result)."""
-        return any(f.split("|")[0].startswith(OUTCOME_FIELDS) for f in self.node.fields)
+        return self.outcome == "any" or any(f.split("|")[0].startswith(OUTCOME_FIELDS) for f in self.node.fields)
 
     def match(self, view: EventView) -> bool:
         return self.node.fn(view)
@@ -91,10 +94,14 @@ def compile_rule(rule: SigmaRule, path: str = "") -> CompiledRule:
     conds = [compile_condition(c, nodes) for c in det.parsed_condition]
     node = conds[0] if len(conds) == 1 else _or(conds)
     ls = rule.logsource
+    outcome = str((rule.custom_attributes or {}).get("outcome", "success")).lower()
+    if outcome not in ("success", "any"):
+        raise CompileError(f"outcome must be 'success' or 'any', got {outcome!r}")
     level = str(rule.level).lower() if rule.level else "medium"
     return CompiledRule(
         id=rule_key(rule), title=rule.title or rule_key(rule), severity=SEVERITY.get(level, "medium"),
         tags=tuple(str(t) for t in rule.tags), sources=route(ls.product, ls.service, ls.category),
         node=node, path=path, name=rule.name, description=(rule.description or "").strip(), level=level,
         logsource={k: v for k, v in (("product", ls.product), ("service", ls.service),
-                                     ("category", ls.category)) if v})
+                                     ("category", ls.category)) if v},
+        outcome=outcome)
