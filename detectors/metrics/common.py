@@ -160,7 +160,7 @@ class SeriesTable:
     def dump(self, entity: str | None = None) -> list[dict]:
         sids = range(len(self.keys)) if entity is None else self.sids_of(entity)
         return [{"entity": self.keys[s][0], "name": self.keys[s][1],
-                 "state": self.state[s].tolist(), "buf": self.buf[s].tolist()} for s in sids]
+                 "state": _json_floats(self.state[s]), "buf": _json_floats(self.buf[s])} for s in sids]
 
     def load(self, rows: list[dict], entity: str | None = None) -> None:
         if entity is not None:
@@ -173,8 +173,8 @@ class SeriesTable:
             key = (str(r["entity"]), str(r["name"]))
             if entity is not None and key[0] != entity:
                 raise ValueError(f"snapshot row for entity {key[0]!r} restored as {entity!r}")
-            st = np.asarray(r["state"], dtype=np.float64)
-            bf = np.asarray(r["buf"], dtype=np.float64)
+            st = _from_json_floats(r["state"])
+            bf = _from_json_floats(r["buf"])
             if st.shape != (self.ncols,) or bf.shape != (self.buf.shape[1],):
                 raise ValueError("snapshot state has the wrong shape for this detector's config")
             sid = self.index.get(key)
@@ -182,6 +182,18 @@ class SeriesTable:
                 sid = self.add(key)
             self.state[sid] = st
             self.buf[sid] = bf
+
+
+def _json_floats(a: np.ndarray) -> list:
+    """Floats for JSON: non-finite values (JSON has none) become the strings "inf", "-inf", "nan"."""
+    out = a.tolist()
+    if not np.isfinite(a).all():
+        out = [v if math.isfinite(v) else repr(v) for v in out]
+    return out
+
+
+def _from_json_floats(v) -> np.ndarray:
+    return np.array([float(x) for x in v], dtype=np.float64)
 
 
 @dataclass

@@ -1,0 +1,261 @@
+"""Value novelty: how far a point is from every value the series took recently.
+
+Per series (``event.entity``, ``event.name``) the detector remembers the last ``memory`` learned
+values (a ring plus a sorted copy, so the nearest one is a binary search away), the range of all
+learned values and a long EWMA of the absolute deviation (``scale_halflife`` points).
+
+- raw score = ``distance to the nearest remembered value / sqrt(range * 10 * mean_abs_dev)``: a
+  value inside the usual cloud scores ~0, a value the series has not taken in ``memory`` points
+  scores high — a spike, a drop, a level shift, a new plateau in the middle of a daily pattern.
+  The denominator is the geometric mean of the all-time range and ten mean absolute deviations,
+  so the score is unit-free and comparable across series.
+- record suppression (``suppress`` points): the output is the raw score when it is higher than
+  every raw score of the previous ``suppress`` points, else 0. The first point of an excursion
+  keeps its score; the rest of it, already reported, does not repeat it. This depends on past
+  raw scores only (causal) and on no threshold.
+- learning: every in-order, finite, unflagged point enters the memory. A flagged point does not;
+  because the rest of an excursion is suppressed (not flagged) it is learned, so a new level
+  becomes normal after one finding (a series starting mid-incident adapts the same way).
+
+Bad input: NaN / missing values score 0 and are counted (``nan``); out-of-order points are scored
+against the current memory but not learned (``late``); constant series score 0 until they change
+(the scale floor ``min_scale`` / ``min_rel_scale`` keeps the score finite).
+
+This is the detector that scores best on NAB here (see bench/nab); it is also a member of the
+default ensemble.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import numpy as np
+
+from agent.event import Event, Finding
+from agent.registry import register
+from detectors.metrics.common import (SEVERITIES, MetricDetector, RunResult, SeriesTable, extract,
+                                      halflife_alpha, njit, restore_rows, snapshot_rows)
+
+# state columns
+N, LO, HI, C, S, LAST, NAN, LATE, HEAD, FILL, RPOS, FIRST, SEEN, FPOS = range(14)
+NCOLS = 14
+_INIT = [0.0, math.inf, -math.inf, 0.0, 0.0, -math.inf, 0.0, 0.0, 0.0, 0.0, 0.0, math.nan, 0.0, 0.0]
+REPORTED = 32   # flagged values remembered (as anomalies, not as normal) for de-duplication
+
+
+@njit
+def _novelty_kernel(ids, x, t, st, buf, mode, L, K, Q, warmup, thr, a_s, min_scale, min_rel,
+                    scores, flags, nearest, scales, raws):
+    n = ids.shape[0]
+    for i in range(n):
+        s = ids[i]
+        scores[i] = 0.0
+        raws[i] = 0.0
+        flags[i] = False
+        nearest[i] = np.nan
+        scales[i] = np.nan
+        if s < 0:
+            continue
+        xi = x[i]
+        if not np.isfinite(xi):
+            st[s, 6] += 1.0
+            continue
+        late = t[i] < st[s, 5]
+        fill = int(st[s, 9])
+        ring = buf[s, 0:L]
+        srt = buf[s, L:2 * L]
+        sc_ring = buf[s, 2 * L:2 * L + K]
+        rep_v = buf[s, 2 * L + K:2 * L + K + Q]
+        rep_at = buf[s, 2 * L + K + Q:2 * L + K + 2 * Q]
+        seen = st[s, 12]
+        raw = 0.0
+        if fill >= warmup:
+            j = np.searchsorted(srt[:fill], xi)
+            best = np.inf
+            if j < fill:
+                best = srt[j] - xi
+            if j > 0 and xi - srt[j - 1] < best:
+                best = xi - srt[j - 1]
+                nearest[i] = srt[j - 1]
+            elif j < fill:
+                nearest[i] = srt[j]
+            # an anomaly already reported recently is not new: distance to those values too
+            for k in range(Q):
+                if rep_at[k] > 0.0 and seen - rep_at[k] < L and abs(xi - rep_v[k]) < best:
+                    best = abs(xi - rep_v[k])
+            rng = st[s, 2] - st[s, 1]
+            den = math.sqrt(max(rng, 0.0) * 10.0 * st[s, 4])
+            floor = min_rel * abs(st[s, 3])
+            if floor < min_scale:
+                floor = min_scale
+            if den < floor:
+                den = floor
+            raw = best / den
+            scales[i] = den
+            prev = 0.0
+            for k in range(K):
+                if sc_ring[k] > prev:
+                    prev = sc_ring[k]
+            out = raw if raw > prev else 0.0
+            raws[i] = raw
+            scores[i] = out
+        if mode == 2 or late:
+            if late and mode != 2:
+                st[s, 7] += 1.0
+                if mode == 0 and scores[i] >= thr and fill >= warmup:
+                    flags[i] = True
+            continue
+        # in-order point: remember its raw score for suppression
+        if K > 0:
+            rp = int(st[s, 10])
+            sc_ring[rp] = raw
+            st[s, 10] = (rp + 1) % K
+        st[s, 5] = t[i]
+        st[s, 12] = seen + 1.0
+        if np.isnan(st[s, 11]):
+            st[s, 11] = t[i]
+        if mode == 0 and fill >= warmup and scores[i] >= thr:
+            flags[i] = True
+            fp = int(st[s, 13])
+            rep_v[fp] = xi
+            rep_at[fp] = seen + 1.0
+            st[s, 13] = (fp + 1) % Q
+            continue
+        # learn: ring + sorted memory
+        head = int(st[s, 8])
+        if fill == L:
+            old = ring[head]
+            r = np.searchsorted(srt[:fill], old)
+            # remove srt[r] (the first element equal to old)
+            srt[r:fill - 1] = srt[r + 1:fill].copy()
+            fill -= 1
+        q = np.searchsorted(srt[:fill], xi)
+        srt[q + 1:fill + 1] = srt[q:fill].copy()
+        srt[q] = xi
+        fill += 1
+        ring[head] = xi
+        st[s, 8] = (head + 1) % L
+        st[s, 9] = fill
+        if xi < st[s, 1]:
+            st[s, 1] = xi
+        if xi > st[s, 2]:
+            st[s, 2] = xi
+        if st[s, 0] == 0.0:
+            st[s, 3] = xi
+        d = xi - st[s, 3]
+        st[s, 3] += a_s * d
+        st[s, 4] += a_s * (abs(d) - st[s, 4])
+        st[s, 0] += 1.0
+
+
+@register
+class NoveltyDetector(MetricDetector):
+    """Distance to the nearest recently seen value, range-normalised, with record suppression."""
+
+    type = "novelty"
+    state_version = 1
+
+    @dataclass
+    class Config:
+        memory: int = 3000            # remembered values per series (L)
+        suppress: int = 100           # record suppression horizon, points (0 = off)
+        warmup: int = 150             # points learned before the first score
+        threshold: float = 0.1        # flag at or above this score
+        scale_halflife: float = 10000.0  # EWMA half-life of the mean absolute deviation, points
+        min_scale: float = 1e-12
+        min_rel_scale: float = 1e-6
+        metrics: list[str] = field(default_factory=list)
+        severity: str = "medium"
+        high_factor: float = 3.0
+
+        def validate(self) -> None:
+            if self.memory < 2:
+                raise ValueError("memory must be >= 2")
+            if self.suppress < 0:
+                raise ValueError("suppress must be >= 0")
+            if not 1 <= self.warmup <= self.memory:
+                raise ValueError("warmup must be between 1 and memory")
+            if not self.threshold > 0:
+                raise ValueError("threshold must be > 0")
+            if not self.scale_halflife > 0:
+                raise ValueError("scale_halflife must be > 0")
+            if self.min_scale < 0 or self.min_rel_scale < 0:
+                raise ValueError("min_scale and min_rel_scale must be >= 0")
+            if self.severity not in SEVERITIES:
+                raise ValueError(f"severity must be one of {', '.join(SEVERITIES)}")
+
+    def __init__(self, *a, **kw) -> None:
+        super().__init__(*a, **kw)
+        cfg = self.config
+        self._L, self._K = cfg.memory, max(cfg.suppress, 1) if cfg.suppress else 0
+        self.table = SeriesTable(NCOLS, 2 * self._L + max(self._K, 1) + 2 * REPORTED, _INIT)
+        self._a_s = halflife_alpha(cfg.scale_halflife)
+        self._raw = np.zeros(0)
+
+    def _run(self, events: Sequence[Event], mode: int) -> RunResult:
+        n = len(events)
+        ex = extract(events, self.event_kinds)
+        ok = self._accept_mask(ex)
+        ids = self.table.ids(ex.keys, ok, create=(mode != 2))
+        scores, flags = np.empty(n), np.empty(n, dtype=np.bool_)
+        nearest, scales, raws = np.empty(n), np.empty(n), np.empty(n)
+        cfg = self.config
+        _novelty_kernel(ids, ex.values, ex.times, self.table.state, self.table.buf, mode,
+                        self._L, self._K, REPORTED, cfg.warmup, cfg.threshold, self._a_s, cfg.min_scale,
+                        cfg.min_rel_scale, scores, flags, nearest, scales, raws)
+        self._raw = raws
+        return RunResult(scores, flags, nearest, scales)
+
+    def is_warm(self, event: Event) -> bool:
+        sid = self.table.index.get((event.entity, event.name))
+        return sid is not None and self.table.state[sid, FILL] >= self.config.warmup
+
+    def _finding(self, ev: Event, score: float, thr: float, nearest: float, scale: float) -> Finding:
+        sid = self.table.index.get((ev.entity, ev.name))
+        row = self.table.state[sid] if sid is not None else np.full(NCOLS, np.nan)
+        value = ev.value
+        dev = value - nearest if value is not None and np.isfinite(nearest) else None
+        direction = "up" if (dev or 0) > 0 else "down"
+        return Finding.create(
+            detector=self.name, entity=ev.entity, time=ev.time, score=score, threshold=thr,
+            severity=self.severity_for(score, thr),
+            title=f"{ev.name} on {ev.entity} at {value:.4g}: not seen in the last "
+                  f"{int(row[FILL])} points (nearest {nearest:.4g})",
+            evidence={"metric": ev.name, "value": value, "baseline": float(row[C]),
+                      "nearest_seen": nearest, "range": [float(row[LO]), float(row[HI])],
+                      "scale": scale, "deviation": dev, "zscore": score, "direction": direction,
+                      "window": {"memory_points": int(row[FILL]), "learned_points": int(row[N]),
+                                 "since": float(row[FIRST]), "suppress_points": self.config.suppress}},
+            event_ids=(ev.id,), rule=ev.name)
+
+    def stats(self, entity: str | None = None) -> dict:
+        out = {}
+        for sid, key in enumerate(self.table.keys):
+            if entity is not None and key[0] != entity:
+                continue
+            r = self.table.state[sid]
+            out[key] = {"learned": int(r[N]), "nan": int(r[NAN]), "late": int(r[LATE]),
+                        "memory": int(r[FILL]), "warm": bool(r[FILL] >= self.config.warmup),
+                        "range": (float(r[LO]), float(r[HI]))}
+        return out
+
+    # state ------------------------------------------------------------------------------------
+    def snapshot(self, entity: str | None = None) -> bytes:
+        return snapshot_rows(f"detector.{self.type}", self.state_version, self.table.dump(entity),
+                             {"entity": entity, "memory": self._L, "suppress": self._K})
+
+    def restore(self, blob: bytes, entity: str | None = None) -> None:
+        state = restore_rows(blob, f"detector.{self.type}", self.state_version)
+        if state.get("entity") != entity:
+            raise ValueError(f"snapshot is for entity {state.get('entity')!r}, not {entity!r}")
+        if state.get("memory") != self._L or state.get("suppress") != self._K:
+            raise ValueError("snapshot was taken with a different memory/suppress configuration")
+        self.table.load(state["rows"], entity)
+
+    def entities(self):
+        return self.table.entities()
+
+    def forget(self, entity: str) -> None:
+        self.table.forget(entity)
+        self._dirty.discard(entity)
