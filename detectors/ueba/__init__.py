@@ -1,0 +1,1 @@
+"""Per-principal behaviour baselines (UEBA) over audit events: registered detector type "ueba"."""

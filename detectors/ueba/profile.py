@@ -1,0 +1,185 @@
+"""Per-principal behaviour profile: what a principal does, from where, with what, how often.
+
+Everything is plain data (dicts of counts, numbers) so it snapshots as JSON. Value tables are
+capped: when full, the least-seen value is evicted (a long-unused value can become "new" again).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from agent.event import Event
+
+#: fields a profile tracks: name -> function(event) -> value or None
+DENIED_CODES = ("accessdenied", "unauthorized", "forbidden", "permission_denied", "authorizationerror")
+
+
+def _ua_family(ua: str) -> str:
+    """'aws-cli/2.15.0 Python/3.11 ...' -> 'aws-cli'; 'Mozilla/5.0 (...)' -> 'browser'."""
+    ua = ua.strip()
+    if not ua:
+        return ""
+    if ua.startswith("[") and ua.endswith("]"):
+        ua = ua[1:-1]
+    if ua.startswith(("Mozilla/", "Opera/")):
+        return "browser"
+    tok = ua.split(" ", 1)[0]
+    return tok.split("/", 1)[0].lower()[:64]
+
+
+def action_of(ev: Event) -> str:
+    a = ev.attributes
+    prov = a.get("event.provider") or ""
+    res = a.get("orchestrator.resource.type")
+    if res:
+        sub = a.get("orchestrator.resource.subresource")
+        return f"{ev.name} {res}{'/' + sub if sub else ''}"
+    return f"{prov}:{ev.name}" if prov else ev.name
+
+
+def resource_of(ev: Event) -> str | None:
+    a = ev.attributes
+    ns = a.get("orchestrator.namespace")
+    if a.get("orchestrator.type") == "kubernetes":
+        return f"namespace:{ns}" if ns else "cluster-scope"
+    raw = a.get("audit.record") or a.get("raw")
+    if isinstance(raw, dict):
+        rp = raw.get("requestParameters")
+        if isinstance(rp, dict):
+            for k in ("bucketName", "functionName", "roleName", "userName", "secretId", "modelId", "keyId",
+                      "dBInstanceIdentifier", "trailName", "name", "instanceId"):
+                v = rp.get(k)
+                if isinstance(v, str) and v:
+                    return f"{k}:{v[:200]}"
+    rn = a.get("gcp.audit.resource_name")
+    if isinstance(rn, str) and rn:
+        return rn[:200]
+    return None
+
+
+def is_error(ev: Event) -> bool:
+    return ev.attributes.get("event.outcome") == "failure"
+
+
+def is_denied(ev: Event) -> bool:
+    a = ev.attributes
+    if a.get("event.outcome") != "failure":
+        return False
+    code = str(a.get("error.code") or "").lower()
+    status = a.get("http.response.status_code")
+    return (status in (401, 403)) or code in ("7", "16") or any(d in code for d in DENIED_CODES)
+
+
+def features(ev: Event) -> dict[str, str]:
+    a = ev.attributes
+    out = {"action": action_of(ev)}
+    r = resource_of(ev)
+    if r:
+        out["resource"] = r
+    ip = a.get("source.ip")
+    if ip:
+        out["source_ip"] = str(ip)
+    reg = a.get("cloud.region")
+    if reg:
+        out["region"] = str(reg)
+    ua = a.get("user_agent.original")
+    if isinstance(ua, str):
+        fam = _ua_family(ua)
+        if fam:
+            out["user_agent"] = fam
+    return out
+
+
+FIELDS = ("action", "resource", "source_ip", "region", "user_agent")
+
+
+def _bump(table: dict[str, int], value: str, cap: int) -> None:
+    if value in table:
+        table[value] += 1
+        return
+    if len(table) >= cap:
+        victim = min(table, key=table.__getitem__)
+        del table[victim]
+    table[value] = 1
+
+
+@dataclass
+class Rate:
+    """Event-time hourly counts with an EWMA baseline of count and variance."""
+    bucket: int = -1
+    count: int = 0
+    mean: float = 0.0
+    var: float = 0.0
+    n: int = 0            # completed buckets folded into the baseline
+
+    def roll(self, bucket: int, alpha: float) -> None:
+        if self.bucket < 0:
+            self.bucket = bucket
+            return
+        if bucket <= self.bucket:
+            return
+        steps = min(bucket - self.bucket, 48)
+        x = float(self.count)
+        for _ in range(steps):
+            if self.n == 0:
+                self.mean, self.var = x, 0.0
+            else:
+                d = x - self.mean
+                self.mean += alpha * d
+                self.var = (1 - alpha) * (self.var + alpha * d * d)
+            self.n += 1
+            x = 0.0
+        self.bucket, self.count = bucket, 0
+
+    def spike(self, k: float, min_count: int, min_buckets: int) -> tuple[bool, float]:
+        if self.n < min_buckets or self.count < min_count:
+            return False, 0.0
+        std = math.sqrt(max(self.var, 0.0))
+        limit = self.mean + k * max(std, 1.0, 0.5 * self.mean)
+        return self.count > limit, limit
+
+    def to_state(self) -> list:
+        return [self.bucket, self.count, self.mean, self.var, self.n]
+
+    @classmethod
+    def from_state(cls, s: list) -> "Rate":
+        return cls(int(s[0]), int(s[1]), float(s[2]), float(s[3]), int(s[4]))
+
+
+@dataclass
+class Profile:
+    first_time: float = 0.0
+    last_time: float = 0.0
+    events: int = 0                     # events learned
+    seen: dict[str, dict[str, int]] = field(default_factory=lambda: {f: {} for f in FIELDS})
+    volume: Rate = field(default_factory=Rate)
+    errors: Rate = field(default_factory=Rate)
+    denied_times: list[float] = field(default_factory=list)
+    reported: dict[str, float] = field(default_factory=dict)   # "kind|field|value" -> last report time
+    burst_until: float = 0.0
+
+    def learn(self, feats: dict[str, str], t: float, cap: int) -> None:
+        if self.events == 0:
+            self.first_time = t
+        self.events += 1
+        self.last_time = max(self.last_time, t)
+        for f, v in feats.items():
+            _bump(self.seen.setdefault(f, {}), v, cap)
+
+    def to_state(self) -> dict[str, Any]:
+        return {"first": self.first_time, "last": self.last_time, "events": self.events, "seen": self.seen,
+                "volume": self.volume.to_state(), "errors": self.errors.to_state(),
+                "denied": self.denied_times, "reported": self.reported, "burst_until": self.burst_until}
+
+    @classmethod
+    def from_state(cls, s: dict[str, Any]) -> "Profile":
+        p = cls(first_time=float(s["first"]), last_time=float(s["last"]), events=int(s["events"]),
+                seen={k: {str(v): int(c) for v, c in d.items()} for k, d in s["seen"].items()},
+                volume=Rate.from_state(s["volume"]), errors=Rate.from_state(s["errors"]),
+                denied_times=[float(x) for x in s.get("denied", [])],
+                reported={str(k): float(v) for k, v in s.get("reported", {}).items()},
+                burst_until=float(s.get("burst_until", 0.0)))
+        for f in FIELDS:
+            p.seen.setdefault(f, {})
+        return p
