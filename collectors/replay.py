@@ -26,6 +26,7 @@ from __future__ import annotations
 import gzip
 import logging
 import sys
+import zlib
 from dataclasses import dataclass, field
 from typing import IO, Any, Iterable, Iterator
 
@@ -119,6 +120,7 @@ class ReplayCollector(Collector):
         self.emitter.dead_letter(raw, reason, self.name)
 
     def _read_path(self, path: str) -> int:
+        before = self.stats["records"]
         try:
             if path == "-":
                 return self._read_stream(sys.stdin.buffer, "<stdin>")
@@ -129,10 +131,10 @@ class ReplayCollector(Collector):
                     with gzip.open(f, "rb") as g:
                         return self._read_stream(g, path)
                 return self._read_stream(f, path)
-        except (OSError, EOFError, gzip.BadGzipFile) as e:
+        except (OSError, EOFError, zlib.error) as e:  # incl. gzip.BadGzipFile, truncated .gz
             log.warning("%s: cannot read %s: %s", self.name, path, e)
             self._dead(path, f"{path}: cannot read: {type(e).__name__}: {e}")
-            return 0
+            return self.stats["records"] - before
 
     def _read_stream(self, stream: IO[bytes], where: str) -> int:
         cap = self.config.max_document_bytes

@@ -784,6 +784,22 @@ def generate(seed: int = DEFAULT_SEED, hours: float = DEFAULT_HOURS, start: str 
     return out.result()
 
 
+def write_file(path: str, seed: int = DEFAULT_SEED, hours: float = DEFAULT_HOURS, start: str | float = DEFAULT_START,
+               step_seconds: int = DEFAULT_STEP, incidents: bool = True, source: str = SOURCE) -> int:
+    """Write the scenario as replayable envelope JSON lines (`{"format": ..., "record": ...}`);
+    `-` writes to stdout. Returns the number of records. Read it back with the `replay` collector."""
+    import sys
+
+    from collectors.replay import write_envelopes
+    pairs = generate(seed, hours, start, step_seconds, incidents, source=source)
+    if path == "-":
+        n = write_envelopes(pairs, sys.stdout.buffer)
+        sys.stdout.buffer.flush()
+        return n
+    with open(path, "wb") as f:
+        return write_envelopes(pairs, f)
+
+
 @register
 class ScenarioCollector(Collector):
     """Bundled deterministic incident scenario (`warden demo`): emits everything in run_once()."""
@@ -831,6 +847,9 @@ class ScenarioCollector(Collector):
                 events = parse_record(rec, fmt, self.name)
             except FormatError as e:
                 self.emitter.dead_letter(rec, str(e), self.name)
+                continue
+            except Exception as e:  # noqa: BLE001 - a parser bug must not stop the scenario
+                self.emitter.dead_letter(rec, f"{fmt}: parser error: {type(e).__name__}: {e}", self.name)
                 continue
             for ev in events:
                 self.emitter.emit(ev)

@@ -438,3 +438,20 @@ def test_through_real_http_server_and_sdk_exporter():
         assert logs[0].attributes["log.body"] == "GPU gpu-node-2 throttled" and logs[0].entity == "llm-chat"
     finally:
         srv.close()
+
+
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+
+@settings(max_examples=150, deadline=None)
+@given(body=st.one_of(st.binary(max_size=300),
+                      st.builds(lambda b, i: b[:i] + bytes([b[i] ^ 0x5A]) + b[i + 1:] if b else b,
+                                st.just(sample_request().SerializeToString()), st.integers(0, 300)),
+                      st.builds(lambda b, n: b[:n], st.just(logs_request().SerializeToString()), st.integers(0, 200))),
+       path=st.sampled_from(["/v1/metrics", "/v1/logs"]), ctype=st.sampled_from([PROTOBUF, JSON]))
+def test_arbitrary_bodies_never_raise(body, path, ctype):
+    c, em = make()
+    r = post(c, body, ctype, path=path)
+    assert r.status in (200, 400)
+    if r.status == 400:
+        assert em.events == [] and em.dead and len(em.dead[-1][0]) <= 1024

@@ -187,3 +187,46 @@ def test_empty_file_and_bom(tmp_path):
     assert n == 0 and em.events == [] and em.dead == []
     n, em, _ = run(tmp_path, b"\xef\xbb\xbf" + lines(metric(0), metric(1)))
     assert n == 2 and len(em.events) == 2 and em.dead == []
+
+
+def test_truncated_gzip_keeps_what_was_read(tmp_path):
+    data = lines(*[metric(i) for i in range(2000)])
+    n, em, _ = run(tmp_path, gzip.compress(data)[:-200], name="cut.jsonl.gz", max_document_bytes=0)
+    assert 0 < len(em.events) < 2000 and n == len(em.events) + sum("cut.jsonl.gz:" in r and "invalid" in r
+                                                                   for _, r, _ in em.dead)
+    assert "cannot read" in em.dead[-1][1]
+
+
+def test_scenario_write_file_replays(tmp_path):
+    p = tmp_path / "demo.jsonl"
+    n = scenario.write_file(str(p), hours=0.2)
+    c = ReplayCollector("demo", paths=[str(p)])
+    em = ListEmitter()
+    c.bind(em)
+    assert c.run_once() == n == len(scenario.generate(hours=0.2))
+    assert em.events and c.stats["records"] == n
+
+
+try:
+    from hypothesis import given, settings, strategies as st
+except ImportError:  # pragma: no cover
+    given = None
+
+if given is not None:
+    @settings(max_examples=60, deadline=None)
+    @given(st.lists(st.one_of(st.binary(max_size=200),
+                              st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False)
+                                           | st.text(max_size=20),
+                                           lambda ch: st.lists(ch, max_size=4) | st.dictionaries(st.text(max_size=8), ch, max_size=4),
+                                           max_leaves=10).map(lambda o: orjson.dumps(o))),
+                    max_size=8))
+    def test_never_raises_on_arbitrary_input(tmp_path_factory, chunks):
+        d = tmp_path_factory.mktemp("fuzz")
+        p = d / "f.jsonl"
+        p.write_bytes(b"\n".join(c.replace(b"\n", b" ") for c in chunks))
+        c = ReplayCollector(paths=[str(p)], max_record_bytes=150)
+        em = ListEmitter()
+        c.bind(em)
+        n = c.run_once()
+        assert n >= len(em.dead) - 0
+        assert all(isinstance(r, str) and r for _, r, _ in em.dead)
