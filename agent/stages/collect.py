@@ -30,6 +30,10 @@ class BusEmitter:
     def dead_letter(self, raw: Any, reason: str, source: str = "") -> None:
         self.stage.rt.dead_letter("collect", raw, reason, source or self.source)
 
+    def flush(self) -> None:
+        """Push collectors call this before acknowledging a request: acknowledged = durable."""
+        self.stage.rt.producer.flush()
+
 
 class CollectStage(Stage):
     name = "collect"

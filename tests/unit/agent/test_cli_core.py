@@ -1,0 +1,70 @@
+"""Core CLI commands against the SQLite store: alerts list/show --json, config check, replay."""
+from __future__ import annotations
+
+import orjson
+import pytest
+from click.testing import CliRunner
+
+from agent.cli import _load_commands, cli
+from agent.config import parse
+from agent.counters import Counters
+from agent.pipeline import Pipeline
+from agent.runtime import Runtime
+from tests.support.synthetic import SyntheticCollector
+
+_load_commands()
+
+
+@pytest.fixture
+def populated(tmp_path):
+    data = tmp_path / "w"
+    cfg = parse({"data_dir": str(data)})
+    p = Pipeline(cfg, runtime=Runtime(cfg, counters=Counters()),
+                 collectors=[SyntheticCollector("synthetic/a"), SyntheticCollector("synthetic/b", seed=2, shift_at=200)])
+    p.drain()
+    p.close()
+    conf = tmp_path / "warden.yaml"
+    conf.write_text(f"data_dir: {data}\n")
+    return str(conf)
+
+
+def invoke(*args):
+    r = CliRunner().invoke(cli, list(args), catch_exceptions=False)
+    return r
+
+
+def test_alerts_list_json_is_an_array_of_alerts(populated):
+    r = invoke("-c", populated, "alerts", "list", "--json")
+    assert r.exit_code == 0, r.output
+    alerts = orjson.loads(r.output)
+    assert isinstance(alerts, list) and len(alerts) >= 1
+    assert {a["type"] for a in alerts} == {"alert"} and all(a["entity"] == "node-0" for a in alerts)
+    assert invoke("-c", populated, "alerts", "list", "--json", "--severity", "critical").output.strip() == "[]"
+    assert orjson.loads(invoke("-c", populated, "alerts", "list", "--json", "--since", "1h").output) == []
+
+
+def test_alerts_list_table_and_show(populated):
+    r = invoke("-c", populated, "alerts", "list")
+    assert r.exit_code == 0 and "node-0" in r.output and r.output.startswith("ID")
+    aid = orjson.loads(invoke("-c", populated, "alerts", "list", "--json").output)[0]["id"]
+    shown = orjson.loads(invoke("-c", populated, "alerts", "show", aid[:10], "--json").output)
+    assert shown["id"] == aid and shown["actions"]
+    assert invoke("-c", populated, "alerts", "show", "ffffffffffff").exit_code == 3
+
+
+def test_config_check_reports_errors_with_exit_2(tmp_path):
+    good = tmp_path / "good.yaml"
+    good.write_text("detectors: {baseline/x: {}}\nresponders: {webhook/oncall: {url: 'http://127.0.0.1:9/x'}}\n")
+    r = invoke("-c", str(good), "config", "check")
+    assert r.exit_code == 0 and "ok:" in r.output
+    for text, msg in [("bus: {type: rabbit}", "type must be embedded or kafka"),
+                      ("detectors: {baseline/x: {no_such: 1}}", "unknown option"),
+                      ("detectors: {nope/x: {}}", "unknown detector type"),
+                      ("responders: {webhook/x: {url: ftp://x}}", "url must be"),
+                      ("bogus: 1", "unknown section"),
+                      (": : :", "invalid YAML")]:
+        bad = tmp_path / "bad.yaml"
+        bad.write_text(text)
+        r = CliRunner().invoke(cli, ["-c", str(bad), "config", "check"])
+        assert r.exit_code == 2, (text, r.output)
+        assert msg in r.output, (text, r.output)
