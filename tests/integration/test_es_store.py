@@ -57,3 +57,24 @@ def test_actions_are_stored_once_per_id(kafka_cfg):
     got = store.list_actions("alert-1")
     assert [(x.id, x.status) for x in got] == [("act-1", "done")]
     store.close()
+
+
+def test_cli_alerts_list_json_reads_elasticsearch(kafka_cfg, tmp_path):
+    import orjson
+    from click.testing import CliRunner
+
+    from agent.cli import _load_commands, cli
+
+    store = ElasticsearchStore(kafka_cfg.store)
+    store.upsert_alerts([make_alert(7), make_alert(8, severity="critical")])
+    store.flush()
+    store.close()
+    conf = tmp_path / "warden.yaml"
+    conf.write_text(f"store: {{type: elasticsearch, hosts: {kafka_cfg.store.hosts}, "
+                    f"index_prefix: {kafka_cfg.store.index_prefix}}}\n")
+    _load_commands()
+    r = CliRunner().invoke(cli, ["-c", str(conf), "alerts", "list", "--json"], catch_exceptions=False)
+    assert r.exit_code == 0, r.output
+    assert sorted(a["id"] for a in orjson.loads(r.output)) == ["alert-7", "alert-8"]
+    r = CliRunner().invoke(cli, ["-c", str(conf), "alerts", "list", "--json", "--severity", "critical"])
+    assert [a["id"] for a in orjson.loads(r.output)] == ["alert-8"]
