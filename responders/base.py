@@ -16,10 +16,19 @@ from rules.policy import lookup
 
 class ResponderError(Exception):
     protected = False
+    skip = False
 
     def __init__(self, message: str, *, retryable: bool) -> None:
         super().__init__(message)
         self.retryable = retryable
+
+
+class SkipAction(ResponderError):
+    """Nothing to do (e.g. a retraining cooldown): the action is recorded as skipped with the reason."""
+    skip = True
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, retryable=False)
 
 
 class ProtectedResourceError(ResponderError):
@@ -54,7 +63,8 @@ class Responder(Component):
                                   f"(known: {', '.join(cls.parameters) or 'none'})")
             tp, _ = cls.parameters[name]
             if not isinstance(val, tp):
-                raise ConfigError(f"{where}: parameter {name} must be {tp.__name__}")
+                tname = tp.__name__ if isinstance(tp, type) else " or ".join(t.__name__ for t in tp)
+                raise ConfigError(f"{where}: parameter {name} must be {tname}")
         for name, (_, required) in cls.parameters.items():
             if required and name not in params:
                 raise ConfigError(f"{where}: {cls.type} needs parameter {name!r}")
@@ -87,6 +97,21 @@ class Responder(Component):
         results = [self.execute(action, a) for a in alerts]
         return {"notified": len(alerts), "results": results}
 
+    def bind_runtime(self, rt) -> None:
+        """Called by the act stage: responders that publish to the bus or keep files in the data
+        dir take what they need from the runtime (producer, topic names, data_dir, state)."""
+        self.rt = rt
+
+    #: set by the executor before execute(): resource dict → reason it is protected, or None
+    safety_check = None
+
+    def check_protected(self, resource: dict[str, Any]) -> None:
+        """For responders that learn what they touch only at run time (e.g. a pod's labels)."""
+        check = self.safety_check
+        reason = check(resource) if check else None
+        if reason:
+            raise ProtectedResourceError(reason)
+
     def undo_for(self, alert: Alert, target: str, params: dict[str, Any]) -> dict[str, Any]:
         return {}
 
@@ -95,3 +120,16 @@ class Responder(Component):
 
     def revert(self, action: Action) -> dict[str, Any]:
         raise ResponderError(f"{self.type} actions cannot be undone", retryable=False)
+
+
+def alert_value(alert: Alert, *paths: str) -> Any:
+    """The first non-empty value among alert labels / fields / evidence paths (dotted, ECS keys ok)."""
+    for p in paths:
+        if not p:
+            continue
+        v = alert.labels.get(p) if p in (alert.labels or {}) else lookup(alert, p)
+        if v is None and not p.startswith(("evidence.", "labels.")):
+            v = lookup(alert.evidence, p)
+        if v not in (None, "", [], {}):
+            return v
+    return None

@@ -14,6 +14,7 @@ log = logging.getLogger("warden.notify")
 class LogResponder(Responder):
     type = "log"
     action = "notify"
+    notifies = True
 
     @dataclass
     class Config:

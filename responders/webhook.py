@@ -33,6 +33,19 @@ def alertmanager_payload(alert, receiver: str) -> dict:
             "commonLabels": labels, "commonAnnotations": am["annotations"], "externalURL": "", "alerts": [am]}
 
 
+def alertmanager_group_payload(alerts, receiver: str, group_labels: dict, group_key: str = "") -> dict:
+    """One Alertmanager webhook message (version 4) for a group of alerts."""
+    items = [alertmanager_payload(a, receiver)["alerts"][0] for a in alerts]
+    common = dict(items[0]["labels"]) if items else {}
+    for it in items[1:]:
+        common = {k: v for k, v in common.items() if it["labels"].get(k) == v}
+    status = "firing" if any(it["status"] == "firing" for it in items) else "resolved"
+    return {"version": "4", "groupKey": group_key or ",".join(f"{k}={v}" for k, v in sorted(group_labels.items())),
+            "truncatedAlerts": 0, "status": status, "receiver": receiver, "groupLabels": dict(group_labels),
+            "commonLabels": common, "commonAnnotations": items[0]["annotations"] if len(items) == 1 else {},
+            "externalURL": "", "alerts": items}
+
+
 def sign(secret: str, body: bytes) -> str:
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
@@ -42,6 +55,7 @@ class WebhookResponder(Responder):
     type = "webhook"
     action = "notify"
     permissions = ("network:egress",)
+    notifies = True
     example_config = {"url": "http://127.0.0.1:9/hook"}
 
     @dataclass
@@ -62,9 +76,15 @@ class WebhookResponder(Responder):
         return self.config.url
 
     def execute(self, action, alert):
+        return self._post(orjson.dumps(alertmanager_payload(alert, self.name)))
+
+    def notify(self, alerts, group, action):
+        return self._post(orjson.dumps(alertmanager_group_payload(alerts, self.name, group,
+                                                                  action.params.get("notification", ""))))
+
+    def _post(self, body: bytes) -> dict:
         if not self._started:
             self.start()
-        body = orjson.dumps(alertmanager_payload(alert, self.name))
         headers = {"Content-Type": "application/json", **self.config.headers}
         secret = self.config.secret or os.environ.get("WARDEN_WEBHOOK_SECRET")
         if secret:

@@ -144,8 +144,14 @@ class ActStage(Stage):
         actions.extend(self.tick())
         self._publish(actions)
 
+    _in_step = False
+
     def step(self, timeout: float = 0.1) -> int:
-        n = super().step(timeout)
+        self._in_step = True
+        try:
+            n = super().step(timeout)
+        finally:
+            self._in_step = False
         if n == 0 and self._loaded:
             acts = self.tick()
             if acts:
@@ -283,6 +289,13 @@ class ActStage(Stage):
         return out
 
     # checkpoint --------------------------------------------------------------------------------
+    def checkpoint(self) -> None:
+        """A checkpoint from outside the poll loop (end of a drain, partition hand-over, close)
+        first sends every pending notification, so stopping never loses one."""
+        if not self._in_step and self._loaded and self.groups.pending():
+            self._publish(self.tick(force=True))
+        super().checkpoint()
+
     def flush_sinks(self) -> None:
         self.rt.store.flush()
         super().flush_sinks()

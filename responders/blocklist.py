@@ -1,0 +1,190 @@
+"""Input blocking: a durable block list of clients, API keys and input fingerprints, with expiry.
+
+`BlockList` (SQLite file, `<data_dir>/blocklist.db` by default) is what the prompt guard's HTTP
+endpoint consults: any object with `is_blocked(client_id=None, api_key=None, fingerprint=None)
+-> reason | None`. Every change is also published to the `warden.blocklist` topic (JSON:
+{op: add|remove, kind, value, reason, expires_at, alert_id}) so gateways can mirror it.
+API keys are stored as their SHA-256, never in clear.
+
+type `blocklist`, route params: `kind` (client | api_key | fingerprint, default client), `field`
+(where the value is on the alert; default by kind: client → `client.id` label/evidence or the
+entity, api_key → `api_key` / `gen_ai.request.api_key`, fingerprint → `fingerprint` /
+`input.fingerprint`), `ttl` (e.g. "1h"; default the config's `default_ttl`; 0 = no expiry).
+Undo removes the entry.
+"""
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+import orjson
+
+from agent.errors import ConfigError
+from agent.registry import register
+from responders.base import Responder, ResponderError, alert_value
+
+KINDS = ("client", "api_key", "fingerprint")
+DEFAULT_FIELDS = {"client": ("client.id", "client_id", "evidence.client.id", "gen_ai.client.id"),
+                  "api_key": ("api_key", "gen_ai.request.api_key", "evidence.api_key"),
+                  "fingerprint": ("fingerprint", "input.fingerprint", "evidence.fingerprint",
+                                  "evidence.input.fingerprint")}
+
+
+def key_digest(api_key: str) -> str:
+    return hashlib.sha256(api_key.encode()).hexdigest()
+
+
+class BlockList:
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self.db = sqlite3.connect(str(self.path), check_same_thread=False, timeout=30)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("CREATE TABLE IF NOT EXISTS blocks (kind TEXT, value TEXT, reason TEXT, created REAL, "
+                        "expires_at REAL, alert_id TEXT, PRIMARY KEY (kind, value))")
+        self.db.commit()
+
+    @staticmethod
+    def _stored(kind: str, value: str) -> str:
+        return key_digest(value) if kind == "api_key" else value
+
+    def add(self, kind: str, value: str, reason: str = "", ttl: float | None = None, alert_id: str = "",
+            now: float | None = None) -> dict[str, Any]:
+        if kind not in KINDS:
+            raise ValueError(f"kind must be one of {', '.join(KINDS)}")
+        now = time.time() if now is None else now
+        exp = now + ttl if ttl else None
+        with self._lock, self.db:
+            self.db.execute("INSERT INTO blocks VALUES (?,?,?,?,?,?) ON CONFLICT(kind, value) DO UPDATE SET "
+                            "reason=excluded.reason, expires_at=excluded.expires_at, alert_id=excluded.alert_id",
+                            (kind, self._stored(kind, value), reason, now, exp, alert_id))
+        return {"kind": kind, "value": self._stored(kind, value), "reason": reason, "expires_at": exp}
+
+    def remove(self, kind: str, value: str) -> bool:
+        with self._lock, self.db:
+            cur = self.db.execute("DELETE FROM blocks WHERE kind = ? AND value IN (?, ?)",
+                                  (kind, value, self._stored(kind, value)))
+        return cur.rowcount > 0
+
+    def is_blocked(self, client_id: str | None = None, api_key: str | None = None,
+                   fingerprint: str | None = None, now: float | None = None) -> str | None:
+        now = time.time() if now is None else now
+        probes = [(k, self._stored(k, v)) for k, v in (("client", client_id), ("api_key", api_key),
+                                                       ("fingerprint", fingerprint)) if v]
+        if not probes:
+            return None
+        with self._lock:
+            for kind, value in probes:
+                row = self.db.execute("SELECT reason, expires_at FROM blocks WHERE kind = ? AND value = ?",
+                                      (kind, value)).fetchone()
+                if row and (row[1] is None or row[1] > now):
+                    return f"{kind} blocked: {row[0] or 'by warden'}"
+        return None
+
+    def list(self, include_expired: bool = False, now: float | None = None) -> list[dict[str, Any]]:
+        now = time.time() if now is None else now
+        with self._lock:
+            rows = self.db.execute("SELECT kind, value, reason, created, expires_at, alert_id FROM blocks "
+                                   "ORDER BY created").fetchall()
+        out = [dict(zip(("kind", "value", "reason", "created", "expires_at", "alert_id"), r)) for r in rows]
+        return out if include_expired else [r for r in out if r["expires_at"] is None or r["expires_at"] > now]
+
+    def purge_expired(self, now: float | None = None) -> int:
+        now = time.time() if now is None else now
+        with self._lock, self.db:
+            return self.db.execute("DELETE FROM blocks WHERE expires_at IS NOT NULL AND expires_at <= ?",
+                                   (now,)).rowcount
+
+    def close(self) -> None:
+        self.db.close()
+
+
+@register
+class BlocklistResponder(Responder):
+    type = "blocklist"
+    action = "block"
+    reversible = True
+    parameters: ClassVar[dict] = {"kind": (str, False), "field": (str, False), "ttl": ((str, int, float), False)}
+    permissions = ("data_dir:write", "bus:produce warden.blocklist")
+
+    @dataclass
+    class Config:
+        path: str = ""                # default <data_dir>/blocklist.db
+        default_ttl: float = 3600.0   # seconds; 0 = never expires
+        topic: str = "blocklist"      # topic suffix (full name: prefix + suffix)
+
+    rt = None
+    _list: BlockList | None = None
+
+    @classmethod
+    def check_route(cls, params, where) -> None:
+        super().check_route(params, where)
+        if params.get("kind", "client") not in KINDS:
+            raise ConfigError(f"{where}: blocklist kind must be one of {', '.join(KINDS)}")
+        if "ttl" in params:
+            from rules.policy import parse_duration
+            parse_duration(params["ttl"], f"{where}.ttl")
+
+    @property
+    def blocklist(self) -> BlockList:
+        if self._list is None:
+            path = self.config.path or str(Path(self.rt.cfg.data_dir if self.rt else ".warden") / "blocklist.db")
+            self._list = BlockList(path)
+        return self._list
+
+    def value(self, alert, params) -> tuple[str, str | None]:
+        kind = params.get("kind", "client")
+        paths = (params["field"],) if params.get("field") else DEFAULT_FIELDS[kind]
+        v = alert_value(alert, *paths)
+        if v is None and kind == "client" and not params.get("field"):
+            v = alert.entity
+        return kind, None if v is None else str(v)
+
+    def target(self, alert, params) -> str:
+        kind, v = self.value(alert, params)
+        shown = (key_digest(v)[:16] + "…") if (kind == "api_key" and v) else v
+        return f"{kind}:{shown or '?'}"
+
+    def resource(self, alert, params) -> dict[str, Any]:
+        kind, v = self.value(alert, params)
+        return {"kind": f"block_{kind}", "principal": v or "", "name": v or ""} if kind != "api_key" else \
+            {"kind": "block_api_key", "name": key_digest(v)[:16] if v else ""}
+
+    def _publish(self, msg: dict) -> None:
+        if self.rt is None:
+            return
+        self.rt.producer.send(self.rt.topic(self.config.topic), orjson.dumps(msg), str(msg.get("value", "")).encode())
+
+    def execute(self, action, alert):
+        from rules.policy import parse_duration
+        kind, v = self.value(alert, action.params)
+        if not v:
+            raise ResponderError(f"alert has no {kind} to block", retryable=False)
+        ttl = parse_duration(action.params["ttl"], "ttl") if "ttl" in action.params else self.config.default_ttl
+        entry = self.blocklist.add(kind, v, reason=f"{alert.title} (alert {alert.id[:12]})", ttl=ttl or None,
+                                   alert_id=alert.id)
+        self._publish({"op": "add", **entry, "alert_id": alert.id})
+        return entry
+
+    def revert(self, action):
+        kind = action.result.get("kind") or action.params.get("kind", "client")
+        value = action.result.get("value")
+        if not value:
+            raise ResponderError("action result has no blocked value", retryable=False)
+        removed = self.blocklist.remove(kind, value)
+        self._publish({"op": "remove", "kind": kind, "value": value, "alert_id": action.alert_id})
+        return {"removed": removed}
+
+    def is_blocked(self, client_id=None, api_key=None, fingerprint=None):
+        return self.blocklist.is_blocked(client_id=client_id, api_key=api_key, fingerprint=fingerprint)
+
+    def on_close(self) -> None:
+        if self._list is not None:
+            self._list.close()
+            self._list = None
