@@ -1,0 +1,1 @@
+"""Model-extraction and abuse detection per client (detector type `extraction`)."""
