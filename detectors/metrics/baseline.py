@@ -212,9 +212,10 @@ class BaselineDetector(MetricDetector):
         n = len(events)
         ex = extract(events, self.event_kinds)
         ok = self._accept_mask(ex)
+        keys = self._series_keys(ex)
         if mode == 2:
-            return self._score_vec(self.table.ids(ex.keys, ok), ex.values)
-        ids = self.table.ids(ex.keys, ok, create=True)
+            return self._score_vec(self.table.ids(keys, ok), ex.values)
+        ids = self.table.ids(keys, ok, create=True)
         scores = np.empty(n)
         flags = np.empty(n, dtype=np.bool_)
         centers = np.empty(n)
@@ -225,6 +226,13 @@ class BaselineDetector(MetricDetector):
                          cfg.min_scale, cfg.min_rel_scale, self._dir, cfg.relearn_after,
                          cfg.max_gap, scores, flags, centers, scales)
         return RunResult(scores, flags, centers, scales)
+
+    def _series_keys(self, ex) -> list:
+        """State keys of a batch: (entity, metric name); subclasses refine (e.g. seasonal bins)."""
+        return ex.keys
+
+    def _key_of(self, event: Event):
+        return (event.entity, event.name)
 
     def _score_vec(self, ids: np.ndarray, x: np.ndarray) -> RunResult:
         """Vectorised score-only path (no state change); same formula as the kernel."""
@@ -255,7 +263,7 @@ class BaselineDetector(MetricDetector):
         return RunResult(scores, np.zeros(n, dtype=bool), centers, scales)
 
     def is_warm(self, event: Event) -> bool:
-        sid = self.table.index.get((event.entity, event.name))
+        sid = self.table.index.get(self._key_of(event))
         return sid is not None and self.table.state[sid, WARM] > 0
 
     def window_evidence(self) -> dict:
@@ -265,7 +273,7 @@ class BaselineDetector(MetricDetector):
 
     def _finding(self, ev, score, thr, center, scale):
         f = super()._finding(ev, score, thr, center, scale)
-        sid = self.table.index.get((ev.entity, ev.name))
+        sid = self.table.index.get(self._key_of(ev))
         if f is not None and sid is not None:
             f.evidence["window"]["learned_points"] = int(self.table.state[sid, N])
             f.evidence["window"]["since"] = float(self.table.state[sid, FIRST])
