@@ -1,0 +1,129 @@
+"""Inference SLO burn rate: multi-window, multi-burn-rate alerts (Google SRE workbook, ch. 5).
+
+Two SLIs per endpoint (entity):
+- latency: each http.server.request.duration sample is good when <= ``latency_threshold`` seconds;
+- availability: http.server.request.errors / http.server.request.count, summed over a window.
+
+With objective ``objective`` the error budget is ``1 - objective``; the burn rate over a window is
+(bad / total in the window) / budget. Each alert rule ``[long_s, short_s, burn]`` fires when both
+the long and the short window burn at least ``burn`` (the short window makes the alert reset
+quickly after recovery). score = max over rules of min(burn_long, burn_short) / burn; flag at 1.
+Defaults (30-day SLO): page on 2% of the budget in 1 h (14.4 over 1 h and 5 min) or 5% in 6 h
+(6 over 6 h and 30 min); ticket on 10% in 1 d (3 over 1 d and 2 h) or 10% in 3 d (1 over 3 d
+and 6 h). Page rules give severity ``critical``, ticket rules ``high``.
+
+The windows are measurements of what happened, not learned baselines: every in-order sample is
+counted, flagged or not (a burning SLO must keep burning). Windows need ``min_samples`` latency
+samples / ``min_requests`` requests in the short window before they can fire. Late samples are
+scored but not counted.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from agent.names import HTTP_SERVER_DURATION, HTTP_SERVER_ERRORS, HTTP_SERVER_REQUESTS
+from agent.registry import register
+from detectors.metrics.common import SEVERITIES
+from detectors.metrics.keyed import KeyedStateDetector, trim, window_sum
+
+DEFAULT_RULES = [[3600.0, 300.0, 14.4], [21600.0, 1800.0, 6.0], [86400.0, 7200.0, 3.0],
+                 [259200.0, 21600.0, 1.0]]
+
+
+@register
+class SloBurnDetector(KeyedStateDetector):
+    """Latency and error-rate SLO burn rate per endpoint (multi-window, multi-burn-rate)."""
+
+    type = "slo_burn"
+    metric_names = (HTTP_SERVER_DURATION, HTTP_SERVER_ERRORS, HTTP_SERVER_REQUESTS)
+    tags = ("slo", "inference")
+
+    @dataclass
+    class Config:
+        latency_threshold: float = 0.5   # seconds; a sample above it is "bad"
+        objective: float = 0.99          # SLO target (fraction good)
+        rules: list[list[float]] = field(default_factory=lambda: [list(r) for r in DEFAULT_RULES])
+        page_rules: int = 2              # the first N rules page (critical), the rest ticket (high)
+        min_samples: int = 3             # latency samples in the short window
+        min_requests: float = 20.0       # requests in the short window (error SLI)
+        threshold: float = 1.0
+        metrics: list[str] = field(default_factory=lambda: [HTTP_SERVER_DURATION, HTTP_SERVER_ERRORS,
+                                                            HTTP_SERVER_REQUESTS])
+        severity: str = "high"
+        high_factor: float = 0.0
+
+        def validate(self) -> None:
+            if not 0 < self.objective < 1:
+                raise ValueError("objective must be in (0, 1)")
+            if self.latency_threshold <= 0:
+                raise ValueError("latency_threshold must be > 0")
+            if not self.rules:
+                raise ValueError("rules must not be empty")
+            for r in self.rules:
+                if len(r) != 3 or not (r[0] > 0 and 0 < r[1] <= r[0] and r[2] > 0):
+                    raise ValueError(f"rule {r}: expected [long_s, short_s, burn] with short <= long")
+            if self.threshold <= 0:
+                raise ValueError("threshold must be > 0")
+            if self.severity not in SEVERITIES:
+                raise ValueError(f"severity must be one of {', '.join(SEVERITIES)}")
+
+    def key_for(self, ev):
+        return ev.entity, ("latency" if ev.name == HTTP_SERVER_DURATION else "errors")
+
+    def new_state(self, ev):
+        return {"tb": [], "b": [], "tt": [], "n": []}
+
+    def _parts(self, ev, v):
+        """(bad, total) contributions of this sample."""
+        if ev.name == HTTP_SERVER_DURATION:
+            return (1.0 if v > self.config.latency_threshold else 0.0), 1.0
+        if ev.name == HTTP_SERVER_ERRORS:
+            return max(v, 0.0), None
+        return None, max(v, 0.0)
+
+    def evaluate(self, st, ev, v, t):
+        bad, tot = self._parts(ev, v)
+        budget = 1.0 - self.config.objective
+        latency = ev.name == HTTP_SERVER_DURATION
+        best, best_rule, burns = 0.0, None, []
+        for k, (long_s, short_s, burn) in enumerate(self.config.rules):
+            rates = []
+            for w in (long_s, short_s):
+                b = window_sum(st["tb"], st["b"], t, w) + (bad or 0.0)
+                n = window_sum(st["tt"], st["n"], t, w) + (tot or 0.0)
+                rates.append((b / n / budget) if n > 0 else 0.0)
+                if w == short_s:
+                    enough = n >= (self.config.min_samples if latency else self.config.min_requests)
+            s = min(rates) / burn if enough else 0.0
+            burns.append({"long_s": long_s, "short_s": short_s, "burn_long": rates[0],
+                          "burn_short": rates[1], "burn_threshold": burn})
+            if s > best:
+                best, best_rule = s, k
+        evd = {"metric": ev.name, "value": v, "sli": "latency" if latency else "errors",
+               "objective": self.config.objective, "baseline": budget, "burn_rates": burns,
+               "rule": f"slo_burn:{'latency' if latency else 'errors'}", "direction": "up"}
+        if latency:
+            evd["latency_threshold"] = self.config.latency_threshold
+        if best_rule is not None:
+            evd["window"] = burns[best_rule]
+            evd["_severity"] = "critical" if best_rule < self.config.page_rules else "high"
+            evd["deviation"] = burns[best_rule]["burn_short"]
+        return best, evd
+
+    def update(self, st, ev, v, t, flagged):
+        bad, tot = self._parts(ev, v)
+        if bad is not None:
+            st["tb"].append(t)
+            st["b"].append(bad)
+        if tot is not None:
+            st["tt"].append(t)
+            st["n"].append(tot)
+        horizon = max(r[0] for r in self.config.rules)
+        trim(st["tb"], st["b"], keep_after=t - horizon)
+        trim(st["tt"], st["n"], keep_after=t - horizon)
+
+    def title(self, ev, e):
+        w = e.get("window", {})
+        return (f"{e['sli']} SLO burning on {ev.entity}: {w.get('burn_long', 0):.1f}x budget over "
+                f"{w.get('long_s', 0) / 3600:.3g} h and {w.get('burn_short', 0):.1f}x over "
+                f"{w.get('short_s', 0) / 60:.0f} min (objective {e['objective']:.2%})")
