@@ -37,8 +37,13 @@ def median_bandwidth(Z, max_points: int = 1000, seed: int = 0) -> float:
 
 def mmd_test(X: np.ndarray, Y: np.ndarray, *, permutations: int = 200, bandwidth: float | None = None,
              device: str = "auto", block: int = 2048, seed: int = 0, dtype: str = "float32",
-             standardize: bool = True) -> dict[str, Any]:
-    """MMD² between samples X (n x d) and Y (m x d) with a permutation p-value."""
+             standardize: bool = True, approx_features: int = 0) -> dict[str, Any]:
+    """MMD² between samples X (n x d) and Y (m x d) with a permutation p-value.
+
+    `approx_features` > 0 uses that many random Fourier features of the same Gaussian kernel
+    (MMD² = ||mean z(X) - mean z(Y)||², O(N D P) instead of O(N² P)): much faster on a CPU for
+    large samples, an unbiased approximation of the kernel.
+    """
     import torch
     t0 = time.perf_counter()
     X = np.asarray(X, dtype=np.float64)
@@ -72,20 +77,32 @@ def mmd_test(X: np.ndarray, Y: np.ndarray, *, permutations: int = 200, bandwidth
     for p in range(P):
         S[:, p + 1] = labels[torch.randperm(N, generator=g)]
     S = S.to(dev)
-    sq = (Z * Z).sum(1)
-    acc = torch.empty((N, P + 1), dtype=tdt, device=dev)
     with torch.no_grad():
-        for s in range(0, N, block):
-            e = min(s + block, N)
-            d2 = (sq[s:e, None] + sq[None, :] - 2.0 * (Z[s:e] @ Z.T)).clamp_min_(0.0)
-            K = torch.exp_(d2.mul_(-gamma))
-            acc[s:e] = K @ S
-        stats = (S * acc).sum(0)
+        if approx_features > 0:
+            D = int(approx_features)
+            W = torch.randn((Z.shape[1], D), generator=g, dtype=tdt).to(dev) * math.sqrt(2.0 * gamma)
+            b = (torch.rand((D,), generator=g, dtype=tdt) * 2.0 * math.pi).to(dev)
+            proj = torch.empty((D, P + 1), dtype=tdt, device=dev)
+            proj.zero_()
+            for s in range(0, N, block):
+                e = min(s + block, N)
+                feat = torch.cos(Z[s:e] @ W + b) * math.sqrt(2.0 / D)
+                proj += feat.T @ S[s:e]
+            stats = (proj * proj).sum(0)
+        else:
+            sq = (Z * Z).sum(1)
+            acc = torch.empty((N, P + 1), dtype=tdt, device=dev)
+            for s in range(0, N, block):
+                e = min(s + block, N)
+                d2 = (sq[s:e, None] + sq[None, :] - 2.0 * (Z[s:e] @ Z.T)).clamp_min_(0.0)
+                K = torch.exp_(d2.mul_(-gamma))
+                acc[s:e] = K @ S
+            stats = (S * acc).sum(0)
     stats = stats.double().cpu().numpy()
     obs = float(stats[0])
     pval = float((1 + np.sum(stats[1:] >= obs)) / (1 + P)) if P > 0 else float("nan")
     if dev.type == "cuda":
         torch.cuda.synchronize()
-    return {"test": "mmd", "mmd2": obs, "p_value": pval, "permutations": P, "bandwidth": bw,
+    return {"test": "mmd", "method": f"rff-{approx_features}" if approx_features > 0 else "exact", "mmd2": obs, "p_value": pval, "permutations": P, "bandwidth": bw,
             "n_reference": n, "n_current": m, "features": int(X.shape[1]), "device": dev.type,
             "seconds": round(time.perf_counter() - t0, 3)}

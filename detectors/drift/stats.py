@@ -223,7 +223,18 @@ def feature_report(reference: dict[str, Sequence[Any]], current: dict[str, Seque
             continue
         typ = column_type(r)
         if typ == "numeric" and column_type(c) == "categorical":
-            typ = "categorical"  # type changed: strings where numbers were
+            wrong = sum(1 for v in c if v is not None and not is_number(v))
+            share = wrong / max(len(c), 1)
+            entry.update(type="numeric", status="type_changed", wrong_type_rate_current=share,
+                         examples=[str(v)[:40] for v in c if v is not None and not is_number(v)][:3])
+            ca = numeric_array(c)
+            if len(ca) >= min_samples:
+                entry.update(numeric_test(numeric_array(r), ca, cvm=cvm))
+                entry["status"] = "type_changed"
+            # non-numeric values where numbers were: a pipeline / schema break, reported as drift
+            entry["drift"] = share > 0.01
+            feats[name] = entry
+            continue
         if typ == "numeric":
             ra, ca = numeric_array(r), numeric_array(c)
             if len(ra) < min_samples or len(ca) < min_samples:

@@ -60,31 +60,33 @@ class TextEncoder:
     _shared_lock = threading.Lock()
 
     def __init__(self, max_tokens: int = 64, head: int = 40, quantize: bool = True,
-                 device: str = "cpu") -> None:
+                 device: str = "cpu", layers: int = 0) -> None:
         if max_tokens < 8:
             raise ValueError("max_tokens must be >= 8")
         self.max_tokens = int(max_tokens)
         self.head = int(min(head, max_tokens - 3))
         self.device = resolve_device(device)
         self.quantize = bool(quantize) and self.device == "cpu"
+        self.layers = int(layers)  # 0: all 6 transformer layers; k: only the first k (faster)
         self._model = None
         self._tok = None
         self._lock = threading.Lock()
 
     @classmethod
     def shared(cls, max_tokens: int = 64, head: int = 40, quantize: bool = True,
-               device: str = "cpu") -> "TextEncoder":
+               device: str = "cpu", layers: int = 0) -> "TextEncoder":
         """One encoder per settings in the process (the model is ~90 MB)."""
-        key = (max_tokens, head, quantize, resolve_device(device))
+        key = (max_tokens, head, quantize, resolve_device(device), layers)
         with cls._shared_lock:
             enc = cls._shared.get(key)
             if enc is None:
-                enc = cls._shared[key] = cls(max_tokens, head, quantize, device)
+                enc = cls._shared[key] = cls(max_tokens, head, quantize, device, layers)
             return enc
 
     def settings(self) -> dict:
         return {"model": "sentence-transformers/all-MiniLM-L6-v2", "max_tokens": self.max_tokens,
-                "head": self.head, "quantize": self.quantize, "pooling": "mean", "normalize": True}
+                "head": self.head, "quantize": self.quantize, "layers": self.layers, "pooling": "mean",
+                "normalize": True}
 
     def _load(self) -> None:
         if self._model is not None:
@@ -108,6 +110,9 @@ class TextEncoder:
             tok.no_padding()
             tok.no_truncation()
             model = BertModel.from_pretrained(str(p)).eval()
+            if 0 < self.layers < len(model.encoder.layer):
+                model.encoder.layer = model.encoder.layer[:self.layers]
+                model.config.num_hidden_layers = self.layers
             if self.quantize:
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")

@@ -132,7 +132,8 @@ class PromptGuard:
                         torch.set_num_threads(self.torch_threads)
                     self._encoder = TextEncoder.shared(max_tokens=int(e.get("max_tokens", 64)),
                                                        head=int(e.get("head", 40)),
-                                                       quantize=bool(e.get("quantize", True)))
+                                                       quantize=bool(e.get("quantize", True)),
+                                                       layers=int(e.get("layers", 0)))
         return self._encoder
 
     def warmup(self) -> None:
