@@ -110,7 +110,7 @@ class NotificationGroups:
             out.append(Notification(key, g["responder"], dict(g["route"], notify=g["notify"]), dict(g["labels"]),
                                     alerts, g["seq"], nid))
             g["last_sent_at"] = now
-            g["sent"] = current
+            g["sent"] = dict(current)
             for aid, st in current.items():
                 if st == "resolved":
                     del g["alerts"][aid]

@@ -175,6 +175,8 @@ class ActStage(Stage):
         if getattr(r, "notifies", False):
             self.groups.add(alert, route, self.clock())
             return []
+        if alert.status != "firing":
+            return []   # remediation acts on firing alerts only; resolution is for notifications
         out = []
         for action in r.plan(alert, route):
             if self._seen(action):
