@@ -1,4 +1,10 @@
-"""`warden alerts ...`: read alerts from the store the config names (SQLite or Elasticsearch)."""
+"""`warden alerts list|show|ack|assign|resolve|explain`: alerts in the store the config names
+(SQLite or Elasticsearch). Workflow changes (ack, assign, resolve) go to the people-owned
+`workflow` fields, which the pipeline never overwrites.
+
+Exit codes: 0 ok, 2 usage/config error, 3 alert not found (ambiguous prefixes count as not found).
+Shell completion (bash/zsh/fish): `eval "$(_WARDEN_COMPLETE=bash_source warden)"` (zsh_source,
+fish_source for the others)."""
 from __future__ import annotations
 
 import sys
@@ -25,7 +31,7 @@ def alerts() -> None:
 @alerts.command("list")
 @click.option("--since", help="Only alerts seen since (30m, 1h, 2d or an ISO time; event time).")
 @click.option("--severity", type=click.Choice(SEVERITIES), help="Minimum severity.")
-@click.option("--status", type=click.Choice(["firing", "acknowledged", "resolved"]))
+@click.option("--status", type=click.Choice(["firing", "acknowledged", "resolved", "suppressed"]))
 @click.option("--rule", help="Only this policy / rule id.")
 @click.option("--entity", help="Only this entity.")
 @click.option("--limit", default=100, show_default=True)
@@ -42,8 +48,9 @@ def list_alerts(ctx, since, severity, status, rule, entity, limit, as_json) -> N
     if as_json:
         emit_json(items)
         return
-    table(["id", "last seen", "severity", "status", "entity", "count", "title"],
-          [[a.id[:12], fmt_time(a.last_seen), a.severity, a.status, a.entity, a.count, a.title[:70]] for a in items])
+    table(["id", "last seen", "severity", "status", "assignee", "entity", "count", "title"],
+          [[a.id[:12], fmt_time(a.last_seen), a.severity, a.status, a.assignee or "-", a.entity, a.count, a.title[:70]]
+           for a in items])
 
 
 @alerts.command("show")
@@ -69,10 +76,187 @@ def show(ctx, alert_id, as_json) -> None:
                f"\n  severity:  {a.severity}   status: {a.status}   count: {a.count}"
                f"\n  entity:    {a.entity}   group: {a.group_key}"
                f"\n  seen:      {fmt_time(a.first_seen)} .. {fmt_time(a.last_seen)}"
-               f"\n  tags:      {', '.join(a.tags) or '-'}")
+               f"\n  tags:      {', '.join(a.tags) or '-'}"
+               f"\n  assignee:  {a.assignee or '-'}"
+               f"\n  labels:    {', '.join(f'{k}={v}' for k, v in sorted(a.labels.items())) or '-'}")
     click.echo("  evidence:")
     for k, v in sorted(a.evidence.items()):
         click.echo(f"    {k}: {v}")
     click.echo(f"  events:    {', '.join(e[:12] for e in a.event_ids[:10])}{' ...' if len(a.event_ids) > 10 else ''}")
     for x in actions:
         click.echo(f"  action:    {x.responder} {x.action} {x.target} [{'dry-run ' if x.dry_run else ''}{x.status}]")
+
+
+def _user() -> str:
+    import getpass
+    try:
+        return getpass.getuser()
+    except Exception:  # noqa: BLE001
+        return "unknown"
+
+
+def _workflow(ctx, alert_id: str, as_json: bool, **fields) -> None:
+    store = open_store(ctx)
+    try:
+        ok = store.set_workflow(alert_id, **fields)
+        a = store.get_alert(alert_id) if ok else None
+    finally:
+        store.close()
+    if not ok or a is None:
+        click.echo(f"no alert {alert_id!r} (unknown or ambiguous id prefix)", err=True)
+        sys.exit(EXIT_NOT_FOUND)
+    if as_json:
+        emit_json(a)
+        return
+    click.echo(f"{a.id[:12]} {a.status}" + (f" assignee={a.assignee}" if a.assignee else "") + f": {a.title}")
+
+
+@alerts.command("ack")
+@click.argument("alert_id")
+@click.option("--by", default=None, help="Who acknowledges (default: $USER).")
+@click.option("--note", default="", help="A note kept with the alert.")
+@click.option("--json", "as_json", is_flag=True)
+@pass_ctx
+def ack(ctx, alert_id, by, note, as_json) -> None:
+    """Acknowledge an alert: someone is on it (it stays open until resolved)."""
+    _workflow(ctx, alert_id, as_json, status="acknowledged", by=by or _user(), note=note)
+
+
+@alerts.command("assign")
+@click.argument("alert_id")
+@click.argument("assignee")
+@click.option("--by", default=None, help="Who assigns (default: $USER).")
+@click.option("--json", "as_json", is_flag=True)
+@pass_ctx
+def assign(ctx, alert_id, assignee, by, as_json) -> None:
+    """Assign an alert to someone."""
+    _workflow(ctx, alert_id, as_json, assignee=assignee, by=by or _user())
+
+
+@alerts.command("resolve")
+@click.argument("alert_id")
+@click.option("--by", default=None, help="Who resolves (default: $USER).")
+@click.option("--note", default="", help="Why (kept with the alert).")
+@click.option("--json", "as_json", is_flag=True)
+@pass_ctx
+def resolve(ctx, alert_id, by, note, as_json) -> None:
+    """Resolve an alert by hand (the pipeline also resolves it when the condition clears)."""
+    _workflow(ctx, alert_id, as_json, status="resolved", by=by or _user(), note=note)
+
+
+def _find_events(cfg, ids: set[str], limit: int, timeout_s: float) -> dict[str, dict]:
+    """Best effort: look the alert's events up on the bus input topics (Kafka keeps them for
+    its retention; the embedded bus lives in the agent process, so nothing is found from here)."""
+    if not ids or cfg.bus.type != "kafka":
+        return {}
+    import time as _t
+    from agent import codec
+    from agent.bus import create_bus
+    bus = create_bus(cfg.bus)
+    found: dict[str, dict] = {}
+    try:
+        topics = [cfg.bus.topic_prefix + t for t in ("telemetry", "audit", "inference")]
+        c = bus.consumer(f"{cfg.pipeline.group_prefix}explain-{_t.time_ns()}", topics)
+        seen, deadline = 0, _t.monotonic() + timeout_s
+        try:
+            while seen < limit and _t.monotonic() < deadline and len(found) < len(ids):
+                recs = c.poll(1000, 0.5)
+                if not recs:
+                    break
+                seen += len(recs)
+                for r in recs:
+                    try:
+                        d = codec.loads(r.value)
+                    except Exception:  # noqa: BLE001
+                        continue
+                    if isinstance(d, dict) and d.get("id") in ids:
+                        found[d["id"]] = d
+        finally:
+            c.close()
+    except Exception as e:  # noqa: BLE001 - best effort only
+        click.echo(f"(events not looked up on the bus: {e})", err=True)
+    finally:
+        bus.close()
+    return found
+
+
+@alerts.command("explain")
+@click.argument("alert_id")
+@click.option("--events/--no-events", default=True, show_default=True,
+              help="Look the events up on the bus (Kafka only; best effort).")
+@click.option("--scan-limit", default=200000, show_default=True, help="Records to scan at most for --events.")
+@click.option("--json", "as_json", is_flag=True)
+@pass_ctx
+def explain(ctx, alert_id, events, scan_limit, as_json) -> None:
+    """Why an alert fired: the policy and its match, the detector / rule, the evidence, the
+    events behind it, whether it is muted (silence / inhibition) and what was done about it."""
+    from agent.codec import to_dict
+    from agent.lifecycle.silences import open_silences
+    from rules.policy import PolicySet
+
+    store = open_store(ctx)
+    try:
+        a = store.get_alert(alert_id)
+        actions = store.list_actions(a.id) if a else []
+    finally:
+        store.close()
+    if a is None:
+        click.echo(f"no alert {alert_id!r}", err=True)
+        sys.exit(EXIT_NOT_FOUND)
+    policy = next((p for p in PolicySet.load(ctx.cfg.policies or None).policies if p.id == a.rule), None)
+    pol = None
+    if policy is not None:
+        pol = {"id": policy.id, "source": policy.source,
+               "match": {k: v for k, v in (("detector", policy.detector), ("rule", policy.rule),
+                                           ("entity", policy.entity), ("tags", policy.tags),
+                                           ("severity", policy.min_severity), ("fields", policy.fields)) if v},
+               "group_by": policy.group_by, "resolve_after_s": policy.resolve_after,
+               "routes": [{k: v for k, v in r.items() if k != "notify"} for r in policy.routes]}
+    silences = []
+    try:
+        ss = open_silences(ctx.cfg)
+        silences = [s.to_dict() for s in ss.list() if s.silences(a.labels)]
+        ss.close()
+    except Exception:  # noqa: BLE001 - the explanation works without them
+        pass
+    found = _find_events(ctx.cfg, set(a.event_ids), scan_limit, 10.0) if events else {}
+    muted = a.labels.get("suppressed_by", "")
+    out = {"alert": to_dict(a), "policy": pol, "detector": a.detector,
+           "rule": (a.evidence.get("rule") if isinstance(a.evidence.get("rule"), dict) else a.labels.get("rule", "")),
+           "evidence": a.evidence, "event_ids": list(a.event_ids), "finding_ids": list(a.finding_ids),
+           "events": [found[i] for i in a.event_ids if i in found], "suppressed_by": muted,
+           "matching_silences": silences, "actions": [to_dict(x) for x in actions]}
+    if as_json:
+        emit_json(out)
+        return
+    click.echo(f"{a.title}  [{a.severity}, {a.status}, x{a.count}]  id {a.id}")
+    click.echo(f"\nWHY: finding(s) from detector {a.detector or '?'} (rule {a.labels.get('rule') or '-'}) on {a.entity}")
+    if pol:
+        click.echo(f"  matched policy {pol['id']} ({pol['source']})")
+        for k, v in pol["match"].items():
+            click.echo(f"    match.{k}: {v}")
+        click.echo(f"    grouped by {', '.join(pol['group_by'])} -> group {a.group_key}; "
+                   f"resolves after {pol['resolve_after_s']:g}s without findings")
+    else:
+        click.echo(f"  policy {a.rule} is no longer in the loaded policies")
+    click.echo(f"  {a.count} finding(s) between {fmt_time(a.first_seen)} and {fmt_time(a.last_seen)}")
+    if muted:
+        click.echo(f"\nMUTED: {muted}")
+    for s in silences:
+        click.echo(f"  active silence {s['id'][:8]} by {s['created_by'] or '?'}: {s['comment']}")
+    click.echo("\nEVIDENCE:")
+    for k, v in sorted(a.evidence.items()):
+        click.echo(f"  {k}: {v}")
+    click.echo(f"\nEVENTS ({len(a.event_ids)}): " + (", ".join(e[:12] for e in a.event_ids[:20]) or "-")
+               + (" ..." if len(a.event_ids) > 20 else ""))
+    for i in a.event_ids[:20]:
+        if i in found:
+            d = found[i]
+            click.echo(f"  {i[:12]} {fmt_time(d.get('time', 0))} {d.get('kind')} {d.get('entity')} {d.get('name')} "
+                       f"{d.get('value') if d.get('value') is not None else ''}")
+    if events and not found and a.event_ids:
+        click.echo("  (event bodies: not on a reachable bus; the ids above identify them in the source data)")
+    click.echo("\nACTIONS:" if actions else "\nACTIONS: none")
+    for x in actions:
+        click.echo(f"  {x.id[:12]} {x.responder} {x.action} {x.target} [{'dry-run ' if x.dry_run else ''}{x.status}]"
+                   + (f" {x.result.get('reason')}" if x.result.get("reason") else ""))

@@ -1,0 +1,201 @@
+"""`warden actions list|approve|undo|verify`: what responders did (or would do), and control of it.
+
+- `approve ID` runs an action that waits for approval (`pending_approval`), through the same
+  safety checks as the agent (protected resources, blast radius, the hash-chained action log).
+- `undo ID` reverts an executed action with its responder's undo (recorded `undone`).
+- `verify` checks the action log's hash chain; exit 1 when it is broken (tampering).
+Exit codes: 0 ok, 1 failed (undo/approve error, broken chain), 2 usage, 3 unknown action id.
+"""
+from __future__ import annotations
+
+import dataclasses
+import sys
+
+import click
+
+from agent.cli.app import EXIT_FAIL, EXIT_NOT_FOUND, EXIT_USAGE, cli, pass_ctx
+from agent.cli.output import emit_json, fmt_time, table
+
+STATUSES = ["planned", "done", "failed", "skipped", "undone", "pending_approval", "blocked_by_blast_radius"]
+
+
+def _store(ctx):
+    from agent.stores import create_store
+    s = create_store(ctx.cfg)
+    s.start()
+    return s
+
+
+def _find(store, action_id: str):
+    hits = [a for a in store.list_actions(limit=100000) if a.id == action_id or a.id.startswith(action_id)]
+    exact = [a for a in hits if a.id == action_id]
+    return exact[0] if exact else (hits[0] if len(hits) == 1 else None)
+
+
+def _user() -> str:
+    import getpass
+    try:
+        return getpass.getuser()
+    except Exception:  # noqa: BLE001
+        return "unknown"
+
+
+class _Env:
+    """What approve / undo need: runtime (for responders that publish), executor, responders."""
+
+    def __init__(self, cfg) -> None:
+        from agent import registry
+        from agent.actions.executor import ActionExecutor
+        from agent.actions.log import ActionLog
+        from agent.counters import COUNTERS
+        from agent.runtime import Runtime
+        from rules.policy import PolicySet
+        self.cfg = cfg
+        self.rt = Runtime(cfg)
+        self.registry = registry
+        self._responders: dict = {}
+        policies = PolicySet.load(cfg.policies or None)
+        self.executor = ActionExecutor(action_log=ActionLog.for_data_dir(cfg.data_dir), safety=policies.safety,
+                                       state=self.rt.state, counters=COUNTERS, responder_for=self.responder)
+
+    def responder(self, name: str):
+        r = self._responders.get(name)
+        if r is None:
+            r = self.registry.create("responder", name, self.cfg.responders.get(name, {}))
+            if hasattr(r, "bind_runtime"):
+                r.bind_runtime(self.rt)
+            self._responders[name] = r
+        return r
+
+    def close(self) -> None:
+        for r in self._responders.values():
+            r.close()
+        self.rt.producer.flush()
+        self.rt.close()
+
+
+@cli.group()
+def actions() -> None:
+    """List, approve, undo and audit responder actions."""
+
+
+@actions.command("list")
+@click.option("--alert", "alert_id", help="Only actions of this alert (id).")
+@click.option("--status", type=click.Choice(STATUSES))
+@click.option("--limit", default=100, show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+@pass_ctx
+def list_actions(ctx, alert_id, status, limit, as_json) -> None:
+    """List actions, newest first."""
+    store = _store(ctx)
+    try:
+        if alert_id:
+            a = store.get_alert(alert_id)
+            alert_id = a.id if a else alert_id
+        items = store.list_actions(alert_id, limit=max(limit, 1000) if status else limit)
+    finally:
+        store.close()
+    if status:
+        items = [a for a in items if a.status == status][:limit]
+    items = sorted(items, key=lambda x: (-x.time, x.id))
+    if as_json:
+        emit_json(items)
+        return
+    table(["id", "time", "responder", "action", "target", "mode", "status", "alert", "note"],
+          [[x.id[:12], fmt_time(x.time), x.responder, x.action, x.target[:60], "dry-run" if x.dry_run else "real",
+            x.status, x.alert_id[:12], str(x.result.get("reason") or x.result.get("error") or "")[:60]] for x in items])
+
+
+@actions.command("approve")
+@click.argument("action_id")
+@click.option("--by", default=None, help="Who approves (default: $USER).")
+@click.option("--json", "as_json", is_flag=True)
+@pass_ctx
+def approve(ctx, action_id, by, as_json) -> None:
+    """Approve and run an action waiting for approval."""
+    store = _store(ctx)
+    env = None
+    try:
+        act = _find(store, action_id)
+        if act is None:
+            click.echo(f"no action {action_id!r}", err=True)
+            sys.exit(EXIT_NOT_FOUND)
+        if act.status != "pending_approval":
+            click.echo(f"action {act.id[:12]} is {act.status}, not pending_approval", err=True)
+            sys.exit(EXIT_USAGE)
+        alert = store.get_alert(act.alert_id)
+        if alert is None:
+            click.echo(f"the alert {act.alert_id[:12]} of this action is not in the store", err=True)
+            sys.exit(EXIT_NOT_FOUND)
+        env = ctx_env = _Env(ctx.cfg)
+        route = dict(act.result.get("route") or {"responder": act.responder})
+        route["dry_run"] = act.dry_run
+        env.executor.log.append("approve", {"id": act.id, "alert_id": act.alert_id}, by=by or _user())
+        pending = dataclasses.replace(act, status="planned", result={})
+        out = ctx_env.executor.run(env.responder(act.responder), pending, alert, route, approved=True)
+        store.put_actions(out)
+        store.flush()
+    finally:
+        store.close()
+        if env is not None:
+            env.close()
+    res = out[0]
+    if as_json:
+        emit_json(out)
+    else:
+        click.echo(f"{res.id[:12]} {res.action} {res.target}: {res.status}"
+                   + (f" ({res.result.get('reason') or res.result.get('error')})"
+                      if res.result.get("reason") or res.result.get("error") else ""))
+    sys.exit(0 if res.status == "done" else EXIT_FAIL)
+
+
+@actions.command("undo")
+@click.argument("action_id")
+@click.option("--by", default=None, help="Who undoes it (default: $USER).")
+@click.option("--json", "as_json", is_flag=True)
+@pass_ctx
+def undo(ctx, action_id, by, as_json) -> None:
+    """Undo an executed action with its responder's revert."""
+    from responders.base import ResponderError
+    store = _store(ctx)
+    env = None
+    try:
+        act = _find(store, action_id)
+        if act is None:
+            click.echo(f"no action {action_id!r}", err=True)
+            sys.exit(EXIT_NOT_FOUND)
+        env = _Env(ctx.cfg)
+        try:
+            done = env.executor.undo(env.responder(act.responder), act, reason=f"manual by {by or _user()}")
+        except ResponderError as e:
+            click.echo(f"error: cannot undo {act.id[:12]}: {e}", err=True)
+            sys.exit(EXIT_FAIL)
+        store.put_actions([done])
+        store.flush()
+    finally:
+        store.close()
+        if env is not None:
+            env.close()
+    if as_json:
+        emit_json(done)
+    else:
+        click.echo(f"{done.id[:12]} {done.action} {done.target}: undone")
+
+
+@actions.command("verify")
+@click.option("--json", "as_json", is_flag=True)
+@pass_ctx
+def verify(ctx, as_json) -> None:
+    """Check the action log's hash chain (exit 1 when broken)."""
+    from agent.actions.log import ActionLog
+    log = ActionLog.for_data_dir(ctx.cfg.data_dir)
+    r = log.verify()
+    if as_json:
+        emit_json({**r.to_dict(), "path": str(log.path)})
+    elif r.ok:
+        click.echo(f"ok: {r.entries} entries, chain intact, head {r.head[:16]} ({log.path})")
+    else:
+        click.echo(f"BROKEN: {log.path} ({r.entries} entries)", err=True)
+        for e in r.errors:
+            click.echo(f"  {e}", err=True)
+    sys.exit(0 if r.ok else EXIT_FAIL)
