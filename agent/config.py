@@ -71,10 +71,24 @@ class HttpConfig:
     port: int = 8080
     token: str | None = None
     max_body_bytes: int = 4 << 20
+    # mTLS / TLS (issue 7): server certificate and key; client_ca makes client certificates required
+    tls_cert: str | None = None
+    tls_key: str | None = None
+    client_ca: str | None = None
+    # token bucket per client (IP, or token when given): requests per second and burst; 0 = off
+    rate_limit_rps: float = 200.0
+    rate_limit_burst: int = 400
+    metrics: bool = True                 # Prometheus /metrics on this server
 
     def validate(self) -> None:
         if not 0 <= self.port < 65536:
             raise ValueError(f"port out of range: {self.port}")
+        if bool(self.tls_cert) != bool(self.tls_key):
+            raise ValueError("tls_cert and tls_key go together")
+        if self.client_ca and not self.tls_cert:
+            raise ValueError("client_ca (mTLS) needs tls_cert and tls_key")
+        if self.rate_limit_rps < 0 or self.rate_limit_burst < 0:
+            raise ValueError("rate limits must be >= 0")
 
 
 @dataclass
@@ -83,10 +97,20 @@ class PipelineConfig:
     checkpoint_interval_s: float = 1.0
     max_record_bytes: int = 1 << 20
     group_prefix: str = "warden-"
+    state: str = "sqlite"                # checkpoint state store: sqlite (one host) | kafka (compacted topic, shared)
+    tracing: str = "none"                # OpenTelemetry spans per stage batch: none | console | otlp
+    tracing_endpoint: str | None = None  # OTLP/HTTP traces endpoint (default the SDK's)
+    log_format: str = "text"             # text | json (structured logs)
 
     def validate(self) -> None:
         if self.batch_size < 1:
             raise ValueError("batch_size must be >= 1")
+        if self.state not in ("sqlite", "kafka"):
+            raise ValueError(f"state must be sqlite or kafka, got {self.state!r}")
+        if self.tracing not in ("none", "console", "otlp"):
+            raise ValueError(f"tracing must be none, console or otlp, got {self.tracing!r}")
+        if self.log_format not in ("text", "json"):
+            raise ValueError(f"log_format must be text or json, got {self.log_format!r}")
 
 
 _SECTIONS = {"bus": BusConfig, "store": StoreConfig, "http": HttpConfig, "pipeline": PipelineConfig}

@@ -26,10 +26,21 @@ class Pipeline:
         self.cfg = cfg
         self.rt = runtime or Runtime(cfg)
         self.rt.create_topics()
+        if getattr(self.rt, "_state", None) is None and getattr(cfg.pipeline, "state", "sqlite") == "kafka":
+            from agent.state_kafka import create_state_store   # shared state for replicas on any host
+            self.rt._state = create_state_store(cfg)
+        if getattr(cfg.pipeline, "tracing", "none") != "none":
+            from agent.observability import tracing
+            if not tracing.enabled():
+                tracing.setup(cfg.pipeline.tracing, cfg.pipeline.tracing_endpoint)
+        from agent.observability import logs as _logs
+        _logs.configure_root(getattr(cfg.pipeline, "log_format", "text"))
         self.http = None
-        if (cfg.http.enabled if http is None else http) and "collect" in stages:
-            self.http = HttpServer(cfg.http.host, cfg.http.port, max_body_bytes=cfg.http.max_body_bytes,
-                                   token=cfg.http.token)
+        want_http = cfg.http.enabled if http is None else http
+        if want_http and ("collect" in stages or getattr(cfg.http, "metrics", False)):
+            self.http = HttpServer.from_config(cfg.http, counters=self.rt.counters)
+            if getattr(cfg.http, "metrics", False):
+                self.http.add_metrics_route()
         policies = PolicySet.load(cfg.policies or None)
         self.stages = []
         for name in stages:

@@ -16,13 +16,41 @@ from agent.bus.base import Bus, Consumer, Producer, Record
 
 log = logging.getLogger("warden.bus.kafka")
 
+#: environment → kafka-python option (credentials stay out of the config file in containers)
+ENV_OPTIONS = {
+    "WARDEN_KAFKA_SECURITY_PROTOCOL": "security_protocol",   # PLAINTEXT | SSL | SASL_PLAINTEXT | SASL_SSL
+    "WARDEN_KAFKA_SASL_MECHANISM": "sasl_mechanism",         # PLAIN | SCRAM-SHA-256 | SCRAM-SHA-512 | OAUTHBEARER
+    "WARDEN_KAFKA_SASL_USERNAME": "sasl_plain_username",
+    "WARDEN_KAFKA_SASL_PASSWORD": "sasl_plain_password",
+    "WARDEN_KAFKA_SSL_CAFILE": "ssl_cafile",
+    "WARDEN_KAFKA_SSL_CERTFILE": "ssl_certfile",
+    "WARDEN_KAFKA_SSL_KEYFILE": "ssl_keyfile",
+    "WARDEN_KAFKA_SSL_PASSWORD": "ssl_password",
+}
+SECRET_OPTIONS = ("sasl_plain_password", "ssl_password", "sasl_oauth_token_provider")
+
+
+def client_options(cfg, environ=None) -> dict:
+    """kafka-python connection options: the config's `bus.kafka` mapping, then WARDEN_KAFKA_* env."""
+    import os
+    env = os.environ if environ is None else environ
+    opts = dict(getattr(cfg, "kafka", None) or {})
+    for var, opt in ENV_OPTIONS.items():
+        if env.get(var):
+            opts[opt] = env[var]
+    return opts
+
+
+def redacted(opts: dict) -> dict:
+    return {k: ("***" if k in SECRET_OPTIONS or "password" in k else v) for k, v in opts.items()}
+
 
 class KafkaBus(Bus):
     def __init__(self, cfg) -> None:
         super().__init__(cfg.topic_prefix)
         self.cfg = cfg
         self.bootstrap = cfg.bootstrap
-        self.client_options = dict(cfg.kafka or {})
+        self.client_options = client_options(cfg)
 
     def _common(self) -> dict:
         return {"bootstrap_servers": self.bootstrap, **self.client_options}

@@ -3,12 +3,23 @@
 A handler takes a `Request` and returns a `Response`. Handlers raise `HttpError(status, reason)`
 for client errors; any other exception becomes a 500 with a generic message (the reason is logged,
 never the request body or headers). Request bodies are capped (`max_body_bytes`).
+
+warden's own surface:
+- authentication: a bearer token (compared in constant time) and/or TLS with client certificates
+  required (mTLS: `tls_cert`, `tls_key`, `client_ca`); `/healthz` stays open;
+- authentication and rate limiting happen before the body is read;
+- rate limit: a token bucket per client (IP, plus a hash of the presented token), 429 + Retry-After;
+- `/metrics`: Prometheus text exposition (agent.observability.metrics);
+- nothing secret is logged: no headers, no bodies, no query strings.
 """
 from __future__ import annotations
 
+import hashlib
 import hmac
 import logging
+import ssl
 import threading
+import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable
@@ -56,15 +67,83 @@ class Response:
 Handler = Callable[[Request], Response]
 
 
+class RateLimiter:
+    """Token buckets per client key: `rate` tokens per second, up to `burst`. rate 0 = unlimited."""
+
+    MAX_CLIENTS = 10_000
+
+    def __init__(self, rate: float, burst: int, clock=time.monotonic) -> None:
+        self.rate, self.burst = float(rate), max(1, int(burst or 1))
+        self.clock = clock
+        self._b: dict[str, list[float]] = {}
+        self._lock = threading.Lock()
+
+    def allow(self, key: str) -> tuple[bool, float]:
+        """(allowed, seconds until the next token)."""
+        if self.rate <= 0:
+            return True, 0.0
+        now = self.clock()
+        with self._lock:
+            b = self._b.get(key)
+            if b is None:
+                if len(self._b) >= self.MAX_CLIENTS:   # forget the idlest half: bounded memory
+                    for k, _ in sorted(self._b.items(), key=lambda kv: kv[1][1])[: self.MAX_CLIENTS // 2]:
+                        del self._b[k]
+                b = self._b[key] = [float(self.burst), now]
+            tokens = min(self.burst, b[0] + (now - b[1]) * self.rate)
+            b[1] = now
+            if tokens >= 1.0:
+                b[0] = tokens - 1.0
+                return True, 0.0
+            b[0] = tokens
+            return False, (1.0 - tokens) / self.rate
+
+
 class HttpServer:
     def __init__(self, host: str = "127.0.0.1", port: int = 8080, *, max_body_bytes: int = 4 << 20,
-                 token: str | None = None) -> None:
+                 token: str | None = None, tls_cert: str | None = None, tls_key: str | None = None,
+                 client_ca: str | None = None, rate_limit_rps: float = 0.0, rate_limit_burst: int = 0,
+                 counters=None) -> None:
         self.host, self.port = host, port
         self.max_body_bytes = max_body_bytes
         self.token = token
+        self.tls_cert, self.tls_key, self.client_ca = tls_cert, tls_key, client_ca
+        self.limiter = RateLimiter(rate_limit_rps, rate_limit_burst)
+        if counters is None:
+            from agent.counters import COUNTERS as counters
+        self.counters = counters
         self.routes: dict[tuple[str, str], Handler] = {}
+        self.open_paths: set[str] = {"/healthz"}
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
+        self.routes[("GET", "/healthz")] = lambda req: Response.json({"status": "ok"})
+
+    @classmethod
+    def from_config(cls, hc, counters=None) -> "HttpServer":
+        return cls(hc.host, hc.port, max_body_bytes=hc.max_body_bytes, token=hc.token,
+                   tls_cert=getattr(hc, "tls_cert", None), tls_key=getattr(hc, "tls_key", None),
+                   client_ca=getattr(hc, "client_ca", None), rate_limit_rps=getattr(hc, "rate_limit_rps", 0.0),
+                   rate_limit_burst=getattr(hc, "rate_limit_burst", 0), counters=counters)
+
+    def add_metrics_route(self, render: Callable[[], bytes] | None = None) -> None:
+        """GET /metrics: Prometheus text exposition (token-protected like every other route)."""
+        from agent.observability import metrics
+
+        def handler(req: Request) -> Response:
+            body = render() if render is not None else metrics.render(self.counters)
+            return Response(200, body, metrics.CONTENT_TYPE)
+        self.routes[("GET", "/metrics")] = handler
+
+    def ssl_context(self) -> ssl.SSLContext | None:
+        if not self.tls_cert:
+            return None
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+        ctx.load_cert_chain(self.tls_cert, self.tls_key)
+        if self.client_ca:
+            ctx.load_verify_locations(cafile=self.client_ca)
+            ctx.verify_mode = ssl.CERT_REQUIRED
+        return ctx
 
     def add_routes(self, routes: dict[tuple[str, str], Handler]) -> None:
         for key, h in routes.items():
@@ -93,9 +172,14 @@ class HttpServer:
                     resp = srv.dispatch(self)
                 except HttpError as e:
                     resp = Response.json({"error": e.reason}, e.status)
+                    if e.status == 429:
+                        resp.headers["Retry-After"] = str(max(1, int(getattr(e, "retry_after", 1) + 0.999)))
+                    srv.counters.inc(f"http.status_{e.status}")
                 except Exception as e:  # noqa: BLE001 - never crash the server on input
-                    log.exception("handler failed: %s", type(e).__name__)
+                    log.error("handler failed: %s", type(e).__name__)   # no traceback: it may quote input
+                    log.debug("handler failure", exc_info=True)
                     resp = Response.json({"error": "internal error"}, 500)
+                    srv.counters.inc("http.status_500")
                 self.send_response(resp.status)
                 self.send_header("Content-Type", resp.content_type)
                 self.send_header("Content-Length", str(len(resp.body)))
@@ -106,19 +190,72 @@ class HttpServer:
 
             do_GET = do_POST = do_PUT = do_DELETE = _handle
 
-        self._server = ThreadingHTTPServer((self.host, self.port), _H)
-        self._server.daemon_threads = True
+            def handle(self) -> None:   # TLS handshake failures, resets: never kill the server
+                try:
+                    super().handle()
+                except (ssl.SSLError, ConnectionError, TimeoutError) as e:
+                    log.debug("connection dropped: %s", type(e).__name__)
+
+        ctx = self.ssl_context()
+
+        class _Server(ThreadingHTTPServer):
+            daemon_threads = True
+
+            def get_request(self):
+                sock, addr = self.socket.accept()
+                if ctx is not None:
+                    sock.settimeout(10)
+                    sock = ctx.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
+                return sock, addr
+
+            def finish_request(self, request, client_address):
+                if ctx is not None:
+                    try:
+                        request.do_handshake()
+                    except (ssl.SSLError, OSError) as e:
+                        srv.counters.inc("http.tls_rejected")
+                        log.info("TLS handshake with %s failed: %s", client_address[0], type(e).__name__)
+                        return
+                    request.settimeout(None)
+                super().finish_request(request, client_address)
+
+            def handle_error(self, request, client_address):
+                log.debug("connection error from %s", client_address[0] if client_address else "?")
+
+        self._server = _Server((self.host, self.port), _H)
         self._thread = threading.Thread(target=self._server.serve_forever, name="warden-http", daemon=True)
         self._thread.start()
 
+    def _limit(self, key: str, h: BaseHTTPRequestHandler) -> None:
+        ok, wait = self.limiter.allow(key)
+        if not ok:
+            h.close_connection = True       # the body is not read
+            e = HttpError(429, "rate limit exceeded")
+            e.retry_after = wait  # type: ignore[attr-defined]
+            raise e
+
     def dispatch(self, h: BaseHTTPRequestHandler) -> Response:
         parts = urlsplit(h.path)
+        self.counters.inc("http.requests")
+        if parts.path not in self.open_paths:
+            ip = h.client_address[0] if h.client_address else "?"
+            key = ip
+            if self.token is not None:
+                auth = h.headers.get("Authorization", "")
+                given = auth[7:] if auth[:7].lower() == "bearer " else ""
+                if not hmac.compare_digest(given.encode("utf-8", "replace"), self.token.encode()):
+                    self._limit(ip + "|unauthenticated", h)   # guessing tokens is rate limited too
+                    h.close_connection = True
+                    raise HttpError(401, "missing or invalid bearer token")
+                key = ip + "|" + hashlib.sha256(given.encode("utf-8", "replace")).hexdigest()[:16]
+            self._limit(key, h)
         length = h.headers.get("Content-Length")
         try:
             n = int(length) if length else 0
         except ValueError:
             raise HttpError(400, "invalid Content-Length") from None
         if n < 0:
+            h.close_connection = True
             raise HttpError(400, "invalid Content-Length")
         if n > self.max_body_bytes:
             h.close_connection = True
@@ -129,11 +266,6 @@ class HttpServer:
             if any(p == parts.path for _, p in self.routes):
                 raise HttpError(405, "method not allowed")
             raise HttpError(404, "not found")
-        if self.token is not None and parts.path not in ("/healthz",):
-            auth = h.headers.get("Authorization", "")
-            given = auth[7:] if auth.startswith("Bearer ") else ""
-            if not hmac.compare_digest(given.encode(), self.token.encode()):
-                raise HttpError(401, "missing or invalid bearer token")
         req = Request(h.command, parts.path, parse_qs(parts.query),
                       {k.lower(): v for k, v in h.headers.items()}, body)
         return handler(req)

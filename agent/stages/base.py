@@ -6,14 +6,23 @@
 
 A crash anywhere before 3 replays from the last commit; deterministic ids make the replay
 harmless (same event ids, same finding ids, same alert ids, idempotent actions).
+
+Rebalances: the bus calls the consumer's callbacks on its own thread (kafka-python 3.x runs the
+listener on its IO thread, where no blocking call is allowed). The stage only queues them there
+and applies them on its own thread, right after the poll that triggered them and before handling
+the batch, so stage state is never mutated by two threads. Each batch is timed and counted for
+/metrics, and traced (one span per batch) when tracing is on (agent.observability).
 """
 from __future__ import annotations
 
 import logging
 import time
+from collections import deque
 from typing import ClassVar
 
 from agent.bus.base import Record
+from agent.observability import metrics as _metrics
+from agent.observability import tracing as _tracing
 from agent.runtime import Runtime
 
 log = logging.getLogger("warden.stage")
@@ -29,6 +38,14 @@ class Stage:
         self.consumer = None
         self._last_checkpoint = time.monotonic()
         self._uncommitted = 0
+        self._rebalance: deque = deque()
+        self._oldest_uncommitted_ms = 0
+        self._batch_hist = _metrics.HISTOGRAMS.histogram(
+            "warden_stage_batch_seconds", "Time to handle one polled batch", stage=self.name)
+        self._commit_hist = _metrics.HISTOGRAMS.histogram(
+            "warden_stage_commit_latency_seconds",
+            "From a record's append to its input topic to the commit of the checkpoint covering it "
+            "(for act: alert produced by decide until stored)", stage=self.name)
 
     @property
     def group(self) -> str:
@@ -37,8 +54,24 @@ class Stage:
     def start(self) -> None:
         if self.input_topics and self.consumer is None:
             self.consumer = self.rt.bus.consumer(self.group, [self.rt.topic(t) for t in self.input_topics])
-            self.consumer.on_assign = self.on_assign
-            self.consumer.on_revoke = self.on_revoke
+            self.consumer.on_assign = self._queue_assign
+            self.consumer.on_revoke = self._queue_revoke
+
+    # rebalance callbacks: queued on the bus's thread, applied on the stage's --------------------
+    def _queue_revoke(self, tps: list[tuple[str, int]]) -> None:
+        self._rebalance.append(("revoke", list(tps)))
+
+    def _queue_assign(self, tps: list[tuple[str, int]]) -> None:
+        inv = getattr(getattr(self.rt, "_state", None), "invalidate", None)
+        if inv is not None:        # shared (Kafka) state: re-read these partitions before use
+            inv({p for _, p in tps})
+        self._rebalance.append(("assign", list(tps)))
+
+    def apply_rebalance(self) -> None:
+        while self._rebalance:
+            kind, tps = self._rebalance.popleft()
+            (self.on_revoke if kind == "revoke" else self.on_assign)(tps)
+            self.rt.counters.inc(f"{self.name}.partitions_{'revoked' if kind == 'revoke' else 'assigned'}", len(tps))
 
     def on_assign(self, tps: list[tuple[str, int]]) -> None:
         pass
@@ -56,9 +89,19 @@ class Stage:
         if self.consumer is None:
             self.start()
         records = self.consumer.poll(self.rt.cfg.pipeline.batch_size, timeout)
+        if self._rebalance:
+            self.apply_rebalance()
         if records:
-            self.handle(records)
+            t0 = time.perf_counter()
+            if _tracing.enabled():
+                with _tracing.span(f"warden.{self.name}.batch", stage=self.name, records=len(records)):
+                    self.handle(records)
+            else:
+                self.handle(records)
+            self._batch_hist.observe(time.perf_counter() - t0)
             self.rt.counters.inc(f"{self.name}.records", len(records))
+            if not self._uncommitted:
+                self._oldest_uncommitted_ms = records[0].timestamp_ms
             self._uncommitted += len(records)
         if self._uncommitted and (time.monotonic() - self._last_checkpoint >= self.rt.cfg.pipeline.checkpoint_interval_s
                                   or not records):
@@ -73,10 +116,24 @@ class Stage:
         pass
 
     def checkpoint(self) -> None:
+        if _tracing.enabled():
+            with _tracing.span(f"warden.{self.name}.checkpoint", stage=self.name, records=self._uncommitted):
+                self._checkpoint()
+        else:
+            self._checkpoint()
+
+    def _checkpoint(self) -> None:
         self.flush_sinks()
         self.snapshot_state()
         if self.consumer is not None:
             self.consumer.commit()
+            if self._uncommitted and self._oldest_uncommitted_ms > 0:
+                self._commit_hist.observe(max(0.0, time.time() - self._oldest_uncommitted_ms / 1000.0))
+            try:
+                _metrics.GAUGES.set("warden_consumer_lag", self.consumer.lag(),
+                                    "Records in the stage's assigned partitions not yet consumed", stage=self.name)
+            except Exception:  # noqa: BLE001 - lag is best effort
+                pass
         self._uncommitted = 0
         self._last_checkpoint = time.monotonic()
         self.rt.counters.inc(f"{self.name}.checkpoints")

@@ -4,14 +4,25 @@ Per-entity detector state is restored lazily from the state store the first time
 seen, and written for the entities that changed at each checkpoint; when a partition is revoked
 its entities' in-memory state is dropped, so after a rebalance the new owner continues from the
 checkpointed state and a detector never sees half an entity's history.
+
+Scale-out: N replicas share one consumer group; the state store is shared (`pipeline.state:
+kafka`, a compacted topic partitioned like the input) so an entity's state follows its partition.
+Rebalance callbacks are applied on the stage's thread (agent.stages.base): revoked partitions'
+entities are forgotten (and never written again by this replica), assigned partitions are
+re-read from the state store on first sight (no stale memory after a partition comes back).
+
+Exactly-once state: with each checkpoint the stage also writes, per changed entity, the input
+position its state covers (`detect:pos`, {topic: last offset handled on the entity's partition}).
+A replica that restores an entity skips that entity's records at or below the position: after a
+crash between the state write and the offset commit, replayed records are not learned twice, so
+the replay produces exactly the findings of an uninterrupted run.
 """
 from __future__ import annotations
 
 import logging
-from collections import defaultdict
 
 from agent import codec
-from agent.bus.base import Record, partition_for
+from agent.bus.base import Record
 from agent.codec import DecodeError
 from agent.event import Event
 from agent.stages.base import Stage
@@ -22,12 +33,16 @@ log = logging.getLogger("warden.detect")
 class DetectStage(Stage):
     name = "detect"
     input_topics = ("telemetry", "audit", "inference")
+    NS_POS = "detect:pos"
 
     def __init__(self, rt, *, detectors: list | None = None, **kw) -> None:
         super().__init__(rt, **kw)
         self.detectors = detectors if detectors is not None else rt.build("detector")
         self._known: dict[str, set[str]] = {d.name: set() for d in self.detectors}
         self._findings_topic = rt.topic("findings")
+        self._seen: dict[str, int] = {}               # entity → its partition (entities of owned partitions)
+        self._guard: dict[str, dict[str, int]] = {}   # entity → {topic: offset already in its restored state}
+        self._pos: dict[tuple[str, int], int] = {}    # (topic, partition) → last offset handled
         for d in self.detectors:
             d.start()
 
@@ -46,14 +61,49 @@ class DetectStage(Stage):
                     self.rt.counters.inc("detect.restore_failures")
             known.add(e)
 
+    def _first_sight(self, entity: str, partition: int) -> None:
+        self._seen[entity] = partition
+        blob = self.rt.state.get(self.NS_POS, entity)
+        if blob:
+            try:
+                g = codec.loads(blob)
+                if isinstance(g, dict) and g:
+                    self._guard[entity] = {str(k): int(v) for k, v in g.items()}
+            except (DecodeError, TypeError, ValueError):
+                self.rt.counters.inc("detect.restore_failures")
+
     def handle(self, records: list[Record]) -> None:
         events: list[Event] = []
+        decode, seen, pos = codec.decode, self._seen, self._pos
+        guarded = False
         for r in records:
             try:
-                events.append(codec.decode(r.value, "event"))
+                ev = decode(r.value, "event")
             except DecodeError as e:
                 self.rt.dead_letter("detect", r.value, str(e), r.topic)
+                continue
+            ent = ev.entity
+            if ent not in seen:
+                self._first_sight(ent, r.partition)
+            if self._guard:
+                g = self._guard.get(ent)
+                if g is not None:
+                    done = g.get(r.topic)
+                    if done is not None:
+                        if r.offset <= done:
+                            guarded = True
+                            continue          # already in the restored state: never learn twice
+                        del g[r.topic]
+                        if not g:
+                            del self._guard[ent]
+            events.append(ev)
+        for r in records:
+            pos[(r.topic, r.partition)] = r.offset
+        if guarded:
+            self.rt.counters.inc("detect.replayed_skipped", len(records) - len(events))
         self.rt.counters.inc("detect.events", len(events))
+        if not events:
+            return
         send, topic = self.rt.producer.send, self._findings_topic
         for d in self.detectors:
             mine = [ev for ev in events if d.accepts(ev)]
@@ -73,22 +123,44 @@ class DetectStage(Stage):
 
     def snapshot_state(self) -> None:
         items = []
+        changed: set[str] = set()
         for d in self.detectors:
+            known = self._known[d.name]
             for e in d.dirty_entities():
-                items.append((self._ns(d), e, d.snapshot(e)))
+                if e in known:            # never write an entity whose partition moved away
+                    items.append((self._ns(d), e, d.snapshot(e)))
+                    changed.add(e)
             d.mark_clean()
+        topics = {t for t, _ in self._pos}
+        for e in changed:
+            p = self._seen.get(e)
+            if p is None:
+                continue
+            at = {t: self._pos[(t, p)] for t in topics if (t, p) in self._pos}
+            if at:
+                items.append((self.NS_POS, e, codec.dumps(at)))
         self.rt.state.put_many(items)
 
-    def on_revoke(self, tps: list[tuple[str, int]]) -> None:
-        gone = defaultdict(set)
-        for topic, p in tps:
-            gone[topic].add(p)
-        n = self.rt.cfg.bus.partitions
+    def _drop_partitions(self, parts: set[int]) -> None:
+        gone = [e for e, p in self._seen.items() if p in parts]
+        for e in gone:
+            del self._seen[e]
+            self._guard.pop(e, None)
+        gone_set = set(gone)
         for d in self.detectors:
-            for e in list(self._known[d.name]):
-                if any(partition_for(e.encode(), n) in ps for ps in gone.values()):
-                    d.forget(e)
-                    self._known[d.name].discard(e)
+            known = self._known[d.name]
+            for e in gone_set & known:
+                d.forget(e)
+                known.discard(e)
+        for k in [k for k in self._pos if k[1] in parts]:
+            del self._pos[k]
+
+    def on_revoke(self, tps: list[tuple[str, int]]) -> None:
+        self._drop_partitions({p for _, p in tps})
+
+    def on_assign(self, tps: list[tuple[str, int]]) -> None:
+        # anything still in memory for these partitions is from an earlier ownership: stale
+        self._drop_partitions({p for _, p in tps})
 
     def close(self) -> None:
         super().close()

@@ -1,0 +1,1 @@
+"""warden's own observability: Prometheus metrics (/metrics), OpenTelemetry traces, structured logs."""
