@@ -49,9 +49,9 @@ class ExtractionConfig:
     history: int = 200
     prada_warmup: int = 30
     max_distances: int = 500
-    min_queries: int = 50
+    min_queries: int = 100
     check_every: int = 10
-    prada_threshold: float = 0.90
+    prada_threshold: float = 0.80
     rate_window_s: float = 60.0
     max_rate: int = 600
     rate_factor: float = 20.0

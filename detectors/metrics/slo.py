@@ -1,6 +1,7 @@
 """Inference SLO burn rate: multi-window, multi-burn-rate alerts (Google SRE workbook, ch. 5).
 
-Two SLIs per endpoint (entity):
+Two SLIs per endpoint (entity); ``slo_burn`` reads the latency SLI by default (``metrics`` may add
+the error metrics), ``error_burst`` reads the availability SLI with faster rules:
 - latency: each http.server.request.duration sample is good when <= ``latency_threshold`` seconds;
 - availability: http.server.request.errors / http.server.request.count, summed over a window.
 
@@ -35,7 +36,7 @@ class SloBurnDetector(KeyedStateDetector):
     """Latency and error-rate SLO burn rate per endpoint (multi-window, multi-burn-rate)."""
 
     type = "slo_burn"
-    metric_names = (HTTP_SERVER_DURATION, HTTP_SERVER_ERRORS, HTTP_SERVER_REQUESTS)
+    metric_names = (HTTP_SERVER_DURATION,)
     tags = ("slo", "inference")
 
     @dataclass
@@ -47,8 +48,7 @@ class SloBurnDetector(KeyedStateDetector):
         min_samples: int = 3             # latency samples in the short window
         min_requests: float = 20.0       # requests in the short window (error SLI)
         threshold: float = 1.0
-        metrics: list[str] = field(default_factory=lambda: [HTTP_SERVER_DURATION, HTTP_SERVER_ERRORS,
-                                                            HTTP_SERVER_REQUESTS])
+        metrics: list[str] = field(default_factory=lambda: [HTTP_SERVER_DURATION])
         severity: str = "high"
         high_factor: float = 0.0
 
@@ -127,3 +127,23 @@ class SloBurnDetector(KeyedStateDetector):
         return (f"{e['sli']} SLO burning on {ev.entity}: {w.get('burn_long', 0):.1f}x budget over "
                 f"{w.get('long_s', 0) / 3600:.3g} h and {w.get('burn_short', 0):.1f}x over "
                 f"{w.get('short_s', 0) / 60:.0f} min (objective {e['objective']:.2%})")
+
+
+@register
+class ErrorBurstDetector(SloBurnDetector):
+    """Error-rate spikes per endpoint: errors / requests burning the availability budget fast.
+
+    Same machinery as ``slo_burn`` on http.server.request.errors / http.server.request.count,
+    with short rules by default: 10x the budget over 30 min and 5 min, or 30x over 5 min and 1 min
+    (with objective 0.99: 10% and 30% errors). All rules page (severity critical).
+    """
+
+    type = "error_burst"
+    metric_names = (HTTP_SERVER_ERRORS, HTTP_SERVER_REQUESTS)
+    tags = ("errors", "inference")
+
+    @dataclass
+    class Config(SloBurnDetector.Config):
+        rules: list[list[float]] = field(default_factory=lambda: [[1800.0, 300.0, 10.0], [300.0, 60.0, 30.0]])
+        page_rules: int = 2
+        metrics: list[str] = field(default_factory=lambda: [HTTP_SERVER_ERRORS, HTTP_SERVER_REQUESTS])

@@ -84,7 +84,8 @@ class StragglerDetector(KeyedStateDetector):
         med = statistics.median(peers.values()) if len(peers) >= self.config.min_peers else None
         ratio = recent / med if med and med > 0 else 0.0
         slowest = sorted(peers.items(), key=lambda kv: -kv[1])[:3]
-        return ratio, {"metric": ev.name, "value": v, "job": self._job(ev), "recent": recent,
+        return ratio, {"metric": ev.name, "value": v, "job": self._job(ev), "job.name": self._job(ev),
+                       "node": ev.entity, "recent": recent,
                        "baseline": med, "ratio": ratio, "deviation": (recent - med) if med else None,
                        "direction": "up", "peers": len(peers),
                        "slowest_peers": [{"node": n, "step": s} for n, s in slowest],

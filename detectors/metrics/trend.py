@@ -59,7 +59,7 @@ def theil_sen_slope(t: np.ndarray, x: np.ndarray) -> float:
 class GpuLeakDetector(KeyedStateDetector):
     """Sustained upward trend of GPU memory (leak) per node and GPU."""
 
-    type = "gpu_leak"
+    type = "gpu_memory_leak"
     metric_names = (GPU_MEMORY_USED,)
     tags = ("gpu", "memory-leak")
 

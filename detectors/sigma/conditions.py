@@ -85,7 +85,7 @@ def compile_item(item: SigmaDetectionItem) -> Node:
         def kw_one(m):
             def f(view: EventView) -> bool:
                 e = Entry(())
-                e._strs = e._lows = view.text()
+                e.strs = e.lows = view.text()
                 return m(e, view)
             return f
         fns = [kw_one(m) for m in _keywordise(item.value)]
@@ -112,17 +112,59 @@ def compile_item(item: SigmaDetectionItem) -> Node:
                 e = view.get(_f)
                 return all(m(e, view) for m in _ms)
         else:
-            ms = tuple(matchers)
+            grouped = _grouped_strings(item.value)
+            if grouped is not None:
+                fn = _group_fn(fieldname, *grouped)
+            else:
+                ms = tuple(matchers)
 
-            def fn(view: EventView, _f=fieldname, _ms=ms) -> bool:
-                e = view.get(_f)
-                return any(m(e, view) for m in _ms)
+                def fn(view: EventView, _f=fieldname, _ms=ms) -> bool:
+                    e = view.get(_f)
+                    return any(m(e, view) for m in _ms)
             if all(x is not None and x[0] == "ci" for x in exact):
                 req = {fieldname: frozenset(x[1] for x in exact)}
         node = Node(fn, req, (fieldname,))
     if item.negated:
         node = _not(node)
     return node
+
+
+def _grouped_strings(values: list):
+    """OR-linked plain/wildcard case-insensitive strings -> (exact set, prefixes, suffixes, substrings, regex)."""
+    from sigma.types import SigmaCasedString, SigmaString
+    from detectors.sigma.modifiers import string_pattern
+    exact, pre, suf, sub, rx = set(), [], [], [], []
+    for v in values:
+        if not isinstance(v, SigmaString) or isinstance(v, SigmaCasedString):
+            return None
+        kind, text = string_pattern(v)
+        if kind == "any":
+            return None
+        t = text.lower()
+        {"exact": lambda: exact.add(t), "prefix": lambda: pre.append(t), "suffix": lambda: suf.append(t),
+         "contains": lambda: sub.append(t), "regex": lambda: rx.append(t)}[kind]()
+    import re as _re
+    regex = _re.compile("|".join(f"(?:{r})" for r in rx), _re.DOTALL | _re.IGNORECASE) if rx else None
+    return frozenset(exact), tuple(pre), tuple(suf), tuple(sub), regex
+
+
+def _group_fn(fieldname, exact, pre, suf, sub, regex):
+    fm = regex.fullmatch if regex is not None else None
+
+    def fn(view: EventView) -> bool:
+        e = view.get(fieldname)
+        if e is None:
+            return False
+        for s in e.lows:
+            if s in exact or (pre and s.startswith(pre)) or (suf and s.endswith(suf)):
+                return True
+            for x in sub:
+                if x in s:
+                    return True
+            if fm is not None and fm(s):
+                return True
+        return False
+    return fn
 
 
 def _keywordise(values: list) -> list:

@@ -20,8 +20,8 @@ from detectors.sigma.filters import ExclusionSet
 from detectors.sigma.loader import Parsed, parse_paths, parse_text
 
 LOGSOURCE_KEY = "audit.logsource"
-INDEX_FIELDS = ("eventName", "verb", "gcp.audit.method_name", "protoPayload.methodName",
-                "data.protoPayload.methodName", "objectRef.resource", "eventSource")
+INDEX_FIELDS = ("eventName", "objectRef.resource", "userIdentity.type", "gcp.audit.method_name", "protoPayload.methodName",
+                "data.protoPayload.methodName", "verb", "eventSource")
 MAX_EVIDENCE_CHARS = 512
 
 

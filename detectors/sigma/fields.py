@@ -3,12 +3,12 @@
 A Sigma field name is resolved, in order, in:
 1. the record (attribute "audit.record" when the format canonicalised/unwrapped it, else "raw") as a
    dotted path; lists along the path are traversed (`authorizationInfo.permission` on a list of
-   objects yields every permission); a key is first tried exactly, then case-insensitively;
+   objects yields every permission);
 2. the Kubernetes view of a GKE entry (attribute "audit.k8s"), so Kubernetes rules read GKE;
 3. the flat ECS attributes (`user.name`, `gcp.audit.method_name`, ...);
 4. aliases: `data.` prefixed names (some SIEM pipelines wrap GCP entries in `data`);
-5. for names without dots, any key of that name anywhere in the record (`hostPath`,
-   `capabilities`: SigmaHQ writes these as "a key with this name exists somewhere").
+5. for names without dots, any key of that name anywhere in the Kubernetes object body
+   (requestObject / responseObject: SigmaHQ writes `hostPath`, `capabilities` this way).
 Values come back as a tuple of leaves (lists flattened) plus their string and lower-case forms.
 """
 from __future__ import annotations
@@ -41,17 +41,6 @@ def to_str(v: Any) -> str:
         return str(v)
 
 
-def _get_key(d: dict, k: str) -> Any:
-    v = d.get(k, _NO)
-    if v is not _NO:
-        return v
-    lk = k.lower()
-    for kk, vv in d.items():
-        if isinstance(kk, str) and kk.lower() == lk:
-            return vv
-    return _NO
-
-
 class _No:
     __slots__ = ()
 
@@ -62,22 +51,25 @@ class _No:
 _NO = _No()
 
 
-def walk(obj: Any, parts: tuple[str, ...], i: int = 0) -> Any:
-    """Value at a dotted path (with list traversal), or _NO."""
-    while i < len(parts):
+def walk(obj: Any, parts: tuple[str, ...], i: int = 0, suffixes: tuple[str, ...] | None = None) -> Any:
+    """Value at a dotted path (with list traversal), or _NO. Keys match exactly (Sigma field names are
+    case-sensitive; the formats canonicalise top-level key case). A key that itself contains dots
+    ("authorization.k8s.io/decision", "nvidia.com/gpu") is found when it is the rest of the path."""
+    n = len(parts)
+    while i < n:
         if isinstance(obj, dict):
-            if i < len(parts) - 1:   # a key that itself contains dots ("authorization.k8s.io/decision")
-                whole = obj.get(".".join(parts[i:]), _NO)
+            if i < n - 1:
+                whole = obj.get(suffixes[i] if suffixes is not None else ".".join(parts[i:]), _NO)
                 if whole is not _NO:
                     return whole
-            obj = _get_key(obj, parts[i])
+            obj = obj.get(parts[i], _NO)
             if obj is _NO:
                 return _NO
             i += 1
         elif isinstance(obj, list):
             out = []
             for el in obj:
-                v = walk(el, parts, i)
+                v = walk(el, parts, i, suffixes)
                 if v is _NO:
                     continue
                 if isinstance(v, list):
@@ -91,13 +83,12 @@ def walk(obj: Any, parts: tuple[str, ...], i: int = 0) -> Any:
 
 
 def find_keys(obj: Any, key: str, out: list, depth: int = 0) -> None:
-    """Every value of a key named `key` (case-insensitive) anywhere in obj."""
+    """Every value of a key named `key` anywhere in obj."""
     if depth > 32:
         return
     if isinstance(obj, dict):
-        lk = key.lower()
         for k, v in obj.items():
-            if isinstance(k, str) and k.lower() == lk:
+            if k == key:
                 out.append(v)
             if isinstance(v, (dict, list)):
                 find_keys(v, key, out, depth + 1)
@@ -121,11 +112,12 @@ def _leaves(v: Any) -> tuple:
 
 class FieldPlan:
     """The precomputed access plan of one field name."""
-    __slots__ = ("name", "parts", "alias_parts", "leaf_search")
+    __slots__ = ("name", "parts", "suffixes", "alias_parts", "leaf_search")
 
     def __init__(self, name: str) -> None:
         self.name = name
         self.parts = tuple(name.split("."))
+        self.suffixes = tuple(".".join(self.parts[i:]) for i in range(len(self.parts)))
         alias = None
         if name.startswith("data.") and len(self.parts) > 1:
             alias = self.parts[1:]
@@ -133,11 +125,11 @@ class FieldPlan:
         self.leaf_search = "." not in name
 
     def resolve(self, view: "EventView") -> Any:
-        v = walk(view.record, self.parts)
+        v = walk(view.record, self.parts, 0, self.suffixes)
         if v is not _NO:
             return v
         if view.k8s is not None:
-            v = walk(view.k8s, self.parts)
+            v = walk(view.k8s, self.parts, 0, self.suffixes)
             if v is not _NO:
                 return v
         v = view.attrs.get(self.name, _NO)
@@ -151,32 +143,26 @@ class FieldPlan:
                 return v
         if self.leaf_search:
             found: list = []
-            find_keys(view.record, self.name, found)
+            for body in view.bodies():
+                find_keys(body, self.name, found)
             if found:
                 return found if len(found) > 1 else found[0]
         return _NO
 
 
 class Entry:
-    """The resolved value of one field for one event."""
-    __slots__ = ("vals", "_strs", "_lows")
+    """The resolved value of one field for one event: leaves, their strings, lower-cased strings."""
+    __slots__ = ("vals", "strs", "lows")
 
     def __init__(self, vals: tuple) -> None:
         self.vals = vals
-        self._strs: tuple[str, ...] | None = None
-        self._lows: tuple[str, ...] | None = None
-
-    @property
-    def strs(self) -> tuple[str, ...]:
-        if self._strs is None:
-            self._strs = tuple(to_str(v) for v in self.vals if v is not None)
-        return self._strs
-
-    @property
-    def lows(self) -> tuple[str, ...]:
-        if self._lows is None:
-            self._lows = tuple(s.lower() for s in self.strs)
-        return self._lows
+        if len(vals) == 1 and type(vals[0]) is str:
+            v = vals[0]
+            self.strs = (v,)
+            self.lows = (v.lower(),)
+        else:
+            self.strs = tuple(to_str(v) for v in vals if v is not None)
+            self.lows = tuple(x.lower() for x in self.strs)
 
     def first(self) -> Any:
         if not self.vals:
@@ -208,20 +194,29 @@ class EventView:
         self.record = rec if isinstance(rec, (dict, list)) else {}
         k = attrs.get(K8S_VIEW_KEY)
         self.k8s = k if isinstance(k, dict) else None
-        self._cache: dict[str, Entry | None] = {}
+        self._cache: dict[str, Any] = {}
         self._text: tuple[str, ...] | None = None
 
     def get(self, name: str) -> Entry | None:
         """The field's entry, or None when the field is absent."""
-        try:
-            return self._cache[name]
-        except KeyError:
-            pass
+        e = self._cache.get(name, _NO)
+        if e is not _NO:
+            return e
         p = _plans.get(name) or plan(name)
         v = p.resolve(self)
         e = None if v is _NO else Entry(_leaves(v))
         self._cache[name] = e
         return e
+
+    def bodies(self) -> list:
+        out = []
+        for src in (self.record, self.k8s):
+            if isinstance(src, dict):
+                for k in ("requestObject", "responseObject"):
+                    b = src.get(k)
+                    if isinstance(b, (dict, list)):
+                        out.append(b)
+        return out
 
     def text(self) -> tuple[str, ...]:
         """Lower-case strings of every leaf value of the record (keyword search)."""

@@ -42,7 +42,10 @@ def _is_aux(f: Path) -> bool:
 
 def parse_text(text: str, path: str, out: Parsed) -> None:
     try:
-        coll = SigmaCollection.from_yaml(text, collect_errors=True)
+        # references are resolved by the engine across every loaded file (a correlation may name a
+        # rule from another file); Sigma filters are collected, not silently applied
+        coll = SigmaCollection.from_yaml(text, collect_errors=True, resolve_references=False,
+                                         collect_filters=True)
     except Exception as e:  # noqa: BLE001 - yaml and pySigma errors of many kinds
         out.errors.append((path, f"cannot parse: {type(e).__name__}: {e}"))
         return
@@ -53,8 +56,13 @@ def parse_text(text: str, path: str, out: Parsed) -> None:
             out.rules.append((r, path))
         else:
             out.errors.append((path, f"{type(r).__name__} is not supported (use an exclusions file for filters)"))
+    for _f in getattr(coll, "_filters", None) or getattr(coll, "filters", None) or []:
+        out.errors.append((path, f"Sigma filter {getattr(_f, 'title', '')!r} is not supported: "
+                                 "use a warden exclusions file (detectors.sigma.filters)"))
+    seen = {str(e) for r in coll.rules for e in (r.errors or [])}
     for e in getattr(coll, "errors", []) or []:
-        out.errors.append((path, str(e)))
+        if str(e) not in seen:         # errors of a rule are reported with the rule
+            out.errors.append((path, str(e)))
 
 
 def parse_paths(paths) -> Parsed:

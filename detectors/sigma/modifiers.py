@@ -66,14 +66,21 @@ def _str_matcher(kind: str, text: str, cased: bool) -> Matcher:
         if cased:
             return lambda e, v: e is not None and any(fm(s) for s in e.strs)
         return lambda e, v: e is not None and any(fm(s) for s in e.lows)
-    attr = "strs" if cased else "lows"
+    if cased:
+        if kind == "exact":
+            return lambda e, v: e is not None and text in e.strs
+        if kind == "prefix":
+            return lambda e, v: e is not None and any(s.startswith(text) for s in e.strs)
+        if kind == "suffix":
+            return lambda e, v: e is not None and any(s.endswith(text) for s in e.strs)
+        return lambda e, v: e is not None and any(text in s for s in e.strs)
     if kind == "exact":
-        return lambda e, v: e is not None and text in getattr(e, attr)
+        return lambda e, v: e is not None and text in e.lows
     if kind == "prefix":
-        return lambda e, v: e is not None and any(s.startswith(text) for s in getattr(e, attr))
+        return lambda e, v: e is not None and any(s.startswith(text) for s in e.lows)
     if kind == "suffix":
-        return lambda e, v: e is not None and any(s.endswith(text) for s in getattr(e, attr))
-    return lambda e, v: e is not None and any(text in s for s in getattr(e, attr))
+        return lambda e, v: e is not None and any(s.endswith(text) for s in e.lows)
+    return lambda e, v: e is not None and any(text in s for s in e.lows)
 
 
 def _num(x: Any) -> float | None:

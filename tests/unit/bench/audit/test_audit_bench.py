@@ -1,0 +1,30 @@
+"""The audit quality and throughput benchmarks run end to end on tiny inputs (not measured here)."""
+from __future__ import annotations
+
+import json
+
+from bench.audit import quality, throughput
+
+
+def test_quality_main_on_tiny_dataset(tmp_path, capsys):
+    (tmp_path / "audit").mkdir()
+    (tmp_path / "sigma").mkdir()
+    rows = [
+        {"rule_id": "r", "rule_title": "t", "severity": "High", "log_type": "AWS.CloudTrail", "test_name": "a", "malicious": True,
+         "event": {"eventName": "StopLogging", "eventSource": "cloudtrail.amazonaws.com", "eventTime": "2026-01-01T00:00:00Z",
+                   "userIdentity": {"type": "IAMUser", "userName": "x"}}},
+        {"rule_id": "r", "rule_title": "t", "severity": "High", "log_type": "AWS.CloudTrail", "test_name": "b", "malicious": False,
+         "event": {"eventName": "DescribeTrails", "eventSource": "cloudtrail.amazonaws.com", "eventTime": "2026-01-01T00:00:00Z"}},
+        {"rule_id": "r", "rule_title": "t", "severity": "High", "log_type": "GCP.AuditLog", "test_name": "c", "malicious": False,
+         "event": {"operation": {"producer": "x"}}},
+    ]
+    (tmp_path / "audit" / "panther_test.jsonl").write_text("\n".join(json.dumps(r) for r in rows))
+    res = quality.main(tmp_path)
+    assert res["AWS.CloudTrail"]["tp"] == 1 and res["AWS.CloudTrail"]["tn"] == 1
+    assert res["GCP.AuditLog"]["unparsed"] == 1
+    assert "precision" in capsys.readouterr().out
+
+
+def test_throughput_runs_small():
+    res = throughput.run(n_events=300, rules_dirs=[], repeat=1)
+    assert res["events"] == 300 and res["events_per_s"] > 0

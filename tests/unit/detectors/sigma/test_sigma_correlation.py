@@ -1,0 +1,135 @@
+"""Sigma correlation rules: windows in event time, late events, consumption, snapshot/restore."""
+from __future__ import annotations
+
+import pytest
+
+from agent.snapshot import SnapshotError
+from collectors.formats import parse_record
+from detectors.sigma.detector import SigmaDetector
+from detectors.sigma.engine import SigmaEngine
+
+BASE = """title: Secret read
+id: aaaaaaaa-0000-4000-8000-000000000001
+name: secret_read
+status: test
+logsource: {product: aws, service: cloudtrail}
+detection:
+    selection: {eventName: GetSecretValue}
+    condition: selection
+level: low
+---
+title: Denied
+id: aaaaaaaa-0000-4000-8000-000000000002
+name: denied
+status: test
+logsource: {product: aws, service: cloudtrail}
+detection:
+    selection: {eventName: ListSecrets, errorCode: AccessDenied}
+    condition: selection
+level: low
+"""
+
+
+def corr(typ: str, rules: str, cond: str, group: str = "userIdentity.arn", span: str = "10m") -> str:
+    return BASE + f"""---
+title: Correlated
+id: cccccccc-0000-4000-8000-00000000000c
+status: test
+tags: [attack.t1555.006]
+correlation:
+    type: {typ}
+    rules: [{rules}]
+    group-by: [{group}]
+    timespan: {span}
+{cond}
+level: high
+"""
+
+
+def ev(t: float, name="GetSecretValue", user="alice", secret="s1", err=None, eid=None):
+    r = {"eventVersion": "1.08", "eventTime": t, "eventSource": "secretsmanager.amazonaws.com", "eventName": name,
+         "awsRegion": "us-east-1", "userIdentity": {"type": "IAMUser", "arn": f"arn:aws:iam::1:user/{user}", "userName": user},
+         "requestParameters": {"secretId": secret}, "eventID": eid or f"{name}-{user}-{t}-{secret}"}
+    if err:
+        r["errorCode"] = err
+    return parse_record(r, "cloudtrail", "t")[0]
+
+
+T0 = 1767600000.0
+
+
+def fired(eng, events):
+    return [f for f in eng.process(events) if f.rule == "cccccccc-0000-4000-8000-00000000000c"]
+
+
+def test_event_count_fires_once_and_base_rule_silent():
+    eng = SigmaEngine(lateness=60).load_text(corr("event_count", "secret_read", "    condition: {gte: 3}"))
+    assert not eng.errors
+    out = eng.process([ev(T0 + i) for i in range(2)])
+    assert out == []                                   # generate: false -> base rule gives no findings
+    (f,) = fired(eng, [ev(T0 + 5)])
+    assert f.severity == "high" and len(f.event_ids) == 3 and f.evidence["measured"] == 3.0
+    assert f.evidence["group_by"] == {"userIdentity.arn": "arn:aws:iam::1:user/alice"} and f.tags == ("attack.t1555.006",)
+    assert fired(eng, [ev(T0 + 6)]) == []              # window consumed: needs 3 new events
+
+
+def test_event_count_respects_window_and_groups():
+    eng = SigmaEngine(lateness=0).load_text(corr("event_count", "secret_read", "    condition: {gte: 3}", span="1m"))
+    assert fired(eng, [ev(T0), ev(T0 + 50), ev(T0 + 120)]) == []
+    assert fired(eng, [ev(T0 + 130, user="bob"), ev(T0 + 131, user="carol"), ev(T0 + 132, user="dave")]) == []
+
+
+def test_value_count_distinct_values():
+    eng = SigmaEngine().load_text(corr("value_count", "secret_read", "    condition: {gte: 3, field: requestParameters.secretId}"))
+    assert fired(eng, [ev(T0 + i, secret="same") for i in range(5)]) == []
+    (f,) = fired(eng, [ev(T0 + 10, secret="a"), ev(T0 + 11, secret="b"), ev(T0 + 12, secret="c")])
+    assert f.evidence["values"] == ["a", "b", "c", "same"] or f.evidence["measured"] >= 3
+
+
+def test_temporal_and_ordered():
+    eng = SigmaEngine().load_text(corr("temporal", "secret_read, denied", ""))
+    assert not eng.errors, eng.errors
+    (f,) = fired(eng, [ev(T0, name="GetSecretValue"), ev(T0 + 30, name="ListSecrets", err="AccessDenied")])
+    assert f.evidence["correlation"]["type"] == "temporal"
+    eng = SigmaEngine().load_text(corr("temporal_ordered", "denied, secret_read", ""))
+    assert fired(eng, [ev(T0, name="GetSecretValue"), ev(T0 + 30, name="ListSecrets", err="AccessDenied")]) == []
+    assert len(fired(eng, [ev(T0 + 40, name="GetSecretValue")])) == 1
+
+
+def test_late_events_within_lateness_still_count_and_too_late_are_counted():
+    eng = SigmaEngine(lateness=300).load_text(corr("event_count", "secret_read", "    condition: {gte: 3}", span="1m"))
+    assert fired(eng, [ev(T0 + 200), ev(T0 + 230)]) == []
+    # arrives 4 minutes late but inside lateness and inside the window [T0+200-60, ...]
+    assert len(fired(eng, [ev(T0 + 190)])) == 1
+    eng.process([ev(T0 - 1000)])                      # far too late
+    assert eng.stats()["late_events"] == 1
+
+
+def test_lt_condition_evaluated_when_window_closes():
+    eng = SigmaEngine(lateness=0).load_text(corr("event_count", "secret_read", "    condition: {lt: 3}", span="1m"))
+    assert fired(eng, [ev(T0)]) == []
+    assert len(fired(eng, [ev(T0 + 120, user="bob")])) == 1   # alice's window closed with 1 < 3 events
+
+
+def test_unsupported_correlation_reported():
+    eng = SigmaEngine().load_text(corr("value_sum", "secret_read", "    condition: {gte: 3, field: x}"))
+    assert any("not supported" in r for _, r in eng.errors)
+    eng = SigmaEngine().load_text(corr("event_count", "nosuchrule", "    condition: {gte: 3}"))
+    assert any("unknown rule" in r for _, r in eng.errors)
+
+
+def test_snapshot_restore_keeps_windows(tmp_path):
+    p = tmp_path / "c.yml"
+    p.write_text(corr("event_count", "secret_read", "    condition: {gte: 3}"))
+    d = SigmaDetector("a", rules=[str(p)], builtin_rules=False)
+    d.process([ev(T0), ev(T0 + 1)])
+    blob = d.snapshot()
+    d2 = SigmaDetector("b", rules=[str(p)], builtin_rules=False)
+    d2.restore(blob)
+    assert len([f for f in d2.process([ev(T0 + 2)]) if f.rule.startswith("cccc")]) == 1
+    per = d.snapshot("arn:aws:iam::1:user/alice")
+    d3 = SigmaDetector("c", rules=[str(p)], builtin_rules=False)
+    d3.restore(per, entity="arn:aws:iam::1:user/alice")
+    assert "arn:aws:iam::1:user/alice" in d3.entities()
+    with pytest.raises(SnapshotError):
+        d3.restore(blob[:-3] + b"xyz")
