@@ -103,7 +103,13 @@ def _lookup(cur: Any, parts: list[str]) -> Any:
 def render(template: str, f: Finding) -> str:
     values = {"entity": f.entity, "rule": f.rule, "detector": f.detector, "title": f.title,
               "severity": f.severity, "score": f"{f.score:.3g}"}
-    return _PLACEHOLDER.sub(lambda m: str(values.get(m.group(1), lookup(f, m.group(1)) or m.group(0))), template)
+    def one(m: re.Match) -> str:
+        name = m.group(1)
+        if name in values:
+            return str(values[name])
+        v = lookup(f, name)
+        return m.group(0) if v is None or v == "" else str(v)
+    return _PLACEHOLDER.sub(one, template)
 
 
 @dataclass
