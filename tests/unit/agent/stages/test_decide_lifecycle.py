@@ -5,7 +5,7 @@ import pytest
 
 from agent.lifecycle.counters_state import read_counters
 from agent.lifecycle.silences import Silence, open_silences
-from tests.unit.agent.stages.lifecycle_helpers import Harness, finding
+from tests.unit.agent.lifecycle.harness import Harness, finding
 
 POLICIES = """
 inhibit_rules:
