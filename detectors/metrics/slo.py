@@ -134,8 +134,8 @@ class ErrorBurstDetector(SloBurnDetector):
     """Error-rate spikes per endpoint: errors / requests burning the availability budget fast.
 
     Same machinery as ``slo_burn`` on http.server.request.errors / http.server.request.count,
-    with short rules by default: 10x the budget over 30 min and 5 min, or 30x over 5 min and 1 min
-    (with objective 0.99: 10% and 30% errors). All rules page (severity critical).
+    with short rules by default: 10x the budget over 30 min and 5 min, or 20x over 5 min and 1 min
+    (with objective 0.99: 10% and 20% errors). All rules page (severity critical).
     """
 
     type = "error_burst"
@@ -144,6 +144,6 @@ class ErrorBurstDetector(SloBurnDetector):
 
     @dataclass
     class Config(SloBurnDetector.Config):
-        rules: list[list[float]] = field(default_factory=lambda: [[1800.0, 300.0, 10.0], [300.0, 60.0, 30.0]])
+        rules: list[list[float]] = field(default_factory=lambda: [[1800.0, 300.0, 10.0], [300.0, 60.0, 20.0]])
         page_rules: int = 2
         metrics: list[str] = field(default_factory=lambda: [HTTP_SERVER_ERRORS, HTTP_SERVER_REQUESTS])

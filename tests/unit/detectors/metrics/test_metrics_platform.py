@@ -29,9 +29,9 @@ def test_gpu_leak_flags_a_slow_leak_and_not_seasonal_noise():
     start = n - 120
     leak[start:] += np.linspace(0, 30 * GB, 120)      # +30 GB over two hours (0.25 GB/min)
     attrs = {"gpu.index": 0, "gpu.memory.total": 80 * GB}
-    d = det("gpu_leak")
+    d = det("gpu_memory_leak")
     assert d.process(series_events("node-1", GPU_MEMORY_USED, normal, attrs=attrs)) == []
-    d = det("gpu_leak")
+    d = det("gpu_memory_leak")
     found = d.process(series_events("node-1", GPU_MEMORY_USED, leak, attrs=attrs))
     assert found and all(f.time >= start * STEP for f in found)
     assert first_flag_minute(found, start) <= 60
@@ -46,7 +46,7 @@ def test_gpu_leak_needs_a_material_rise():
     rng = np.random.default_rng(1)
     # a statistically clear but tiny trend: +0.5% over the window
     v = 40 * GB + np.linspace(0, 0.2 * GB, 300) + 0.01 * GB * rng.standard_normal(300)
-    assert det("gpu_leak").process(series_events("n", GPU_MEMORY_USED, v)) == []
+    assert det("gpu_memory_leak").process(series_events("n", GPU_MEMORY_USED, v)) == []
 
 
 # --- utilisation collapse ---------------------------------------------------------------------
@@ -133,9 +133,13 @@ def test_error_rate_slo_burn():
     t = [60.0 * i for i in range(300)]
     req = [ev("ep", HTTP_SERVER_REQUESTS, x, 1000.0) for x in t]
     errs = [ev("ep", HTTP_SERVER_ERRORS, x, 1.0 if i < 240 else 250.0) for i, x in enumerate(t)]
-    found = det("slo_burn").process(interleave(req, errs))
+    found = det("error_burst").process(interleave(req, errs))
     assert found and min(f.time for f in found) >= 240 * 60.0
+    assert min(f.time for f in found) <= 245 * 60.0          # 25% errors: within five minutes
     assert found[0].evidence["sli"] == "errors" and found[0].rule == "slo_burn:errors"
+    assert found[0].severity == "critical"
+    both = det("slo_burn", metrics=[HTTP_SERVER_DURATION, HTTP_SERVER_ERRORS, HTTP_SERVER_REQUESTS])
+    assert both.process(interleave(req, errs))                # the 30-day SLO burns too
 
 
 # --- GPU spend ------------------------------------------------------------------------------
@@ -157,7 +161,7 @@ def test_gpu_spend_against_budget():
     assert {f.entity for f in by_team} == {"team-b"}                        # 20 GPUs = 1200/day
 
 
-@pytest.mark.parametrize("typ", ["gpu_leak", "gpu_stall", "gpu_health", "straggler", "slo_burn", "gpu_spend"])
+@pytest.mark.parametrize("typ", ["gpu_memory_leak", "gpu_stall", "gpu_health", "straggler", "slo_burn", "error_burst", "gpu_spend"])
 def test_platform_detectors_snapshot_roundtrip(typ):
     evs = interleave(gpu_fleet(4, 1), series_events("node-0", TRAIN_STEP_DURATION, [1.0] * 60, attrs={"job.name": "j"}),
                      series_events("ep", HTTP_SERVER_DURATION, [0.1] * 60),
