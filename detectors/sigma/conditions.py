@@ -25,11 +25,35 @@ class CompileError(ValueError):
     pass
 
 
+#: fields rules can be indexed on, best first (must hold exact, lower-case values)
+INDEX_FIELDS = ("eventName", "objectRef.resource", "gcp.audit.method_name", "protoPayload.methodName",
+                "data.protoPayload.methodName", "protoPayload.authorizationInfo.permission", "userIdentity.type",
+                "verb", "user.username", "eventSource", "responseStatus.code")
+_RANK = {f: i for i, f in enumerate(INDEX_FIELDS)}
+
+Alts = tuple  # ((field, frozenset(values)), ...): the node can only match if one of them holds
+
+
 @dataclass
 class Node:
     fn: Pred
     req: dict[str, frozenset] = field(default_factory=dict)
     fields: tuple[str, ...] = ()
+    #: disjunctive index key: one of these (field, values) must hold for a match, or None
+    alts: Alts | None = None
+
+
+def _alts_cost(a: Alts) -> tuple:
+    return (max(_RANK[f] for f, _ in a), sum(len(v) for _, v in a))
+
+
+def _best_alts(options: list) -> Alts | None:
+    opts = [o for o in options if o and all(f in _RANK for f, _ in o)]
+    return min(opts, key=_alts_cost) if opts else None
+
+
+def _req_alts(req: dict) -> Alts | None:
+    return _best_alts([((f, v),) for f, v in req.items()])
 
 
 def _and(nodes: list[Node]) -> Node:
@@ -45,7 +69,8 @@ def _and(nodes: list[Node]) -> Node:
     for n in nodes:
         for k, s in n.req.items():
             req[k] = req[k] & s if k in req else s
-    return Node(fn, req, tuple(dict.fromkeys(f for n in nodes for f in n.fields)))
+    alts = _best_alts([_req_alts(req)] + [n.alts for n in nodes])
+    return Node(fn, req, tuple(dict.fromkeys(f for n in nodes for f in n.fields)), alts)
 
 
 def _or(nodes: list[Node]) -> Node:
@@ -64,7 +89,11 @@ def _or(nodes: list[Node]) -> Node:
             common &= set(n.req)
         for k in common:
             req[k] = frozenset().union(*(n.req[k] for n in nodes))
-    return Node(fn, req, tuple(dict.fromkeys(f for n in nodes for f in n.fields)))
+    alts = None
+    if nodes and all(n.alts for n in nodes):
+        alts = tuple(a for n in nodes for a in n.alts)
+    alts = _best_alts([_req_alts(req), alts])
+    return Node(fn, req, tuple(dict.fromkeys(f for n in nodes for f in n.fields)), alts)
 
 
 def _not(node: Node) -> Node:
@@ -123,7 +152,7 @@ def compile_item(item: SigmaDetectionItem) -> Node:
                     return any(m(e, view) for m in _ms)
             if all(x is not None and x[0] == "ci" for x in exact):
                 req = {fieldname: frozenset(x[1] for x in exact)}
-        node = Node(fn, req, (fieldname,))
+        node = Node(fn, req, (fieldname,), _req_alts(req))
     if item.negated:
         node = _not(node)
     return node

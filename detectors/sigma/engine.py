@@ -20,8 +20,7 @@ from detectors.sigma.filters import ExclusionSet
 from detectors.sigma.loader import Parsed, parse_paths, parse_text
 
 LOGSOURCE_KEY = "audit.logsource"
-INDEX_FIELDS = ("eventName", "objectRef.resource", "userIdentity.type", "gcp.audit.method_name", "protoPayload.methodName",
-                "data.protoPayload.methodName", "verb", "eventSource")
+from detectors.sigma.conditions import INDEX_FIELDS  # noqa: E402,F401  (re-exported)
 MAX_EVIDENCE_CHARS = 512
 
 
@@ -123,14 +122,17 @@ class SigmaEngine:
                 continue
             if not r.consumers and LEVELS.index(r.level if r.level in LEVELS else "medium") < floor:
                 continue   # below min_level: loaded and linted, not evaluated
-            fld = next((f for f in INDEX_FIELDS if f in r.node.req), None)
+            alts = r.node.alts
             for src in r.sources:
-                if fld is None:
+                if not alts:
                     unindexed.setdefault(src, []).append(r)
-                else:
+                    continue
+                for fld, values in alts:
                     by_val = index.setdefault(src, {}).setdefault(fld, {})
-                    for v in r.node.req[fld]:
-                        by_val.setdefault(v, []).append(r)
+                    for v in values:
+                        lst = by_val.setdefault(v, [])
+                        if r not in lst:
+                            lst.append(r)
         self._index, self._unindexed = index, unindexed
 
     # -- introspection ------------------------------------------------------------------------

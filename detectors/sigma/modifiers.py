@@ -117,8 +117,9 @@ def compile_value(val: Any) -> tuple[Matcher, tuple[str, str] | None, str]:
     if isinstance(val, SigmaNumber):
         n = float(val.number)
         sn = str(val.number).lower()
+        key = ("ci", sn) if float(n).is_integer() and sn.lstrip("-").isdigit() else None
         return (lambda e, v: e is not None and any(_num(x) == n or (isinstance(x, str) and x.lower() == sn)
-                                                   for x in e.vals)), None, f"number:{val.number}"
+                                                   for x in e.vals)), key, f"number:{val.number}"
     if isinstance(val, SigmaNull):
         return (lambda e, v: e is None or all(x is None for x in e.vals) or e.vals == ()), None, "null"
     if isinstance(val, SigmaExists):
