@@ -19,7 +19,7 @@ def test_quality_main_on_tiny_dataset(tmp_path, capsys):
          "event": {"operation": {"producer": "x"}}},
     ]
     (tmp_path / "audit" / "panther_test.jsonl").write_text("\n".join(json.dumps(r) for r in rows))
-    res = quality.main(tmp_path)
+    res = quality.main(tmp_path, tuned=False)
     assert res["AWS.CloudTrail"]["tp"] == 1 and res["AWS.CloudTrail"]["tn"] == 1
     assert res["GCP.AuditLog"]["unparsed"] == 1
     assert "precision" in capsys.readouterr().out
