@@ -215,7 +215,7 @@ except ImportError:  # pragma: no cover
 if given is not None:
     @settings(max_examples=60, deadline=None)
     @given(st.lists(st.one_of(st.binary(max_size=200),
-                              st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False)
+                              st.recursive(st.none() | st.booleans() | st.integers(-2**63, 2**63 - 1) | st.floats(allow_nan=False)
                                            | st.text(max_size=20),
                                            lambda ch: st.lists(ch, max_size=4) | st.dictionaries(st.text(max_size=8), ch, max_size=4),
                                            max_leaves=10).map(lambda o: orjson.dumps(o))),
