@@ -1,0 +1,58 @@
+"""`warden drift check|stream`: offline drift reports for ML engineers."""
+from __future__ import annotations
+
+import sys
+
+import click
+
+from agent.cli.app import EXIT_FAIL, cli
+from agent.cli.output import emit_json, table
+
+
+@cli.group()
+def drift() -> None:
+    """Data drift between a reference dataset and current data."""
+
+
+@drift.command("check")
+@click.option("--reference", required=True, type=click.Path(exists=True, dir_okay=False))
+@click.option("--current", required=True, type=click.Path(exists=True, dir_okay=False))
+@click.option("--alpha", default=0.05, show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+def check(reference, current, alpha, as_json) -> None:
+    """Per-feature tests (KS / chi-squared, PSI, JS, Holm-corrected) and an MMD test. Exit 1 on drift."""
+    from detectors.drift.cli_support import check as run
+    rep = run(reference, current, alpha=alpha)
+    if as_json:
+        emit_json(rep)
+    else:
+        table(["feature", "test", "statistic", "p adjusted", "psi", "drift"],
+              [[n, f.get("test", ""), _g(f.get("statistic")), _g(f.get("p_adjusted")), _g(f.get("psi")),
+                "DRIFT" if f.get("drift") else ""] for n, f in rep["features"].items()])
+        mv = rep.get("multivariate")
+        if mv:
+            click.echo(f"multivariate MMD: mmd2={_g(mv.get('mmd2'))} p={_g(mv.get('p_value'))}")
+        click.echo("drift: " + (", ".join(rep["drifted_features"]) or ("multivariate" if rep["drift"] else "none")))
+    sys.exit(EXIT_FAIL if rep["drift"] else 0)
+
+
+@drift.command("stream")
+@click.option("--reference", required=True, type=click.Path(exists=True, dir_okay=False))
+@click.option("--stream", "stream_csv", required=True, type=click.Path(exists=True, dir_okay=False))
+@click.option("--window", default=500, show_default=True)
+@click.option("--alpha", default=0.01, show_default=True, help="False-alarm probability over the whole stream.")
+@click.option("--json", "as_json", is_flag=True)
+def stream(reference, stream_csv, window, alpha, as_json) -> None:
+    """Sequential detection over a stream: the rows where alarms fired and the features involved."""
+    from detectors.drift.cli_support import stream as run
+    rep = run(reference, stream_csv, window=window, alpha=alpha)
+    if as_json:
+        emit_json(rep)
+    else:
+        table(["alarm row", "change point", "features"],
+              [[a["row"], a.get("change_point", ""), ", ".join(a["features"])] for a in rep["alarms"]])
+    sys.exit(EXIT_FAIL if rep["alarms"] else 0)
+
+
+def _g(v) -> str:
+    return "" if v is None else f"{v:.4g}" if isinstance(v, float) else str(v)
