@@ -220,7 +220,8 @@ class OtlpCollector(Collector):
                             "rejected_log_records")
 
     def _handle(self, req: Request, req_cls, resp_cls, convert, rejected_field: str) -> Response:
-        self.stats["requests"] += 1
+        with self._lock:
+            self.stats["requests"] += 1
         ctype = req.headers.get("content-type", "").split(";", 1)[0].strip().lower()
         is_json = ctype == JSON
         if not is_json and ctype not in _PROTOBUF_TYPES:
@@ -234,13 +235,13 @@ class OtlpCollector(Collector):
         if self.emitter is None:
             return self._error(503, f"{self.name} is not running", json=is_json, raw=None)
         events, rejects, total_rejected = convert(msg)
-        with self._lock:
+        with self._lock:  # handlers run on the HTTP server's threads
             for ev in events:
                 self.emitter.emit(ev)
             for raw, reason in rejects:
                 self.emitter.dead_letter(raw, reason, self.name)
-        self.stats["events"] += len(events)
-        self.stats["rejected"] += total_rejected
+            self.stats["events"] += len(events)
+            self.stats["rejected"] += total_rejected
         resp = resp_cls()
         if total_rejected:
             ps = resp.partial_success
@@ -253,9 +254,10 @@ class OtlpCollector(Collector):
         return Response(200, resp.SerializeToString(), PROTOBUF)
 
     def _error(self, status: int, reason: str, *, json: bool, raw: bytes | None) -> Response:
-        self.stats["bad_requests"] += 1
-        if raw is not None and self.emitter is not None:
-            self.emitter.dead_letter(bytes(raw[:RAW_LIMIT]), f"otlp: {reason}", self.name)
+        with self._lock:
+            self.stats["bad_requests"] += 1
+            if raw is not None and self.emitter is not None:
+                self.emitter.dead_letter(bytes(raw[:RAW_LIMIT]), f"otlp: {reason}", self.name)
         code = {400: 3, 413: 8, 415: 3, 503: 14}.get(status, 2)  # INVALID_ARGUMENT, RESOURCE_EXHAUSTED, ...
         body, ctype = _status_body(code, reason, json)
         return Response(status, body, ctype)

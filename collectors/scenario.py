@@ -261,7 +261,7 @@ def _gen_metrics(out: _Out, seed: int, source: str, t0: float, dur: float, step:
             if nd == STRAGGLER_NODE and strag and strag[0] <= t < strag[1]:
                 sdur *= STRAGGLER_FACTOR
             gattrs = {"k8s.node.name": nd, "host.name": nd, "gpu.index": 0,
-                      "gpu.model": "NVIDIA H100 80GB HBM3", "k8s.cluster.name": CLUSTER}
+                      "gpu.model": "NVIDIA H100 80GB HBM3", "k8s.cluster.name": CLUSTER, "job.name": JOB}
             _metric(out, source, t, nd, names.GPU_MEMORY_USED, float(round(mem)), gattrs)
             _metric(out, source, t, nd, names.GPU_UTILIZATION, round(util, 4), gattrs)
             _metric(out, source, t, nd, names.GPU_TEMPERATURE, round(temp, 1), gattrs)

@@ -51,6 +51,16 @@ def test_deterministic_byte_identical(recs):
     assert len(ids) == len(set(ids))  # stable and unique metric event ids
 
 
+#: sha256 of orjson.dumps(generate()) - pins the bundled scenario byte for byte across machines and
+#: Python versions. A deliberate change of the scenario updates it (and says so in the commit).
+GOLDEN_SHA256 = "c74d6d6ef340e7e3db18d370b8c54b8055a7f23bde2b6cf45d4085c8f3514856"
+
+
+def test_golden_digest(recs):
+    import hashlib
+    assert hashlib.sha256(orjson.dumps(recs)).hexdigest() == GOLDEN_SHA256
+
+
 def test_shape_and_time_order(recs):
     fmts = {f for f, _ in recs}
     assert fmts == {"event", "cloudtrail", "k8s-audit", "warden-inference"}
