@@ -1,8 +1,12 @@
 """Shared fixtures: repo paths, the development data folder, a fresh embedded runtime."""
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")        # no model hub here: models come from packages
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 import pytest
 
