@@ -2,7 +2,7 @@
 
 Accepted shapes: one CloudTrail record; a CloudTrail log file `{"Records": [...]}`; an EventBridge
 event (`{"detail-type": "AWS API Call via CloudTrail", "detail": {...}}`); a CloudTrail Lake row
-(`{"eventData": {...}}` or a Lake-integration record). Top-level keys are matched
+(`{"eventData": {...}}`, a Lake-integration record, or a query row `{"eventJson": "<json>"}`). Top-level keys are matched
 case-insensitively (some exporters lower-case them); the record used for field lookups then gets
 the canonical spelling (attribute "audit.record"), while "raw" keeps the original.
 """
@@ -46,6 +46,8 @@ def _unwrap(record: Any) -> list[tuple[Any, dict | None]]:
     if isinstance(detail, dict) and ("detail-type" in record or "source" in record):
         return [(detail, record)]
     data = record.get("eventData")
+    if data is None:                      # CloudTrail Lake query rows: SELECT eventJson ...
+        data = record.get("eventJson", record.get("eventjson"))
     if isinstance(data, dict):
         return [(data, record)]
     if isinstance(data, str):   # CloudTrail Lake integrations carry the payload as a JSON string
@@ -67,6 +69,12 @@ def detect(record: Any) -> bool:
     d = record.get("detail")
     if isinstance(d, dict) and _is_record(d):
         return True
+    for k in ("eventData", "eventJson"):
+        v = record.get(k)
+        if isinstance(v, dict) and _is_record(v):
+            return True
+        if isinstance(v, str) and '"eventName"' in v:
+            return True
     return _is_record(record)
 
 

@@ -69,6 +69,8 @@ def test_cloudtrail_file_eventbridge_lake_and_lowercase_keys():
     assert e.attributes["raw"] is eb and e.attributes["audit.record"] is CT and e.name == "CreateAccessKey"
     lake = {"eventData": orjson.dumps(CT).decode()}
     assert one(lake, "cloudtrail").name == "CreateAccessKey"
+    row = {"eventJson": orjson.dumps(CT).decode()}
+    assert one(row, "auto").name == "CreateAccessKey"
     low = {k.lower() if k in ("eventName", "eventSource", "awsRegion", "eventTime") else k: v for k, v in CT.items()}
     e = one(low, "cloudtrail")
     assert e.name == "CreateAccessKey" and e.attributes["audit.record"]["eventSource"] == "iam.amazonaws.com"
