@@ -113,14 +113,15 @@ class DecideStage(Stage):
         self._emit_changed()
         self._resolve_cleared()
 
-    def _emit_changed(self) -> None:
+    def _emit_changed(self, only: dict[str, Policy] | None = None) -> None:
         """One alert update per changed episode per batch: the store shows the current count.
         Silences first; inhibition then against everything that stays firing (this batch included)."""
-        if not self._changed:
+        changed = self._changed if only is None else only
+        if not changed:
             return
         wall = time.time()
         want: dict[str, str] = {}
-        for key in self._changed:
+        for key in changed:
             ep = self.open.get(key)
             if ep is None:
                 continue
@@ -128,7 +129,7 @@ class DecideStage(Stage):
             want[key] = f"silence:{s.id}" if s else ""
         firing = [(ep["id"], ep["labels"]) for k, ep in self.open.items()
                   if (want[k] == "" if k in want else ep.get("status") == "firing")]
-        for key, p in self._changed.items():
+        for key, p in changed.items():
             ep = self.open.get(key)
             if ep is None:
                 continue
@@ -149,7 +150,7 @@ class DecideStage(Stage):
                 ep["suppressed_by"] = by
                 self._emit(p, ep, status=status)
                 self._dirty.add(key)
-        self._changed.clear()
+        changed.clear()
 
     def _apply(self, p: Policy, f: Finding) -> None:
         gk = p.group_key(f)
@@ -157,6 +158,10 @@ class DecideStage(Stage):
         ep = self.open.get(key)
         sev = p.severity or f.severity
         if ep is not None and f.time - ep["last_seen"] > p.resolve_after:
+            if not ep.get("status"):
+                # opened and cleared inside one batch (replay, backfill): it still fired first
+                self._changed.pop(key, None)
+                self._emit_changed({key: p})
             self._emit(p, ep, status="resolved")
             ep = None
         if ep is None:

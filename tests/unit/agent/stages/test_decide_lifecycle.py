@@ -93,3 +93,13 @@ def test_replayed_findings_give_the_same_alert_ids(tmp_path):
     assert [x.id for x in a.alerts()] == [x.id for x in b.alerts()]
     a.close()
     b.close()
+
+
+def test_episode_opened_and_cleared_within_one_batch_still_fires(h):
+    # one batch holding two episodes of the same key (a replay): the first one must fire, then resolve
+    h.feed(finding("n1", 1000), finding("n1", 1000 + 4000, n=1))     # resolve_after default 30m
+    states = [(a.status, a.first_seen) for a in sorted(h.alerts(), key=lambda a: a.first_seen)]
+    assert states == [("resolved", 1000), ("firing", 5000)]
+    assert h.rt.counters.get("decide.alerts_firing") == 2
+    notified = {(x.alert_id) for x in h.actions()}
+    assert len(notified) == 2
