@@ -10,7 +10,12 @@ the endpoint and model in evidence. Signals (finding `rule`):
   hashed into a 128-dim character-trigram vector). Benign query streams give roughly normal
   distance distributions; synthetic extraction queries (perturbations of seed samples) do not.
   Once a client has `min_queries` distances, the Shapiro-Wilk statistic W of the last `max_distances`
-  is computed every `check_every` queries; W < `prada_threshold` flags. Score 1 - W.
+  is computed every `check_every` queries; W < `prada_threshold` on `prada_confirm` consecutive
+  checks flags (one low W on a short, clustered benign history is not enough); the largest
+  `prada_trim` share of distances is left out (isolated far queries happen in benign traffic; the
+  seed jumps of synthetic query series are far more frequent). Score 1 - W.
+  When events carry `inference.prediction`, distances are taken to previous queries with the same
+  predicted class (as PRADA does), which keeps multi-modal benign traffic near-normal.
 - `rate`: queries in the last `rate_window_s` seconds above `max_rate` (absolute) or above
   `rate_factor` x the median rate of the endpoint's clients (relative, with >= 5 clients).
 - `coverage`: input-space coverage - the share of distinct cells (first 8 standardised features
@@ -27,6 +32,7 @@ client already flagged are not used to update the endpoint's normal-traffic stat
 from __future__ import annotations
 
 import math
+import statistics
 import zlib
 from collections import deque
 from dataclasses import dataclass
@@ -52,6 +58,8 @@ class ExtractionConfig:
     min_queries: int = 100
     check_every: int = 10
     prada_threshold: float = 0.80
+    prada_confirm: int = 3
+    prada_trim: float = 0.02
     rate_window_s: float = 60.0
     max_rate: int = 600
     rate_factor: float = 20.0
@@ -104,31 +112,56 @@ def text_vector(text: str) -> np.ndarray:
 
 class _Client:
     def __init__(self, history: int, max_d: int, abuse_window: int) -> None:
-        self.hist: deque = deque(maxlen=history)       # previous query vectors (raw)
+        self._H: np.ndarray | None = None              # previous query vectors (raw), ring buffer
+        self._cls: list = []                           # their predicted classes (or None)
+        self.filled = self.pos = 0
         self.dists: deque = deque(maxlen=max_d)        # min distances
         self.times: deque = deque()                    # recent query times (rate window)
         self.cells: set[int] = set()
         self.n = 0
         self.out_of_range = 0
         self.binned = 0                                # queries counted for coverage
+        self.low = 0                                   # consecutive checks with W below threshold
         self.outcomes: deque = deque(maxlen=abuse_window)  # 1 = denied / failed
         self.fired: dict[str, int] = {}                # rule -> n at which it fired
         self.last: dict[str, float] = {}
 
+    def matrix(self) -> np.ndarray:
+        """Previous query vectors (ring buffer, unordered), shape (k, dim)."""
+        return self._H[:self.filled] if self._H is not None else np.zeros((0, 0))
+
+    def classes(self) -> list:
+        return self._cls[:self.filled]
+
+    def add(self, x: np.ndarray, cls: str | None, cap: int) -> None:
+        if self._H is None or self._H.shape[1] != len(x):
+            self._H = np.zeros((cap, len(x)))
+            self._cls = [None] * cap
+            self.filled = self.pos = 0
+        self._H[self.pos] = x
+        self._cls[self.pos] = cls
+        self.pos = (self.pos + 1) % cap
+        self.filled = min(self.filled + 1, cap)
+
     def to_state(self) -> dict:
-        return {"hist": [list(map(float, h)) for h in self.hist], "dists": list(self.dists),
+        return {"hist": self.matrix().tolist(), "hcls": self.classes(), "pos": self.pos, "dists": list(self.dists),
                 "times": list(self.times), "cells": sorted(self.cells), "n": self.n,
-                "oor": self.out_of_range, "binned": self.binned, "outcomes": list(self.outcomes), "fired": self.fired,
+                "oor": self.out_of_range, "binned": self.binned, "low": self.low, "outcomes": list(self.outcomes), "fired": self.fired,
                 "last": self.last}
 
     @classmethod
     def from_state(cls, st: dict, cfg: ExtractionConfig) -> "_Client":
         c = cls(cfg.history, cfg.max_distances, cfg.abuse_window)
-        c.hist.extend(np.array(h, np.float64) for h in st["hist"])
+        hist, hcls = st["hist"], st.get("hcls") or [None] * len(st["hist"])
+        for h, k in zip(hist, hcls):
+            c.add(np.array(h, np.float64), k, cfg.history)
+        if hist:
+            c.pos = int(st.get("pos", 0)) % cfg.history
         c.dists.extend(float(d) for d in st["dists"])
         c.times.extend(float(t) for t in st["times"])
         c.cells = set(int(x) for x in st["cells"])
         c.n, c.out_of_range, c.binned = int(st["n"]), int(st["oor"]), int(st["binned"])
+        c.low = int(st.get("low", 0))
         c.outcomes.extend(int(o) for o in st["outcomes"])
         c.fired = {k: int(v) for k, v in st["fired"].items()}
         c.last = {k: float(v) for k, v in st["last"].items()}
@@ -261,12 +294,17 @@ class ExtractionDetector(Detector):
             else:
                 sd = ep.sd()
                 xs = (x - ep.mean) / sd if ep.mean is not None and len(sd) == len(x) else np.zeros_like(x)
-            if len(c.hist) >= min(cfg.prada_warmup, cfg.history):
-                H = np.array(c.hist)
-                if not text:
-                    H = (H - ep.mean) / ep.sd() if ep.mean is not None else H * 0
-                c.dists.append(float(np.sqrt(((H - xs) ** 2).sum(1)).min()))
-            c.hist.append(x)
+            pred = a.get("inference.prediction")
+            pred = None if pred is None or isinstance(pred, (list, dict)) else str(pred)
+            if c.filled >= min(cfg.prada_warmup, cfg.history) and c.matrix().shape[1] == len(x):
+                H = c.matrix()
+                if pred is not None:  # PRADA: distances within the predicted class
+                    H = H[np.array([hc == pred for hc in c.classes()])]
+                if len(H):
+                    if not text:
+                        H = (H - ep.mean) / ep.sd() if ep.mean is not None else H * 0
+                    c.dists.append(float(np.sqrt(((H - xs) ** 2).sum(1)).min()))
+            c.add(x, pred, cfg.history)
             if not text and ep.count >= cfg.min_queries:
                 if np.any(np.abs(xs) > 4.0):
                     c.out_of_range += 1
@@ -301,13 +339,15 @@ class ExtractionDetector(Detector):
         cfg = self.config
         if len(c.dists) < cfg.min_queries or c.n % cfg.check_every:
             return []
-        d = np.array(c.dists)
+        d = np.sort(np.array(c.dists))
+        d = d[:len(d) - int(math.ceil(cfg.prada_trim * len(d)))]  # a few isolated far queries are benign
         if np.ptp(d) <= 1e-12:
             w = 0.0  # all identical distances: maximally non-normal (replayed / grid queries)
         else:
             w = float(sstats.shapiro(d).statistic)
         c.last["prada_w"] = w
-        if w < cfg.prada_threshold and self._armed(c, "prada"):
+        c.low = c.low + 1 if w < cfg.prada_threshold else 0
+        if c.low >= cfg.prada_confirm and self._armed(c, "prada"):
             return [self._fire(ev, ep, key, c, "prada", 1.0 - w, 1.0 - cfg.prada_threshold,
                                f"possible model extraction by {key} on {ev.entity} (PRADA W={w:.3f})",
                                {"signal": "prada", "shapiro_w": w, "threshold": cfg.prada_threshold,
@@ -319,8 +359,11 @@ class ExtractionDetector(Detector):
     def _rate(self, ev, ep, key, c) -> list[Finding]:
         cfg = self.config
         r = len(c.times)
+        c.last["rate"] = r
+        if r <= 10:  # below any limit (the relative limit is at least 10)
+            return []
         rates = [len(o.times) for k, o in ep.clients.items() if k != key and o.times]
-        med = float(np.median(rates)) if len(rates) >= 5 else None
+        med = float(statistics.median(rates)) if len(rates) >= 5 else None
         limit = cfg.max_rate if med is None else min(cfg.max_rate, max(cfg.rate_factor * med, 10.0))
         c.last["rate"] = r
         if r > limit and self._armed(c, "rate"):
