@@ -127,7 +127,7 @@ def main(data_dir: str | Path | None = None, verbose: bool = False, tuned: bool 
         tuned = EXCLUSIONS.is_file() and (data_dir / "sigma").is_dir()
     if tuned:
         res["tuned"] = evaluate(data_dir, verbose=verbose, tuned=True)
-        _print(f"same, with site exclusions {EXCLUSIONS.name} (SigmaHQ-documented control-plane false positives):",
+        _print(f"same, with site exclusions {EXCLUSIONS.name} (false positives SigmaHQ rules document):",
                res["tuned"])
     return res
 

@@ -119,8 +119,9 @@ def normalise(rec: dict, source: str, raw: Any, envelope: dict | None) -> Event:
         attrs[RECORD_KEY] = canon
     err = canon.get("errorCode")
     resp = canon.get("responseElements")
-    login_failed = isinstance(resp, dict) and any(
-        isinstance(k, str) and k.endswith("Login") and v == "Failure" for k, v in resp.items())
+    # console sign-in events report their result in responseElements ({"ConsoleLogin": "Failure"},
+    # {"PasswordUpdated": "Failure"}, ...) instead of errorCode
+    login_failed = isinstance(resp, dict) and any(v == "Failure" for v in resp.values())
     put(attrs, "event.action", name)
     put(attrs, "event.provider", as_str(canon.get("eventSource")))
     attrs["event.outcome"] = "failure" if (err or login_failed) else "success"
