@@ -49,18 +49,38 @@ def group_labels(alert: Alert, group_by: list[str]) -> dict[str, str]:
     return out
 
 
+RESOLVED_KEY = "__resolved__"
+MAX_RESOLVED = 20000
+
+
 class NotificationGroups:
     def __init__(self) -> None:
         self.groups: dict[str, dict[str, Any]] = {}
         self.dirty: set[str] = set()
         self.removed: set[str] = set()
+        #: alert id → last_seen of alerts whose resolution was notified (stale redeliveries are ignored)
+        self.resolved: dict[str, float] = {}
+        self._resolved_dirty = False
+        self.stale = 0
 
     def add(self, alert: Alert, route: dict[str, Any], now: float) -> bool:
-        """Put an alert (update) into its group; returns True when the group's content changed."""
+        """Put an alert (update) into its group; returns True when the group's content changed.
+        An update older than what the group holds, or of an alert whose resolution was already
+        notified, is stale (a redelivery) and ignored (`self.stale` counts them)."""
         notify = {**DEFAULT_NOTIFY, **(route.get("notify") or {})}
         gl = group_labels(alert, list(notify["group_by"]))
         key = stable_id("group", route["responder"], bool(route.get("dry_run", True)), gl)
+        rkey = f"{key}|{alert.id}"
+        if rkey in self.resolved:
+            self.stale += 1
+            return False
         g = self.groups.get(key)
+        if g is not None:
+            prev = g["alerts"].get(alert.id)
+            if prev is not None and (prev["last_seen"] > alert.last_seen or
+                                     (prev["status"] == "resolved" and alert.status != "resolved")):
+                self.stale += 1
+                return False
         if g is None:
             if alert.status == "resolved":
                 return False   # never notified as firing in this group: nothing to say
@@ -113,8 +133,13 @@ class NotificationGroups:
             g["sent"] = dict(current)
             for aid, st in current.items():
                 if st == "resolved":
+                    self.resolved[f"{key}|{aid}"] = g["alerts"][aid]["last_seen"]
+                    self._resolved_dirty = True
                     del g["alerts"][aid]
                     del g["sent"][aid]
+            if len(self.resolved) > MAX_RESOLVED:
+                for k in list(self.resolved)[: len(self.resolved) - MAX_RESOLVED]:
+                    del self.resolved[k]
             self._maybe_drop(key)
         return out
 
@@ -125,13 +150,21 @@ class NotificationGroups:
     def snapshot_items(self, ns: str) -> list[tuple[str, str, bytes]]:
         items = [(ns, k, orjson.dumps(self.groups[k])) for k in self.dirty if k in self.groups]
         items += [(ns, k, b"") for k in self.removed]
+        if self._resolved_dirty:
+            items.append((ns, RESOLVED_KEY, orjson.dumps(self.resolved)))
+            self._resolved_dirty = False
         self.dirty.clear()
         self.removed.clear()
         return items
 
     def restore(self, state, ns: str) -> None:
         self.groups.clear()
+        self.resolved = {}
         for k in state.keys(ns):
             blob = state.get(ns, k)
-            if blob:
+            if not blob:
+                continue
+            if k == RESOLVED_KEY:
+                self.resolved = orjson.loads(blob)
+            else:
                 self.groups[k] = orjson.loads(blob)

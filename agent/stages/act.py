@@ -173,7 +173,10 @@ class ActStage(Stage):
             self.rt.dead_letter("act", codec.to_dict(alert), str(e), route.get("responder", ""))
             return []
         if getattr(r, "notifies", False):
+            stale = self.groups.stale
             self.groups.add(alert, route, self.clock())
+            if self.groups.stale > stale:
+                self.rt.counters.inc("act.dedup")    # a stale redelivery: counted, not notified
             return []
         if alert.status != "firing":
             return []   # remediation acts on firing alerts only; resolution is for notifications
