@@ -190,3 +190,44 @@ def test_sigmahq_rules_all_load(shared_data):
     eng = SigmaEngine().load_paths([shared_data / "sigma"])
     assert eng.errors == [] and len(eng.rules) == 89
     assert eng.stats()["rules_routed"] == 89
+
+
+_ALL_ENGINE = None
+
+
+def _all_rules_engine():
+    global _ALL_ENGINE
+    if _ALL_ENGINE is None:
+        from tests.conftest import SHARED_DATA
+        from detectors.sigma.detector import BUILTIN_RULES
+        paths = [BUILTIN_RULES] + ([SHARED_DATA / "sigma"] if (SHARED_DATA / "sigma").is_dir() else [])
+        _ALL_ENGINE = SigmaEngine(lateness=60).load_paths(paths)
+    return _ALL_ENGINE
+
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_leaf = st.none() | st.booleans() | st.integers(-5, 70000) | st.floats(allow_nan=True) | st.text(max_size=12)
+_val = st.recursive(_leaf, lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=10), c, max_size=3),
+                    max_leaves=10)
+_keys = st.sampled_from(["eventName", "eventSource", "userIdentity", "requestParameters", "responseElements", "errorCode",
+                         "sourceIPAddress", "userAgent", "additionalEventData", "verb", "objectRef", "user", "sourceIPs",
+                         "requestObject", "responseStatus", "protoPayload", "requestURI", "kind", "apiVersion"])
+
+
+@settings(max_examples=120, deadline=None)
+@given(rec=st.dictionaries(_keys, _val, max_size=8), fmt=st.sampled_from(["cloudtrail", "k8s-audit", "gcp-audit"]),
+       name=st.sampled_from(["CreateAccessKey", "GetObject", "StopLogging", "ConsoleLogin", "PutBucketPolicy"]))
+def test_fuzz_all_rules_never_raise(rec, fmt, name):
+    from collectors.formats import FormatError
+    rec = dict(rec)
+    if fmt == "cloudtrail":
+        rec["eventName"] = name
+    try:
+        events = parse_record(rec, fmt, "fuzz")
+    except FormatError:
+        return
+    eng = _all_rules_engine()
+    eng.process(events)
+    assert eng.counters.get("rule_runtime_errors", 0) == 0
