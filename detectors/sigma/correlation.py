@@ -113,6 +113,10 @@ class Fired:
     measured: float
 
 
+MAX_GROUPS = 100_000
+MAX_HITS_PER_GROUP = 10_000
+
+
 @dataclass
 class CorrelationState:
     corr: CompiledCorrelation
@@ -120,6 +124,7 @@ class CorrelationState:
     groups: dict[tuple[str, ...], list[Hit]] = field(default_factory=dict)
     watermark: float = float("-inf")
     late: int = 0
+    dropped: int = 0          # hits dropped by the memory bounds (counted, never silent)
 
     # -- input --------------------------------------------------------------------------------
     def add(self, rule: str, event: Event, view: EventView) -> list[Fired]:
@@ -132,7 +137,15 @@ class CorrelationState:
             self.watermark = t
         key = tuple(_value(view, c.field_for(g, rule)) for g in c.group_by)
         val = _value(view, c.field_for(c.value_field, rule)) if c.value_field else ""
-        hits = self.groups.setdefault(key, [])
+        hits = self.groups.get(key)
+        if hits is None:
+            if len(self.groups) >= MAX_GROUPS:          # bound memory: drop the stalest group
+                stale = min(self.groups, key=lambda k: self.groups[k][-1][0] if self.groups[k] else float("-inf"))
+                self.dropped += len(self.groups.pop(stale))
+            hits = self.groups[key] = []
+        elif len(hits) >= MAX_HITS_PER_GROUP:
+            del hits[0]
+            self.dropped += 1
         hit = [t, event.id, rule, val, event.entity]
         if hits and hits[-1][0] <= t:
             hits.append(hit)

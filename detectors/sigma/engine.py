@@ -142,6 +142,7 @@ class SigmaEngine:
                 "rules_not_audit": len(self.rules) - routed,
                 "correlations_loaded": len(self.correlations), "rule_errors": len(self.errors),
                 "late_events": sum(s.late for s in self.states.values()),
+                "correlation_hits_dropped": sum(s.dropped for s in self.states.values()),
                 "suppressed": self.exclusions.suppressed, **dict(self.counters)}
 
     # -- matching -----------------------------------------------------------------------------
