@@ -1,8 +1,10 @@
 """Detection quality on labelled audit events: precision / recall per log type.
 
     PYTHONPATH=. .venv/bin/python -m bench.audit.quality [DATA_DIR]
+    warden bench audit --data ../shared/data/audit [--json]
 
-Reads DATA_DIR/audit/panther_*.jsonl (default ../shared/data), parses each `event` with the
+Reads DATA_DIR/audit/panther_*.jsonl (default ../shared/data; DATA_DIR may also be the audit folder
+itself, SigmaHQ rules are then taken from its sibling sigma/), parses each `event` with the
 format for its shape (auto-detection, falling back to the log type's format), runs the sigma
 detector (all SigmaHQ rules in DATA_DIR/sigma plus warden's own) and the ueba detector, and counts
 an event as alerted when any finding names it. Each test case is an independent scenario:
@@ -23,9 +25,20 @@ MIN_LEVEL = "medium"   # low/informational SigmaHQ rules are hunting signals, no
 LOG_TYPE_FORMAT = {"AWS.CloudTrail": "cloudtrail", "Amazon.EKS.Audit": "k8s-audit", "GCP.AuditLog": "gcp-audit"}
 
 
+def resolve(data_dir: Path) -> tuple[Path, Path]:
+    """(folder of panther_*.jsonl, folder of SigmaHQ rules) for either the data root or its audit/."""
+    data_dir = Path(data_dir)
+    if any(data_dir.glob("panther_*.jsonl")):
+        audit = data_dir
+        sigma = data_dir / "sigma" if (data_dir / "sigma").is_dir() else data_dir.parent / "sigma"
+    else:
+        audit, sigma = data_dir / "audit", data_dir / "sigma"
+    return audit, sigma
+
+
 def load_cases(data_dir: Path) -> list[dict]:
     cases = []
-    for f in sorted((data_dir / "audit").glob("panther_*.jsonl")):
+    for f in sorted(resolve(data_dir)[0].glob("panther_*.jsonl")):
         for i, line in enumerate(f.read_text().splitlines()):
             if line.strip():
                 d = json.loads(line)
@@ -53,7 +66,8 @@ EXCLUSIONS = Path(__file__).with_name("exclusions.yml")
 
 def build_detectors(data_dir: Path, ueba: bool = True, tuned: bool = False) -> list:
     from agent.registry import get
-    opts = {"rules": [str(data_dir / "sigma")], "min_level": MIN_LEVEL}
+    sigma = resolve(data_dir)[1]
+    opts = {"rules": [str(sigma)] if sigma.is_dir() else [], "min_level": MIN_LEVEL}
     if tuned:
         opts["filters"] = str(EXCLUSIONS)
     dets = [get("detector", "sigma")("bench", **opts)]
@@ -124,7 +138,7 @@ def main(data_dir: str | Path | None = None, verbose: bool = False, tuned: bool 
     res = evaluate(data_dir, verbose=verbose)
     _print(f"sigma (SigmaHQ + warden rules, min_level={MIN_LEVEL}) + ueba, no site tuning:", res)
     if tuned is None:
-        tuned = EXCLUSIONS.is_file() and (data_dir / "sigma").is_dir()
+        tuned = EXCLUSIONS.is_file() and resolve(data_dir)[1].is_dir()
     if tuned:
         res["tuned"] = evaluate(data_dir, verbose=verbose, tuned=True)
         _print(f"same, with site exclusions {EXCLUSIONS.name} (false positives SigmaHQ rules document):",

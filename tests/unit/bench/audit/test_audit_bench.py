@@ -28,3 +28,14 @@ def test_quality_main_on_tiny_dataset(tmp_path, capsys):
 def test_throughput_runs_small():
     res = throughput.run(n_events=300, rules_dirs=[], repeat=1)
     assert res["events"] == 300 and res["events_per_s"] > 0
+
+
+def test_quality_accepts_the_audit_folder_itself(tmp_path):
+    (tmp_path / "audit").mkdir()
+    (tmp_path / "audit" / "panther_x.jsonl").write_text(json.dumps(
+        {"rule_id": "r", "rule_title": "t", "severity": "High", "log_type": "AWS.CloudTrail", "test_name": "a",
+         "malicious": True, "event": {"eventName": "StopLogging", "eventSource": "cloudtrail.amazonaws.com",
+                                      "userIdentity": {"type": "IAMUser", "userName": "x"}}}))
+    assert quality.resolve(tmp_path / "audit") == (tmp_path / "audit", tmp_path / "sigma")
+    res = quality.main(tmp_path / "audit", tuned=False)
+    assert res["AWS.CloudTrail"]["tp"] == 1
