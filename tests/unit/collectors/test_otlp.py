@@ -455,3 +455,30 @@ def test_arbitrary_bodies_never_raise(body, path, ctype):
     assert r.status in (200, 400)
     if r.status == 400:
         assert em.events == [] and em.dead and len(em.dead[-1][0]) <= 1024
+
+
+def test_concurrent_exports_through_the_server():
+    from concurrent.futures import ThreadPoolExecutor
+    c, em = make()
+    srv = HttpServer("127.0.0.1", 0)
+    srv.add_routes(c.routes())
+    srv.start()
+    try:
+        host, port = srv.address
+        url = f"http://{host}:{port}/v1/metrics"
+
+        def send(i):
+            req = msvc.ExportMetricsServiceRequest()
+            req.resource_metrics.append(resource_metrics(
+                {"k8s.node.name": f"gpu-node-{i % 4 + 1}"},
+                [gauge("gpu.utilization", [(T + i * 10**9 + j, 0.5, {}) for j in range(25)])]))
+            with requests.Session() as s:
+                return s.post(url, data=req.SerializeToString(), headers={"Content-Type": PROTOBUF},
+                              timeout=10).status_code
+        with ThreadPoolExecutor(8) as ex:
+            codes = list(ex.map(send, range(40)))
+        assert codes == [200] * 40
+        assert len(em.events) == 40 * 25 and len({e.id for e in em.events}) == 40 * 25
+        assert c.stats["events"] == 1000 and c.stats["requests"] == 40
+    finally:
+        srv.close()
