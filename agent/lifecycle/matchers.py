@@ -60,7 +60,22 @@ def parse_matcher(s: str) -> Matcher:
 
 
 def parse_matchers(raw: Any, where: str = "matchers") -> tuple[Matcher, ...]:
-    """Matchers from a string, a list of strings / dicts, or a {label: value-or-op-value} mapping."""
+    """Matchers from a string, a list of strings / dicts, or a {label: value-or-op-value} mapping.
+    Errors name `where`."""
+    if isinstance(raw, (list, tuple)):
+        out: list[Matcher] = []
+        for i, item in enumerate(raw):
+            out.extend(parse_matchers(item, f"{where}[{i}]"))
+        return tuple(out)
+    try:
+        return _parse_matchers(raw, where)
+    except ConfigError as e:
+        if str(e).startswith(where):
+            raise
+        raise ConfigError(f"{where}: {e}") from None
+
+
+def _parse_matchers(raw: Any, where: str) -> tuple[Matcher, ...]:
     if raw is None:
         return ()
     if isinstance(raw, str):
@@ -78,11 +93,6 @@ def parse_matchers(raw: Any, where: str = "matchers") -> tuple[Matcher, ...]:
                     break
             else:
                 out.append(Matcher(str(k), "=", v[1:] if v.startswith("=") else v))
-        return tuple(out)
-    if isinstance(raw, (list, tuple)):
-        out: list[Matcher] = []
-        for i, item in enumerate(raw):
-            out.extend(parse_matchers(item, f"{where}[{i}]"))
         return tuple(out)
     raise ConfigError(f"{where}: matchers must be a string, a list or a mapping")
 
