@@ -269,7 +269,23 @@ class ActStage(Stage):
                 self.reverts[a.id] = {"at": at, "action": codec.to_dict(a)}
                 self._reverts_dirty.add(a.id)
 
+    SCAN_REVERTS_S = 30.0
+    _last_scan = -1e18
+
+    def _scan_reverts(self) -> None:
+        """Pick up auto-reverts of actions run elsewhere (`warden actions approve`) or before a restart."""
+        mono = time.monotonic()
+        if mono - self._last_scan < self.SCAN_REVERTS_S:
+            return
+        self._last_scan = mono
+        try:
+            recent = self.rt.store.list_actions(limit=1000)
+        except Exception:  # noqa: BLE001 - the store is checked again next time
+            return
+        self._track_revert([a for a in recent if a.status == "done" and a.result.get("revert_at")])
+
     def _due_reverts(self) -> list[Action]:
+        self._scan_reverts()
         now = self.wall()
         out = []
         for aid, item in sorted(self.reverts.items(), key=lambda kv: kv[1]["at"]):

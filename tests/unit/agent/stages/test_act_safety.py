@@ -145,3 +145,24 @@ def test_auto_revert_undoes_when_due(tmp_path):
     assert [e["phase"] for e in log.for_action(a.id)] == ["intent", "result", "undo-intent", "undo-result"]
     assert h.rt.counters.get("act.auto_reverted") == 1
     h.close()
+
+
+def test_auto_revert_of_an_action_approved_elsewhere_is_picked_up(tmp_path):
+    clock = {"t": 1_000_000.0}
+    h, fake, log = make(tmp_path, "{responder: fake/t, dry_run: false, approval: true, auto_revert: 1m}",
+                        wall=lambda: clock["t"])
+    h.feed(finding("pod-a", evidence={"ns": "ml"}))
+    [pending] = h.actions()
+    alert = h.alerts()[0]
+    route = dict(pending.result["route"], dry_run=False)
+    import dataclasses
+    [done] = h.act.executor.run(fake, dataclasses.replace(pending, status="planned", result={}), alert, route,
+                                approved=True)                       # what `warden actions approve` does
+    h.rt.store.put_actions([done])
+    assert done.status == "done" and done.result["revert_at"] == pytest.approx(1_000_060.0)
+    clock["t"] += 61
+    h.act._last_scan = -1e18
+    h.act.step(0)
+    [a] = h.actions()
+    assert a.status == "undone" and fake.reverts == ["pod-a"]
+    h.close()
