@@ -123,9 +123,11 @@ def run(n_events: int = 50_000, rules_dirs: list | None = None, repeat: int = 3,
     t0 = time.perf_counter()
     det = SigmaDetector("bench", rules=dirs)
     load_s = time.perf_counter() - t0
-    t0 = time.perf_counter()
+    from collectors.formats import all_formats
+    all_formats()                                   # import every format module before timing
+    t0 = time.process_time()
     events = make_events(n_events, attack_ratio=attack_ratio)
-    parse_s = time.perf_counter() - t0
+    parse_s = time.process_time() - t0
     best = best_cpu = float("inf")
     findings = 0
     empty = SigmaDetector("fresh", rules=dirs).snapshot()
@@ -159,7 +161,8 @@ def main(n_events: int = 50_000) -> dict[str, Any]:
           f"wall clock, over {res['events']:,} events ({res['findings']} findings)")
     print(f"all-attack mix (every event a panther test record): {adv['events_per_cpu_s']:,} events per CPU-second "
           f"({adv['findings']} findings over {adv['events']} events)")
-    print(f"parse: {res['parse_events_per_s']:,} events/s; ueba: {res['ueba_events_per_s']:,} events/s")
+    print(f"record generation + parse: {res['parse_events_per_s']:,} events per CPU-second; "
+          f"ueba: {res['ueba_events_per_s']:,} events/s wall clock")
     return res
 
 

@@ -28,7 +28,11 @@ TOP_KEYS = (
 
 
 def _is_record(r: Any) -> bool:
-    return isinstance(r, dict) and isinstance(ci_get(r, "eventName"), str) and (
+    if not isinstance(r, dict):
+        return False
+    if isinstance(r.get("eventName"), str) and ("eventSource" in r or "eventVersion" in r or "userIdentity" in r):
+        return True
+    return isinstance(ci_get(r, "eventName"), str) and (
         ci_get(r, "eventSource") is not None or ci_get(r, "eventVersion") is not None
         or ci_get(r, "userIdentity") is not None or ci_get(r, "awsRegion") is not None)
 
@@ -37,7 +41,7 @@ def _unwrap(record: Any) -> list[tuple[Any, dict | None]]:
     """[(record, envelope)] for every CloudTrail record in the input."""
     if not isinstance(record, dict):
         raise FormatError(f"{FORMAT}: expected a JSON object, got {type(record).__name__}")
-    recs = ci_get(record, "Records")
+    recs = record.get("Records", record.get("records"))
     if recs is not None:
         if not isinstance(recs, list):
             raise FormatError(f"{FORMAT}: 'Records' is {type(recs).__name__}, expected a list")

@@ -1,6 +1,7 @@
 """Helpers shared by the audit formats: tolerant key access, time parsing, IP checks."""
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 import time as _time
@@ -31,10 +32,19 @@ def ci_get(d: dict, key: str, default: Any = None) -> Any:
     return default
 
 
+@functools.lru_cache(maxsize=16)
+def _known(known: tuple[str, ...]) -> tuple[frozenset, dict]:
+    return frozenset(known), {k.lower(): k for k in known}
+
+
 def canonical_keys(d: dict, known: tuple[str, ...]) -> dict:
-    """A copy of d whose top-level keys matching `known` case-insensitively take the known spelling."""
-    lower = {k.lower(): k for k in known}
-    if all((not isinstance(k, str)) or k in known or k.lower() not in lower for k in d):
+    """A copy of d whose top-level keys matching `known` case-insensitively take the known spelling
+    (d itself when nothing needs renaming, the common case)."""
+    kset, lower = _known(known)
+    for k in d:
+        if k not in kset and isinstance(k, str) and k.lower() in lower:
+            break
+    else:
         return d
     out: dict = {}
     for k, v in d.items():
@@ -103,8 +113,15 @@ def event_time(*candidates: Any) -> tuple[float, bool]:
     return _time.time(), False
 
 
+_IPV4 = re.compile(r"(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}")
+
+
 def is_ip(s: Any) -> bool:
     if not isinstance(s, str) or not s:
+        return False
+    if _IPV4.fullmatch(s):
+        return True
+    if ":" not in s:
         return False
     try:
         ipaddress.ip_address(s)
