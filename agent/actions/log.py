@@ -114,6 +114,15 @@ class ActionLog:
                 if line:
                     yield orjson.loads(line)
 
+    def last_by_action(self) -> dict[str, dict[str, Any]]:
+        """action id → its last entry (what a restarted act stage needs to know)."""
+        out: dict[str, dict[str, Any]] = {}
+        for e in self.entries():
+            aid = (e.get("action") or {}).get("id")
+            if aid:
+                out[aid] = e
+        return out
+
     def for_action(self, action_id: str) -> list[dict[str, Any]]:
         return [e for e in self.entries() if (e.get("action") or {}).get("id") == action_id]
 

@@ -188,11 +188,24 @@ class ActStage(Stage):
             self._track_revert(out)
         return out
 
+    _log_index: dict | None = None
+
     def _seen(self, action: Action) -> bool:
         if action.id in self._done or any(a.id == action.id for a in self.rt.store.list_actions(action.alert_id, limit=1000)):
             self.rt.counters.inc("act.dedup")
             return True
         self._done.add(action.id)
+        # crash after the action ran but before the store was flushed: the action log knows
+        if self._log_index is None:
+            self._log_index = self.executor.log.last_by_action()
+        last = self._log_index.get(action.id)
+        if last is not None and last.get("phase") in ("result", "record", "undo-result"):
+            self.rt.store.put_actions([codec.from_dict(last["action"], "action")])
+            self.rt.counters.inc("act.recovered_from_log")
+            self.rt.counters.inc("act.dedup")
+            return True
+        if last is not None and last.get("phase") == "intent":
+            self.rt.counters.inc("act.resumed")   # interrupted mid-run: run it again (responders are idempotent)
         return False
 
     # timers --------------------------------------------------------------------------------------

@@ -166,3 +166,22 @@ def test_auto_revert_of_an_action_approved_elsewhere_is_picked_up(tmp_path):
     [a] = h.actions()
     assert a.status == "undone" and fake.reverts == ["pod-a"]
     h.close()
+
+
+def test_crash_after_the_action_ran_but_before_the_store_flush_does_not_run_it_twice(tmp_path):
+    h, fake, log = make(tmp_path, "{responder: fake/t, dry_run: false}")
+    h.act.flush_sinks = lambda: None                      # the store write never becomes durable...
+    h.rt.store.put_actions = lambda actions: None
+    h.feed(finding("pod-a", evidence={"ns": "ml"}))
+    assert fake.calls == ["pod-a"] and h.actions() == []
+    alert = h.alerts()[0]
+    h.close()
+
+    from tests.unit.agent.lifecycle.harness import Harness
+    fake2 = FakeResponder("fake/t", log=log)
+    h2 = Harness(tmp_path, policies("{responder: fake/t, dry_run: false}"), responders=[fake2])
+    h2.send_alert(alert)                                  # ...the alert is redelivered after the restart
+    assert fake2.calls == []                              # the log's result is reused, nothing runs again
+    [a] = h2.actions()
+    assert a.status == "done" and h2.rt.counters.get("act.recovered_from_log") == 1
+    h2.close()
