@@ -1,0 +1,473 @@
+"""Torch forecaster: a small MLP predicts the next value from the last ``window`` values.
+
+The network sees each window instance-normalised (minus the window mean, over the window standard
+deviation floored at ``min_rel_std`` x |mean|) and predicts the next value in the same units, so
+one model serves series of any scale. The normalised residual ``(x - prediction) / std`` is then
+compared with a per-series robust residual scale (EWMA of |residual|, learned only from unflagged
+points): score = |residual| / (1.2533 x scale) — a robust z of the forecast error.
+
+The model comes from a saved artifact (``model_path``, written by ``detectors.metrics.train`` /
+``warden train metric-model``: versioned and checksummed with agent.snapshot, verified on load)
+or, without one, is trained by the detector itself once ``fit_after`` windows have been learned
+(pooled over its series, fixed seed, ``fit_epochs`` epochs) and then frozen. Inference is batched
+over every series of a batch in one forward pass, on ``device`` (``auto``: cuda when available).
+
+Causal: the window of a point holds only values before it; the model is frozen when it scores.
+Bad input: NaN skipped and counted; late points scored on the current window, not learned; the
+std floor keeps flat windows finite.
+"""
+from __future__ import annotations
+
+import base64
+import math
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import numpy as np
+
+from agent.event import Event
+from agent.registry import register
+from agent.snapshot import pack, unpack
+from detectors.metrics.common import (SEVERITIES, MetricDetector, RunResult, extract, halflife_alpha,
+                                      njit, restore_rows, snapshot_rows)
+
+ARTIFACT_KIND = "model.metric-forecast"
+ARTIFACT_VERSION = 1
+
+
+def pick_device(device: str = "auto") -> str:
+    import torch
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("device cuda requested but torch.cuda.is_available() is False")
+    if device not in ("cpu", "cuda"):
+        raise ValueError(f"device must be auto, cuda or cpu, not {device!r}")
+    return device
+
+
+def build_net(window: int, hidden: int, layers: int = 2):
+    import torch.nn as nn
+    mods, d = [], window
+    for _ in range(layers):
+        mods += [nn.Linear(d, hidden), nn.GELU()]
+        d = hidden
+    mods.append(nn.Linear(d, 1))
+    return nn.Sequential(*mods)
+
+
+def normalise_windows(W: np.ndarray, min_rel_std: float = 1e-3, min_std: float = 1e-9):
+    mu = W.mean(axis=1)
+    sd = W.std(axis=1)
+    sd = np.maximum(sd, np.maximum(min_rel_std * np.abs(mu), min_std))
+    return (W - mu[:, None]) / sd[:, None], mu, sd
+
+
+def net_to_state(net, arch: dict, meta: dict | None = None) -> dict:
+    tensors = {}
+    for k, v in net.state_dict().items():
+        a = v.detach().cpu().numpy().astype("<f4")
+        tensors[k] = {"shape": list(a.shape), "data": base64.b64encode(a.tobytes()).decode()}
+    return {"arch": arch, "tensors": tensors, "meta": meta or {}}
+
+
+def net_from_state(state: dict):
+    import torch
+    arch = state["arch"]
+    net = build_net(int(arch["window"]), int(arch["hidden"]), int(arch.get("layers", 2)))
+    sd = {}
+    for k, t in state["tensors"].items():
+        a = np.frombuffer(base64.b64decode(t["data"]), dtype="<f4").reshape(t["shape"])
+        sd[k] = torch.from_numpy(a.copy())
+    net.load_state_dict(sd)
+    net.eval()
+    return net, arch
+
+
+def save_artifact(path, net, arch: dict, meta: dict | None = None) -> bytes:
+    blob = pack(ARTIFACT_KIND, ARTIFACT_VERSION, net_to_state(net, arch, meta))
+    if path:
+        with open(path, "wb") as fh:
+            fh.write(blob)
+    return blob
+
+
+def load_artifact(path_or_blob):
+    """(net, arch, meta) from an artifact file or bytes; version and checksum are verified."""
+    blob = path_or_blob if isinstance(path_or_blob, (bytes, bytearray)) else open(path_or_blob, "rb").read()
+    _, state = unpack(bytes(blob), ARTIFACT_KIND, ARTIFACT_VERSION)
+    net, arch = net_from_state(state)
+    return net, arch, state.get("meta", {})
+
+
+def fit_net(W: np.ndarray, y: np.ndarray, *, window: int, hidden: int, epochs: int, lr: float = 3e-3,
+            batch_size: int = 512, device: str = "cpu", seed: int = 0, progress: bool = False,
+            min_rel_std: float = 1e-3):
+    """Train the forecaster on raw windows W (n x window) and next values y; returns (net, losses)."""
+    import torch
+    torch.manual_seed(seed)
+    g = torch.Generator().manual_seed(seed)
+    Z, mu, sd = normalise_windows(W, min_rel_std)
+    T = np.clip((y - mu) / sd, -20, 20)
+    X = torch.tensor(Z, dtype=torch.float32)
+    Y = torch.tensor(T, dtype=torch.float32)[:, None]
+    net = build_net(window, hidden).to(device)
+    opt = torch.optim.Adam(net.parameters(), lr=lr)
+    loss_fn = torch.nn.SmoothL1Loss()
+    n = len(X)
+    losses = []
+    bar = None
+    if progress:
+        from tqdm import tqdm
+        bar = tqdm(total=epochs * max(1, math.ceil(n / batch_size)), desc=f"train forecaster ({device})",
+                   unit="batch")
+    net.train()
+    for ep in range(epochs):
+        perm = torch.randperm(n, generator=g)
+        tot = 0.0
+        for b in range(0, n, batch_size):
+            idx = perm[b:b + batch_size]
+            xb, yb = X[idx].to(device), Y[idx].to(device)
+            opt.zero_grad()
+            loss = loss_fn(net(xb), yb)
+            loss.backward()
+            opt.step()
+            tot += float(loss.detach()) * len(idx)
+            if bar is not None:
+                bar.update(1)
+        losses.append(tot / max(n, 1))
+        if bar is not None:
+            bar.set_postfix(epoch=ep + 1, loss=f"{losses[-1]:.4f}")
+    if bar is not None:
+        bar.close()
+    net.eval()
+    return net.cpu(), losses
+
+
+@njit
+def _residual_kernel(sids, x, pred, sd, late, st, mode, warm_n, thr, a, floor, scores, flags):
+    # st[:, 0] residual scale, st[:, 1] learned residuals; late points are scored, never learned
+    n = sids.shape[0]
+    for i in range(n):
+        scores[i] = 0.0
+        flags[i] = False
+        s = sids[i]
+        if s < 0:
+            continue
+        r = (x[i] - pred[i]) / sd[i]
+        sc = st[s, 0] * 1.2533
+        if sc < floor:
+            sc = floor
+        warm = st[s, 1] >= warm_n
+        if warm:
+            scores[i] = abs(r) / sc
+        if mode == 2:
+            continue
+        if mode == 0 and warm and scores[i] >= thr:
+            flags[i] = True
+            continue
+        if late[i]:
+            continue
+        ar = abs(r)
+        lim = 4.0 * sc if warm else ar
+        if ar > lim:
+            ar = lim
+        if st[s, 1] == 0.0:
+            st[s, 0] = ar
+        else:
+            st[s, 0] += a * (ar - st[s, 0])
+        st[s, 1] += 1.0
+
+
+class _S:
+    __slots__ = ("ctx", "last", "nan", "late", "seen", "first")
+
+    def __init__(self):
+        self.ctx: list[float] = []
+        self.last = -math.inf
+        self.nan = 0
+        self.late = 0
+        self.seen = 0
+        self.first = math.nan
+
+
+@register
+class ForecastDetector(MetricDetector):
+    """Robust z of the forecast error of a small torch MLP (GPU when present)."""
+
+    type = "forecast"
+    state_version = 1
+
+    @dataclass
+    class Config:
+        model_path: str = ""          # artifact from `warden train metric-model`; "" = self-train
+        device: str = "auto"          # auto | cuda | cpu
+        window: int = 32              # values the network sees (self-trained model)
+        hidden: int = 64
+        fit_after: int = 1024         # learned windows (pooled) before self-training
+        fit_epochs: int = 15
+        seed: int = 0
+        warmup: int = 20              # residuals per series before it scores
+        threshold: float = 8.0
+        halflife: float = 200.0       # residual scale EWMA half-life, points
+        min_rel_std: float = 1e-3
+        min_scale: float = 0.05       # floor of the residual scale (normalised units)
+        batch_size: int = 65536       # inference batch
+        metrics: list[str] = field(default_factory=list)
+        severity: str = "medium"
+        high_factor: float = 2.0
+
+        def validate(self) -> None:
+            if self.device not in ("auto", "cuda", "cpu"):
+                raise ValueError("device must be auto, cuda or cpu")
+            if self.window < 2 or self.hidden < 1 or self.fit_epochs < 1:
+                raise ValueError("window >= 2, hidden >= 1 and fit_epochs >= 1 required")
+            if self.fit_after < 32 or self.warmup < 1 or self.batch_size < 1:
+                raise ValueError("fit_after >= 32, warmup >= 1 and batch_size >= 1 required")
+            if not (self.threshold > 0 and self.halflife > 0 and self.min_scale > 0):
+                raise ValueError("threshold, halflife and min_scale must be > 0")
+            if self.severity not in SEVERITIES:
+                raise ValueError(f"severity must be one of {', '.join(SEVERITIES)}")
+
+    def __init__(self, *a, **kw) -> None:
+        super().__init__(*a, **kw)
+        self.series: dict[tuple[str, str], _S] = {}
+        self.sid: dict[tuple[str, str], int] = {}
+        self.rstate = np.zeros((0, 2))
+        self.net = None
+        self.arch = {"window": self.config.window, "hidden": self.config.hidden, "layers": 2}
+        self.pool_W: list[np.ndarray] = []      # learned windows until self-training
+        self.pool_y: list[np.ndarray] = []
+        self.pool_n = 0
+        self._device = None
+        if self.config.model_path:
+            self.net, self.arch, _ = load_artifact(self.config.model_path)
+
+    @property
+    def torch_device(self) -> str:
+        if self._device is None:
+            self._device = pick_device(self.config.device)
+        return self._device
+
+    @property
+    def W(self) -> int:
+        return int(self.arch["window"])
+
+    def _sid(self, key) -> int:
+        s = self.sid.get(key)
+        if s is None:
+            s = self.sid[key] = len(self.sid)
+            if s >= len(self.rstate):
+                grown = np.zeros((max(16, 2 * len(self.rstate)), 2))
+                grown[:len(self.rstate)] = self.rstate
+                self.rstate = grown
+        return s
+
+    def predict(self, W: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Raw-unit predictions, window means and stds for raw windows W (n x window)."""
+        import torch
+        Z, mu, sd = normalise_windows(W, self.config.min_rel_std)
+        out = np.empty(len(W))
+        net = self.net.to(self.torch_device)
+        bs = self.config.batch_size
+        with torch.inference_mode():
+            for b in range(0, len(W), bs):
+                xb = torch.from_numpy(Z[b:b + bs].astype(np.float32)).to(self.torch_device)
+                out[b:b + bs] = net(xb)[:, 0].float().cpu().numpy()
+        return mu + out * sd, mu, sd
+
+    def _run(self, events: Sequence[Event], mode: int) -> RunResult:
+        n = len(events)
+        ex = extract(events, self.event_kinds)
+        okm = self._accept_mask(ex)
+        scores = np.zeros(n)
+        flags = np.zeros(n, dtype=bool)
+        center = np.full(n, np.nan)
+        scale = np.full(n, np.nan)
+        w = self.W
+        if mode == 2:
+            return self._score_only(events, ex, okm)
+        # per series: windows of the in-order finite points (context = values before them)
+        rows_i, rows_W, late_i, late_W = [], [], [], []
+        for i in np.flatnonzero(okm):
+            key = ex.keys[i]
+            s = self.series.get(key)
+            if s is None:
+                s = self.series[key] = _S()
+                self._sid(key)
+            xi, ti = ex.values[i], ex.times[i]
+            if not math.isfinite(xi):
+                if mode != 2:
+                    s.nan += 1
+                continue
+            if ti < s.last:
+                if len(s.ctx) >= w:
+                    late_i.append(i)
+                    late_W.append(s.ctx[-w:])
+                s.late += 1
+                continue
+            if len(s.ctx) >= w:
+                rows_i.append(i)
+                rows_W.append(s.ctx[-w:])
+            s.ctx.append(float(xi))
+            if len(s.ctx) > 4 * w:
+                del s.ctx[:-w]
+            s.last = ti
+            s.seen += 1
+            if math.isnan(s.first):
+                s.first = float(ti)
+        if self.net is None:
+            # not trained yet: the first windows fill the training pool (score 0); the model is
+            # trained as soon as it is full and scores the rest of the batch
+            need = self.config.fit_after - self.pool_n
+            take = rows_i[:need]
+            if take:
+                self.pool_W.append(np.asarray(rows_W[:need]))
+                self.pool_y.append(ex.values[np.asarray(take)])
+                self.pool_n += len(take)
+            if self.pool_n < self.config.fit_after:
+                return RunResult(scores, flags, center, scale)
+            self._self_train()
+            cut = take[-1] if take else -1
+            rows_W = rows_W[len(take):]
+            rows_i = rows_i[len(take):]
+            keep = [k for k, i in enumerate(late_i) if i > cut]
+            late_i = [late_i[k] for k in keep]
+            late_W = [late_W[k] for k in keep]
+        idx = np.asarray(rows_i + late_i, dtype=np.int64)
+        Wm = np.asarray(rows_W + late_W, dtype=np.float64).reshape(-1, w)
+        isl = np.r_[np.zeros(len(rows_i), bool), np.ones(len(late_i), bool)]
+        if not len(idx):
+            return RunResult(scores, flags, center, scale)
+        pred, mu, sd = self.predict(Wm)
+        order = np.argsort(idx, kind="stable")          # stream order for the sequential part
+        idx, pred, sd, isl = idx[order], pred[order], sd[order], isl[order]
+        sids = np.asarray([self.sid[ex.keys[i]] for i in idx], dtype=np.int64)
+        sc = np.empty(len(idx))
+        fl = np.empty(len(idx), dtype=np.bool_)
+        cfg = self.config
+        _residual_kernel(sids, ex.values[idx], pred, sd, isl, self.rstate, mode, cfg.warmup,
+                         cfg.threshold, halflife_alpha(cfg.halflife), cfg.min_scale, sc, fl)
+        scores[idx] = sc
+        flags[idx] = fl
+        center[idx] = pred
+        scale[idx] = sd * np.maximum(self.rstate[sids, 0] * 1.2533, cfg.min_scale)
+        return RunResult(scores, flags, center, scale)
+
+    def _score_only(self, events, ex, okm) -> RunResult:
+        """Pure scoring: windows from the stored context plus earlier points of this batch."""
+        n = len(events)
+        scores = np.zeros(n)
+        center = np.full(n, np.nan)
+        scale = np.full(n, np.nan)
+        if self.net is None:
+            return RunResult(scores, np.zeros(n, bool), center, scale)
+        w = self.W
+        ctx: dict = {}
+        last: dict = {}
+        rows_i, rows_W = [], []
+        for i in np.flatnonzero(okm):
+            key = ex.keys[i]
+            s = self.series.get(key)
+            if s is None:
+                continue
+            c = ctx.get(key)
+            if c is None:
+                c = ctx[key] = list(s.ctx[-w:])
+                last[key] = s.last
+            xi, ti = ex.values[i], ex.times[i]
+            if not math.isfinite(xi):
+                continue
+            if len(c) >= w:
+                rows_i.append(i)
+                rows_W.append(c[-w:])
+            if ti >= last[key]:
+                c.append(float(xi))
+                last[key] = ti
+        if rows_i:
+            idx = np.asarray(rows_i)
+            pred, _, sd = self.predict(np.asarray(rows_W, dtype=np.float64))
+            sids = np.asarray([self.sid[ex.keys[i]] for i in idx], dtype=np.int64)
+            st = self.rstate[sids]
+            r = np.abs(ex.values[idx] - pred) / sd
+            sc = np.maximum(st[:, 0] * 1.2533, self.config.min_scale)
+            scores[idx] = np.where(st[:, 1] >= self.config.warmup, r / sc, 0.0)
+            center[idx] = pred
+            scale[idx] = sd * sc
+        return RunResult(scores, np.zeros(n, bool), center, scale)
+
+    def _self_train(self) -> None:
+        W = np.concatenate(self.pool_W)[: self.config.fit_after]
+        y = np.concatenate(self.pool_y)[: self.config.fit_after]
+        net, losses = fit_net(W, y, window=self.config.window, hidden=self.config.hidden,
+                              epochs=self.config.fit_epochs, device=self.torch_device, seed=self.config.seed,
+                              min_rel_std=self.config.min_rel_std)
+        self.net = net
+        self.train_loss = losses[-1]
+        self.pool_W, self.pool_y, self.pool_n = [], [], 0
+
+    def is_warm(self, event: Event) -> bool:
+        s = self.sid.get((event.entity, event.name))
+        return self.net is not None and s is not None and self.rstate[s, 1] >= self.config.warmup
+
+    def window_evidence(self) -> dict:
+        return {"window_points": self.W, "model": "mlp-forecaster", "device": self._device or "auto"}
+
+    def stats(self, entity: str | None = None) -> dict:
+        return {k: {"seen": s.seen, "nan": s.nan, "late": s.late,
+                    "residuals": int(self.rstate[self.sid[k], 1]), "trained": self.net is not None}
+                for k, s in self.series.items() if entity is None or k[0] == entity}
+
+    # state ------------------------------------------------------------------------------------
+    def snapshot(self, entity: str | None = None) -> bytes:
+        rows = []
+        for key, s in self.series.items():
+            if entity is not None and key[0] != entity:
+                continue
+            r = self.rstate[self.sid[key]]
+            rows.append({"entity": key[0], "name": key[1], "ctx": s.ctx, "last": repr(float(s.last)),
+                         "nan": s.nan, "late": s.late, "seen": s.seen, "first": repr(float(s.first)),
+                         "rscale": float(r[0]), "rn": float(r[1])})
+        extra = {"entity": entity,
+                 "net": net_to_state(self.net, self.arch) if self.net is not None else None,
+                 "pool": None}
+        if self.net is None and self.pool_n:
+            extra["pool"] = {"W": np.concatenate(self.pool_W).tolist(), "y": np.concatenate(self.pool_y).tolist()}
+        return snapshot_rows(f"detector.{self.type}", self.state_version, rows, extra)
+
+    def restore(self, blob: bytes, entity: str | None = None) -> None:
+        state = restore_rows(blob, f"detector.{self.type}", self.state_version)
+        if state.get("entity") != entity:
+            raise ValueError(f"snapshot is for entity {state.get('entity')!r}, not {entity!r}")
+        if state.get("net") is not None:
+            self.net, self.arch = net_from_state(state["net"])
+        elif entity is None:
+            self.net = None
+        if entity is None:
+            self.series, self.sid, self.rstate = {}, {}, np.zeros((0, 2))
+            pool = state.get("pool")
+            self.pool_W, self.pool_y, self.pool_n = [], [], 0
+            if pool:
+                self.pool_W = [np.asarray(pool["W"], dtype=np.float64).reshape(-1, self.config.window)]
+                self.pool_y = [np.asarray(pool["y"], dtype=np.float64)]
+                self.pool_n = len(self.pool_y[0])
+        else:
+            self.forget(entity)
+        for r in state["rows"]:
+            key = (r["entity"], r["name"])
+            s = _S()
+            s.ctx = [float(v) for v in r["ctx"]]
+            s.last, s.first = float(r["last"]), float(r["first"])
+            s.nan, s.late, s.seen = int(r["nan"]), int(r["late"]), int(r["seen"])
+            self.series[key] = s
+            sid = self._sid(key)
+            self.rstate[sid] = (r["rscale"], r["rn"])
+
+    def entities(self):
+        return sorted({k[0] for k in self.series})
+
+    def forget(self, entity: str) -> None:
+        for k in [k for k in self.series if k[0] == entity]:
+            del self.series[k]
+            self.rstate[self.sid[k]] = 0.0
+        self._dirty.discard(entity)
