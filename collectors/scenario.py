@@ -1,8 +1,10 @@
 """The bundled incident scenario: a small AI platform over a few simulated hours, deterministic.
 
-`generate(seed, hours, ...)` returns `(format, record)` pairs in time order; the same arguments give
-byte-identical output (every stream has its own seeded `random.Random`, times start at a fixed
-instant, ids are content hashes). `ground_truth(...)` describes each injected incident. The
+`generate(seed, hours, ...)` returns `(format, record)` pairs in time order (`iter_records(...)`
+yields the same pairs lazily, for long runs); the same arguments give byte-identical output (every
+stream has its own seeded `random.Random`, times start at a fixed instant, ids are content
+hashes). `ground_truth(...)` describes each injected incident; `write_file(path, ...)` dumps the
+scenario as replayable envelope JSON lines (`warden demo --write`). The
 collector type `scenario` (bounded) parses every pair with `collectors.formats.parse_record` and
 emits the events; records whose format is not available go to the dead letters with the reason.
 
@@ -39,11 +41,12 @@ the first third of any run, 2 h by default, is incident-free and so is everythin
 """
 from __future__ import annotations
 
+import heapq
 import math
 import random
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Iterator
 
 from agent import codec, names
 from agent.event import Event
@@ -55,6 +58,7 @@ DEFAULT_SEED = 7
 DEFAULT_HOURS = 6.0
 DEFAULT_START = "2026-01-05T00:00:00Z"
 DEFAULT_STEP = 60
+MAX_HOURS = 24 * 31
 SOURCE = "scenario/demo"
 
 EVENT_FORMAT = "event"
@@ -180,17 +184,25 @@ def ground_truth(seed: int = DEFAULT_SEED, hours: float = DEFAULT_HOURS, start: 
 # generation helpers
 
 class _Out:
-    """Collects (time, seq, format, record); sorted by time then generation order."""
+    """One stream's pending records: a heap of (time, seq, format, record).
+
+    A stream generator adds records (never earlier than the start of the period it is generating)
+    and drains those before the next period's start, so each stream yields in (time, seq) order
+    while holding only about one period of records.
+    """
 
     def __init__(self) -> None:
-        self.items: list[tuple[float, int, str, Any]] = []
+        self.heap: list[tuple[float, int, str, Any]] = []
+        self.seq = 0
 
     def add(self, t: float, fmt: str, rec: Any) -> None:
-        self.items.append((t, len(self.items), fmt, rec))
+        heapq.heappush(self.heap, (t, self.seq, fmt, rec))
+        self.seq += 1
 
-    def result(self) -> list[tuple[str, Any]]:
-        self.items.sort(key=lambda x: (x[0], x[1]))
-        return [(f, r) for _, _, f, r in self.items]
+    def drain(self, upto: float = math.inf) -> Iterator[tuple[float, int, str, Any]]:
+        h = self.heap
+        while h and h[0][0] < upto:
+            yield heapq.heappop(h)
 
 
 def _rng(seed: int, stream: str) -> random.Random:
@@ -239,8 +251,9 @@ _ENDPOINT = {
 }
 
 
-def _gen_metrics(out: _Out, seed: int, source: str, t0: float, dur: float, step: int,
-                 windows: dict[str, tuple[float, float]]) -> None:
+def _gen_metrics(seed: int, source: str, t0: float, dur: float, step: int,
+                 windows: dict[str, tuple[float, float]]) -> Iterator:
+    out = _Out()
     n = int(dur // step)
     node_rng = {nd: _rng(seed, "metrics/" + nd) for nd in NODES}
     ep_rng = {ep: _rng(seed, "metrics/" + ep) for ep in ENDPOINTS}
@@ -285,6 +298,8 @@ def _gen_metrics(out: _Out, seed: int, source: str, t0: float, dur: float, step:
             _metric(out, source, t, ep, names.HTTP_SERVER_DURATION, round(lat, 5), attrs)
             _metric(out, source, t, ep, names.HTTP_SERVER_REQUESTS, float(count), attrs)
             _metric(out, source, t, ep, names.HTTP_SERVER_ERRORS, float(errors), attrs)
+        yield from out.drain(t + step)
+    yield from out.drain()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -417,7 +432,8 @@ def _worker(k: int) -> str:
     return f"{JOB}-worker-{k}"
 
 
-def _gen_cloudtrail(out: _Out, seed: int, t0: float, dur: float, windows: dict) -> None:
+def _gen_cloudtrail(seed: int, t0: float, dur: float) -> Iterator:
+    out = _Out()
     rng = _rng(seed, "cloudtrail")
     train_role, train_role_id = "ml-training-role", "AROA2XQ7MZ3TRAINROLE"
     serve_role, serve_role_id = "inference-serving-role", "AROA2XQ7MZ3SERVEROLE"
@@ -494,11 +510,14 @@ def _gen_cloudtrail(out: _Out, seed: int, t0: float, dur: float, windows: dict) 
             tt2 = tt + 2
             out.add(tt2, CLOUDTRAIL_FORMAT,
                     _describe_instances(rng, tt2, ui, _USER_IPS["ci-deployer"], _UA_CI))
-    if "console-bruteforce" in windows:
-        _gen_bruteforce(out, seed, windows)
+        yield from out.drain(base + 60)
+    yield from out.drain()
 
 
-def _gen_bruteforce(out: _Out, seed: int, windows: dict) -> None:
+def _gen_bruteforce(seed: int, windows: dict) -> Iterator:
+    if "console-bruteforce" not in windows:
+        return
+    out = _Out()
     rng = _rng(seed, "incident/bruteforce")
     s, e = windows["console-bruteforce"]
     span = e - s
@@ -557,6 +576,7 @@ def _gen_bruteforce(out: _Out, seed: int, windows: dict) -> None:
                         f"checkpoints/{JOB}/step-{st}/{fn}", size))
         n += 1
         t += rng.randrange(6, 14)
+    yield from out.drain()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -633,7 +653,8 @@ def _k8s_event(rng: random.Random, t: float, actor: tuple, req: tuple) -> dict:
     }
 
 
-def _gen_k8s(out: _Out, seed: int, t0: float, dur: float) -> None:
+def _gen_k8s(seed: int, t0: float, dur: float) -> Iterator:
+    out = _Out()
     rng = _rng(seed, "k8s-audit")
     for m in range(int(dur // 60)):
         base = t0 + m * 60
@@ -641,6 +662,8 @@ def _gen_k8s(out: _Out, seed: int, t0: float, dur: float) -> None:
             for _ in range(_poisson(rng, actor[5])):
                 tt = base + rng.randrange(60) + rng.randrange(1000) / 1000.0
                 out.add(tt, K8S_FORMAT, _k8s_event(rng, tt, actor, rng.choice(actor[6])))
+        yield from out.drain(base + 60)
+    yield from out.drain()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -745,9 +768,9 @@ def _pick_client(rng: random.Random) -> tuple[str, str]:
     return _CLIENTS[0][0], _CLIENTS[0][1]
 
 
-def _gen_inference(out: _Out, seed: int, t0: float, dur: float, windows: dict) -> None:
+def _gen_inference(seed: int, t0: float, dur: float, windows: dict) -> Iterator:
+    out = _Out()
     rng = _rng(seed, "inference")
-    inj = windows.get("prompt-injection")
     slow = windows.get("latency-regression")
     for m in range(int(dur // 60)):
         base = t0 + m * 60
@@ -788,6 +811,13 @@ def _gen_inference(out: _Out, seed: int, t0: float, dur: float, windows: dict) -
                              "avg_amount_30d": round(math.exp(rng.gauss(3.6, 0.6)), 2)},
                 "prediction": "fraud" if score > 0.5 else "legit", "probability": round(score, 4),
                 "latency_ms": round(lat, 2)})
+        yield from out.drain(base + 60)
+    yield from out.drain()
+
+
+def _gen_injection(seed: int, windows: dict) -> Iterator:
+    inj = windows.get("prompt-injection")
+    out = _Out()
     if inj:
         irng = _rng(seed, "incident/prompt-injection")
         t = inj[0] + irng.randrange(0, 30)
@@ -809,33 +839,50 @@ def _gen_inference(out: _Out, seed: int, t0: float, dur: float, windows: dict) -
                 "latency_ms": round(700 + 12 * tout * math.exp(irng.gauss(0, 0.1)), 1),
                 "input_tokens": tin, "output_tokens": tout})
             t += irng.randrange(40, 100) + irng.randrange(1000) / 1000.0
+    yield from out.drain()
 
 
 # ---------------------------------------------------------------------------------------------
 
+def _check(seed: Any, hours: Any, step_seconds: Any) -> None:
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise ValueError(f"seed must be an integer, got {seed!r}")
+    if isinstance(hours, bool) or not (isinstance(hours, (int, float)) and 0 < hours <= MAX_HOURS):
+        raise ValueError(f"hours must be in (0, {MAX_HOURS}], got {hours!r}")
+    if isinstance(step_seconds, bool) or not (isinstance(step_seconds, int) and 1 <= step_seconds <= 3600):
+        raise ValueError(f"step_seconds must be an integer in [1, 3600], got {step_seconds!r}")
+
+
+def iter_records(seed: int = DEFAULT_SEED, hours: float = DEFAULT_HOURS, start: str | float = DEFAULT_START,
+                 step_seconds: int = DEFAULT_STEP, incidents: bool = True,
+                 source: str = SOURCE) -> Iterator[tuple[str, dict]]:
+    """The scenario as (format, record) pairs in time order, generated lazily (memory stays about
+    one minute of records whatever `hours` is). Same order and bytes as `generate()`."""
+    _check(seed, hours, step_seconds)
+    t0 = parse_start(start)
+    dur = float(hours) * 3600.0
+    windows = {g["id"]: (g["start"], g["end"]) for g in ground_truth(seed, hours, t0, step_seconds, incidents)}
+    streams = (_gen_metrics(seed, source, t0, dur, step_seconds, windows), _gen_cloudtrail(seed, t0, dur),
+               _gen_bruteforce(seed, windows), _gen_k8s(seed, t0, dur), _gen_inference(seed, t0, dur, windows),
+               _gen_injection(seed, windows))
+
+    def tagged(i: int, it: Iterator) -> Iterator:
+        for t, seq, fmt, rec in it:
+            yield t, i, seq, fmt, rec
+    # ties at the same instant: stream order, then generation order within the stream
+    for _t, _i, _seq, fmt, rec in heapq.merge(*(tagged(i, it) for i, it in enumerate(streams))):
+        yield fmt, rec
+
+
 def generate(seed: int = DEFAULT_SEED, hours: float = DEFAULT_HOURS, start: str | float = DEFAULT_START,
              step_seconds: int = DEFAULT_STEP, incidents: bool = True,
              source: str = SOURCE) -> list[tuple[str, dict]]:
-    """The scenario as (format, record) pairs in time order; deterministic in its arguments.
+    """The scenario as a list of (format, record) pairs in time order; deterministic in its arguments.
 
     Every stream has its own random generator, so `incidents=False` gives the same background
     records (minus the incidents' own records) as `incidents=True`.
     """
-    if isinstance(seed, bool) or not isinstance(seed, int):
-        raise ValueError(f"seed must be an integer, got {seed!r}")
-    if not (isinstance(hours, (int, float)) and 0 < hours <= 24 * 31):
-        raise ValueError(f"hours must be in (0, 744], got {hours!r}")
-    if not (isinstance(step_seconds, int) and 1 <= step_seconds <= 3600):
-        raise ValueError(f"step_seconds must be an integer in [1, 3600], got {step_seconds!r}")
-    t0 = parse_start(start)
-    dur = float(hours) * 3600.0
-    windows = {g["id"]: (g["start"], g["end"]) for g in ground_truth(seed, hours, t0, step_seconds, incidents)}
-    out = _Out()
-    _gen_metrics(out, seed, source, t0, dur, step_seconds, windows)
-    _gen_cloudtrail(out, seed, t0, dur, windows)
-    _gen_k8s(out, seed, t0, dur)
-    _gen_inference(out, seed, t0, dur, windows)
-    return out.result()
+    return list(iter_records(seed, hours, start, step_seconds, incidents, source))
 
 
 def write_file(path: str, seed: int = DEFAULT_SEED, hours: float = DEFAULT_HOURS, start: str | float = DEFAULT_START,
@@ -845,7 +892,7 @@ def write_file(path: str, seed: int = DEFAULT_SEED, hours: float = DEFAULT_HOURS
     import sys
 
     from collectors.replay import write_envelopes
-    pairs = generate(seed, hours, start, step_seconds, incidents, source=source)
+    pairs = iter_records(seed, hours, start, step_seconds, incidents, source=source)
     if path == "-":
         n = write_envelopes(pairs, sys.stdout.buffer)
         sys.stdout.buffer.flush()
@@ -869,8 +916,8 @@ class ScenarioCollector(Collector):
         incidents: bool = True              # inject the incidents of ground_truth()
 
         def validate(self) -> None:
-            if not 0 < self.hours <= 24 * 31:
-                raise ValueError("hours must be in (0, 744]")
+            if not 0 < self.hours <= MAX_HOURS:
+                raise ValueError(f"hours must be in (0, {MAX_HOURS}]")
             if not 1 <= self.step_seconds <= 3600:
                 raise ValueError("step_seconds must be in [1, 3600]")
             parse_start(self.start_time)
@@ -879,9 +926,9 @@ class ScenarioCollector(Collector):
         super().__init__(*a, **kw)
         self._done = False
 
-    def records(self) -> list[tuple[str, dict]]:
+    def records(self) -> Iterator[tuple[str, dict]]:
         c = self.config
-        return generate(c.seed, c.hours, c.start_time, c.step_seconds, c.incidents, source=self.name)
+        return iter_records(c.seed, c.hours, c.start_time, c.step_seconds, c.incidents, source=self.name)
 
     def ground_truth(self) -> list[dict[str, Any]]:
         c = self.config

@@ -216,7 +216,7 @@ def test_collector_emits_everything_once():
     em = ListEmitter()
     c.bind(em)
     n = c.run_once()
-    recs = c.records()
+    recs = list(c.records())
     assert n == len(recs)
     # every record either became events or a reasoned dead letter
     n_events = sum(f == "event" for f, _ in recs)
@@ -262,3 +262,14 @@ def test_baseline_detector_finds_metric_incidents_without_false_alarms(recs, gt)
     for g in metric_gt:
         hits = [f for f in found if f.entity == g["entity"] and f.rule == g["metric"]]
         assert hits and min(f.time for f in hits) - g["start"] <= 45 * 60, g["id"]
+
+
+def test_iter_records_is_lazy_and_matches_generate():
+    import itertools
+    import time
+    t = time.monotonic()
+    first = list(itertools.islice(scenario.iter_records(hours=scenario.MAX_HOURS), 200))
+    assert time.monotonic() - t < 2.0          # a month-long run starts streaming at once
+    assert first == scenario.generate(hours=1)[:200]
+    short = scenario.generate(hours=0.5, seed=5)
+    assert list(scenario.iter_records(hours=0.5, seed=5)) == short
