@@ -3,7 +3,9 @@
 Plain strings compare case-insensitively against pre-lowercased values (Sigma's default);
 `|cased` strings compare as written. Wildcards `*`/`?` become startswith/endswith/contains when the
 pattern allows, a compiled regex otherwise. `|re` is unanchored (search), case-sensitive unless
-`|i`. `|cidr`, `|exists`, `|lt|lte|gt|gte`, `null`, booleans, numbers and `|fieldref` are supported.
+`|i`. `|cidr`, `|exists`, `|lt|lte|gt|gte`, `null`, booleans, numbers, `|fieldref`, the expansion
+modifiers (`|base64offset`, `|windash`...) and the timestamp parts (`|hour`, `|day`... on a time
+field, UTC) are supported.
 Each matcher is `fn(entry, view) -> bool`; `entry` is None when the field is absent.
 """
 from __future__ import annotations
@@ -13,11 +15,14 @@ import operator
 import re
 from typing import Any, Callable
 
-from sigma.types import (CompareOperators, SigmaBool, SigmaCasedString, SigmaCIDRExpression,
+from datetime import datetime, timezone
+
+from sigma.types import (SigmaTimestampPart, CompareOperators, SigmaBool, SigmaCasedString, SigmaCIDRExpression,
                          SigmaCompareExpression, SigmaExists, SigmaExpansion, SigmaFieldReference,
                          SigmaNull, SigmaNumber, SigmaRegularExpression, SigmaRegularExpressionFlag,
                          SigmaString, SpecialChars)
 
+from collectors.audit.common import parse_time
 from detectors.sigma.fields import Entry, EventView
 
 Matcher = Callable[[Entry | None, EventView], bool]
@@ -109,6 +114,24 @@ def compile_value(val: Any) -> tuple[Matcher, tuple[str, str] | None, str]:
     if isinstance(val, SigmaString):
         kind, text = string_pattern(val)
         return _str_matcher(kind, text, False), (("ci", text.lower()) if kind == "exact" else None), f"{kind}:{text}"
+    if isinstance(val, SigmaTimestampPart):
+        part = val.timestamp_part.name.lower()
+        want = int(val.number)
+
+        def ts(e: Entry | None, v: EventView, _p=part, _w=want) -> bool:
+            if e is None:
+                return False
+            for x in e.vals:
+                t = parse_time(x)
+                if t is None:
+                    continue
+                d = datetime.fromtimestamp(t, tz=timezone.utc)
+                got = {"minute": d.minute, "hour": d.hour, "day": d.day, "week": d.isocalendar()[1],
+                       "month": d.month, "year": d.year}.get(_p)
+                if got == _w:
+                    return True
+            return False
+        return ts, None, f"{part}:{want}"
     if isinstance(val, SigmaBool):
         b = bool(val.boolean)
         s = "true" if b else "false"

@@ -155,7 +155,7 @@ _json = st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_siz
                      lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=8), c, max_size=4), max_leaves=12)
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=80, deadline=None)
 @given(rec=st.dictionaries(st.sampled_from(["eventName", "eventSource", "userIdentity", "eventTime", "Records", "detail",
                                             "verb", "objectRef", "user", "items", "kind", "protoPayload", "methodName",
                                             "requestParameters", "sourceIPs", "timestamp"]), _json, max_size=6),

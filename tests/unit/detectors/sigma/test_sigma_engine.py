@@ -216,7 +216,7 @@ _keys = st.sampled_from(["eventName", "eventSource", "userIdentity", "requestPar
                          "requestObject", "responseStatus", "protoPayload", "requestURI", "kind", "apiVersion"])
 
 
-@settings(max_examples=120, deadline=None)
+@settings(max_examples=60, deadline=None)
 @given(rec=st.dictionaries(_keys, _val, max_size=8), fmt=st.sampled_from(["cloudtrail", "k8s-audit", "gcp-audit"]),
        name=st.sampled_from(["CreateAccessKey", "GetObject", "StopLogging", "ConsoleLogin", "PutBucketPolicy"]))
 def test_fuzz_all_rules_never_raise(rec, fmt, name):
@@ -231,3 +231,9 @@ def test_fuzz_all_rules_never_raise(rec, fmt, name):
     eng = _all_rules_engine()
     eng.process(events)
     assert eng.counters.get("rule_runtime_errors", 0) == 0
+
+
+def test_timestamp_part_modifiers():
+    assert matches("selection: {eventTime|hour: 10}\ncondition: selection", ct())
+    assert not matches("selection: {eventTime|hour: 11}\ncondition: selection", ct())
+    assert matches("selection: {eventTime|month: 1}\ncondition: selection", ct())
