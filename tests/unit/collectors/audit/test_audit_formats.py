@@ -192,3 +192,24 @@ def test_webhook_posts_eventlist():
 def test_webhook_registered():
     from agent.registry import get
     assert get("collector", "k8s_audit_webhook") is K8sAuditWebhook
+
+
+def test_webhook_through_http_server():
+    import urllib.request
+    from agent.http.server import HttpServer
+    c = K8sAuditWebhook("live")
+    em = ListEmitter()
+    c.bind(em)
+    srv = HttpServer("127.0.0.1", 0)
+    srv.add_routes(c.routes())
+    srv.start()
+    try:
+        host, port = srv.address
+        body = orjson.dumps({"kind": "EventList", "apiVersion": "audit.k8s.io/v1", "items": [K8S]})
+        req = urllib.request.Request(f"http://{host}:{port}/v1/audit/k8s", data=body, method="POST",
+                                     headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=10) as r:
+            assert r.status == 200 and orjson.loads(r.read()) == {"accepted": 1, "dead_lettered": 0}
+    finally:
+        srv.close()
+    assert [e.name for e in em.events] == ["create"]
