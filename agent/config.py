@@ -58,6 +58,7 @@ class StoreConfig:
     verify_certs: bool = True
     ca_certs: str | None = None
     bulk_max: int = 500
+    max_buffer: int = 0                  # pending documents before a write must flush (0 = 20 x bulk_max)
 
     def validate(self) -> None:
         if self.type not in ("sqlite", "elasticsearch"):

@@ -31,24 +31,28 @@ SEP = "|"
 
 class KafkaStateStore:
     def __init__(self, bus_cfg, *, topic: str | None = None, client_options: dict | None = None) -> None:
+        from agent.bus.kafka import DEFAULTS
         from agent.bus.kafka import client_options as _opts
         self.cfg = bus_cfg
         self.topic = topic or bus_cfg.topic_prefix + "state"
         self.partitions = bus_cfg.partitions
-        self._common = {"bootstrap_servers": bus_cfg.bootstrap, **(client_options if client_options is not None
+        self._common = {"bootstrap_servers": bus_cfg.bootstrap, **DEFAULTS, **(client_options if client_options is not None
                                                                     else _opts(bus_cfg))}
         self._lock = threading.RLock()
         self._data: dict[str, dict[str, bytes]] = {}
         self._pos: dict[int, int] = {p: 0 for p in range(self.partitions)}
         self._stale: set[int] = set(range(self.partitions))   # mutated without the lock (GIL-atomic)
         self._ensure_topic()
-        self._producer = KafkaProducer(acks="all", linger_ms=5, **self._common)
+        self._producer = KafkaProducer(acks="all", linger_ms=5, **self._opts(KafkaProducer))
         self._consumer = KafkaConsumer(enable_auto_commit=False, auto_offset_reset="earliest", group_id=None,
-                                       max_poll_records=5000, **self._common)
+                                       max_poll_records=5000, **self._opts(KafkaConsumer))
         self.reads = 0
 
+    def _opts(self, client) -> dict:
+        return {k: v for k, v in self._common.items() if k in client.DEFAULT_CONFIG}
+
     def _ensure_topic(self) -> None:
-        admin = KafkaAdminClient(**self._common)
+        admin = KafkaAdminClient(**self._opts(KafkaAdminClient))
         try:
             if self.topic not in set(admin.list_topics()):
                 admin.create_topics([NewTopic(self.topic, self.partitions, self.cfg.replication_factor,

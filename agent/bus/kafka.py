@@ -10,6 +10,7 @@ from typing import Iterable
 
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import KafkaAdminClient
+from kafka.coordinator.assignors.range import RangePartitionAssignor
 from kafka.consumer.subscription_state import ConsumerRebalanceListener
 
 from agent.bus.base import Bus, Consumer, Producer, Record
@@ -27,6 +28,9 @@ ENV_OPTIONS = {
     "WARDEN_KAFKA_SSL_KEYFILE": "ssl_keyfile",
     "WARDEN_KAFKA_SSL_PASSWORD": "ssl_password",
 }
+#: warden's defaults (overridable in `bus.kafka`): reconnect within seconds after a broker restart
+#: (kafka-python's default backoff grows to 30 s), and a dead replica's partitions move in ~15 s
+DEFAULTS = {"reconnect_backoff_max_ms": 2000, "session_timeout_ms": 15000, "heartbeat_interval_ms": 3000}
 SECRET_OPTIONS = ("sasl_plain_password", "ssl_password", "sasl_oauth_token_provider")
 
 
@@ -52,11 +56,18 @@ class KafkaBus(Bus):
         self.bootstrap = cfg.bootstrap
         self.client_options = client_options(cfg)
 
-    def _common(self) -> dict:
-        return {"bootstrap_servers": self.bootstrap, **self.client_options}
+    def _common(self, client=None) -> dict:
+        """Connection options for one client class: options it does not know are left out, so
+        `bus.kafka` can hold consumer-only settings (session_timeout_ms, ...) next to SASL/TLS."""
+        opts = {"bootstrap_servers": self.bootstrap, **DEFAULTS, **self.client_options}
+        if client is not None:
+            known = getattr(client, "DEFAULT_CONFIG", None)
+            if known:
+                opts = {k: v for k, v in opts.items() if k in known}
+        return opts
 
     def create_topics(self, names: Iterable[str], partitions: int | None = None) -> None:
-        admin = KafkaAdminClient(**self._common())
+        admin = KafkaAdminClient(**self._common(KafkaAdminClient))
         try:
             existing = set(admin.list_topics())
             wanted = {n: {"num_partitions": partitions or self.cfg.partitions,
@@ -70,13 +81,13 @@ class KafkaBus(Bus):
     def producer(self) -> Producer:
         return _KafkaProducer(KafkaProducer(
             acks="all", linger_ms=self.cfg.linger_ms, batch_size=self.cfg.batch_size,
-            compression_type=self.cfg.compression, **self._common()))
+            compression_type=self.cfg.compression, **self._common(KafkaProducer)))
 
     def consumer(self, group: str, topics: list[str]) -> Consumer:
         return _KafkaConsumer(self, group, topics)
 
     def end_offsets(self, topic: str) -> dict[int, int]:
-        c = KafkaConsumer(**self._common())
+        c = KafkaConsumer(**self._common(KafkaConsumer))
         try:
             parts = c.partitions_for_topic(topic) or set()
             tps = [TopicPartition(topic, p) for p in parts]
@@ -85,7 +96,7 @@ class KafkaBus(Bus):
             c.close()
 
     def committed(self, group: str, topic: str) -> dict[int, int]:
-        admin = KafkaAdminClient(**self._common())
+        admin = KafkaAdminClient(**self._common(KafkaAdminClient))
         try:
             res = admin.list_group_offsets({group: None}).get(group, {})
             return {tp.partition: om.offset for tp, om in res.items() if tp.topic == topic}
@@ -94,14 +105,26 @@ class KafkaBus(Bus):
 
 
 class _KafkaProducer(Producer):
+    """Sends are asynchronous; a record that finally fails (after the client's own retries, up to
+    delivery_timeout_ms) is remembered and the next flush() raises, so the stage does not commit
+    the input offsets behind it (replay, not loss)."""
+
     def __init__(self, p: KafkaProducer) -> None:
         self.p = p
+        self._failed: list[BaseException] = []
+
+    def _errback(self, exc: BaseException) -> None:
+        self._failed.append(exc)
 
     def send(self, topic: str, value: bytes, key: bytes | None = None) -> None:
-        self.p.send(topic, value=value, key=key)
+        self.p.send(topic, value=value, key=key).add_errback(self._errback)
 
     def flush(self, timeout: float | None = None) -> None:
         self.p.flush(timeout=timeout)
+        if self._failed:
+            n, first = len(self._failed), self._failed[0]
+            self._failed = []
+            raise ConnectionError(f"kafka: {n} record(s) not delivered: {type(first).__name__}: {first}")
 
     def close(self) -> None:
         self.p.flush()
@@ -123,9 +146,11 @@ class _Listener(ConsumerRebalanceListener):
 
 class _KafkaConsumer(Consumer):
     def __init__(self, bus: KafkaBus, group: str, topics: list[str]) -> None:
+        opts = {"partition_assignment_strategy": (RangePartitionAssignor,),   # co-partitioned topics
+                **bus._common(KafkaConsumer)}
         self.c = KafkaConsumer(group_id=group, enable_auto_commit=False, auto_offset_reset="earliest",
                                max_poll_records=bus.cfg.max_poll_records,
-                               fetch_max_wait_ms=bus.cfg.fetch_max_wait_ms, **bus._common())
+                               fetch_max_wait_ms=bus.cfg.fetch_max_wait_ms, **opts)
         # know the topics' partitions before joining, or the first assignment can come back empty
         # and stay so until the next metadata refresh (minutes)
         deadline = time.monotonic() + 30

@@ -5,11 +5,18 @@ indices `<prefix>-alerts` and `<prefix>-actions` created from composable index t
 alert id as `_id`, and partial-document updates (`doc` + `upsert`, no scripts) so that a redelivered
 alert overwrites itself and never touches the people-owned `workflow` fields (ack, assignee).
 Writes are buffered and sent by `flush()` (the checkpoint's first step) with bounded retries;
-a failure raises so the stage does not commit offsets (backpressure, not loss).
+a failure raises so the stage does not commit offsets (backpressure, not loss). The buffer is
+bounded (`max_buffer` documents, default 20 x bulk_max): a write that would overflow it flushes
+first, and raises when Elasticsearch is down — the stage stops consuming and replays from its
+last commit once the store is back. Pending documents stay buffered across failed flushes and are
+keyed by document id, so a replay overwrites them instead of growing the buffer.
+Credentials: `store.api_key` / WARDEN_ES_API_KEY, or WARDEN_ES_USERNAME + WARDEN_ES_PASSWORD;
+TLS: `store.ca_certs`, `store.verify_certs`.
 """
 from __future__ import annotations
 
 import logging
+import os
 import time
 from typing import Any
 
@@ -64,6 +71,8 @@ class ElasticsearchStore(AlertStore):
         kw: dict[str, Any] = {"request_timeout": 10, "retry_on_timeout": True, "max_retries": 2}
         if cfg.api_key:
             kw["api_key"] = cfg.api_key
+        elif os.environ.get("WARDEN_ES_USERNAME") and os.environ.get("WARDEN_ES_PASSWORD"):
+            kw["basic_auth"] = (os.environ["WARDEN_ES_USERNAME"], os.environ["WARDEN_ES_PASSWORD"])
         if cfg.ca_certs:
             kw["ca_certs"] = cfg.ca_certs
         if not cfg.verify_certs:
@@ -72,6 +81,8 @@ class ElasticsearchStore(AlertStore):
         self._pending: dict[str, dict] = {}
         self._started = False
         self.retries = 0
+        self.max_buffer = int(getattr(cfg, "max_buffer", 0) or cfg.bulk_max * 20)
+        self._observed: list[float] = []
 
     def start(self) -> None:
         if self._started:
@@ -90,13 +101,24 @@ class ElasticsearchStore(AlertStore):
         self._started = True
 
     # writes ----------------------------------------------------------------------------------
+    def _make_room(self, n: int) -> None:
+        if len(self._pending) + n > self.max_buffer and self._pending:
+            from agent.counters import COUNTERS
+            COUNTERS.inc("act.store_backpressure")
+            self.flush()            # raises while Elasticsearch is down: backpressure on the stage
+
     def upsert_alerts(self, alerts: list[Alert]) -> None:
+        self._make_room(len(alerts))
+        now = time.time()
         for a in alerts:
+            if now - 3600 < a.last_seen <= now + 60 and len(self._observed) < self.max_buffer:
+                self._observed.append(a.last_seen)     # live traffic: event time ~ observed time
             doc = alert_document(a)
             self._pending[f"alert:{a.id}"] = {"_op_type": "update", "_index": self.alerts_index, "_id": a.id,
                                               "doc": doc, "upsert": doc}
 
     def put_actions(self, actions: list[Action]) -> None:
+        self._make_room(len(actions))
         for a in actions:
             self._pending[f"action:{a.id}"] = {"_op_type": "index", "_index": self.actions_index, "_id": a.id,
                                                "_source": action_document(a)}
@@ -113,6 +135,11 @@ class ElasticsearchStore(AlertStore):
                                           max_retries=2, initial_backoff=0.1, chunk_size=self.cfg.bulk_max)
                 if not errors:
                     self._pending.clear()
+                    if self._observed:
+                        done = time.time()
+                        from agent.observability.metrics import EVENT_TO_ALERT
+                        EVENT_TO_ALERT.observe_many(max(0.0, done - t) for t in self._observed)
+                        self._observed.clear()
                     return
                 failed_ids = {next(iter(e.values())).get("_id") for e in errors}
                 ops = [o for o in ops if o["_id"] in failed_ids]
