@@ -95,7 +95,10 @@ def k8s_view(entry: dict, payload: dict) -> dict | None:
                             "userAgent": meta.get("callerSuppliedUserAgent"),
                             "requestURI": rname}
     granted = _granted(payload)
-    if isinstance(code, int) and code != 0:
+    k8s_fail = _k8s_response_failed(payload)
+    if k8s_fail is not None:
+        view["responseStatus"] = {"code": k8s_fail}
+    elif isinstance(code, int) and code != 0:
         view["responseStatus"] = {"code": 403 if code == 7 else 400, "grpc": code}
     elif granted is False:
         view["responseStatus"] = {"code": 403}
@@ -109,13 +112,25 @@ def k8s_view(entry: dict, payload: dict) -> dict | None:
 
 
 def _granted(payload: dict) -> bool | None:
+    """All authorizationInfo entries granted? None when none says. Only an explicit true is a grant."""
     infos = payload.get("authorizationInfo")
     if not isinstance(infos, list):
         return None
-    vals = [i.get("granted") for i in infos if isinstance(i, dict) and isinstance(i.get("granted"), bool)]
+    vals = [i["granted"] for i in infos if isinstance(i, dict) and "granted" in i]
     if not vals:
         return None
-    return all(vals)
+    return all(v is True or (isinstance(v, str) and v.strip().lower() == "true") for v in vals)
+
+
+def _k8s_response_failed(payload: dict) -> int | None:
+    """GKE: the response is a Kubernetes Status; its failure code (or 400) when it failed."""
+    resp = payload.get("response")
+    if not isinstance(resp, dict):
+        return None
+    code = resp.get("code")
+    if resp.get("status") == "Failure" or (isinstance(code, int) and not isinstance(code, bool) and code >= 400):
+        return code if isinstance(code, int) and code >= 400 else 400
+    return None
 
 
 def normalise(record: dict, source: str, raw: Any = None) -> Event:
@@ -145,7 +160,8 @@ def normalise(record: dict, source: str, raw: Any = None) -> Event:
     status = as_dict(p.get("status"))
     code = status.get("code")
     granted = _granted(p)
-    failed = (isinstance(code, int) and not isinstance(code, bool) and code != 0) or granted is False
+    failed = ((isinstance(code, int) and not isinstance(code, bool) and code != 0) or granted is False
+              or _k8s_response_failed(p) is not None)
     principal = (as_str(auth.get("principalEmail")) or as_str(auth.get("principalSubject"))
                  or as_str(auth.get("authoritySelector"))
                  or as_str(as_dict(auth.get("serviceAccountDelegationInfo")).get("principalEmail")))

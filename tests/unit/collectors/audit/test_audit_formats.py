@@ -213,3 +213,14 @@ def test_webhook_through_http_server():
     finally:
         srv.close()
     assert [e.name for e in em.events] == ["create"]
+
+
+def test_gcp_failure_signals():
+    g = copy.deepcopy(GCP)
+    g["protoPayload"]["authorizationInfo"][0]["granted"] = "nope"          # only an explicit true grants
+    assert one(g, "gcp-audit").attributes["event.outcome"] == "failure"
+    gke = copy.deepcopy(GCP)
+    gke["protoPayload"].update(serviceName="k8s.io", methodName="io.k8s.core.v1.pods.create",
+                               resourceName="core/v1/namespaces/a/pods/p", response={"status": "Failure", "code": 409})
+    e = one(gke, "gcp-audit")
+    assert e.attributes["event.outcome"] == "failure" and e.attributes["audit.k8s"]["responseStatus"] == {"code": 409}
