@@ -64,10 +64,10 @@ def parse_case(case: dict) -> tuple[list, str | None]:
 EXCLUSIONS = Path(__file__).with_name("exclusions.yml")
 
 
-def build_detectors(data_dir: Path, ueba: bool = True, tuned: bool = False) -> list:
+def build_detectors(data_dir: Path, ueba: bool = True, tuned: bool = False, sigmahq: bool = True) -> list:
     from agent.registry import get
     sigma = resolve(data_dir)[1]
-    opts = {"rules": [str(sigma)] if sigma.is_dir() else [], "min_level": MIN_LEVEL}
+    opts = {"rules": [str(sigma)] if sigma.is_dir() and sigmahq else [], "min_level": MIN_LEVEL}
     if tuned:
         opts["filters"] = str(EXCLUSIONS)
     dets = [get("detector", "sigma")("bench", **opts)]
@@ -79,9 +79,10 @@ def build_detectors(data_dir: Path, ueba: bool = True, tuned: bool = False) -> l
     return dets
 
 
-def evaluate(data_dir: Path, ueba: bool = True, verbose: bool = False, tuned: bool = False) -> dict[str, Any]:
+def evaluate(data_dir: Path, ueba: bool = True, verbose: bool = False, tuned: bool = False,
+             sigmahq: bool = True) -> dict[str, Any]:
     cases = load_cases(data_dir)
-    dets = build_detectors(data_dir, ueba, tuned)
+    dets = build_detectors(data_dir, ueba, tuned, sigmahq)
     per = defaultdict(lambda: {"tp": 0, "fp": 0, "fn": 0, "tn": 0, "unparsed": 0})
     misses: list = []
     fresh = [d.snapshot() for d in dets]
@@ -143,6 +144,8 @@ def main(data_dir: str | Path | None = None, verbose: bool = False, tuned: bool 
         res["tuned"] = evaluate(data_dir, verbose=verbose, tuned=True)
         _print(f"same, with site exclusions {EXCLUSIONS.name} (false positives SigmaHQ rules document):",
                res["tuned"])
+        res["warden_only"] = evaluate(data_dir, verbose=False, sigmahq=False)
+        _print("for reference, warden's own rules + ueba without the SigmaHQ rules:", res["warden_only"])
     return res
 
 
