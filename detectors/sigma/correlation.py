@@ -20,7 +20,7 @@ from sigma.correlations import (SigmaCorrelationCondition, SigmaCorrelationCondi
 from agent.event import Event
 from detectors.sigma.compiler import SEVERITY, CompiledRule, rule_key
 from detectors.sigma.conditions import CompileError
-from detectors.sigma.fields import EventView, to_str
+from detectors.sigma.fields import EventView
 
 SUPPORTED = {SigmaCorrelationType.EVENT_COUNT: "event_count", SigmaCorrelationType.VALUE_COUNT: "value_count",
              SigmaCorrelationType.TEMPORAL: "temporal", SigmaCorrelationType.TEMPORAL_ORDERED: "temporal_ordered"}

@@ -13,13 +13,12 @@ from __future__ import annotations
 import ipaddress
 import operator
 import re
-from typing import Any, Callable
-
 from datetime import datetime, timezone
+from typing import Any, Callable
 
 from sigma.types import (SigmaTimestampPart, CompareOperators, SigmaBool, SigmaCasedString, SigmaCIDRExpression,
                          SigmaCompareExpression, SigmaExists, SigmaExpansion, SigmaFieldReference,
-                         SigmaNull, SigmaNumber, SigmaRegularExpression, SigmaRegularExpressionFlag,
+                         SigmaNull, SigmaNumber, SigmaRegularExpression,
                          SigmaString, SpecialChars)
 
 from collectors.audit.common import parse_time
