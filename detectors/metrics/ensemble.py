@@ -98,7 +98,7 @@ class EnsembleDetector(MetricDetector):
         super().__init__(*a, **kw)
         cfg = self.config
         base = self.name.split("/", 1)[1]
-        self.members = []
+        self.parts = []
         for i, typ in enumerate(cfg.members):
             opts = dict(cfg.member_options.get(typ, {}))
             if cfg.metrics and "metrics" not in opts:
@@ -106,27 +106,27 @@ class EnsembleDetector(MetricDetector):
             m = registry.create("detector", f"{typ}/{base}.{i}", opts)
             if not isinstance(m, MetricDetector):
                 raise ValueError(f"ensemble member {typ!r} is not a metric detector")
-            self.members.append(m)
-        self.weights = np.asarray(cfg.weights or [1.0] * len(self.members), dtype=np.float64)
+            self.parts.append(m)
+        self._w = np.asarray(cfg.weights or [1.0] * len(self.parts), dtype=np.float64)
         self._last: list[RunResult] = []
-        self.rates = SeriesTable(len(self.members), 0, [cfg.rate_target] * len(self.members))
+        self.rates = SeriesTable(len(self.parts), 0, [cfg.rate_target] * len(self.parts))
 
     def _combine(self, cal: np.ndarray) -> np.ndarray:
         if self.config.combine == "max":
             return cal.max(axis=0)
         if self.config.combine == "mean":
-            return cal.sum(axis=0) / max(float(self.weights.sum()), 1e-12)
+            return cal.sum(axis=0) / max(float(self._w.sum()), 1e-12)
         return np.sort(cal, axis=0)[-2]
 
     def _calibrated(self, results: list[RunResult]) -> np.ndarray:
         rows = []
-        for m, w, r in zip(self.members, self.weights, results):
+        for m, w, r in zip(self.parts, self._w, results):
             thr = float(m.config.threshold)
             rows.append(w * np.nan_to_num(r.scores, nan=0.0, posinf=1e12) / thr)
         return np.vstack(rows)
 
     def _run(self, events: Sequence[Event], mode: int) -> RunResult:
-        results = [m._run(events, mode) for m in self.members]
+        results = [m._run(events, mode) for m in self.parts]
         cal = self._calibrated(results)
         if self.config.rate_target > 0 and len(events):
             ex = extract(events, self.event_kinds)
@@ -148,7 +148,7 @@ class EnsembleDetector(MetricDetector):
 
     def run(self, events: Sequence[Event]) -> RunResult:
         res = super().run(events)
-        for m in self.members:
+        for m in self.parts:
             m._dirty |= {e.entity for e in events}
         return res
 
@@ -160,13 +160,13 @@ class EnsembleDetector(MetricDetector):
         thr = float(self.config.threshold)
         for i in np.flatnonzero(res.flags):
             b = int(self._cal[:, i].argmax())
-            m = self.members[b]
+            m = self.parts[b]
             r = self._last[b]
             sub = m._finding(events[i], float(r.scores[i]), float(m.config.threshold),
                              float(r.center[i]), float(r.scale[i])) if hasattr(m, "_finding") else None
             evd = dict(sub.evidence) if sub is not None else {"metric": events[i].name, "value": events[i].value}
             evd["member"] = m.name
-            evd["members"] = {mm.type: float(self._cal[k, i]) for k, mm in enumerate(self.members)}
+            evd["members"] = {mm.type: float(self._cal[k, i]) for k, mm in enumerate(self.parts)}
             score = float(res.scores[i])
             out.append(Finding.create(
                 detector=self.name, entity=events[i].entity, time=events[i].time, score=score,
@@ -176,12 +176,12 @@ class EnsembleDetector(MetricDetector):
         return out
 
     def is_warm(self, event: Event) -> bool:
-        return any(m.is_warm(event) for m in self.members)
+        return any(m.is_warm(event) for m in self.parts)
 
     # state -------------------------------------------------------------------------------------
     def snapshot(self, entity: str | None = None) -> bytes:
         import base64
-        parts = [base64.b64encode(m.snapshot(entity)).decode() for m in self.members]
+        parts = [base64.b64encode(m.snapshot(entity)).decode() for m in self.parts]
         return pack(f"detector.{self.type}", self.state_version,
                     {"entity": entity, "members": list(self.config.members), "parts": parts,
                      "rates": self.rates.dump(entity)})
@@ -193,20 +193,20 @@ class EnsembleDetector(MetricDetector):
             raise ValueError(f"snapshot is for entity {st.get('entity')!r}, not {entity!r}")
         if st.get("members") != list(self.config.members):
             raise ValueError("snapshot was taken with other ensemble members")
-        for m, p in zip(self.members, st["parts"]):
+        for m, p in zip(self.parts, st["parts"]):
             m.restore(base64.b64decode(p), entity)
         self.rates.load(st.get("rates", []), entity)
 
     def entities(self):
-        return sorted(set().union(*[set(m.entities()) for m in self.members]))
+        return sorted(set().union(*[set(m.entities()) for m in self.parts]))
 
     def forget(self, entity: str) -> None:
         self.rates.forget(entity)
-        for m in self.members:
+        for m in self.parts:
             m.forget(entity)
         self._dirty.discard(entity)
 
     def mark_clean(self) -> None:
         super().mark_clean()
-        for m in self.members:
+        for m in self.parts:
             m.mark_clean()
