@@ -176,8 +176,12 @@ class HttpServer:
                         resp.headers["Retry-After"] = str(max(1, int(getattr(e, "retry_after", 1) + 0.999)))
                     srv.counters.inc(f"http.status_{e.status}")
                 except Exception as e:  # noqa: BLE001 - never crash the server on input
-                    log.error("handler failed: %s", type(e).__name__)   # no traceback: it may quote input
-                    log.debug("handler failure", exc_info=True)
+                    # type and place only: the message and a traceback's locals may quote the input
+                    tb = e.__traceback__
+                    while tb is not None and tb.tb_next is not None:
+                        tb = tb.tb_next
+                    where = f"{tb.tb_frame.f_code.co_filename}:{tb.tb_lineno}" if tb is not None else "?"
+                    log.error("handler failed: %s at %s", type(e).__name__, where)
                     resp = Response.json({"error": "internal error"}, 500)
                     srv.counters.inc("http.status_500")
                 self.send_response(resp.status)
