@@ -36,7 +36,7 @@ def run(ctx, stages) -> None:
 @cli.command()
 @click.argument("paths", nargs=-1, required=True)
 @click.option("--format", "fmt", default="auto", show_default=True,
-              help="Input format: auto, event, cloudtrail, k8s-audit, gcp-audit, inference, ...")
+              help="Input format: auto, event, cloudtrail, k8s-audit, gcp-audit, warden-inference, openai-chat, kserve-v2.")
 @pass_ctx
 def replay(ctx, paths, fmt) -> None:
     """Replay JSON-lines (or whole JSON) files through the full pipeline ('-' reads stdin)."""
