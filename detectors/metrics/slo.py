@@ -2,7 +2,10 @@
 
 Two SLIs per endpoint (entity); ``slo_burn`` reads the latency SLI by default (``metrics`` may add
 the error metrics), ``error_burst`` reads the availability SLI with faster rules:
-- latency: each http.server.request.duration sample is good when <= ``latency_threshold`` seconds;
+- latency: each http.server.request.duration sample is good when <= the endpoint's threshold:
+  ``latency_thresholds[endpoint]``, else ``latency_threshold``, else (0, the default) automatic:
+  ``auto_factor`` x the median of the endpoint's first ``auto_samples`` samples, then frozen (no
+  score before it is set; later samples never move it, so a slow regression cannot raise it);
 - availability: http.server.request.errors / http.server.request.count, summed over a window.
 
 With objective ``objective`` the error budget is ``1 - objective``; the burn rate over a window is
@@ -41,7 +44,10 @@ class SloBurnDetector(KeyedStateDetector):
 
     @dataclass
     class Config:
-        latency_threshold: float = 0.5   # seconds; a sample above it is "bad"
+        latency_threshold: float = 0.0   # seconds; a sample above it is "bad"; 0 = automatic
+        latency_thresholds: dict = field(default_factory=dict)  # {endpoint: seconds} overrides
+        auto_factor: float = 2.0         # automatic threshold = factor x median of the first samples
+        auto_samples: int = 60           # samples that set the automatic threshold (then frozen)
         objective: float = 0.99          # SLO target (fraction good)
         rules: list[list[float]] = field(default_factory=lambda: [list(r) for r in DEFAULT_RULES])
         page_rules: int = 2              # the first N rules page (critical), the rest ticket (high)
@@ -55,8 +61,10 @@ class SloBurnDetector(KeyedStateDetector):
         def validate(self) -> None:
             if not 0 < self.objective < 1:
                 raise ValueError("objective must be in (0, 1)")
-            if self.latency_threshold <= 0:
-                raise ValueError("latency_threshold must be > 0")
+            if self.latency_threshold < 0 or any(float(v) <= 0 for v in self.latency_thresholds.values()):
+                raise ValueError("latency thresholds must be > 0 (latency_threshold 0 = automatic)")
+            if self.auto_factor <= 1.0 or self.auto_samples < 1:
+                raise ValueError("auto_factor must be > 1 and auto_samples >= 1")
             if not self.rules:
                 raise ValueError("rules must not be empty")
             for r in self.rules:
@@ -71,18 +79,32 @@ class SloBurnDetector(KeyedStateDetector):
         return ev.entity, ("latency" if ev.name == HTTP_SERVER_DURATION else "errors")
 
     def new_state(self, ev):
-        return {"tb": [], "b": [], "tt": [], "n": []}
+        cfg = self.config
+        latency = ev.name == HTTP_SERVER_DURATION
+        fixed = None
+        if latency:
+            fixed = float(cfg.latency_thresholds.get(ev.entity, cfg.latency_threshold) or 0) or None
+        return {"tb": [], "b": [], "tt": [], "n": [], "sli": "latency" if latency else "errors",
+                "fixed": fixed, "thr": None, "first": []}
 
-    def _parts(self, ev, v):
+    @staticmethod
+    def _threshold(st) -> float | None:
+        """The endpoint's latency threshold: configured, or automatic (frozen after warm-up)."""
+        return st["fixed"] if st["fixed"] is not None else st["thr"]
+
+    def warm(self, st):
+        return st["sli"] == "errors" or self._threshold(st) is not None
+
+    def _parts(self, ev, v, st):
         """(bad, total) contributions of this sample."""
         if ev.name == HTTP_SERVER_DURATION:
-            return (1.0 if v > self.config.latency_threshold else 0.0), 1.0
+            return (1.0 if v > self._threshold(st) else 0.0), 1.0
         if ev.name == HTTP_SERVER_ERRORS:
             return max(v, 0.0), None
         return None, max(v, 0.0)
 
     def evaluate(self, st, ev, v, t):
-        bad, tot = self._parts(ev, v)
+        bad, tot = self._parts(ev, v, st)
         budget = 1.0 - self.config.objective
         latency = ev.name == HTTP_SERVER_DURATION
         best, best_rule, burns = 0.0, None, []
@@ -103,7 +125,8 @@ class SloBurnDetector(KeyedStateDetector):
                "objective": self.config.objective, "baseline": budget, "burn_rates": burns,
                "rule": f"slo_burn:{'latency' if latency else 'errors'}", "direction": "up"}
         if latency:
-            evd["latency_threshold"] = self.config.latency_threshold
+            evd["latency_threshold"] = self._threshold(st)
+            evd["latency_threshold_source"] = "configured" if st["fixed"] is not None else "automatic"
         if best_rule is not None:
             evd["window"] = burns[best_rule]
             evd["_severity"] = "critical" if best_rule < self.config.page_rules else "high"
@@ -111,7 +134,14 @@ class SloBurnDetector(KeyedStateDetector):
         return best, evd
 
     def update(self, st, ev, v, t, flagged):
-        bad, tot = self._parts(ev, v)
+        if st["sli"] == "latency" and self._threshold(st) is None:
+            # automatic threshold: factor x median of the first samples, then frozen
+            st["first"].append(v)
+            if len(st["first"]) >= self.config.auto_samples:
+                st["thr"] = self.config.auto_factor * float(sorted(st["first"])[len(st["first"]) // 2])
+                st["first"] = []
+            return
+        bad, tot = self._parts(ev, v, st)
         if bad is not None:
             st["tb"].append(t)
             st["b"].append(bad)

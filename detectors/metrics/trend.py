@@ -65,10 +65,10 @@ class GpuLeakDetector(KeyedStateDetector):
 
     @dataclass
     class Config:
-        window: int = 60              # samples in the trend window (1 h at 60 s)
+        window: int = 30              # samples in the trend window (30 min at 60 s)
         min_points: int = 20          # samples needed before scoring
         threshold: float = 4.0        # Mann-Kendall z (after the rise factor)
-        min_rel_rise: float = 0.10    # rise over the window relative to capacity / start level
+        min_rel_rise: float = 0.05    # rise over the window relative to capacity / start level
         capacity: float = 0.0         # memory capacity (same unit); 0 = attribute or start level
         capacity_attribute: str = "gpu.memory.total"
         metrics: list[str] = field(default_factory=lambda: [GPU_MEMORY_USED])
