@@ -19,6 +19,7 @@ from detectors.sigma.fields import Entry, EventView
 from detectors.sigma.modifiers import compile_value
 
 Pred = Callable[[EventView], bool]
+_MISS = object()
 
 
 class CompileError(ValueError):
@@ -124,14 +125,24 @@ def compile_item(item: SigmaDetectionItem) -> Node:
             values = frozenset(x[1] for x in exact)   # one set lookup for a list of plain values
 
             def fn(view: EventView, _f=fieldname, _s=values) -> bool:
-                e = view.get(_f)
-                return e is not None and any(s in _s for s in e.lows)
+                e = view._cache.get(_f, _MISS)
+                if e is _MISS:
+                    e = view.get(_f)
+                if e is None:
+                    return False
+                for s in e.lows:
+                    if s in _s:
+                        return True
+                return False
             req = {fieldname: values}
         elif len(matchers) == 1:
             m = matchers[0]
 
             def fn(view: EventView, _f=fieldname, _m=m) -> bool:
-                return _m(view.get(_f), view)
+                e = view._cache.get(_f, _MISS)
+                if e is _MISS:
+                    e = view.get(_f)
+                return _m(e, view)
             if exact[0] is not None and exact[0][0] == "ci":
                 req = {fieldname: frozenset([exact[0][1]])}
         elif linking_and:
@@ -181,7 +192,9 @@ def _group_fn(fieldname, exact, pre, suf, sub, regex):
     fm = regex.fullmatch if regex is not None else None
 
     def fn(view: EventView) -> bool:
-        e = view.get(fieldname)
+        e = view._cache.get(fieldname, _MISS)
+        if e is _MISS:
+            e = view.get(fieldname)
         if e is None:
             return False
         for s in e.lows:

@@ -148,11 +148,12 @@ class SigmaEngine:
     # -- matching -----------------------------------------------------------------------------
     def candidates(self, view: EventView, sources: Sequence[str]) -> list[CompiledRule]:
         out: list[CompiledRule] = []
+        get = view.get
         for src in sources:
             idx = self._index.get(src)
             if idx:
                 for fld, by_val in idx.items():
-                    e = view.get(fld)
+                    e = get(fld)
                     if e is None:
                         continue
                     for low in e.lows:

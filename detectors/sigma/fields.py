@@ -55,6 +55,28 @@ def walk(obj: Any, parts: tuple[str, ...], i: int = 0, suffixes: tuple[str, ...]
     """Value at a dotted path (with list traversal), or _NO. Keys match exactly (Sigma field names are
     case-sensitive; the formats canonicalise top-level key case). A key that itself contains dots
     ("authorization.k8s.io/decision", "nvidia.com/gpu") is found when it is the rest of the path."""
+    v = _walk_plain(obj, parts, i)
+    if v is _NO and len(parts) - i > 1:
+        v = _walk_dotted(obj, parts, i, suffixes)
+    return v
+
+
+def _walk_plain(obj: Any, parts: tuple[str, ...], i: int) -> Any:
+    n = len(parts)
+    while i < n:
+        if isinstance(obj, dict):
+            obj = obj.get(parts[i], _NO)
+            if obj is _NO:
+                return _NO
+            i += 1
+        elif isinstance(obj, list):
+            return _walk_list(obj, parts, i, None, plain=True)
+        else:
+            return _NO
+    return obj
+
+
+def _walk_dotted(obj: Any, parts: tuple[str, ...], i: int, suffixes: tuple[str, ...] | None) -> Any:
     n = len(parts)
     while i < n:
         if isinstance(obj, dict):
@@ -67,19 +89,23 @@ def walk(obj: Any, parts: tuple[str, ...], i: int = 0, suffixes: tuple[str, ...]
                 return _NO
             i += 1
         elif isinstance(obj, list):
-            out = []
-            for el in obj:
-                v = walk(el, parts, i, suffixes)
-                if v is _NO:
-                    continue
-                if isinstance(v, list):
-                    out.extend(v)
-                else:
-                    out.append(v)
-            return out if out else _NO
+            return _walk_list(obj, parts, i, suffixes, plain=False)
         else:
             return _NO
     return obj
+
+
+def _walk_list(obj: list, parts: tuple[str, ...], i: int, suffixes, plain: bool) -> Any:
+    out = []
+    for el in obj:
+        v = _walk_plain(el, parts, i) if plain else _walk_dotted(el, parts, i, suffixes)
+        if v is _NO:
+            continue
+        if isinstance(v, list):
+            out.extend(v)
+        else:
+            out.append(v)
+    return out if out else _NO
 
 
 def find_keys(obj: Any, key: str, out: list, depth: int = 0) -> None:
