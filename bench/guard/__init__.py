@@ -143,8 +143,12 @@ def _cli(argv=None) -> int:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--limit", type=int, default=None)
     ap.add_argument("--model", default=None)
+    ap.add_argument("--embed-cache", default=None,
+                    help="npy file of the data set's embeddings (encoder settings of the trainer) reused "
+                         "by the holdout training; written on first use")
     a = ap.parse_args(argv)
     res = main(a.data, holdout_source=a.holdout_source, requests=a.requests, rate=a.rate, threads=a.threads,
-               limit=a.limit, model_path=a.model)
+               limit=a.limit, model_path=a.model,
+               train_kwargs={"embed_cache": a.embed_cache} if a.embed_cache else None)
     print(json.dumps(res, indent=2))
     return 0

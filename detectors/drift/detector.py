@@ -136,6 +136,10 @@ class DriftDetector(Detector):
             from detectors.drift.data import read_columns
             self._reference_cols = read_columns(self.config.reference_path)
 
+    def accepts(self, event: Event) -> bool:
+        # inline guard decisions are not model traffic (they would count as rows of missing values)
+        return event.kind in self.event_kinds and event.name != "guard.decision"
+
     # -- rows -------------------------------------------------------------------------------------
     def row_of(self, ev: Event) -> dict[str, Any]:
         a = ev.attributes

@@ -242,3 +242,27 @@ def test_text_drift_on_prompt_embeddings():
     assert a["centroid_cosine_distance"] > b["centroid_cosine_distance"]
     with pytest.raises(ValueError):
         text_drift(["a"], ["b"])
+
+
+def test_drift_detector_text_mode_flags_topic_change():
+    from agent.registry import create
+    det = create("detector", "drift/text", {"reference_size": 60, "window": 40, "step": 10, "text": True,
+                                            "text_components": 4, "outputs": False, "mmd": False,
+                                            "min_samples": 20})
+    words = ["apple", "pumpkin", "garlic", "carrot", "onion", "tomato", "potato", "mushroom", "lentil", "corn"]
+    food = [f"How do I cook {w} for dinner number {i}?" for i in range(12) for w in words][:100]
+    code = [f"Write a Rust function that parses {w} records, case {i}" for i in range(12) for w in words][:100]
+
+    def ev(i, p):
+        return Event.create(source="t/t", kind="inference", entity="chat", name="gen_ai.chat", time=float(i),
+                            attributes={"gen_ai.prompt": p, "model.name": "chat"}, raw=f"p{i}")
+
+    fs = det.process([ev(i, p) for i, p in enumerate(food)])
+    assert fs == []
+    fs = det.process([ev(100 + i, p) for i, p in enumerate(code)])
+    assert fs and any(k.startswith("text.pc") for k in fs[0].evidence["features"])
+    assert fs[0].evidence["text_drift"]["embedding_model"] == "all-MiniLM-L6-v2"
+    blob = det.snapshot()
+    det2 = create("detector", "drift/text", {"reference_size": 60, "text": True, "text_components": 4})
+    det2.restore(blob)
+    assert det2._eps["chat"].projector is not None
