@@ -158,3 +158,25 @@ def test_huge_prompt_clipped_with_length():
     assert ev.attributes["gen_ai.prompt.length"] == len(text)
     assert ev.attributes["gen_ai.prompt.truncated"] is True
     assert len(ev.attributes["gen_ai.prompt"]) < len(text)
+
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+_json = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True) | st.text(max_size=20),
+                     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+                     max_leaves=12)
+_keys = st.sampled_from(["model", "model_name", "features", "prompt", "messages", "choices", "inputs", "outputs",
+                         "request", "response", "time", "probability", "client_id", "usage", "shape", "data"])
+_records = st.dictionaries(_keys, _json, max_size=6)
+
+
+@settings(max_examples=60, deadline=None)
+@given(_records)
+def test_any_record_parses_or_raises_format_error(rec):
+    for fmt in ("warden-inference", "openai-chat", "kserve-v2", "auto"):
+        try:
+            evs = parse_record(rec, fmt, SRC)
+        except FormatError:
+            continue
+        assert all(e.kind in ("inference", "log", "audit", "metric", "trace") for e in evs)

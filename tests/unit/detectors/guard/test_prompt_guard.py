@@ -244,3 +244,24 @@ def test_training_rejects_bad_rows(tmp_path):
     p.write_text('{"text": "a", "label": 3}\n')
     with pytest.raises(ValueError, match="label"):
         train.load_rows(p)
+
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.one_of(st.text(max_size=300), st.binary(max_size=100), st.none(), st.integers(),
+                 st.dictionaries(st.sampled_from(["prompt", "text", "messages", "client_id", "api_key"]),
+                                 st.one_of(st.text(max_size=50), st.binary(max_size=20), st.integers(), st.none(),
+                                           st.lists(st.dictionaries(st.sampled_from(["role", "content"]),
+                                                                    st.text(max_size=20)), max_size=3)),
+                                 max_size=4)))
+def test_decide_never_raises(record):
+    g = _LEX_GUARD
+    d = g.decide(record)
+    assert d["decision"] in ("allow", "deny")
+    assert d["score"] is None or 0.0 <= d["score"] <= 1.0
+
+
+_LEX_GUARD = PromptGuard(use_embedding=False)
