@@ -156,6 +156,9 @@ class BlocklistResponder(Responder):
         return {"kind": f"block_{kind}", "principal": v or "", "name": v or ""} if kind != "api_key" else \
             {"kind": "block_api_key", "name": key_digest(v)[:16] if v else ""}
 
+    def undo_for(self, alert, target, params) -> dict[str, Any]:
+        return {"operation": "unblock", "target": target}
+
     def _publish(self, msg: dict) -> None:
         if self.rt is None:
             return

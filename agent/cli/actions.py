@@ -109,10 +109,13 @@ def list_actions(ctx, alert_id, status, limit, as_json) -> None:
 @actions.command("approve")
 @click.argument("action_id")
 @click.option("--by", default=None, help="Who approves (default: $USER).")
+@click.option("--override-blast-radius", is_flag=True,
+              help="Also run an action the blast-radius limit stopped (blocked_by_blast_radius), past the limit.")
 @click.option("--json", "as_json", is_flag=True)
 @pass_ctx
-def approve(ctx, action_id, by, as_json) -> None:
-    """Approve and run an action waiting for approval."""
+def approve(ctx, action_id, by, override_blast_radius, as_json) -> None:
+    """Approve and run an action waiting for approval (or, with --override-blast-radius, one the
+    blast-radius limit stopped). Protected resources stay protected."""
     store = _store(ctx)
     env = None
     try:
@@ -120,8 +123,9 @@ def approve(ctx, action_id, by, as_json) -> None:
         if act is None:
             click.echo(f"no action {action_id!r}", err=True)
             sys.exit(EXIT_NOT_FOUND)
-        if act.status != "pending_approval":
-            click.echo(f"action {act.id[:12]} is {act.status}, not pending_approval", err=True)
+        allowed = ("pending_approval", "blocked_by_blast_radius") if override_blast_radius else ("pending_approval",)
+        if act.status not in allowed:
+            click.echo(f"action {act.id[:12]} is {act.status}, not {' or '.join(allowed)}", err=True)
             sys.exit(EXIT_USAGE)
         alert = store.get_alert(act.alert_id)
         if alert is None:
@@ -130,9 +134,11 @@ def approve(ctx, action_id, by, as_json) -> None:
         env = ctx_env = _Env(ctx.cfg)
         route = dict(act.result.get("route") or {"responder": act.responder})
         route["dry_run"] = act.dry_run
-        env.executor.log.append("approve", {"id": act.id, "alert_id": act.alert_id}, by=by or _user())
+        env.executor.log.append("approve", {"id": act.id, "alert_id": act.alert_id}, by=by or _user(),
+                                override_blast_radius=override_blast_radius)
         pending = dataclasses.replace(act, status="planned", result={})
-        out = ctx_env.executor.run(env.responder(act.responder), pending, alert, route, approved=True)
+        out = ctx_env.executor.run(env.responder(act.responder), pending, alert, route, approved=True,
+                                   override_blast_radius=override_blast_radius)
         store.put_actions(out)
         store.flush()
     finally:

@@ -58,3 +58,23 @@ def test_status_table_shows_stages_and_counters(tmp_path):
     assert r.exit_code == 0
     for word in ("decide", "act", "lag", "deduplicated", "decide.folded=1", "action log: ok", "pending approvals: 1"):
         assert word in r.output, word
+
+
+def test_blast_radius_blocked_action_can_be_approved_with_override(tmp_path):
+    from tests.unit.agent.lifecycle.cli_fixture import POLICIES
+    from tests.unit.agent.lifecycle.harness import Harness, finding
+    policies = POLICIES.replace("approval: true", "approval: false") + \
+        "safety: {blast_radius: {max_actions: 1, window: 1h}}\n"
+    h = Harness(tmp_path, policies)
+    h.feed(*[finding("llm-chat", 1000 + i, detector="prompt_guard/default", rule="prompt_injection", n=i,
+                     evidence={"client.id": f"c{i}"}) for i in range(3)])
+    h.close()
+    conf = tmp_path / "warden.yaml"
+    conf.write_text(f"data_dir: {tmp_path / 'w'}\npolicies: [{tmp_path / 'policies.yaml'}]\n")
+    blocked = orjson.loads(invoke(str(conf), "actions", "list", "--status", "blocked_by_blast_radius", "--json").output)
+    assert len(blocked) == 2
+    assert invoke(str(conf), "actions", "approve", blocked[0]["id"]).exit_code == 2        # needs the override
+    r = invoke(str(conf), "actions", "approve", blocked[0]["id"], "--override-blast-radius", "--json")
+    assert r.exit_code == 0 and orjson.loads(r.output)[0]["status"] == "done"
+    bl = BlockList(tmp_path / "w" / "blocklist.db")
+    assert sum(1 for i in range(3) if bl.is_blocked(client_id=f"c{i}")) == 2
