@@ -66,7 +66,7 @@ def write_results(out_dir: Path, det_name: str, df: _corpus.DataFile, unit: np.n
     return path
 
 
-def run(data_dir, out_dir, detector: Any = "ensemble", threshold: float | None = None,
+def run(data_dir, out_dir, detector: Any = "novelty", threshold: float | None = None,
         options: dict | None = None, files: list[str] | None = None, write: bool = True) -> dict:
     """Run, write and score. Returns {"detector", "profiles": {name: {"swept": ..., "fixed": ...}},
     "points", "seconds"}. `threshold` is the fixed threshold on the [0, 1] anomaly_score
@@ -114,7 +114,7 @@ def table(res: dict) -> str:
     return "\n".join(lines)
 
 
-def main(data, out, detector: Any = "ensemble", threshold: float | None = None,
+def main(data, out, detector: Any = "novelty", threshold: float | None = None,
          options: dict | None = None, files: list[str] | None = None) -> dict:
     """CLI entry: run the NAB benchmark, print the table per profile (swept and fixed threshold)."""
     res = run(data, out, detector, threshold=threshold, options=options, files=files)
