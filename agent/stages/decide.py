@@ -102,16 +102,32 @@ class DecideStage(Stage):
                 continue
             for p in matched:
                 self._apply(p, f)
-        # re-check every open episode's mute state now and then (silence added / expired)
-        now = time.monotonic()
-        if now - self._last_recheck >= RECHECK_S:
-            self._last_recheck = now
-            for key, ep in self.open.items():
-                p = self._by_id.get(ep["policy"])
-                if p is not None and key not in self._changed and ep.get("emitted_count"):
-                    self._changed[key] = p
+        self._recheck()
         self._emit_changed()
         self._resolve_cleared()
+
+    def _recheck(self, force: bool = False) -> None:
+        """Re-check every open episode's mute state now and then (a silence added or expired,
+        an inhibiting source resolved), so muting follows without new findings."""
+        now = time.monotonic()
+        if not force and now - self._last_recheck < RECHECK_S:
+            return
+        self._last_recheck = now
+        for key, ep in self.open.items():
+            p = self._by_id.get(ep["policy"])
+            if p is not None and key not in self._changed and ep.get("emitted_count"):
+                self._changed[key] = p
+
+    def step(self, timeout: float = 0.1) -> int:
+        n = super().step(timeout)
+        if n == 0 and self._loaded and time.monotonic() - self._last_recheck >= RECHECK_S:
+            self.silences.refresh(force=True)
+            self._recheck()
+            before = self.rt.counters.get("decide.alerts_firing") + self.rt.counters.get("decide.alerts_suppressed")
+            self._emit_changed()
+            if self.rt.counters.get("decide.alerts_firing") + self.rt.counters.get("decide.alerts_suppressed") != before:
+                self._uncommitted += 1     # the next idle step checkpoints the new mute state
+        return n
 
     def _emit_changed(self, only: dict[str, Policy] | None = None) -> None:
         """One alert update per changed episode per batch: the store shows the current count.

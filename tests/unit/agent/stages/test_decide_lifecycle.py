@@ -103,3 +103,18 @@ def test_episode_opened_and_cleared_within_one_batch_still_fires(h):
     assert h.rt.counters.get("decide.alerts_firing") == 2
     notified = {(x.alert_id) for x in h.actions()}
     assert len(notified) == 2
+
+
+def test_silence_expiry_unmutes_without_new_findings(h):
+    store = open_silences(h.cfg)
+    s = Silence.new(["alertname=gpu-leak"], duration=3600)
+    store.add(s)
+    h.feed(finding("n1", 1000))
+    assert h.alerts()[0].status == "suppressed"
+    store.expire(s.id)
+    h.decide._last_recheck = -1e18            # RECHECK_S has passed
+    h.drain()                                  # idle steps only: no new finding
+    a = h.alerts()[0]
+    assert a.status == "firing" and "suppressed_by" not in a.labels
+    h.act.flush_notifications()
+    assert [x.alert_id for x in h.actions()] == [a.id]
