@@ -22,7 +22,7 @@ the endpoint and model in evidence. Signals (finding `rule`):
   binned by 0.5 sd) among a client's queries, and the share of queries outside 4 sd of the
   endpoint's traffic. Flags when, past `min_queries`, distinct-cell share > `coverage_threshold`
   and out-of-range share > `out_of_range_threshold`, or out-of-range share alone > 0.5.
-- `abuse`: share of a client's (API key's) recent requests that were denied by the guard
+- `abuse` (per API key `api_key.id`, else per client): share of the key's recent requests that were denied by the guard
   (`guard.decision` = deny) or failed (`http.response.status_code` >= 400, `error.type`), over the
   last `abuse_window` requests; flags at >= `abuse_min` such requests and share > `abuse_rate`.
 
@@ -175,6 +175,7 @@ class _Endpoint:
         self.mean: np.ndarray | None = None
         self.m2: np.ndarray | None = None
         self.clients: dict[str, _Client] = {}
+        self.keys: dict[str, _Client] = {}    # per API key (else per client): abuse outcomes
         self.model: dict[str, Any] = {}
 
     def sd(self) -> np.ndarray:
@@ -196,7 +197,8 @@ class _Endpoint:
         return {"names": self.names, "count": self.count,
                 "mean": None if self.mean is None else self.mean.tolist(),
                 "m2": None if self.m2 is None else self.m2.tolist(), "model": self.model,
-                "clients": {k: c.to_state() for k, c in self.clients.items()}}
+                "clients": {k: c.to_state() for k, c in self.clients.items()},
+                "keys": {k: c.to_state() for k, c in self.keys.items()}}
 
     @classmethod
     def from_state(cls, st: dict, cfg: ExtractionConfig) -> "_Endpoint":
@@ -205,6 +207,8 @@ class _Endpoint:
         e.mean = None if st["mean"] is None else np.array(st["mean"], np.float64)
         e.m2 = None if st["m2"] is None else np.array(st["m2"], np.float64)
         e.clients = {k: _Client.from_state(v, cfg) for k, v in st["clients"].items()}
+        kcfg = ExtractionConfig(history=2, max_distances=8, min_queries=8, abuse_window=cfg.abuse_window)
+        e.keys = {k: _Client.from_state(v, kcfg) for k, v in st.get("keys", {}).items()}
         return e
 
 
@@ -278,9 +282,17 @@ class ExtractionDetector(Detector):
         status = a.get("http.response.status_code")
         bad = (a.get("guard.decision") == "deny" or a.get("error.type") is not None
                or (isinstance(status, (int, float)) and not isinstance(status, bool) and status >= 400))
-        c.outcomes.append(1 if bad else 0)
+        ak = a.get("api_key.id")
+        akey = str(ak) if isinstance(ak, str) and ak else key  # abuse is tracked per API key
+        kc = ep.keys.get(akey)
+        if kc is None:
+            if len(ep.keys) >= cfg.max_clients:
+                ep.keys.pop(next(iter(ep.keys)))
+            kc = ep.keys[akey] = _Client(2, 8, cfg.abuse_window)
+        kc.n += 1
+        kc.outcomes.append(1 if bad else 0)
+        findings += self._abuse(ev, ep, akey, kc)
         if ev.name == "guard.decision":
-            findings += self._abuse(ev, ep, key, c)
             return findings
         c.n += 1
         c.times.append(ev.time)
@@ -317,7 +329,6 @@ class ExtractionDetector(Detector):
         findings += self._prada(ev, ep, key, c)
         findings += self._rate(ev, ep, key, c)
         findings += self._coverage(ev, ep, key, c)
-        findings += self._abuse(ev, ep, key, c)
         return findings
 
     def _armed(self, c: _Client, rule: str) -> bool:
@@ -392,6 +403,7 @@ class ExtractionDetector(Detector):
         return []
 
     def _abuse(self, ev, ep, key, c) -> list[Finding]:
+        """`key` / `c`: the API key (or client when the request names no key) and its record."""
         cfg = self.config
         bad = sum(c.outcomes)
         share = bad / max(len(c.outcomes), 1)

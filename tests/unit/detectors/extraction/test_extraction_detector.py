@@ -121,3 +121,18 @@ def test_config_validation():
                 {"severity": "huge"}, {"history": 1}):
         with pytest.raises(ConfigError):
             create("detector", "extraction/bad", bad)
+
+
+def test_abuse_tracked_per_api_key_across_clients():
+    det = create("detector", "extraction/ak", {"abuse_min": 6, "abuse_rate": 0.3})
+    evs = []
+    for i in range(30):
+        cl = f"c{i % 3}"  # three clients share one key; each alone stays under abuse_min
+        evs.append(_ev(i, cl, [1.0, float(i)], t=i, **{"api_key.id": "k-shared"}))
+        if i % 2 == 0:
+            evs.append(_ev(i, cl, t=i, name="guard.decision", **{"guard.decision": "deny", "api_key.id": "k-shared"}))
+    fs = [f for f in det.process(evs) if f.rule == "abuse"]
+    assert [f.entity for f in fs] == ["k-shared"]
+    b = create("detector", "extraction/ak2", {})
+    b.restore(det.snapshot())
+    assert "k-shared" in b._eps["fraud"].keys
