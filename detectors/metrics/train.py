@@ -79,7 +79,7 @@ def main(data, out, device: str = "auto", epochs: int = 20, window: int = 32, hi
     net, losses = fit_net(W, y, window=window, hidden=hidden, epochs=epochs, lr=lr,
                           batch_size=batch_size, device=dev, seed=seed, progress=progress)
     outp = Path(out)
-    if outp.is_dir() or str(out).endswith(("/", "\\")):
+    if outp.is_dir() or str(out).endswith(("/", "\\")) or outp.suffix == "":   # a directory
         outp.mkdir(parents=True, exist_ok=True)
         outp = outp / DEFAULT_NAME
     else:
