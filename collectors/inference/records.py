@@ -43,7 +43,7 @@ def parse_time(value: Any, default: float | None = None) -> float:
     if isinstance(value, bool):
         raise FormatError(f"invalid time {value!r}")
     if isinstance(value, (int, float)):
-        v = float(value)
+        v = _float(value)
         if not math.isfinite(v) or v < 0:
             raise FormatError(f"invalid time {value!r}")
         while v > 1e11:  # ms, µs, ns
@@ -67,6 +67,13 @@ def parse_time(value: Any, default: float | None = None) -> float:
     raise FormatError(f"invalid time {value!r}: expected epoch seconds or ISO-8601")
 
 
+def _float(v: Any) -> float:
+    try:
+        return float(v)
+    except OverflowError:
+        return math.inf if v > 0 else -math.inf
+
+
 def key_id(api_key: str) -> str:
     """The id under which an API key appears in events (a short hash: raw keys never do)."""
     return "k-" + hashlib.sha256(api_key.encode("utf-8", "surrogatepass")).hexdigest()[:16]
@@ -88,7 +95,7 @@ def _str_field(rec: dict, *names: str, where: str = "") -> str | None:
 def _number(v: Any, name: str) -> float:
     if isinstance(v, bool) or not isinstance(v, (int, float)):
         raise FormatError(f"{name} must be a number, got {type(v).__name__}")
-    f = float(v)
+    f = _float(v)
     if not math.isfinite(f):
         raise FormatError(f"{name} must be finite, got {v!r}")
     return f
@@ -151,7 +158,7 @@ def _features(feats: Any, attrs: dict) -> None:
         if v is None or isinstance(v, (bool, str)):
             attrs["feature." + k] = v
         elif isinstance(v, (int, float)):
-            f = float(v)
+            f = _float(v)
             attrs["feature." + k] = f if math.isfinite(f) else None
         else:
             raise FormatError(f"feature {k!r} must be a number, string, boolean or null, got {type(v).__name__}")
@@ -449,6 +456,8 @@ def _v2_tensor(t: Any, where: str) -> tuple[str, list[int], str, list]:
                 raise FormatError(f"kserve-v2: {where} ({name}) BOOL values must be true/false")
         elif isinstance(v, bool) or not isinstance(v, (int, float)):
             raise FormatError(f"kserve-v2: {where} ({name}) {dt} values must be numbers, got {v!r}")
+        elif isinstance(v, int) and abs(v) >= 1 << 64:
+            raise FormatError(f"kserve-v2: {where} ({name}) value {v} out of range for {dt}")
     return name, shape, dt, flat
 
 
@@ -570,14 +579,14 @@ def parse_kserve(record: Any, source: str) -> list[Event]:
             elif per == 1:
                 attrs["output." + name] = vals[0]
                 if value is None and not isinstance(vals[0], bool):
-                    value = float(vals[0])
+                    value = _float(vals[0]) if math.isfinite(_float(vals[0])) else None
                     attrs.setdefault("inference.prediction", vals[0])
             elif dt.startswith("FP") or dt == "BF16":
                 j = max(range(per), key=lambda k: vals[k])
                 attrs["inference.prediction"] = j
-                attrs["inference.probability"] = float(vals[j])
-                attrs[f"output.{name}"] = [float(v) for v in vals]
-                value = float(vals[j])
+                attrs["inference.probability"] = _float(vals[j])
+                attrs[f"output.{name}"] = [_float(v) for v in vals]
+                value = _float(vals[j]) if math.isfinite(_float(vals[j])) else None
             else:
                 attrs[f"output.{name}"] = list(vals)
         events.append(Event.create(source=source, kind="inference", entity=endpoint,

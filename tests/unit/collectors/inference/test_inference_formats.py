@@ -180,3 +180,17 @@ def test_any_record_parses_or_raises_format_error(rec):
         except FormatError:
             continue
         assert all(e.kind in ("inference", "log", "audit", "metric", "trace") for e in evs)
+
+
+def test_huge_numbers_are_format_errors_or_missing():
+    with pytest.raises(FormatError):
+        parse_record({"model": "m", "features": {"a": 1}, "time": 10 ** 400}, "warden-inference", SRC)
+    with pytest.raises(FormatError):  # not representable in the event's JSON
+        parse_record({"model": "m", "features": {"a": 10 ** 400}}, "warden-inference", SRC)
+    [ev] = parse_record({"model": "m", "features": {"a": 1e308 * 10}}, "warden-inference", SRC)
+    assert ev.attributes["feature.a"] is None
+    with pytest.raises(FormatError):
+        parse_record({"model": "m", "features": {"a": 1}, "latency_ms": 10 ** 400}, "warden-inference", SRC)
+    with pytest.raises(FormatError, match="out of range"):
+        parse_record({"model_name": "m", "inputs": [{"name": "x", "shape": [1], "datatype": "INT64",
+                                                     "data": [10 ** 30]}]}, "kserve-v2", SRC)
