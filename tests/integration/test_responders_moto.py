@@ -30,7 +30,10 @@ def moto_url():
     port = _free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
-    yield f"http://127.0.0.1:{port}"
+    url = f"http://127.0.0.1:{port}"
+    import requests
+    requests.post(f"{url}/moto-api/reset", timeout=10)      # moto backends are process-wide
+    yield url
     server.stop()
 
 

@@ -44,6 +44,8 @@ def moto(tmp_path_factory):
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     url = f"http://127.0.0.1:{port}"
+    import requests
+    requests.post(f"{url}/moto-api/reset", timeout=10)      # moto backends are process-wide
     iam = boto3.client("iam", region_name="us-east-1", endpoint_url=url)
     iam.create_user(UserName="alice")
     keys = [iam.create_access_key(UserName="alice")["AccessKey"]["AccessKeyId"] for _ in range(2)]
