@@ -151,7 +151,7 @@ def pump(pipes, until, timeout=60.0):
 def spawn_detect(cfg_path: Path, log_path: Path) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     return subprocess.Popen([sys.executable, "-c", "import sys; from agent.cli import main; sys.exit(main())",
-                             "-c", str(cfg_path), "run", "--stage", "detect"],
+                             "-v", "-c", str(cfg_path), "run", "--stage", "detect"],
                             cwd=str(ROOT), env=env, stdout=subprocess.DEVNULL, stderr=open(log_path, "wb"))
 
 
@@ -254,7 +254,7 @@ def test_detect_replica_killed_and_restarted(kafka_cfg, tmp_path):
     produced += 300 * NODES
     first = spawn_detect(cfg_path, tmp_path / "detect-1.log")
     try:
-        assert wait(lambda: committed_total() >= 300 * NODES, 60), (tmp_path / "detect-1.log").read_text()[-3000:]
+        assert wait(lambda: committed_total() >= 300 * NODES, 90), (tmp_path / "detect-1.log").read_text()[-3000:]
         produce(1)
         produced += 300 * NODES
         wait(lambda: committed_total() > 300 * NODES, 20, every=0.05)   # it is inside the second part...
@@ -269,7 +269,7 @@ def test_detect_replica_killed_and_restarted(kafka_cfg, tmp_path):
             first.kill()
     second = spawn_detect(cfg_path, tmp_path / "detect-2.log")
     try:
-        assert wait(lambda: committed_total() >= produced, 90), (tmp_path / "detect-2.log").read_text()[-3000:]
+        assert wait(lambda: committed_total() >= produced, 120), (tmp_path / "detect-2.log").read_text()[-3000:]
     finally:
         second.send_signal(signal.SIGTERM)
         second.wait(30)
