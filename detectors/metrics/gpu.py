@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from agent.names import GPU_TEMPERATURE, GPU_UTILIZATION, GPU_XID_ERRORS
 from agent.registry import register
 from detectors.metrics.common import SEVERITIES, halflife_alpha
-from detectors.metrics.keyed import KeyedStateDetector, trim, window_sum
+from detectors.metrics.keyed import KeyedStateDetector, ledger, ledger_add, ledger_sum, ledger_trim
 
 
 def _gpu_key(ev):
@@ -140,11 +140,11 @@ class GpuHealthDetector(KeyedStateDetector):
         return _gpu_key(ev)
 
     def new_state(self, ev):
-        return {"base": None, "hot": 0, "t": [], "e": [], "codes": []}
+        return {"base": None, "hot": 0, "xid": ledger()}
 
     def evaluate(self, st, ev, v, t):
         if ev.name == GPU_XID_ERRORS:
-            n = window_sum(st["t"], st["e"], t, self.config.xid_window) + v
+            n = ledger_sum(st["xid"], t, self.config.xid_window) + v
             code = ev.attributes.get("gpu.xid.code")
             try:
                 code = int(code) if code is not None else None
@@ -170,9 +170,8 @@ class GpuHealthDetector(KeyedStateDetector):
     def update(self, st, ev, v, t, flagged):
         if ev.name == GPU_XID_ERRORS:
             if v > 0:
-                st["t"].append(t)
-                st["e"].append(v)
-            trim(st["t"], st["e"], keep_after=t - self.config.xid_window)
+                ledger_add(st["xid"], t, v)
+            ledger_trim(st["xid"], t - self.config.xid_window)
             return
         st["hot"] = st["hot"] + 1 if v >= self.config.temp_limit else 0
         if not flagged and v < self.config.temp_limit:

@@ -17,6 +17,7 @@ the key's last point) are scored but never learned (counted as ``late``); a key 
 """
 from __future__ import annotations
 
+import bisect
 import math
 from typing import Any, Sequence
 
@@ -218,24 +219,28 @@ def _from_jsonable(x: Any) -> Any:
     return x
 
 
-def window_sum(times: list, values: list, now: float, seconds: float) -> float:
-    """Sum of values whose time is in (now - seconds, now]."""
-    lo = now - seconds
-    tot = 0.0
-    for t, v in zip(reversed(times), reversed(values)):
-        if t <= lo:
-            break
-        if t <= now:
-            tot += v
-    return tot
+def ledger() -> dict:
+    """A time-ordered ledger of (time, value) with prefix sums: O(log n) window sums."""
+    return {"t": [], "c": [], "c0": 0.0}
 
 
-def trim(times: list, *cols: list, keep_after: float) -> None:
-    """Drop leading entries older than keep_after (lists sorted by time)."""
-    k = 0
-    while k < len(times) and times[k] <= keep_after:
-        k += 1
-    if k:
-        del times[:k]
-        for c in cols:
-            del c[:k]
+def ledger_add(led: dict, t: float, v: float) -> None:
+    led["t"].append(t)
+    led["c"].append((led["c"][-1] if led["c"] else led["c0"]) + v)
+
+
+def ledger_sum(led: dict, now: float, seconds: float) -> float:
+    """Sum of the values with time in (now - seconds, now] (entries are never later than now)."""
+    t, c = led["t"], led["c"]
+    if not t:
+        return 0.0
+    j = bisect.bisect_right(t, now - seconds)
+    return c[-1] - (c[j - 1] if j > 0 else led["c0"])
+
+
+def ledger_trim(led: dict, keep_after: float) -> None:
+    """Drop entries at or before keep_after."""
+    j = bisect.bisect_right(led["t"], keep_after)
+    if j:
+        led["c0"] = led["c"][j - 1]
+        del led["t"][:j], led["c"][:j]

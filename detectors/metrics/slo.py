@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from agent.names import HTTP_SERVER_DURATION, HTTP_SERVER_ERRORS, HTTP_SERVER_REQUESTS
 from agent.registry import register
 from detectors.metrics.common import SEVERITIES
-from detectors.metrics.keyed import KeyedStateDetector, trim, window_sum
+from detectors.metrics.keyed import KeyedStateDetector, ledger, ledger_add, ledger_sum, ledger_trim
 
 DEFAULT_RULES = [[3600.0, 300.0, 14.4], [21600.0, 1800.0, 6.0], [86400.0, 7200.0, 3.0],
                  [259200.0, 21600.0, 1.0]]
@@ -84,7 +84,7 @@ class SloBurnDetector(KeyedStateDetector):
         fixed = None
         if latency:
             fixed = float(cfg.latency_thresholds.get(ev.entity, cfg.latency_threshold) or 0) or None
-        return {"tb": [], "b": [], "tt": [], "n": [], "sli": "latency" if latency else "errors",
+        return {"bad": ledger(), "tot": ledger(), "sli": "latency" if latency else "errors",
                 "fixed": fixed, "thr": None, "first": []}
 
     @staticmethod
@@ -111,8 +111,8 @@ class SloBurnDetector(KeyedStateDetector):
         for k, (long_s, short_s, burn) in enumerate(self.config.rules):
             rates = []
             for w in (long_s, short_s):
-                b = window_sum(st["tb"], st["b"], t, w) + (bad or 0.0)
-                n = window_sum(st["tt"], st["n"], t, w) + (tot or 0.0)
+                b = ledger_sum(st["bad"], t, w) + (bad or 0.0)
+                n = ledger_sum(st["tot"], t, w) + (tot or 0.0)
                 rates.append((b / n / budget) if n > 0 else 0.0)
                 if w == short_s:
                     enough = n >= (self.config.min_samples if latency else self.config.min_requests)
@@ -143,14 +143,12 @@ class SloBurnDetector(KeyedStateDetector):
             return
         bad, tot = self._parts(ev, v, st)
         if bad is not None:
-            st["tb"].append(t)
-            st["b"].append(bad)
+            ledger_add(st["bad"], t, bad)
         if tot is not None:
-            st["tt"].append(t)
-            st["n"].append(tot)
+            ledger_add(st["tot"], t, tot)
         horizon = max(r[0] for r in self.config.rules)
-        trim(st["tb"], st["b"], keep_after=t - horizon)
-        trim(st["tt"], st["n"], keep_after=t - horizon)
+        ledger_trim(st["bad"], t - horizon)
+        ledger_trim(st["tot"], t - horizon)
 
     def title(self, ev, e):
         w = e.get("window", {})

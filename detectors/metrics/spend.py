@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from agent.names import GPU_UTILIZATION
 from agent.registry import register
 from detectors.metrics.common import SEVERITIES
-from detectors.metrics.keyed import KeyedStateDetector, trim, window_sum
+from detectors.metrics.keyed import KeyedStateDetector, ledger, ledger_add, ledger_sum, ledger_trim
 
 
 @register
@@ -64,7 +64,7 @@ class GpuSpendDetector(KeyedStateDetector):
         return self.key_for(ev)[0]
 
     def new_state(self, ev):
-        return {"last": {}, "t": [], "c": [], "day": None, "today": 0.0}
+        return {"last": {}, "spend": ledger(), "day": None, "today": 0.0}
 
     def _cost(self, st, ev, t):
         gpu = f"{ev.entity}#{ev.attributes.get('gpu.index', '')}"
@@ -79,7 +79,7 @@ class GpuSpendDetector(KeyedStateDetector):
         today = (st["today"] if st["day"] == day else 0.0) + c
         rates = []
         for w in (cfg.long_window, cfg.short_window):
-            spent = window_sum(st["t"], st["c"], t, w) + c
+            spent = ledger_sum(st["spend"], t, w) + c
             rates.append(spent / w * 86400.0)
         proj = min(rates)
         score = max(proj, today) / cfg.budget_per_day
@@ -97,9 +97,8 @@ class GpuSpendDetector(KeyedStateDetector):
         if st["day"] != day:
             st["day"], st["today"] = day, 0.0
         st["today"] += c
-        st["t"].append(t)
-        st["c"].append(c)
-        trim(st["t"], st["c"], keep_after=t - self.config.long_window)
+        ledger_add(st["spend"], t, c)
+        ledger_trim(st["spend"], t - self.config.long_window)
 
     def title(self, ev, e):
         return (f"GPU spend of {e['group']} on track for {e['projected_daily_spend']:.0f}/day "
