@@ -21,6 +21,12 @@ Bad input: NaN / missing values score 0 and are counted (``nan``); out-of-order 
 against the current memory but not learned (``late``); constant series score 0 until they change
 (the scale floor ``min_scale`` / ``min_rel_scale`` keeps the score finite).
 
+Flag-rate calibration (``rate_target``, default 0.001): per series, an EWMA (``rate_halflife``
+points) of how often the undamped output reached the threshold; when it is above the target the
+score is multiplied by ``rate_target / rate``, so a series that keeps producing new values (bursty
+counts, say) needs a stronger novelty to flag, while a quiet series keeps its full sensitivity.
+Causal: the rate is that of the points before.
+
 This is the detector that scores best on NAB here (see bench/nab); it is also a member of the
 default ensemble.
 """
@@ -38,15 +44,15 @@ from detectors.metrics.common import (SEVERITIES, MetricDetector, RunResult, Ser
                                       halflife_alpha, njit, restore_rows, snapshot_rows)
 
 # state columns
-N, LO, HI, C, S, LAST, NAN, LATE, HEAD, FILL, RPOS, FIRST, SEEN, FPOS = range(14)
-NCOLS = 14
-_INIT = [0.0, math.inf, -math.inf, 0.0, 0.0, -math.inf, 0.0, 0.0, 0.0, 0.0, 0.0, math.nan, 0.0, 0.0]
+N, LO, HI, C, S, LAST, NAN, LATE, HEAD, FILL, RPOS, FIRST, SEEN, FPOS, RATE = range(15)
+NCOLS = 15
+_INIT = [0.0, math.inf, -math.inf, 0.0, 0.0, -math.inf, 0.0, 0.0, 0.0, 0.0, 0.0, math.nan, 0.0, 0.0, 0.0]
 REPORTED = 32   # flagged values remembered (as anomalies, not as normal) for de-duplication
 
 
 @njit
 def _novelty_kernel(ids, x, t, st, buf, mode, L, K, Q, warmup, thr, a_s, min_scale, min_rel,
-                    scores, flags, nearest, scales, raws):
+                    r0, a_r, scores, flags, nearest, scales, raws):
     n = ids.shape[0]
     for i in range(n):
         s = ids[i]
@@ -99,6 +105,13 @@ def _novelty_kernel(ids, x, t, st, buf, mode, L, K, Q, warmup, thr, a_s, min_sca
                     prev = sc_ring[k]
             out = raw if raw > prev else 0.0
             raws[i] = raw
+            if r0 > 0.0:
+                # flag-rate calibration: a series that keeps producing new values counts less
+                rate = st[s, 14]
+                damp = 1.0 if rate <= r0 else r0 / rate
+                if mode != 2 and not late:
+                    st[s, 14] = rate + a_r * ((1.0 if out >= thr else 0.0) - rate)
+                out = out * damp
             scores[i] = out
         if mode == 2 or late:
             if late and mode != 2:
@@ -165,6 +178,8 @@ class NoveltyDetector(MetricDetector):
         scale_halflife: float = 10000.0  # EWMA half-life of the mean absolute deviation, points
         min_scale: float = 1e-12
         min_rel_scale: float = 1e-6
+        rate_target: float = 0.001    # expected flag rate; a series flagging more is damped (0 = off)
+        rate_halflife: float = 2000.0  # points
         metrics: list[str] = field(default_factory=list)
         severity: str = "medium"
         high_factor: float = 3.0
@@ -182,6 +197,8 @@ class NoveltyDetector(MetricDetector):
                 raise ValueError("scale_halflife must be > 0")
             if self.min_scale < 0 or self.min_rel_scale < 0:
                 raise ValueError("min_scale and min_rel_scale must be >= 0")
+            if not 0 <= self.rate_target < 1 or self.rate_halflife <= 0:
+                raise ValueError("rate_target must be in [0, 1) and rate_halflife > 0")
             if self.severity not in SEVERITIES:
                 raise ValueError(f"severity must be one of {', '.join(SEVERITIES)}")
 
@@ -203,7 +220,8 @@ class NoveltyDetector(MetricDetector):
         cfg = self.config
         _novelty_kernel(ids, ex.values, ex.times, self.table.state, self.table.buf, mode,
                         self._L, self._K, REPORTED, cfg.warmup, cfg.threshold, self._a_s, cfg.min_scale,
-                        cfg.min_rel_scale, scores, flags, nearest, scales, raws)
+                        cfg.min_rel_scale, cfg.rate_target, halflife_alpha(cfg.rate_halflife),
+                        scores, flags, nearest, scales, raws)
         self._raw = raws
         return RunResult(scores, flags, nearest, scales)
 
