@@ -91,11 +91,13 @@ def mmd_test(X: np.ndarray, Y: np.ndarray, *, permutations: int = 200, bandwidth
             stats = (proj * proj).sum(0)
         else:
             sq = (Z * Z).sum(1)
+            neg = (-gamma * sq)[None, :]
             acc = torch.empty((N, P + 1), dtype=tdt, device=dev)
             for s in range(0, N, block):
                 e = min(s + block, N)
-                d2 = (sq[s:e, None] + sq[None, :] - 2.0 * (Z[s:e] @ Z.T)).clamp_min_(0.0)
-                K = torch.exp_(d2.mul_(-gamma))
+                # -gamma * ||x - y||^2 = 2 gamma x.y - gamma |x|^2 - gamma |y|^2, in one addmm + one pass
+                K = torch.addmm(neg.expand(e - s, N), Z[s:e], Z.T, beta=1.0, alpha=2.0 * gamma)
+                K.sub_((gamma * sq[s:e])[:, None]).clamp_max_(0.0).exp_()
                 acc[s:e] = K @ S
             stats = (S * acc).sum(0)
     stats = stats.double().cpu().numpy()
