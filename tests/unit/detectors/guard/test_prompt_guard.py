@@ -265,3 +265,22 @@ def test_decide_never_raises(record):
 
 
 _LEX_GUARD = PromptGuard(use_embedding=False)
+
+
+def test_missing_embedding_model_degrades_to_lexical(monkeypatch, tmp_path):
+    monkeypatch.setenv("WARDEN_MINILM_PATH", str(tmp_path / "nowhere"))
+    m = GuardModel.load()
+    g = PromptGuard(model=dataclasses.replace(m, cascade=(0.0, 1.0)))
+    assert g.use_embedding is False
+    d = g.decide({"prompt": INJ})
+    assert d["decision"] == "deny" and d["stage"] == "lexical"
+
+    class BrokenEncoder:
+        def encode(self, texts, batch_size=64):
+            raise RuntimeError("cannot load")
+
+    monkeypatch.delenv("WARDEN_MINILM_PATH")
+    g2 = PromptGuard(model=dataclasses.replace(m, cascade=(0.0, 1.0)))
+    g2._encoder = BrokenEncoder()
+    assert g2.decide({"prompt": BENIGN})["stage"] == "lexical" and g2.use_embedding is False
+    assert g2.score_many([INJ])[0][0] >= 0.5
