@@ -168,3 +168,17 @@ def test_ensemble_combines_calibrated_members():
     mean = registry.create("detector", "ensemble/m", {"combine": "mean", "weights": [1.0, 1.0]})
     r = mean.run(series_events("n", "m", spike_and_shift(5)))
     assert r.scores[2000] > 1.0 and r.scores[2000] < by_t[2000].score
+
+
+def test_novelty_rate_calibration_damps_a_series_that_keeps_flagging():
+    """A bursty series whose values keep being new flags less with the flag-rate calibration;
+    a quiet series with one spike keeps its full score."""
+    burst = np.where(np.random.default_rng(11).random(4000) < 0.03, np.random.default_rng(12).exponential(50, 4000), 0)
+    burst = burst + np.random.default_rng(13).standard_normal(4000)
+    on = registry.create("detector", "novelty/on", {}).run(series_events("w", "m", burst))
+    off = registry.create("detector", "novelty/off", {"rate_target": 0.0}).run(series_events("w", "m", burst))
+    assert off.flags.sum() >= 15 and on.flags.sum() <= 0.7 * off.flags.sum()
+    quiet = spike_and_shift(5)[:2200]
+    a = registry.create("detector", "novelty/a", {}).run(series_events("q", "m", quiet))
+    b = registry.create("detector", "novelty/b", {"rate_target": 0.0}).run(series_events("q", "m", quiet))
+    assert a.scores[2000] == pytest.approx(b.scores[2000]) and a.flags[2000]
