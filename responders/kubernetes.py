@@ -58,7 +58,7 @@ class KubernetesResponder(Responder):
     parameters: ClassVar[dict] = {"operation": (str, True), "namespace": (str, False), "pod": (str, False),
                                   "node": (str, False), "deployment": (str, False), "labels": (dict, False),
                                   "annotations": (dict, False)}
-    permissions = ("pods:get,patch,delete", "networkpolicies:create,delete", "nodes:patch",
+    permissions = ("pods:get,patch,delete", "networkpolicies:create,delete", "nodes:get,patch",
                    "deployments/scale:get,patch")
 
     @dataclass
