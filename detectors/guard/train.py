@@ -244,6 +244,7 @@ def evaluate(model: GuardModel, zl: np.ndarray, ze: np.ndarray | None, y: np.nda
 def main(data: str | Path, out: str | Path | None = None, device: str = "auto",
          holdout_source: str | None = None, *, seed: int = 0, dim: int = 1 << 18,
          lex_epochs: int = 8, head_epochs: int = 30, hidden: int = 128, embeddings: bool = True,
+         lex_l2: float = 1e-6,
          max_tokens: int = 64, layers: int = 3, limit: int | None = None, threads: int | None = None,
          cascade_error: float = 0.01, progress: bool = True, embed_cache: str | None = None) -> dict:
     """Train, evaluate on the test and holdout splits, save the artifact to `out`; return metrics."""
@@ -259,7 +260,7 @@ def main(data: str | Path, out: str | Path | None = None, device: str = "auto",
     sp = split(rows, holdout_source, seed)
     feats = features.featurize_many(texts, dim)
     lex_w, lex_b = train_lexical(feats, y, sp["train"], dim, dev, epochs=lex_epochs, seed=seed,
-                                 progress=progress)
+                                 l2=lex_l2, progress=progress)
     model = GuardModel(dim=dim, lex_w=lex_w, lex_b=lex_b, head={}, calib_lex=(1.0, 0.0),
                        calib=(1.0, 0.0, 0.0), model_version=MODEL_VERSION)
     zl = model.lex_logits(texts)
