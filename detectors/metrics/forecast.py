@@ -4,7 +4,9 @@ The network sees each window instance-normalised (minus the window mean, over th
 deviation floored at ``min_rel_std`` x |mean|) and predicts the next value in the same units, so
 one model serves series of any scale. The normalised residual ``(x - prediction) / std`` is then
 compared with a per-series robust residual scale (EWMA of |residual|, learned only from unflagged
-points): score = |residual| / (1.2533 x scale) — a robust z of the forecast error.
+points): raw score = |residual| / (1.2533 x scale) — a robust z of the forecast error; then, as in
+``novelty``, record suppression over the last ``suppress`` raw scores and flag-rate calibration
+(``rate_target``) give the score.
 
 The model comes from a saved artifact (``model_path``, written by ``detectors.metrics.train`` /
 ``warden train metric-model``: versioned and checksummed with agent.snapshot, verified on load)
@@ -144,9 +146,14 @@ def fit_net(W: np.ndarray, y: np.ndarray, *, window: int, hidden: int, epochs: i
     return net.cpu(), losses
 
 
+NCOL = 4      # residual state columns: scale, learned residuals, flag rate, ring position; then the ring
+
+
 @njit
-def _residual_kernel(sids, x, pred, sd, late, st, mode, warm_n, thr, a, floor, scores, flags):
-    # st[:, 0] residual scale, st[:, 1] learned residuals; late points are scored, never learned
+def _residual_kernel(sids, x, pred, sd, late, st, mode, warm_n, thr, a, floor, K, r0, a_r,
+                     scores, flags):
+    """Residual z per point, record suppression over the last K raw scores, flag-rate damping;
+    learns the residual scale from unflagged in-order points. Late points: scored, never learned."""
     n = sids.shape[0]
     for i in range(n):
         scores[i] = 0.0
@@ -159,10 +166,29 @@ def _residual_kernel(sids, x, pred, sd, late, st, mode, warm_n, thr, a, floor, s
         if sc < floor:
             sc = floor
         warm = st[s, 1] >= warm_n
-        if warm:
-            scores[i] = abs(r) / sc
+        raw = abs(r) / sc if warm else 0.0
+        out = raw
+        if warm and K > 0:
+            prev = 0.0
+            for k in range(K):
+                if st[s, NCOL + k] > prev:
+                    prev = st[s, NCOL + k]
+            if raw <= prev:
+                out = 0.0
+        damp = 1.0
+        if warm and r0 > 0.0:
+            rate = st[s, 2]
+            if rate > r0:
+                damp = r0 / rate
+            if mode != 2 and not late[i]:
+                st[s, 2] = rate + a_r * ((1.0 if out >= thr else 0.0) - rate)
+        scores[i] = out * damp
         if mode == 2:
             continue
+        if K > 0 and not late[i]:
+            p = int(st[s, 3])
+            st[s, NCOL + p] = raw
+            st[s, 3] = (p + 1) % K
         if mode == 0 and warm and scores[i] >= thr:
             flags[i] = True
             continue
@@ -212,6 +238,9 @@ class ForecastDetector(MetricDetector):
         halflife: float = 200.0       # residual scale EWMA half-life, points
         min_rel_std: float = 1e-3
         min_scale: float = 0.05       # floor of the residual scale (normalised units)
+        suppress: int = 100           # record suppression horizon, points (0 = off), as in novelty
+        rate_target: float = 0.001    # flag-rate calibration per series (0 = off), as in novelty
+        rate_halflife: float = 2000.0
         batch_size: int = 65536       # inference batch
         metrics: list[str] = field(default_factory=list)
         severity: str = "medium"
@@ -226,6 +255,8 @@ class ForecastDetector(MetricDetector):
                 raise ValueError("fit_after >= 32, warmup >= 1 and batch_size >= 1 required")
             if not (self.threshold > 0 and self.halflife > 0 and self.min_scale > 0):
                 raise ValueError("threshold, halflife and min_scale must be > 0")
+            if self.suppress < 0 or not 0 <= self.rate_target < 1 or self.rate_halflife <= 0:
+                raise ValueError("suppress >= 0, rate_target in [0, 1) and rate_halflife > 0 required")
             if self.severity not in SEVERITIES:
                 raise ValueError(f"severity must be one of {', '.join(SEVERITIES)}")
 
@@ -233,7 +264,8 @@ class ForecastDetector(MetricDetector):
         super().__init__(*a, **kw)
         self.series: dict[tuple[str, str], _S] = {}
         self.sid: dict[tuple[str, str], int] = {}
-        self.rstate = np.zeros((0, 2))
+        self._ncols = NCOL + max(self.config.suppress, 1)
+        self.rstate = np.zeros((0, self._ncols))
         self.net = None
         self.arch = {"window": self.config.window, "hidden": self.config.hidden, "layers": 2}
         self.pool_W: list[np.ndarray] = []      # learned windows until self-training
@@ -258,7 +290,7 @@ class ForecastDetector(MetricDetector):
         if s is None:
             s = self.sid[key] = len(self.sid)
             if s >= len(self.rstate):
-                grown = np.zeros((max(16, 2 * len(self.rstate)), 2))
+                grown = np.zeros((max(16, 2 * len(self.rstate)), self._ncols))
                 grown[:len(self.rstate)] = self.rstate
                 self.rstate = grown
         return s
@@ -347,7 +379,8 @@ class ForecastDetector(MetricDetector):
         fl = np.empty(len(idx), dtype=np.bool_)
         cfg = self.config
         _residual_kernel(sids, ex.values[idx], pred, sd, isl, self.rstate, mode, cfg.warmup,
-                         cfg.threshold, halflife_alpha(cfg.halflife), cfg.min_scale, sc, fl)
+                         cfg.threshold, halflife_alpha(cfg.halflife), cfg.min_scale, cfg.suppress,
+                         cfg.rate_target, halflife_alpha(cfg.rate_halflife), sc, fl)
         scores[idx] = sc
         flags[idx] = fl
         center[idx] = pred
@@ -388,12 +421,15 @@ class ForecastDetector(MetricDetector):
             idx = np.asarray(rows_i)
             pred, _, sd = self.predict(np.asarray(rows_W, dtype=np.float64))
             sids = np.asarray([self.sid[ex.keys[i]] for i in idx], dtype=np.int64)
-            st = self.rstate[sids]
-            r = np.abs(ex.values[idx] - pred) / sd
-            sc = np.maximum(st[:, 0] * 1.2533, self.config.min_scale)
-            scores[idx] = np.where(st[:, 1] >= self.config.warmup, r / sc, 0.0)
+            cfg = self.config
+            sc = np.empty(len(idx))
+            fl = np.empty(len(idx), dtype=np.bool_)
+            _residual_kernel(sids, ex.values[idx], pred, sd, np.zeros(len(idx), np.bool_), self.rstate.copy(),
+                             2, cfg.warmup, cfg.threshold, halflife_alpha(cfg.halflife), cfg.min_scale,
+                             cfg.suppress, cfg.rate_target, halflife_alpha(cfg.rate_halflife), sc, fl)
+            scores[idx] = sc
             center[idx] = pred
-            scale[idx] = sd * sc
+            scale[idx] = sd * np.maximum(self.rstate[sids, 0] * 1.2533, cfg.min_scale)
         return RunResult(scores, np.zeros(n, bool), center, scale)
 
     def _self_train(self) -> None:
@@ -427,7 +463,7 @@ class ForecastDetector(MetricDetector):
             r = self.rstate[self.sid[key]]
             rows.append({"entity": key[0], "name": key[1], "ctx": s.ctx, "last": repr(float(s.last)),
                          "nan": s.nan, "late": s.late, "seen": s.seen, "first": repr(float(s.first)),
-                         "rscale": float(r[0]), "rn": float(r[1])})
+                         "rstate": r.tolist()})
         extra = {"entity": entity,
                  "net": net_to_state(self.net, self.arch) if self.net is not None else None,
                  "pool": None}
@@ -444,7 +480,7 @@ class ForecastDetector(MetricDetector):
         elif entity is None:
             self.net = None
         if entity is None:
-            self.series, self.sid, self.rstate = {}, {}, np.zeros((0, 2))
+            self.series, self.sid, self.rstate = {}, {}, np.zeros((0, self._ncols))
             pool = state.get("pool")
             self.pool_W, self.pool_y, self.pool_n = [], [], 0
             if pool:
@@ -461,7 +497,10 @@ class ForecastDetector(MetricDetector):
             s.nan, s.late, s.seen = int(r["nan"]), int(r["late"]), int(r["seen"])
             self.series[key] = s
             sid = self._sid(key)
-            self.rstate[sid] = (r["rscale"], r["rn"])
+            rs = np.asarray(r["rstate"], dtype=np.float64)
+            if rs.shape != (self._ncols,):
+                raise ValueError("snapshot was taken with a different suppress configuration")
+            self.rstate[sid] = rs
 
     def entities(self):
         return sorted({k[0] for k in self.series})
