@@ -43,6 +43,10 @@ class DetectStage(Stage):
         self._seen: dict[str, int] = {}               # entity → its partition (entities of owned partitions)
         self._guard: dict[str, dict[str, int]] = {}   # entity → {topic: offset already in its restored state}
         self._pos: dict[tuple[str, int], int] = {}    # (topic, partition) → last offset handled
+        from detectors.base import Detector
+        # detectors that route on the event kind alone (the base accepts()) share one grouping pass
+        self._route_kinds = {d.name: tuple(d.event_kinds) for d in self.detectors
+                             if type(d).accepts is Detector.accepts and hasattr(d, "event_kinds")}
         for d in self.detectors:
             d.start()
 
@@ -105,8 +109,24 @@ class DetectStage(Stage):
         if not events:
             return
         send, topic = self.rt.producer.send, self._findings_topic
+        by_kind: dict[str, list[Event]] | None = None
         for d in self.detectors:
-            mine = [ev for ev in events if d.accepts(ev)]
+            kinds = self._route_kinds.get(d.name)
+            if kinds is not None:         # routing by kind only: one pass over the batch for all detectors
+                if by_kind is None:
+                    by_kind = {}
+                    for ev in events:
+                        lst = by_kind.get(ev.kind)
+                        if lst is None:
+                            by_kind[ev.kind] = [ev]
+                        else:
+                            lst.append(ev)
+                if len(kinds) == 1:
+                    mine = by_kind.get(kinds[0], [])
+                else:
+                    mine = [ev for ev in events if ev.kind in kinds]
+            else:
+                mine = [ev for ev in events if d.accepts(ev)]
             if not mine:
                 continue
             self._ensure_restored(d, {ev.entity for ev in mine})
