@@ -303,3 +303,35 @@ def restore_rows(blob: bytes, kind: str, version: int) -> dict:
     if not isinstance(state, dict) or "rows" not in state:
         raise ValueError(f"{kind} snapshot has no rows")
     return state
+
+
+@njit
+def suppress_and_calibrate(raw, ring, pos_rate, thr, r0, a_r, update, out):
+    """Record suppression + flag-rate calibration of a run of raw scores of one series, in order.
+
+    ring: the last len(ring) raw scores (a ring); pos_rate = [ring position, flag rate].
+    out[q] = raw[q] if it beats every raw score in the ring else 0, times min(1, r0 / rate).
+    With update, the ring and the rate advance (rate of undamped outputs >= thr)."""
+    K = ring.shape[0]
+    for q in range(raw.shape[0]):
+        r = raw[q]
+        o = r
+        if K > 0:
+            prev = 0.0
+            for k in range(K):
+                if ring[k] > prev:
+                    prev = ring[k]
+            if r <= prev:
+                o = 0.0
+        damp = 1.0
+        if r0 > 0.0:
+            rate = pos_rate[1]
+            if rate > r0:
+                damp = r0 / rate
+            if update:
+                pos_rate[1] = rate + a_r * ((1.0 if o >= thr else 0.0) - rate)
+        out[q] = o * damp
+        if update and K > 0:
+            p = int(pos_rate[0])
+            ring[p] = r
+            pos_rate[0] = (p + 1) % K

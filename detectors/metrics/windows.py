@@ -9,8 +9,9 @@ fitted on the windows of learned (unflagged) points:
   a point depends only on the points before it), on the last ``max_train`` learned windows.
 
 score = (decision_function - median of the training scores) / (training maximum - median): 1.0 is
-as outlying as the worst training window; flag at ``threshold`` (default 1.5). Scoring between refits is
-one vectorised ``decision_function`` call per run of points.
+as outlying as the worst training window; then, as in ``novelty``, record suppression over the
+last ``suppress`` raw scores and flag-rate calibration (``rate_target``). Flag at ``threshold``
+(default 1.5). Scoring between refits is one vectorised ``decision_function`` call per run of points.
 
 Snapshots hold no model (no pickle): they hold the training windows and the fit statistics, and
 restore refits the model from them (the PyOD models used here are deterministic for a given
@@ -30,8 +31,8 @@ import numpy as np
 
 from agent.event import Event
 from agent.registry import register
-from detectors.metrics.common import (SEVERITIES, MetricDetector, RunResult, extract, restore_rows,
-                                      snapshot_rows)
+from detectors.metrics.common import (SEVERITIES, MetricDetector, RunResult, extract, halflife_alpha,
+                                      restore_rows, snapshot_rows, suppress_and_calibrate)
 
 MODELS = ("iforest", "ecod", "copod", "lof", "hbos", "knn")
 
@@ -60,7 +61,7 @@ def make_model(kind: str, seed: int = 0):
 
 class _Series:
     __slots__ = ("ctx", "train", "seen", "last", "nan", "late", "center", "scale", "q50", "q99",
-                 "model", "fits", "first", "total", "fit_end", "fit_len")
+                 "model", "fits", "first", "total", "fit_end", "fit_len", "ring", "pos_rate")
 
     def __init__(self) -> None:
         self.ctx: list[float] = []        # last window-1 in-order finite values
@@ -79,6 +80,8 @@ class _Series:
         self.total = 0        # windows ever appended to train
         self.fit_end = 0      # `total` when the model was fitted
         self.fit_len = 0      # windows it was fitted on (the last fit_len before fit_end)
+        self.ring = None      # last raw scores (record suppression)
+        self.pos_rate = None  # [ring position, flag rate]
 
 
 @register
@@ -97,6 +100,9 @@ class WindowModelDetector(MetricDetector):
         max_train: int = 2048         # most recent learned windows kept for fitting
         threshold: float = 1.5        # 1.0 = the most outlying training window (see calibration)
         min_scale: float = 1e-9
+        suppress: int = 100           # record suppression horizon, points (0 = off), as in novelty
+        rate_target: float = 0.001    # flag-rate calibration per series (0 = off), as in novelty
+        rate_halflife: float = 2000.0
         seed: int = 0
         metrics: list[str] = field(default_factory=list)
         severity: str = "medium"
@@ -113,6 +119,8 @@ class WindowModelDetector(MetricDetector):
                 raise ValueError("refit_every must be >= 1")
             if not self.threshold > 0:
                 raise ValueError("threshold must be > 0")
+            if self.suppress < 0 or not 0 <= self.rate_target < 1 or self.rate_halflife <= 0:
+                raise ValueError("suppress >= 0, rate_target in [0, 1) and rate_halflife > 0 required")
             if self.severity not in SEVERITIES:
                 raise ValueError(f"severity must be one of {', '.join(SEVERITIES)}")
 
@@ -198,7 +206,12 @@ class WindowModelDetector(MetricDetector):
             if ti < s.last:                       # late: scored on the current window only
                 if len(s.ctx) >= w - 1 and s.model is not None:
                     win = np.asarray((s.ctx[len(s.ctx) - (w - 1):] if w > 1 else []) + [xi])[None, :]
-                    sc = float(self._score_windows(s, win)[0])
+                    raw = self._score_windows(s, win)
+                    post = raw.copy()
+                    if s.ring is not None:
+                        suppress_and_calibrate(raw, s.ring, s.pos_rate, thr, cfg.rate_target,
+                                               halflife_alpha(cfg.rate_halflife), False, post)
+                    sc = float(post[0])
                     scores[i] = sc
                     center[i], scale[i] = s.center, s.scale
                     if mode == 0 and sc >= thr:
@@ -230,7 +243,14 @@ class WindowModelDetector(MetricDetector):
                 first_q, Wr = len(vals), np.zeros((0, w))
             sc = np.zeros(len(vals))
             if s.model is not None and len(Wr):
-                sc[first_q:] = self._score_windows(s, Wr)
+                raw = self._score_windows(s, Wr)
+                if s.ring is None:
+                    s.ring = np.zeros(cfg.suppress)
+                    s.pos_rate = np.array([0.0, 0.0])
+                post = np.empty(len(raw))
+                suppress_and_calibrate(raw, s.ring, s.pos_rate, thr, cfg.rate_target,
+                                       halflife_alpha(cfg.rate_halflife), mode != 2, post)
+                sc[first_q:] = post
             for q, ij in enumerate(run):
                 scores[ij] = sc[q]
                 if s.model is not None:
@@ -280,7 +300,9 @@ class WindowModelDetector(MetricDetector):
             rows.append({"entity": e, "name": name, "ctx": s.ctx, "train": s.train, "seen": s.seen,
                          "last": repr(float(s.last)), "nan": s.nan, "late": s.late, "fits": s.fits,
                          "fitted": s.model is not None, "first": repr(float(s.first)),
-                         "total": s.total, "fit_end": s.fit_end, "fit_len": s.fit_len})
+                         "total": s.total, "fit_end": s.fit_end, "fit_len": s.fit_len,
+                         "ring": None if s.ring is None else s.ring.tolist(),
+                         "pos_rate": None if s.pos_rate is None else s.pos_rate.tolist()})
         return snapshot_rows(f"detector.{self.type}", self.state_version, rows,
                              {"entity": entity, "model": self.config.model, "window": self.config.window})
 
@@ -303,6 +325,9 @@ class WindowModelDetector(MetricDetector):
             s.seen, s.nan, s.late = int(r["seen"]), int(r["nan"]), int(r["late"])
             s.last, s.first = float(r["last"]), float(r["first"])
             s.total = int(r["total"])
+            if r.get("ring") is not None:
+                s.ring = np.asarray(r["ring"], dtype=np.float64)
+                s.pos_rate = np.asarray(r["pos_rate"], dtype=np.float64)
             if r["fitted"]:
                 self._fit(s, int(r["fit_end"]), int(r["fit_len"]))   # same windows, same model
             s.fits = int(r["fits"])
@@ -321,5 +346,5 @@ def _clone(s: _Series) -> _Series:
     c = _Series()
     for f in _Series.__slots__:
         v = getattr(s, f)
-        setattr(c, f, list(v) if isinstance(v, list) else v)
+        setattr(c, f, list(v) if isinstance(v, list) else v.copy() if isinstance(v, np.ndarray) else v)
     return c
