@@ -132,9 +132,10 @@ class PromptGuardDetector(Detector):
 
     def process(self, events: Sequence[Event]) -> list[Finding]:
         out = []
-        for ev in events:
-            if not self.accepts(ev):
-                continue
+        mine = [ev for ev in events if self.accepts(ev)]
+        self.guard.prime([ev.attributes.get("gen_ai.prompt") for ev in mine
+                          if "guard.decision" not in ev.attributes])
+        for ev in mine:
             d = self._decide(ev)
             if d["decision"] == "deny":
                 out.append(self._finding(ev, d))

@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import threading
+from collections import OrderedDict
 import time
 import unicodedata
 from pathlib import Path
@@ -125,6 +126,9 @@ class PromptGuard:
         self.torch_threads = int(torch_threads)
         self._encoder = None
         self._lock = threading.Lock()
+        # text → (score, stage, why): repeated prompts (templates, retries) are scored once
+        self._cache: OrderedDict[str, tuple[float, str, str]] = OrderedDict()
+        self.cache_size = 4096
 
     # -- model pieces ---------------------------------------------------------------------------
     @property
@@ -164,6 +168,50 @@ class PromptGuard:
 
     # -- scoring --------------------------------------------------------------------------------
     def _score_valid(self, text: str) -> tuple[float, str, str]:
+        hit = self._cache.get(text)
+        if hit is not None:
+            return hit
+        res = self._score_uncached(text)
+        self._remember(text, res)
+        return res
+
+    def _remember(self, text: str, res: tuple[float, str, str]) -> None:
+        with self._lock:
+            self._cache[text] = res
+            if len(self._cache) > self.cache_size:
+                self._cache.popitem(last=False)
+
+    def prime(self, texts: Sequence[Any]) -> None:
+        """Score a batch ahead of per-request decisions: the embedding stage runs once, batched,
+        for every uncertain text, and the results are cached for `decide`."""
+        m = self.model
+        todo, band = [], []
+        for x in dict.fromkeys(x for x in texts if isinstance(x, str)):
+            if x in self._cache:
+                continue
+            try:
+                t = _to_text(x, self.max_chars)
+            except GuardInputError:
+                continue
+            zl = m.lex_logit(t)
+            pl = m.p_lex(zl)
+            if self.use_embedding and m.in_cascade_band(pl):
+                band.append((t, zl, pl))
+            else:
+                todo.append((t, (pl, "lexical", f"lexical {pl:.2f}")))
+        if band:
+            try:
+                E = self.encoder().encode([t for t, _, _ in band], batch_size=64)
+            except (RuntimeError, OSError, ImportError) as e:
+                self._disable_embedding(e)
+            else:
+                for (t, zl, pl), z in zip(band, m.emb_logits(E)):
+                    todo.append((t, (m.p_both(zl, float(z)), "embedding",
+                                     f"lexical {pl:.2f}, embedding logit {float(z):+.2f}")))
+        for t, res in todo:
+            self._remember(t, res)
+
+    def _score_uncached(self, text: str) -> tuple[float, str, str]:
         m = self.model
         zl = m.lex_logit(text)
         pl = m.p_lex(zl)
