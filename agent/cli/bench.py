@@ -15,7 +15,7 @@ def bench() -> None:
 @bench.command("nab")
 @click.option("--data", required=True, type=click.Path(exists=True, file_okay=False), help="NAB folder (data/, labels/).")
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Where NAB-format results go.")
-@click.option("--detector", default="ensemble", show_default=True, help="Metric detector type.")
+@click.option("--detector", default="novelty", show_default=True, help="Metric detector type.")
 @click.option("--threshold", type=float, default=None, help="Also score with this fixed threshold.")
 def nab(data, out, detector, threshold) -> None:
     """NAB score (standard, reward_low_FP, reward_low_FN) of a metric detector, streamed causally."""

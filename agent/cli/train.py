@@ -27,3 +27,15 @@ def prompt_guard(data, out, holdout_source, limit, device) -> None:
     """The prompt-injection / jailbreak cascade (lexical model, then MiniLM embeddings + head)."""
     from detectors.guard.train import main
     emit_json(main(data, out, device=device, holdout_source=holdout_source, limit=limit))
+
+
+@train.command("metric-model")
+@click.option("--data", required=True, type=click.Path(exists=True), help="Folder of CSV series (timestamp,value).")
+@click.option("--out", required=True, type=click.Path(), help="Artifact file or folder (metric-forecast.wmodel).")
+@click.option("--epochs", default=20, show_default=True)
+@click.option("--window", default=32, show_default=True, help="Points of history the forecaster sees.")
+@DEVICE
+def metric_model(data, out, epochs, window, device) -> None:
+    """The torch forecaster behind the `forecast` metric detector."""
+    from detectors.metrics.train import main
+    emit_json(main(data, out, device=device, epochs=epochs, window=window))
