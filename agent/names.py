@@ -1,7 +1,7 @@
 """Well-known names shared across components: topics, metric names of the bundled scenario."""
 
 # topic suffixes; the full name is prefix + suffix (prefix "warden." by default)
-TOPICS = ("telemetry", "audit", "inference", "findings", "alerts", "actions", "deadletter")
+TOPICS = ("telemetry", "audit", "inference", "findings", "alerts", "actions", "deadletter", "blocklist", "retrain")
 TOPIC_OF_KIND = {"metric": "telemetry", "trace": "telemetry", "log": "telemetry",
                  "audit": "audit", "inference": "inference"}
 

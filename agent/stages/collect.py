@@ -50,6 +50,12 @@ class CollectStage(Stage):
         self._started = True
         for c in self.collectors:
             c.bind(BusEmitter(self, c.name))
+            if hasattr(c, "blocklist") and c.blocklist is None:
+                # the inline guard enforces the block list the blocklist responder maintains
+                from pathlib import Path
+
+                from responders.blocklist import BlockList
+                c.blocklist = BlockList(Path(self.rt.cfg.data_dir) / "blocklist.db")
             c.start()
             routes = c.routes()
             if routes:
@@ -79,6 +85,14 @@ class CollectStage(Stage):
 
     def checkpoint(self) -> None:
         self.flush_sinks()
+        if self._uncommitted_events():
+            from agent.lifecycle.counters_state import persist_counters
+            persist_counters(self.rt)
+
+    def _uncommitted_events(self) -> bool:
+        n = self.rt.counters.get("collect.events") + self.rt.counters.get("collect.deadletter")
+        changed, self._persisted = n != getattr(self, "_persisted", 0), n
+        return changed
 
     def close(self) -> None:
         for c in self.collectors:
