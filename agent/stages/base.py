@@ -88,7 +88,9 @@ class Stage:
         """Poll one batch, handle it, checkpoint when due. Returns records handled."""
         if self.consumer is None:
             self.start()
-        records = self.consumer.poll(self.rt.cfg.pipeline.batch_size, timeout)
+        # with work pending, do not wait for more: an empty poll checkpoints it now (sparse
+        # streams — findings, alerts — reach their sink without waiting for the interval)
+        records = self.consumer.poll(self.rt.cfg.pipeline.batch_size, 0 if self._uncommitted else timeout)
         if self._rebalance:
             self.apply_rebalance()
         if records:
