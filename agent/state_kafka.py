@@ -2,7 +2,8 @@
 
 Same interface as agent.state.StateStore (get / put_many / put / keys / namespaces / close).
 
-- Record key `ns|key`, value the blob (an empty blob is written as a tombstone: the key is gone).
+- Record key `scope|ns|key` (scope = the pipeline's consumer-group prefix, so two pipelines on the
+  same topics never share detector state), value the blob (an empty blob is a tombstone).
 - Partition: the one the entity's input records land on (`partition_for(key)`, Kafka's murmur2),
   so a replica that owns input partition p finds the state of p's entities in state partition p.
 - Reads come from an in-memory view built by reading the topic. The view of a partition is brought
@@ -30,11 +31,14 @@ SEP = "|"
 
 
 class KafkaStateStore:
-    def __init__(self, bus_cfg, *, topic: str | None = None, client_options: dict | None = None) -> None:
+    def __init__(self, bus_cfg, *, topic: str | None = None, client_options: dict | None = None,
+                 scope: str = "") -> None:
         from agent.bus.kafka import DEFAULTS
         from agent.bus.kafka import client_options as _opts
         self.cfg = bus_cfg
         self.topic = topic or bus_cfg.topic_prefix + "state"
+        self.scope = scope.replace(SEP, "_")
+        self._kp = f"{self.scope}{SEP}"
         self.partitions = bus_cfg.partitions
         self._common = {"bootstrap_servers": bus_cfg.bootstrap, **DEFAULTS, **(client_options if client_options is not None
                                                                     else _opts(bus_cfg))}
@@ -106,7 +110,10 @@ class KafkaStateStore:
     def _apply(self, key: bytes | None, value: bytes | None) -> None:
         if key is None:
             return
-        ns, _, k = key.decode("utf-8", "replace").partition(SEP)
+        scope, _, rest = key.decode("utf-8", "replace").partition(SEP)
+        if scope != self.scope:
+            return                      # another pipeline's state on the same topic
+        ns, _, k = rest.partition(SEP)
         if value is None or value == b"":
             d = self._data.get(ns)
             if d is not None:
@@ -129,8 +136,9 @@ class KafkaStateStore:
         with self._lock:
             for ns, key, blob in items:
                 p = self.partition_of(ns, key)
-                self._producer.send(self.topic, key=f"{ns}{SEP}{key}".encode(), value=blob or None, partition=p)
-                self._apply(f"{ns}{SEP}{key}".encode(), blob)
+                k = f"{self._kp}{ns}{SEP}{key}".encode()
+                self._producer.send(self.topic, key=k, value=blob or None, partition=p)
+                self._apply(k, blob)
             self._producer.flush()
 
     def put(self, ns: str, key: str, blob: bytes) -> None:
@@ -163,5 +171,5 @@ def create_state_store(cfg):
     if getattr(cfg.pipeline, "state", "sqlite") == "kafka":
         if cfg.bus.type != "kafka":
             raise ValueError("pipeline.state: kafka needs bus.type: kafka")
-        return KafkaStateStore(cfg.bus)
+        return KafkaStateStore(cfg.bus, scope=cfg.pipeline.group_prefix)
     return StateStore(Path(cfg.data_dir) / "state.db")

@@ -370,7 +370,7 @@ def main(argv=None) -> None:
                 bench_pipeline(cfg, events)
             one = bench_scale(cfg, 1, len(events))
             two = bench_scale(cfg, 2, len(events))
-            print(f"detect x1: {one['wall_s']:.2f}s = {one['eps']:,.0f} ev/s (cpu {one['cpu_s']:.1f}s); "
+            print(f"detect x1: {one['wall_s']:.2f}s = {one['eps']:,.0f} ev/s (cpu {one['cpu_s']:.1f}s, handled {one['handled']:.0f}); "
                   f"detect x2: {two['wall_s']:.2f}s = {two['eps']:,.0f} ev/s (cpu {two['cpu_s']:.1f}s, handled "
                   f"{two['handled']:.0f} incl. rebalance replays); speed-up {one['wall_s'] / two['wall_s']:.2f}x "
                   f"(goal >= 1.8x; load average now {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores)")
