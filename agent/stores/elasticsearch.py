@@ -147,6 +147,8 @@ class ElasticsearchStore(AlertStore):
             except Exception as e:  # noqa: BLE001 - connection errors: retry with backoff
                 reason = f"{type(e).__name__}: {e}"[:300]
             self.retries += 1
+            from agent.counters import COUNTERS
+            COUNTERS.inc("store.retries")
             log.warning("elasticsearch bulk failed (attempt %d/%d): %s", attempt + 1, attempts, reason)
             time.sleep(delay)
             delay = min(delay * 2, 5.0)
