@@ -40,12 +40,15 @@ class BusConfig:
     max_poll_records: int = 2000
     fetch_max_wait_ms: int = 100
     kafka: dict = field(default_factory=dict)   # extra kafka-python options: security_protocol, sasl_*, ssl_*
+    producer_client: str = "kafka-python"       # kafka-python | confluent (librdkafka, optional package)
 
     def validate(self) -> None:
         if self.type not in ("embedded", "kafka"):
             raise ValueError(f"type must be embedded or kafka, got {self.type!r}")
         if self.partitions < 1:
             raise ValueError("partitions must be >= 1")
+        if self.producer_client not in ("kafka-python", "confluent"):
+            raise ValueError(f"producer_client must be kafka-python or confluent, got {self.producer_client!r}")
 
 
 @dataclass

@@ -79,6 +79,8 @@ class KafkaBus(Bus):
             admin.close()
 
     def producer(self) -> Producer:
+        if getattr(self.cfg, "producer_client", "kafka-python") == "confluent":
+            return _ConfluentProducer(self)
         return _KafkaProducer(KafkaProducer(
             acks="all", linger_ms=self.cfg.linger_ms, batch_size=self.cfg.batch_size,
             compression_type=self.cfg.compression, **self._common(KafkaProducer)))
@@ -158,6 +160,62 @@ class _KafkaProducer(Producer):
     def close(self) -> None:
         self.p.flush()
         self.p.close()
+
+
+#: kafka-python option → librdkafka property, for the optional confluent producer
+_RDKAFKA = {"security_protocol": "security.protocol", "sasl_mechanism": "sasl.mechanism",
+            "sasl_plain_username": "sasl.username", "sasl_plain_password": "sasl.password",
+            "ssl_cafile": "ssl.ca.location", "ssl_certfile": "ssl.certificate.location",
+            "ssl_keyfile": "ssl.key.location", "ssl_password": "ssl.key.password"}
+
+
+class _ConfluentProducer(Producer):
+    """Optional producer on librdkafka (`bus.producer_client: confluent`, needs the confluent-kafka
+    package): same semantics — keyed records on Kafka's murmur2 partitions (librdkafka's
+    `murmur2_random` partitioner), idempotent, acks=all, failures raised by flush() — at a fraction
+    of kafka-python's CPU per record (the pipeline's largest cost). Consumers stay on kafka-python."""
+
+    def __init__(self, bus: "KafkaBus") -> None:
+        try:
+            from confluent_kafka import Producer as _P
+        except ImportError as e:   # pragma: no cover - depends on the optional package
+            raise RuntimeError("bus.producer_client: confluent needs the confluent-kafka package") from e
+        conf = {"bootstrap.servers": bus.bootstrap, "acks": "all", "enable.idempotence": True,
+                "linger.ms": bus.cfg.linger_ms, "partitioner": "murmur2_random",
+                "compression.type": bus.cfg.compression or "none", "queue.buffering.max.messages": 1_000_000}
+        for k, v in bus.client_options.items():
+            if k in _RDKAFKA:
+                conf[_RDKAFKA[k]] = v
+        self.p = _P(conf)
+        self._failed: list[str] = []
+        self._n = 0
+
+    def _cb(self, err, msg) -> None:
+        if err is not None:
+            self._failed.append(str(err))
+
+    def send(self, topic: str, value: bytes, key: bytes | None = None) -> None:
+        while True:
+            try:
+                self.p.produce(topic, value, key, on_delivery=self._cb)
+                break
+            except BufferError:            # local queue full: serve delivery reports, retry
+                self.p.poll(0.05)
+        self._n += 1
+        if self._n & 1023 == 0:
+            self.p.poll(0)
+
+    def flush(self, timeout: float | None = None) -> None:
+        left = self.p.flush(-1 if timeout is None else timeout)
+        if left:
+            raise ConnectionError(f"kafka: {left} record(s) not delivered within {timeout}s")
+        if self._failed:
+            n, first = len(self._failed), self._failed[0]
+            self._failed = []
+            raise ConnectionError(f"kafka: {n} record(s) not delivered: {first}")
+
+    def close(self) -> None:
+        self.flush()
 
 
 class _Listener(ConsumerRebalanceListener):

@@ -1,7 +1,8 @@
 """End-to-end pipeline benchmarks on the real Kafka (and Elasticsearch for latency). Prints figures.
 
     PYTHONPATH=. .venv/bin/python -m bench.pipeline.throughput [--events 200000] [--audit-ratio 0.2]
-        [--detectors baseline,sigma] [--skip scale,latency] [--rate 5000] [--latency-seconds 20]
+        [--detectors baseline,sigma] [--skip pipeline,scale,latency] [--rate 5000] [--latency-seconds 20]
+        [--producer kafka-python|confluent]
 
 1. pipeline: collect → detect → decide through Kafka (one process, each stage on its own thread as
    in production: Pipeline.run), metric and audit events mixed; events/s wall and events per CPU-second of the process
@@ -34,13 +35,16 @@ KAFKA = os.environ.get("WARDEN_KAFKA_BOOTSTRAP", "127.0.0.1:9092")
 ES = os.environ.get("WARDEN_ES_URL", "http://127.0.0.1:9200")
 
 
+PRODUCER = "kafka-python"
+
+
 def make_config(prefix: str, data_dir: str, detectors: list[str], store: str = "sqlite", state: str = "sqlite",
                 batch: int = 2000, interval: float = 1.0):
     from agent.config import parse
     return parse({
         "data_dir": data_dir,
         "bus": {"type": "kafka", "bootstrap": KAFKA, "topic_prefix": prefix, "partitions": 4,
-                "max_poll_records": batch, "linger_ms": 5},
+                "max_poll_records": batch, "linger_ms": 5, "producer_client": PRODUCER},
         "store": {"type": store, "hosts": [ES], "index_prefix": "warden-" + prefix.rstrip(".")},
         "pipeline": {"group_prefix": prefix + "g-", "batch_size": batch, "checkpoint_interval_s": interval,
                      "state": state},
@@ -344,7 +348,11 @@ def main(argv=None) -> None:
     ap.add_argument("--skip", default="")
     ap.add_argument("--rate", type=int, default=5000)
     ap.add_argument("--latency-seconds", type=float, default=20.0)
+    ap.add_argument("--producer", default="kafka-python", choices=("kafka-python", "confluent"),
+                    help="bus.producer_client for the pipeline's producers (consumers are kafka-python)")
     a = ap.parse_args(argv)
+    global PRODUCER
+    PRODUCER = a.producer
     skip = set(filter(None, a.skip.split(",")))
     detectors = a.detectors.split(",")
     prefix = f"bench{uuid.uuid4().hex[:8]}."
@@ -352,7 +360,7 @@ def main(argv=None) -> None:
     t = time.perf_counter()
     events = make_events(a.events, a.audit_ratio)
     print(f"built {len(events)} events ({a.audit_ratio:.0%} audit) in {time.perf_counter() - t:.1f}s; "
-          f"detectors {', '.join(detectors)}; topics {prefix}*")
+          f"detectors {', '.join(detectors)}; producer {PRODUCER}; topics {prefix}*")
     with tempfile.TemporaryDirectory() as d:
         cfg = make_config(prefix, d, detectors)
         if "pipeline" not in skip:

@@ -180,3 +180,30 @@ def test_partition_given_back_reloads_fresh_state_embedded(tmp_path):
     scaled, counters = run("two")
     assert counters.get("detect.partitions_revoked") > 0 and counters.get("detect.partitions_assigned") > 3
     assert scaled == single
+
+
+def test_confluent_producer_uses_kafkas_key_partitions(kafka_cfg):
+    """The optional librdkafka producer puts each key on the partition agent.bus.base.partition_for
+    (Kafka's murmur2) names, like kafka-python's: an entity's records stay on one partition whatever
+    producer wrote them."""
+    import pytest
+    pytest.importorskip("confluent_kafka")
+    from agent.bus.base import partition_for
+    from agent.bus.kafka import KafkaBus
+    bus_cfg = dataclasses.replace(kafka_cfg.bus, producer_client="confluent")
+    bus = KafkaBus(bus_cfg)
+    topic = bus_cfg.topic_prefix + "telemetry"
+    bus.create_topics([topic], 3)
+    prod = bus.producer()
+    keys = [f"node-{i}".encode() for i in range(60)]
+    for k in keys:
+        prod.send(topic, b"v", k)
+    prod.flush()
+    c = bus.consumer(kafka_cfg.pipeline.group_prefix + "confluent-check", [topic])
+    got = {}
+    deadline = time.monotonic() + 30
+    while len(got) < len(keys) and time.monotonic() < deadline:
+        for r in c.poll(500, 0.5):
+            got[r.key] = r.partition
+    c.close()
+    assert got == {k: partition_for(k, 3) for k in keys}
