@@ -14,6 +14,12 @@ Splits (all deterministic from `seed`):
   when present). Embeddings come from the same int8 CPU encoder the guard serves with: the first
   `layers` (default 3 of 6) transformer layers of all-MiniLM-L6-v2, mean-pooled - half the
   latency of the full model for the inline path, at a small cost in accuracy.
+
+Operating point (model version 2): the lexical stage is trained lightly (3 epochs, L2 1e-5; the
+8-epoch / 1e-6 model of version 1 learned task words such as "sentence", "rewrite", "plot" as
+injection signals), and the decision threshold is calibrated on the calibration split: the
+highest in 0.5..0.95 within `threshold_tolerance` (0.01) of the balanced accuracy at 0.5, which
+halves the false denies of ordinary task instructions for ~1.5 points of balanced accuracy.
 """
 from __future__ import annotations
 
@@ -29,7 +35,7 @@ import numpy as np
 from detectors.guard import features
 from detectors.guard.cascade import DEFAULT_PATH, GuardModel
 
-MODEL_VERSION = "1"
+MODEL_VERSION = "2"
 
 
 def load_rows(path: str | Path, limit: int | None = None) -> list[dict]:
@@ -197,18 +203,41 @@ def fit_platt(Z: np.ndarray, y: np.ndarray, iters: int = 100) -> np.ndarray:
     return theta
 
 
-def choose_cascade(p_lex: np.ndarray, y: np.ndarray, max_error: float = 0.01) -> tuple[float, float]:
-    """Widest-coverage symmetric band outside which the lexical stage decides alone, keeping the
-    lexical error among those decisions <= max_error on the calibration split."""
+def choose_cascade(p_lex: np.ndarray, y: np.ndarray, max_error: float = 0.01,
+                   threshold: float = 0.5) -> tuple[float, float]:
+    """Widest-coverage band around `threshold` outside which the lexical stage decides alone,
+    keeping the lexical error among those decisions <= max_error on the calibration split.
+    The band is [threshold * (1 - k), threshold + (1 - threshold) * k] (symmetric for 0.5), so
+    every lexical-alone decision agrees with the threshold."""
     best = (0.0, 1.0)
-    for m in np.linspace(0.45, 0.0, 91):  # margin around 0.5, from narrow band (wide lexical) down
-        lo, hi = 0.5 - m, 0.5 + m
+    for k in np.linspace(0.9, 0.0, 91):  # relative margin, from narrow band (wide lexical) down
+        lo, hi = threshold * (1 - k), threshold + (1 - threshold) * k
         conf = (p_lex <= lo) | (p_lex >= hi)
         if conf.sum() == 0:
             continue
-        err = ((p_lex[conf] >= 0.5) != (y[conf] == 1)).mean()
+        err = ((p_lex[conf] >= threshold) != (y[conf] == 1)).mean()
         if err <= max_error:
             best = (float(lo), float(hi))
+    return best
+
+
+def choose_threshold(p: np.ndarray, y: np.ndarray, tolerance: float = 0.01,
+                     grid=np.round(np.arange(0.5, 0.951, 0.01), 2)) -> float:
+    """Decision threshold on the calibrated score: the highest one in `grid` (0.5 .. 0.95) whose
+    balanced accuracy on the calibration split is within `tolerance` of the one at 0.5.
+
+    Class-balanced Platt scaling makes 0.5 the balanced-accuracy optimum on the training
+    distribution; benign prompts in deployment (ordinary task instructions: "Rewrite this
+    sentence ...", "Write a function ...") are scarcer in the data than injections phrased the
+    same way, so the guard trades up to `tolerance` of balanced accuracy for fewer false denies.
+    tolerance = 0 keeps 0.5."""
+    if tolerance <= 0 or len(y) == 0:
+        return 0.5
+    base = balanced_accuracy(p >= 0.5, y)["balanced_accuracy"]
+    best = 0.5
+    for th in grid:
+        if balanced_accuracy(p >= th, y)["balanced_accuracy"] >= base - tolerance:
+            best = float(th)
     return best
 
 
@@ -243,10 +272,11 @@ def evaluate(model: GuardModel, zl: np.ndarray, ze: np.ndarray | None, y: np.nda
 
 def main(data: str | Path, out: str | Path | None = None, device: str = "auto",
          holdout_source: str | None = None, *, seed: int = 0, dim: int = 1 << 18,
-         lex_epochs: int = 8, head_epochs: int = 30, hidden: int = 128, embeddings: bool = True,
-         lex_l2: float = 1e-6,
+         lex_epochs: int = 3, head_epochs: int = 30, hidden: int = 128, embeddings: bool = True,
+         lex_l2: float = 1e-5,
          max_tokens: int = 64, layers: int = 3, limit: int | None = None, threads: int | None = None,
-         cascade_error: float = 0.01, progress: bool = True, embed_cache: str | None = None) -> dict:
+         cascade_error: float = 0.01, threshold_tolerance: float = 0.01, progress: bool = True,
+         embed_cache: str | None = None) -> dict:
     """Train, evaluate on the test and holdout splits, save the artifact to `out`; return metrics."""
     import torch
     from detectors.guard.embed import TextEncoder, resolve_device
@@ -286,11 +316,15 @@ def main(data: str | Path, out: str | Path | None = None, device: str = "auto",
     if ze is not None:
         a, b, c = fit_platt(np.column_stack([zl[cal], ze[cal]]), y[cal])
         model.calib = (float(a), float(b), float(c))
+        pb = np.array([model.p_both(a_, b_) for a_, b_ in zip(zl[cal], ze[cal])])
+        model.threshold = choose_threshold(pb, y[cal], threshold_tolerance)
         pl = np.array([model.p_lex(z) for z in zl[cal]])
-        model.cascade = choose_cascade(pl, y[cal], cascade_error)
+        model.cascade = choose_cascade(pl, y[cal], cascade_error, model.threshold)
     else:
         model.calib = (float(a_l), 0.0, float(c_l))
-        model.cascade = (0.5, 0.5)
+        model.threshold = choose_threshold(np.array([model.p_lex(z) for z in zl[cal]]), y[cal],
+                                           threshold_tolerance)
+        model.cascade = (model.threshold, model.threshold)
     metrics: dict[str, Any] = {}
     for name in ("test", "holdout"):
         idx = sp[name]
@@ -301,11 +335,15 @@ def main(data: str | Path, out: str | Path | None = None, device: str = "auto",
                   "n_train": int(len(sp["train"])), "n_calib": int(len(sp["calib"])),
                   "sources_trained": sorted({rows[i].get("source", "") for i in sp["train"]}),
                   "metrics": metrics, "train_seconds": round(time.time() - t0, 1),
+                  "threshold_tolerance": threshold_tolerance,
                   "threshold_note": "deny when calibrated score >= threshold; class-balanced Platt "
-                                    "calibration makes 0.5 the balanced-accuracy operating point"}
+                                    "calibration makes 0.5 the balanced-accuracy operating point; the "
+                                    "threshold is the highest in 0.5..0.95 within threshold_tolerance "
+                                    "of that balanced accuracy on the calibration split (fewer "
+                                    "false denies of benign task instructions)"}
     if out is not None:
         model.save(out)
-    return {"metrics": metrics, "cascade": model.cascade, "calib": model.calib,
+    return {"metrics": metrics, "cascade": model.cascade, "threshold": model.threshold, "calib": model.calib,
             "calib_lex": model.calib_lex, "out": str(out) if out else None,
             "seconds": round(time.time() - t0, 1)}
 
@@ -322,9 +360,12 @@ def _cli(argv=None) -> int:
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--limit", type=int, default=None)
     ap.add_argument("--embed-cache", default=None, help="npy file to reuse embeddings between runs")
+    ap.add_argument("--threshold-tolerance", type=float, default=0.01,
+                    help="balanced accuracy (calibration split) traded for a higher threshold; 0 = 0.5")
     a = ap.parse_args(argv)
     res = main(a.data, a.out, a.device, a.holdout_source, seed=a.seed, embeddings=not a.no_embeddings,
-               threads=a.threads, limit=a.limit, embed_cache=a.embed_cache, layers=a.layers)
+               threads=a.threads, limit=a.limit, embed_cache=a.embed_cache, layers=a.layers,
+               threshold_tolerance=a.threshold_tolerance)
     print(json.dumps(res, indent=2, default=lambda o: None if isinstance(o, float) and math.isnan(o) else str(o)))
     return 0
 

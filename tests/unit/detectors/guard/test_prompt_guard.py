@@ -284,3 +284,26 @@ def test_missing_embedding_model_degrades_to_lexical(monkeypatch, tmp_path):
     g2._encoder = BrokenEncoder()
     assert g2.decide({"prompt": BENIGN})["stage"] == "lexical" and g2.use_embedding is False
     assert g2.score_many([INJ])[0][0] >= 0.5
+
+
+def test_choose_threshold_trades_bounded_balanced_accuracy():
+    import numpy as np
+    from detectors.guard.train import balanced_accuracy, choose_cascade, choose_threshold
+    rng = np.random.default_rng(0)
+    y = np.r_[np.zeros(500, int), np.ones(500, int)]
+    p = np.clip(np.r_[rng.beta(2, 5, 500), rng.beta(5, 2, 500)], 0, 1)
+    assert choose_threshold(p, y, 0.0) == 0.5
+    th = choose_threshold(p, y, 0.02)
+    assert 0.5 <= th <= 0.95
+    base = balanced_accuracy(p >= 0.5, y)["balanced_accuracy"]
+    assert balanced_accuracy(p >= th, y)["balanced_accuracy"] >= base - 0.02
+    assert choose_threshold(p, y, 0.5) == 0.95
+    lo, hi = choose_cascade(p, y, 0.05, th)
+    assert lo <= th <= hi  # lexical-alone decisions agree with the threshold
+
+
+def test_shipped_artifact_records_its_threshold_choice():
+    m = GuardModel.load(DEFAULT_PATH)
+    assert int(m.model_version) >= 2
+    assert m.cascade[0] <= m.threshold <= m.cascade[1]
+    assert "threshold_tolerance" in m.meta
