@@ -1,6 +1,9 @@
 """Detection quality on labelled audit events: precision / recall per log type.
 
-    PYTHONPATH=. .venv/bin/python -m bench.audit.quality [DATA_DIR]
+    PYTHONPATH=. .venv/bin/python -m bench.audit.quality [DATA_DIR] [-v]
+
+-v prints every false positive / false negative (case, test name, the findings that named it) for the
+untuned run and, prefixed with "run": "tuned", for the run with site exclusions.
     warden bench audit --data ../shared/data/audit [--json]
 
 Reads DATA_DIR/audit/panther_*.jsonl (default ../shared/data; DATA_DIR may also be the audit folder
@@ -155,3 +158,5 @@ if __name__ == "__main__":
     if "-v" in sys.argv:
         for m in r.get("misses", []):
             print(json.dumps(m))
+        for m in r.get("tuned", {}).get("misses", []):
+            print(json.dumps({"run": "tuned", **m}))
