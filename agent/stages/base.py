@@ -26,6 +26,8 @@ from agent.observability import tracing as _tracing
 from agent.runtime import Runtime
 
 log = logging.getLogger("warden.stage")
+_REBALANCE_ERRORS = {"RebalanceInProgressError", "CommitFailedError", "IllegalGenerationError",
+                     "UnknownMemberIdError"}
 
 
 class Stage:
@@ -128,7 +130,17 @@ class Stage:
         self.flush_sinks()
         self.snapshot_state()
         if self.consumer is not None:
-            self.consumer.commit()
+            try:
+                self.consumer.commit()
+            except Exception as e:  # noqa: BLE001 - classified below
+                if type(e).__name__ not in _REBALANCE_ERRORS:
+                    raise
+                # the group is rebalancing: keep the work uncommitted; the next step's poll joins
+                # the new generation and the next checkpoint commits what we still own (what moved
+                # is replayed by its new owner: at-least-once, deterministic ids)
+                log.info("%s: commit deferred by a rebalance (%s)", self.name, type(e).__name__)
+                self.rt.counters.inc(f"{self.name}.commit_deferred")
+                return
             if self._uncommitted and self._oldest_uncommitted_ms > 0:
                 self._commit_hist.observe(max(0.0, time.time() - self._oldest_uncommitted_ms / 1000.0))
             try:

@@ -187,8 +187,14 @@ def _detect_worker(cfg, barrier, stop, out):
     barrier.wait()
     c0 = time.process_time()
     while not stop.is_set():
-        st.step(timeout=0.05)
-    st.checkpoint()
+        try:
+            st.step(timeout=0.05)
+        except Exception:  # noqa: BLE001 - as Pipeline._loop: replay from the last commit
+            p._recover(st)
+    try:
+        st.checkpoint()
+    except Exception:  # noqa: BLE001
+        pass
     out.put({"events": counters.get("detect.events"), "cpu_s": time.process_time() - c0})
     p.close()
 
