@@ -1,0 +1,6 @@
+"""`python -m agent.cli ...` runs the warden CLI."""
+import sys
+
+from agent.cli import main
+
+sys.exit(main())
