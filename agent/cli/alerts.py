@@ -53,12 +53,8 @@ def list_alerts(ctx, since, severity, status, rule, entity, limit, as_json) -> N
            for a in items])
 
 
-@alerts.command("show")
-@click.argument("alert_id")
-@click.option("--json", "as_json", is_flag=True)
-@pass_ctx
-def show(ctx, alert_id, as_json) -> None:
-    """Show one alert (id or unique id prefix) with its evidence and actions."""
+def alert_with_actions(ctx, alert_id):
+    """The alert (id or unique prefix) and its actions; exits 3 when there is no such alert."""
     store = open_store(ctx)
     try:
         a = store.get_alert(alert_id)
@@ -68,6 +64,16 @@ def show(ctx, alert_id, as_json) -> None:
     if a is None:
         click.echo(f"no alert {alert_id!r}", err=True)
         sys.exit(EXIT_NOT_FOUND)
+    return a, actions
+
+
+@alerts.command("show")
+@click.argument("alert_id")
+@click.option("--json", "as_json", is_flag=True)
+@pass_ctx
+def show(ctx, alert_id, as_json) -> None:
+    """Show one alert (id or unique id prefix) with its evidence and actions."""
+    a, actions = alert_with_actions(ctx, alert_id)
     if as_json:
         from agent.codec import to_dict
         emit_json({**to_dict(a), "actions": [to_dict(x) for x in actions]})
@@ -194,15 +200,7 @@ def explain(ctx, alert_id, events, scan_limit, as_json) -> None:
     from agent.lifecycle.silences import open_silences
     from rules.policy import PolicySet
 
-    store = open_store(ctx)
-    try:
-        a = store.get_alert(alert_id)
-        actions = store.list_actions(a.id) if a else []
-    finally:
-        store.close()
-    if a is None:
-        click.echo(f"no alert {alert_id!r}", err=True)
-        sys.exit(EXIT_NOT_FOUND)
+    a, actions = alert_with_actions(ctx, alert_id)
     policy = next((p for p in PolicySet.load(ctx.cfg.policies or None).policies if p.id == a.rule), None)
     pol = None
     if policy is not None:
