@@ -42,6 +42,7 @@ class Stage:
         self._uncommitted = 0
         self._rebalance: deque = deque()
         self._oldest_uncommitted_ms = 0
+        self._commit_deferred = False
         self._batch_hist = _metrics.HISTOGRAMS.histogram(
             "warden_stage_batch_seconds", "Time to handle one polled batch", stage=self.name)
         self._commit_hist = _metrics.HISTOGRAMS.histogram(
@@ -91,8 +92,11 @@ class Stage:
         if self.consumer is None:
             self.start()
         # with work pending, do not wait for more: an empty poll checkpoints it now (sparse
-        # streams — findings, alerts — reach their sink without waiting for the interval)
-        records = self.consumer.poll(self.rt.cfg.pipeline.batch_size, 0 if self._uncommitted else timeout)
+        # streams — findings, alerts — reach their sink without waiting for the interval). After
+        # a commit deferred by a rebalance, poll with the full timeout: the consumer rejoins the
+        # group inside poll, and a zero-timeout poll can starve that join (commit deferred forever)
+        wait = timeout if (self._commit_deferred or not self._uncommitted) else 0
+        records = self.consumer.poll(self.rt.cfg.pipeline.batch_size, wait)
         if self._rebalance:
             self.apply_rebalance()
         if records:
@@ -140,7 +144,9 @@ class Stage:
                 # is replayed by its new owner: at-least-once, deterministic ids)
                 log.info("%s: commit deferred by a rebalance (%s)", self.name, type(e).__name__)
                 self.rt.counters.inc(f"{self.name}.commit_deferred")
+                self._commit_deferred = True
                 return
+            self._commit_deferred = False
             if self._uncommitted and self._oldest_uncommitted_ms > 0:
                 self._commit_hist.observe(max(0.0, time.time() - self._oldest_uncommitted_ms / 1000.0))
             try:
