@@ -26,6 +26,16 @@ from collectors.formats import FormatError, parse_record
 DEFAULT_DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
 MIN_LEVEL = "medium"   # low/informational SigmaHQ rules are hunting signals, not alerts
 LOG_TYPE_FORMAT = {"AWS.CloudTrail": "cloudtrail", "Amazon.EKS.Audit": "k8s-audit", "GCP.AuditLog": "gcp-audit"}
+# panther's log types merge sources: Amazon.EKS.Audit holds its EKS and its generic Kubernetes cases,
+# GCP.AuditLog its GCP and its GKE cases. The issue asks for CloudTrail, Kubernetes, GCP, EKS and GKE,
+# so results are also reported per source file.
+DATASET = {"panther_aws_cloudtrail_rules.jsonl": "CloudTrail", "panther_kubernetes_rules.jsonl": "Kubernetes",
+           "panther_aws_eks_rules.jsonl": "EKS", "panther_gcp_audit_rules.jsonl": "GCP",
+           "panther_gcp_k8s_rules.jsonl": "GKE"}
+
+
+def dataset_of(file_name: str) -> str:
+    return DATASET.get(file_name, file_name.removeprefix("panther_").removesuffix(".jsonl"))
 
 
 def resolve(data_dir: Path) -> tuple[Path, Path]:
@@ -87,6 +97,7 @@ def evaluate(data_dir: Path, ueba: bool = True, verbose: bool = False, tuned: bo
     cases = load_cases(data_dir)
     dets = build_detectors(data_dir, ueba, tuned, sigmahq)
     per = defaultdict(lambda: {"tp": 0, "fp": 0, "fn": 0, "tn": 0, "unparsed": 0})
+    by_set = defaultdict(lambda: {"tp": 0, "fp": 0, "fn": 0, "tn": 0, "unparsed": 0})
     misses: list = []
     fresh = [d.snapshot() for d in dets]
     for case in cases:
@@ -105,33 +116,40 @@ def evaluate(data_dir: Path, ueba: bool = True, verbose: bool = False, tuned: bo
                         alerted_by.append(f"{f.detector}:{f.title}")
         else:
             per[key]["unparsed"] += 1
+            by_set[dataset_of(case["_file"])]["unparsed"] += 1
         mal = bool(case["malicious"])
         hit = bool(alerted_by)
         cell = ("tp" if hit else "fn") if mal else ("fp" if hit else "tn")
         per[key][cell] += 1
+        by_set[dataset_of(case["_file"])][cell] += 1
         if cell in ("fp", "fn"):
-            misses.append({"cell": cell, "log_type": key, "rule_id": case["rule_id"],
+            misses.append({"cell": cell, "log_type": key, "dataset": dataset_of(case["_file"]), "rule_id": case["rule_id"],
                            "test": case["test_name"], "by": alerted_by[:3], "err": err})
-    out: dict[str, Any] = {}
-    for lt, c in sorted(per.items()):
-        p = c["tp"] / (c["tp"] + c["fp"]) if c["tp"] + c["fp"] else 1.0
-        r = c["tp"] / (c["tp"] + c["fn"]) if c["tp"] + c["fn"] else 1.0
-        out[lt] = {**c, "precision": round(p, 4), "recall": round(r, 4)}
-    tot = {k: sum(c[k] for c in per.values()) for k in ("tp", "fp", "fn", "tn", "unparsed")}
-    tot["precision"] = round(tot["tp"] / max(1, tot["tp"] + tot["fp"]), 4)
-    tot["recall"] = round(tot["tp"] / max(1, tot["tp"] + tot["fn"]), 4)
-    out["all"] = tot
+    out: dict[str, Any] = {lt: _rates(c) for lt, c in sorted(per.items())}
+    out["all"] = _rates({k: sum(c[k] for c in per.values()) for k in ("tp", "fp", "fn", "tn", "unparsed")})
+    out["by_dataset"] = {ds: _rates(by_set[ds]) for ds in sorted(by_set, key=_dataset_order)}
     if verbose:
         out["misses"] = misses
     return out
 
 
+def _rates(c: dict[str, int]) -> dict[str, Any]:
+    p = c["tp"] / (c["tp"] + c["fp"]) if c["tp"] + c["fp"] else 1.0
+    r = c["tp"] / (c["tp"] + c["fn"]) if c["tp"] + c["fn"] else 1.0
+    return {**c, "precision": round(p, 4), "recall": round(r, 4)}
+
+
+def _dataset_order(name: str) -> int:
+    order = list(DATASET.values())
+    return order.index(name) if name in order else len(order)
+
+
 def _print(title: str, res: dict[str, Any]) -> None:
     print(title)
     print(f"  {'log type':<20} {'tp':>4} {'fp':>4} {'fn':>4} {'tn':>4} {'unparsed':>8} {'precision':>9} {'recall':>7}")
-    for lt, c in res.items():
-        if lt == "misses":
-            continue
+    rows = [(lt, c) for lt, c in res.items() if lt not in ("misses", "by_dataset")]
+    rows += [(f"  source {ds}", c) for ds, c in res.get("by_dataset", {}).items()]
+    for lt, c in rows:
         print(f"  {lt:<20} {c['tp']:>4} {c['fp']:>4} {c['fn']:>4} {c['tn']:>4} {c['unparsed']:>8} "
               f"{c['precision']:>9.3f} {c['recall']:>7.3f}")
 
