@@ -111,6 +111,19 @@ def k8s_view(entry: dict, payload: dict) -> dict | None:
     return view
 
 
+_PROJECT = re.compile(r"^(?://[^/]+/)?projects/(?P<id>[^/]+)/")
+
+
+def project_of(name: Any) -> str | None:
+    """The project id a resource name ("projects/<id>/...", "//<service>/projects/<id>/...") names, or
+    None: "_" (a global namespace such as Cloud Storage's), "-" (any project) and project numbers say
+    nothing comparable with the entry's project id."""
+    m = _PROJECT.match(name) if isinstance(name, str) else None
+    if m is None or m.group("id") in ("_", "-") or m.group("id").isdigit():
+        return None
+    return m.group("id")
+
+
 def _granted(payload: dict) -> bool | None:
     """All authorizationInfo entries granted? None when none says. Only an explicit true is a grant."""
     infos = payload.get("authorizationInfo")
@@ -177,6 +190,8 @@ def normalise(record: dict, source: str, raw: Any = None) -> Event:
     put(attrs, "error.message", as_str(status.get("message")))
     put(attrs, "user.name", principal)
     put(attrs, "user.email", principal if principal and "@" in principal else None)
+    if principal and "@" in principal:
+        put(attrs, "user.domain", principal.rsplit("@", 1)[1].lower())
     ip = ci_get(meta, "callerIp")
     if is_ip(ip):
         attrs["source.ip"] = ip
@@ -192,6 +207,10 @@ def normalise(record: dict, source: str, raw: Any = None) -> Event:
     put(attrs, "gcp.audit.service_name", as_str(p.get("serviceName")))
     put(attrs, "gcp.audit.resource_name", as_str(p.get("resourceName")))
     put(attrs, "gcp.audit.resource_type", as_str(res.get("type")))
+    # the projects a call touched, so rules can compare them with the entry's own (field references):
+    # a KMS key or a copy destination in another project is how data leaves or gets held for ransom
+    put(attrs, "gcp.audit.resource_project", project_of(p.get("resourceName")))
+    put(attrs, "gcp.audit.destination_project", project_of(as_dict(p.get("metadata")).get("destination")))
     put(attrs, "log.logger", as_str(entry.get("logName")))
     if not from_record:
         attrs["warden.time_source"] = "observed"

@@ -224,3 +224,19 @@ def test_gcp_failure_signals():
                                resourceName="core/v1/namespaces/a/pods/p", response={"status": "Failure", "code": 409})
     e = one(gke, "gcp-audit")
     assert e.attributes["event.outcome"] == "failure" and e.attributes["audit.k8s"]["responseStatus"] == {"code": 409}
+
+
+def test_gcp_projects_and_domain_for_field_references():
+    rec = {"protoPayload": {"methodName": "storage.objects.get", "serviceName": "storage.googleapis.com",
+                            "authenticationInfo": {"principalEmail": "Bob@Example.com"},
+                            "resourceName": "projects/_/buckets/b/objects/o",
+                            "metadata": {"destination": "projects/other-proj/buckets/d/objects/o"}},
+           "resource": {"labels": {"project_id": "home-proj"}}}
+    a = one(rec, "gcp-audit").attributes
+    assert a["user.domain"] == "example.com" and a["cloud.project.id"] == "home-proj"
+    assert a["gcp.audit.destination_project"] == "other-proj"
+    assert "gcp.audit.resource_project" not in a          # "_": Cloud Storage's global namespace
+    rec["protoPayload"]["resourceName"] = "//cloudkms.googleapis.com/projects/keys-proj/locations/us/keyRings/r"
+    rec["protoPayload"]["metadata"] = {"destination": "projects/123456/buckets/d"}   # a number: not comparable
+    a = one(rec, "gcp-audit").attributes
+    assert a["gcp.audit.resource_project"] == "keys-proj" and "gcp.audit.destination_project" not in a
