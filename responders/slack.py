@@ -2,17 +2,21 @@
 
 type `slack`: one message per notification group — a header line, one line per alert
 (severity, status, entity, title, count, short id) and a context line with the group labels.
-Same retry semantics as the webhook notifier (connection errors, 429 and 5xx are retryable).
+Same delivery semantics as the webhook notifier (responders.delivery): connection errors, 429 and
+5xx are retryable (Retry-After honoured), other 4xx are not; `Idempotency-Key` on every request;
+retried by the act stage from a bounded buffer (`max_buffer`, `retry_*`, `give_up_after_s`).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 import requests
 
 from agent.registry import register
-from responders.base import Responder, ResponderError
+from responders.base import Responder
+from responders.delivery import IDEMPOTENCY_HEADER, DeliveryConfigMixin, idempotency_key, post
 
 EMOJI = {"critical": ":rotating_light:", "high": ":red_circle:", "medium": ":large_orange_circle:",
          "low": ":large_yellow_circle:", "info": ":information_source:"}
@@ -44,7 +48,7 @@ class SlackResponder(Responder):
     example_config = {"url": "http://127.0.0.1:9/slack"}
 
     @dataclass
-    class Config:
+    class Config(DeliveryConfigMixin):
         url: str = ""
         channel: str = ""
         username: str = "warden"
@@ -53,6 +57,7 @@ class SlackResponder(Responder):
         def validate(self) -> None:
             if not self.url.startswith(("http://", "https://")):
                 raise ValueError("url must be an http(s) URL (the incoming-webhook URL)")
+            self.validate_delivery()
 
     def target(self, alert, params) -> str:
         return self.config.channel or "slack"
@@ -61,13 +66,8 @@ class SlackResponder(Responder):
         return self.notify([alert], {"alertname": alert.rule}, action)
 
     def notify(self, alerts, group, action):
-        body = slack_message(alerts, group, self.config.channel, self.config.username)
-        try:
-            r = requests.post(self.config.url, json=body, timeout=self.config.timeout_s)
-        except requests.RequestException as e:
-            raise ResponderError(f"slack unreachable: {type(e).__name__}", retryable=True) from None
-        if r.status_code >= 500 or r.status_code == 429:
-            raise ResponderError(f"slack answered {r.status_code}", retryable=True)
-        if r.status_code >= 400:
-            raise ResponderError(f"slack answered {r.status_code}: {r.text[:200]}", retryable=False)
-        return {"status_code": r.status_code, "alerts": len(alerts)}
+        body = orjson.dumps(slack_message(alerts, group, self.config.channel, self.config.username))
+        key = idempotency_key(alerts)
+        headers = {"Content-Type": "application/json", IDEMPOTENCY_HEADER: key}
+        status = post(requests, self.config.url, body, headers, self.config.timeout_s, "slack")
+        return {"status_code": status, "alerts": len(alerts), "idempotency_key": key}

@@ -2,7 +2,10 @@
 
 Header `X-Warden-Signature: sha256=<hex of HMAC(secret, body)>` when a secret is configured
 (or WARDEN_WEBHOOK_SECRET). Failures say whether a retry is worth it: connection errors, 429 and
-5xx are retryable; other 4xx are not.
+5xx are retryable (with the receiver's Retry-After); other 4xx are not (responders.delivery).
+Every request carries `Idempotency-Key` (alert id + state; a hash of those for a group), so a
+retry or a replay is recognisable by receivers that deduplicate; the act stage retries from a
+bounded buffer per notifier (`max_buffer`, `retry_initial_s`, `retry_max_s`, `give_up_after_s`).
 """
 from __future__ import annotations
 
@@ -16,7 +19,8 @@ import requests
 
 from agent.registry import register
 from agent.stores.base import iso
-from responders.base import Responder, ResponderError
+from responders.base import Responder
+from responders.delivery import IDEMPOTENCY_HEADER, DeliveryConfigMixin, idempotency_key, post
 
 
 def alertmanager_payload(alert, receiver: str) -> dict:
@@ -59,7 +63,7 @@ class WebhookResponder(Responder):
     example_config = {"url": "http://127.0.0.1:9/hook"}
 
     @dataclass
-    class Config:
+    class Config(DeliveryConfigMixin):
         url: str = ""
         secret: str | None = None
         timeout_s: float = 5.0
@@ -68,6 +72,7 @@ class WebhookResponder(Responder):
         def validate(self) -> None:
             if not self.url.startswith(("http://", "https://")):
                 raise ValueError("url must be an http(s) URL")
+            self.validate_delivery()
 
     def on_start(self) -> None:
         self.session = requests.Session()
@@ -76,28 +81,22 @@ class WebhookResponder(Responder):
         return self.config.url
 
     def execute(self, action, alert):
-        return self._post(orjson.dumps(alertmanager_payload(alert, self.name)))
+        return self._post(orjson.dumps(alertmanager_payload(alert, self.name)), [alert])
 
     def notify(self, alerts, group, action):
         return self._post(orjson.dumps(alertmanager_group_payload(alerts, self.name, group,
-                                                                  action.params.get("notification", ""))))
+                                                                  action.params.get("notification", ""))), alerts)
 
-    def _post(self, body: bytes) -> dict:
+    def _post(self, body: bytes, alerts) -> dict:
         if not self._started:
             self.start()
-        headers = {"Content-Type": "application/json", **self.config.headers}
+        key = idempotency_key(alerts)
+        headers = {"Content-Type": "application/json", **self.config.headers, IDEMPOTENCY_HEADER: key}
         secret = self.config.secret or os.environ.get("WARDEN_WEBHOOK_SECRET")
         if secret:
             headers["X-Warden-Signature"] = sign(secret, body)
-        try:
-            r = self.session.post(self.config.url, data=body, headers=headers, timeout=self.config.timeout_s)
-        except requests.RequestException as e:
-            raise ResponderError(f"webhook unreachable: {type(e).__name__}", retryable=True) from None
-        if r.status_code >= 500 or r.status_code == 429:
-            raise ResponderError(f"webhook answered {r.status_code}", retryable=True)
-        if r.status_code >= 400:
-            raise ResponderError(f"webhook answered {r.status_code}", retryable=False)
-        return {"status_code": r.status_code}
+        status = post(self.session, self.config.url, body, headers, self.config.timeout_s, "webhook")
+        return {"status_code": status, "idempotency_key": key}
 
     def on_close(self) -> None:
         self.session.close()

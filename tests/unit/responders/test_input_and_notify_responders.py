@@ -157,7 +157,8 @@ def test_slack_message(sink):
     r = SlackResponder("slack/t", url=sink.url, channel="#oncall")
     res = r.notify([alert(), alert(aid="f" * 32, entity="fraud-scorer")], {"alertname": "prompt-injection"},
                    act_for(r, alert()))
-    assert res == {"status_code": 200, "alerts": 2}
+    assert res["status_code"] == 200 and res["alerts"] == 2 and res["idempotency_key"].startswith("g-")
+    assert sink.got[0][0]["Idempotency-Key"] == res["idempotency_key"]
     msg = json.loads(sink.got[0][1])
     assert msg["channel"] == "#oncall" and msg["text"].startswith("[FIRING:2] alertname=prompt-injection")
     assert "fraud-scorer" in msg["blocks"][1]["text"]["text"]
