@@ -62,6 +62,8 @@ class NotificationGroups:
         self.resolved: dict[str, float] = {}
         self._resolved_dirty = False
         self.stale = 0
+        #: due notifications held back because their notifier's buffer was full
+        self.deferred = 0
 
     def add(self, alert: Alert, route: dict[str, Any], now: float) -> bool:
         """Put an alert (update) into its group; returns True when the group's content changed.
@@ -110,8 +112,10 @@ class NotificationGroups:
         else:
             self.dirty.add(key)
 
-    def due(self, now: float, force: bool = False) -> list[Notification]:
-        """Notifications whose time has come (all pending ones when force). Marks them sent."""
+    def due(self, now: float, force: bool = False, accept=None) -> list[Notification]:
+        """Notifications whose time has come (all pending ones when force). Marks them sent.
+        `accept(responder, route) -> bool` is asked before each one: a refused group (its
+        notifier's delivery buffer is full) is left untouched and stays due."""
         out = []
         for key in sorted(self.groups):
             g = self.groups[key]
@@ -120,6 +124,9 @@ class NotificationGroups:
             current = {aid: a["status"] for aid, a in g["alerts"].items()}
             changed = current != g["sent"]
             repeat = g["last_sent_at"] is not None and now - g["last_sent_at"] >= float(g["notify"]["repeat_interval"])
+            if (changed or repeat) and accept is not None and not accept(g["responder"], g["route"]):
+                self.deferred += 1
+                continue
             g["next_flush"] = now + float(g["notify"]["group_interval"])
             self.dirty.add(key)
             if not (changed or repeat):

@@ -4,10 +4,17 @@ finding is counted (`decide.silenced`).
 
 Stored next to the alerts: a `silences` table in the SQLite store file, or a `<prefix>-silences`
 index when the store is Elasticsearch. `open_silences(cfg)` picks the one the config names.
+
+The decide stage reads them through `SilenceCache`: the last known set, re-read every `refresh_s`.
+When the store is unreachable (Elasticsearch down) the cached set keeps being served — decide does
+not stall on it — every lookup served from a stale cache is counted (`decide.silences_stale_reads`)
+as is every failed refresh (`decide.silences_refresh_errors`), and the store is tried again after
+`retry_s`. An Elasticsearch read is bounded (`read_timeout_s`, no client retries).
 """
 from __future__ import annotations
 
 import abc
+import logging
 import sqlite3
 import threading
 import time
@@ -19,6 +26,8 @@ from typing import Any
 import orjson
 
 from agent.lifecycle.matchers import Matcher, matches_all, parse_matchers
+
+log = logging.getLogger("warden.silences")
 
 
 @dataclass
@@ -134,6 +143,9 @@ class ElasticsearchSilenceStore(SilenceStore):
                                                  "created_by": {"type": "keyword"}, "comment": {"type": "text"},
                                                  "created_at": {"type": "double"}}}
 
+    #: one silences read never holds the decide stage longer than this (the cache serves meanwhile)
+    read_timeout_s = 2.0
+
     def __init__(self, store_cfg, es=None) -> None:
         from elasticsearch import Elasticsearch
         self.index = f"{store_cfg.index_prefix}-silences"
@@ -165,10 +177,18 @@ class ElasticsearchSilenceStore(SilenceStore):
         self._start()
         self.es.index(index=self.index, id=s.id, document=s.to_dict(), refresh="wait_for")
 
+    def _reader(self):
+        opts = getattr(self.es, "options", None)
+        return opts(request_timeout=self.read_timeout_s, max_retries=0) if opts is not None else self.es
+
     def list(self, include_expired: bool = False) -> list[Silence]:
-        self._start()
+        es = self._reader()
+        if not self._ready:
+            if not es.indices.exists(index=self.index):
+                return []      # nothing silenced yet: the first add() creates the index
+            self._ready = True
         query = {"match_all": {}} if include_expired else {"range": {"ends_at": {"gt": time.time()}}}
-        res = self.es.search(index=self.index, query=query, size=1000, sort=[{"starts_at": "asc"}])
+        res = es.search(index=self.index, query=query, size=1000, sort=[{"starts_at": "asc"}])
         return [Silence.from_dict(h["_source"]) for h in res["hits"]["hits"]]
 
     def close(self) -> None:
@@ -182,22 +202,61 @@ def open_silences(cfg) -> SilenceStore:
 
 
 class SilenceCache:
-    """The active silences, re-read from the store at most every `refresh_s` (wall clock)."""
+    """The active silences, re-read from the store at most every `refresh_s` (monotonic clock).
 
-    def __init__(self, store: SilenceStore | None, refresh_s: float = 2.0) -> None:
+    A failed refresh keeps the last known silences (the cache is *stale* until a refresh
+    succeeds): lookups go on, each counted as a stale read; the store is not asked again before
+    `retry_s`, even by a forced refresh, so a store that hangs costs one bounded read per
+    `retry_s`, not one per batch."""
+
+    def __init__(self, store: SilenceStore | None, refresh_s: float = 2.0, *, retry_s: float | None = None,
+                 counters=None, clock=time.monotonic) -> None:
+        if counters is None:
+            from agent.counters import COUNTERS as counters
         self.store = store
         self.refresh_s = refresh_s
+        self.retry_s = max(refresh_s, 5.0) if retry_s is None else retry_s
+        self.counters = counters
+        self.clock = clock
         self._items: list[Silence] = []
         self._at = -1e18
+        self._failed_at = -1e18
+        self.stale = False
+        self.last_error = ""
 
     def refresh(self, force: bool = False) -> None:
-        now = time.monotonic()
-        if self.store is not None and (force or now - self._at >= self.refresh_s):
-            self._items = self.store.list(include_expired=False)
-            self._at = now
+        if self.store is None:
+            return
+        now = self.clock()
+        if self.stale and now - self._failed_at < self.retry_s:
+            return
+        if not force and not self.stale and now - self._at < self.refresh_s:
+            return
+        try:
+            items = self.store.list(include_expired=False)
+        except Exception as e:  # noqa: BLE001 - any store failure: serve the last known silences
+            self._failed_at = now
+            self.counters.inc("decide.silences_refresh_errors")
+            self.last_error = f"{type(e).__name__}: {e}"[:300]
+            if not self.stale:
+                log.warning("silence store unreachable, serving the %d cached silences: %s",
+                            len(self._items), self.last_error)
+            self.stale = True
+            return
+        if self.stale:
+            log.info("silence store reachable again (%d silences)", len(items))
+        self._items = items
+        self._at = now
+        self.stale = False
+
+    @property
+    def items(self) -> list[Silence]:
+        return list(self._items)
 
     def match(self, labels: dict[str, str], now: float | None = None) -> Silence | None:
         self.refresh()
+        if self.stale:
+            self.counters.inc("decide.silences_stale_reads")
         for s in self._items:
             if s.silences(labels, now):
                 return s

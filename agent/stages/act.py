@@ -11,6 +11,17 @@
   a notification's id hashes its group, sequence and alerts — so a redelivered alert never acts
   twice (`act.dedup`).
 - Real actions whose route has `auto_revert` are undone when due (`act.auto_reverted`).
+- Notification delivery (agent.lifecycle.delivery, responders.delivery): a real notification goes
+  through its notifier's bounded FIFO buffer. A retryable failure (receiver down, timeout, 5xx,
+  429) keeps it there for a retry with exponential backoff / Retry-After (`act.notify_retries`);
+  a 4xx or `give_up_after_s` of failures gives it up (`act.notify_given_up[.rejected|.expired]`,
+  a failed action). The buffer is written with the state snapshot before offsets are committed, so
+  a committed alert's notification survives a crash. When a buffer is full, due groups for that
+  notifier stay pending (`act.notify_deferred`) and the stage stops consuming alerts — Kafka
+  partitions are paused, so the consumer keeps its group membership — until a retry drains it
+  (`act.backpressure`, gauges `warden_notify_buffer`, `warden_act_backpressure`). Nothing is
+  dropped for lack of room; `act.notify_dropped` counts only buffered notifications whose notifier
+  is no longer configured (dead-lettered).
 """
 from __future__ import annotations
 
@@ -28,9 +39,12 @@ from agent.codec import DecodeError
 from agent.errors import ConfigError
 from agent.event import Action, Alert, stable_id
 from agent.lifecycle.counters_state import persist_counters
+from agent.lifecycle.delivery import DeliveryPolicy, DeliveryQueue, restore_entries
 from agent.lifecycle.grouping import Notification, NotificationGroups
+from agent.observability import metrics as _metrics
 from agent.stages.base import Stage
 from responders.base import ResponderError
+from responders.delivery import idempotency_key
 
 log = logging.getLogger("warden.act")
 
@@ -40,6 +54,7 @@ class ActStage(Stage):
     input_topics = ("alerts",)
     NS_GROUPS = "act:groups"
     NS_REVERTS = "act:reverts"
+    NS_DELIVERY = "act:delivery"
 
     def __init__(self, rt, *, responders: list | None = None, policies=None, retries: int = 3,
                  wall=time.time, sleep=time.sleep, **kw) -> None:
@@ -65,6 +80,12 @@ class ActStage(Stage):
                                        state=rt.state, counters=rt.counters, retries=retries, sleep=sleep,
                                        clock=wall, responder_for=lambda n: self.responder(n, where="safety.page"))
         self.groups = NotificationGroups()
+        self.delivery: dict[str, DeliveryQueue] = {}
+        self._delivery_dropped: list[str] = []
+        self._delivery_changed = False
+        self.backpressured = False
+        self._bp_since = 0.0
+        self._sleep = sleep
         self.reverts: dict[str, dict] = {}
         self._reverts_dirty: set[str] = set()
         self._loaded = False
@@ -118,10 +139,25 @@ class ActStage(Stage):
         wm = self.rt.state.get("act", "watermark")
         if wm:
             self._advance(float(wm))
+        for name, entries in restore_entries(self.rt.state, self.NS_DELIVERY).items():
+            try:
+                q = self._queue(self.responder(name, where="delivery buffer"))
+            except ConfigError as e:
+                for ent in entries:
+                    self.rt.dead_letter("act", {"notification": ent["id"], "group": ent.get("group")}, str(e), name)
+                    self._delivery_dropped.append(f"{name}|{ent['id']}")
+                self.rt.counters.inc("act.notify_dropped", len(entries))
+                continue
+            for ent in entries:
+                if ent["id"] not in q:
+                    q.push(ent)
+        self._gauges()
 
     # the stage ---------------------------------------------------------------------------------
     def handle(self, records: list[Record]) -> None:
         self._load()
+        if self.backpressured and self._rewind(records):
+            return
         alerts: list[Alert] = []
         for rec in records:
             try:
@@ -147,8 +183,28 @@ class ActStage(Stage):
     _in_step = False
 
     def step(self, timeout: float = 0.1) -> int:
+        self._load()
+        if self.consumer is None:
+            self.start()
         self._in_step = True
         try:
+            self._publish(self._deliver())
+            if self.buffer_full():
+                held = self._backpressure(True)
+                wait = self._retry_wait(timeout)
+                if not held:     # a bus that cannot pause: do not poll at all
+                    if wait > 0:
+                        self._sleep(wait)
+                    self._publish(self._deliver())
+                    if self._delivery_changed:
+                        self._uncommitted += 1
+                        self._delivery_changed = False
+                    if self._uncommitted:        # like an empty poll: checkpoint what is handled
+                        self.checkpoint()
+                    return 0
+                timeout = wait   # paused partitions: poll keeps the group membership, returns nothing
+            elif self.backpressured:
+                self._backpressure(False)
             n = super().step(timeout)
         finally:
             self._in_step = False
@@ -156,8 +212,166 @@ class ActStage(Stage):
             acts = self.tick()
             if acts:
                 self._publish(acts)
+            if acts or self._delivery_changed:
                 self._uncommitted += 1   # make the next idle step checkpoint the new state
+                self._delivery_changed = False
         return n
+
+    # delivery ----------------------------------------------------------------------------------
+    def _queue(self, r) -> DeliveryQueue:
+        q = self.delivery.get(r.name)
+        if q is None:
+            q = self.delivery[r.name] = DeliveryQueue(r.name, DeliveryPolicy.of(r))
+        return q
+
+    def buffer_full(self) -> bool:
+        return any(q.full() for q in self.delivery.values())
+
+    def buffered(self) -> int:
+        return sum(len(q) for q in self.delivery.values())
+
+    def _retry_wait(self, timeout: float) -> float:
+        nxt = [q.next_at() for q in self.delivery.values() if len(q)]
+        if not nxt:
+            return 0.0
+        return max(0.0, min(timeout, min(nxt) - self.wall()))
+
+    def _backpressure(self, on: bool) -> bool:
+        """Enter / leave backpressure: pause / resume fetching on the consumer's assigned
+        partitions. Returns whether the consumer is paused (False: the bus cannot pause)."""
+        if on and not self.backpressured:
+            self.backpressured = True
+            self._bp_since = time.monotonic()
+            self.rt.counters.inc("act.backpressure")
+            log.warning("notification buffer full (%s): act stops consuming alerts until deliveries drain",
+                        ", ".join(f"{n}={len(q)}" for n, q in sorted(self.delivery.items()) if q.full()))
+        elif not on and self.backpressured:
+            self.backpressured = False
+            self.rt.counters.inc("act.backpressure_seconds", time.monotonic() - self._bp_since)
+            log.info("notification buffers drained: act consumes again")
+        _metrics.GAUGES.set("warden_act_backpressure", 1.0 if self.backpressured else 0.0,
+                            "1 while a full notification buffer stops the act stage from consuming")
+        inner = getattr(self.consumer, "c", None)      # kafka-python's KafkaConsumer behind the bus
+        if inner is None or not all(hasattr(inner, m) for m in ("pause", "resume", "assignment", "paused")):
+            return False
+        try:
+            if on:
+                parts = inner.assignment()   # re-paused every step: a rebalance assigns unpaused partitions
+                if parts:
+                    inner.pause(*parts)
+            else:
+                parts = inner.paused()
+                if parts:
+                    inner.resume(*parts)
+        except Exception as e:  # noqa: BLE001 - e.g. a partition revoked meanwhile: try again next step
+            log.debug("pause/resume: %s", e)
+        return True
+
+    def _rewind(self, records: list[Record]) -> bool:
+        """Records that reached a backpressured stage anyway (a partition assigned by a rebalance
+        inside the poll, before it could be paused) are not handled: the consumer seeks back to
+        them, so they are neither consumed nor committed now. False when the bus cannot seek."""
+        inner = getattr(self.consumer, "c", None)
+        if inner is None or not hasattr(inner, "seek"):
+            return False
+        from kafka import TopicPartition
+        first: dict[tuple[str, int], int] = {}
+        for r in records:
+            k = (r.topic, r.partition)
+            first[k] = min(first.get(k, r.offset), r.offset)
+        try:
+            for (t, p), off in first.items():
+                inner.seek(TopicPartition(t, p), off)
+        except Exception as e:  # noqa: BLE001 - cannot seek (revoked meanwhile): handle them after all
+            log.debug("rewind: %s", e)
+            return False
+        self.rt.counters.inc("act.backpressure_rewound", len(records))
+        self._backpressure(True)     # pause what is assigned now
+        return True
+
+    def _accept(self):
+        """For NotificationGroups.due: take a real notification only while its notifier's buffer has room."""
+        room: dict[str, int] = {}
+
+        def accept(name: str, route: dict) -> bool:
+            if bool(route.get("dry_run", True)):
+                return True
+            try:
+                q = self._queue(self.responder(name))
+            except ConfigError:
+                return True      # _notify dead-letters it
+            left = room.get(name, q.policy.max_buffer - len(q))
+            if left <= 0:
+                self.rt.counters.inc("act.notify_deferred")
+                return False
+            room[name] = left - 1
+            return True
+        return accept
+
+    def _deliver(self) -> list[Action]:
+        """Attempt every notifier's head notification that is due; drain while deliveries succeed."""
+        out: list[Action] = []
+        for name in sorted(self.delivery):
+            q = self.delivery[name]
+            while True:
+                e = q.due(self.wall())
+                if e is None:
+                    break
+                out.extend(self._attempt(self.responders[name], q, e))
+                self._delivery_changed = True
+                if q.head() is e:      # still undelivered: retry later
+                    break
+        if self.delivery:
+            self._gauges()
+        return out
+
+    def _gauges(self) -> None:
+        for name, q in self.delivery.items():
+            _metrics.GAUGES.set("warden_notify_buffer", float(len(q)),
+                                "Undelivered notifications waiting for a retry, per notifier", responder=name)
+
+    def _attempt(self, r, q: DeliveryQueue, e: dict) -> list[Action]:
+        alerts = [codec.from_dict(a, "alert") for a in e["alerts"]]
+        actions = [codec.from_dict(a, "action") for a in e["actions"]]
+        q.attempted(e, self.wall())
+        try:
+            result = dict(r.notify(alerts, e["group"], actions[0]) or {})
+        except ResponderError as err:
+            now = self.wall()
+            if err.retryable and not q.expired(e, now):
+                delay = q.retry_later(e, now, str(err), getattr(err, "retry_after", None))
+                self.rt.counters.inc("act.retries")
+                self.rt.counters.inc("act.notify_retries")
+                if e["attempts"] == 1:
+                    self.rt.counters.inc("act.notify_buffered")
+                log.warning("%s: notification %s not delivered (%s), attempt %d, next in %.1fs (%d buffered)",
+                            r.name, e["id"][:12], err, e["attempts"], delay, len(q))
+                return []
+            why = "expired" if err.retryable else "rejected"
+            return self._finish(q, e, actions, "failed", {"error": str(err), "retryable": err.retryable,
+                                                           "attempts": e["attempts"], "given_up": why})
+        except Exception as err:  # noqa: BLE001 - a responder bug is a failed action, not a crash
+            log.exception("%s crashed", r.name)
+            return self._finish(q, e, actions, "failed", {"error": f"{type(err).__name__}: {err}",
+                                                           "retryable": False, "attempts": e["attempts"],
+                                                           "given_up": "crashed"})
+        return self._finish(q, e, actions, "done", {**result, "attempts": e["attempts"]})
+
+    def _finish(self, q: DeliveryQueue, e: dict, actions: list[Action], status: str, result: dict) -> list[Action]:
+        q.pop(e)
+        if status == "done":
+            self.rt.counters.inc("act.notify_delivered")
+        else:
+            log.error("%s: notification %s given up (%s): %s", q.responder, e["id"][:12], result["given_up"],
+                      result["error"])
+            self.rt.counters.inc("act.notify_given_up")
+            self.rt.counters.inc(f"act.notify_given_up.{result['given_up']}")
+        self.rt.counters.inc("act.done" if status == "done" else "act.failed", len(actions))
+        result = {**result, "idempotency_key": e.get("key", "")}
+        done = [dataclasses.replace(a, status=status, result=result, time=self.wall()) for a in actions]
+        for a in done:
+            self.executor.log.append("result", codec.to_dict(a))
+        return done
 
     def _publish(self, actions: list[Action]) -> None:
         if not actions:
@@ -212,8 +426,9 @@ class ActStage(Stage):
     def tick(self, force: bool = False) -> list[Action]:
         """Send the notifications whose group timers are due and run due auto-reverts."""
         out: list[Action] = []
-        for n in self.groups.due(self.clock(), force=force):
+        for n in self.groups.due(self.clock(), force=force, accept=self._accept()):
             out.extend(self._notify(n))
+        out.extend(self._deliver())
         out.extend(self._due_reverts())
         return out
 
@@ -248,32 +463,17 @@ class ActStage(Stage):
             for act in actions:
                 self.executor.log.append("record", codec.to_dict(act))
             return actions
+        q = self._queue(r)
+        if n.id in q:                       # replayed while still buffered
+            self.rt.counters.inc("act.dedup")
+            return []
         self.executor.log.append("intent", {"notification": n.id, "responder": r.name,
                                             "actions": [a.id for a in actions]})
-        status, result = "failed", {}
-        delay = 0.2
-        for attempt in range(1, self.retries + 1):
-            try:
-                result = dict(r.notify(n.alerts, n.group_labels, actions[0]) or {})
-                status = "done"
-                break
-            except ResponderError as e:
-                if e.retryable and attempt < self.retries:
-                    self.rt.counters.inc("act.retries")
-                    self.executor.sleep(delay)
-                    delay *= 2
-                    continue
-                result = {"error": str(e), "retryable": e.retryable, "attempts": attempt}
-                break
-            except Exception as e:  # noqa: BLE001 - a responder bug is a failed action, not a crash
-                log.exception("%s crashed", r.name)
-                result = {"error": f"{type(e).__name__}: {e}", "retryable": False}
-                break
-        self.rt.counters.inc("act.done" if status == "done" else "act.failed", len(actions))
-        done = [dataclasses.replace(a, status=status, result=result, time=self.wall()) for a in actions]
-        for a in done:
-            self.executor.log.append("result", codec.to_dict(a))
-        return done
+        q.push({"id": n.id, "responder": r.name, "key": idempotency_key(n.alerts), "group": dict(n.group_labels),
+                "alerts": [codec.to_dict(a) for a in n.alerts], "actions": [codec.to_dict(a) for a in actions],
+                "enqueued_at": self.wall(), "next_at": 0.0})
+        self._delivery_changed = True
+        return []     # tick() delivers it (or keeps it for a retry)
 
     def _track_revert(self, actions: list[Action]) -> None:
         for a in actions:
@@ -339,11 +539,17 @@ class ActStage(Stage):
         items += [(self.NS_REVERTS, k, orjson.dumps(self.reverts[k]) if k in self.reverts else b"")
                   for k in self._reverts_dirty]
         items.append(("act", "watermark", str(self.watermark).encode()))
+        for q in self.delivery.values():
+            items += q.snapshot_items(self.NS_DELIVERY)
+        items += [(self.NS_DELIVERY, k, b"") for k in self._delivery_dropped]
+        self._delivery_dropped.clear()
         self._reverts_dirty.clear()
         self.rt.state.put_many(items)
         persist_counters(self.rt)
 
     def close(self) -> None:
+        if self._delivery_changed or any(q.dirty or q.removed for q in self.delivery.values()):
+            self._uncommitted += 1      # the delivery buffer reaches the state before the consumer goes
         super().close()
         for r in self.responders.values():
             r.close()
