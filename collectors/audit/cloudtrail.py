@@ -8,6 +8,7 @@ the canonical spelling (attribute "audit.record"), while "raw" keeps the origina
 """
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from agent.event import Event
@@ -110,6 +111,30 @@ def _user_name(ui: dict) -> str | None:
     return as_str(issuer.get("userName")) or as_str(ui.get("principalId"))
 
 
+_ARN_ACCOUNT = re.compile(r"^arn:aws[\w-]*:[\w-]+:[\w-]*:(?P<acct>\d{12}):")
+_KMS_KEY_PARAMS = ("x-amz-server-side-encryption-aws-kms-key-id", "SSEKMSKeyId", "kmsKeyId", "KmsKeyId")
+
+
+def target_account(canon: dict, ui: dict) -> str | None:
+    """The account of the resources a call touched (`resources[].accountId`, the account in a KMS key ARN
+    of the request), preferring one that is neither the caller's nor the recipient's: a copy into another
+    account's bucket, data re-encrypted with another account's key. None when no resource names one."""
+    own = {as_str(ui.get("accountId")), as_str(canon.get("recipientAccountId"))} - {None}
+    found: list[str] = []
+    res = canon.get("resources")
+    for r in res if isinstance(res, list) else ():
+        if isinstance(r, dict):
+            acct = as_str(r.get("accountId"))
+            m = _ARN_ACCOUNT.match(as_str(r.get("ARN")) or as_str(r.get("arn")) or "")
+            found += [a for a in (acct, m and m.group("acct")) if a]
+    params = as_dict(canon.get("requestParameters"))
+    for k in _KMS_KEY_PARAMS:
+        m = _ARN_ACCOUNT.match(as_str(params.get(k)) or "")
+        if m:
+            found.append(m.group("acct"))
+    return next((a for a in found if a not in own), found[0] if found else None)
+
+
 def normalise(rec: dict, source: str, raw: Any, envelope: dict | None) -> Event:
     canon = canonical_keys(rec, TOP_KEYS)
     name = canon.get("eventName")
@@ -154,6 +179,7 @@ def normalise(rec: dict, source: str, raw: Any, envelope: dict | None) -> Event:
     attrs["cloud.provider"] = "aws"
     put(attrs, "cloud.account.id", as_str(canon.get("recipientAccountId")) or as_str(ui.get("accountId")))
     put(attrs, "cloud.region", as_str(canon.get("awsRegion")))
+    put(attrs, "cloud.target.account.id", target_account(canon, ui))
     if not from_record:
         attrs["warden.time_source"] = "observed"
     return Event.create(source=source, kind="audit", entity=principal(ui, canon), name=name,

@@ -240,3 +240,17 @@ def test_gcp_projects_and_domain_for_field_references():
     rec["protoPayload"]["metadata"] = {"destination": "projects/123456/buckets/d"}   # a number: not comparable
     a = one(rec, "gcp-audit").attributes
     assert a["gcp.audit.resource_project"] == "keys-proj" and "gcp.audit.destination_project" not in a
+
+
+def test_cloudtrail_target_account_prefers_a_foreign_account():
+    rec = {"eventName": "CopyObject", "eventSource": "s3.amazonaws.com", "eventTime": "2026-01-01T00:00:00Z",
+           "userIdentity": {"type": "IAMUser", "userName": "x", "accountId": "111122223333"},
+           "requestParameters": {"x-amz-server-side-encryption-aws-kms-key-id": "arn:aws:kms:us-east-1:999999999999:key/k"},
+           "resources": [{"type": "AWS::S3::Object", "ARN": "arn:aws:s3:::b/o"},
+                         {"type": "AWS::S3::Bucket", "accountId": "111122223333", "ARN": "arn:aws:s3:::b"}]}
+    a = one(rec, "cloudtrail").attributes
+    assert a["cloud.account.id"] == "111122223333" and a["cloud.target.account.id"] == "999999999999"
+    rec["requestParameters"] = {}
+    assert one(rec, "cloudtrail").attributes["cloud.target.account.id"] == "111122223333"   # only its own
+    del rec["resources"]
+    assert "cloud.target.account.id" not in one(rec, "cloudtrail").attributes
