@@ -39,3 +39,16 @@ def test_quality_accepts_the_audit_folder_itself(tmp_path):
     assert quality.resolve(tmp_path / "audit") == (tmp_path / "audit", tmp_path / "sigma")
     res = quality.main(tmp_path / "audit", tuned=False)
     assert res["AWS.CloudTrail"]["tp"] == 1
+
+
+def test_quality_counts_label_conflicts_and_source_files(tmp_path):
+    (tmp_path / "audit").mkdir()
+    ev = {"eventName": "StopLogging", "eventSource": "cloudtrail.amazonaws.com", "eventTime": "2026-01-01T00:00:00Z",
+          "userIdentity": {"type": "IAMUser", "userName": "x"}}
+    rows = [{"rule_id": r, "rule_title": "t", "severity": "High", "log_type": "AWS.CloudTrail", "test_name": r,
+             "malicious": m, "event": ev} for r, m in (("a", True), ("b", False))]
+    (tmp_path / "audit" / "panther_aws_cloudtrail_rules.jsonl").write_text("\n".join(json.dumps(r) for r in rows))
+    assert quality.conflicting_events(quality.load_cases(tmp_path)) == {quality._canonical(ev)}
+    res = quality.evaluate(tmp_path, ueba=False, sigmahq=False)
+    assert res["AWS.CloudTrail"]["tp"] == 1 and res["AWS.CloudTrail"]["fp"] == 1
+    assert res["AWS.CloudTrail"]["conflict"] == 1 and res["by_dataset"]["CloudTrail"]["conflict"] == 1
