@@ -2,12 +2,11 @@
 from __future__ import annotations
 
 import abc
-from dataclasses import dataclass
-from typing import Callable, Iterable
+from typing import Callable, Iterable, NamedTuple
 
 
-@dataclass(frozen=True, slots=True)
-class Record:
+class Record(NamedTuple):
+    """One consumed record (a named tuple: built once per record on the hot path, so cheaply)."""
     topic: str
     partition: int
     offset: int

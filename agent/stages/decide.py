@@ -50,6 +50,7 @@ class DecideStage(Stage):
         self._by_id = {p.id: p for p in self.policies.policies}
         self.open: dict[str, dict] = {}      # episode key → episode state
         self._dirty: set[str] = set()
+        self._seen_sets: dict[str, tuple[dict, set]] = {}   # episode key → (episode, its "seen" ids as a set)
         self._removed: set[str] = set()
         self._changed: dict[str, Policy] = {}
         self.watermark = 0.0
@@ -191,12 +192,17 @@ class DecideStage(Stage):
             self.open[key] = ep
             self.rt.counters.inc("decide.alerts_opened")
         else:
-            if f.id in ep["seen"]:
+            seen = self._seen_set(key, ep)
+            if f.id in seen:
                 self.rt.counters.inc("decide.dedup")   # redelivered finding: no change
                 return
-            ep["seen"].append(f.id)
-            if len(ep["seen"]) > MAX_SEEN:
-                del ep["seen"][: len(ep["seen"]) - MAX_SEEN]
+            ids = ep["seen"]
+            ids.append(f.id)
+            seen.add(f.id)
+            if len(ids) > MAX_SEEN:
+                cut = len(ids) - MAX_SEEN
+                seen.difference_update(ids[:cut])
+                del ids[:cut]
             ep["count"] += 1
             ep["last_seen"] = max(ep["last_seen"], f.time)
             ep["severity"] = max_severity(ep["severity"], sev)
@@ -213,6 +219,14 @@ class DecideStage(Stage):
         ep["watermark"] = self.watermark
         self._dirty.add(key)
         self._changed[key] = p
+
+    def _seen_set(self, key: str, ep: dict) -> set:
+        """The episode's remembered finding ids as a set (membership per finding without scanning
+        the up-to-MAX_SEEN list); rebuilt whenever the episode object under the key changed."""
+        cached = self._seen_sets.get(key)
+        if cached is None or cached[0] is not ep:
+            cached = self._seen_sets[key] = (ep, set(ep["seen"]))
+        return cached[1]
 
     def _emit(self, p: Policy | None, ep: dict, status: str) -> None:
         routes = tuple(p.routes) if p is not None else ()
@@ -238,6 +252,7 @@ class DecideStage(Stage):
             if self.watermark - ep["last_seen"] > after:
                 self._emit(p, ep, status="resolved")
                 del self.open[key]
+                self._seen_sets.pop(key, None)
                 self._dirty.discard(key)
                 self._removed.add(key)
 
@@ -256,4 +271,5 @@ class DecideStage(Stage):
         for key, ep in list(self.open.items()):
             if partition_for(ep["entity"].encode(), n) in gone:
                 del self.open[key]
+                self._seen_sets.pop(key, None)
         self._loaded = False  # reload episodes (incl. of newly assigned partitions) on next batch

@@ -78,19 +78,18 @@ class DetectStage(Stage):
 
     def handle(self, records: list[Record]) -> None:
         events: list[Event] = []
-        decode, seen, pos = codec.decode, self._seen, self._pos
+        append, seen, pos, guard = events.append, self._seen, self._pos, self._guard
         guarded = False
-        for r in records:
-            try:
-                ev = decode(r.value, "event")
-            except DecodeError as e:
-                self.rt.dead_letter("detect", r.value, str(e), r.topic)
+        for r, ev in zip(records, codec.decode_events([r.value for r in records])):
+            pos[(r.topic, r.partition)] = r.offset
+            if type(ev) is not Event:
+                self.rt.dead_letter("detect", r.value, str(ev), r.topic)
                 continue
             ent = ev.entity
             if ent not in seen:
                 self._first_sight(ent, r.partition)
-            if self._guard:
-                g = self._guard.get(ent)
+            if guard:
+                g = guard.get(ent)
                 if g is not None:
                     done = g.get(r.topic)
                     if done is not None:
@@ -99,10 +98,8 @@ class DetectStage(Stage):
                             continue          # already in the restored state: never learn twice
                         del g[r.topic]
                         if not g:
-                            del self._guard[ent]
-            events.append(ev)
-        for r in records:
-            pos[(r.topic, r.partition)] = r.offset
+                            del guard[ent]
+            append(ev)
         if guarded:
             self.rt.counters.inc("detect.replayed_skipped", len(records) - len(events))
         self.rt.counters.inc("detect.events", len(events))

@@ -49,3 +49,63 @@ def test_decode_errors_carry_a_reason(data, reason):
 def test_decode_checks_expected_type():
     with pytest.raises(DecodeError, match="expected finding"):
         codec.decode(codec.encode(_event()), "finding")
+
+
+def _generic(data):
+    """What decode gave before the event fast path: the generic from_dict."""
+    try:
+        return codec.from_dict(codec.loads(data), "event")
+    except DecodeError as e:
+        return DecodeError(str(e))
+
+
+_ODD_EVENTS = [
+    b'{"v":1,"type":"event","id":"a","time":1,"kind":"log","source":"s","entity":"e","name":"n"}',
+    b'{"v":1,"type":"event","id":"a","time":true,"kind":"log","source":"s","entity":"e","name":"n"}',
+    b'{"v":1,"type":"event","id":"a","time":1.5,"kind":["log"],"source":"s","entity":"e","name":"n"}',
+    b'{"v":1,"type":"event","id":"a","time":1.5,"kind":"nope","source":"s","entity":"e","name":"n"}',
+    b'{"v":1,"type":"event","id":"a","time":1.5,"kind":"log","source":"s","entity":"","name":"n"}',
+    b'{"v":1,"type":"event","id":"a","time":1.5,"kind":"log","source":"s","entity":"e","name":"n","value":"1"}',
+    b'{"v":1,"type":"event","id":"a","time":1.5,"kind":"log","source":"s","entity":"e","name":"n","value":false}',
+    b'{"v":1,"type":"event","id":"a","time":1.5,"kind":"log","source":"s","entity":"e","name":"n","attributes":[]}',
+    b'{"v":1,"type":"event","id":7,"time":1.5,"kind":"log","source":"s","entity":"e","name":"n"}',
+    b'{"v":1,"type":"event","id":"a","time":1.5,"kind":"log","source":"s","entity":"e","name":"n","extra":1}',
+    b'{"v":1,"type":"event","id":"a","time":1.5,"kind":"log","source":"s","entity":"e"}',
+    b'{"v":2,"type":"event","id":"a","time":1.5,"kind":"log","source":"s","entity":"e","name":"n"}',
+    b'{"v":1,"type":"finding","id":"a"}',
+    b'[1,2]', b'"x"', b'not json', b'', b'\xff\xfe',
+]
+
+
+@pytest.mark.parametrize("data", [codec.encode(_event()), codec.encode(_event(value=None, attributes={}))]
+                         + _ODD_EVENTS)
+def test_event_fast_path_decodes_exactly_like_the_generic_path(data):
+    want = _generic(data)
+    for got in (codec.decode_events([data])[0], _try_decode(data)):
+        if isinstance(want, DecodeError):
+            assert isinstance(got, DecodeError) and str(got) == str(want)
+        else:
+            assert got == want and type(got) is Event
+            assert [type(getattr(got, f)) for f in Event.__slots__] == [type(getattr(want, f)) for f in Event.__slots__]
+
+
+def _try_decode(data):
+    try:
+        return codec.decode(data, "event")
+    except DecodeError as e:
+        return e
+
+
+def test_decode_events_keeps_one_entry_per_value_in_order():
+    good = [codec.encode(_event(entity=f"n{i}")) for i in range(3)]
+    out = codec.decode_events([good[0], b"{", good[1], b'{"v":1}', good[2]])
+    assert [type(x).__name__ for x in out] == ["Event", "DecodeError", "Event", "DecodeError", "Event"]
+    assert [x.entity for x in out if isinstance(x, Event)] == ["n0", "n1", "n2"]
+    assert "invalid JSON" in str(out[1])
+
+
+def test_event_encoding_matches_the_generic_dict():
+    ev = _event(attributes={"x": {"y": [1, 2]}})
+    d = {"v": codec.SCHEMA_VERSION, "type": "event", **{f: getattr(ev, f) for f in codec._FIELDS["event"]}}
+    assert codec.to_dict(ev) == d and list(codec.to_dict(ev)) == list(d)
+    assert codec.encode(ev) == codec.dumps(d)
