@@ -41,6 +41,7 @@ class BusConfig:
     fetch_max_wait_ms: int = 100
     kafka: dict = field(default_factory=dict)   # extra kafka-python options: security_protocol, sasl_*, ssl_*
     producer_client: str = "kafka-python"       # kafka-python | confluent (librdkafka, optional package)
+    consumer_client: str = "kafka-python"       # kafka-python | confluent (librdkafka, optional package)
 
     def validate(self) -> None:
         if self.type not in ("embedded", "kafka"):
@@ -49,6 +50,8 @@ class BusConfig:
             raise ValueError("partitions must be >= 1")
         if self.producer_client not in ("kafka-python", "confluent"):
             raise ValueError(f"producer_client must be kafka-python or confluent, got {self.producer_client!r}")
+        if self.consumer_client not in ("kafka-python", "confluent"):
+            raise ValueError(f"consumer_client must be kafka-python or confluent, got {self.consumer_client!r}")
 
 
 @dataclass
