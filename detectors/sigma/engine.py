@@ -43,6 +43,13 @@ def _short(v: Any) -> Any:
     return v
 
 
+# what a responder needs from the event to act on a finding: who (and with which key), from where, on
+# what (pod / object name, namespace, target account, resource) and how it ended
+EVIDENCE_FIELDS = ("source.ip", "user_agent.original", "cloud.account.id", "cloud.region", "cloud.target.account.id",
+                   "aws.cloudtrail.user_identity.access_key_id", "orchestrator.namespace",
+                   "orchestrator.resource.type", "orchestrator.resource.name", "orchestrator.resource.subresource",
+                   "gcp.audit.resource_name", "event.outcome", "error.code")
+
 class SigmaEngine:
     def __init__(self, *, lateness: float = 900.0, detector_name: str = "sigma/default",
                  exclusions: ExclusionSet | None = None, min_level: str = "informational",
@@ -220,10 +227,10 @@ class SigmaEngine:
         evidence = {"rule": {"id": rule.id, "title": rule.title, "level": rule.level, "path": rule.path,
                              "logsource": rule.logsource},
                     "matched": matched, "event": {"action": ev.name, "principal": ev.entity}}
-        for k in ("source.ip", "user_agent.original", "cloud.account.id", "cloud.region",
-                  "orchestrator.namespace", "event.outcome"):
-            if k in ev.attributes:
-                evidence["event"][k] = ev.attributes[k]
+        attrs = ev.attributes
+        for k in EVIDENCE_FIELDS:
+            if k in attrs:
+                evidence["event"][k] = attrs[k]
         return Finding.create(detector=self.detector_name, entity=ev.entity, time=ev.time, score=1.0,
                               threshold=1.0, severity=rule.severity, title=rule.title, evidence=evidence,
                               event_ids=(ev.id,), tags=rule.tags, rule=rule.id)

@@ -237,3 +237,20 @@ def test_timestamp_part_modifiers():
     assert matches("selection: {eventTime|hour: 10}\ncondition: selection", ct())
     assert not matches("selection: {eventTime|hour: 11}\ncondition: selection", ct())
     assert matches("selection: {eventTime|month: 1}\ncondition: selection", ct())
+
+
+def test_finding_evidence_names_the_access_key_and_the_pod():
+    eng = SigmaEngine().load_text(rule("selection: {eventName: CreateAccessKey}\ncondition: selection"))
+    [f] = eng.process([ct()])
+    assert f.evidence["event"]["aws.cloudtrail.user_identity.access_key_id"] == "AKIA1"
+    assert f.evidence["event"]["source.ip"] == "198.51.100.7"
+    k8s = parse_record({"kind": "Event", "apiVersion": "audit.k8s.io/v1", "stage": "ResponseComplete", "verb": "create",
+                        "user": {"username": "alice"}, "sourceIPs": ["10.0.0.1"], "responseStatus": {"code": 101},
+                        "objectRef": {"resource": "pods", "namespace": "ml", "name": "trainer-0", "subresource": "exec"}},
+                       "k8s-audit", "t")[0]
+    eng = SigmaEngine().load_text(rule("selection: {objectRef.subresource: exec}\ncondition: selection",
+                                       logsource="product: kubernetes\n    service: audit"))
+    [f] = eng.process([k8s])
+    ev = f.evidence["event"]
+    assert (ev["orchestrator.resource.name"], ev["orchestrator.namespace"], ev["orchestrator.resource.subresource"]) \
+        == ("trainer-0", "ml", "exec")
