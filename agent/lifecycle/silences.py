@@ -9,7 +9,8 @@ The decide stage reads them through `SilenceCache`: the last known set, re-read 
 When the store is unreachable (Elasticsearch down) the cached set keeps being served — decide does
 not stall on it — every lookup served from a stale cache is counted (`decide.silences_stale_reads`)
 as is every failed refresh (`decide.silences_refresh_errors`), and the store is tried again after
-`retry_s`. An Elasticsearch read is bounded (`read_timeout_s`, no client retries).
+`retry_s`, doubling up to `retry_max_s`. An Elasticsearch read is bounded (`read_timeout_s`, no
+client retries).
 """
 from __future__ import annotations
 
@@ -206,16 +207,18 @@ class SilenceCache:
 
     A failed refresh keeps the last known silences (the cache is *stale* until a refresh
     succeeds): lookups go on, each counted as a stale read; the store is not asked again before
-    `retry_s`, even by a forced refresh, so a store that hangs costs one bounded read per
-    `retry_s`, not one per batch."""
+    `retry_s` (doubling per consecutive failure up to `retry_max_s`), even by a forced refresh, so
+    a store that hangs costs one bounded read now and then, not one per batch."""
 
     def __init__(self, store: SilenceStore | None, refresh_s: float = 2.0, *, retry_s: float | None = None,
-                 counters=None, clock=time.monotonic) -> None:
+                 retry_max_s: float = 30.0, counters=None, clock=time.monotonic) -> None:
         if counters is None:
             from agent.counters import COUNTERS as counters
         self.store = store
         self.refresh_s = refresh_s
         self.retry_s = max(refresh_s, 5.0) if retry_s is None else retry_s
+        self.retry_max_s = max(retry_max_s, self.retry_s)
+        self.failures = 0
         self.counters = counters
         self.clock = clock
         self._items: list[Silence] = []
@@ -228,7 +231,7 @@ class SilenceCache:
         if self.store is None:
             return
         now = self.clock()
-        if self.stale and now - self._failed_at < self.retry_s:
+        if self.stale and now - self._failed_at < min(self.retry_max_s, self.retry_s * 2 ** (self.failures - 1)):
             return
         if not force and not self.stale and now - self._at < self.refresh_s:
             return
@@ -236,6 +239,7 @@ class SilenceCache:
             items = self.store.list(include_expired=False)
         except Exception as e:  # noqa: BLE001 - any store failure: serve the last known silences
             self._failed_at = now
+            self.failures += 1
             self.counters.inc("decide.silences_refresh_errors")
             self.last_error = f"{type(e).__name__}: {e}"[:300]
             if not self.stale:
@@ -248,6 +252,7 @@ class SilenceCache:
         self._items = items
         self._at = now
         self.stale = False
+        self.failures = 0
 
     @property
     def items(self) -> list[Silence]:

@@ -49,6 +49,19 @@ from responders.delivery import idempotency_key
 log = logging.getLogger("warden.act")
 
 
+def _kafka_python_consumer(consumer):
+    """kafka-python's KafkaConsumer behind the bus's consumer (pause / resume / seek), or None
+    (embedded bus, another client): then a backpressured stage simply does not poll."""
+    inner = getattr(consumer, "c", None)
+    if inner is None:
+        return None
+    try:
+        from kafka import KafkaConsumer
+    except ImportError:  # pragma: no cover - kafka-python is a dependency
+        return None
+    return inner if isinstance(inner, KafkaConsumer) else None
+
+
 class ActStage(Stage):
     name = "act"
     input_topics = ("alerts",)
@@ -251,8 +264,8 @@ class ActStage(Stage):
             log.info("notification buffers drained: act consumes again")
         _metrics.GAUGES.set("warden_act_backpressure", 1.0 if self.backpressured else 0.0,
                             "1 while a full notification buffer stops the act stage from consuming")
-        inner = getattr(self.consumer, "c", None)      # kafka-python's KafkaConsumer behind the bus
-        if inner is None or not all(hasattr(inner, m) for m in ("pause", "resume", "assignment", "paused")):
+        inner = _kafka_python_consumer(self.consumer)
+        if inner is None:
             return False
         try:
             if on:
@@ -271,8 +284,8 @@ class ActStage(Stage):
         """Records that reached a backpressured stage anyway (a partition assigned by a rebalance
         inside the poll, before it could be paused) are not handled: the consumer seeks back to
         them, so they are neither consumed nor committed now. False when the bus cannot seek."""
-        inner = getattr(self.consumer, "c", None)
-        if inner is None or not hasattr(inner, "seek"):
+        inner = _kafka_python_consumer(self.consumer)
+        if inner is None:
             return False
         from kafka import TopicPartition
         first: dict[tuple[str, int], int] = {}
@@ -308,12 +321,16 @@ class ActStage(Stage):
             return True
         return accept
 
+    #: wall seconds one delivery pass may spend draining buffers (the rest goes next step)
+    DELIVER_BUDGET_S = 5.0
+
     def _deliver(self) -> list[Action]:
         """Attempt every notifier's head notification that is due; drain while deliveries succeed."""
         out: list[Action] = []
+        until = time.monotonic() + self.DELIVER_BUDGET_S
         for name in sorted(self.delivery):
             q = self.delivery[name]
-            while True:
+            while time.monotonic() < until:
                 e = q.due(self.wall())
                 if e is None:
                     break

@@ -121,3 +121,42 @@ def test_unreachable_elasticsearch_silence_store_is_a_bounded_stale_read():
     assert time.monotonic() - t0 < 5 and cache.stale
     assert counters.get("decide.silences_refresh_errors") == 1 and counters.get("decide.silences_stale_reads") == 1
     store.close()
+
+
+def test_decide_keeps_silencing_from_the_cache_while_the_store_is_down(tmp_path):
+    from agent.counters import COUNTERS
+    from agent.lifecycle.silences import open_silences
+    from tests.unit.agent.lifecycle.harness import Harness, finding
+    h = Harness(tmp_path, """
+policies:
+  - id: p
+    match: {detector: ["gpu_memory_leak/*"]}
+    alert: {group_by: [entity]}
+""")
+    open_silences(h.cfg).add(Silence.new(["alertname=p"], duration=3600))
+    h.feed(finding("n1"))
+    assert [a.status for a in h.alerts()] == ["suppressed"]
+    cache = h.decide.silences
+    cache.store.db.close()                            # the silence store becomes unreachable
+    cache.refresh_s = 0
+    stale0 = COUNTERS.get("decide.silences_stale_reads")
+    h.feed(finding("n2", t=1001))
+    assert sorted(a.status for a in h.alerts()) == ["suppressed", "suppressed"] and cache.stale
+    assert COUNTERS.get("decide.silences_stale_reads") > stale0
+    h.decide._silences = None                         # do not close the already closed store
+    h.close()
+
+
+def test_silence_cache_retries_a_failing_store_less_and_less_often(tmp_path):
+    st = SqliteSilenceStore(tmp_path / "w.db")
+    st.db.close()
+    counters, now = Counters(), {"t": 0.0}
+    cache = SilenceCache(st, refresh_s=1, retry_s=5, retry_max_s=20, counters=counters, clock=lambda: now["t"])
+    tries = []
+    for t in range(0, 80):
+        now["t"] = float(t)
+        before = counters.get("decide.silences_refresh_errors")
+        cache.refresh(force=True)
+        if counters.get("decide.silences_refresh_errors") > before:
+            tries.append(t)
+    assert tries == [0, 5, 15, 35, 55, 75]             # 5, 10, 20, then capped at 20

@@ -137,3 +137,23 @@ def test_buffered_notifications_survive_a_restart(tmp_path, receiver):
     assert sorted(receiver.notified_alerts()) == sorted((aid, "firing") for aid in alerts)
     assert {a.status for a in notify_actions(h2)} == {"done"}
     h2.close()
+
+
+def test_a_crash_after_delivery_before_the_checkpoint_resends_with_the_same_key(tmp_path, receiver):
+    clock = {"t": 1_000_000.0}
+    h = make(tmp_path, receiver, clock)
+    h.feed(finding("n1"))
+    assert h.act.buffered() == 1
+    receiver.status = 200
+    clock["t"] += 10
+    h.act._publish(h.act._deliver())                  # delivered, then the process dies before checkpointing
+    assert receiver.count(200) == 1
+    h2 = make(tmp_path / "again", receiver, clock)    # (a fresh harness dir, the old state copied over)
+    h2.rt.state.put_many([(ns, k, h.rt.state.get(ns, k)) for ns in ("act:delivery",)
+                          for k in h.rt.state.keys(ns)])
+    h2.act.step(0)
+    settle(h2, clock, 1)
+    assert receiver.count(200) == 2 and receiver.duplicates == 1  # resent with the same Idempotency-Key
+    assert len(receiver.accepted) == 1 and h2.act.buffered() == 0
+    h.close()
+    h2.close()
