@@ -14,7 +14,8 @@ an event as alerted when any finding names it. Each test case is an independent 
 detector state (correlation windows, baselines) is reset to empty before each case.
 Rows are per panther log type (Amazon.EKS.Audit holds EKS and generic Kubernetes cases, GCP.AuditLog
 GCP and GKE ones) and per source file. "conflict" counts the false positives and misses on events that
-occur byte for byte with both labels in the data set: no detector can get both of those cases right.
+occur with both labels in the data set (the same record apart from its ids, times and key case): no
+detector can get both of those cases right.
 """
 from __future__ import annotations
 
@@ -99,17 +100,30 @@ CELLS = ("tp", "fp", "fn", "tn", "unparsed", "conflict")
 
 
 def conflicting_events(cases: list[dict]) -> set[bytes]:
-    """Events that occur, byte for byte, in a malicious and in a benign case (each case labels one rule's
-    intent, so the same record can be an attack for one rule and benign for another): whatever a detector
-    does with such an event, one of its cases counts as a false positive or a miss."""
+    """Events that occur in a malicious and in a benign case (each case labels one rule's intent, so the
+    same record can be an attack for one rule and benign for another), compared without their ids, times
+    and key case: whatever a detector does with such an event, one of its cases counts as a false
+    positive or a miss."""
     labels: dict[bytes, set[bool]] = defaultdict(set)
     for c in cases:
         labels[_canonical(c["event"])].add(bool(c["malicious"]))
     return {k for k, v in labels.items() if len(v) > 1}
 
 
+# a record's own identity and times: two records that differ only in these describe the same action
+_VOLATILE = frozenset({"insertid", "eventid", "requestid", "auditid", "sharedeventid", "timestamp",
+                       "receivetimestamp", "eventtime", "requestreceivedtimestamp", "stagetimestamp"})
+
+
 def _canonical(event: Any) -> bytes:
-    return json.dumps(event, sort_keys=True).encode()
+    """The record with key case folded (formats read keys case-insensitively) and its ids and times left out."""
+    def fold(v: Any) -> Any:
+        if isinstance(v, dict):
+            return {k.lower(): fold(x) for k, x in v.items() if k.lower() not in _VOLATILE}
+        if isinstance(v, list):
+            return [fold(x) for x in v]
+        return v
+    return json.dumps(fold(event), sort_keys=True).encode()
 
 
 def evaluate(data_dir: Path, ueba: bool = True, verbose: bool = False, tuned: bool = False,
