@@ -22,5 +22,9 @@ versioned and checksummed (agent.snapshot, no pickle), per entity or whole.
 | slo_burn, error_burst | slo | multi-window multi-burn-rate SLO alerts (latency, errors) |
 | gpu_spend | spend | projected / actual GPU spend against a daily budget |
 
+Shared: ``common`` (series tables, ``MetricDetector`` and ``SeriesTableDetector``, snapshot helpers),
+``config`` (the options every detector has: ``MetricConfig``, ``ScaleFloorConfig``,
+``CalibrationConfig``), ``keyed`` (``KeyedStateDetector``, base of the AI-platform detectors).
+
 Training: ``detectors.metrics.train.main(data, out, device="auto", epochs=20, ...)``.
 """

@@ -27,15 +27,16 @@ Defined behaviour on bad input (all counted per series, see ``stats()``):
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
 
 from agent.event import Event
 from agent.registry import register
-from detectors.metrics.common import (SEVERITIES, MetricDetector, RunResult, SeriesTable, extract,
-                                      halflife_alpha, njit, restore_rows, snapshot_rows)
+from detectors.metrics.common import (RunResult, SeriesTable, SeriesTableDetector, extract, halflife_alpha, njit,
+                                      unscored)
+from detectors.metrics.config import ScaleFloorConfig
 
 # state columns
 N, C, S, LAST, NAN, LATE, RUN, BUFN, WARM, FIRST, RELEARN = range(11)
@@ -154,49 +155,39 @@ def _baseline_kernel(ids, x, t, st, buf, mode, warmup, thr, a_c, a_s, k, min_sca
 
 
 @register
-class BaselineDetector(MetricDetector):
+class BaselineDetector(SeriesTableDetector):
     """Robust per-series baseline (Huber EWMA centre and scale); score = robust z-score."""
 
     type = "baseline"
     state_version = 1
 
     @dataclass
-    class Config:
+    class Config(ScaleFloorConfig):
         warmup: int = 30              # points buffered before the first score
         threshold: float = 7.0        # robust z at or above which a point is flagged
         halflife: float = 60.0        # centre half-life, in points
         scale_halflife: float = 240.0  # scale half-life, in points
         huber_k: float = 3.0          # deviations are clipped at k scales before learning
-        min_scale: float = 1e-9       # absolute scale floor
-        min_rel_scale: float = 0.01   # scale floor relative to |centre|
         direction: str = "both"       # both | up | down
         relearn_after: int = 120      # accept a new level after this many consecutive flags (0 = never)
         max_gap: float = 0.0          # seconds; a longer gap restarts warm-up (0 = never)
-        metrics: list[str] = field(default_factory=list)  # metric names to watch (empty = all)
-        severity: str = "medium"
-        high_factor: float = 2.0      # score >= high_factor * threshold raises severity one step
 
         def validate(self) -> None:
             if self.warmup < 2:
                 raise ValueError("warmup must be >= 2")
-            if not self.threshold > 0:
-                raise ValueError("threshold must be > 0")
             if not (self.halflife > 0 and self.scale_halflife > 0):
                 raise ValueError("halflife and scale_halflife must be > 0")
             if not self.huber_k > 0:
                 raise ValueError("huber_k must be > 0")
-            if self.min_scale < 0 or self.min_rel_scale < 0:
-                raise ValueError("min_scale and min_rel_scale must be >= 0")
             if self.direction not in DIRECTIONS:
                 raise ValueError(f"direction must be one of {', '.join(DIRECTIONS)}")
             if self.relearn_after < 0:
                 raise ValueError("relearn_after must be >= 0")
             if self.max_gap < 0:
                 raise ValueError("max_gap must be >= 0")
-            if self.severity not in SEVERITIES:
-                raise ValueError(f"severity must be one of {', '.join(SEVERITIES)}")
             if self.high_factor < 0:
                 raise ValueError("high_factor must be >= 0")
+            super().validate()
 
     def __init__(self, *a, **kw) -> None:
         super().__init__(*a, **kw)
@@ -237,9 +228,7 @@ class BaselineDetector(MetricDetector):
     def _score_vec(self, ids: np.ndarray, x: np.ndarray) -> RunResult:
         """Vectorised score-only path (no state change); same formula as the kernel."""
         n = len(ids)
-        scores = np.zeros(n)
-        centers = np.full(n, np.nan)
-        scales = np.full(n, np.nan)
+        scores, flags, centers, scales = unscored(n)
         if n and len(self.table):
             st = self.table.state
             known = ids >= 0
@@ -260,7 +249,7 @@ class BaselineDetector(MetricDetector):
             scores = np.where(live, sv, 0.0)
             centers = np.where(live, c, np.nan)
             scales = np.where(live, sc, np.nan)
-        return RunResult(scores, np.zeros(n, dtype=bool), centers, scales)
+        return RunResult(scores, flags, centers, scales)
 
     def is_warm(self, event: Event) -> bool:
         sid = self.table.index.get(self._key_of(event))
@@ -293,27 +282,10 @@ class BaselineDetector(MetricDetector):
         return out
 
     # state ------------------------------------------------------------------------------------
-    def _kind(self) -> str:
-        return f"detector.{self.type}"
-
-    def _fingerprint(self) -> dict:
-        return {"bufcols": self._bufcols}
-
-    def snapshot(self, entity: str | None = None) -> bytes:
-        return snapshot_rows(self._kind(), self.state_version, self.table.dump(entity),
-                             {"entity": entity, "config": self._fingerprint()})
+    def _snapshot_extra(self) -> dict:
+        return {"config": {"bufcols": self._bufcols}}
 
     def restore(self, blob: bytes, entity: str | None = None) -> None:
-        state = restore_rows(blob, self._kind(), self.state_version)
-        if state.get("entity") != entity:
-            raise ValueError(f"snapshot is for entity {state.get('entity')!r}, not {entity!r}")
-        self.table.load(state["rows"], entity)
+        super().restore(blob, entity)
         if entity is not None:
             self._dirty.discard(entity)
-
-    def entities(self):
-        return self.table.entities()
-
-    def forget(self, entity: str) -> None:
-        self.table.forget(entity)
-        self._dirty.discard(entity)

@@ -17,7 +17,7 @@ but not learned; constant series use the ``min_scale`` / ``min_rel_scale`` floor
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
@@ -25,8 +25,8 @@ import numpy as np
 from agent.event import Event
 from agent.registry import register
 from detectors.metrics.baseline import _robust_init
-from detectors.metrics.common import (SEVERITIES, MetricDetector, RunResult, SeriesTable, extract,
-                                      halflife_alpha, njit, restore_rows, snapshot_rows)
+from detectors.metrics.common import RunResult, SeriesTable, SeriesTableDetector, extract, halflife_alpha, njit
+from detectors.metrics.config import ScaleFloorConfig
 
 N, MU, SIG, GP, GN, FAST, LAST, NAN, LATE, BUFN, WARM, FIRST, CHANGES = range(13)
 NCOLS = 13
@@ -125,14 +125,14 @@ def _cusum_kernel(ids, x, t, st, buf, mode, warmup, thr, a_c, a_s, a_f, drift, c
 
 
 @register
-class ChangePointDetector(MetricDetector):
+class ChangePointDetector(SeriesTableDetector):
     """Two-sided CUSUM on clipped robust z-scores: persistent level shifts up or down."""
 
     type = "changepoint"
     state_version = 1
 
     @dataclass
-    class Config:
+    class Config(ScaleFloorConfig):
         warmup: int = 30
         threshold: float = 12.0       # CUSUM decision interval h, in scales
         drift: float = 1.0            # allowance k per point, in scales
@@ -140,10 +140,6 @@ class ChangePointDetector(MetricDetector):
         halflife: float = 360.0       # baseline centre half-life, points
         scale_halflife: float = 720.0
         fast_halflife: float = 5.0    # recent level used to restart after a change point
-        min_scale: float = 1e-9
-        min_rel_scale: float = 0.01
-        metrics: list[str] = field(default_factory=list)
-        severity: str = "medium"
         high_factor: float = 0.0
 
         def validate(self) -> None:
@@ -153,10 +149,7 @@ class ChangePointDetector(MetricDetector):
                 raise ValueError("need threshold > 0, drift >= 0 and clip > drift")
             if min(self.halflife, self.scale_halflife, self.fast_halflife) <= 0:
                 raise ValueError("half-lives must be > 0")
-            if self.min_scale < 0 or self.min_rel_scale < 0:
-                raise ValueError("min_scale and min_rel_scale must be >= 0")
-            if self.severity not in SEVERITIES:
-                raise ValueError(f"severity must be one of {', '.join(SEVERITIES)}")
+            super().validate()
 
     def __init__(self, *a, **kw) -> None:
         super().__init__(*a, **kw)
@@ -197,20 +190,3 @@ class ChangePointDetector(MetricDetector):
         return {k: {"learned": int(r[N]), "nan": int(r[NAN]), "late": int(r[LATE]),
                     "changes": int(r[CHANGES]), "warm": bool(r[WARM]), "center": float(r[MU])}
                 for k, r in zip(self.table.keys, self.table.state) if entity is None or k[0] == entity}
-
-    def snapshot(self, entity: str | None = None) -> bytes:
-        return snapshot_rows(f"detector.{self.type}", self.state_version, self.table.dump(entity),
-                             {"entity": entity})
-
-    def restore(self, blob: bytes, entity: str | None = None) -> None:
-        state = restore_rows(blob, f"detector.{self.type}", self.state_version)
-        if state.get("entity") != entity:
-            raise ValueError(f"snapshot is for entity {state.get('entity')!r}, not {entity!r}")
-        self.table.load(state["rows"], entity)
-
-    def entities(self):
-        return self.table.entities()
-
-    def forget(self, entity: str) -> None:
-        self.table.forget(entity)
-        self._dirty.discard(entity)

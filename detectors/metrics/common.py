@@ -18,13 +18,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
 from agent.event import Event, Finding
 from agent.snapshot import pack, unpack
 from detectors.base import Detector
+from detectors.metrics.config import SEVERITIES
 
 try:  # numba ships with pyod; the kernels are plain Python without it (same results, slower)
     import numba as _numba
@@ -38,8 +39,6 @@ except Exception:  # pragma: no cover - exercised only where numba is missing
         return fn
 
     HAVE_NUMBA = False
-
-SEVERITIES = ("info", "low", "medium", "high", "critical")
 
 
 def halflife_alpha(halflife: float) -> float:
@@ -205,6 +204,11 @@ class RunResult:
     scale: np.ndarray
 
 
+def unscored(n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Output columns of n events before any is scored: score 0, not flagged, no baseline (NaN)."""
+    return np.zeros(n), np.zeros(n, dtype=bool), np.full(n, np.nan), np.full(n, np.nan)
+
+
 class MetricDetector(Detector):
     """Base of the metric detectors: run()/process() on top of a subclass's `_run` kernel."""
 
@@ -285,6 +289,48 @@ class MetricDetector(Detector):
     def finding_for(self, event: Event, score: float, threshold: float) -> Finding | None:
         res = self._run([event], 2)
         return self._finding(event, score, threshold, float(res.center[0]), float(res.scale[0]))
+
+    # state -------------------------------------------------------------------------------------
+    def _pack_state(self, rows: list[dict], entity: str | None, **extra: Any) -> bytes:
+        """Versioned, checksummed snapshot of this detector: `rows` (every series, or `entity`'s)
+        and `extra` (what a restore must agree with, or state beyond the rows)."""
+        return snapshot_rows(f"detector.{self.type}", self.state_version, rows, {"entity": entity, **extra})
+
+    def _unpack_state(self, blob: bytes, entity: str | None) -> dict:
+        """The state in a snapshot of this detector type, checked to be a snapshot of `entity`."""
+        state = restore_rows(blob, f"detector.{self.type}", self.state_version)
+        if state.get("entity") != entity:
+            raise ValueError(f"snapshot is for entity {state.get('entity')!r}, not {entity!r}")
+        return state
+
+
+class SeriesTableDetector(MetricDetector):
+    """A metric detector whose whole per-series state is one ``SeriesTable`` (``self.table``):
+    snapshot, restore, entities and forget work on the table's rows."""
+
+    table: SeriesTable
+
+    def _snapshot_extra(self) -> dict:
+        """Config the rows depend on, saved with them and checked by ``_check_snapshot``."""
+        return {}
+
+    def _check_snapshot(self, state: dict) -> None:
+        """Raise ValueError when a snapshot's rows do not fit this detector's config."""
+
+    def snapshot(self, entity: str | None = None) -> bytes:
+        return self._pack_state(self.table.dump(entity), entity, **self._snapshot_extra())
+
+    def restore(self, blob: bytes, entity: str | None = None) -> None:
+        state = self._unpack_state(blob, entity)
+        self._check_snapshot(state)
+        self.table.load(state["rows"], entity)
+
+    def entities(self):
+        return self.table.entities()
+
+    def forget(self, entity: str) -> None:
+        self.table.forget(entity)
+        self._dirty.discard(entity)
 
 
 def _fmt(v: Any) -> str:

@@ -27,8 +27,8 @@ from agent import registry
 from agent.event import Event, Finding
 from agent.registry import register
 from agent.snapshot import pack, unpack
-from detectors.metrics.common import (SEVERITIES, MetricDetector, RunResult, SeriesTable, extract,
-                                      halflife_alpha, njit)
+from detectors.metrics.common import MetricDetector, RunResult, SeriesTable, extract, halflife_alpha, njit
+from detectors.metrics.config import MetricConfig
 
 COMBINE = ("max", "mean", "rank2")
 
@@ -61,17 +61,13 @@ class EnsembleDetector(MetricDetector):
     state_version = 1
 
     @dataclass
-    class Config:
+    class Config(MetricConfig):
         members: list[str] = field(default_factory=lambda: ["novelty", "changepoint"])
         weights: list[float] = field(default_factory=list)     # per member, default 1.0
         member_options: dict = field(default_factory=dict)     # {type: {option: value}}
         combine: str = "max"
         rate_target: float = 0.001    # expected flag rate of a member; above it, it is damped (0 = off)
         rate_halflife: float = 2000.0  # points
-        threshold: float = 1.0
-        metrics: list[str] = field(default_factory=list)
-        severity: str = "medium"
-        high_factor: float = 2.0
 
         def validate(self) -> None:
             if not self.members:
@@ -86,13 +82,10 @@ class EnsembleDetector(MetricDetector):
                 raise ValueError(f"combine must be one of {', '.join(COMBINE)}")
             if self.combine == "rank2" and len(self.members) < 2:
                 raise ValueError("combine rank2 needs at least two members")
-            if not self.threshold > 0:
-                raise ValueError("threshold must be > 0")
-            if self.severity not in SEVERITIES:
-                raise ValueError(f"severity must be one of {', '.join(SEVERITIES)}")
             unknown = set(self.member_options) - set(self.members)
             if unknown:
                 raise ValueError(f"member_options for non-members: {', '.join(sorted(unknown))}")
+            super().validate()
 
     def __init__(self, *a, **kw) -> None:
         super().__init__(*a, **kw)

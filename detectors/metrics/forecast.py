@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import base64
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
@@ -30,8 +30,8 @@ import numpy as np
 from agent.event import Event
 from agent.registry import register
 from agent.snapshot import pack, unpack
-from detectors.metrics.common import (SEVERITIES, MetricDetector, RunResult, extract, halflife_alpha,
-                                      njit, restore_rows, snapshot_rows)
+from detectors.metrics.common import MetricDetector, RunResult, extract, halflife_alpha, njit, unscored
+from detectors.metrics.config import CalibrationConfig
 
 ARTIFACT_KIND = "model.metric-forecast"
 ARTIFACT_VERSION = 1
@@ -225,7 +225,7 @@ class ForecastDetector(MetricDetector):
     state_version = 1
 
     @dataclass
-    class Config:
+    class Config(CalibrationConfig):
         model_path: str = ""          # artifact from `warden train metric-model`; "" = self-train
         device: str = "auto"          # auto | cuda | cpu
         window: int = 32              # values the network sees (self-trained model)
@@ -238,13 +238,7 @@ class ForecastDetector(MetricDetector):
         halflife: float = 200.0       # residual scale EWMA half-life, points
         min_rel_std: float = 1e-3
         min_scale: float = 0.05       # floor of the residual scale (normalised units)
-        suppress: int = 100           # record suppression horizon, points (0 = off), as in novelty
-        rate_target: float = 0.001    # flag-rate calibration per series (0 = off), as in novelty
-        rate_halflife: float = 2000.0
         batch_size: int = 65536       # inference batch
-        metrics: list[str] = field(default_factory=list)
-        severity: str = "medium"
-        high_factor: float = 2.0
 
         def validate(self) -> None:
             if self.device not in ("auto", "cuda", "cpu"):
@@ -255,10 +249,7 @@ class ForecastDetector(MetricDetector):
                 raise ValueError("fit_after >= 32, warmup >= 1 and batch_size >= 1 required")
             if not (self.threshold > 0 and self.halflife > 0 and self.min_scale > 0):
                 raise ValueError("threshold, halflife and min_scale must be > 0")
-            if self.suppress < 0 or not 0 <= self.rate_target < 1 or self.rate_halflife <= 0:
-                raise ValueError("suppress >= 0, rate_target in [0, 1) and rate_halflife > 0 required")
-            if self.severity not in SEVERITIES:
-                raise ValueError(f"severity must be one of {', '.join(SEVERITIES)}")
+            super().validate()
 
     def __init__(self, *a, **kw) -> None:
         super().__init__(*a, **kw)
@@ -312,10 +303,7 @@ class ForecastDetector(MetricDetector):
         n = len(events)
         ex = extract(events, self.event_kinds)
         okm = self._accept_mask(ex)
-        scores = np.zeros(n)
-        flags = np.zeros(n, dtype=bool)
-        center = np.full(n, np.nan)
-        scale = np.full(n, np.nan)
+        scores, flags, center, scale = unscored(n)
         w = self.W
         if mode == 2:
             return self._score_only(events, ex, okm)
@@ -389,12 +377,9 @@ class ForecastDetector(MetricDetector):
 
     def _score_only(self, events, ex, okm) -> RunResult:
         """Pure scoring: windows from the stored context plus earlier points of this batch."""
-        n = len(events)
-        scores = np.zeros(n)
-        center = np.full(n, np.nan)
-        scale = np.full(n, np.nan)
+        scores, flags, center, scale = unscored(len(events))
         if self.net is None:
-            return RunResult(scores, np.zeros(n, bool), center, scale)
+            return RunResult(scores, flags, center, scale)
         w = self.W
         ctx: dict = {}
         last: dict = {}
@@ -430,7 +415,7 @@ class ForecastDetector(MetricDetector):
             scores[idx] = sc
             center[idx] = pred
             scale[idx] = sd * np.maximum(self.rstate[sids, 0] * 1.2533, cfg.min_scale)
-        return RunResult(scores, np.zeros(n, bool), center, scale)
+        return RunResult(scores, flags, center, scale)
 
     def _self_train(self) -> None:
         W = np.concatenate(self.pool_W)[: self.config.fit_after]
@@ -464,17 +449,13 @@ class ForecastDetector(MetricDetector):
             rows.append({"entity": key[0], "name": key[1], "ctx": s.ctx, "last": repr(float(s.last)),
                          "nan": s.nan, "late": s.late, "seen": s.seen, "first": repr(float(s.first)),
                          "rstate": r.tolist()})
-        extra = {"entity": entity,
-                 "net": net_to_state(self.net, self.arch) if self.net is not None else None,
-                 "pool": None}
+        extra = {"net": net_to_state(self.net, self.arch) if self.net is not None else None, "pool": None}
         if self.net is None and self.pool_n:
             extra["pool"] = {"W": np.concatenate(self.pool_W).tolist(), "y": np.concatenate(self.pool_y).tolist()}
-        return snapshot_rows(f"detector.{self.type}", self.state_version, rows, extra)
+        return self._pack_state(rows, entity, **extra)
 
     def restore(self, blob: bytes, entity: str | None = None) -> None:
-        state = restore_rows(blob, f"detector.{self.type}", self.state_version)
-        if state.get("entity") != entity:
-            raise ValueError(f"snapshot is for entity {state.get('entity')!r}, not {entity!r}")
+        state = self._unpack_state(blob, entity)
         if state.get("net") is not None:
             self.net, self.arch = net_from_state(state["net"])
         elif entity is None:

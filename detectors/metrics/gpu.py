@@ -19,7 +19,8 @@ from dataclasses import dataclass, field
 
 from agent.names import GPU_TEMPERATURE, GPU_UTILIZATION, GPU_XID_ERRORS
 from agent.registry import register
-from detectors.metrics.common import SEVERITIES, halflife_alpha
+from detectors.metrics.common import halflife_alpha
+from detectors.metrics.config import MetricConfig
 from detectors.metrics.keyed import KeyedStateDetector, ledger, ledger_add, ledger_sum, ledger_trim
 
 
@@ -36,13 +37,12 @@ class GpuStallDetector(KeyedStateDetector):
     tags = ("gpu", "training-stall")
 
     @dataclass
-    class Config:
+    class Config(MetricConfig):
         busy_level: float = 0.5       # baseline utilisation (0..1) that counts as busy
         collapse_fraction: float = 0.3  # below this fraction of the baseline = collapsed
         stall_points: int = 5         # consecutive collapsed samples to flag
         halflife: float = 30.0        # baseline EWMA half-life, samples
         warmup: int = 10
-        threshold: float = 1.0
         metrics: list[str] = field(default_factory=lambda: [GPU_UTILIZATION])
         severity: str = "high"
         high_factor: float = 0.0
@@ -52,10 +52,7 @@ class GpuStallDetector(KeyedStateDetector):
                 raise ValueError("busy_level must be in (0, 1] and collapse_fraction in (0, 1)")
             if self.stall_points < 1 or self.warmup < 1 or self.halflife <= 0:
                 raise ValueError("stall_points, warmup and halflife must be positive")
-            if self.threshold <= 0:
-                raise ValueError("threshold must be > 0")
-            if self.severity not in SEVERITIES:
-                raise ValueError(f"severity must be one of {', '.join(SEVERITIES)}")
+            super().validate()
 
     def key_for(self, ev):
         return _gpu_key(ev)
@@ -115,13 +112,12 @@ class GpuHealthDetector(KeyedStateDetector):
     tags = ("gpu", "hardware")
 
     @dataclass
-    class Config:
+    class Config(MetricConfig):
         temp_limit: float = 85.0      # celsius; throttling starts around here on most data-centre GPUs
         sustain: int = 3              # consecutive samples at/above the limit to flag
         xid_window: float = 600.0     # seconds
         xid_burst: float = 3.0        # XID errors in the window that flag
         critical_xids: list[int] = field(default_factory=lambda: [48, 63, 64, 74, 79, 92, 94, 95])
-        threshold: float = 1.0
         metrics: list[str] = field(default_factory=lambda: [GPU_TEMPERATURE, GPU_XID_ERRORS])
         severity: str = "high"
         high_factor: float = 0.0
@@ -131,10 +127,7 @@ class GpuHealthDetector(KeyedStateDetector):
                 raise ValueError("temp_limit must be > 0 and sustain >= 1")
             if self.xid_window <= 0 or self.xid_burst <= 0:
                 raise ValueError("xid_window and xid_burst must be > 0")
-            if self.threshold <= 0:
-                raise ValueError("threshold must be > 0")
-            if self.severity not in SEVERITIES:
-                raise ValueError(f"severity must be one of {', '.join(SEVERITIES)}")
+            super().validate()
 
     def key_for(self, ev):
         return _gpu_key(ev)

@@ -24,7 +24,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from agent.event import Event, Finding
-from detectors.metrics.common import MetricDetector, RunResult, restore_rows, snapshot_rows
+from detectors.metrics.common import MetricDetector, RunResult, unscored
 
 
 class KeyedStateDetector(MetricDetector):
@@ -70,10 +70,7 @@ class KeyedStateDetector(MetricDetector):
 
     def _run(self, events: Sequence[Event], mode: int) -> RunResult:
         n = len(events)
-        scores = np.zeros(n)
-        flags = np.zeros(n, dtype=bool)
-        center = np.full(n, np.nan)
-        scale = np.full(n, np.nan)
+        scores, flags, center, scale = unscored(n)
         thr = float(self.config.threshold)
         self._evidence = {}
         for i, ev in enumerate(events):
@@ -176,13 +173,10 @@ class KeyedStateDetector(MetricDetector):
             rows = self.states
         else:
             rows = {entity: self.states.get(entity, {})}
-        return snapshot_rows(f"detector.{self.type}", self.state_version, [],
-                             {"entity": entity, "states": _jsonable(rows)})
+        return self._pack_state([], entity, states=_jsonable(rows))
 
     def restore(self, blob: bytes, entity: str | None = None) -> None:
-        state = restore_rows(blob, f"detector.{self.type}", self.state_version)
-        if state.get("entity") != entity:
-            raise ValueError(f"snapshot is for entity {state.get('entity')!r}, not {entity!r}")
+        state = self._unpack_state(blob, entity)
         rows = _from_jsonable(state.get("states") or {})
         if entity is None:
             self.states = rows

@@ -33,15 +33,15 @@ default ensemble.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
 
 from agent.event import Event, Finding
 from agent.registry import register
-from detectors.metrics.common import (SEVERITIES, MetricDetector, RunResult, SeriesTable, extract,
-                                      halflife_alpha, njit, restore_rows, snapshot_rows)
+from detectors.metrics.common import RunResult, SeriesTable, SeriesTableDetector, extract, halflife_alpha, njit
+from detectors.metrics.config import CalibrationConfig, ScaleFloorConfig
 
 # state columns
 N, LO, HI, C, S, LAST, NAN, LATE, HEAD, FILL, RPOS, FIRST, SEEN, FPOS, RATE = range(15)
@@ -163,44 +163,30 @@ def _novelty_kernel(ids, x, t, st, buf, mode, L, K, Q, warmup, thr, a_s, min_sca
 
 
 @register
-class NoveltyDetector(MetricDetector):
+class NoveltyDetector(SeriesTableDetector):
     """Distance to the nearest recently seen value, range-normalised, with record suppression."""
 
     type = "novelty"
     state_version = 1
 
     @dataclass
-    class Config:
+    class Config(ScaleFloorConfig, CalibrationConfig):
         memory: int = 3000            # remembered values per series (L)
-        suppress: int = 100           # record suppression horizon, points (0 = off)
         warmup: int = 150             # points learned before the first score
         threshold: float = 0.1        # flag at or above this score
         scale_halflife: float = 10000.0  # EWMA half-life of the mean absolute deviation, points
         min_scale: float = 1e-12
         min_rel_scale: float = 1e-6
-        rate_target: float = 0.001    # expected flag rate; a series flagging more is damped (0 = off)
-        rate_halflife: float = 2000.0  # points
-        metrics: list[str] = field(default_factory=list)
-        severity: str = "medium"
         high_factor: float = 3.0
 
         def validate(self) -> None:
             if self.memory < 2:
                 raise ValueError("memory must be >= 2")
-            if self.suppress < 0:
-                raise ValueError("suppress must be >= 0")
             if not 1 <= self.warmup <= self.memory:
                 raise ValueError("warmup must be between 1 and memory")
-            if not self.threshold > 0:
-                raise ValueError("threshold must be > 0")
             if not self.scale_halflife > 0:
                 raise ValueError("scale_halflife must be > 0")
-            if self.min_scale < 0 or self.min_rel_scale < 0:
-                raise ValueError("min_scale and min_rel_scale must be >= 0")
-            if not 0 <= self.rate_target < 1 or self.rate_halflife <= 0:
-                raise ValueError("rate_target must be in [0, 1) and rate_halflife > 0")
-            if self.severity not in SEVERITIES:
-                raise ValueError(f"severity must be one of {', '.join(SEVERITIES)}")
+            super().validate()
 
     def __init__(self, *a, **kw) -> None:
         super().__init__(*a, **kw)
@@ -259,21 +245,9 @@ class NoveltyDetector(MetricDetector):
         return out
 
     # state ------------------------------------------------------------------------------------
-    def snapshot(self, entity: str | None = None) -> bytes:
-        return snapshot_rows(f"detector.{self.type}", self.state_version, self.table.dump(entity),
-                             {"entity": entity, "memory": self._L, "suppress": self._K})
+    def _snapshot_extra(self) -> dict:
+        return {"memory": self._L, "suppress": self._K}
 
-    def restore(self, blob: bytes, entity: str | None = None) -> None:
-        state = restore_rows(blob, f"detector.{self.type}", self.state_version)
-        if state.get("entity") != entity:
-            raise ValueError(f"snapshot is for entity {state.get('entity')!r}, not {entity!r}")
+    def _check_snapshot(self, state: dict) -> None:
         if state.get("memory") != self._L or state.get("suppress") != self._K:
             raise ValueError("snapshot was taken with a different memory/suppress configuration")
-        self.table.load(state["rows"], entity)
-
-    def entities(self):
-        return self.table.entities()
-
-    def forget(self, entity: str) -> None:
-        self.table.forget(entity)
-        self._dirty.discard(entity)

@@ -9,7 +9,7 @@ All bad-input behaviour (NaN, late, gaps, constant, mid-incident relearn) is tha
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -32,7 +32,6 @@ class SeasonalDetector(BaselineDetector):
         halflife: float = 120.0       # per phase: 2 days of hourly bins at 60 s
         scale_halflife: float = 480.0
         relearn_after: int = 60
-        metrics: list[str] = field(default_factory=list)
 
         def validate(self) -> None:
             super().validate()

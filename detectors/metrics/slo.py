@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 
 from agent.names import HTTP_SERVER_DURATION, HTTP_SERVER_ERRORS, HTTP_SERVER_REQUESTS
 from agent.registry import register
-from detectors.metrics.common import SEVERITIES
+from detectors.metrics.config import MetricConfig
 from detectors.metrics.keyed import KeyedStateDetector, ledger, ledger_add, ledger_sum, ledger_trim
 
 DEFAULT_RULES = [[3600.0, 300.0, 14.4], [21600.0, 1800.0, 6.0], [86400.0, 7200.0, 3.0],
@@ -43,7 +43,7 @@ class SloBurnDetector(KeyedStateDetector):
     tags = ("slo", "inference")
 
     @dataclass
-    class Config:
+    class Config(MetricConfig):
         latency_threshold: float = 0.0   # seconds; a sample above it is "bad"; 0 = automatic
         latency_thresholds: dict = field(default_factory=dict)  # {endpoint: seconds} overrides
         auto_factor: float = 2.0         # automatic threshold = factor x median of the first samples
@@ -53,7 +53,6 @@ class SloBurnDetector(KeyedStateDetector):
         page_rules: int = 2              # the first N rules page (critical), the rest ticket (high)
         min_samples: int = 3             # latency samples in the short window
         min_requests: float = 20.0       # requests in the short window (error SLI)
-        threshold: float = 1.0
         metrics: list[str] = field(default_factory=lambda: [HTTP_SERVER_DURATION])
         severity: str = "high"
         high_factor: float = 0.0
@@ -70,10 +69,7 @@ class SloBurnDetector(KeyedStateDetector):
             for r in self.rules:
                 if len(r) != 3 or not (r[0] > 0 and 0 < r[1] <= r[0] and r[2] > 0):
                     raise ValueError(f"rule {r}: expected [long_s, short_s, burn] with short <= long")
-            if self.threshold <= 0:
-                raise ValueError("threshold must be > 0")
-            if self.severity not in SEVERITIES:
-                raise ValueError(f"severity must be one of {', '.join(SEVERITIES)}")
+            super().validate()
 
     def key_for(self, ev):
         return ev.entity, ("latency" if ev.name == HTTP_SERVER_DURATION else "errors")

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from agent.names import GPU_UTILIZATION
 from agent.registry import register
-from detectors.metrics.common import SEVERITIES
+from detectors.metrics.config import MetricConfig
 from detectors.metrics.keyed import KeyedStateDetector, ledger, ledger_add, ledger_sum, ledger_trim
 
 
@@ -30,7 +30,7 @@ class GpuSpendDetector(KeyedStateDetector):
     tags = ("cost", "gpu")
 
     @dataclass
-    class Config:
+    class Config(MetricConfig):
         price_per_gpu_hour: float = 2.5
         budget_per_day: float = 1000.0
         group_by: str = ""               # attribute naming the budget owner; "" = whole fleet
@@ -39,9 +39,7 @@ class GpuSpendDetector(KeyedStateDetector):
         short_window: float = 3600.0
         max_interval: float = 300.0
         default_interval: float = 60.0
-        threshold: float = 1.0
         metrics: list[str] = field(default_factory=lambda: [GPU_UTILIZATION])
-        severity: str = "medium"
         high_factor: float = 1.5
 
         def validate(self) -> None:
@@ -51,8 +49,7 @@ class GpuSpendDetector(KeyedStateDetector):
                 raise ValueError("need 0 < short_window <= long_window")
             if self.max_interval <= 0 or self.default_interval <= 0 or self.threshold <= 0:
                 raise ValueError("intervals and threshold must be > 0")
-            if self.severity not in SEVERITIES:
-                raise ValueError(f"severity must be one of {', '.join(SEVERITIES)}")
+            super().validate()
 
     def key_for(self, ev):
         if self.config.group_by:

@@ -18,7 +18,8 @@ from dataclasses import dataclass, field
 
 from agent.names import TRAIN_STEP_DURATION
 from agent.registry import register
-from detectors.metrics.common import SEVERITIES, halflife_alpha
+from detectors.metrics.common import halflife_alpha
+from detectors.metrics.config import MetricConfig
 from detectors.metrics.keyed import KeyedStateDetector
 
 
@@ -31,7 +32,7 @@ class StragglerDetector(KeyedStateDetector):
     tags = ("training", "straggler")
 
     @dataclass
-    class Config:
+    class Config(MetricConfig):
         threshold: float = 1.5        # node / peer-median step time that flags
         halflife: float = 3.0         # samples; smooths one-off slow steps
         warmup: int = 3               # samples of a node before it is judged
@@ -39,16 +40,13 @@ class StragglerDetector(KeyedStateDetector):
         stale_after: float = 600.0    # seconds: peers silent longer are ignored
         job_attribute: str = "job.name"
         metrics: list[str] = field(default_factory=lambda: [TRAIN_STEP_DURATION])
-        severity: str = "medium"
-        high_factor: float = 2.0
 
         def validate(self) -> None:
             if self.threshold <= 1.0:
                 raise ValueError("threshold must be > 1 (a ratio to the peer median)")
             if self.halflife <= 0 or self.warmup < 1 or self.min_peers < 1 or self.stale_after <= 0:
                 raise ValueError("halflife, warmup, min_peers and stale_after must be positive")
-            if self.severity not in SEVERITIES:
-                raise ValueError(f"severity must be one of {', '.join(SEVERITIES)}")
+            super().validate()
 
     def _job(self, ev) -> str:
         return str(ev.attributes.get(self.config.job_attribute, "") or "")

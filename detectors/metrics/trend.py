@@ -27,7 +27,7 @@ import numpy as np
 from agent.event import Event
 from agent.names import GPU_MEMORY_USED
 from agent.registry import register
-from detectors.metrics.common import SEVERITIES
+from detectors.metrics.config import MetricConfig
 from detectors.metrics.keyed import KeyedStateDetector
 
 
@@ -64,7 +64,7 @@ class GpuLeakDetector(KeyedStateDetector):
     tags = ("gpu", "memory-leak")
 
     @dataclass
-    class Config:
+    class Config(MetricConfig):
         window: int = 30              # samples in the trend window (30 min at 60 s)
         min_points: int = 20          # samples needed before scoring
         threshold: float = 4.0        # Mann-Kendall z (after the rise factor)
@@ -82,8 +82,7 @@ class GpuLeakDetector(KeyedStateDetector):
                 raise ValueError("threshold and min_rel_rise must be > 0")
             if self.capacity < 0:
                 raise ValueError("capacity must be >= 0")
-            if self.severity not in SEVERITIES:
-                raise ValueError(f"severity must be one of {', '.join(SEVERITIES)}")
+            super().validate()
 
     def key_for(self, ev: Event):
         return ev.entity, f"{ev.name}#{ev.attributes.get('gpu.index', '')}"

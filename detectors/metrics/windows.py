@@ -24,15 +24,16 @@ points are scored on the current window but not learned; a constant series gives
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
 
 from agent.event import Event
 from agent.registry import register
-from detectors.metrics.common import (SEVERITIES, MetricDetector, RunResult, extract, halflife_alpha,
-                                      restore_rows, snapshot_rows, suppress_and_calibrate)
+from detectors.metrics.common import (MetricDetector, RunResult, extract, halflife_alpha, suppress_and_calibrate,
+                                      unscored)
+from detectors.metrics.config import CalibrationConfig
 
 MODELS = ("iforest", "ecod", "copod", "lof", "hbos", "knn")
 
@@ -92,7 +93,7 @@ class WindowModelDetector(MetricDetector):
     state_version = 1
 
     @dataclass
-    class Config:
+    class Config(CalibrationConfig):
         model: str = "knn"            # knn | lof | iforest | ecod | copod | hbos
         window: int = 8               # values per feature vector
         fit_after: int = 128          # windows before the first fit (warm-up)
@@ -100,13 +101,7 @@ class WindowModelDetector(MetricDetector):
         max_train: int = 2048         # most recent learned windows kept for fitting
         threshold: float = 1.5        # 1.0 = the most outlying training window (see calibration)
         min_scale: float = 1e-9
-        suppress: int = 100           # record suppression horizon, points (0 = off), as in novelty
-        rate_target: float = 0.001    # flag-rate calibration per series (0 = off), as in novelty
-        rate_halflife: float = 2000.0
         seed: int = 0
-        metrics: list[str] = field(default_factory=list)
-        severity: str = "medium"
-        high_factor: float = 2.0
 
         def validate(self) -> None:
             if self.model not in MODELS:
@@ -117,12 +112,7 @@ class WindowModelDetector(MetricDetector):
                 raise ValueError("need fit_after >= 16 and max_train >= fit_after")
             if self.refit_every < 1:
                 raise ValueError("refit_every must be >= 1")
-            if not self.threshold > 0:
-                raise ValueError("threshold must be > 0")
-            if self.suppress < 0 or not 0 <= self.rate_target < 1 or self.rate_halflife <= 0:
-                raise ValueError("suppress >= 0, rate_target in [0, 1) and rate_halflife > 0 required")
-            if self.severity not in SEVERITIES:
-                raise ValueError(f"severity must be one of {', '.join(SEVERITIES)}")
+            super().validate()
 
     def __init__(self, *a, **kw) -> None:
         super().__init__(*a, **kw)
@@ -172,10 +162,7 @@ class WindowModelDetector(MetricDetector):
         n = len(events)
         ex = extract(events, self.event_kinds)
         ok = self._accept_mask(ex)
-        scores = np.zeros(n)
-        flags = np.zeros(n, dtype=bool)
-        center = np.full(n, np.nan)
-        scale = np.full(n, np.nan)
+        scores, flags, center, scale = unscored(n)
         groups: dict[tuple[str, str], list[int]] = {}
         for i in np.flatnonzero(ok):
             groups.setdefault(ex.keys[i], []).append(int(i))
@@ -303,13 +290,10 @@ class WindowModelDetector(MetricDetector):
                          "total": s.total, "fit_end": s.fit_end, "fit_len": s.fit_len,
                          "ring": None if s.ring is None else s.ring.tolist(),
                          "pos_rate": None if s.pos_rate is None else s.pos_rate.tolist()})
-        return snapshot_rows(f"detector.{self.type}", self.state_version, rows,
-                             {"entity": entity, "model": self.config.model, "window": self.config.window})
+        return self._pack_state(rows, entity, model=self.config.model, window=self.config.window)
 
     def restore(self, blob: bytes, entity: str | None = None) -> None:
-        state = restore_rows(blob, f"detector.{self.type}", self.state_version)
-        if state.get("entity") != entity:
-            raise ValueError(f"snapshot is for entity {state.get('entity')!r}, not {entity!r}")
+        state = self._unpack_state(blob, entity)
         if state.get("model") != self.config.model or state.get("window") != self.config.window:
             raise ValueError("snapshot was taken with a different model/window configuration")
         if entity is None:
