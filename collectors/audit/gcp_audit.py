@@ -211,6 +211,10 @@ def normalise(record: dict, source: str, raw: Any = None) -> Event:
     # a KMS key or a copy destination in another project is how data leaves or gets held for ransom
     put(attrs, "gcp.audit.resource_project", project_of(p.get("resourceName")))
     put(attrs, "gcp.audit.destination_project", project_of(as_dict(p.get("metadata")).get("destination")))
+    # the domain of the member a request grants or invites ("user:bob@example.com" -> example.com)
+    member = as_str(as_dict(p.get("request")).get("member"))
+    if member and "@" in member:
+        put(attrs, "gcp.audit.request_member_domain", member.rsplit("@", 1)[1].lower())
     put(attrs, "log.logger", as_str(entry.get("logName")))
     if not from_record:
         attrs["warden.time_source"] = "observed"

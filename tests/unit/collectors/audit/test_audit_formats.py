@@ -234,6 +234,7 @@ def test_gcp_projects_and_domain_for_field_references():
            "resource": {"labels": {"project_id": "home-proj"}}}
     a = one(rec, "gcp-audit").attributes
     assert a["user.domain"] == "example.com" and a["cloud.project.id"] == "home-proj"
+    assert "gcp.audit.request_member_domain" not in a
     assert a["gcp.audit.destination_project"] == "other-proj"
     assert "gcp.audit.resource_project" not in a          # "_": Cloud Storage's global namespace
     rec["protoPayload"]["resourceName"] = "//cloudkms.googleapis.com/projects/keys-proj/locations/us/keyRings/r"
@@ -254,3 +255,9 @@ def test_cloudtrail_target_account_prefers_a_foreign_account():
     assert one(rec, "cloudtrail").attributes["cloud.target.account.id"] == "111122223333"   # only its own
     del rec["resources"]
     assert "cloud.target.account.id" not in one(rec, "cloudtrail").attributes
+
+
+def test_gcp_request_member_domain():
+    rec = {"protoPayload": {"methodName": "InsertProjectOwnershipInvite", "authenticationInfo": {"principalEmail": "a@example.com"},
+                            "request": {"member": "user:Mallory@NotExample.com"}}}
+    assert one(rec, "gcp-audit").attributes["gcp.audit.request_member_domain"] == "notexample.com"
