@@ -159,6 +159,8 @@ def normalise(record: dict, source: str, raw: Any = None) -> Event:
         entry = dict(entry)
         entry["protoPayload"] = p
     method = p.get("methodName")
+    if method is None:   # some exports keep it only in the service metadata (BigQueryAuditMetadata)
+        method = as_str(as_dict(p.get("metadata")).get("methodName"))
     if method is not None and not isinstance(method, str):
         raise FormatError(f"{FORMAT}: methodName is {type(method).__name__}, expected a string")
     auth = as_dict(p.get("authenticationInfo"))

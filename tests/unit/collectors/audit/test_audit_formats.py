@@ -261,3 +261,11 @@ def test_gcp_request_member_domain():
     rec = {"protoPayload": {"methodName": "InsertProjectOwnershipInvite", "authenticationInfo": {"principalEmail": "a@example.com"},
                             "request": {"member": "user:Mallory@NotExample.com"}}}
     assert one(rec, "gcp-audit").attributes["gcp.audit.request_member_domain"] == "notexample.com"
+
+
+def test_gcp_method_from_service_metadata_when_the_payload_has_none():
+    rec = {"protoPayload": {"serviceName": "bigquery.googleapis.com", "authenticationInfo": {"principalEmail": "a@example.com"},
+                            "metadata": {"methodName": "google.cloud.bigquery.v2.JobService.InsertJob"}},
+           "logName": "projects/p/logs/cloudaudit.googleapis.com%2Factivity"}
+    e = one(rec, "gcp-audit")
+    assert e.name == "google.cloud.bigquery.v2.JobService.InsertJob" == e.attributes["event.action"]
