@@ -184,7 +184,9 @@ class _ConfluentProducer(Producer):
             raise RuntimeError("bus.producer_client: confluent needs the confluent-kafka package") from e
         conf = {"bootstrap.servers": bus.bootstrap, "acks": "all", "enable.idempotence": True,
                 "linger.ms": bus.cfg.linger_ms, "partitioner": "murmur2_random",
-                "compression.type": bus.cfg.compression or "none", "queue.buffering.max.messages": 1_000_000}
+                "compression.type": bus.cfg.compression or "none", "queue.buffering.max.messages": 1_000_000,
+                # delivery reports for failures only: no Python callback per delivered record
+                "delivery.report.only.error": True, "on_delivery": self._cb}
         for k, v in bus.client_options.items():
             if k in _RDKAFKA:
                 conf[_RDKAFKA[k]] = v
@@ -199,7 +201,7 @@ class _ConfluentProducer(Producer):
     def send(self, topic: str, value: bytes, key: bytes | None = None) -> None:
         while True:
             try:
-                self.p.produce(topic, value, key, on_delivery=self._cb)
+                self.p.produce(topic, value, key)
                 break
             except BufferError:            # local queue full: serve delivery reports, retry
                 self.p.poll(0.05)

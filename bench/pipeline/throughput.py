@@ -2,7 +2,7 @@
 
     PYTHONPATH=. .venv/bin/python -m bench.pipeline.throughput [--events 200000] [--audit-ratio 0.2]
         [--detectors baseline,sigma] [--skip pipeline,scale,latency] [--rate 5000] [--latency-seconds 20]
-        [--producer kafka-python|confluent]
+        [--producer kafka-python|confluent] [--consumer kafka-python|confluent]
 
 1. pipeline: collect → detect → decide through Kafka (one process, each stage on its own thread as
    in production: Pipeline.run), metric and audit events mixed; events/s wall and events per CPU-second of the process
@@ -36,6 +36,7 @@ ES = os.environ.get("WARDEN_ES_URL", "http://127.0.0.1:9200")
 
 
 PRODUCER = "kafka-python"
+CONSUMER = "kafka-python"
 
 
 def make_config(prefix: str, data_dir: str, detectors: list[str], store: str = "sqlite", state: str = "sqlite",
@@ -44,7 +45,8 @@ def make_config(prefix: str, data_dir: str, detectors: list[str], store: str = "
     return parse({
         "data_dir": data_dir,
         "bus": {"type": "kafka", "bootstrap": KAFKA, "topic_prefix": prefix, "partitions": 4,
-                "max_poll_records": batch, "linger_ms": 5, "producer_client": PRODUCER},
+                "max_poll_records": batch, "linger_ms": 5, "producer_client": PRODUCER,
+                "consumer_client": CONSUMER},
         "store": {"type": store, "hosts": [ES], "index_prefix": "warden-" + prefix.rstrip(".")},
         "pipeline": {"group_prefix": prefix + "g-", "batch_size": batch, "checkpoint_interval_s": interval,
                      "state": state},
@@ -119,6 +121,39 @@ class ListCollector:
 
 
 # ----------------------------------------------------------------------------- 1 + 2
+def _thread_cpu() -> dict[str, float]:
+    """CPU seconds per thread of this process, by name (Python threads by their name, native ones
+    — librdkafka's rdk:* — by their comm), from /proc; {} where /proc is not there."""
+    names = {t.native_id: t.name for t in threading.enumerate()}
+    out: dict[str, float] = {}
+    tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+    try:
+        tids = os.listdir("/proc/self/task")
+    except OSError:
+        return out
+    for tid in tids:
+        try:
+            with open(f"/proc/self/task/{tid}/stat") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        comm = stat[stat.index("(") + 1:stat.rindex(")")]
+        fields = stat[stat.rindex(")") + 2:].split()
+        name = names.get(int(tid), comm)
+        if name.startswith("rdk:"):
+            name = "librdkafka"
+        elif name.startswith("kafka-"):
+            name = "kafka-python io"
+        out[name] = out.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / tick
+    return out
+
+
+def _cpu_split(before: dict[str, float], after: dict[str, float]) -> str:
+    d = {k: after.get(k, 0.0) - before.get(k, 0.0) for k in after}
+    d = {k: v for k, v in sorted(d.items(), key=lambda kv: -kv[1]) if v >= 0.05}
+    return ", ".join(f"{k} {v:.1f}s" for k, v in d.items())
+
+
 def bench_pipeline(cfg, events):
     """The production shape: each stage on its own thread (Pipeline.run); done when detect has
     handled every event and decide has caught up with every finding."""
@@ -130,7 +165,7 @@ def bench_pipeline(cfg, events):
     src = ListCollector(events, chunk=5000)
     p = Pipeline(cfg, stages=("collect", "detect", "decide"), runtime=Runtime(cfg, counters=counters),
                  collectors=[src], http=False)
-    c0, t0 = time.process_time(), time.perf_counter()
+    c0, t0, th0 = time.process_time(), time.perf_counter(), _thread_cpu()
     t = threading.Thread(target=p.run, daemon=True)
     t.start()
     while counters.get("detect.events") + counters.get("detect.deadletter") < n:
@@ -142,12 +177,13 @@ def bench_pipeline(cfg, events):
             break
         time.sleep(0.01)
     wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+    split = _cpu_split(th0, _thread_cpu())
     p.stop()
     t.join(30)
     snap = counters.snapshot()
     p.close()
     return {"events": n, "wall_s": wall, "cpu_s": cpu, "eps": n / wall, "eps_per_core": n / cpu,
-            "detect_done_s": t_detect,
+            "detect_done_s": t_detect, "cpu_split": split,
             "findings": sum(v for k, v in snap.items() if k.startswith("detect.findings.")),
             "alerts": snap.get("decide.alerts_firing", 0), "deadletters": snap.get("detect.deadletter", 0)}
 
@@ -355,10 +391,12 @@ def main(argv=None) -> None:
     ap.add_argument("--rate", type=int, default=5000)
     ap.add_argument("--latency-seconds", type=float, default=20.0)
     ap.add_argument("--producer", default="kafka-python", choices=("kafka-python", "confluent"),
-                    help="bus.producer_client for the pipeline's producers (consumers are kafka-python)")
+                    help="bus.producer_client for the pipeline's producers")
+    ap.add_argument("--consumer", default="kafka-python", choices=("kafka-python", "confluent"),
+                    help="bus.consumer_client for the pipeline's consumers (the raw baseline is always kafka-python)")
     a = ap.parse_args(argv)
-    global PRODUCER
-    PRODUCER = a.producer
+    global PRODUCER, CONSUMER
+    PRODUCER, CONSUMER = a.producer, a.consumer
     skip = set(filter(None, a.skip.split(",")))
     detectors = a.detectors.split(",")
     prefix = f"bench{uuid.uuid4().hex[:8]}."
@@ -366,7 +404,7 @@ def main(argv=None) -> None:
     t = time.perf_counter()
     events = make_events(a.events, a.audit_ratio)
     print(f"built {len(events)} events ({a.audit_ratio:.0%} audit) in {time.perf_counter() - t:.1f}s; "
-          f"detectors {', '.join(detectors)}; producer {PRODUCER}; topics {prefix}*")
+          f"detectors {', '.join(detectors)}; producer {PRODUCER}; consumer {CONSUMER}; topics {prefix}*")
     with tempfile.TemporaryDirectory() as d:
         cfg = make_config(prefix, d, detectors)
         if "pipeline" not in skip:
@@ -374,6 +412,7 @@ def main(argv=None) -> None:
             print(f"pipeline collect→detect→decide: {r['events']} events in {r['wall_s']:.2f}s = {r['eps']:,.0f} ev/s "
                   f"wall, {r['eps_per_core']:,.0f} ev/s per core (cpu {r['cpu_s']:.2f}s); findings {r['findings']:.0f}, "
                   f"alerts {r['alerts']:.0f}, dead letters {r['deadletters']:.0f}")
+            print(f"  cpu by thread: {r['cpu_split']}")
             raw = bench_raw(cfg, len(events))
             print(f"raw kafka-python consume (same topics): {raw['records']} records in {raw['wall_s']:.2f}s = "
                   f"{raw['eps']:,.0f} rec/s wall ({raw['mb_s']:.1f} MB/s), {raw['eps_per_core']:,.0f} rec/s per core")
