@@ -20,9 +20,6 @@ def _metric(out: RecordHeap, source: str, t: float, entity: str, name: str, valu
     out.add(t, EVENT_FORMAT, codec.to_dict(ev))
 
 
-# ---------------------------------------------------------------------------------------------
-# metric streams
-
 _MEM_BASE = {"gpu-node-1": 61.2, "gpu-node-2": 60.8, "gpu-node-3": 61.5, "gpu-node-4": 61.0}  # GiB
 _STEP_BASE = {"gpu-node-1": 1.250, "gpu-node-2": 1.262, "gpu-node-3": 1.244, "gpu-node-4": 1.256}  # s
 _ENDPOINT = {
