@@ -106,11 +106,24 @@ class KafkaBus(Bus):
             c.close()
 
     def committed(self, group: str, topic: str) -> dict[int, int]:
-        admin = KafkaAdminClient(**self._common(KafkaAdminClient))
+        # one admin client for repeated calls (lag and progress checks poll this): connecting a
+        # new one each time costs more CPU than the query
+        admin = getattr(self, "_admin", None)
+        if admin is None:
+            admin = self._admin = KafkaAdminClient(**self._common(KafkaAdminClient))
         try:
             res = admin.list_group_offsets({group: None}).get(group, {})
-            return {tp.partition: om.offset for tp, om in res.items() if tp.topic == topic}
-        finally:
+        except Exception:
+            self._admin = None
+            try:
+                admin.close()
+            finally:
+                raise
+        return {tp.partition: om.offset for tp, om in res.items() if tp.topic == topic}
+
+    def close(self) -> None:
+        admin, self._admin = getattr(self, "_admin", None), None
+        if admin is not None:
             admin.close()
 
 
