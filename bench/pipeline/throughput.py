@@ -148,6 +148,18 @@ def _thread_cpu() -> dict[str, float]:
     return out
 
 
+def _machine_cpu() -> tuple[float, float]:
+    """(busy, total) CPU seconds of the whole machine since boot, every core (/proc/stat)."""
+    try:
+        with open("/proc/stat") as f:
+            vals = [int(v) for v in f.readline().split()[1:]]
+    except (OSError, ValueError):
+        return 0.0, 0.0
+    tick = os.sysconf("SC_CLK_TCK")
+    idle = vals[3] + (vals[4] if len(vals) > 4 else 0)
+    return (sum(vals[:8]) - idle) / tick, sum(vals[:8]) / tick
+
+
 def _cpu_split(before: dict[str, float], after: dict[str, float]) -> str:
     d = {k: after.get(k, 0.0) - before.get(k, 0.0) for k in after}
     d = {k: v for k, v in sorted(d.items(), key=lambda kv: -kv[1]) if v >= 0.05}
@@ -253,7 +265,7 @@ def bench_scale(cfg, replicas: int, n_expected: int):
     for pr in procs:
         pr.start()
     barrier.wait(timeout=120)
-    t0 = time.perf_counter()
+    t0, m0 = time.perf_counter(), _machine_cpu()
     bus = KafkaBus(cfg.bus)
     group = cfg.pipeline.group_prefix + "detect"
     topics = [cfg.bus.topic_prefix + t for t in ("telemetry", "audit")]
@@ -263,7 +275,7 @@ def bench_scale(cfg, replicas: int, n_expected: int):
         if all(com[t].get(p, 0) >= o for t in topics for p, o in ends[t].items()):
             break
         time.sleep(0.25)
-    wall = time.perf_counter() - t0
+    wall, m1 = time.perf_counter() - t0, _machine_cpu()
     bus.close()
     stop.set()
     res = [out.get(timeout=60) for _ in procs]
@@ -273,7 +285,8 @@ def bench_scale(cfg, replicas: int, n_expected: int):
     firsts = [r["first"] for r in res if r["first"]]
     active = max(r["last"] for r in res) - min(firsts) if firsts else float("nan")
     return {"replicas": replicas, "wall_s": wall, "eps": n_expected / wall, "handled": handled,
-            "cpu_s": sum(r["cpu_s"] for r in res), "active_s": active, "active_eps": n_expected / active}
+            "cpu_s": sum(r["cpu_s"] for r in res), "active_s": active, "active_eps": n_expected / active,
+            "machine_busy": (m1[0] - m0[0]) / max(1e-9, m1[1] - m0[1])}
 
 
 # ----------------------------------------------------------------------------- 4
@@ -434,7 +447,8 @@ def main(argv=None) -> None:
                 print(f"detect x{r['replicas']}: {r['wall_s']:.2f}s to commit everything = {r['eps']:,.0f} ev/s; "
                       f"first to last record handled {r['active_s']:.2f}s = {r['active_eps']:,.0f} ev/s; cpu "
                       f"{r['cpu_s']:.1f}s = {len(events) / r['cpu_s']:,.0f} ev per CPU-second; handled {r['handled']:.0f}"
-                      + (" incl. rebalance replays" if r["replicas"] > 1 else ""))
+                      + (" incl. rebalance replays" if r["replicas"] > 1 else "")
+                      + f"; machine busy {r['machine_busy']:.0%} of its {os.cpu_count()} cores meanwhile")
             print(f"speed-up 2 vs 1: {one['wall_s'] / two['wall_s']:.2f}x to commit everything, "
                   f"{one['active_s'] / two['active_s']:.2f}x first→last record (goal >= 1.8x; load average now "
                   f"{os.getloadavg()[0]:.2f} on {os.cpu_count()} cores: two replicas need two free cores)")
