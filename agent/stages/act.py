@@ -203,9 +203,8 @@ class ActStage(Stage):
         try:
             self._publish(self._deliver())
             if self.buffer_full():
-                held = self._backpressure(True)
-                wait = self._retry_wait(timeout)
-                if not held:     # a bus that cannot pause: do not poll at all
+                if not self._backpressure(True):     # a bus that cannot pause: do not poll at all
+                    wait = self._retry_wait(timeout)
                     if wait > 0:
                         self._sleep(wait)
                     self._publish(self._deliver())
@@ -215,7 +214,8 @@ class ActStage(Stage):
                     if self._uncommitted:        # like an empty poll: checkpoint what is handled
                         self.checkpoint()
                     return 0
-                timeout = wait   # paused partitions: poll keeps the group membership, returns nothing
+                # paused partitions: the poll returns nothing but keeps the group membership (and
+                # needs its full timeout to rejoin after a rebalance: no zero-timeout polls here)
             elif self.backpressured:
                 self._backpressure(False)
             n = super().step(timeout)
@@ -251,7 +251,8 @@ class ActStage(Stage):
 
     def _backpressure(self, on: bool) -> bool:
         """Enter / leave backpressure: pause / resume fetching on the consumer's assigned
-        partitions. Returns whether the consumer is paused (False: the bus cannot pause)."""
+        partitions. Returns whether the consumer is paused (False: the bus cannot pause, or the
+        consumer holds no partitions — then the stage does not poll until the buffer has room)."""
         if on and not self.backpressured:
             self.backpressured = True
             self._bp_since = time.monotonic()
@@ -270,8 +271,9 @@ class ActStage(Stage):
         try:
             if on:
                 parts = inner.assignment()   # re-paused every step: a rebalance assigns unpaused partitions
-                if parts:
-                    inner.pause(*parts)
+                if not parts:
+                    return False             # not in the group (yet): no need to join it only to wait
+                inner.pause(*parts)
             else:
                 parts = inner.paused()
                 if parts:
@@ -566,7 +568,10 @@ class ActStage(Stage):
 
     def close(self) -> None:
         if self._delivery_changed or any(q.dirty or q.removed for q in self.delivery.values()):
-            self._uncommitted += 1      # the delivery buffer reaches the state before the consumer goes
+            if self.consumer is None:
+                self.checkpoint()       # never polled (e.g. flush_notifications only): state still written
+            else:
+                self._uncommitted += 1  # the delivery buffer reaches the state before the consumer goes
         super().close()
         for r in self.responders.values():
             r.close()

@@ -62,6 +62,7 @@ def start(cfg, policies, receiver) -> tuple[Runtime, ActStage]:
     rt.create_topics()
     hook = WebhookResponder("webhook/hook", url=receiver.url, max_buffer=BUFFER, retry_initial_s=0.2,
                             retry_max_s=0.5, timeout_s=2)
+    hook.receiver = receiver      # for the diagnostics of run_until
     return rt, ActStage(rt, responders=[hook], policies=policies)
 
 
@@ -85,7 +86,14 @@ def run_until(act, cond, seconds: float, what: str) -> None:
         act.step(0.1)
         if cond():
             return
-    raise AssertionError(f"timed out waiting for {what}")
+    raise AssertionError(f"timed out waiting for {what}: accepted {len(act_receiver(act).accepted)}, "
+                         f"committed {committed(act.rt, act)}, buffered {act.buffered()}, pending "
+                         f"{act.groups.pending()}, backpressured {act.backpressured}, "
+                         f"counters {dict((k, v) for k, v in act.rt.counters.snapshot().items() if k.startswith('act.'))}")
+
+
+def act_receiver(act):
+    return act.responders["webhook/hook"].receiver
 
 
 def test_receiver_down_backpressure_restart_then_every_notification_once(kafka_cfg, tmp_path, receiver):

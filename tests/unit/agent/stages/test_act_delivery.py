@@ -157,3 +157,23 @@ def test_a_crash_after_delivery_before_the_checkpoint_resends_with_the_same_key(
     assert len(receiver.accepted) == 1 and h2.act.buffered() == 0
     h.close()
     h2.close()
+
+
+def test_flush_notifications_without_a_consumer_still_persists_the_buffer(tmp_path, receiver):
+    from agent import codec
+    clock = {"t": 1_000_000.0}
+    h = make(tmp_path, receiver, clock)
+    h.feed(finding("n1"))
+    [alert] = h.alerts()
+    h.close()
+    h2 = make(tmp_path / "b", receiver, clock)        # an act stage that never polls
+    h2.act._load()
+    for route in alert.routes:
+        h2.act._route(codec.from_dict(codec.to_dict(alert), "alert"), route)
+    assert h2.act.flush_notifications() == [] and h2.act.buffered() == 1
+    h2.close()
+    receiver.status = 200
+    h3 = make(tmp_path / "b", receiver, clock)
+    settle(h3, clock, 10)
+    assert receiver.count(200) == 1 and receiver.notified_alerts() == [(alert.id, "firing")]
+    h3.close()
