@@ -161,3 +161,43 @@ def test_receiver_down_backpressure_restart_then_every_notification_once(kafka_c
     assert {a.status for a in acts} == {"done"}
     act.close()
     rt.close()
+
+
+def test_a_rebalance_while_backpressured_consumes_nothing_and_loses_nothing(kafka_cfg, tmp_path, receiver):
+    """Another member joins and leaves the act group while the buffer is full: partitions move
+    and come back unpaused; whatever a poll fetches then is rewound, not handled or committed."""
+    from kafka import KafkaConsumer
+    from kafka.coordinator.assignors.range import RangePartitionAssignor
+    pol = tmp_path / "policies.yaml"
+    pol.write_text(POLICY)
+    policies = PolicySet.load([str(pol)])
+    cfg = dataclasses.replace(kafka_cfg, policies=[str(pol)])
+    rt, act = start(cfg, policies, receiver)
+    wave0, wave1 = alerts_for(policies, 0), alerts_for(policies, 1)
+    produce(rt, wave0)
+    run_until(act, lambda: act.backpressured and committed(rt, act) == WAVE, 90, "a full buffer")
+    produce(rt, wave1)
+    other = KafkaConsumer(bootstrap_servers=cfg.bus.bootstrap, group_id=act.group, enable_auto_commit=False,
+                          auto_offset_reset="earliest", partition_assignment_strategy=(RangePartitionAssignor,))
+    other.subscribe([rt.topic("alerts")])
+    deadline = time.monotonic() + 60
+    while not other.assignment() and time.monotonic() < deadline:
+        other.poll(timeout_ms=100, max_records=1)
+        other.pause(*other.assignment())     # it only joins: never consumes
+        act.step(0.1)
+    assert other.assignment(), "the second member never got partitions"
+    other.close(autocommit=False)
+    assigned = rt.counters.get("act.partitions_assigned")
+    run_until(act, lambda: rt.counters.get("act.partitions_assigned") > assigned, 60, "the partitions back")
+    for _ in range(20):
+        act.step(0.1)
+    assert committed(rt, act) == WAVE and act.backpressured and receiver.count(200) == 0
+    print("rebalance while backpressured:", {k: v for k, v in rt.counters.snapshot().items()
+                                             if k.startswith(("act.partitions", "act.backpressure", "act.commit"))})
+    receiver.status = 200
+    run_until(act, lambda: len(receiver.accepted) == 2 * WAVE and committed(rt, act) == 2 * WAVE,
+              90, "all notifications")
+    assert sorted(receiver.notified_alerts()) == sorted((a.id, "firing") for a in wave0 + wave1)
+    assert receiver.duplicates == 0 and receiver.count(200) == 2 * WAVE
+    act.close()
+    rt.close()
