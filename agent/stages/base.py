@@ -33,6 +33,9 @@ _REBALANCE_ERRORS = {"RebalanceInProgressError", "CommitFailedError", "IllegalGe
 class Stage:
     name: ClassVar[str] = ""
     input_topics: ClassVar[tuple[str, ...]] = ()
+    # a consumer whose commits a rebalance keeps deferring for this long is replaced by a new
+    # group member: kafka-python can leave a member that is out of the group but never rejoins
+    rejoin_timeout_s: ClassVar[float] = 30.0
 
     def __init__(self, rt: Runtime, *, member: str = "0") -> None:
         self.rt = rt
@@ -43,6 +46,8 @@ class Stage:
         self._rebalance: deque = deque()
         self._oldest_uncommitted_ms = 0
         self._commit_deferred = False
+        self._deferred_since = 0.0
+        self._assigned: set[tuple[str, int]] = set()
         self._batch_hist = _metrics.HISTOGRAMS.histogram(
             "warden_stage_batch_seconds", "Time to handle one polled batch", stage=self.name)
         self._commit_hist = _metrics.HISTOGRAMS.histogram(
@@ -74,6 +79,10 @@ class Stage:
         while self._rebalance:
             kind, tps = self._rebalance.popleft()
             (self.on_revoke if kind == "revoke" else self.on_assign)(tps)
+            if kind == "revoke":
+                self._assigned.difference_update(tps)
+            else:
+                self._assigned.update(tps)
             self.rt.counters.inc(f"{self.name}.partitions_{'revoked' if kind == 'revoke' else 'assigned'}", len(tps))
 
     def on_assign(self, tps: list[tuple[str, int]]) -> None:
@@ -144,7 +153,11 @@ class Stage:
                 # is replayed by its new owner: at-least-once, deterministic ids)
                 log.info("%s: commit deferred by a rebalance (%s)", self.name, type(e).__name__)
                 self.rt.counters.inc(f"{self.name}.commit_deferred")
-                self._commit_deferred = True
+                now = time.monotonic()
+                if not self._commit_deferred:
+                    self._commit_deferred, self._deferred_since = True, now
+                elif now - self._deferred_since >= self.rejoin_timeout_s:
+                    self.replace_consumer()
                 return
             self._commit_deferred = False
             if self._uncommitted and self._oldest_uncommitted_ms > 0:
@@ -157,6 +170,27 @@ class Stage:
         self._uncommitted = 0
         self._last_checkpoint = time.monotonic()
         self.rt.counters.inc(f"{self.name}.checkpoints")
+
+    def replace_consumer(self) -> None:
+        """Leave the group and join again as a new member: what this member owned and did not
+        commit is given up (its state dropped as on a revoke) and replayed by the next owner,
+        this stage's new consumer included — at-least-once with deterministic ids."""
+        log.warning("%s: commits deferred for %.0fs without rejoining the group; replacing the consumer",
+                    self.name, time.monotonic() - self._deferred_since)
+        self.rt.counters.inc(f"{self.name}.consumer_replaced")
+        self._rebalance.clear()
+        if self._assigned:
+            self.on_revoke(sorted(self._assigned))
+            self.rt.counters.inc(f"{self.name}.partitions_revoked", len(self._assigned))
+            self._assigned.clear()
+        self.consumer.on_assign = self.consumer.on_revoke = None   # its last callbacks are moot
+        try:
+            self.consumer.close()
+        except Exception:  # noqa: BLE001 - the member is being abandoned either way
+            log.warning("%s: closing the stuck consumer failed", self.name, exc_info=True)
+        self.consumer = None
+        self._uncommitted = 0
+        self._commit_deferred = False
 
     def close(self) -> None:
         if self.consumer is not None:

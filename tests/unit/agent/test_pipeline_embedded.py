@@ -106,3 +106,44 @@ def test_malformed_records_go_to_dead_letters_and_the_pipeline_keeps_going(tmp_p
     assert rt.counters.get("detect.deadletter") == 3
     assert len(p.rt.store.list_alerts(AlertQuery())) == 1       # the good data still made its alert
     p.close()
+
+
+class CommitFailedError(Exception):
+    """Named like kafka-python's: the stage treats it as a rebalance that defers the commit."""
+
+
+def test_a_member_whose_commits_stay_deferred_is_replaced_and_its_work_replayed(tmp_path, monkeypatch):
+    clean = run_pipeline(tmp_path, "clean")
+    expected = alert_view(clean)
+    clean.close()
+
+    cfg = parse({"data_dir": str(tmp_path / "stuck"), "pipeline": {"batch_size": 200}})
+    rt = Runtime(cfg, counters=Counters())
+    p = Pipeline(cfg, runtime=rt, collectors=[SyntheticCollector("synthetic/t")])
+    p.start()
+    collect, detect = p.stages[0], p.stages[1]
+    collect.step()
+    stuck = detect.consumer
+
+    def never_commits():
+        raise CommitFailedError("not part of an active group")
+
+    monkeypatch.setattr(stuck, "commit", never_commits)
+    clock = [1000.0]
+    monkeypatch.setattr("agent.stages.base.time.monotonic", lambda: clock[0])
+    detect.step(0)                                   # a batch...
+    detect.checkpoint()                              # ...whose commit is deferred
+    assert detect.consumer is stuck and rt.counters.get("detect.commit_deferred") == 1
+    clock[0] += detect.rejoin_timeout_s - 1
+    detect.step(0)
+    detect.checkpoint()                              # still within the timeout: same member
+    assert detect.consumer is stuck
+    clock[0] += 2
+    detect.checkpoint()                              # deferred for too long: a new member
+    assert detect.consumer is None and rt.counters.get("detect.consumer_replaced") == 1
+    assert not any(rt.bus.committed(cfg.pipeline.group_prefix + "detect", rt.topic("telemetry")).values())
+    monkeypatch.undo()
+    p.drain()                                        # the new member replays what was never committed
+    assert alert_view(p) == expected
+    assert rt.counters.get("detect.events") >= 1200
+    p.close()
