@@ -21,6 +21,9 @@ SECTIONS = {
     "deduplicated": ("dedup", "folded"),
     "actions": ("act.done", "act.failed", "act.dry_run", "act.skipped", "act.protected", "act.pending_approval",
                 "act.blocked_by_blast_radius", "act.undone", "act.auto_reverted", "act.notifications", "act.pages"),
+    "delivery": ("act.notify_delivered", "act.notify_retries", "act.notify_buffered", "act.notify_deferred",
+                 "act.notify_given_up", "act.notify_dropped", "act.backpressure", "act.retries", "store.retries"),
+    "group membership": ("commit_deferred", "consumer_replaced", "partitions_assigned", "partitions_revoked"),
 }
 
 
