@@ -61,8 +61,12 @@ def audit_records():
     return [rec for fmt, rec in _SYNTH if fmt == "cloudtrail"] or [_SYNTH[0][1]]
 
 
-def make_events(n: int, audit_ratio: float, entities: int = 200, seed: int = 1, t0: float = 1.7e9):
-    """Metric series per entity (with a few level shifts) and CloudTrail-shaped audit events."""
+def make_events(n: int, audit_ratio: float, entities: int = 200, seed: int = 1, t0: float = 1.7e9,
+                principals: int = 0):
+    """Metric series per entity (with a few level shifts) and CloudTrail-shaped audit events.
+    The synthetic CloudTrail records name two principals (entities), both on one of 4 partitions,
+    so one detect replica gets every audit event; `principals` > 0 spreads them over that many
+    principals (the arn gets a suffix), as on a real account."""
     import copy
 
     from agent.event import Event
@@ -79,6 +83,8 @@ def make_events(n: int, audit_ratio: float, entities: int = 200, seed: int = 1, 
             rec["eventID"] = f"ev-{i}"
             rec["eventTime"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t0 + i))
             rec["sourceIPAddress"] = f"10.0.{rng.randrange(4)}.{rng.randrange(250)}"
+            if principals and isinstance(rec.get("userIdentity"), dict) and rec["userIdentity"].get("arn"):
+                rec["userIdentity"]["arn"] += f"-{i % principals}"
             out.extend(parse_record(rec, "cloudtrail", "bench/audit"))
             n_audit -= 1
             continue
@@ -270,7 +276,8 @@ def _detect_worker(cfg, barrier, stop, out):
     except Exception:  # noqa: BLE001
         pass
     out.put({"events": counters.get("detect.events"), "cpu_s": time.process_time() - c0, "first": first,
-             "last": last})
+             "last": last, "checkpoints": counters.get("detect.checkpoints"),
+             "batches": counters.get("detect.records")})
     p.close()
 
 
@@ -309,7 +316,8 @@ def bench_scale(cfg, replicas: int, n_expected: int):
     active = max(r["last"] for r in res) - min(firsts) if firsts else float("nan")
     return {"replicas": replicas, "wall_s": wall, "eps": n_expected / wall, "handled": handled,
             "cpu_s": sum(r["cpu_s"] for r in res), "active_s": active, "active_eps": n_expected / active,
-            "machine_busy": (m1[0] - m0[0]) / max(1e-9, m1[1] - m0[1])}
+            "machine_busy": (m1[0] - m0[0]) / max(1e-9, m1[1] - m0[1]),
+            "checkpoints": [r["checkpoints"] for r in res]}
 
 
 # ----------------------------------------------------------------------------- 4
@@ -431,6 +439,8 @@ def main(argv=None) -> None:
     ap.add_argument("--audit-ratio", type=float, default=0.2)
     ap.add_argument("--detectors", default="baseline,sigma")
     ap.add_argument("--skip", default="")
+    ap.add_argument("--audit-principals", type=int, default=0,
+                    help="spread the audit events over this many principals (0: the records' own two)")
     ap.add_argument("--rate", type=int, default=5000)
     ap.add_argument("--latency-seconds", type=float, default=20.0)
     ap.add_argument("--producer", default="kafka-python", choices=("kafka-python", "confluent"),
@@ -445,8 +455,9 @@ def main(argv=None) -> None:
     prefix = f"bench{uuid.uuid4().hex[:8]}."
     print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f} (shared with other work)")
     t = time.perf_counter()
-    events = make_events(a.events, a.audit_ratio)
-    print(f"built {len(events)} events ({a.audit_ratio:.0%} audit) in {time.perf_counter() - t:.1f}s; "
+    events = make_events(a.events, a.audit_ratio, principals=a.audit_principals)
+    print(f"built {len(events)} events ({a.audit_ratio:.0%} audit, "
+          f"{len({e.entity for e in events if e.kind == 'audit'})} principals) in {time.perf_counter() - t:.1f}s; "
           f"detectors {', '.join(detectors)}; producer {PRODUCER}; consumer {CONSUMER}; topics {prefix}*")
     with tempfile.TemporaryDirectory() as d:
         cfg = make_config(prefix, d, detectors)
@@ -474,7 +485,8 @@ def main(argv=None) -> None:
                       f"first to last record handled {r['active_s']:.2f}s = {r['active_eps']:,.0f} ev/s; cpu "
                       f"{r['cpu_s']:.1f}s = {len(events) / r['cpu_s']:,.0f} ev per CPU-second; handled {r['handled']:.0f}"
                       + (" incl. rebalance replays" if r["replicas"] > 1 else "")
-                      + f"; machine busy {r['machine_busy']:.0%} of its {os.cpu_count()} cores meanwhile")
+                      + f"; checkpoints {r['checkpoints']}; machine busy {r['machine_busy']:.0%} of its "
+                      f"{os.cpu_count()} cores meanwhile")
             print(f"speed-up 2 vs 1: {one['wall_s'] / two['wall_s']:.2f}x to commit everything, "
                   f"{one['active_s'] / two['active_s']:.2f}x first→last record (goal >= 1.8x; load average now "
                   f"{os.getloadavg()[0]:.2f} on {os.cpu_count()} cores: two replicas need two free cores)")
