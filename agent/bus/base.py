@@ -70,6 +70,9 @@ class Consumer(abc.ABC):
     #: called with the list of (topic, partition) assigned / revoked on rebalance
     on_assign: Callable[[list[tuple[str, int]]], None] | None = None
     on_revoke: Callable[[list[tuple[str, int]]], None] | None = None
+    #: True when the callbacks run inside poll() on the polling thread, while the revoked
+    #: partitions are still owned (librdkafka): blocking calls, even a commit, are allowed there
+    callbacks_on_poll_thread: bool = False
 
     @abc.abstractmethod
     def poll(self, max_records: int = 500, timeout: float = 0.1) -> list[Record]: ...

@@ -314,6 +314,8 @@ class _ConfluentConsumer(Consumer):
     fraction of kafka-python's CPU (the pipeline's largest per-record cost besides producing)."""
 
     #: librdkafka error codes meaning "the group is rebalancing": the stage defers the commit
+    callbacks_on_poll_thread = True
+
     _REBALANCE_CODES = ("REBALANCE_IN_PROGRESS", "ILLEGAL_GENERATION", "UNKNOWN_MEMBER_ID", "_ASSIGNMENT_LOST",
                         "FENCED_MEMBER_EPOCH", "STALE_MEMBER_EPOCH")
 

@@ -67,6 +67,16 @@ class Stage:
 
     # rebalance callbacks: queued on the bus's thread, applied on the stage's --------------------
     def _queue_revoke(self, tps: list[tuple[str, int]]) -> None:
+        if self._uncommitted and getattr(self.consumer, "callbacks_on_poll_thread", False):
+            # called inside our own poll while the partitions are still ours (librdkafka): hand
+            # them over checkpointed, so their next owner continues after this work instead of
+            # replaying it. A failure only means the replay happens (at-least-once either way).
+            try:
+                self.checkpoint()
+                self.rt.counters.inc(f"{self.name}.handover_checkpoints")
+            except Exception as e:  # noqa: BLE001 - never fail the rebalance itself
+                log.info("%s: hand-over checkpoint on revoke failed (%s): the new owner replays", self.name, e)
+                self.rt.counters.inc(f"{self.name}.handover_checkpoint_failures")
         self._rebalance.append(("revoke", list(tps)))
 
     def _queue_assign(self, tps: list[tuple[str, int]]) -> None:

@@ -49,17 +49,23 @@ def test_same_input_twice_gives_same_alert_ids_and_no_duplicates(tmp_path):
     second.close()
 
 
+def _collected(data_dir):
+    """A started pipeline whose collector has published once; checkpoints only when asked.
+    Returns (runtime, pipeline, detect stage)."""
+    cfg = parse({"data_dir": str(data_dir), "pipeline": {"batch_size": 200, "checkpoint_interval_s": 3600}})
+    rt = Runtime(cfg, counters=Counters())
+    p = Pipeline(cfg, runtime=rt, collectors=[SyntheticCollector("synthetic/t")])
+    p.start()
+    p.stages[0].step()
+    return rt, p, p.stages[1]
+
+
 def test_crash_of_detect_before_commit_replays_without_duplicates(tmp_path):
     clean = run_pipeline(tmp_path, "clean")
     expected = alert_view(clean)
     clean.close()
 
-    cfg = parse({"data_dir": str(tmp_path / "crash"), "pipeline": {"batch_size": 200, "checkpoint_interval_s": 3600}})
-    rt = Runtime(cfg, counters=Counters())
-    p = Pipeline(cfg, runtime=rt, collectors=[SyntheticCollector("synthetic/t")])
-    p.start()
-    collect, detect = p.stages[0], p.stages[1]
-    collect.step()
+    rt, p, detect = _collected(tmp_path / "crash")
     detect.step(0)                     # one checkpointed batch...
     detect.checkpoint()
     for _ in range(5):                 # ...then more work that is never committed
@@ -146,4 +152,27 @@ def test_a_member_whose_commits_stay_deferred_is_replaced_and_its_work_replayed(
     p.drain()                                        # the new member replays what was never committed
     assert alert_view(p) == expected
     assert rt.counters.get("detect.events") >= 1200
+    p.close()
+
+
+@pytest.mark.parametrize("on_poll_thread", [True, False])
+def test_revoke_inside_poll_hands_the_partitions_over_checkpointed(tmp_path, on_poll_thread):
+    """librdkafka calls the revoke callback inside poll while the partitions are still owned: the
+    stage checkpoints there (flush, state, commit), so the next owner does not replay the work.
+    Where the callback runs on another thread (kafka-python's IO thread) nothing blocks in it."""
+    rt, p, detect = _collected(tmp_path / "w")
+    assert detect.step(0) > 0 and detect._uncommitted > 0
+    telemetry = rt.topic("telemetry")
+    before = sum(rt.bus.committed(detect.group, telemetry).values())
+    consumer = detect.consumer
+    consumer.callbacks_on_poll_thread = on_poll_thread
+    consumer.on_revoke([(telemetry, 0)])
+    after = sum(rt.bus.committed(detect.group, telemetry).values())
+    if on_poll_thread:
+        assert after - before == 200 and detect._uncommitted == 0
+        assert rt.counters.get("detect.handover_checkpoints") == 1
+    else:
+        assert after == before and detect._uncommitted == 200
+        assert rt.counters.get("detect.handover_checkpoints") == 0
+    assert list(detect._rebalance) == [("revoke", [(telemetry, 0)])]     # applied after the poll, as before
     p.close()
