@@ -97,7 +97,39 @@ def decode(data: bytes | str, expect: str | None = None) -> Any:
         ev = _fast_event(d)
         if ev is not None:
             return ev
+    if expect == "finding" or expect is None:
+        f = _fast_finding(d)
+        if f is not None:
+            return f
     return from_dict(d, expect)
+
+
+_FINDING_REQUIRED = ("id", "detector", "entity", "time", "score", "threshold", "severity", "title")
+_FINDING_DEFAULTS = {f.name: (f.default_factory if f.default_factory is not dataclasses.MISSING else f.default)
+                     for f in dataclasses.fields(Finding) if f.name not in _FINDING_REQUIRED}
+_FINDING_SETTERS = tuple((f.name, getattr(Finding, f.name).__set__) for f in dataclasses.fields(Finding))
+
+
+def _fast_finding(d: Any) -> Finding | None:
+    """A Finding from a decoded wire dict as from_dict builds it (lists → tuples, unknown keys
+    ignored, defaults for absent optional fields) without its generic per-key loop; None when
+    it is not a finding of this schema version or a required field is absent (from_dict says why)."""
+    if type(d) is not dict or d.get("type") != "finding" or d.get("v") != SCHEMA_VERSION:
+        return None
+    for k in _FINDING_REQUIRED:
+        if k not in d:
+            return None
+    f = _new(Finding)
+    for name, put in _FINDING_SETTERS:
+        if name in d:
+            val = d[name]
+            if type(val) is list and (name == "event_ids" or name == "tags"):
+                val = tuple(val)
+        else:
+            dv = _FINDING_DEFAULTS[name]
+            val = dv() if callable(dv) else dv
+        put(f, val)
+    return f
 
 
 def decode_events(values: "list[bytes]") -> list:

@@ -109,3 +109,32 @@ def test_event_encoding_matches_the_generic_dict():
     d = {"v": codec.SCHEMA_VERSION, "type": "event", **{f: getattr(ev, f) for f in codec._FIELDS["event"]}}
     assert codec.to_dict(ev) == d and list(codec.to_dict(ev)) == list(d)
     assert codec.encode(ev) == codec.dumps(d)
+
+
+_FINDING = Finding.create(detector="d/x", entity="e", time=3, score=4, threshold=3, severity="high", title="t",
+                          evidence={"x": [1, 2]}, event_ids=["a", "b"], tags=["attack.t1"], rule="r1")
+
+
+@pytest.mark.parametrize("data", [
+    codec.encode(_FINDING),
+    b'{"v":1,"type":"finding","id":"f","detector":"d","entity":"e","time":1,"score":2,"threshold":1,'
+    b'"severity":"low","title":"t"}',
+    b'{"v":1,"type":"finding","id":"f","detector":"d","entity":"e","time":1,"score":2,"threshold":1,'
+    b'"severity":"low","title":"t","tags":"notalist","extra":{"a":1}}',
+    b'{"v":1,"type":"finding","id":"f","detector":"d","entity":"e","time":1,"score":2}',
+    b'{"v":2,"type":"finding","id":"f"}', b'{"v":1,"type":"event"}', b'[]',
+])
+def test_finding_fast_path_decodes_exactly_like_the_generic_path(data):
+    try:
+        want = codec.from_dict(codec.loads(data), "finding")
+    except DecodeError as e:
+        want = e
+    try:
+        got = codec.decode(data, "finding")
+    except DecodeError as e:
+        got = e
+    if isinstance(want, DecodeError):
+        assert isinstance(got, DecodeError) and str(got) == str(want)
+    else:
+        assert got == want and type(got) is Finding
+        assert [type(getattr(got, f)) for f in Finding.__slots__] == [type(getattr(want, f)) for f in Finding.__slots__]
