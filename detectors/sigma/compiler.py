@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from sigma.rule import SigmaRule
@@ -62,8 +63,10 @@ class CompiledRule:
     #: warden extension, top-level rule key `outcome`: "any" also matches failed calls
     #: (attempts matter: credential reads, probing); default "success" unless the rule inspects results
     outcome: str = "success"
+    #: position in the engine's load order (candidates are evaluated in this order)
+    order: int = 0
 
-    @property
+    @cached_property
     def inspects_outcome(self) -> bool:
         """True when the rule itself looks at the call's result (error code, status, login result)."""
         return self.outcome == "any" or any(f.split("|")[0].startswith(OUTCOME_FIELDS) for f in self.node.fields)

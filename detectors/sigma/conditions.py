@@ -32,7 +32,14 @@ INDEX_FIELDS = ("eventName", "objectRef.resource", "gcp.audit.method_name", "pro
                 "verb", "user.username", "eventSource", "responseStatus.code")
 _RANK = {f: i for i, f in enumerate(INDEX_FIELDS)}
 
-Alts = tuple  # ((field, frozenset(values)), ...): the node can only match if one of them holds
+#: ((field, frozenset(lower-case exact values), patterns), ...): the node can only match if, for one of
+#: them, a value of the field is one of the exact values or satisfies one of the patterns. A pattern is
+#: a hashable tuple (kind, text[, flags]) evaluated by `pattern_pred` on a value's string and lower-case
+#: forms exactly as the value matchers do (so the index never changes what a rule matches)
+Alts = tuple
+#: rank of fields outside INDEX_FIELDS: still indexable (a rule is then evaluated only for events whose
+#: field value can match), but any INDEX_FIELDS option is preferred
+_OTHER_RANK = len(INDEX_FIELDS)
 
 
 @dataclass
@@ -45,16 +52,17 @@ class Node:
 
 
 def _alts_cost(a: Alts) -> tuple:
-    return (max(_RANK[f] for f, _ in a), sum(len(v) for _, v in a))
+    return (max(_RANK.get(f, _OTHER_RANK) for f, _, _ in a), sum(1 for _, _, p in a if p),
+            sum(len(v) + len(p) for _, v, p in a))
 
 
 def _best_alts(options: list) -> Alts | None:
-    opts = [o for o in options if o and all(f in _RANK for f, _ in o)]
+    opts = [o for o in options if o]
     return min(opts, key=_alts_cost) if opts else None
 
 
 def _req_alts(req: dict) -> Alts | None:
-    return _best_alts([((f, v),) for f, v in req.items()])
+    return _best_alts([((f, v, ()),) for f, v in req.items()])
 
 
 def _and(nodes: list[Node]) -> Node:
@@ -163,10 +171,73 @@ def compile_item(item: SigmaDetectionItem) -> Node:
                     return any(m(e, view) for m in _ms)
             if all(x is not None and x[0] == "ci" for x in exact):
                 req = {fieldname: frozenset(x[1] for x in exact)}
-        node = Node(fn, req, (fieldname,), _req_alts(req))
+        alts = _req_alts(req)
+        if alts is None:
+            alts = _item_alts(fieldname, item.value, linking_and)
+        node = Node(fn, req, (fieldname,), alts)
     if item.negated:
         node = _not(node)
     return node
+
+
+def _value_guard(val):
+    """What one value's matcher requires of some value of the field: ("exact", lower-case text),
+    a pattern tuple, or None (no usable requirement: null, exists: false, numbers, cidr, fieldref...).
+    Strings: (kind, text) on the lower-case form, ("cs_" + kind, text) on the string as written."""
+    from sigma.types import SigmaCasedString, SigmaExists, SigmaRegularExpression, SigmaString
+    from detectors.sigma.modifiers import string_pattern
+    if isinstance(val, SigmaString):
+        kind, text = string_pattern(val)
+        if kind == "any":
+            return ("exists",)
+        if isinstance(val, SigmaCasedString):
+            return ("cs_" + kind, text)
+        if kind == "exact":
+            return ("exact", text.lower())
+        return (kind, text.lower())
+    if isinstance(val, SigmaExists):
+        return ("exists",) if val.exists else None
+    if isinstance(val, SigmaRegularExpression):       # as modifiers.compile_value compiles it
+        flags = 0
+        for f in val.flags:
+            flags |= SigmaRegularExpression.sigma_to_python_flags[f]
+        text = val.regexp.to_plain() if hasattr(val.regexp, "to_plain") else str(val.regexp)
+        return ("re", text, int(flags))
+    return None
+
+
+def _item_alts(fieldname: str, values: list, linking_and: bool) -> Alts | None:
+    """Index key of a field item from its values' guards: OR-linked values need one of them to hold,
+    AND-linked (|all) ones need each of them (one is enough as a key)."""
+    guards = [_value_guard(v) for v in values]
+    if linking_and and len(guards) > 1:
+        guards = [g for g in guards if g is not None][:1]
+    if not guards or any(g is None for g in guards):
+        return None
+    exact = frozenset(g[1] for g in guards if g[0] == "exact")
+    pats = tuple(dict.fromkeys(g for g in guards if g[0] != "exact"))
+    return ((fieldname, exact, pats),)
+
+
+def pattern_pred(pat: tuple) -> Callable[[str, str], bool]:
+    """A pattern of `_value_guard` as `pred(string, lower-case string)`."""
+    kind = pat[0]
+    if kind == "exists":
+        return lambda s, low: True
+    if kind == "re":
+        srch = re.compile(pat[1], pat[2]).search
+        return lambda s, low: srch(s) is not None
+    cased = kind.startswith("cs_")
+    kind = kind[3:] if cased else kind
+    text = pat[1]
+    if kind == "regex":
+        fm = re.compile(text, re.DOTALL if cased else re.DOTALL | re.IGNORECASE).fullmatch
+        return (lambda s, low: fm(s) is not None) if cased else (lambda s, low: fm(low) is not None)
+    if cased:
+        return {"exact": lambda s, low: s == text, "prefix": lambda s, low: s.startswith(text),
+                "suffix": lambda s, low: s.endswith(text), "contains": lambda s, low: text in s}[kind]
+    return {"prefix": lambda s, low: low.startswith(text), "suffix": lambda s, low: low.endswith(text),
+            "contains": lambda s, low: text in low}[kind]
 
 
 def _grouped_strings(values: list):

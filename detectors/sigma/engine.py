@@ -8,11 +8,12 @@ Everything that cannot be loaded is in `errors` [(path, reason)] and counted.
 from __future__ import annotations
 
 from collections import defaultdict
+from operator import attrgetter
 from typing import Any, Iterable, Sequence
 
 from agent.event import Event, Finding
 from detectors.sigma.compiler import GCP, K8S, LEVELS, CompiledRule, compile_rule
-from detectors.sigma.conditions import CompileError
+from detectors.sigma.conditions import CompileError, pattern_pred
 from detectors.sigma.correlation import (MAX_EVENT_IDS, CompiledCorrelation, CorrelationState,
                                          compile_correlation)
 from detectors.sigma.fields import K8S_VIEW_KEY, EventView, to_str
@@ -45,6 +46,43 @@ def _short(v: Any) -> Any:
 
 # what a responder needs from the event to act on a finding: who (and with which key), from where, on
 # what (pod / object name, namespace, target account, resource) and how it ended
+class Route:
+    """One indexed field of one logsource: its exact lower-case values and patterns -> the rules that
+    need them, memoised per field value (values repeat: eventName, verb, methodName, user agents)."""
+    __slots__ = ("field", "exact", "pats", "memo")
+    MEMO_MAX = 4096          # distinct values remembered per field
+    MEMO_MAX_CHARS = 256     # longer values are looked up each time
+
+    def __init__(self, field: str) -> None:
+        self.field = field
+        self.exact: dict[str, list[CompiledRule]] = {}
+        self.pats: list[tuple[Any, CompiledRule]] = []
+        self.memo: dict[str, tuple[CompiledRule, ...]] = {}
+
+    def add(self, rule: CompiledRule, values: Iterable[str], pats: Iterable[tuple]) -> None:
+        for v in values:
+            lst = self.exact.setdefault(v, [])
+            if rule not in lst:
+                lst.append(rule)
+        for p in pats:
+            self.pats.append((pattern_pred(p), rule))
+        self.memo.clear()
+
+    def rules_for(self, s: str, low: str) -> tuple[CompiledRule, ...]:
+        """Rules one value of the field (as a string and lower-cased) can satisfy."""
+        rs = list(self.exact.get(low, ()))
+        for pred, r in self.pats:
+            if pred(s, low):
+                rs.append(r)
+        out = tuple(dict.fromkeys(rs))
+        if len(self.memo) < self.MEMO_MAX and len(s) <= self.MEMO_MAX_CHARS:
+            self.memo[s] = out
+        return out
+
+
+_ORDER = attrgetter("order")
+
+
 EVIDENCE_FIELDS = ("source.ip", "user_agent.original", "cloud.account.id", "cloud.region", "cloud.target.account.id",
                    "aws.cloudtrail.user_identity.access_key_id", "orchestrator.namespace",
                    "orchestrator.resource.type", "orchestrator.resource.name", "orchestrator.resource.subresource",
@@ -64,7 +102,7 @@ class SigmaEngine:
         self.exclusions = exclusions or ExclusionSet()
         self.states: dict[str, CorrelationState] = {}
         self.counters: dict[str, int] = defaultdict(int)
-        self._index: dict[str, dict[str, dict[str, list[CompiledRule]]]] = {}
+        self._index: dict[str, dict[str, Route]] = {}
         self._unindexed: dict[str, list[CompiledRule]] = {}
         self._by_id: dict[str, CompiledRule] = {}
 
@@ -101,6 +139,7 @@ class SigmaEngine:
                 self._error(path, f"rule {rule.title!r}: duplicate rule id {c.id} (first in {self._by_id[c.id].path})")
                 continue
             self._by_id[c.id] = c
+            c.order = len(self.rules)
             self.rules.append(c)
             refs[c.id] = c
             if c.name:
@@ -121,7 +160,7 @@ class SigmaEngine:
         self._build_index()
 
     def _build_index(self) -> None:
-        index: dict[str, dict[str, dict[str, list[CompiledRule]]]] = {}
+        index: dict[str, dict[str, Route]] = {}
         unindexed: dict[str, list[CompiledRule]] = {}
         floor = LEVELS.index(self.min_level) if self.min_level in LEVELS else 0
         for r in self.rules:
@@ -134,12 +173,12 @@ class SigmaEngine:
                 if not alts:
                     unindexed.setdefault(src, []).append(r)
                     continue
-                for fld, values in alts:
-                    by_val = index.setdefault(src, {}).setdefault(fld, {})
-                    for v in values:
-                        lst = by_val.setdefault(v, [])
-                        if r not in lst:
-                            lst.append(r)
+                for fld, values, pats in alts:
+                    routes = index.setdefault(src, {})
+                    rt = routes.get(fld)
+                    if rt is None:
+                        rt = routes[fld] = Route(fld)
+                    rt.add(r, values, pats)
         self._index, self._unindexed = index, unindexed
 
     # -- introspection ------------------------------------------------------------------------
@@ -154,24 +193,28 @@ class SigmaEngine:
 
     # -- matching -----------------------------------------------------------------------------
     def candidates(self, view: EventView, sources: Sequence[str]) -> list[CompiledRule]:
+        """The rules an event can match (in load order): the index's, plus the source's unindexed ones."""
         out: list[CompiledRule] = []
         get = view.get
         for src in sources:
-            idx = self._index.get(src)
-            if idx:
-                for fld, by_val in idx.items():
+            routes = self._index.get(src)
+            if routes:
+                for fld, rt in routes.items():
                     e = get(fld)
                     if e is None:
                         continue
-                    for low in e.lows:
-                        rs = by_val.get(low)
+                    memo = rt.memo
+                    for s, low in zip(e.strs, e.lows):
+                        rs = memo.get(s)
+                        if rs is None:
+                            rs = rt.rules_for(s, low)
                         if rs:
                             out.extend(rs)
             un = self._unindexed.get(src)
             if un:
                 out.extend(un)
         if len(out) > 1:
-            out = list(dict.fromkeys(out))
+            out = sorted(dict.fromkeys(out), key=_ORDER)
         return out
 
     def match(self, event: Event) -> list[tuple[CompiledRule, EventView]]:

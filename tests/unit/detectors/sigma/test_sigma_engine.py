@@ -159,6 +159,35 @@ def test_index_skips_rules_that_cannot_match():
     assert eng.match(ct("B")) and not eng.match(ct("C"))
 
 
+@pytest.mark.parametrize("det,hit,miss", [
+    ("selection: {eventName|startswith: Create}\ncondition: selection", "CreateUser", "DeleteUser"),
+    ("selection: {eventName|endswith: [Key, User]}\ncondition: selection", "CreateUser", "CreateRole"),
+    ("selection: {eventName|contains: ACCESS}\ncondition: selection", "CreateAccessKey", "CreateUser"),
+    ("selection: {eventName: 'Create?ccessKey'}\ncondition: selection", "CreateAccessKey", "CreateUser"),
+    ("selection: {eventName|cased: CreateUser}\ncondition: selection", "CreateUser", "createuser"),
+    ("selection: {eventName|re: '^Create[A-Z]'}\ncondition: selection", "CreateUser", "createUser"),
+    ("selection: {eventName|contains|all: [create, key]}\ncondition: selection", "CreateAccessKey", "CreateUser"),
+    ("a: {eventName|startswith: Create}\nb: {eventName: DeleteUser}\ncondition: a or b", "DeleteUser", "DeleteRole"),
+    ("selection: {vpcEndpointId|exists: true}\ncondition: selection", None, "CreateUser"),
+])
+def test_index_routes_patterns_without_changing_matches(det, hit, miss):
+    eng = SigmaEngine().load_text(rule(det))
+    assert eng._index["aws/cloudtrail"] and not eng._unindexed
+    if hit:
+        assert eng.match(ct(hit)) and eng.match(ct(hit))      # second time from the per-value memo
+    assert not eng.match(ct(miss))
+    if hit is None:
+        assert eng.match(ct(miss, vpcEndpointId="vpce-1"))
+
+
+def test_unindexable_rules_still_evaluated_in_load_order():
+    text = rule("selection: {sourceIPAddress|cidr: 198.51.100.0/24}\ncondition: selection")
+    text2 = rule("selection: {eventName|startswith: create}\ncondition: selection").replace(
+        "11111111-1111-4111-8111-111111111111", "22222222-2222-4222-8222-222222222222")
+    eng = SigmaEngine().load_text(text).load_text(text2, "b.yml")
+    assert [r.id[0] for r, _ in eng.match(ct())] == ["1", "2"]
+
+
 def test_detector_registered_config_and_builtin_rules(tmp_path):
     from agent.registry import create
     d = create("detector", "sigma/x", {"lateness": 60.0})
