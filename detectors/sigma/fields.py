@@ -138,7 +138,7 @@ def _leaves(v: Any) -> tuple:
 
 class FieldPlan:
     """The precomputed access plan of one field name."""
-    __slots__ = ("name", "parts", "suffixes", "alias_parts", "leaf_search")
+    __slots__ = ("name", "parts", "suffixes", "alias_parts", "leaf_search", "single")
 
     def __init__(self, name: str) -> None:
         self.name = name
@@ -149,13 +149,27 @@ class FieldPlan:
             alias = self.parts[1:]
         self.alias_parts = alias
         self.leaf_search = "." not in name
+        self.single = len(self.parts) == 1
+
+    def _walk(self, obj: Any) -> Any:
+        """`walk(obj, parts)` with the common case (nested dicts all the way) inline."""
+        if self.single:
+            return obj.get(self.name, _NO) if isinstance(obj, dict) else _walk_plain(obj, self.parts, 0)
+        o = obj
+        for p in self.parts:
+            if not isinstance(o, dict):
+                return walk(obj, self.parts, 0, self.suffixes)
+            o = o.get(p, _NO)
+            if o is _NO:       # the plain walk misses too: only a key with dots can still match
+                return _walk_dotted(obj, self.parts, 0, self.suffixes)
+        return o
 
     def resolve(self, view: "EventView") -> Any:
-        v = walk(view.record, self.parts, 0, self.suffixes)
+        v = self._walk(view.record)
         if v is not _NO:
             return v
         if view.k8s is not None:
-            v = walk(view.k8s, self.parts, 0, self.suffixes)
+            v = self._walk(view.k8s)
             if v is not _NO:
                 return v
         v = view.attrs.get(self.name, _NO)
@@ -230,7 +244,12 @@ class EventView:
             return e
         p = _plans.get(name) or plan(name)
         v = p.resolve(self)
-        e = None if v is _NO else Entry(_leaves(v))
+        if v is _NO:
+            e = None
+        elif type(v) is str:
+            e = Entry((v,))
+        else:
+            e = Entry(_leaves(v))
         self._cache[name] = e
         return e
 

@@ -283,3 +283,18 @@ def test_finding_evidence_names_the_access_key_and_the_pod():
     ev = f.evidence["event"]
     assert (ev["orchestrator.resource.name"], ev["orchestrator.namespace"], ev["orchestrator.resource.subresource"]) \
         == ("trainer-0", "ml", "exec")
+
+
+def test_field_access_nested_dotted_keys_lists_and_misses():
+    from detectors.sigma.fields import EventView
+    ev = ct(requestParameters={"a.b": "dotted", "c": {"d.e": {"f": "deep"}}, "items": [{"k": "x"}, {"k": ["y", "z"]}],
+                               "n": None, "s": 3})
+    v = EventView(ev)
+    assert v.get("requestParameters.a.b").vals == ("dotted",)           # key with dots, rest of the path
+    assert v.get("requestParameters.c.d.e.f") is None                    # only the whole rest can hold dots
+    assert v.get("requestParameters.c.d.e").vals == ({"f": "deep"},)
+    assert v.get("requestParameters.items.k").vals == ("x", "y", "z")    # lists traversed and flattened
+    assert v.get("requestParameters.s.t") is None and v.get("requestParameters.missing") is None
+    assert v.get("requestParameters.n").vals == (None,) and v.get("requestParameters.n").strs == ()
+    assert v.get("eventName").lows == ("createaccesskey",)
+    assert v.get("user.name") is not None                                # flat ECS attribute fallback
