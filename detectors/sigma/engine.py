@@ -104,6 +104,7 @@ class SigmaEngine:
         self.counters: dict[str, int] = defaultdict(int)
         self._index: dict[str, dict[str, Route]] = {}
         self._unindexed: dict[str, list[CompiledRule]] = {}
+        self._routes: dict[str, tuple[Route, ...]] = {}
         self._by_id: dict[str, CompiledRule] = {}
 
     # -- loading ------------------------------------------------------------------------------
@@ -180,6 +181,7 @@ class SigmaEngine:
                         rt = routes[fld] = Route(fld)
                     rt.add(r, values, pats)
         self._index, self._unindexed = index, unindexed
+        self._routes = {src: tuple(routes.values()) for src, routes in index.items()}
 
     # -- introspection ------------------------------------------------------------------------
     def stats(self) -> dict[str, Any]:
@@ -197,19 +199,26 @@ class SigmaEngine:
         out: list[CompiledRule] = []
         get = view.get
         for src in sources:
-            routes = self._index.get(src)
-            if routes:
-                for fld, rt in routes.items():
-                    e = get(fld)
-                    if e is None:
-                        continue
-                    memo = rt.memo
-                    for s, low in zip(e.strs, e.lows):
-                        rs = memo.get(s)
-                        if rs is None:
-                            rs = rt.rules_for(s, low)
-                        if rs:
-                            out.extend(rs)
+            for rt in self._routes.get(src, ()):
+                e = get(rt.field)
+                if e is None:
+                    continue
+                strs = e.strs
+                if len(strs) == 1:
+                    s = strs[0]
+                    rs = rt.memo.get(s)
+                    if rs is None:
+                        rs = rt.rules_for(s, e.lows[0])
+                    if rs:
+                        out.extend(rs)
+                    continue
+                memo = rt.memo
+                for s, low in zip(strs, e.lows):
+                    rs = memo.get(s)
+                    if rs is None:
+                        rs = rt.rules_for(s, low)
+                    if rs:
+                        out.extend(rs)
             un = self._unindexed.get(src)
             if un:
                 out.extend(un)

@@ -210,6 +210,7 @@ class Entry:
         return self.vals[0] if len(self.vals) == 1 else list(self.vals)
 
 
+_new_entry = object.__new__
 _plans: dict[str, FieldPlan] = {}
 
 
@@ -239,18 +240,21 @@ class EventView:
 
     def get(self, name: str) -> Entry | None:
         """The field's entry, or None when the field is absent."""
-        e = self._cache.get(name, _NO)
+        cache = self._cache
+        e = cache.get(name, _NO)
         if e is not _NO:
             return e
         p = _plans.get(name) or plan(name)
         v = p.resolve(self)
         if v is _NO:
             e = None
-        elif type(v) is str:
-            e = Entry((v,))
+        elif type(v) is str:                     # the common case, without the leaves pass
+            e = _new_entry(Entry)
+            e.vals = e.strs = (v,)
+            e.lows = (v.lower(),)
         else:
             e = Entry(_leaves(v))
-        self._cache[name] = e
+        cache[name] = e
         return e
 
     def bodies(self) -> list:
