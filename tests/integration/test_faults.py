@@ -337,7 +337,9 @@ def test_elasticsearch_down_backpressure_then_delivery(kafka_cfg, tmp_path, serv
         # bulk write and does not commit past the alerts it holds — backpressure, not loss
         alerts_topic = cfg.bus.topic_prefix + "alerts"
         act_group = cfg.pipeline.group_prefix + "act"
-        assert wait(lambda: COUNTERS.get("store.retries") > retries_before or c.get("act.step_failures") > 0, 90)
+        # (a frozen node answers nothing: each store call waits out its timeout and the client's
+        # retries, ~30 s, before act sees the failure — hence the long wait)
+        assert wait(lambda: COUNTERS.get("store.retries") > retries_before or c.get("act.step_failures") > 0, 240)
         assert sum(p.rt.bus.end_offsets(alerts_topic).values()) > 0
         assert not committed_all(p.rt.bus, act_group, [alerts_topic])
         assert es_view(cfg) is None
