@@ -73,7 +73,11 @@ def _and(nodes: list[Node]) -> Node:
         a, b = fns
         fn = lambda v: a(v) and b(v)  # noqa: E731
     else:
-        fn = lambda v: all(f(v) for f in fns)  # noqa: E731
+        def fn(v, _fns=fns):
+            for f in _fns:
+                if not f(v):
+                    return False
+            return True
     req: dict[str, frozenset] = {}
     for n in nodes:
         for k, s in n.req.items():
@@ -90,7 +94,11 @@ def _or(nodes: list[Node]) -> Node:
         a, b = fns
         fn = lambda v: a(v) or b(v)  # noqa: E731
     else:
-        fn = lambda v: any(f(v) for f in fns)  # noqa: E731
+        def fn(v, _fns=fns):
+            for f in _fns:
+                if f(v):
+                    return True
+            return False
     req: dict[str, frozenset] = {}
     if nodes:
         common = set(nodes[0].req)

@@ -138,7 +138,7 @@ def _leaves(v: Any) -> tuple:
 
 class FieldPlan:
     """The precomputed access plan of one field name."""
-    __slots__ = ("name", "parts", "suffixes", "alias_parts", "leaf_search", "single")
+    __slots__ = ("name", "parts", "suffixes", "alias_parts", "leaf_search", "single", "alias", "alias_top")
 
     def __init__(self, name: str) -> None:
         self.name = name
@@ -150,17 +150,27 @@ class FieldPlan:
         self.alias_parts = alias
         self.leaf_search = "." not in name
         self.single = len(self.parts) == 1
+        #: plans of the alias paths (`data.X` -> `X`; `data.protoPayload.X` -> also top-level `X`)
+        self.alias = FieldPlan(".".join(alias)) if alias is not None else None
+        self.alias_top = (FieldPlan(".".join(alias[1:])) if alias is not None and alias[0] == "protoPayload"
+                          and len(alias) > 1 else None)
 
     def _walk(self, obj: Any) -> Any:
         """`walk(obj, parts)` with the common case (nested dicts all the way) inline."""
         if self.single:
             return obj.get(self.name, _NO) if isinstance(obj, dict) else _walk_plain(obj, self.parts, 0)
         o = obj
+        i = 0
         for p in self.parts:
-            if not isinstance(o, dict):
-                return walk(obj, self.parts, 0, self.suffixes)
-            o = o.get(p, _NO)
-            if o is _NO:       # the plain walk misses too: only a key with dots can still match
+            if isinstance(o, dict):
+                o = o.get(p, _NO)
+                if o is _NO:       # the plain walk misses: only a key with dots can still match
+                    return _walk_dotted(obj, self.parts, 0, self.suffixes)
+                i += 1
+            elif isinstance(o, list):
+                v = _walk_list(o, self.parts, i, None, plain=True)
+                return v if v is not _NO else _walk_dotted(obj, self.parts, 0, self.suffixes)
+            else:
                 return _walk_dotted(obj, self.parts, 0, self.suffixes)
         return o
 
@@ -175,10 +185,10 @@ class FieldPlan:
         v = view.attrs.get(self.name, _NO)
         if v is not _NO:
             return v
-        if self.alias_parts is not None:
-            v = walk(view.record, self.alias_parts)
+        if self.alias is not None:
+            v = self.alias._walk(view.record)
             if v is _NO and self.alias_parts[0] == "protoPayload":   # top-level LogEntry fields
-                v = walk(view.record, self.alias_parts[1:])
+                v = self.alias_top._walk(view.record) if self.alias_top is not None else view.record
             if v is not _NO:
                 return v
         if self.leaf_search:
@@ -196,8 +206,13 @@ class Entry:
 
     def __init__(self, vals: tuple) -> None:
         self.vals = vals
-        if len(vals) == 1 and type(vals[0]) is str:
+        if len(vals) == 1:
             v = vals[0]
+            if type(v) is not str:
+                if v is None:
+                    self.strs = self.lows = ()
+                    return
+                v = to_str(v)
             self.strs = (v,)
             self.lows = (v.lower(),)
         else:
