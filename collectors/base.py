@@ -27,6 +27,7 @@ class Collector(Component):
     def __init__(self, *a, **kw) -> None:
         super().__init__(*a, **kw)
         self.emitter: Emitter | None = None
+        self._done = False
 
     def bind(self, emitter: Emitter) -> None:
         self.emitter = emitter
@@ -34,6 +35,16 @@ class Collector(Component):
     def run_once(self) -> int:
         """Read what is available now; return records read (pull collectors). Push collectors: 0."""
         return 0
+
+    def first_run(self) -> bool:
+        """For bounded collectors that read their input once: True on the first run_once(), False
+        after; raises if the collector was never bound to an emitter."""
+        if self._done:
+            return False
+        if self.emitter is None:
+            raise RuntimeError(f"{self.name}: run_once() before bind()")
+        self._done = True
+        return True
 
     def routes(self) -> dict[tuple[str, str], Any]:
         """HTTP routes this collector serves: {(method, path): handler(request) -> Response}."""

@@ -100,16 +100,12 @@ class ReplayCollector(Collector):
 
     def __init__(self, *a, **kw) -> None:
         super().__init__(*a, **kw)
-        self._done = False
         self.stats = {"records": 0, "events": 0, "dead": 0}
 
     # -----------------------------------------------------------------------------------------
     def run_once(self) -> int:
-        if self._done:
+        if not self.first_run():
             return 0
-        if self.emitter is None:
-            raise RuntimeError(f"{self.name}: run_once() before bind()")
-        self._done = True
         n = 0
         for path in self.config.paths:
             n += self._read_path(path)

@@ -5,10 +5,9 @@ import functools
 import ipaddress
 import re
 import time as _time
-from datetime import datetime, timezone
 from typing import Any
 
-from collectors.formats import FormatError
+from collectors.formats import FormatError, iso_to_epoch
 
 #: attribute holding the record as fields are looked up (set only when it differs from "raw":
 #: unwrapped EventBridge/AKS envelopes, canonicalised key case, ...)
@@ -67,7 +66,6 @@ def as_str(v: Any) -> str | None:
     return str(v)
 
 
-_FRAC = re.compile(r"\.(\d+)")
 
 
 def parse_time(v: Any) -> float | None:
@@ -85,23 +83,9 @@ def parse_time(v: Any) -> float | None:
         return None
     s = v.strip()
     try:
-        return float(s) if re.fullmatch(r"\d+(\.\d+)?", s) else _parse_iso(s)
+        return float(s) if re.fullmatch(r"\d+(\.\d+)?", s) else iso_to_epoch(s)
     except ValueError:
         return None
-
-
-def _parse_iso(s: str) -> float:
-    s = s.replace(" ", "T", 1)
-    if s.endswith(("Z", "z")):
-        s = s[:-1] + "+00:00"
-    # Python < 3.11 style limits: trim fractions to 6 digits
-    m = _FRAC.search(s)
-    if m and len(m.group(1)) > 6:
-        s = s[:m.start(1)] + m.group(1)[:6] + s[m.end(1):]
-    dt = datetime.fromisoformat(s)
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=timezone.utc)
-    return dt.timestamp()
 
 
 def event_time(*candidates: Any) -> tuple[float, bool]:

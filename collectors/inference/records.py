@@ -21,11 +21,10 @@ from __future__ import annotations
 import hashlib
 import math
 import time as _time
-from datetime import datetime, timezone
 from typing import Any, Iterable
 
 from agent.event import Event, stable_id
-from collectors.formats import FormatError, input_format
+from collectors.formats import FormatError, input_format, iso_to_epoch
 
 #: prompts longer than this are clipped in the event (head and tail kept); the length is recorded
 MAX_PROMPT_CHARS = 256 * 1024
@@ -55,15 +54,10 @@ def parse_time(value: Any, default: float | None = None) -> float:
             return parse_time(float(s))
         except ValueError:
             pass
-        if s.endswith("Z"):
-            s = s[:-1] + "+00:00"
         try:
-            dt = datetime.fromisoformat(s)
+            return iso_to_epoch(s)
         except ValueError:
             raise FormatError(f"invalid time {value!r}: expected epoch seconds or ISO-8601") from None
-        if dt.tzinfo is None:
-            dt = dt.replace(tzinfo=timezone.utc)
-        return dt.timestamp()
     raise FormatError(f"invalid time {value!r}: expected epoch seconds or ISO-8601")
 
 

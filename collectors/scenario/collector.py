@@ -33,10 +33,6 @@ class ScenarioCollector(Collector):
                 raise ValueError("step_seconds must be in [1, 3600]")
             parse_start(self.start_time)
 
-    def __init__(self, *a, **kw) -> None:
-        super().__init__(*a, **kw)
-        self._done = False
-
     def records(self) -> Iterator[tuple[str, dict]]:
         c = self.config
         return iter_records(c.seed, c.hours, c.start_time, c.step_seconds, c.incidents, source=self.name)
@@ -47,11 +43,8 @@ class ScenarioCollector(Collector):
 
     def run_once(self) -> int:
         """Emit the whole scenario once (later calls return 0); returns the number of records."""
-        if self._done:
+        if not self.first_run():
             return 0
-        if self.emitter is None:
-            raise RuntimeError(f"{self.name}: run_once() before bind()")
-        self._done = True
         n = 0
         for fmt, rec in self.records():
             n += 1

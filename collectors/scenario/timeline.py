@@ -6,6 +6,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from agent import names
+from collectors.formats import iso_to_epoch
 from collectors.scenario.platform import (ACCOUNT, ATTACKER_IP, BRUTE_USER, CLOUDTRAIL_FORMAT, EVENT_FORMAT,
                                           INFERENCE_FORMAT, INJECTION_CLIENT, JOB, LEAK_NODE, NEW_PRINCIPAL, NODES,
                                           SLOW_ENDPOINT, STRAGGLER_NODE, WEIGHTS_BUCKET)
@@ -35,16 +36,10 @@ def parse_start(start: str | float | int) -> float:
         return float(start)
     if not isinstance(start, str):
         raise ValueError(f"start must be an ISO-8601 time or epoch seconds, got {start!r}")
-    s = start.strip()
-    if s.endswith("Z"):
-        s = s[:-1] + "+00:00"
     try:
-        dt = datetime.fromisoformat(s)
+        return iso_to_epoch(start)
     except ValueError:
         raise ValueError(f"start: not an ISO-8601 time: {start!r}") from None
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=timezone.utc)
-    return dt.timestamp()
 
 
 def iso(t: float, micro: bool = False) -> str:
