@@ -108,8 +108,11 @@ class PipelineConfig:
     tracing: str = "none"                # OpenTelemetry spans per stage batch: none | console | otlp
     tracing_endpoint: str | None = None  # OTLP/HTTP traces endpoint (default the SDK's)
     log_format: str = "text"             # text | json (structured logs)
+    gc_threshold: int = 50_000           # young-generation GC threshold while stages run (0: Python's default)
 
     def validate(self) -> None:
+        if self.gc_threshold < 0:
+            raise ValueError("gc_threshold must be >= 0 (0 keeps Python's default)")
         if self.batch_size < 1:
             raise ValueError("batch_size must be >= 1")
         if self.state not in ("sqlite", "kafka"):

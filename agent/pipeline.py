@@ -12,6 +12,7 @@ import time
 
 from agent.config import WardenConfig
 from agent.http.server import HttpServer
+from agent.lifecycle.memory import tuned_gc
 from agent.runtime import Runtime
 from agent.stages import STAGES, stage_class
 from rules.policy import PolicySet
@@ -86,15 +87,16 @@ class Pipeline:
         self.start()
         threads = [threading.Thread(target=self._loop, args=(s,), name=f"warden-{s.name}", daemon=True)
                    for s in self.stages]
-        for t in threads:
-            t.start()
-        try:
-            while not self._stop.is_set():
-                self._stop.wait(0.5)
-        finally:
-            self._stop.set()
+        with tuned_gc(getattr(self.cfg.pipeline, "gc_threshold", 0)):
             for t in threads:
-                t.join(timeout=10)
+                t.start()
+            try:
+                while not self._stop.is_set():
+                    self._stop.wait(0.5)
+            finally:
+                self._stop.set()
+                for t in threads:
+                    t.join(timeout=10)
 
     def _loop(self, stage) -> None:
         while not self._stop.is_set():

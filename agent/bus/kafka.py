@@ -205,7 +205,6 @@ class _ConfluentProducer(Producer):
                 conf[_RDKAFKA[k]] = v
         self.p = _P(conf)
         self._failed: list[str] = []
-        self._n = 0
 
     def _cb(self, err, msg) -> None:
         if err is not None:
@@ -218,9 +217,8 @@ class _ConfluentProducer(Producer):
                 break
             except BufferError:            # local queue full: serve delivery reports, retry
                 self.p.poll(0.05)
-        self._n += 1
-        if self._n & 1023 == 0:
-            self.p.poll(0)
+        # no poll per N records: only failures are reported (delivery.report.only.error), and
+        # flush() — every checkpoint — serves them
 
     def flush(self, timeout: float | None = None) -> None:
         left = self.p.flush(-1 if timeout is None else timeout)
