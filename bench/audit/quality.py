@@ -1,9 +1,12 @@
 """Detection quality on labelled audit events: precision / recall per log type.
 
-    PYTHONPATH=. .venv/bin/python -m bench.audit.quality [DATA_DIR] [-v]
+    PYTHONPATH=. .venv/bin/python -m bench.audit.quality [DATA_DIR] [-v] [--show fp,fn[,tp,tn]] [--log-type T]
 
 -v prints every false positive / false negative (case, test name, the findings that named it) for the
 untuned run and, prefixed with "run": "tuned", for the run with site exclusions.
+--show CELLS prints, after the tables, each case of those cells of the reported (tuned) run as a JSON
+line with its source file and line, whether it is a label conflict, the findings that named it and the
+record itself (--log-type keeps one log type), to read each false positive and miss next to its event.
     warden bench audit --data ../shared/data/audit [--json]
 
 Reads DATA_DIR/audit/panther_*.jsonl (default ../shared/data; DATA_DIR may also be the audit folder
@@ -20,7 +23,6 @@ detector can get both of those cases right.
 from __future__ import annotations
 
 import json
-import sys
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
@@ -127,13 +129,16 @@ def _canonical(event: Any) -> bytes:
 
 
 def evaluate(data_dir: Path, ueba: bool = True, verbose: bool = False, tuned: bool = False,
-             sigmahq: bool = True) -> dict[str, Any]:
+             sigmahq: bool = True, show: frozenset[str] = frozenset()) -> dict[str, Any]:
+    """Counts per log type and source file; verbose adds "misses" (fp/fn), show adds "cases" (the cases of
+    those cells with their records)."""
     cases = load_cases(data_dir)
     dets = build_detectors(data_dir, ueba, tuned, sigmahq)
     conflicts = conflicting_events(cases)
     per: dict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(CELLS, 0))
     by_set: dict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(CELLS, 0))
     misses: list = []
+    shown: list = []
     fresh = [d.snapshot() for d in dets]
     for case in cases:
         # each test case is an independent scenario: start every case from the empty state, so a
@@ -157,9 +162,14 @@ def evaluate(data_dir: Path, ueba: bool = True, verbose: bool = False, tuned: bo
         cell = ("tp" if hit else "fn") if mal else ("fp" if hit else "tn")
         per[key][cell] += 1
         by_set[dataset_of(case["_file"])][cell] += 1
-        if cell in ("fp", "fn") and _canonical(case["event"]) in conflicts:
+        conflict = cell in ("fp", "fn") and _canonical(case["event"]) in conflicts
+        if conflict:
             per[key]["conflict"] += 1
             by_set[dataset_of(case["_file"])]["conflict"] += 1
+        if cell in show:
+            shown.append({"cell": cell, "log_type": key, "file": case["_file"], "line": case["_line"],
+                          "rule_id": case["rule_id"], "test": case["test_name"], "conflict": conflict,
+                          "by": alerted_by, "err": err, "event": case["event"]})
         if cell in ("fp", "fn"):
             misses.append({"cell": cell, "log_type": key, "dataset": dataset_of(case["_file"]), "rule_id": case["rule_id"],
                            "test": case["test_name"], "by": alerted_by[:3], "err": err})
@@ -168,6 +178,8 @@ def evaluate(data_dir: Path, ueba: bool = True, verbose: bool = False, tuned: bo
     out["by_dataset"] = {ds: _rates(by_set[ds]) for ds in sorted(by_set, key=_dataset_order)}
     if verbose:
         out["misses"] = misses
+    if show:
+        out["cases"] = shown
     return out
 
 
@@ -186,22 +198,24 @@ def _print(title: str, res: dict[str, Any]) -> None:
     print(title)
     print(f"  {'log type':<20} {'tp':>4} {'fp':>4} {'fn':>4} {'tn':>4} {'unparsed':>8} {'precision':>9} {'recall':>7}"
           f" {'conflict':>8}")
-    rows = [(lt, c) for lt, c in res.items() if lt not in ("misses", "by_dataset")]
+    rows = [(lt, c) for lt, c in res.items() if lt not in ("misses", "cases", "by_dataset")]
     rows += [(f"  source {ds}", c) for ds, c in res.get("by_dataset", {}).items()]
     for lt, c in rows:
         print(f"  {lt:<20} {c['tp']:>4} {c['fp']:>4} {c['fn']:>4} {c['tn']:>4} {c['unparsed']:>8} "
               f"{c['precision']:>9.3f} {c['recall']:>7.3f} {c['conflict']:>8}")
 
 
-def main(data_dir: str | Path | None = None, verbose: bool = False, tuned: bool | None = None) -> dict[str, Any]:
-    """Print precision/recall per log type; returns the untuned result (plus "tuned" when run)."""
+def main(data_dir: str | Path | None = None, verbose: bool = False, tuned: bool | None = None,
+         show: frozenset[str] = frozenset()) -> dict[str, Any]:
+    """Print precision/recall per log type; returns the untuned result (plus "tuned" when run). show: the
+    cells whose cases the reported run (tuned when run, else untuned) returns under "cases"."""
     data_dir = Path(data_dir) if data_dir else DEFAULT_DATA
-    res = evaluate(data_dir, verbose=verbose)
-    _print(f"sigma (SigmaHQ + warden rules, min_level={MIN_LEVEL}) + ueba, no site tuning:", res)
     if tuned is None:
         tuned = EXCLUSIONS.is_file() and resolve(data_dir)[1].is_dir()
+    res = evaluate(data_dir, verbose=verbose, show=frozenset() if tuned else show)
+    _print(f"sigma (SigmaHQ + warden rules, min_level={MIN_LEVEL}) + ueba, no site tuning:", res)
     if tuned:
-        res["tuned"] = evaluate(data_dir, verbose=verbose, tuned=True)
+        res["tuned"] = evaluate(data_dir, verbose=verbose, tuned=True, show=show)
         _print(f"same, with site exclusions {EXCLUSIONS.name} (false positives SigmaHQ rules document):",
                res["tuned"])
         res["warden_only"] = evaluate(data_dir, verbose=False, sigmahq=False)
@@ -209,11 +223,34 @@ def main(data_dir: str | Path | None = None, verbose: bool = False, tuned: bool 
     return res
 
 
+def parse_show(value: str) -> frozenset[str]:
+    """"fp,fn" -> {"fp", "fn"}; only the confusion cells (tp, fp, fn, tn)."""
+    cells = frozenset(c.strip() for c in value.split(",") if c.strip())
+    bad = cells - {"tp", "fp", "fn", "tn"}
+    if bad:
+        raise ValueError(f"--show takes tp, fp, fn, tn; not {', '.join(sorted(bad))}")
+    return cells
+
+
+def shown_cases(res: dict[str, Any], log_type: str | None = None) -> list[dict]:
+    """The cases --show asked for, of the reported run (tuned when it ran), optionally of one log type."""
+    cases = res.get("tuned", res).get("cases", [])
+    return [c for c in cases if log_type in (None, c["log_type"])]
+
+
 if __name__ == "__main__":
-    args = [a for a in sys.argv[1:] if not a.startswith("-")]
-    r = main(args[0] if args else None, verbose="-v" in sys.argv)
-    if "-v" in sys.argv:
+    import argparse
+    ap = argparse.ArgumentParser(prog="python -m bench.audit.quality")
+    ap.add_argument("data", nargs="?")
+    ap.add_argument("-v", action="store_true", dest="verbose")
+    ap.add_argument("--show", type=parse_show, default=frozenset(), help="cells whose cases to print: fp,fn,tp,tn")
+    ap.add_argument("--log-type", default=None, help="with --show: only this log type")
+    a = ap.parse_args()
+    r = main(a.data, verbose=a.verbose, show=a.show)
+    if a.verbose:
         for m in r.get("misses", []):
             print(json.dumps(m))
         for m in r.get("tuned", {}).get("misses", []):
             print(json.dumps({"run": "tuned", **m}))
+    for c in shown_cases(r, a.log_type):
+        print(json.dumps(c))

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from bench.audit import quality, throughput
 
 
@@ -52,3 +54,24 @@ def test_quality_counts_label_conflicts_and_source_files(tmp_path):
     res = quality.evaluate(tmp_path, ueba=False, sigmahq=False)
     assert res["AWS.CloudTrail"]["tp"] == 1 and res["AWS.CloudTrail"]["fp"] == 1
     assert res["AWS.CloudTrail"]["conflict"] == 1 and res["by_dataset"]["CloudTrail"]["conflict"] == 1
+
+
+def test_quality_show_lists_the_cases_of_the_asked_cells_with_their_records(tmp_path):
+    (tmp_path / "audit").mkdir()
+    hit = {"eventName": "StopLogging", "eventSource": "cloudtrail.amazonaws.com", "eventTime": "2026-01-01T00:00:00Z",
+           "userIdentity": {"type": "IAMUser", "userName": "x"}}
+    quiet = {"eventName": "DescribeTrails", "eventSource": "cloudtrail.amazonaws.com", "eventTime": "2026-01-01T00:00:00Z"}
+    rows = [{"rule_id": "r", "rule_title": "t", "severity": "High", "log_type": "AWS.CloudTrail", "test_name": n,
+             "malicious": m, "event": e} for n, m, e in (("stop", False, hit), ("describe", True, quiet), ("tn", False, quiet))]
+    (tmp_path / "audit" / "panther_aws_cloudtrail_rules.jsonl").write_text("\n".join(json.dumps(r) for r in rows))
+    res = quality.main(tmp_path, tuned=False, show=quality.parse_show("fp,fn"))
+    cases = quality.shown_cases(res)
+    assert [(c["cell"], c["test"], c["line"]) for c in cases] == [("fp", "stop", 1), ("fn", "describe", 2)]
+    assert cases[0]["event"] == hit and cases[0]["by"] and cases[0]["file"] == "panther_aws_cloudtrail_rules.jsonl"
+    assert quality.shown_cases(res, "GCP.AuditLog") == []
+    assert "cases" not in quality.main(tmp_path, tuned=False)
+
+
+def test_quality_show_rejects_unknown_cells():
+    with pytest.raises(ValueError):
+        quality.parse_show("fp,fx")
