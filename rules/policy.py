@@ -42,6 +42,7 @@ engine: `{name}` placeholders are replaced from a fixed set of fields (no code e
 from __future__ import annotations
 
 import fnmatch
+import functools
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -76,6 +77,18 @@ def _as_list(v: Any, where: str) -> list[str]:
     if isinstance(v, list) and all(isinstance(x, str) for x in v):
         return v
     raise ConfigError(f"{where}: expected a string or a list of strings")
+
+
+def _globs(patterns: list[str]):
+    """One compiled matcher for shell-style patterns (fnmatch.fnmatchcase semantics, any of
+    them): its `match` method, or None when there are no patterns (anything matches)."""
+    if not patterns:
+        return None
+    return re.compile("|".join(f"(?:{fnmatch.translate(p)})" for p in patterns)).match
+
+
+#: Finding attributes a group_by key can name directly (no dotted lookup)
+_FINDING_TOP = frozenset(("entity", "rule", "detector", "severity", "title"))
 
 
 def lookup(obj: Any, path: str) -> Any:
@@ -132,25 +145,32 @@ class Policy:
     labels: dict[str, str] = field(default_factory=dict)
     notify: dict[str, Any] = field(default_factory=dict)
 
+    @functools.cached_property
+    def _globs(self) -> tuple:
+        """The match patterns compiled once: (detector, rule, entity, fields) matchers."""
+        return (_globs(self.detector), _globs(self.rule), _globs(self.entity),
+                tuple((path, _globs([pat])) for path, pat in self.fields.items()))
+
     def matches(self, f: Finding) -> bool:
-        if self.detector and not any(fnmatch.fnmatchcase(f.detector, p) for p in self.detector):
+        detector, rule, entity, fields = self._globs
+        if detector is not None and detector(f.detector) is None:
             return False
-        if self.rule and not any(fnmatch.fnmatchcase(f.rule, p) for p in self.rule):
+        if rule is not None and rule(f.rule) is None:
             return False
-        if self.entity and not any(fnmatch.fnmatchcase(f.entity, p) for p in self.entity):
+        if entity is not None and entity(f.entity) is None:
             return False
         if self.tags and not set(self.tags) & set(f.tags):
             return False
         if self.min_severity and SEVERITY_RANK.get(f.severity, 0) < SEVERITY_RANK[self.min_severity]:
             return False
-        for path, pat in self.fields.items():
+        for path, glob in fields:
             v = lookup(f, path)
-            if v is None or not fnmatch.fnmatchcase(str(v), pat):
+            if v is None or glob(str(v)) is None:
                 return False
         return True
 
     def group_key(self, f: Finding) -> str:
-        return "|".join(f"{k}={lookup(f, k)}" for k in self.group_by)
+        return "|".join(f"{k}={getattr(f, k) if k in _FINDING_TOP else lookup(f, k)}" for k in self.group_by)
 
     def alert_labels(self, f: Finding, severity: str) -> dict[str, str]:
         """Standard labels plus the policy's templated ones (a template that finds nothing is left out)."""
