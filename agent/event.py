@@ -96,9 +96,19 @@ class Finding:
                rule: str = "") -> "Finding":
         event_ids = tuple(event_ids)
         fid = stable_id("finding", detector, rule, entity, event_ids or time)
-        return cls(id=fid, detector=detector, entity=entity, time=float(time), score=float(score),
-                   threshold=float(threshold), severity=severity, title=title,
-                   evidence=evidence or {}, event_ids=event_ids, tags=tuple(tags), rule=rule)
+        # the frozen dataclass __init__ (one object.__setattr__ per field) skipped: detectors
+        # create findings on the hot path; same fields, same values
+        f = _new(cls)
+        for put, v in zip(_FINDING_SET, (fid, detector, entity, float(time), float(score), float(threshold),
+                                         severity, title, evidence or {}, event_ids, tuple(tags), rule)):
+            put(f, v)
+        return f
+
+
+_new = object.__new__
+_FINDING_SET = tuple(getattr(Finding, n).__set__ for n in ("id", "detector", "entity", "time", "score", "threshold",
+                                                             "severity", "title", "evidence", "event_ids", "tags",
+                                                             "rule"))
 
 
 @dataclass(frozen=True, slots=True)
