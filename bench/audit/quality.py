@@ -243,7 +243,14 @@ if __name__ == "__main__":
     ap = argparse.ArgumentParser(prog="python -m bench.audit.quality")
     ap.add_argument("data", nargs="?")
     ap.add_argument("-v", action="store_true", dest="verbose")
-    ap.add_argument("--show", type=parse_show, default=frozenset(), help="cells whose cases to print: fp,fn,tp,tn")
+
+    def show_cells(value: str) -> frozenset[str]:
+        try:
+            return parse_show(value)
+        except ValueError as e:
+            raise argparse.ArgumentTypeError(str(e)) from None
+
+    ap.add_argument("--show", type=show_cells, default=frozenset(), help="cells whose cases to print: fp,fn,tp,tn")
     ap.add_argument("--log-type", default=None, help="with --show: only this log type")
     a = ap.parse_args()
     r = main(a.data, verbose=a.verbose, show=a.show)
