@@ -35,6 +35,12 @@ class Detector(Component):
     def accepts(self, event: Event) -> bool:
         return event.kind in self.event_kinds
 
+    def select(self, events: list[Event]) -> list[Event]:
+        """Batch form of accepts() over events already of this detector's kinds (the detect
+        stage groups each batch by kind once); same events, same order. Override with a faster
+        equivalent where accepts() looks at more than the kind."""
+        return [e for e in events if self.accepts(e)]
+
     # scoring ---------------------------------------------------------------------------------
     def score_many(self, events: Sequence[Event]) -> np.ndarray:
         raise NotImplementedError

@@ -230,6 +230,13 @@ class MetricDetector(Detector):
         names = tuple(getattr(self.config, "metrics", ()) or ()) or self.metric_names
         return not names or event.name in names
 
+    def select(self, events: list[Event]) -> list[Event]:
+        names = tuple(getattr(self.config, "metrics", ()) or ()) or self.metric_names
+        if not names:
+            return events
+        ns = frozenset(names)
+        return [e for e in events if e.name in ns]
+
     # subclasses implement ----------------------------------------------------------------------
     def _run(self, events: Sequence[Event], mode: int) -> RunResult:
         """mode 0: process (score, threshold, learn unflagged); 1: learn everything; 2: score only."""

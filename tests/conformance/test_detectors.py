@@ -69,6 +69,13 @@ def test_ignores_events_of_other_kinds(det_cls):
     assert not any(d.accepts(e) for e in other)
 
 
+def test_select_is_accepts_over_a_batch_of_its_kinds(det_cls):
+    d = make(det_cls)
+    mine = [e for e in sample_events({"metric", "audit", "inference", "log"}) if e.kind in det_cls.event_kinds]
+    mine.append(Event.create(source="t/c", kind=det_cls.event_kinds[0], entity="x", name="some.other.name", time=1.7e9))
+    assert [e.id for e in d.select(mine)] == [e.id for e in mine if d.accepts(e)]
+
+
 def test_snapshot_restore_continues_identically(det_cls):
     evs = [e for e in sample_events(det_cls.event_kinds)]
     half = len(evs) // 2
