@@ -1,6 +1,8 @@
 """`warden bench ...`: the benchmarks of bench/ (they print their figures; never part of the tests)."""
 from __future__ import annotations
 
+import json
+
 import click
 
 from agent.cli.app import cli
@@ -26,10 +28,19 @@ def nab(data, out, detector, threshold) -> None:
 @bench.command("audit")
 @click.option("--data", required=True, type=click.Path(exists=True, file_okay=False), help="Folder of panther_*.jsonl.")
 @click.option("--json", "as_json", is_flag=True)
-def audit(data, as_json) -> None:
+@click.option("--show", default="", metavar="CELLS",
+              help="Also print each case of these cells of the reported run as a JSON line: fp,fn,tp,tn.")
+@click.option("--log-type", default=None, help="With --show: only this log type (e.g. GCP.AuditLog).")
+def audit(data, as_json, show, log_type) -> None:
     """Precision and recall of warden's audit detections per log type."""
-    from bench.audit.quality import main
-    res = main(data)
+    from bench.audit.quality import main, parse_show, shown_cases
+    try:
+        cells = parse_show(show) if show else frozenset()
+    except ValueError as e:
+        raise click.BadParameter(str(e), param_hint="--show") from None
+    res = main(data, show=cells)
+    for c in shown_cases(res, log_type) if cells else ():
+        click.echo(json.dumps(c))
     if as_json:
         emit_json(res)
 

@@ -67,3 +67,25 @@ def test_rules_test_runs_every_example():
     r = CliRunner().invoke(cli, ["rules", "test", "--json"])
     rep = orjson.loads(r.output)
     assert r.exit_code == 0 and rep["failures"] == [] and rep["passed"] == rep["examples"] > 0
+
+
+def test_bench_audit_show_rejects_an_unknown_cell(tmp_path):
+    r = run("bench", "audit", "--data", str(tmp_path), "--show", "fp,bogus")
+    assert r.exit_code == 2
+    assert "--show" in r.output and "bogus" in r.output
+
+
+def test_bench_audit_show_prints_each_false_positive_of_one_log_type(shared_data):
+    import json
+
+    import pytest
+    data = shared_data / "audit"
+    if not any(data.glob("panther_*.jsonl")):
+        pytest.skip(f"no audit data at {data}")
+    r = run("bench", "audit", "--data", str(data), "--show", "fp", "--log-type", "GCP.AuditLog")
+    assert r.exit_code == 0, r.output
+    cases = [json.loads(line) for line in r.output.splitlines() if line.startswith('{"cell"')]
+    fp_row = next(line for line in r.output.splitlines()[::-1] if line.strip().startswith("GCP.AuditLog"))
+    assert cases and len(cases) == int(fp_row.split()[2])           # one line per false positive of the tuned run
+    assert {c["cell"] for c in cases} == {"fp"} and {c["log_type"] for c in cases} == {"GCP.AuditLog"}
+    assert all(c["by"] and c["event"] for c in cases)
