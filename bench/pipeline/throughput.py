@@ -224,6 +224,7 @@ def bench_pipeline(cfg, events):
     wall, cpu = time.perf_counter() - t0, time.process_time() - c0
     split = _cpu_split(th0, _thread_cpu())
     batches = {st.name: st._batch_hist.count for st in p.stages if st.name != "collect"}
+    episodes = sum(len(getattr(st, "open", ())) for st in p.stages if st.name == "decide")
     p.stop()
     t.join(30)
     snap = counters.snapshot()
@@ -231,7 +232,8 @@ def bench_pipeline(cfg, events):
     return {"events": n, "wall_s": wall, "cpu_s": cpu, "eps": n / wall, "eps_per_core": n / cpu,
             "detect_done_s": t_detect, "cpu_split": split, "warm_up_s": warm, "detect_batches": batches.get("detect", 0),
             "findings": sum(v for k, v in snap.items() if k.startswith("detect.findings.")),
-            "alerts": snap.get("decide.alerts_firing", 0), "deadletters": snap.get("detect.deadletter", 0)}
+            "alerts": episodes, "alert_updates": snap.get("decide.alerts_firing", 0),
+            "deadletters": snap.get("detect.deadletter", 0)}
 
 
 def bench_raw(cfg, n):
@@ -486,7 +488,8 @@ def main(argv=None) -> None:
             r = bench_pipeline(cfg, events)
             print(f"pipeline collect→detect→decide: {r['events']} events in {r['wall_s']:.2f}s = {r['eps']:,.0f} ev/s "
                   f"wall, {r['eps_per_core']:,.0f} ev/s per core (cpu {r['cpu_s']:.2f}s); findings {r['findings']:.0f}, "
-                  f"alerts {r['alerts']:.0f}, dead letters {r['deadletters']:.0f}")
+                  f"open alerts {r['alerts']} ({r['alert_updates']:.0f} alert updates: one per changed alert per decide "
+                  f"batch), dead letters {r['deadletters']:.0f}")
             print(f"  warm-up before timing (detector kernels, imports): {r['warm_up_s']:.1f}s; detect done at "
                   f"{r['detect_done_s']:.2f}s")
             print(f"  cpu by thread: {r['cpu_split']}; detect batches {r['detect_batches']} "
