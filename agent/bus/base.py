@@ -64,6 +64,11 @@ class Producer(abc.ABC):
         self.flush()
 
 
+class NotSupported(NotImplementedError):
+    """The bus's consumer cannot do this (pause / resume / seek): callers fall back (e.g. a
+    backpressured act stage then stops polling instead of pausing)."""
+
+
 class Consumer(abc.ABC):
     """A member of a consumer group. Offsets move only on `commit()`."""
 
@@ -87,6 +92,25 @@ class Consumer(abc.ABC):
     def lag(self) -> int:
         """Records not yet consumed by this member (best effort)."""
         return 0
+
+    # flow control ----------------------------------------------------------------------------
+    def pause(self) -> bool:
+        """Stop fetching from every partition assigned now: poll() returns nothing from them but
+        keeps the group membership (heartbeats, rebalances). Partitions a later rebalance assigns
+        are not paused: call it again. Returns False when no partition is assigned (nothing to
+        pause). Raises NotSupported when the client cannot pause."""
+        raise NotSupported(f"{type(self).__name__} cannot pause")
+
+    def resume(self) -> None:
+        """Fetch again from every assigned partition."""
+        raise NotSupported(f"{type(self).__name__} cannot resume")
+
+    def seek(self, topic: str, partition: int, offset: int) -> None:
+        """Give back every record of an assigned partition from `offset` on: the next poll (after
+        resume(), when paused) returns them again, and commit() commits no further than `offset`
+        until then. Raises when the partition is not assigned, NotSupported when the client
+        cannot seek."""
+        raise NotSupported(f"{type(self).__name__} cannot seek")
 
 
 class Bus(abc.ABC):

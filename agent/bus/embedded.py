@@ -1,7 +1,8 @@
 """In-process bus with Kafka's semantics: partitioned topics keyed by entity, consumer groups
 with partition assignment and rebalance callbacks, positions that survive a member only when
 committed. A new member of a group starts from the group's committed offsets, exactly like a
-restarted Kafka consumer, so "crash before commit" replays in tests and in the demo.
+restarted Kafka consumer, so "crash before commit" replays in tests and in the demo. Consumers
+pause / resume / seek like Kafka's (a rebalance hands out unpaused partitions).
 """
 from __future__ import annotations
 
@@ -105,6 +106,7 @@ class _EmbeddedConsumer(Consumer):
         self.bus, self.group, self.topics = bus, group, topics
         self.assignment: list[tuple[str, int]] = []
         self.position: dict[tuple[str, int], int] = {}
+        self.paused: set[tuple[str, int]] = set()
         self._closed = False
         self._rr = 0
 
@@ -116,6 +118,7 @@ class _EmbeddedConsumer(Consumer):
             self.on_revoke(revoked)
         for tp in revoked:
             self.position.pop(tp, None)
+            self.paused.discard(tp)           # as Kafka: a partition assigned again is not paused
         self.assignment = list(tps)
         for tp in added:
             self.position[tp] = self.group.committed.get(tp, 0)
@@ -139,6 +142,8 @@ class _EmbeddedConsumer(Consumer):
         n = len(self.assignment)
         for i in range(n):
             tp = self.assignment[(self._rr + i) % n]
+            if tp in self.paused:
+                continue
             log = self.bus._topics[tp[0]][tp[1]]
             pos = self.position[tp]
             if pos < len(log):
@@ -158,6 +163,23 @@ class _EmbeddedConsumer(Consumer):
     def lag(self) -> int:
         with self.bus._lock:
             return sum(len(self.bus._topics[t][p]) - pos for (t, p), pos in self.position.items())
+
+    def pause(self) -> bool:
+        with self.bus._lock:
+            self.paused.update(self.assignment)
+            return bool(self.assignment)
+
+    def resume(self) -> None:
+        with self.bus._lock:
+            self.paused.clear()
+            self.bus._lock.notify_all()
+
+    def seek(self, topic: str, partition: int, offset: int) -> None:
+        with self.bus._lock:
+            tp = (topic, partition)
+            if tp not in self.position:
+                raise KeyError(f"seek: {topic}[{partition}] is not assigned to this member")
+            self.position[tp] = max(0, min(offset, len(self.bus._topics[topic][partition])))
 
     def close(self) -> None:
         with self.bus._lock:

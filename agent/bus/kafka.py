@@ -1,10 +1,17 @@
-"""Kafka bus on kafka-python 3.x: keyed producer (idempotent by default in 3.x), consumer groups
-with manual commits after the checkpoint, rebalance callbacks, topic creation on start.
-Connection settings (SASL/TLS) come from the config's `bus.kafka` mapping or WARDEN_KAFKA_* env.
+"""Kafka bus: keyed idempotent producers, consumer groups with manual commits after the
+checkpoint, rebalance callbacks, pause / resume / seek, topic creation on start.
+
+The producer and consumer run on librdkafka (confluent-kafka) by default: it fetches, parses and
+batches records in C on its own threads, at about a third of kafka-python's CPU per record
+(measured: the pipeline's largest cost). kafka-python 3.x stays the admin client (topics, end and
+committed offsets) and is selectable per role (`bus.producer_client` / `bus.consumer_client:
+kafka-python`). Connection settings (SASL/TLS) come from the config's `bus.kafka` mapping
+(kafka-python's option names, translated for librdkafka by agent.bus.options) or WARDEN_KAFKA_* env.
 """
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from typing import Iterable
 
@@ -13,6 +20,7 @@ from kafka.admin import KafkaAdminClient
 from kafka.coordinator.assignors.range import RangePartitionAssignor
 from kafka.consumer.subscription_state import ConsumerRebalanceListener
 
+from agent.bus import options as _options
 from agent.bus.base import Bus, Consumer, Producer, Record, partition_for
 
 log = logging.getLogger("warden.bus.kafka")
@@ -55,6 +63,18 @@ class KafkaBus(Bus):
         self.cfg = cfg
         self.bootstrap = cfg.bootstrap
         self.client_options = client_options(cfg)
+        # options the librdkafka clients cannot honour fail at config load; harmless
+        # kafka-python-only ones are logged once and counted here
+        self.ignored_options = _options.check(self.client_options, self._client("producer"), self._client("consumer"))
+        _options.report_ignored(self.ignored_options)
+
+    def _client(self, role: str) -> str:
+        return getattr(self.cfg, f"{role}_client", None) or "confluent"
+
+    def rdkafka_conf(self, role: str) -> dict:
+        """librdkafka properties for one role from warden's DEFAULTS and `bus.kafka`."""
+        return {"bootstrap.servers": self.bootstrap,
+                **_options.rdkafka_conf({**DEFAULTS, **self.client_options}, role)}
 
     def _common(self, client=None) -> dict:
         """Connection options for one client class: options it does not know are left out, so
@@ -79,14 +99,14 @@ class KafkaBus(Bus):
             admin.close()
 
     def producer(self) -> Producer:
-        if getattr(self.cfg, "producer_client", "kafka-python") == "confluent":
+        if self._client("producer") == "confluent":
             return _ConfluentProducer(self)
         return _KafkaProducer(KafkaProducer(
             acks="all", linger_ms=self.cfg.linger_ms, batch_size=self.cfg.batch_size,
             compression_type=self.cfg.compression, **self._common(KafkaProducer)))
 
     def consumer(self, group: str, topics: list[str]) -> Consumer:
-        if getattr(self.cfg, "consumer_client", "kafka-python") == "confluent":
+        if self._client("consumer") == "confluent":
             return _ConfluentConsumer(self, group, topics)
         return _KafkaConsumer(self, group, topics)
 
@@ -177,57 +197,127 @@ class _KafkaProducer(Producer):
         self.p.close()
 
 
-#: kafka-python option → librdkafka property, for the optional confluent producer
-_RDKAFKA = {"security_protocol": "security.protocol", "sasl_mechanism": "sasl.mechanism",
-            "sasl_plain_username": "sasl.username", "sasl_plain_password": "sasl.password",
-            "ssl_cafile": "ssl.ca.location", "ssl_certfile": "ssl.certificate.location",
-            "ssl_keyfile": "ssl.key.location", "ssl_password": "ssl.key.password"}
+def _import_confluent():
+    try:
+        import confluent_kafka
+    except ImportError as e:   # pragma: no cover - a core dependency since it became the default
+        raise RuntimeError("the librdkafka clients need the confluent-kafka package (a warden dependency); "
+                           "or set bus.producer_client / bus.consumer_client: kafka-python") from e
+    return confluent_kafka
+
+
+class _ErrorLog:
+    """librdkafka's client-level errors (error_cb): a broker going away and coming back is
+    reported as transport errors while librdkafka reconnects by itself. Logged, at most once per
+    error code every LOG_EVERY_S seconds."""
+
+    LOG_EVERY_S = 10.0
+
+    def __init__(self, what: str) -> None:
+        self.what = what
+        self._last: dict[int, float] = {}
+
+    def __call__(self, err) -> None:
+        now = time.monotonic()
+        code = err.code()
+        if now - self._last.get(code, -1e9) >= self.LOG_EVERY_S:
+            self._last[code] = now
+            log.warning("kafka %s: %s (librdkafka retries by itself)", self.what, err)
 
 
 class _ConfluentProducer(Producer):
-    """Optional producer on librdkafka (`bus.producer_client: confluent`, needs the confluent-kafka
-    package): same semantics — keyed records on Kafka's murmur2 partitions (librdkafka's
-    `murmur2_random` partitioner), idempotent, acks=all, failures raised by flush() — at a fraction
-    of kafka-python's CPU per record (the pipeline's largest cost). Consumers stay on kafka-python."""
+    """The default producer, on librdkafka (`bus.producer_client: confluent`): keyed records on
+    Kafka's murmur2 partitions (librdkafka's `murmur2_random` partitioner, the partitions
+    agent.bus.base.partition_for names), idempotent, acks=all, failures raised by flush() — at a
+    fraction of kafka-python's CPU per record (the pipeline's largest cost).
+
+    Broker restarts: librdkafka reconnects by itself and retries every queued record
+    (idempotently: no duplicate, no reordering) until `delivery_timeout_ms`; flush() without a
+    timeout waits for that, so a checkpoint waits for the broker instead of committing past
+    records that are not written. A record that finally fails makes the next flush() raise in
+    every thread that flushes this shared producer (each remembers the failures it has seen), so
+    no stage commits past it. A fatal error (an idempotent producer whose sequence state the
+    broker no longer accepts) leaves a librdkafka instance unusable: it is replaced by a new one
+    at once (`renewed`), and counted as a failure, so the stages replay instead of committing."""
 
     def __init__(self, bus: "KafkaBus") -> None:
-        try:
-            from confluent_kafka import Producer as _P
-        except ImportError as e:   # pragma: no cover - depends on the optional package
-            raise RuntimeError("bus.producer_client: confluent needs the confluent-kafka package") from e
-        conf = {"bootstrap.servers": bus.bootstrap, "acks": "all", "enable.idempotence": True,
-                "linger.ms": bus.cfg.linger_ms, "partitioner": "murmur2_random",
-                "compression.type": bus.cfg.compression or "none", "queue.buffering.max.messages": 1_000_000,
-                # delivery reports for failures only: no Python callback per delivered record
-                "delivery.report.only.error": True, "on_delivery": self._cb}
-        for k, v in bus.client_options.items():
-            if k in _RDKAFKA:
-                conf[_RDKAFKA[k]] = v
-        self.p = _P(conf)
-        self._failed: list[str] = []
+        ck = _import_confluent()
+        self._P, self._KafkaException, self._FATAL = ck.Producer, ck.KafkaException, ck.KafkaError._FATAL
+        self._errlog = _ErrorLog("producer")
+        self.conf = {**bus.rdkafka_conf("producer"),
+                     "acks": "all", "enable.idempotence": True,
+                     "linger.ms": bus.cfg.linger_ms, "partitioner": "murmur2_random",
+                     "compression.type": bus.cfg.compression or "none", "queue.buffering.max.messages": 1_000_000,
+                     # delivery reports for failures only: no Python callback per delivered record
+                     "delivery.report.only.error": True, "on_delivery": self._cb, "error_cb": self._error}
+        self._lock = threading.Lock()
+        self._errors = 0               # records not delivered + replaced instances, ever
+        self._last_error = ""
+        self._seen = threading.local()  # per flushing thread: self._errors at its last flush
+        self._fatal = None
+        self.renewed = 0
+        self.p = self._P(self.conf)
 
     def _cb(self, err, msg) -> None:
         if err is not None:
-            self._failed.append(str(err))
+            with self._lock:
+                self._errors += 1
+                self._last_error = str(err)
+
+    def _error(self, err) -> None:
+        if err.fatal():
+            log.error("kafka producer: fatal error %s: the producer is replaced; unflushed work is replayed", err)
+            self._fatal = err
+        else:
+            self._errlog(err)
+
+    def _renew(self) -> None:
+        with self._lock:
+            err, self._fatal = self._fatal, None
+            if err is None:            # another thread renewed it already
+                return
+            old, self.p = self.p, self._P(self.conf)
+            self.renewed += 1
+            self._errors += 1          # whatever the old instance held is lost to it: replay
+            self._last_error = f"fatal: {err}"
+        try:
+            old.purge()
+            old.flush(0)
+        except Exception:  # noqa: BLE001 - the old instance is abandoned either way
+            pass
 
     def send(self, topic: str, value: bytes, key: bytes | None = None) -> None:
+        if self._fatal is not None:
+            self._renew()
         while True:
             try:
                 self.p.produce(topic, value, key)
                 break
             except BufferError:            # local queue full: serve delivery reports, retry
                 self.p.poll(0.05)
+                if self._fatal is not None:
+                    self._renew()
+            except self._KafkaException as e:
+                err = e.args[0] if e.args else None
+                if err is None or not (err.fatal() or err.code() == self._FATAL):
+                    raise
+                self._fatal = self._fatal or err
+                self._renew()
         # no poll per N records: only failures are reported (delivery.report.only.error), and
         # flush() — every checkpoint — serves them
 
     def flush(self, timeout: float | None = None) -> None:
+        if self._fatal is not None:
+            self._renew()
         left = self.p.flush(-1 if timeout is None else timeout)
+        if self._fatal is not None:        # reported while flushing
+            self._renew()
         if left:
             raise ConnectionError(f"kafka: {left} record(s) not delivered within {timeout}s")
-        if self._failed:
-            n, first = len(self._failed), self._failed[0]
-            self._failed = []
-            raise ConnectionError(f"kafka: {n} record(s) not delivered: {first}")
+        seen = getattr(self._seen, "n", 0)
+        if self._errors != seen:
+            self._seen.n = n = self._errors
+            raise ConnectionError(f"kafka: {n - seen} record(s) not delivered: {self._last_error}")
 
     def close(self) -> None:
         self.flush()
@@ -286,56 +376,77 @@ class _KafkaConsumer(Consumer):
                 pass
         return total
 
+    def pause(self) -> bool:
+        parts = self.c.assignment()
+        if not parts:
+            return False
+        self.c.pause(*parts)
+        return True
+
+    def resume(self) -> None:
+        parts = self.c.paused()
+        if parts:
+            self.c.resume(*parts)
+
+    def seek(self, topic: str, partition: int, offset: int) -> None:
+        self.c.seek(TopicPartition(topic, partition), offset)   # commit() commits the position
+
     def close(self) -> None:
         self.c.close(autocommit=False)
 
 
 class CommitFailedError(Exception):
-    """A commit refused because the group is rebalancing (the stage defers it: agent.stages.base
-    classifies it by this class name, as kafka-python's own CommitFailedError)."""
-
-
-#: kafka-python option → librdkafka property, consumer side (warden's DEFAULTS and `bus.kafka`)
-_RDKAFKA_CONSUMER = {"session_timeout_ms": "session.timeout.ms", "heartbeat_interval_ms": "heartbeat.interval.ms",
-                     "reconnect_backoff_max_ms": "reconnect.backoff.max.ms",
-                     "max_poll_interval_ms": "max.poll.interval.ms", "fetch_min_bytes": "fetch.min.bytes",
-                     "fetch_max_bytes": "fetch.max.bytes", "max_partition_fetch_bytes": "max.partition.fetch.bytes"}
+    """A commit refused because the group is rebalancing, or its coordinator is unreachable or
+    moving (a broker restart): the stage defers it (agent.stages.base classifies it by this class
+    name, as kafka-python's own CommitFailedError)."""
 
 
 class _ConfluentConsumer(Consumer):
-    """Optional consumer on librdkafka (`bus.consumer_client: confluent`, needs the confluent-kafka
-    package), with the semantics of the kafka-python one: consumer group with the range assignor
-    (co-partitioned topics), no auto-commit, commit() = the position after every record returned
-    by poll() so far (librdkafka stores each returned record's offset + 1; commit writes them
-    synchronously), rebalance callbacks with (topic, partition) lists, called on the polling
-    thread. librdkafka fetches and parses record batches in C on its own threads: a record costs a
-    fraction of kafka-python's CPU (the pipeline's largest per-record cost besides producing)."""
+    """The default consumer, on librdkafka (`bus.consumer_client: confluent`), with the semantics
+    of the kafka-python one: consumer group with the range assignor (co-partitioned topics), no
+    auto-commit, commit() = the position after every record returned by poll() so far,
+    rebalance callbacks with (topic, partition) lists, called on the polling thread, pause /
+    resume / seek. librdkafka fetches and parses record batches in C on its own threads: a
+    record costs a fraction of kafka-python's CPU.
 
-    #: librdkafka error codes meaning "the group is rebalancing": the stage defers the commit
+    Offsets: librdkafka commits its *stored* offsets, and would store each record's offset + 1
+    as it hands it out (enable.auto.offset.store) — a seek back would not move them, and a commit
+    would pass records given back. So poll() stores the position itself, per partition, once per
+    batch, and seek() stores the offset it seeks to. pause() drops what librdkafka prefetched for
+    the partitions (resume() fetches again from the position: nothing is skipped).
+    Broker restarts: librdkafka reconnects and rejoins the group by itself; a commit refused
+    while the coordinator is unreachable or moving is deferred like a rebalance's (the next
+    checkpoint commits). A fatal error (a fenced static member) raises from poll()."""
+
     callbacks_on_poll_thread = True
 
+    #: librdkafka error codes meaning "the group is rebalancing": the stage defers the commit
     _REBALANCE_CODES = ("REBALANCE_IN_PROGRESS", "ILLEGAL_GENERATION", "UNKNOWN_MEMBER_ID", "_ASSIGNMENT_LOST",
                         "FENCED_MEMBER_EPOCH", "STALE_MEMBER_EPOCH")
+    #: the coordinator is unreachable or moving (a broker restart): deferred the same way
+    _TRANSIENT_CODES = ("_TRANSPORT", "_TIMED_OUT", "_WAIT_COORD", "_ALL_BROKERS_DOWN", "COORDINATOR_NOT_AVAILABLE",
+                        "NOT_COORDINATOR", "COORDINATOR_LOAD_IN_PROGRESS", "REQUEST_TIMED_OUT", "NETWORK_EXCEPTION")
 
     def __init__(self, bus: "KafkaBus", group: str, topics: list[str]) -> None:
-        try:
-            from confluent_kafka import Consumer as _C
-            from confluent_kafka import KafkaError, KafkaException
-        except ImportError as e:   # pragma: no cover - depends on the optional package
-            raise RuntimeError("bus.consumer_client: confluent needs the confluent-kafka package") from e
-        self._KafkaException = KafkaException
-        self._no_offset = KafkaError._NO_OFFSET
-        self._rebalance = {getattr(KafkaError, n) for n in self._REBALANCE_CODES if hasattr(KafkaError, n)}
-        conf = {"bootstrap.servers": bus.bootstrap, "group.id": group, "enable.auto.commit": False,
-                "auto.offset.reset": "earliest", "partition.assignment.strategy": "range",
-                "fetch.wait.max.ms": bus.cfg.fetch_max_wait_ms, "enable.partition.eof": False}
-        for k, v in {**DEFAULTS, **bus.client_options}.items():
-            prop = _RDKAFKA.get(k) or _RDKAFKA_CONSUMER.get(k)
-            if prop:
-                conf[prop] = v
-        self.c = _C(conf)
+        ck = _import_confluent()
+        self._KafkaException, self._TP = ck.KafkaException, ck.TopicPartition
+        self._no_offset = ck.KafkaError._NO_OFFSET
+        self._deferred = {getattr(ck.KafkaError, n) for n in self._REBALANCE_CODES + self._TRANSIENT_CODES
+                          if hasattr(ck.KafkaError, n)}
+        self._errlog = _ErrorLog("consumer")
+        self._fatal = None
+        conf = {**bus.rdkafka_conf("consumer"), "group.id": group, "enable.auto.commit": False,
+                "enable.auto.offset.store": False, "auto.offset.reset": "earliest",
+                "partition.assignment.strategy": "range", "fetch.wait.max.ms": bus.cfg.fetch_max_wait_ms,
+                "enable.partition.eof": False, "error_cb": self._error}
+        self.c = ck.Consumer(conf)
         self.topics = list(topics)
         self.c.subscribe(self.topics, on_assign=self._assigned, on_revoke=self._revoked, on_lost=self._revoked)
+
+    def _error(self, err) -> None:
+        if err.fatal():
+            self._fatal = err
+        self._errlog(err)
 
     def _assigned(self, _c, parts) -> None:
         if self.on_assign and parts:
@@ -347,18 +458,29 @@ class _ConfluentConsumer(Consumer):
 
     def poll(self, max_records: int = 500, timeout: float = 0.1) -> list[Record]:
         msgs = self.c.consume(num_messages=max_records, timeout=timeout)
+        if self._fatal is not None:
+            raise self._KafkaException(self._fatal)
         if not msgs:
             return []
         out: list[Record] = []
+        last: dict[tuple[str, int], int] = {}
         append, new = out.append, tuple.__new__
         for m in msgs:
             err = m.error()
             if err is None:
-                append(new(Record, (m.topic(), m.partition(), m.offset(), m.key(), m.value(), m.timestamp()[1])))
+                t, p, o = m.topic(), m.partition(), m.offset()
+                append(new(Record, (t, p, o, m.key(), m.value(), m.timestamp()[1])))
+                last[t, p] = o
             else:                      # a transport / broker event surfaced as a message: not a record
                 log.warning("kafka consumer: %s", err)
                 if err.fatal():
                     raise self._KafkaException(err)
+        if last:
+            TP = self._TP
+            try:
+                self.c.store_offsets(offsets=[TP(t, p, o + 1) for (t, p), o in last.items()])
+            except self._KafkaException as e:   # revoked meanwhile: the next owner replays them
+                log.info("kafka consumer: positions not stored (%s)", e)
         return out
 
     def commit(self) -> None:
@@ -369,9 +491,26 @@ class _ConfluentConsumer(Consumer):
             code = err.code() if hasattr(err, "code") else None
             if code == self._no_offset:        # nothing consumed since the last commit
                 return
-            if code in self._rebalance:
+            if code in self._deferred:
                 raise CommitFailedError(str(err)) from e
             raise
+
+    def pause(self) -> bool:
+        parts = self.c.assignment()
+        if not parts:
+            return False
+        self.c.pause(parts)
+        return True
+
+    def resume(self) -> None:
+        parts = self.c.assignment()
+        if parts:
+            self.c.resume(parts)
+
+    def seek(self, topic: str, partition: int, offset: int) -> None:
+        tp = self._TP(topic, partition, offset)
+        self.c.seek(tp)
+        self.c.store_offsets(offsets=[tp])     # commit() goes no further until they come back
 
     def lag(self) -> int:
         total = 0

@@ -17,8 +17,9 @@
   a 4xx or `give_up_after_s` of failures gives it up (`act.notify_given_up[.rejected|.expired]`,
   a failed action). The buffer is written with the state snapshot before offsets are committed, so
   a committed alert's notification survives a crash. When a buffer is full, due groups for that
-  notifier stay pending (`act.notify_deferred`) and the stage stops consuming alerts — Kafka
-  partitions are paused, so the consumer keeps its group membership — until a retry drains it
+  notifier stay pending (`act.notify_deferred`) and the stage stops consuming alerts — its
+  partitions are paused (the bus consumer's pause / resume / seek, on either Kafka client and the
+  embedded bus), so the consumer keeps its group membership — until a retry drains it
   (`act.backpressure`, gauges `warden_notify_buffer`, `warden_act_backpressure`). Nothing is
   dropped for lack of room; `act.notify_dropped` counts only buffered notifications whose notifier
   is no longer configured (dead-lettered).
@@ -34,7 +35,7 @@ import orjson
 from agent import codec, registry
 from agent.actions.executor import ActionExecutor
 from agent.actions.log import ActionLog
-from agent.bus.base import Record
+from agent.bus.base import NotSupported, Record
 from agent.codec import DecodeError
 from agent.errors import ConfigError
 from agent.event import Action, Alert, stable_id
@@ -47,19 +48,6 @@ from responders.base import ResponderError
 from responders.delivery import idempotency_key
 
 log = logging.getLogger("warden.act")
-
-
-def _kafka_python_consumer(consumer):
-    """kafka-python's KafkaConsumer behind the bus's consumer (pause / resume / seek), or None
-    (embedded bus, another client): then a backpressured stage simply does not poll."""
-    inner = getattr(consumer, "c", None)
-    if inner is None:
-        return None
-    try:
-        from kafka import KafkaConsumer
-    except ImportError:  # pragma: no cover - kafka-python is a dependency
-        return None
-    return inner if isinstance(inner, KafkaConsumer) else None
 
 
 class ActStage(Stage):
@@ -265,19 +253,16 @@ class ActStage(Stage):
             log.info("notification buffers drained: act consumes again")
         _metrics.GAUGES.set("warden_act_backpressure", 1.0 if self.backpressured else 0.0,
                             "1 while a full notification buffer stops the act stage from consuming")
-        inner = _kafka_python_consumer(self.consumer)
-        if inner is None:
+        if self.consumer is None:
             return False
         try:
             if on:
-                parts = inner.assignment()   # re-paused every step: a rebalance assigns unpaused partitions
-                if not parts:
-                    return False             # not in the group (yet): no need to join it only to wait
-                inner.pause(*parts)
-            else:
-                parts = inner.paused()
-                if parts:
-                    inner.resume(*parts)
+                # re-paused every step: a rebalance assigns unpaused partitions. False: not in the
+                # group (yet), no need to join it only to wait
+                return self.consumer.pause()
+            self.consumer.resume()
+        except NotSupported:
+            return False
         except Exception as e:  # noqa: BLE001 - e.g. a partition revoked meanwhile: try again next step
             log.debug("pause/resume: %s", e)
         return True
@@ -286,17 +271,17 @@ class ActStage(Stage):
         """Records that reached a backpressured stage anyway (a partition assigned by a rebalance
         inside the poll, before it could be paused) are not handled: the consumer seeks back to
         them, so they are neither consumed nor committed now. False when the bus cannot seek."""
-        inner = _kafka_python_consumer(self.consumer)
-        if inner is None:
+        if self.consumer is None:
             return False
-        from kafka import TopicPartition
         first: dict[tuple[str, int], int] = {}
         for r in records:
             k = (r.topic, r.partition)
             first[k] = min(first.get(k, r.offset), r.offset)
         try:
             for (t, p), off in first.items():
-                inner.seek(TopicPartition(t, p), off)
+                self.consumer.seek(t, p, off)
+        except NotSupported:
+            return False
         except Exception as e:  # noqa: BLE001 - cannot seek (revoked meanwhile): handle them after all
             log.debug("rewind: %s", e)
             return False

@@ -8,6 +8,8 @@ from __future__ import annotations
 import dataclasses
 import time
 
+import pytest
+
 from agent.config import parse
 from agent.counters import Counters
 from agent.pipeline import Pipeline
@@ -182,15 +184,14 @@ def test_partition_given_back_reloads_fresh_state_embedded(tmp_path):
     assert scaled == single
 
 
-def test_confluent_producer_uses_kafkas_key_partitions(kafka_cfg):
-    """The optional librdkafka producer puts each key on the partition agent.bus.base.partition_for
-    (Kafka's murmur2) names, like kafka-python's: an entity's records stay on one partition whatever
-    producer wrote them."""
-    import pytest
-    pytest.importorskip("confluent_kafka")
+@pytest.mark.parametrize("client", ["confluent", "kafka-python"])
+def test_both_producers_use_kafkas_key_partitions(kafka_cfg, client):
+    """Both producers — librdkafka's (the default) and kafka-python's — put each key on the
+    partition agent.bus.base.partition_for (Kafka's murmur2) names: an entity's records stay on one
+    partition whatever producer wrote them."""
     from agent.bus.base import partition_for
     from agent.bus.kafka import KafkaBus
-    bus_cfg = dataclasses.replace(kafka_cfg.bus, producer_client="confluent")
+    bus_cfg = dataclasses.replace(kafka_cfg.bus, producer_client=client)
     bus = KafkaBus(bus_cfg)
     topic = bus_cfg.topic_prefix + "telemetry"
     bus.create_topics([topic], 3)
@@ -199,7 +200,7 @@ def test_confluent_producer_uses_kafkas_key_partitions(kafka_cfg):
     for k in keys:
         prod.send(topic, b"v", k)
     prod.flush()
-    c = bus.consumer(kafka_cfg.pipeline.group_prefix + "confluent-check", [topic])
+    c = bus.consumer(kafka_cfg.pipeline.group_prefix + f"{client}-check", [topic])
     got = {}
     deadline = time.monotonic() + 30
     while len(got) < len(keys) and time.monotonic() < deadline:

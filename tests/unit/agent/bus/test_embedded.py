@@ -73,3 +73,75 @@ def test_lag_counts_unconsumed_records():
     assert c.lag() == 5
     c.poll(2, 0)
     assert c.lag() == 3
+
+
+def test_pause_seek_resume_gives_records_back_and_commit_stays_behind():
+    """The contract a backpressured act stage relies on (same as the Kafka clients')."""
+    bus = EmbeddedBus(partitions=2)
+    p = bus.producer()
+    for i in range(10):
+        p.send("t", str(i).encode(), f"k{i}".encode())
+    c = bus.consumer("g", ["t"])
+    recs = c.poll(100, 0)
+    assert len(recs) == 10
+    first = {}
+    for r in recs:
+        first[r.partition] = min(first.get(r.partition, r.offset), r.offset)
+    for part, off in first.items():
+        c.seek("t", part, off)
+    assert c.pause() is True
+    c.commit()
+    assert sum(bus.committed("g", "t").values()) == 0     # not past the records given back
+    p.send("t", b"10", b"k10")
+    assert c.poll(100, 0) == [] and c.pause() is True     # paused: nothing, new records included
+    c.resume()
+    again = c.poll(100, 0)
+    assert sorted(int(r.value) for r in again) == list(range(11))
+    c.commit()
+    assert sum(bus.committed("g", "t").values()) == 11
+
+
+def test_a_rebalance_hands_out_unpaused_partitions():
+    bus = EmbeddedBus(partitions=2)
+    a = bus.consumer("g", ["t"])
+    assert a.pause() is True
+    b = bus.consumer("g", ["t"])
+    assert b.pause() is True and len(b.assignment) == 1
+    b.close()                                              # its partition goes back to a, unpaused
+    bus.producer().send("t", b"x", b"k")
+    bus.producer().send("t", b"y", b"other")
+    assert len(a.assignment) == 2 and len(a.paused) == 1
+    got = a.poll(100, 0)
+    assert all(r.partition not in {p for _, p in a.paused} for r in got)
+
+
+def test_pause_with_nothing_assigned_and_seek_outside_the_assignment():
+    import pytest
+    bus = EmbeddedBus(partitions=1)
+    a = bus.consumer("g", ["t"])
+    b = bus.consumer("g", ["t"])           # one partition: b gets nothing
+    assert b.pause() is False
+    b.resume()
+    with pytest.raises(KeyError):
+        b.seek("t", 0, 0)
+    a.close()
+    b.close()
+
+
+def test_a_consumer_without_flow_control_says_not_supported():
+    import pytest
+    from agent.bus.base import Consumer, NotSupported
+
+    class Bare(Consumer):
+        def poll(self, max_records=500, timeout=0.1):
+            return []
+
+        def commit(self):
+            pass
+
+        def close(self):
+            pass
+    c = Bare()
+    for call in (c.pause, c.resume, lambda: c.seek("t", 0, 0)):
+        with pytest.raises(NotSupported):
+            call()
