@@ -2,7 +2,7 @@
 
     PYTHONPATH=. .venv/bin/python -m bench.pipeline.throughput [--events 200000] [--audit-ratio 0.2]
         [--detectors baseline,sigma] [--skip pipeline,scale,latency] [--rate 5000] [--latency-seconds 20]
-        [--producer kafka-python|confluent] [--consumer kafka-python|confluent]
+        [--producer confluent|kafka-python] [--consumer confluent|kafka-python]   (default: warden's, confluent)
 
 1. pipeline: collect → detect → decide through Kafka (one process, each stage on its own thread as
    in production: Pipeline.run), metric and audit events mixed; events/s wall and events per CPU-second of the process
@@ -37,8 +37,10 @@ KAFKA = os.environ.get("WARDEN_KAFKA_BOOTSTRAP", "127.0.0.1:9092")
 ES = os.environ.get("WARDEN_ES_URL", "http://127.0.0.1:9200")
 
 
-PRODUCER = "kafka-python"
-CONSUMER = "kafka-python"
+from agent.config import BusConfig as _Bus
+
+PRODUCER = _Bus.producer_client     # warden's defaults unless --producer / --consumer say otherwise
+CONSUMER = _Bus.consumer_client
 
 
 def make_config(prefix: str, data_dir: str, detectors: list[str], store: str = "sqlite", state: str = "sqlite",
@@ -466,9 +468,9 @@ def main(argv=None) -> None:
                     help="spread the audit events over this many principals (0: the records' own two)")
     ap.add_argument("--rate", type=int, default=5000)
     ap.add_argument("--latency-seconds", type=float, default=20.0)
-    ap.add_argument("--producer", default="kafka-python", choices=("kafka-python", "confluent"),
+    ap.add_argument("--producer", default=_Bus.producer_client, choices=("kafka-python", "confluent"),
                     help="bus.producer_client for the pipeline's producers")
-    ap.add_argument("--consumer", default="kafka-python", choices=("kafka-python", "confluent"),
+    ap.add_argument("--consumer", default=_Bus.consumer_client, choices=("kafka-python", "confluent"),
                     help="bus.consumer_client for the pipeline's consumers (the raw baseline is always kafka-python)")
     a = ap.parse_args(argv)
     global PRODUCER, CONSUMER
