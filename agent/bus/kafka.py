@@ -206,6 +206,10 @@ def _import_confluent():
     return confluent_kafka
 
 
+#: librdkafka's own log lines (connection failures, ...) go to Python logging, not to stderr
+_RDKAFKA_LOG = logging.getLogger("warden.bus.librdkafka")
+
+
 class _ErrorLog:
     """librdkafka's client-level errors (error_cb): a broker going away and coming back is
     reported as transport errors while librdkafka reconnects by itself. Logged, at most once per
@@ -244,12 +248,15 @@ class _ConfluentProducer(Producer):
         ck = _import_confluent()
         self._P, self._KafkaException, self._FATAL = ck.Producer, ck.KafkaException, ck.KafkaError._FATAL
         self._errlog = _ErrorLog("producer")
-        self.conf = {**bus.rdkafka_conf("producer"),
+        # give up a record after 120 s (kafka-python's delivery_timeout_ms; librdkafka's is 300 s):
+        # then flush() raises and the stage replays, instead of holding its checkpoint for minutes
+        self.conf = {"delivery.timeout.ms": 120_000, **bus.rdkafka_conf("producer"),
                      "acks": "all", "enable.idempotence": True,
                      "linger.ms": bus.cfg.linger_ms, "partitioner": "murmur2_random",
                      "compression.type": bus.cfg.compression or "none", "queue.buffering.max.messages": 1_000_000,
                      # delivery reports for failures only: no Python callback per delivered record
-                     "delivery.report.only.error": True, "on_delivery": self._cb, "error_cb": self._error}
+                     "delivery.report.only.error": True, "on_delivery": self._cb, "error_cb": self._error,
+                     "logger": _RDKAFKA_LOG}
         self._lock = threading.Lock()
         self._errors = 0               # records not delivered + replaced instances, ever
         self._last_error = ""
@@ -438,7 +445,7 @@ class _ConfluentConsumer(Consumer):
         conf = {**bus.rdkafka_conf("consumer"), "group.id": group, "enable.auto.commit": False,
                 "enable.auto.offset.store": False, "auto.offset.reset": "earliest",
                 "partition.assignment.strategy": "range", "fetch.wait.max.ms": bus.cfg.fetch_max_wait_ms,
-                "enable.partition.eof": False, "error_cb": self._error}
+                "enable.partition.eof": False, "error_cb": self._error, "logger": _RDKAFKA_LOG}
         self.c = ck.Consumer(conf)
         self.topics = list(topics)
         self.c.subscribe(self.topics, on_assign=self._assigned, on_revoke=self._revoked, on_lost=self._revoked)
