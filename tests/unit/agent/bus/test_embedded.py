@@ -116,7 +116,6 @@ def test_a_rebalance_hands_out_unpaused_partitions():
 
 
 def test_pause_with_nothing_assigned_and_seek_outside_the_assignment():
-    import pytest
     bus = EmbeddedBus(partitions=1)
     a = bus.consumer("g", ["t"])
     b = bus.consumer("g", ["t"])           # one partition: b gets nothing
@@ -129,7 +128,6 @@ def test_pause_with_nothing_assigned_and_seek_outside_the_assignment():
 
 
 def test_a_consumer_without_flow_control_says_not_supported():
-    import pytest
     from agent.bus.base import Consumer, NotSupported
 
     class Bare(Consumer):
