@@ -147,10 +147,34 @@ class KafkaBus(Bus):
             admin.close()
 
 
+class _Failures:
+    """Records a shared producer finally failed to deliver. The stages of one process share the
+    producer and flush it from their own threads, and nobody knows whose record failed: each
+    flushing thread's next flush() raises for every failure since its own last flush, so no stage
+    commits input offsets behind a lost record (it replays instead)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.count = 0
+        self.last = ""
+        self._seen = threading.local()
+
+    def add(self, what: str) -> None:
+        with self._lock:
+            self.count += 1
+            self.last = what
+
+    def raise_new(self) -> None:
+        seen, n = getattr(self._seen, "n", 0), self.count
+        if n != seen:
+            self._seen.n = n
+            raise ConnectionError(f"kafka: {n - seen} record(s) not delivered: {self.last}")
+
+
 class _KafkaProducer(Producer):
     """Sends are asynchronous; a record that finally fails (after the client's own retries, up to
-    delivery_timeout_ms) is remembered and the next flush() raises, so the stage does not commit
-    the input offsets behind it (replay, not loss).
+    delivery_timeout_ms) is remembered and the next flush() raises (in every thread that flushes,
+    see _Failures), so the stage does not commit the input offsets behind it (replay, not loss).
 
     Keyed records: the partition is computed here (Kafka's murmur2, agent.bus.base.partition_for)
     and cached per key — keys are entities and repeat — instead of by kafka-python's partitioner
@@ -160,11 +184,11 @@ class _KafkaProducer(Producer):
 
     def __init__(self, p: KafkaProducer) -> None:
         self.p = p
-        self._failed: list[BaseException] = []
+        self._failed = _Failures()
         self._parts: dict[str, tuple[dict[bytes, int], int]] = {}
 
     def _errback(self, exc: BaseException) -> None:
-        self._failed.append(exc)
+        self._failed.add(f"{type(exc).__name__}: {exc}")
 
     def _partition(self, topic: str, key: bytes) -> int | None:
         cached = self._parts.get(topic)
@@ -187,10 +211,7 @@ class _KafkaProducer(Producer):
 
     def flush(self, timeout: float | None = None) -> None:
         self.p.flush(timeout=timeout)
-        if self._failed:
-            n, first = len(self._failed), self._failed[0]
-            self._failed = []
-            raise ConnectionError(f"kafka: {n} record(s) not delivered: {type(first).__name__}: {first}")
+        self._failed.raise_new()
 
     def close(self) -> None:
         self.p.flush()
@@ -239,8 +260,7 @@ class _ConfluentProducer(Producer):
     (idempotently: no duplicate, no reordering) until `delivery_timeout_ms`; flush() without a
     timeout waits for that, so a checkpoint waits for the broker instead of committing past
     records that are not written. A record that finally fails makes the next flush() raise in
-    every thread that flushes this shared producer (each remembers the failures it has seen), so
-    no stage commits past it. A fatal error (an idempotent producer whose sequence state the
+    every thread that flushes this shared producer (_Failures), so no stage commits past it. A fatal error (an idempotent producer whose sequence state the
     broker no longer accepts) leaves a librdkafka instance unusable: it is replaced by a new one
     at once (`renewed`), and counted as a failure, so the stages replay instead of committing."""
 
@@ -258,18 +278,14 @@ class _ConfluentProducer(Producer):
                      "delivery.report.only.error": True, "on_delivery": self._cb, "error_cb": self._error,
                      "logger": _RDKAFKA_LOG}
         self._lock = threading.Lock()
-        self._errors = 0               # records not delivered + replaced instances, ever
-        self._last_error = ""
-        self._seen = threading.local()  # per flushing thread: self._errors at its last flush
+        self._failed = _Failures()     # records not delivered + replaced instances
         self._fatal = None
         self.renewed = 0
         self.p = self._P(self.conf)
 
     def _cb(self, err, msg) -> None:
         if err is not None:
-            with self._lock:
-                self._errors += 1
-                self._last_error = str(err)
+            self._failed.add(str(err))
 
     def _error(self, err) -> None:
         if err.fatal():
@@ -285,8 +301,7 @@ class _ConfluentProducer(Producer):
                 return
             old, self.p = self.p, self._P(self.conf)
             self.renewed += 1
-            self._errors += 1          # whatever the old instance held is lost to it: replay
-            self._last_error = f"fatal: {err}"
+            self._failed.add(f"fatal: {err}")   # whatever the old instance held is lost to it: replay
         try:
             old.purge()
             old.flush(0)
@@ -321,10 +336,7 @@ class _ConfluentProducer(Producer):
             self._renew()
         if left:
             raise ConnectionError(f"kafka: {left} record(s) not delivered within {timeout}s")
-        seen = getattr(self._seen, "n", 0)
-        if self._errors != seen:
-            self._seen.n = n = self._errors
-            raise ConnectionError(f"kafka: {n - seen} record(s) not delivered: {self._last_error}")
+        self._failed.raise_new()
 
     def close(self) -> None:
         self.flush()

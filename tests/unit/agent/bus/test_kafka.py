@@ -215,3 +215,29 @@ def test_a_fatal_consumer_error_raises_from_poll(bus):
     c.c.conf["error_cb"](ck.KafkaError(ck.KafkaError.FENCED_INSTANCE_ID, "fenced", fatal=True))
     with pytest.raises(ck.KafkaException):
         c.poll(10, 0)
+
+
+def test_each_flushing_thread_is_told_of_a_failure_once():
+    """Both producers share this: a record lost by the shared producer makes every stage
+    thread's next flush raise (nobody knows whose record it was), and only once."""
+    f = kbus._Failures()
+    f.raise_new()
+    f.add("MSG_TIMED_OUT")
+    seen = []
+
+    def flush_twice():
+        for _ in range(2):
+            try:
+                f.raise_new()
+                seen.append("ok")
+            except ConnectionError as e:
+                seen.append(str(e))
+    threads = [threading.Thread(target=flush_twice) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(seen) == ["kafka: 1 record(s) not delivered: MSG_TIMED_OUT"] * 2 + ["ok", "ok"]
+    with pytest.raises(ConnectionError):
+        f.raise_new()                          # this thread had not flushed since either
+    f.raise_new()
