@@ -261,6 +261,106 @@ def bench_raw(cfg, n):
             "mb_s": nbytes / wall / 1e6}
 
 
+# ----------------------------------------------------------------------------- 1b
+def _stage_worker(cfg, stage, build, barrier, stop, out):
+    """One stage in its own process (the production shape: `warden run --stage X`, one Deployment
+    per stage); its process CPU from the barrier until stopped. The collect worker builds the
+    input itself (same generator, same seed) and emits it all; the others step until stopped."""
+    import gc
+
+    from agent.counters import Counters
+    from agent.lifecycle.memory import tuned_gc
+    from agent.pipeline import Pipeline
+    from agent.runtime import Runtime
+    counters = Counters()
+    collectors = None
+    if stage == "collect":
+        events = make_events(*build)
+        collectors = [ListCollector(events, chunk=5000)]
+    p = Pipeline(cfg, stages=(stage,), runtime=Runtime(cfg, counters=counters), collectors=collectors, http=False)
+    st = p.stages[0]
+    if stage == "detect":
+        warm_up(cfg, make_events(4000, 0.2, seed=7))
+    gc.collect()
+    gc.freeze()                       # the collect worker's prebuilt input, as in bench_pipeline
+    st.start()
+    with tuned_gc(cfg.pipeline.gc_threshold):
+        barrier.wait()
+        c0 = time.process_time()
+        while not stop.is_set():
+            try:
+                n = st.step(timeout=0.05)
+                if stage == "collect" and n == 0:
+                    st.checkpoint()
+                    out.put({"stage": "collect", "done": True})
+                    break
+            except Exception:  # noqa: BLE001 - as Pipeline._loop: replay from the last commit
+                p._recover(st)
+        cpu = time.process_time() - c0
+        if stage == "collect":
+            stop.wait()
+    out.put({"stage": stage, "cpu_s": cpu, "counters": counters.snapshot()})
+    p.close()
+
+
+def bench_pipeline_processes(cfg, n: int, build: tuple):
+    """collect, detect and decide each in its own process (as deployed: deploy/k8s has one
+    Deployment per stage): wall time from the start until decide has committed every finding
+    detect produced; CPU = the three processes' CPU seconds over the same time."""
+    import dataclasses
+
+    from agent.bus.kafka import KafkaBus
+    # its own topics, groups and state: nothing of the threaded run is read again
+    cfg = dataclasses.replace(cfg, data_dir=os.path.join(cfg.data_dir, "procs"))
+    cfg.pipeline = dataclasses.replace(cfg.pipeline, group_prefix=cfg.pipeline.group_prefix + "procs-")
+    cfg.bus = dataclasses.replace(cfg.bus, topic_prefix=cfg.bus.topic_prefix + "procs.")
+    stages = ("collect", "detect", "decide")
+    ctx = mp.get_context("spawn")
+    barrier, stop, out = ctx.Barrier(len(stages) + 1), ctx.Event(), ctx.Queue()
+    procs = [ctx.Process(target=_stage_worker, args=(cfg, st, build, barrier, stop, out), daemon=True)
+             for st in stages]
+    for pr in procs:
+        pr.start()
+    barrier.wait(timeout=180)
+    t0 = time.perf_counter()
+    msg = out.get(timeout=600)
+    assert msg.get("done"), msg
+    t_collect = time.perf_counter() - t0
+    bus = KafkaBus(cfg.bus)
+
+    def caught_up(group: str, topics: list[str]) -> bool:
+        for t in topics:
+            com = bus.committed(group, t)
+            if any(com.get(p, 0) < o for p, o in ends[t].items()):
+                return False
+        return True
+    inputs = [cfg.bus.topic_prefix + t for t in ("telemetry", "audit")]
+    ends = {t: bus.end_offsets(t) for t in inputs}
+    while not caught_up(cfg.pipeline.group_prefix + "detect", inputs):
+        time.sleep(0.05)
+    t_detect = time.perf_counter() - t0
+    findings = [cfg.bus.topic_prefix + "findings"]
+    ends = {t: bus.end_offsets(t) for t in findings}
+    while not caught_up(cfg.pipeline.group_prefix + "decide", findings):
+        time.sleep(0.05)
+    wall = time.perf_counter() - t0
+    stop.set()
+    res = {}
+    for _ in stages:
+        r = out.get(timeout=60)
+        res[r["stage"]] = r
+    for pr in procs:
+        pr.join(30)
+    bus.close()
+    cpu = sum(r["cpu_s"] for r in res.values())
+    snap = res["detect"]["counters"]
+    return {"events": n, "wall_s": wall, "cpu_s": cpu, "eps": n / wall, "eps_per_core": n / cpu,
+            "collect_done_s": t_collect, "detect_done_s": t_detect,
+            "cpu_split": ", ".join(f"{k} {r['cpu_s']:.1f}s" for k, r in res.items()),
+            "findings": sum(v for k, v in snap.items() if k.startswith("detect.findings.")),
+            "deadletters": snap.get("detect.deadletter", 0)}
+
+
 # ----------------------------------------------------------------------------- 3
 def _detect_worker(cfg, barrier, stop, out):
     from agent.counters import Counters
@@ -501,6 +601,15 @@ def main(argv=None) -> None:
                   f"{raw['eps']:,.0f} rec/s wall ({raw['mb_s']:.1f} MB/s), {raw['eps_per_core']:,.0f} rec/s per core")
             print(f"ratio pipeline/raw: {r['eps'] / raw['eps']:.1%} wall, {r['eps_per_core'] / raw['eps_per_core']:.1%} "
                   f"per core  (goal >= 50%, and >= 30,000 ev/s per core)")
+            if "processes" not in skip:
+                q = bench_pipeline_processes(cfg, len(events), (a.events, a.audit_ratio, 200, 1, 1.7e9,
+                                                                a.audit_principals))
+                print(f"pipeline as deployed, one process per stage: {q['events']} events in {q['wall_s']:.2f}s = "
+                      f"{q['eps']:,.0f} ev/s wall, {q['eps_per_core']:,.0f} ev/s per core (cpu {q['cpu_s']:.2f}s: "
+                      f"{q['cpu_split']}); collect done at {q['collect_done_s']:.2f}s, detect at "
+                      f"{q['detect_done_s']:.2f}s; findings {q['findings']:.0f}, dead letters {q['deadletters']:.0f}")
+                print(f"ratio (one process per stage)/raw: {q['eps'] / raw['eps']:.1%} wall, "
+                      f"{q['eps_per_core'] / raw['eps_per_core']:.1%} per core")
         if "scale" not in skip:
             if "pipeline" in skip:
                 bench_pipeline(cfg, events)
