@@ -476,7 +476,14 @@ class _ConfluentConsumer(Consumer):
             self.on_revoke([(tp.topic, tp.partition) for tp in parts])
 
     def poll(self, max_records: int = 500, timeout: float = 0.1) -> list[Record]:
-        msgs = self.c.consume(num_messages=max_records, timeout=timeout)
+        # what librdkafka has fetched already, at once; only when nothing is there wait (up to
+        # `timeout`) for the first record. consume(n, timeout) alone waits for n records or the
+        # whole timeout: sparse topics (findings, alerts) would gain `timeout` of latency per hop
+        msgs = self.c.consume(num_messages=max_records, timeout=0)
+        if not msgs and timeout > 0:
+            msgs = self.c.consume(num_messages=1, timeout=timeout)
+            if msgs and max_records > 1:
+                msgs.extend(self.c.consume(num_messages=max_records - 1, timeout=0))
         if self._fatal is not None:
             raise self._KafkaException(self._fatal)
         if not msgs:

@@ -183,3 +183,30 @@ def test_pause_with_nothing_assigned_says_so(kafka_cfg, client):
     assert c.pause() is False          # not in the group yet: nothing to pause
     c.resume()
     c.close()
+
+
+@pytest.mark.parametrize("client", CLIENTS)
+def test_poll_hands_over_what_has_arrived_without_waiting_for_a_full_batch(kafka_cfg, client):
+    """A sparse topic (findings, alerts): a poll asking for 2,000 records with a long timeout returns
+    the few that are there as soon as they are, not after the timeout (each stage hop would add it)."""
+    bus = _bus(kafka_cfg, client)
+    topic = kafka_cfg.bus.topic_prefix + "sparse"
+    bus.create_topics([topic], 1)
+    c = bus.consumer(kafka_cfg.pipeline.group_prefix + "sparse", [topic])
+    c.poll(2000, 2.0)                     # joins the group (nothing to read yet)
+    p = bus.producer()
+    for i in range(3):
+        p.send(topic, str(i).encode(), b"k")
+    p.flush()
+    got, polls = [], []
+    deadline = time.monotonic() + 30
+    while len(got) < 3 and time.monotonic() < deadline:
+        t0 = time.monotonic()
+        recs = c.poll(2000, 10.0)
+        polls.append((len(recs), time.monotonic() - t0))
+        got.extend(recs)
+    assert sorted(int(r.value) for r in got) == [0, 1, 2]
+    # the poll that returned records did not sit out its 10 s timeout waiting for 1,997 more
+    assert all(dt < 5.0 for n, dt in polls if n), polls
+    c.close()
+    p.close()
