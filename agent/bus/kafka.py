@@ -98,6 +98,20 @@ class KafkaBus(Bus):
         finally:
             admin.close()
 
+    def delete_topics(self, prefix: str) -> int:
+        """Delete every topic whose name starts with `prefix` (benchmarks and tests clean up after
+        themselves); returns how many were asked to go."""
+        if not prefix:
+            raise ValueError("delete_topics needs a non-empty prefix")
+        admin = KafkaAdminClient(**self._common(KafkaAdminClient))
+        try:
+            names = [t for t in admin.list_topics() if t.startswith(prefix)]
+            if names:
+                admin.delete_topics(names)
+            return len(names)
+        finally:
+            admin.close()
+
     def producer(self) -> Producer:
         if self._client("producer") == "confluent":
             return _ConfluentProducer(self)

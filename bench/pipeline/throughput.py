@@ -130,6 +130,17 @@ class ListCollector:
         pass
 
 
+def _drop_topics(cfg, prefix: str) -> None:
+    """The run's topics (hundreds of thousands of records) go when it ends: a broker left with
+    thousands of partitions from earlier runs is slower and noisier to measure against."""
+    from agent.bus.kafka import KafkaBus
+    try:
+        n = KafkaBus(cfg.bus).delete_topics(prefix)
+        print(f"  (deleted the run's {n} topics {prefix}*)")
+    except Exception as e:  # noqa: BLE001 - cleanup is best effort
+        print(f"  (could not delete the run's topics {prefix}*: {e})")
+
+
 # ----------------------------------------------------------------------------- 1 + 2
 def _thread_cpu() -> dict[str, float]:
     """CPU seconds per thread of this process, by name (Python threads by their name, native ones
@@ -629,8 +640,13 @@ def main(argv=None) -> None:
                   f"{one['active_s'] / two['active_s']:.2f}x first→last record, "
                   f"{two['concurrent_eps'] / one['active_eps']:.2f}x while both replicas were handling records (goal >= 1.8x; load average now "
                   f"{os.getloadavg()[0]:.2f} on {os.cpu_count()} cores: two replicas need two free cores)")
+        _drop_topics(cfg, prefix)
     if "latency" not in skip:
-        lat = bench_latency(f"bench{uuid.uuid4().hex[:8]}.", a.rate, a.latency_seconds, ["baseline"])
+        lat_prefix = f"bench{uuid.uuid4().hex[:8]}."
+        try:
+            lat = bench_latency(lat_prefix, a.rate, a.latency_seconds, ["baseline"])
+        finally:
+            _drop_topics(make_config(lat_prefix, tempfile.gettempdir(), ["baseline"]), lat_prefix)
         print(f"latency at {lat['rate']} ev/s (pipeline handled {lat['handled']:.0f} = {lat['achieved_rate']:,.0f} ev/s, "
               f"{lat['alert_writes']} alert writes): event → alert indexed in Elasticsearch p50 {lat['p50_ms']:.0f} ms, "
               f"p90 {lat['p90_ms']:.0f} ms, p99 {lat['p99_ms']:.0f} ms, max {lat['max_ms']:.0f} ms "

@@ -210,3 +210,23 @@ def test_poll_hands_over_what_has_arrived_without_waiting_for_a_full_batch(kafka
     assert all(dt < 5.0 for n, dt in polls if n), polls
     c.close()
     p.close()
+
+
+def test_delete_topics_removes_only_the_prefixed_topics(kafka_cfg):
+    from kafka import KafkaAdminClient
+    bus = _bus(kafka_cfg)
+    mine = [kafka_cfg.bus.topic_prefix + "gone." + s for s in ("a", "b")]
+    keep = kafka_cfg.bus.topic_prefix + "kept"
+    bus.create_topics(mine + [keep], 1)
+    assert bus.delete_topics(kafka_cfg.bus.topic_prefix + "gone.") == 2
+    admin = KafkaAdminClient(bootstrap_servers=kafka_cfg.bus.bootstrap)
+    try:
+        deadline = time.monotonic() + 30
+        while set(mine) & set(admin.list_topics()) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        left = set(admin.list_topics())
+    finally:
+        admin.close()
+    assert not set(mine) & left and keep in left
+    with pytest.raises(ValueError):
+        bus.delete_topics("")
