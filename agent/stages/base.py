@@ -7,10 +7,11 @@
 A crash anywhere before 3 replays from the last commit; deterministic ids make the replay
 harmless (same event ids, same finding ids, same alert ids, idempotent actions).
 
-Rebalances: the bus calls the consumer's callbacks on its own thread (kafka-python 3.x runs the
-listener on its IO thread, where no blocking call is allowed). The stage only queues them there
-and applies them on its own thread, right after the poll that triggered them and before handling
-the batch, so stage state is never mutated by two threads. Each batch is timed and counted for
+Rebalances: the bus calls the consumer's callbacks during a poll — on the polling thread with
+librdkafka (the default client), on its IO thread with kafka-python 3.x (where no blocking call is
+allowed). The stage only queues them there and applies them on its own thread, right after the
+poll that triggered them and before handling the batch, so stage state is never mutated by two
+threads and both clients behave alike. Each batch is timed and counted for
 /metrics, and traced (one span per batch) when tracing is on (agent.observability).
 """
 from __future__ import annotations
@@ -35,6 +36,7 @@ class Stage:
     input_topics: ClassVar[tuple[str, ...]] = ()
     # a consumer whose commits a rebalance keeps deferring for this long is replaced by a new
     # group member: kafka-python can leave a member that is out of the group but never rejoins
+    # (seen in CI); librdkafka rejoins by itself, and the guard costs it nothing
     rejoin_timeout_s: ClassVar[float] = 30.0
 
     def __init__(self, rt: Runtime, *, member: str = "0") -> None:
