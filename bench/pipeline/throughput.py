@@ -68,7 +68,7 @@ def make_events(n: int, audit_ratio: float, entities: int = 200, seed: int = 1, 
     """Metric series per entity (with a few level shifts) and CloudTrail-shaped audit events.
     The synthetic CloudTrail records name two principals (entities), both on one of 4 partitions,
     so one detect replica gets every audit event; `principals` > 0 spreads them over that many
-    principals (the arn gets a suffix), as on a real account."""
+    principals per record (the arn gets one of `principals` suffixes), as on a real account."""
     import copy
 
     from agent.event import Event
@@ -86,7 +86,7 @@ def make_events(n: int, audit_ratio: float, entities: int = 200, seed: int = 1, 
             rec["eventTime"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t0 + i))
             rec["sourceIPAddress"] = f"10.0.{rng.randrange(4)}.{rng.randrange(250)}"
             if principals and isinstance(rec.get("userIdentity"), dict) and rec["userIdentity"].get("arn"):
-                rec["userIdentity"]["arn"] += f"-{i % principals}"
+                rec["userIdentity"]["arn"] += f"-{(i // every) % principals}"   # the audit event's ordinal
             out.extend(parse_record(rec, "cloudtrail", "bench/audit"))
             n_audit -= 1
             continue
