@@ -468,6 +468,7 @@ class _ConfluentConsumer(Consumer):
                           if hasattr(ck.KafkaError, n)}
         self._errlog = _ErrorLog("consumer")
         self._fatal = None
+        self._commit_thread: threading.Thread | None = None     # a commit that outlived commit_timeout_s
         conf = {**bus.rdkafka_conf("consumer"), "group.id": group, "enable.auto.commit": False,
                 "enable.auto.offset.store": False, "auto.offset.reset": "earliest",
                 "partition.assignment.strategy": "range", "fetch.wait.max.ms": bus.cfg.fetch_max_wait_ms,
@@ -523,17 +524,47 @@ class _ConfluentConsumer(Consumer):
                 log.info("kafka consumer: positions not stored (%s)", e)
         return out
 
+    #: librdkafka's synchronous commit has no timeout, and it can wait on a rebalance (after a
+    #: session timeout, e.g. a broker restart) that only the polling thread can serve — a
+    #: deadlock if that thread is the one committing (seen here; also confluent-kafka-python#1801).
+    #: The commit runs on a helper thread; one not acknowledged within this many seconds is
+    #: reported as deferred, so the stage goes back to polling (which serves the rebalance) and
+    #: commits again later; no second commit is started while the first is still inside librdkafka
+    commit_timeout_s = 5.0
+    close_timeout_s = 30.0
+
     def commit(self) -> None:
-        try:
-            self.c.commit(asynchronous=False)
-        except self._KafkaException as e:
+        stuck = self._commit_thread
+        if stuck is not None:
+            if stuck.is_alive():
+                raise CommitFailedError("an earlier commit is still waiting for the group coordinator")
+            self._commit_thread = None
+        box: dict = {}
+
+        def run() -> None:
+            try:
+                self.c.commit(asynchronous=False)
+            except BaseException as e:  # noqa: BLE001 - handed to the calling thread
+                box["e"] = e
+        t = threading.Thread(target=run, name="warden-kafka-commit", daemon=True)
+        t.start()
+        t.join(self.commit_timeout_s)
+        if t.is_alive():
+            self._commit_thread = t
+            log.warning("kafka consumer: commit not acknowledged within %.0fs; deferred", self.commit_timeout_s)
+            raise CommitFailedError(f"commit not acknowledged within {self.commit_timeout_s:.0f}s "
+                                    "(group coordinator unreachable or moving)")
+        e = box.get("e")
+        if e is None:
+            return
+        if isinstance(e, self._KafkaException):
             err = e.args[0] if e.args else None
             code = err.code() if hasattr(err, "code") else None
             if code == self._no_offset:        # nothing consumed since the last commit
                 return
             if code in self._deferred:
                 raise CommitFailedError(str(err)) from e
-            raise
+        raise e
 
     def pause(self) -> bool:
         parts = self.c.assignment()
@@ -567,4 +598,14 @@ class _ConfluentConsumer(Consumer):
         return total
 
     def close(self) -> None:
-        self.c.close()
+        if self._commit_thread is not None and self._commit_thread.is_alive():
+            # closing under a commit that never returned is unsafe (and blocks): the handle is
+            # abandoned; with nobody polling it librdkafka leaves the group after
+            # max.poll.interval.ms, and the partitions go to the live members
+            log.warning("kafka consumer: abandoning a consumer whose commit never returned")
+            return
+        t = threading.Thread(target=self.c.close, name="warden-kafka-close", daemon=True)
+        t.start()
+        t.join(self.close_timeout_s)
+        if t.is_alive():
+            log.warning("kafka consumer: close did not finish within %.0fs; abandoned", self.close_timeout_s)

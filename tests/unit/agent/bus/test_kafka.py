@@ -50,6 +50,8 @@ class FakeConsumer:
         self.sought: list = []
         self.msgs: list = []
         self.commit_error: ck.KafkaError | None = None
+        self.commit_gate: threading.Event | None = None
+        self.closed = False
         self.paused: list = []
         self.assigned = [ck.TopicPartition("t", 0), ck.TopicPartition("t", 1)]
 
@@ -68,6 +70,8 @@ class FakeConsumer:
         self.sought.append((tp.topic, tp.partition, tp.offset))
 
     def commit(self, asynchronous=True):
+        if self.commit_gate is not None:
+            self.commit_gate.wait()       # a commit librdkafka never acknowledges (until the gate opens)
         if self.commit_error is not None:
             raise ck.KafkaException(self.commit_error)
 
@@ -81,7 +85,7 @@ class FakeConsumer:
         self.paused = []
 
     def close(self):
-        pass
+        self.closed = True
 
 
 class Msg:
@@ -241,3 +245,23 @@ def test_each_flushing_thread_is_told_of_a_failure_once():
     with pytest.raises(ConnectionError):
         f.raise_new()                          # this thread had not flushed since either
     f.raise_new()
+
+
+def test_a_commit_that_never_returns_is_deferred_and_the_consumer_abandoned_not_closed(bus):
+    """librdkafka's synchronous commit can stay blocked once its coordinator moved: the stage's
+    thread must get a deferred commit back instead of hanging, and closing must not touch the
+    handle while that commit is still inside it."""
+    c = bus.consumer("g", ["t"])
+    c.commit_timeout_s = 0.2
+    c.c.commit_gate = threading.Event()
+    with pytest.raises(kbus.CommitFailedError, match="not acknowledged"):
+        c.commit()
+    with pytest.raises(kbus.CommitFailedError, match="still waiting"):
+        c.commit()                          # no second commit piled onto the stuck one
+    c.close()
+    assert c.c.closed is False              # abandoned: librdkafka leaves the group by itself
+    c.c.commit_gate.set()                   # the stuck commit returns at last
+    c._commit_thread.join(5)
+    c.commit()                              # commits work again
+    c.close()
+    assert c.c.closed is True
