@@ -598,12 +598,21 @@ class _ConfluentConsumer(Consumer):
         return total
 
     def close(self) -> None:
-        if self._commit_thread is not None and self._commit_thread.is_alive():
-            # closing under a commit that never returned is unsafe (and blocks): the handle is
-            # abandoned; with nobody polling it librdkafka leaves the group after
-            # max.poll.interval.ms, and the partitions go to the live members
-            log.warning("kafka consumer: abandoning a consumer whose commit never returned")
-            return
+        stuck = self._commit_thread
+        if stuck is not None and stuck.is_alive():
+            # the commit may be waiting on a rebalance only polling serves: poll (records are
+            # dropped unstored, so the next owner replays them) until it returns or time is up
+            deadline = time.monotonic() + self.close_timeout_s
+            while stuck.is_alive() and time.monotonic() < deadline:
+                try:
+                    self.c.consume(num_messages=500, timeout=0.2)
+                except Exception:  # noqa: BLE001 - closing anyway
+                    break
+            if stuck.is_alive():
+                # closing under a commit still inside librdkafka is unsafe (and blocks): the handle
+                # is abandoned; unpolled, librdkafka leaves the group after max.poll.interval.ms
+                log.warning("kafka consumer: abandoning a consumer whose commit never returned")
+                return
         t = threading.Thread(target=self.c.close, name="warden-kafka-close", daemon=True)
         t.start()
         t.join(self.close_timeout_s)

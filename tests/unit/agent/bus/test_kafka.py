@@ -52,6 +52,7 @@ class FakeConsumer:
         self.commit_error: ck.KafkaError | None = None
         self.commit_gate: threading.Event | None = None
         self.closed = False
+        self.consumed = 0
         self.paused: list = []
         self.assigned = [ck.TopicPartition("t", 0), ck.TopicPartition("t", 1)]
 
@@ -59,6 +60,7 @@ class FakeConsumer:
         self.cb = cb
 
     def consume(self, num_messages, timeout):
+        self.consumed += 1
         out, self.msgs = self.msgs, []
         return out
 
@@ -258,10 +260,28 @@ def test_a_commit_that_never_returns_is_deferred_and_the_consumer_abandoned_not_
         c.commit()
     with pytest.raises(kbus.CommitFailedError, match="still waiting"):
         c.commit()                          # no second commit piled onto the stuck one
+    c.close_timeout_s = 0.5
     c.close()
     assert c.c.closed is False              # abandoned: librdkafka leaves the group by itself
+    assert c.c.consumed >= 1                # it polled (serving a pending rebalance) before giving up
     c.c.commit_gate.set()                   # the stuck commit returns at last
     c._commit_thread.join(5)
     c.commit()                              # commits work again
+    c.close()
+    assert c.c.closed is True
+
+
+def test_closing_serves_the_queue_so_a_commit_waiting_on_a_rebalance_returns_and_closes(bus):
+    c = bus.consumer("g", ["t"])
+    c.commit_timeout_s = 0.1
+    gate = c.c.commit_gate = threading.Event()
+    real_consume = c.c.consume
+
+    def consume(num_messages, timeout):     # the rebalance the commit waits for is served by polling
+        gate.set()
+        return real_consume(num_messages, timeout)
+    c.c.consume = consume
+    with pytest.raises(kbus.CommitFailedError):
+        c.commit()
     c.close()
     assert c.c.closed is True
