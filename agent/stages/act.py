@@ -239,8 +239,11 @@ class ActStage(Stage):
 
     def _backpressure(self, on: bool) -> bool:
         """Enter / leave backpressure: pause / resume fetching on the consumer's assigned
-        partitions. Returns whether the consumer is paused (False: the bus cannot pause, or the
-        consumer holds no partitions — then the stage does not poll until the buffer has room)."""
+        partitions. Returns whether the stage may go on polling: True when its partitions are
+        paused or it holds none (a member must keep polling — the group's rebalances are served
+        inside the poll, and a member that stops polling stalls them for every member; records a
+        partition assigned inside that poll delivers are rewound); False when the bus cannot
+        pause — then the stage does not poll until the buffer has room."""
         if on and not self.backpressured:
             self.backpressured = True
             self._bp_since = time.monotonic()
@@ -257,9 +260,9 @@ class ActStage(Stage):
             return False
         try:
             if on:
-                # re-paused every step: a rebalance assigns unpaused partitions. False: not in the
-                # group (yet), no need to join it only to wait
-                return self.consumer.pause()
+                # re-paused every step: a rebalance assigns unpaused partitions
+                self.consumer.pause()
+                return True
             self.consumer.resume()
         except NotSupported:
             return False
