@@ -275,8 +275,9 @@ def bench_raw(cfg, n):
 # ----------------------------------------------------------------------------- 1b
 def _stage_worker(cfg, stage, build, barrier, stop, out):
     """One stage in its own process (the production shape: `warden run --stage X`, one Deployment
-    per stage); its process CPU from the barrier until stopped. The collect worker builds the
-    input itself (same generator, same seed) and emits it all; the others step until stopped."""
+    per stage, with the garbage-collector settings `Pipeline.run` uses); its process CPU and the
+    batches it handled from the barrier until stopped. The collect worker builds the input itself
+    (`build`: make_events' arguments, same seed) and emits it all; the others step until stopped."""
     import gc
 
     from agent.counters import Counters
@@ -286,32 +287,50 @@ def _stage_worker(cfg, stage, build, barrier, stop, out):
     counters = Counters()
     collectors = None
     if stage == "collect":
-        events = make_events(*build)
-        collectors = [ListCollector(events, chunk=5000)]
+        collectors = [ListCollector(make_events(*build), chunk=5000)]
     p = Pipeline(cfg, stages=(stage,), runtime=Runtime(cfg, counters=counters), collectors=collectors, http=False)
     st = p.stages[0]
     if stage == "detect":
         warm_up(cfg, make_events(4000, 0.2, seed=7))
     gc.collect()
     gc.freeze()                       # the collect worker's prebuilt input, as in bench_pipeline
-    st.start()
+    st.start()                        # joins the group right before the barrier: replicas join together
+    steps: list[tuple[float, int]] = []      # (time a batch was handled, records)
     with tuned_gc(cfg.pipeline.gc_threshold):
         barrier.wait()
         c0 = time.process_time()
         while not stop.is_set():
             try:
                 n = st.step(timeout=0.05)
-                if stage == "collect" and n == 0:
-                    st.checkpoint()
-                    out.put({"stage": "collect", "done": True})
-                    break
             except Exception:  # noqa: BLE001 - as Pipeline._loop: replay from the last commit
                 p._recover(st)
+                continue
+            if n:
+                steps.append((time.time(), n))
+            elif stage == "collect":
+                st.checkpoint()
+                out.put({"stage": "collect", "done": True})
+                break
         cpu = time.process_time() - c0
         if stage == "collect":
             stop.wait()
-    out.put({"stage": stage, "cpu_s": cpu, "counters": counters.snapshot()})
+        elif stage == "detect":
+            try:
+                st.checkpoint()
+            except Exception:  # noqa: BLE001 - the figures are taken; the run ends either way
+                pass
+    out.put({"stage": stage, "cpu_s": cpu, "counters": counters.snapshot(), "steps": steps})
     p.close()
+
+
+def _wait_committed(bus, group: str, topics: list[str], every: float = 0.05) -> None:
+    """Until `group` has committed every record the topics hold now."""
+    ends = {t: bus.end_offsets(t) for t in topics}
+    while True:
+        com = {t: bus.committed(group, t) for t in topics}
+        if all(com[t].get(p, 0) >= o for t in topics for p, o in ends[t].items()):
+            return
+        time.sleep(every)
 
 
 def bench_pipeline_processes(cfg, n: int, build: tuple):
@@ -338,22 +357,9 @@ def bench_pipeline_processes(cfg, n: int, build: tuple):
     assert msg.get("done"), msg
     t_collect = time.perf_counter() - t0
     bus = KafkaBus(cfg.bus)
-
-    def caught_up(group: str, topics: list[str]) -> bool:
-        for t in topics:
-            com = bus.committed(group, t)
-            if any(com.get(p, 0) < o for p, o in ends[t].items()):
-                return False
-        return True
-    inputs = [cfg.bus.topic_prefix + t for t in ("telemetry", "audit")]
-    ends = {t: bus.end_offsets(t) for t in inputs}
-    while not caught_up(cfg.pipeline.group_prefix + "detect", inputs):
-        time.sleep(0.05)
+    _wait_committed(bus, cfg.pipeline.group_prefix + "detect", [cfg.bus.topic_prefix + t for t in ("telemetry", "audit")])
     t_detect = time.perf_counter() - t0
-    findings = [cfg.bus.topic_prefix + "findings"]
-    ends = {t: bus.end_offsets(t) for t in findings}
-    while not caught_up(cfg.pipeline.group_prefix + "decide", findings):
-        time.sleep(0.05)
+    _wait_committed(bus, cfg.pipeline.group_prefix + "decide", [cfg.bus.topic_prefix + "findings"])
     wall = time.perf_counter() - t0
     stop.set()
     res = {}
@@ -373,38 +379,6 @@ def bench_pipeline_processes(cfg, n: int, build: tuple):
 
 
 # ----------------------------------------------------------------------------- 3
-def _detect_worker(cfg, barrier, stop, out):
-    from agent.counters import Counters
-    from agent.pipeline import Pipeline
-    from agent.runtime import Runtime
-    counters = Counters()
-    p = Pipeline(cfg, stages=("detect",), runtime=Runtime(cfg, counters=counters), http=False)
-    st = p.stages[0]
-    warm_up(cfg, make_events(4000, 0.2, seed=7))
-    st.start()                 # joins the group: right before the barrier, so the replicas join together
-    barrier.wait()
-    c0 = time.process_time()
-    first = last = 0.0
-    steps: list[tuple[float, int]] = []      # (time a batch was handled, records)
-    while not stop.is_set():
-        try:
-            n = st.step(timeout=0.05)
-            if n:
-                last = time.time()
-                first = first or last
-                steps.append((last, n))
-        except Exception:  # noqa: BLE001 - as Pipeline._loop: replay from the last commit
-            p._recover(st)
-    try:
-        st.checkpoint()
-    except Exception:  # noqa: BLE001
-        pass
-    out.put({"events": counters.get("detect.events"), "cpu_s": time.process_time() - c0, "first": first,
-             "last": last, "steps": steps, "checkpoints": counters.get("detect.checkpoints"),
-             "batches": counters.get("detect.records")})
-    p.close()
-
-
 def bench_scale(cfg, replicas: int, n_expected: int):
     import dataclasses
 
@@ -418,26 +392,25 @@ def bench_scale(cfg, replicas: int, n_expected: int):
     cfg.bus = dataclasses.replace(cfg.bus, kafka={**(cfg.bus.kafka or {}), "heartbeat_interval_ms": 500})
     ctx = mp.get_context("spawn")
     barrier, stop, out = ctx.Barrier(replicas + 1), ctx.Event(), ctx.Queue()
-    procs = [ctx.Process(target=_detect_worker, args=(cfg, barrier, stop, out), daemon=True) for _ in range(replicas)]
+    procs = [ctx.Process(target=_stage_worker, args=(cfg, "detect", None, barrier, stop, out), daemon=True)
+             for _ in range(replicas)]
     for pr in procs:
         pr.start()
     barrier.wait(timeout=120)
     t0, m0 = time.perf_counter(), _machine_cpu()
     bus = KafkaBus(cfg.bus)
-    group = cfg.pipeline.group_prefix + "detect"
-    topics = [cfg.bus.topic_prefix + t for t in ("telemetry", "audit")]
-    ends = {t: bus.end_offsets(t) for t in topics}
-    while True:
-        com = {t: bus.committed(group, t) for t in topics}
-        if all(com[t].get(p, 0) >= o for t in topics for p, o in ends[t].items()):
-            break
-        time.sleep(0.25)
+    _wait_committed(bus, cfg.pipeline.group_prefix + "detect", [cfg.bus.topic_prefix + t for t in ("telemetry", "audit")],
+                    every=0.25)
     wall, m1 = time.perf_counter() - t0, _machine_cpu()
     bus.close()
     stop.set()
     res = [out.get(timeout=60) for _ in procs]
     for pr in procs:
         pr.join(30)
+    for r in res:            # first and last batch handled, events, checkpoints: from the worker's record
+        r["first"], r["last"] = (r["steps"][0][0], r["steps"][-1][0]) if r["steps"] else (0.0, 0.0)
+        r["events"] = r["counters"].get("detect.events", 0)
+        r["checkpoints"] = r["counters"].get("detect.checkpoints", 0)
     handled = sum(r["events"] for r in res)
     firsts = [r["first"] for r in res if r["first"]]
     active = max(r["last"] for r in res) - min(firsts) if firsts else float("nan")
