@@ -13,7 +13,8 @@ from typing import Any
 
 from agent.event import Event
 from collectors.audit.common import (FORMAT_KEY, LOGSOURCE_KEY, RECORD_KEY, as_dict, as_str,
-                                     canonical_keys, ci_get, event_time, is_ip, put, require_dict)
+                                     canonical_keys, ci_get, event_time, is_ip, put,
+                                     require_context, require_dict)
 from collectors.formats import FormatError, input_format
 
 FORMAT = "cloudtrail"
@@ -182,6 +183,10 @@ def normalise(rec: dict, source: str, raw: Any, envelope: dict | None) -> Event:
     put(attrs, "cloud.target.account.id", target_account(canon, ui))
     if not from_record:
         attrs["warden.time_source"] = "observed"
+    require_context(FORMAT, name, user_identity=ui, source_ip=src, time=from_record,
+                    account=canon.get("recipientAccountId"), region=canon.get("awsRegion"),
+                    resource=canon.get("resources") or canon.get("requestParameters"),
+                    event_id=canon.get("eventID"))
     return Event.create(source=source, kind="audit", entity=principal(ui, canon), name=name,
                         time=t, attributes=attrs, raw=raw)
 

@@ -120,6 +120,16 @@ def require_dict(record: Any, fmt: str) -> dict:
     return record
 
 
+def require_context(fmt: str, action: Any, **context: Any) -> None:
+    """An audit record must say more than what was done: who did it, from where, when, in which account
+    or on what. One that names only an action (a truncated record, or an exporter mapping that lost the
+    envelope) cannot be attributed, triaged or placed in a time window; alerting on it would report
+    "unknown did X at some time", so it is refused with the reason and dead-lettered instead."""
+    if not any(context.values()):
+        raise FormatError(f"{fmt}: the record names only an action ({action!r}) and none of "
+                          f"{', '.join(context)}: nothing to attribute it to")
+
+
 def put(attrs: dict, key: str, value: Any) -> None:
     """Set an ECS attribute when the value is a usable scalar."""
     if value is None or value == "" or isinstance(value, (dict, list)):

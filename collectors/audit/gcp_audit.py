@@ -12,7 +12,7 @@ from typing import Any
 from agent.event import Event
 from collectors.audit.common import (FORMAT_KEY, K8S_VIEW_KEY, LOGSOURCE_KEY, RECORD_KEY, as_dict,
                                      as_str, canonical_keys, ci_get, event_time, is_ip, put,
-                                     require_dict)
+                                     require_context, require_dict)
 from collectors.audit.k8s_audit import k8s_attrs
 from collectors.formats import FormatError, input_format
 
@@ -221,6 +221,9 @@ def normalise(record: dict, source: str, raw: Any = None) -> Event:
     if not from_record:
         attrs["warden.time_source"] = "observed"
     name = method or as_str(p.get("serviceName")) or "unknown"
+    require_context(FORMAT, name, principal=principal, caller_ip=ip, time=from_record,
+                    resource=p.get("resourceName") or p.get("authorizationInfo") or p.get("request") or labels,
+                    insert_id=entry.get("insertId"), log_name=entry.get("logName"))
     return Event.create(source=source, kind="audit", entity=principal or "unknown", name=name, time=t,
                         attributes=attrs, raw=raw)
 

@@ -13,7 +13,7 @@ import orjson
 
 from agent.event import Event
 from collectors.audit.common import (FORMAT_KEY, LOGSOURCE_KEY, RECORD_KEY, as_dict, as_str,
-                                     event_time, is_ip, put, require_dict)
+                                     event_time, is_ip, put, require_context, require_dict)
 from collectors.formats import FormatError, input_format
 
 FORMAT = "k8s-audit"
@@ -144,6 +144,8 @@ def normalise(ev: Any, original: Any, source: str) -> Event:
     if not from_record:
         attrs["warden.time_source"] = "observed"
     name = verb or "unknown"
+    require_context(FORMAT, name, user=ev.get("user"), source_ips=ev.get("sourceIPs"), time=from_record,
+                    object=ev.get("objectRef") or ev.get("requestURI"), audit_id=ev.get("auditID"))
     return Event.create(source=source, kind="audit", entity=k8s_principal(ev), name=name, time=t,
                         attributes=attrs, raw=original)
 

@@ -41,8 +41,8 @@ def test_cli_functions_report_failures(tmp_path):
     rule.write_text("title: R\nid: 99999999-0000-4000-8000-000000000000\nlogsource: {product: aws, service: cloudtrail}\n"
                     "detection:\n  selection: {eventName: StopLogging}\n  condition: selection\nlevel: high\ntags: [attack.t1562.008]\n")
     (tmp_path / "r.examples.jsonl").write_text(
-        '{"expect": "match", "format": "cloudtrail", "event": {"eventName": "StopLogging", "eventSource": "cloudtrail.amazonaws.com"}}\n'
-        '{"expect": "match", "format": "cloudtrail", "event": {"eventName": "StartLogging", "eventSource": "cloudtrail.amazonaws.com"}}\n')
+        '{"expect": "match", "format": "cloudtrail", "event": {"eventName": "StopLogging", "eventSource": "cloudtrail.amazonaws.com", "awsRegion": "us-east-1"}}\n'
+        '{"expect": "match", "format": "cloudtrail", "event": {"eventName": "StartLogging", "eventSource": "cloudtrail.amazonaws.com", "awsRegion": "us-east-1"}}\n')
     report, status = run_rule_tests([tmp_path])
     assert status == 1 and report["passed"] == 1 and len(report["failures"]) == 1
     (tmp_path / "broken.yml").write_text("title: B\nlogsource: {product: aws}\ndetection: {condition: nothing}\n")

@@ -91,8 +91,21 @@ def test_cloudtrail_bad_input():
     with pytest.raises(FormatError, match="expected a JSON object"):
         parse_record([1, 2], "cloudtrail", "t")
     # missing optional fields normalise as far as possible
-    e = one({"eventName": "GetUser", "eventSource": "iam.amazonaws.com"}, "cloudtrail")
+    e = one({"eventName": "GetUser", "eventSource": "iam.amazonaws.com", "awsRegion": "us-east-1"}, "cloudtrail")
     assert e.entity == "unknown" and e.attributes["warden.time_source"] == "observed"
+
+
+@pytest.mark.parametrize("fmt,action_only,context", [
+    ("cloudtrail", {"eventName": "StopLogging", "eventSource": "cloudtrail.amazonaws.com"},
+     {"sourceIPAddress": "198.51.100.7"}),
+    ("k8s-audit", {"verb": "create", "stage": "ResponseComplete"}, {"objectRef": {"resource": "pods"}}),
+    ("gcp-audit", {"methodName": "v1.compute.firewalls.patch", "serviceName": "compute.googleapis.com"},
+     {"authenticationInfo": {"principalEmail": "a@example.com"}}),
+])
+def test_a_record_naming_only_its_action_is_refused_with_the_reason(fmt, action_only, context):
+    with pytest.raises(FormatError, match="names only an action .* nothing to attribute it to"):
+        parse_record(action_only, fmt, "t")
+    assert one({**action_only, **context}, fmt).name == next(iter(action_only.values()))
 
 
 def test_k8s_event_and_eventlist_and_aks():
@@ -140,7 +153,9 @@ def test_gcp_denied_lowercase_and_bare_payload():
     assert one(g, "gcp-audit").attributes["event.outcome"] == "failure"
     low = {"protopayload": GCP["protoPayload"], "insertid": "z"}
     assert one(low, "gcp-audit").name == "storage.setIamPermissions"
-    assert one({"methodName": "v1.compute.firewalls.patch"}, "gcp-audit").name == "v1.compute.firewalls.patch"
+    bare = {"methodName": "v1.compute.firewalls.patch", "serviceName": "compute.googleapis.com",
+            "authenticationInfo": {"principalEmail": "a@example.com"}}
+    assert one(bare, "auto").name == "v1.compute.firewalls.patch"
     with pytest.raises(FormatError, match="protoPayload"):
         parse_record({"protoPayload": "x", "logName": "cloudaudit.googleapis.com"}, "gcp-audit", "t")
 
