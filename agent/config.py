@@ -6,7 +6,7 @@ store: {type: sqlite | elasticsearch, path: .warden/warden.db, hosts: [http://12
 http:  {enabled: false, host: 127.0.0.1, port: 8080}
 pipeline: {batch_size: 500, checkpoint_interval_s: 1.0}
 collectors: {scenario/demo: {}, otlp/default: {}}
-detectors:  {baseline/default: {}}
+detectors:  {sigma/default: {}, ...}      # default: DEFAULT_DETECTORS, one per stream
 responders: {webhook/oncall: {url: ...}}
 policies: [path/to/policies.yaml]   # default: the built-in policies
 ```
@@ -134,6 +134,16 @@ class PipelineConfig:
 _SECTIONS = {"bus": BusConfig, "store": StoreConfig, "http": HttpConfig, "pipeline": PipelineConfig}
 
 
+# what runs when the config names no detectors: something for each of the three streams, so
+# `warden replay trail.json --format cloudtrail` with no config alerts on what the rules describe
+DEFAULT_DETECTORS: dict[str, dict] = {
+    "baseline/default": {},                                        # telemetry: any metric
+    "gpu_memory_leak/default": {}, "straggler/default": {}, "slo_burn/default": {}, "error_burst/default": {},
+    "sigma/default": {}, "ueba/default": {},                       # audit: rules and behaviour baselines
+    "prompt_guard/default": {}, "extraction/default": {},          # inference traffic
+}
+
+
 @dataclass
 class WardenConfig:
     bus: BusConfig = field(default_factory=BusConfig)
@@ -141,7 +151,7 @@ class WardenConfig:
     http: HttpConfig = field(default_factory=HttpConfig)
     pipeline: PipelineConfig = field(default_factory=PipelineConfig)
     collectors: dict[str, dict] = field(default_factory=dict)
-    detectors: dict[str, dict] = field(default_factory=lambda: {"baseline/default": {}})
+    detectors: dict[str, dict] = field(default_factory=lambda: {k: dict(v) for k, v in DEFAULT_DETECTORS.items()})
     responders: dict[str, dict] = field(default_factory=dict)
     policies: list[str] = field(default_factory=list)
     data_dir: str = ".warden"

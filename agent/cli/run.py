@@ -10,6 +10,7 @@ import click
 
 from agent.cli.app import cli, pass_ctx
 from agent.cli.output import emit_json, fmt_time, table
+from agent.config import DEFAULT_DETECTORS
 from agent.stages import STAGES
 
 
@@ -54,12 +55,7 @@ def replay(ctx, paths, fmt) -> None:
         p.close()
 
 
-DEMO_DETECTORS = {
-    # type/name: options — the demo uses every one of these that is installed
-    "baseline/default": {},
-    "gpu_memory_leak/default": {}, "straggler/default": {}, "slo_burn/default": {}, "error_burst/default": {},
-    "sigma/default": {}, "ueba/default": {}, "prompt_guard/default": {}, "extraction/default": {},
-}
+DEMO_DETECTORS = DEFAULT_DETECTORS   # type/name: options — the demo uses every one of these that is installed
 
 
 def demo_config(data_dir: str, hours: int, seed: int):
