@@ -45,14 +45,42 @@ def run_id() -> str:
 
 @pytest.fixture
 def kafka_cfg(stack, run_id, tmp_path):
-    """A config on the real Kafka and Elasticsearch, isolated by topic prefix, groups and index prefix."""
+    """A config on the real Kafka and Elasticsearch, isolated by topic prefix, groups and index prefix;
+    its topics, indices and index templates are deleted afterwards (left behind, a few hundred runs
+    fill the local node's 1,000-shard limit and every later index creation fails)."""
     from agent.config import parse
-    return parse({
+    cfg = parse({
         "data_dir": str(tmp_path / "warden"),
         "bus": {"type": "kafka", "bootstrap": stack["kafka"], "topic_prefix": f"t{run_id}.", "partitions": 3},
         "store": {"type": "elasticsearch", "hosts": [stack["es"]], "index_prefix": f"warden-t{run_id}"},
         "pipeline": {"group_prefix": f"g{run_id}-", "batch_size": 500, "checkpoint_interval_s": 0.5},
     })
+    yield cfg
+    _clean_up(cfg)
+
+
+def _clean_up(cfg) -> None:
+    """Best effort: a test that stopped a service has restarted it, but a failed one may not have."""
+    from elasticsearch import Elasticsearch
+
+    from agent.bus.kafka import KafkaBus
+    prefix = cfg.store.index_prefix
+    es = Elasticsearch(cfg.store.hosts, request_timeout=10)
+    try:
+        names = list(es.indices.get(index=f"{prefix}*", expand_wildcards="all", ignore_unavailable=True))
+        if names:   # by name: Elasticsearch refuses wildcard deletes (action.destructive_requires_name)
+            es.indices.delete(index=",".join(names), ignore_unavailable=True)
+        templates = es.indices.get_index_template(name=f"{prefix}*").get("index_templates", [])
+        for t in templates:
+            es.indices.delete_index_template(name=t["name"])
+    except Exception:  # noqa: BLE001 - cleanup must not turn a pass into an error
+        pass
+    finally:
+        es.close()
+    try:
+        KafkaBus(cfg.bus).delete_topics(cfg.bus.topic_prefix)
+    except Exception:  # noqa: BLE001
+        pass
 
 
 @pytest.fixture
