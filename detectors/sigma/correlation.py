@@ -125,6 +125,12 @@ class CorrelationState:
     watermark: float = float("-inf")
     late: int = 0
     dropped: int = 0          # hits dropped by the memory bounds (counted, never silent)
+    # entities whose groups changed since take_touched() (a group belongs to its first hit's entity),
+    # so a checkpoint snapshots those and not every entity that holds state
+    touched: set[str] = field(default_factory=set)
+    # no group can close or expire before the watermark reaches this (earliest first hit + span +
+    # lateness): close_windows() skips its sweep over every group until then
+    next_due: float = float("-inf")
 
     # -- input --------------------------------------------------------------------------------
     def add(self, rule: str, event: Event, view: EventView) -> list[Fired]:
@@ -141,21 +147,32 @@ class CorrelationState:
         if hits is None:
             if len(self.groups) >= MAX_GROUPS:          # bound memory: drop the stalest group
                 stale = min(self.groups, key=lambda k: self.groups[k][-1][0] if self.groups[k] else float("-inf"))
-                self.dropped += len(self.groups.pop(stale))
+                gone = self.groups.pop(stale)
+                self.dropped += len(gone)
+                self._touch(gone)
             hits = self.groups[key] = []
         elif len(hits) >= MAX_HITS_PER_GROUP:
             del hits[0]
             self.dropped += 1
+        self._touch(hits)
         hit = [t, event.id, rule, val, event.entity]
         if hits and hits[-1][0] <= t:
             hits.append(hit)
         else:
             bisect.insort(hits, hit, key=lambda h: h[0])
+        self.next_due = min(self.next_due, t + c.span + self.lateness)
         self._evict(key, hits)
-        if c.op in ("gt", "gte"):
-            fired = self._check_rising(key, hits, t)
-            return [fired] if fired else []
-        return []
+        fired = self._check_rising(key, hits, t) if c.op in ("gt", "gte") else None
+        self._touch(hits)
+        return [fired] if fired else []
+
+    def _touch(self, hits: list[Hit]) -> None:
+        if hits:
+            self.touched.add(hits[0][4])
+
+    def take_touched(self) -> set[str]:
+        out, self.touched = self.touched, set()
+        return out
 
     def _evict(self, key: tuple, hits: list[Hit]) -> None:
         cutoff = self.watermark - self.corr.span - self.lateness
@@ -202,11 +219,17 @@ class CorrelationState:
         """Evaluate windows that can no longer change (lt/lte/eq/neq) and expire old state."""
         c = self.corr
         out: list[Fired] = []
+        if self.watermark < self.next_due:
+            return out
         horizon = self.watermark - self.lateness
         for key in list(self.groups):
             hits = self.groups[key]
+            if not hits or hits[0][0] + c.span + self.lateness > self.watermark:
+                continue
+            self._touch(hits)
             if c.op in ("gt", "gte"):
                 self._evict(key, hits)
+                self._touch(hits)
                 continue
             while hits and hits[0][0] + c.span <= horizon:
                 t0 = hits[0][0]
@@ -216,8 +239,10 @@ class CorrelationState:
                 if c.opfn(m, c.count):
                     out.append(Fired(c, window, key, m))
                 del hits[:j]
+            self._touch(hits)
             if not hits:
                 self.groups.pop(key, None)
+        self.next_due = min((h[0][0] for h in self.groups.values() if h), default=float("inf")) + c.span + self.lateness
         return out
 
     # -- state --------------------------------------------------------------------------------
@@ -228,6 +253,7 @@ class CorrelationState:
                 "late": self.late, "groups": groups}
 
     def load_state(self, st: dict, merge: bool = False) -> None:
+        self.next_due = float("-inf")      # sweep on the next close_windows()
         if not merge:
             self.groups = {}
         wm = st.get("wm")

@@ -93,7 +93,7 @@ class SigmaDetector(Detector):
         evs = [e for e in events if e.kind in self.event_kinds]
         findings = self.engine.process(evs)
         if self.engine.correlations:
-            self._dirty.update(self.engine.entities())
+            self._dirty.update(self.engine.take_touched())
         return findings
 
     # state -----------------------------------------------------------------------------------

@@ -320,3 +320,10 @@ class SigmaEngine:
 
     def entities(self) -> set[str]:
         return {hits[0][4] for st in self.states.values() for hits in st.groups.values() if hits}
+
+    def take_touched(self) -> set[str]:
+        """Entities whose correlation state changed since the last call (including ones left with none)."""
+        out: set[str] = set()
+        for st in self.states.values():
+            out |= st.take_touched()
+        return out

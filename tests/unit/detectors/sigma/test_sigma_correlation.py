@@ -133,3 +133,36 @@ def test_snapshot_restore_keeps_windows(tmp_path):
     assert "arn:aws:iam::1:user/alice" in d3.entities()
     with pytest.raises(SnapshotError):
         d3.restore(blob[:-3] + b"xyz")
+
+
+def test_dirty_entities_are_those_whose_windows_changed(tmp_path):
+    """A checkpoint snapshots the entities whose correlation state changed, not every entity holding
+    state; an entity whose windows all expired is dirty too, so its stored snapshot is emptied."""
+    p = tmp_path / "c.yml"
+    p.write_text(corr("event_count", "secret_read", "    condition: {gte: 3}", span="1m"))
+    d = SigmaDetector("a", rules=[str(p)], builtin_rules=False, lateness=0)
+    arn = "arn:aws:iam::1:user/{}".format
+    d.process([ev(T0, user="alice"), ev(T0, user="bob")])
+    assert d.dirty_entities() == {arn("alice"), arn("bob")}
+    d.mark_clean()
+    d.process([ev(T0 + 10, user="carol")])
+    assert d.dirty_entities() == {arn("carol")}          # alice's and bob's windows did not change
+    d.mark_clean()
+    d.process([ev(T0 + 30, name="DescribeSecret", user="erin")])   # matches no rule: nothing changes
+    assert d.dirty_entities() == set()
+    d.process([ev(T0 + 200, user="dave")])               # every earlier window is past span + lateness
+    assert d.dirty_entities() == {arn(u) for u in ("alice", "bob", "carol", "dave")}
+    assert set(d.entities()) == {arn("dave")}
+    d2 = SigmaDetector("b", rules=[str(p)], builtin_rules=False, lateness=0)
+    d2.restore(d.snapshot(arn("alice")), entity=arn("alice"))
+    assert list(d2.entities()) == []
+
+
+def test_expiry_waits_for_the_watermark_to_reach_the_earliest_window():
+    eng = SigmaEngine(lateness=30).load_text(corr("event_count", "secret_read", "    condition: {lt: 2}", span="1m"))
+    assert fired(eng, [ev(T0, user="alice")]) == []
+    assert fired(eng, [ev(T0 + 89, user="bob")]) == []    # alice's window closes at T0 + 60 + 30 lateness
+    (f,) = fired(eng, [ev(T0 + 90, user="carol")])
+    assert f.evidence["group_by"] == {"userIdentity.arn": "arn:aws:iam::1:user/alice"}
+    (f,) = fired(eng, [ev(T0 + 179, user="dave")])     # bob's closes at T0 + 179, carol's one second later
+    assert f.evidence["group_by"]["userIdentity.arn"].endswith("bob")
