@@ -49,6 +49,7 @@ class Stage:
         self._oldest_uncommitted_ms = 0
         self._commit_deferred = False
         self._deferred_since = 0.0
+        self.last_commit_deferral = ""
         self._assigned: set[tuple[str, int]] = set()
         self._batch_hist = _metrics.HISTOGRAMS.histogram(
             "warden_stage_batch_seconds", "Time to handle one polled batch", stage=self.name)
@@ -163,7 +164,8 @@ class Stage:
                 # the group is rebalancing: keep the work uncommitted; the next step's poll joins
                 # the new generation and the next checkpoint commits what we still own (what moved
                 # is replayed by its new owner: at-least-once, deterministic ids)
-                log.info("%s: commit deferred by a rebalance (%s)", self.name, type(e).__name__)
+                self.last_commit_deferral = f"{type(e).__name__}: {e}"[:300]   # for diagnostics
+                log.info("%s: commit deferred by a rebalance (%s)", self.name, self.last_commit_deferral)
                 self.rt.counters.inc(f"{self.name}.commit_deferred")
                 now = time.monotonic()
                 if not self._commit_deferred:

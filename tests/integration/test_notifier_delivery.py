@@ -90,6 +90,7 @@ def run_until(act, cond, seconds: float, what: str) -> None:
     raise AssertionError(f"timed out waiting for {what}: accepted {len(act_receiver(act).accepted)}, "
                          f"committed {committed(act.rt, act)}, buffered {act.buffered()}, pending "
                          f"{act.groups.pending()}, backpressured {act.backpressured}, "
+                         f"last commit deferral {act.last_commit_deferral!r}, "
                          f"counters {dict((k, v) for k, v in act.rt.counters.snapshot().items() if k.startswith('act.'))}")
 
 
