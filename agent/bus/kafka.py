@@ -382,8 +382,15 @@ class _KafkaConsumer(Consumer):
         while not all(self.c.partitions_for_topic(t) for t in topics) and time.monotonic() < deadline:
             time.sleep(0.2)
         self.c.subscribe(topics, listener=_Listener(self))
+        self._rejoin_poll = False
+
+    #: poll timeout after an abandoned join was restarted: the join has to finish inside one poll call
+    REJOIN_POLL_S = 5.0
 
     def poll(self, max_records: int = 500, timeout: float = 0.1) -> list[Record]:
+        if self._rejoin_poll:
+            self._rejoin_poll = False
+            timeout = max(timeout, self.REJOIN_POLL_S)
         batches = self.c.poll(timeout_ms=int(timeout * 1000), max_records=max_records)
         if not batches:
             return []
@@ -394,7 +401,34 @@ class _KafkaConsumer(Consumer):
         return out
 
     def commit(self) -> None:
-        self.c.commit()
+        try:
+            self.c.commit()
+        except Exception as e:
+            if type(e).__name__ == "RebalanceInProgressError":
+                self._restart_abandoned_join()
+            raise
+
+    def _restart_abandoned_join(self) -> None:
+        """kafka-python 3.0.12 can abandon a finished join: when a rejoin spans several polls and
+        the join itself clears the reason it started (the first assignment was made before the
+        topic's metadata arrived; the leader's next assignment matches it), the next poll finds
+        nothing to rejoin for and never marks the member stable, so every commit is refused as
+        "undergoing a rebalance" for good. Seen as act commits deferred until the stage replaced
+        its consumer (and the new one got stuck the same way). Nothing due and nothing in flight
+        while commits are refused is that state: ask for a rejoin and let the next poll run it to
+        the end. Private attributes, read defensively: without them this does nothing and the
+        stage's own replacement after `rejoin_timeout_s` still applies."""
+        coord = getattr(self.c, "_coordinator", None)
+        if coord is None or not hasattr(coord, "request_rejoin"):
+            return
+        task = getattr(coord, "_join_task", None)
+        if coord.need_rejoin() or (task is not None and not getattr(task, "is_done", True)):
+            return                     # a join is due or under way: the next poll drives it
+        log.info("kafka-python consumer: commit refused with no join due or running; rejoining")
+        from agent.counters import COUNTERS
+        COUNTERS.inc("bus.kafka_python_rejoin_restarted")
+        coord.request_rejoin()
+        self._rejoin_poll = True
 
     def lag(self) -> int:
         total = 0

@@ -47,9 +47,9 @@ def run_id() -> str:
 def kafka_cfg(stack, run_id, tmp_path):
     """A config on the real Kafka and Elasticsearch, isolated by topic prefix, groups and index prefix;
     its indices and index templates are deleted afterwards (left behind, a few hundred runs fill the
-    local node's 1,000-shard limit and every later index creation fails). Its topics are left: with
-    their deletion after each test, kafka-python act consumers of the following tests stayed in
-    RebalanceInProgress in 2 of 2 full runs (never before it)."""
+    local node's 1,000-shard limit and every later index creation fails). Its topics are left (a
+    fresh broker per CI run; `rm -rf deploy/local/.data/kafka-data` with the stack down resets a
+    developer's)."""
     from agent.config import parse
     cfg = parse({
         "data_dir": str(tmp_path / "warden"),

@@ -285,3 +285,38 @@ def test_closing_serves_the_queue_so_a_commit_waiting_on_a_rebalance_returns_and
         c.commit()
     c.close()
     assert c.c.closed is True
+
+
+class RebalanceInProgressError(Exception):
+    """Named like kafka-python's: the wrapper and the stage classify errors by class name."""
+
+
+class StuckKafkaPython:
+    """kafka-python 3.0.12 after it abandoned a finished join: commits refused, nothing to rejoin for."""
+
+    def __init__(self, due: bool = False, in_flight: bool = False) -> None:
+        self.polls: list[int] = []
+        coord = types.SimpleNamespace(rejoins=0, _join_task=types.SimpleNamespace(is_done=not in_flight))
+        coord.need_rejoin = lambda: due
+        coord.request_rejoin = lambda: setattr(coord, "rejoins", coord.rejoins + 1)
+        self._coordinator = coord
+
+    def commit(self):
+        raise RebalanceInProgressError("the consumer is undergoing a rebalance")
+
+    def poll(self, timeout_ms, max_records):
+        self.polls.append(timeout_ms)
+        return {}
+
+
+@pytest.mark.parametrize("due,in_flight,restarted", [(False, False, True), (True, False, False), (False, True, False)])
+def test_kafka_python_join_abandoned_by_the_client_is_restarted_by_the_next_poll(due, in_flight, restarted):
+    c = object.__new__(kbus._KafkaConsumer)
+    c.c, c._rejoin_poll = StuckKafkaPython(due, in_flight), False
+    with pytest.raises(RebalanceInProgressError):      # still deferred by the stage, as before
+        c.commit()
+    assert c.c._coordinator.rejoins == int(restarted)
+    c.poll(10, 0.1)
+    c.poll(10, 0.1)
+    long_poll = int(kbus._KafkaConsumer.REJOIN_POLL_S * 1000)
+    assert c.c.polls == ([long_poll, 100] if restarted else [100, 100])   # one long poll runs the join to its end
