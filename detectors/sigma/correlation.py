@@ -11,6 +11,7 @@ events. State is plain data (snapshot/restore, no pickle).
 from __future__ import annotations
 
 import bisect
+import heapq
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -128,9 +129,11 @@ class CorrelationState:
     # entities whose groups changed since take_touched() (a group belongs to its first hit's entity),
     # so a checkpoint snapshots those and not every entity that holds state
     touched: set[str] = field(default_factory=set)
-    # no group can close or expire before the watermark reaches this (earliest first hit + span +
-    # lateness): close_windows() skips its sweep over every group until then
-    next_due: float = float("-inf")
+    # when each group's oldest window can close or expire (first hit + span + lateness), as a heap of
+    # (due, key): close_windows() visits the groups that are due, not every group. Entries go stale
+    # when a group's first hit moves later or the group goes; a stale one is re-filed or dropped
+    # when it comes up
+    due: list[tuple[float, tuple]] = field(default_factory=list)
 
     # -- input --------------------------------------------------------------------------------
     def add(self, rule: str, event: Event, view: EventView) -> list[Fired]:
@@ -160,7 +163,8 @@ class CorrelationState:
             hits.append(hit)
         else:
             bisect.insort(hits, hit, key=lambda h: h[0])
-        self.next_due = min(self.next_due, t + c.span + self.lateness)
+        if hits[0] is hit:              # a new group, or a late event now first: due earlier
+            heapq.heappush(self.due, (t + c.span + self.lateness, key))
         self._evict(key, hits)
         fired = self._check_rising(key, hits, t) if c.op in ("gt", "gte") else None
         self._touch(hits)
@@ -219,30 +223,35 @@ class CorrelationState:
         """Evaluate windows that can no longer change (lt/lte/eq/neq) and expire old state."""
         c = self.corr
         out: list[Fired] = []
-        if self.watermark < self.next_due:
-            return out
         horizon = self.watermark - self.lateness
-        for key in list(self.groups):
-            hits = self.groups[key]
-            if not hits or hits[0][0] + c.span + self.lateness > self.watermark:
+        refile: list[tuple[float, tuple]] = []          # filed again after the loop: each group once per call
+        while self.due and self.due[0][0] <= self.watermark:
+            _, key = heapq.heappop(self.due)
+            hits = self.groups.get(key)
+            if not hits:
+                continue                                 # the group is gone
+            if hits[0][0] + c.span + self.lateness > self.watermark:
+                refile.append((hits[0][0] + c.span + self.lateness, key))   # its first hit moved later
                 continue
             self._touch(hits)
             if c.op in ("gt", "gte"):
                 self._evict(key, hits)
+            else:
+                while hits and hits[0][0] + c.span <= horizon:
+                    t0 = hits[0][0]
+                    j = bisect.bisect_right(hits, t0 + c.span, key=lambda h: h[0])
+                    window = hits[:j]
+                    m = self._measure(window)
+                    if c.opfn(m, c.count):
+                        out.append(Fired(c, window, key, m))
+                    del hits[:j]
+                if not hits:
+                    self.groups.pop(key, None)
+            if hits:
                 self._touch(hits)
-                continue
-            while hits and hits[0][0] + c.span <= horizon:
-                t0 = hits[0][0]
-                j = bisect.bisect_right(hits, t0 + c.span, key=lambda h: h[0])
-                window = hits[:j]
-                m = self._measure(window)
-                if c.opfn(m, c.count):
-                    out.append(Fired(c, window, key, m))
-                del hits[:j]
-            self._touch(hits)
-            if not hits:
-                self.groups.pop(key, None)
-        self.next_due = min((h[0][0] for h in self.groups.values() if h), default=float("inf")) + c.span + self.lateness
+                refile.append((hits[0][0] + c.span + self.lateness, key))
+        for entry in refile:
+            heapq.heappush(self.due, entry)
         return out
 
     # -- state --------------------------------------------------------------------------------
@@ -253,7 +262,6 @@ class CorrelationState:
                 "late": self.late, "groups": groups}
 
     def load_state(self, st: dict, merge: bool = False) -> None:
-        self.next_due = float("-inf")      # sweep on the next close_windows()
         if not merge:
             self.groups = {}
         wm = st.get("wm")
@@ -262,6 +270,9 @@ class CorrelationState:
         self.late = int(st.get("late", 0)) if not merge else self.late
         for k, hits in st.get("groups", []):
             self.groups[tuple(k)] = [list(h) for h in hits]
+        span = self.corr.span + self.lateness
+        self.due = [(h[0][0] + span, k) for k, h in self.groups.items() if h]
+        heapq.heapify(self.due)
 
 
 def _value(view: EventView, name: str | None) -> str:

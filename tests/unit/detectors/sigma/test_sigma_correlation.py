@@ -166,3 +166,13 @@ def test_expiry_waits_for_the_watermark_to_reach_the_earliest_window():
     assert f.evidence["group_by"] == {"userIdentity.arn": "arn:aws:iam::1:user/alice"}
     (f,) = fired(eng, [ev(T0 + 179, user="dave")])     # bob's closes at T0 + 179, carol's one second later
     assert f.evidence["group_by"]["userIdentity.arn"].endswith("bob")
+
+
+def test_a_window_due_exactly_now_is_kept_until_it_is_past():
+    """A window whose first hit is exactly span + lateness old is still whole (eviction is strict):
+    it stays, counts, and the sweep visits it once per call instead of refiling it forever."""
+    eng = SigmaEngine(lateness=0).load_text(corr("event_count", "secret_read", "    condition: {gte: 2}", span="1m"))
+    assert fired(eng, [ev(T0, user="alice")]) == []
+    assert fired(eng, [ev(T0 + 60, user="bob")]) == []
+    (f,) = fired(eng, [ev(T0 + 60, user="alice")])
+    assert f.evidence["measured"] == 2.0
