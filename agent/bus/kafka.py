@@ -16,6 +16,7 @@ import time
 from typing import Iterable
 
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka import errors as KafkaErrors
 from kafka.admin import KafkaAdminClient
 from kafka.coordinator.assignors.range import RangePartitionAssignor
 from kafka.consumer.subscription_state import ConsumerRebalanceListener
@@ -403,9 +404,8 @@ class _KafkaConsumer(Consumer):
     def commit(self) -> None:
         try:
             self.c.commit()
-        except Exception as e:
-            if type(e).__name__ == "RebalanceInProgressError":
-                self._restart_abandoned_join()
+        except KafkaErrors.RebalanceInProgressError:
+            self._restart_abandoned_join()
             raise
 
     def _restart_abandoned_join(self) -> None:

@@ -55,14 +55,12 @@ def replay(ctx, paths, fmt) -> None:
         p.close()
 
 
-DEMO_DETECTORS = DEFAULT_DETECTORS   # type/name: options — the demo uses every one of these that is installed
-
-
 def demo_config(data_dir: str, hours: int, seed: int):
     from agent import registry
     from agent.config import parse
 
-    detectors = {name: opts for name, opts in DEMO_DETECTORS.items()
+    # the built-in set, each one that is installed
+    detectors = {name: dict(opts) for name, opts in DEFAULT_DETECTORS.items()
                  if name.split("/")[0] in registry.all_of("detector")}
     return parse({"data_dir": data_dir, "bus": {"type": "embedded"}, "store": {"type": "sqlite"},
                   "collectors": {"scenario/demo": {"seed": seed, "hours": hours}}, "detectors": detectors},

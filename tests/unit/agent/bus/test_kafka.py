@@ -10,6 +10,7 @@ import types
 
 import confluent_kafka as ck
 import pytest
+from kafka import errors as KafkaErrors
 
 from agent.bus import kafka as kbus
 from agent.config import parse
@@ -287,10 +288,6 @@ def test_closing_serves_the_queue_so_a_commit_waiting_on_a_rebalance_returns_and
     assert c.c.closed is True
 
 
-class RebalanceInProgressError(Exception):
-    """Named like kafka-python's: the wrapper and the stage classify errors by class name."""
-
-
 class StuckKafkaPython:
     """kafka-python 3.0.12 after it abandoned a finished join: commits refused, nothing to rejoin for."""
 
@@ -302,7 +299,7 @@ class StuckKafkaPython:
         self._coordinator = coord
 
     def commit(self):
-        raise RebalanceInProgressError("the consumer is undergoing a rebalance")
+        raise KafkaErrors.RebalanceInProgressError("the consumer is undergoing a rebalance")
 
     def poll(self, timeout_ms, max_records):
         self.polls.append(timeout_ms)
@@ -313,7 +310,7 @@ class StuckKafkaPython:
 def test_kafka_python_join_abandoned_by_the_client_is_restarted_by_the_next_poll(due, in_flight, restarted):
     c = object.__new__(kbus._KafkaConsumer)
     c.c, c._rejoin_poll = StuckKafkaPython(due, in_flight), False
-    with pytest.raises(RebalanceInProgressError):      # still deferred by the stage, as before
+    with pytest.raises(KafkaErrors.RebalanceInProgressError):      # still deferred by the stage, as before
         c.commit()
     assert c.c._coordinator.rejoins == int(restarted)
     c.poll(10, 0.1)
