@@ -23,7 +23,7 @@ import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 import orjson
 
@@ -44,6 +44,8 @@ class Request:
     query: dict[str, list[str]]
     headers: dict[str, str]     # lower-case names
     body: bytes
+    #: values of the `{name}` segments of the matched route template (`/api/v2/silence/{id}`)
+    path_params: dict[str, str] = field(default_factory=dict)
 
     def json(self) -> Any:
         try:
@@ -65,6 +67,25 @@ class Response:
 
 
 Handler = Callable[[Request], Response]
+
+
+def match_template(template: str, path: str) -> dict[str, str] | None:
+    """`{name}` segments of `template` matched against `path` (one non-empty segment each); None
+    when they do not match. A template without `{` matches only itself."""
+    if "{" not in template:
+        return {} if template == path else None
+    t_parts, p_parts = template.split("/"), path.split("/")
+    if len(t_parts) != len(p_parts):
+        return None
+    params: dict[str, str] = {}
+    for t, p in zip(t_parts, p_parts):
+        if t.startswith("{") and t.endswith("}"):
+            if not p:
+                return None
+            params[t[1:-1]] = unquote(p)
+        elif t != p:
+            return None
+    return params
 
 
 class RateLimiter:
@@ -114,6 +135,9 @@ class HttpServer:
         self.counters = counters
         self.routes: dict[tuple[str, str], Handler] = {}
         self.open_paths: set[str] = {"/healthz"}
+        #: paths under these prefixes skip the bearer-token check: their handlers authenticate
+        #: themselves (the web page's sign-in and session cookie)
+        self.open_prefixes: set[str] = set()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self.routes[("GET", "/healthz")] = lambda req: Response.json({"status": "ok"})
@@ -241,7 +265,7 @@ class HttpServer:
     def dispatch(self, h: BaseHTTPRequestHandler) -> Response:
         parts = urlsplit(h.path)
         self.counters.inc("http.requests")
-        if parts.path not in self.open_paths:
+        if parts.path not in self.open_paths and not any(parts.path.startswith(p) for p in self.open_prefixes):
             ip = h.client_address[0] if h.client_address else "?"
             key = ip
             if self.token is not None:
@@ -265,14 +289,28 @@ class HttpServer:
             h.close_connection = True
             raise HttpError(413, f"request body over {self.max_body_bytes} bytes")
         body = h.rfile.read(n) if n else b""
-        handler = self.routes.get((h.command, parts.path))
-        if handler is None:
-            if any(p == parts.path for _, p in self.routes):
-                raise HttpError(405, "method not allowed")
-            raise HttpError(404, "not found")
+        handler, params = self.match(h.command, parts.path)
         req = Request(h.command, parts.path, parse_qs(parts.query),
-                      {k.lower(): v for k, v in h.headers.items()}, body)
+                      {k.lower(): v for k, v in h.headers.items()}, body, params)
         return handler(req)
+
+    def match(self, method: str, path: str) -> tuple[Handler, dict[str, str]]:
+        """The handler for `method path` and the values of its `{name}` segments; 404 when no route
+        has the path, 405 when routes have it under other methods. Exact routes win over templates."""
+        handler = self.routes.get((method, path))
+        if handler is not None:
+            return handler, {}
+        path_known = False
+        for (m, template), h in self.routes.items():
+            params = match_template(template, path)
+            if params is None:
+                continue
+            if m == method:
+                return h, params
+            path_known = True
+        if path_known:
+            raise HttpError(405, "method not allowed")
+        raise HttpError(404, "not found")
 
     def close(self) -> None:
         if self._server is None:
