@@ -17,37 +17,28 @@ from dataclasses import dataclass, field
 import orjson
 import requests
 
+from agent.alertmanager.model import AmAlert, common, default_external_url, group_key
 from agent.registry import register
-from agent.stores.base import iso
 from responders.base import Responder
 from responders.delivery import IDEMPOTENCY_HEADER, DeliveryConfigMixin, idempotency_key, post
 
 
-def alertmanager_payload(alert, receiver: str) -> dict:
-    labels = {"alertname": alert.title, "severity": alert.severity, "entity": alert.entity,
-              "rule": alert.rule, "warden_alert_id": alert.id, **{k: str(v) for k, v in alert.labels.items()}}
-    am = {"status": "resolved" if alert.status == "resolved" else "firing", "labels": labels,
-          "annotations": {"description": alert.description, "summary": alert.title,
-                          "count": str(alert.count)},
-          "startsAt": iso(alert.first_seen),
-          "endsAt": iso(alert.last_seen) if alert.status == "resolved" else "0001-01-01T00:00:00Z",
-          "fingerprint": alert.id[:16], "generatorURL": ""}
-    return {"version": "4", "groupKey": alert.group_key, "truncatedAlerts": 0, "status": am["status"],
-            "receiver": receiver, "groupLabels": {"entity": alert.entity, "rule": alert.rule},
-            "commonLabels": labels, "commonAnnotations": am["annotations"], "externalURL": "", "alerts": [am]}
+def alertmanager_payload(alert, receiver: str, external_url: str = "") -> dict:
+    """The webhook message (version 4) for one alert: a group of one, keyed by its rule and entity."""
+    return alertmanager_group_payload([alert], receiver, {"entity": alert.entity, "rule": alert.rule},
+                                      external_url=external_url)
 
 
-def alertmanager_group_payload(alerts, receiver: str, group_labels: dict, group_key: str = "") -> dict:
-    """One Alertmanager webhook message (version 4) for a group of alerts."""
-    items = [alertmanager_payload(a, receiver)["alerts"][0] for a in alerts]
-    common = dict(items[0]["labels"]) if items else {}
-    for it in items[1:]:
-        common = {k: v for k, v in common.items() if it["labels"].get(k) == v}
+def alertmanager_group_payload(alerts, receiver: str, group_labels: dict, external_url: str = "") -> dict:
+    """One Alertmanager webhook message (version 4) for a group of alerts. `groupKey` depends only on
+    the receiver and the group's labels: the same on every message of a group, firing to resolved."""
+    items = [AmAlert.of(a, external_url).webhook() for a in alerts]
     status = "firing" if any(it["status"] == "firing" for it in items) else "resolved"
-    return {"version": "4", "groupKey": group_key or ",".join(f"{k}={v}" for k, v in sorted(group_labels.items())),
-            "truncatedAlerts": 0, "status": status, "receiver": receiver, "groupLabels": dict(group_labels),
-            "commonLabels": common, "commonAnnotations": items[0]["annotations"] if len(items) == 1 else {},
-            "externalURL": "", "alerts": items}
+    return {"version": "4", "groupKey": group_key(receiver, group_labels), "truncatedAlerts": 0, "status": status,
+            "receiver": receiver, "groupLabels": dict(group_labels),
+            "commonLabels": common([it["labels"] for it in items]),
+            "commonAnnotations": common([it["annotations"] for it in items]),
+            "externalURL": external_url, "alerts": items}
 
 
 def sign(secret: str, body: bytes) -> str:
@@ -68,6 +59,8 @@ class WebhookResponder(Responder):
         secret: str | None = None
         timeout_s: float = 5.0
         headers: dict = field(default_factory=dict)
+        #: where people reach warden (externalURL, generatorURL); default $WARDEN_EXTERNAL_URL or http.host:port
+        external_url: str = ""
 
         def validate(self) -> None:
             if not self.url.startswith(("http://", "https://")):
@@ -77,15 +70,19 @@ class WebhookResponder(Responder):
     def on_start(self) -> None:
         self.session = requests.Session()
 
+    def bind_runtime(self, rt) -> None:
+        super().bind_runtime(rt)
+        self.external_url = self.config.external_url.rstrip("/") or default_external_url(rt.cfg)
+
     def target(self, alert, params) -> str:
         return self.config.url
 
     def execute(self, action, alert):
-        return self._post(orjson.dumps(alertmanager_payload(alert, self.name)), [alert])
+        return self._post(orjson.dumps(alertmanager_payload(alert, self.name, self.external_url)), [alert])
 
     def notify(self, alerts, group, action):
-        return self._post(orjson.dumps(alertmanager_group_payload(alerts, self.name, group,
-                                                                  action.params.get("notification", ""))), alerts)
+        return self._post(orjson.dumps(alertmanager_group_payload(alerts, self.name, group, self.external_url)),
+                          alerts)
 
     def _post(self, body: bytes, alerts) -> dict:
         if not self._started:
