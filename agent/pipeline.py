@@ -42,6 +42,8 @@ class Pipeline:
             self.http = HttpServer.from_config(cfg.http, counters=self.rt.counters)
             if getattr(cfg.http, "metrics", False):
                 self.http.add_metrics_route()
+            from agent.alertmanager.api import for_config as alertmanager_api
+            self.http.add_routes(alertmanager_api(cfg).routes())    # /api/v2/*: amtool, Grafana, Karma
         policies = PolicySet.load(cfg.policies or None)
         self.stages = []
         for name in stages:

@@ -1,0 +1,110 @@
+"""Alertmanager v2 API shapes of warden's records: GettableAlert, GettableSilence, PostableSilence,
+and RFC 3339 times (Go writes nanoseconds; Python reads microseconds)."""
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import Any
+
+from agent.alertmanager.model import AmAlert
+from agent.errors import ConfigError
+from agent.event import Alert
+from agent.lifecycle.matchers import Matcher
+from agent.lifecycle.silences import Silence
+from agent.stores.base import iso
+
+_RFC3339 = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(\.\d+)?(Z|[+-]\d\d:\d\d)$", re.IGNORECASE)
+
+
+class BadRequest(ValueError):
+    """The request breaks the API's rules: answered 400 with this message."""
+
+
+def parse_time(value: Any, field: str) -> float:
+    """RFC 3339 (`2026-12-04T17:16:10.123456789Z`, any offset) → epoch seconds."""
+    m = _RFC3339.match(value) if isinstance(value, str) else None
+    if not m:
+        raise BadRequest(f"{field}: not an RFC 3339 time: {value!r}")
+    base, frac, zone = m.groups()
+    zone = "+00:00" if zone.upper() == "Z" else zone
+    try:
+        t = dt.datetime.fromisoformat(base + zone).timestamp()
+    except ValueError as e:
+        raise BadRequest(f"{field}: {e}") from None
+    return t + (float(frac) if frac else 0.0)
+
+
+def matcher_json(m: Matcher) -> dict[str, Any]:
+    return {"name": m.name, "value": m.value, "isRegex": m.op in ("=~", "!~"), "isEqual": m.op in ("=", "=~")}
+
+
+def matcher_from_json(d: Any, where: str) -> Matcher:
+    if not isinstance(d, dict) or not isinstance(d.get("name"), str) or not isinstance(d.get("value"), str):
+        raise BadRequest(f"{where}: a matcher needs string name and value")
+    if not isinstance(d.get("isRegex", False), bool) or not isinstance(d.get("isEqual", True), bool):
+        raise BadRequest(f"{where}: isRegex and isEqual must be booleans")
+    regex, equal = d.get("isRegex", False), d.get("isEqual", True)
+    op = ("=~" if equal else "!~") if regex else ("=" if equal else "!=")
+    try:
+        return Matcher(d["name"], op, d["value"])
+    except ConfigError as e:     # an invalid regex
+        raise BadRequest(f"{where}: {e}") from None
+
+
+def silence_json(s: Silence, now: float) -> dict[str, Any]:
+    """GettableSilence."""
+    return {"id": s.id, "status": {"state": s.state(now)}, "updatedAt": iso(max(s.created_at, 0.0)),
+            "matchers": [matcher_json(m) for m in s.matchers], "startsAt": iso(s.starts_at),
+            "endsAt": iso(s.ends_at), "createdBy": s.created_by, "comment": s.comment, "annotations": {}}
+
+
+def silence_from_json(body: Any, now: float) -> Silence:
+    """PostableSilence → Silence (a new id unless `id` is given: then the caller updates that one)."""
+    if not isinstance(body, dict):
+        raise BadRequest("the body must be a silence object")
+    raw = body.get("matchers")
+    if not isinstance(raw, list) or not raw:
+        raise BadRequest("matchers: a silence needs at least one matcher")
+    matchers = tuple(matcher_from_json(m, f"matchers[{i}]") for i, m in enumerate(raw))
+    if all(m.matches({}) for m in matchers):
+        raise BadRequest("matchers: at least one matcher must not match the empty string (it would silence everything)")
+    for f in ("createdBy", "comment"):
+        if not isinstance(body.get(f), str) or not body[f].strip():
+            raise BadRequest(f"{f}: required, a non-empty string")
+    start = parse_time(body.get("startsAt"), "startsAt")
+    end = parse_time(body.get("endsAt"), "endsAt")
+    if end <= start:
+        raise BadRequest("endsAt must be after startsAt")
+    if end <= now:
+        raise BadRequest("endsAt is in the past")
+    s = Silence.new(matchers, starts_at=max(start, now), ends_at=end,
+                    created_by=body["createdBy"], comment=body["comment"])
+    s.created_at = now
+    sid = body.get("id")
+    if sid not in (None, ""):
+        if not isinstance(sid, str):
+            raise BadRequest("id must be a string")
+        s.id = sid
+    return s
+
+
+def alert_state(alert: Alert, silenced_by: list[str]) -> dict[str, Any]:
+    by = (alert.labels or {}).get("suppressed_by", "")
+    inhibited = [by.split(":", 2)[-1]] if by.startswith("inhibit:") else []
+    silenced = list(silenced_by)
+    if by.startswith("silence:") and by[8:] not in silenced:
+        silenced.append(by[8:])
+    state = "suppressed" if silenced or inhibited else "active"
+    return {"state": state, "silencedBy": silenced, "inhibitedBy": inhibited, "mutedBy": []}
+
+
+def receivers_of(alert: Alert, default: str) -> list[str]:
+    names = sorted({r.get("responder", "") for r in alert.routes if r.get("responder")})
+    return names or [default]
+
+
+def gettable_alert(alert: Alert, am: AmAlert, silenced_by: list[str], default_receiver: str) -> dict[str, Any]:
+    return {"labels": am.labels, "annotations": am.annotations, "startsAt": am.starts_at, "endsAt": am.ends_at,
+            "updatedAt": iso(max(alert.updated, alert.last_seen)), "generatorURL": am.generator_url,
+            "fingerprint": am.fingerprint, "receivers": [{"name": n} for n in receivers_of(alert, default_receiver)],
+            "status": alert_state(alert, silenced_by)}
