@@ -40,10 +40,10 @@ class Alertmanager:
 
     CONFIG = "route:\n  receiver: 'null'\n  group_wait: 1s\nreceivers:\n  - name: 'null'\n"
 
-    def __init__(self, binary: Path, workdir: Path) -> None:
+    def __init__(self, binary: Path, workdir: Path, port: int | None = None) -> None:
         workdir.mkdir(parents=True, exist_ok=True)
         (workdir / "alertmanager.yml").write_text(self.CONFIG)
-        self.port = free_port()
+        self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = open(workdir / "alertmanager.log", "wb")
         self.proc = subprocess.Popen(
