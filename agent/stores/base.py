@@ -20,17 +20,26 @@ def iso(ts: float) -> str:
 
 
 def alert_document(a: Alert) -> dict[str, Any]:
-    """ECS-shaped alert document (event.kind: signal); `warden.alert` keeps the full record."""
-    return {
+    """ECS-shaped alert document (event.kind: signal) with Kibana's detection-alert fields, `threat.*`
+    from the ATT&CK / ATLAS tags and the entities at top level (agent.ecs.kibana); `warden.alert`
+    keeps the full record."""
+    from agent.ecs.kibana import alert_fields
+    ecs = alert_fields(a)
+    invalid = ecs.pop("warden_ecs_invalid", None)
+    doc = {
         "@timestamp": iso(a.first_seen),
         "event": {"kind": "signal", "id": a.id, "severity": ECS_SEVERITY.get(a.severity, 47),
+                  "risk_score": float(ECS_SEVERITY.get(a.severity, 47)),
                   "dataset": "warden.alerts", "start": iso(a.first_seen), "end": iso(a.last_seen)},
-        "rule": {"id": a.rule, "name": a.title},
         "message": a.description or a.title,
         "tags": list(a.tags),
         "labels": dict(a.labels),
+        **ecs,
         "warden": {"alert": codec.to_dict(a)},
     }
+    if invalid:
+        doc["warden"]["ecs_invalid"] = invalid
+    return doc
 
 
 def alert_from_document(doc: dict[str, Any]) -> Alert:

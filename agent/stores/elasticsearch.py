@@ -23,6 +23,8 @@ from typing import Any
 from elasticsearch import Elasticsearch, NotFoundError, helpers
 
 from agent import codec
+from agent.ecs import fields as ecs_fields
+from agent.ecs.kibana import workflow_status
 from agent.event import SEVERITY_RANK, Action, Alert
 from agent.stores.base import (WORKFLOW_FIELDS, AlertQuery, AlertStore, action_document,
                                alert_document, alert_from_document)
@@ -37,8 +39,12 @@ ALERT_MAPPINGS = {
     "properties": {
         "@timestamp": {"type": "date"},
         "event": {"properties": {"kind": _KW, "id": _KW, "severity": {"type": "long"}, "dataset": _KW,
-                                 "start": {"type": "date"}, "end": {"type": "date"}}},
-        "rule": {"properties": {"id": _KW, "name": {"type": "text", "fields": {"raw": _KW}}}},
+                                 "start": {"type": "date"}, "end": {"type": "date"}, "risk_score": {"type": "float"}}},
+        # ECS rule.*, threat.*, user/source/cloud/orchestrator/host.* and Kibana's kibana.alert.*
+        # (agent/ecs: types from the ECS definitions and Kibana's alert field map)
+        **ecs_fields.mapping([f"rule.{n}" for n in ("id", "name", "uuid", "ruleset", "category")]
+                             + ecs_fields.threat_field_names() + ecs_fields.entity_fields()
+                             + list(ecs_fields.KIBANA_FIELDS)),
         "message": {"type": "text"},
         "tags": _KW,
         "labels": _OFF,
@@ -47,7 +53,8 @@ ALERT_MAPPINGS = {
             "id": _KW, "rule": _KW, "title": {"type": "text"}, "severity": _KW, "entity": _KW,
             "group_key": _KW, "status": _KW, "first_seen": _DBL, "last_seen": _DBL, "updated": _DBL,
             "count": {"type": "long"}, "detector": _KW, "description": {"type": "text"}, "tags": _KW,
-            "finding_ids": _KW, "event_ids": _KW, "evidence": _OFF, "routes": _OFF, "labels": _OFF, "assignee": _KW}}}},
+            "finding_ids": _KW, "event_ids": _KW, "evidence": _OFF, "routes": _OFF, "labels": _OFF, "assignee": _KW}},
+            "ecs_invalid": _KW}},
     },
 }
 ACTION_MAPPINGS = {
@@ -114,8 +121,12 @@ class ElasticsearchStore(AlertStore):
             if now - 3600 < a.last_seen <= now + 60 and len(self._observed) < self.max_buffer:
                 self._observed.append(a.last_seen)     # live traffic: event time ~ observed time
             doc = alert_document(a)
+            # Kibana's workflow_status belongs to people: set when the document is created, then
+            # only by set_workflow (a redelivered alert's `doc` never carries it)
+            upsert = {**doc, "kibana": {**doc["kibana"], "alert": {**doc["kibana"]["alert"],
+                                                                   "workflow_status": workflow_status(a.status)}}}
             self._pending[f"alert:{a.id}"] = {"_op_type": "update", "_index": self.alerts_index, "_id": a.id,
-                                              "doc": doc, "upsert": doc}
+                                              "doc": doc, "upsert": upsert}
 
     def put_actions(self, actions: list[Action]) -> None:
         self._make_room(len(actions))
@@ -206,8 +217,10 @@ class ElasticsearchStore(AlertStore):
         a = self.get_alert(alert_id)
         if a is None:
             return False
-        self.es.update(index=self.alerts_index, id=a.id, doc={"workflow": {**fields, "at": time.time()}},
-                       refresh="wait_for")
+        doc: dict[str, Any] = {"workflow": {**fields, "at": time.time()}}
+        if fields.get("status"):
+            doc["kibana"] = {"alert": {"workflow_status": workflow_status(fields["status"])}}
+        self.es.update(index=self.alerts_index, id=a.id, doc=doc, refresh="wait_for")
         return True
 
     def close(self) -> None:

@@ -1,0 +1,1 @@
+"""Elastic Common Schema and Kibana alert fields for warden's alert documents."""
