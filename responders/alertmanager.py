@@ -26,23 +26,19 @@ import time
 from dataclasses import dataclass, field
 
 import orjson
-import requests
 
-from agent.alertmanager.model import AmAlert, default_external_url
+from agent.alertmanager.model import AmAlert
 from agent.event import Alert
 from agent.registry import register
-from responders.base import Responder
 from responders.delivery import IDEMPOTENCY_HEADER, DeliveryConfigMixin, DeliveryError, idempotency_key, post
+from responders.http_notifier import HttpNotifier, check_http_url
 
 log = logging.getLogger("warden.responders.alertmanager")
 
 
 @register
-class AlertmanagerResponder(Responder):
+class AlertmanagerResponder(HttpNotifier):
     type = "alertmanager"
-    action = "notify"
-    notifies = True
-    permissions = ("network:egress",)
     example_config = {"url": "http://127.0.0.1:9093"}
 
     @dataclass
@@ -54,14 +50,13 @@ class AlertmanagerResponder(Responder):
         headers: dict = field(default_factory=dict)
 
         def validate(self) -> None:
-            if not self.url.startswith(("http://", "https://")):
-                raise ValueError("url must be Alertmanager's http(s) base URL")
+            check_http_url(self.url, "url (Alertmanager's base URL)")
             if self.resend_interval_s <= 0:
                 raise ValueError("resend_interval_s must be > 0")
             self.validate_delivery()
 
     def on_start(self) -> None:
-        self.session = requests.Session()
+        super().on_start()
         self.endpoint = self.config.url.rstrip("/") + "/api/v2/alerts"
         self._firing: dict[str, Alert] = {}
         self._lock = threading.Lock()
@@ -74,7 +69,6 @@ class AlertmanagerResponder(Responder):
     def bind_runtime(self, rt) -> None:
         """Bound to the act stage: start refreshing (first from the store's firing alerts)."""
         super().bind_runtime(rt)
-        self.external_url = self.config.external_url.rstrip("/") or default_external_url(rt.cfg)
         self.start()
         self._ensure_refresher()
 
@@ -87,15 +81,12 @@ class AlertmanagerResponder(Responder):
 
     def payload(self, alerts: list[Alert], now: float) -> bytes:
         end = self.ends_at(now)
-        return orjson.dumps([AmAlert.of(a, self.external_url, ends_at=end).postable() for a in alerts])
+        return orjson.dumps([AmAlert.of(a, self.link_base(), ends_at=end).postable() for a in alerts])
 
     def _send(self, alerts: list[Alert]) -> int:
         headers = {"Content-Type": "application/json", **self.config.headers, IDEMPOTENCY_HEADER: idempotency_key(alerts)}
         return post(self.session, self.endpoint, self.payload(alerts, time.time()), headers, self.config.timeout_s,
                     "alertmanager")
-
-    def execute(self, action, alert):
-        return self.notify([alert], {"alertname": alert.rule}, action)
 
     def notify(self, alerts, group, action):
         if not self._started:
@@ -172,4 +163,4 @@ class AlertmanagerResponder(Responder):
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=self.config.timeout_s + 1)
-        self.session.close()
+        super().on_close()

@@ -15,12 +15,11 @@ import os
 from dataclasses import dataclass, field
 
 import orjson
-import requests
 
-from agent.alertmanager.model import AmAlert, common, default_external_url, group_key
+from agent.alertmanager.model import AmAlert, common, group_key
 from agent.registry import register
-from responders.base import Responder
 from responders.delivery import IDEMPOTENCY_HEADER, DeliveryConfigMixin, idempotency_key, post
+from responders.http_notifier import HttpNotifier, check_http_url
 
 
 def alertmanager_payload(alert, receiver: str, external_url: str = "") -> dict:
@@ -46,11 +45,8 @@ def sign(secret: str, body: bytes) -> str:
 
 
 @register
-class WebhookResponder(Responder):
+class WebhookResponder(HttpNotifier):
     type = "webhook"
-    action = "notify"
-    permissions = ("network:egress",)
-    notifies = True
     example_config = {"url": "http://127.0.0.1:9/hook"}
 
     @dataclass
@@ -63,25 +59,17 @@ class WebhookResponder(Responder):
         external_url: str = ""
 
         def validate(self) -> None:
-            if not self.url.startswith(("http://", "https://")):
-                raise ValueError("url must be an http(s) URL")
+            check_http_url(self.url)
             self.validate_delivery()
-
-    def on_start(self) -> None:
-        self.session = requests.Session()
-
-    def bind_runtime(self, rt) -> None:
-        super().bind_runtime(rt)
-        self.external_url = self.config.external_url.rstrip("/") or default_external_url(rt.cfg)
 
     def target(self, alert, params) -> str:
         return self.config.url
 
     def execute(self, action, alert):
-        return self._post(orjson.dumps(alertmanager_payload(alert, self.name, self.external_url)), [alert])
+        return self._post(orjson.dumps(alertmanager_payload(alert, self.name, self.link_base())), [alert])
 
     def notify(self, alerts, group, action):
-        return self._post(orjson.dumps(alertmanager_group_payload(alerts, self.name, group, self.external_url)),
+        return self._post(orjson.dumps(alertmanager_group_payload(alerts, self.name, group, self.link_base())),
                           alerts)
 
     def _post(self, body: bytes, alerts) -> dict:
@@ -95,5 +83,3 @@ class WebhookResponder(Responder):
         status = post(self.session, self.config.url, body, headers, self.config.timeout_s, "webhook")
         return {"status_code": status, "idempotency_key": key}
 
-    def on_close(self) -> None:
-        self.session.close()
