@@ -1,0 +1,18 @@
+"""The on-call integrations example (deploy/examples/oncall-integrations.yaml) passes
+`warden config check`: every responder builds, every route names one that exists."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from click.testing import CliRunner
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+def test_the_example_config_checks(monkeypatch):
+    from agent.cli import _load_commands, cli
+    monkeypatch.chdir(ROOT)
+    _load_commands()
+    r = CliRunner().invoke(cli, ["-c", "deploy/examples/oncall-integrations.yaml", "config", "check"])
+    assert r.exit_code == 0, r.output
+    assert "store=elasticsearch" in r.output and "policies=2" in r.output
