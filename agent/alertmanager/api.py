@@ -64,6 +64,14 @@ def _regex(req: Request, name: str) -> re.Pattern | None:
         raise HttpError(400, f"{name}: invalid regex: {e}") from None
 
 
+def _available(factory: Callable[[], Any], what: str) -> Any:
+    """Open a store; one that cannot be reached is a 503 (the client may retry), not a 500."""
+    try:
+        return factory()
+    except Exception as e:  # noqa: BLE001 - any connection failure of either store type
+        raise HttpError(503, f"{what} unavailable: {type(e).__name__}") from None
+
+
 class AlertmanagerApi:
     """Handlers over an alert store and a silence store (both opened lazily by the callables given)."""
 
@@ -83,13 +91,13 @@ class AlertmanagerApi:
     @property
     def store(self) -> AlertStore:
         if self._store is None:
-            self._store = self._store_factory()
+            self._store = _available(self._store_factory, "alert store")
         return self._store
 
     @property
     def silences(self) -> SilenceStore:
         if self._silences is None:
-            self._silences = self._silences_factory()
+            self._silences = _available(self._silences_factory, "silence store")
         return self._silences
 
     def routes(self) -> dict[tuple[str, str], Callable[[Request], Response]]:
@@ -116,8 +124,9 @@ class AlertmanagerApi:
     # alerts --------------------------------------------------------------------------------------
     def _open_alerts(self) -> list[Alert]:
         out: dict[str, Alert] = {}
+        store = self.store
         for st in OPEN_STATUSES:
-            for a in self.store.list_alerts(AlertQuery(status=st, limit=self.limit)):
+            for a in _available(lambda: store.list_alerts(AlertQuery(status=st, limit=self.limit)), "alert store"):
                 out.setdefault(a.id, a)
         return sorted(out.values(), key=lambda a: (a.first_seen, a.id))
 
@@ -126,7 +135,7 @@ class AlertmanagerApi:
         active, silenced, inhibited = _flag(req, "active"), _flag(req, "silenced"), _flag(req, "inhibited")
         receiver = _regex(req, "receiver")
         now = self.clock()
-        live = [s for s in self.silences.list(include_expired=False) if s.state(now) == "active"]
+        live = [s for s in self._silence_list(False) if s.state(now) == "active"]
         out = []
         for a in self._open_alerts():
             am = AmAlert.of(a, self.external_url)
@@ -163,7 +172,7 @@ class AlertmanagerApi:
         matchers = _filters(req)
         now = self.clock()
         out = []
-        for s in self.silences.list(include_expired=True):
+        for s in self._silence_list(True):
             labels = {m.name: m.value for m in s.matchers}
             if matchers and not matches_all(matchers, labels):
                 continue
@@ -172,6 +181,10 @@ class AlertmanagerApi:
         out.sort(key=lambda d: (order[d["status"]["state"]], d["endsAt"] if d["status"]["state"] != "pending"
                                 else d["startsAt"]))
         return Response.json(out)
+
+    def _silence_list(self, include_expired: bool):
+        silences = self.silences
+        return _available(lambda: silences.list(include_expired=include_expired), "silence store")
 
     def post_silence(self, req: Request) -> Response:
         now = self.clock()

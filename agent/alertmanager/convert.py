@@ -41,6 +41,8 @@ def matcher_json(m: Matcher) -> dict[str, Any]:
 def matcher_from_json(d: Any, where: str) -> Matcher:
     if not isinstance(d, dict) or not isinstance(d.get("name"), str) or not isinstance(d.get("value"), str):
         raise BadRequest(f"{where}: a matcher needs string name and value")
+    if not d["name"].strip():
+        raise BadRequest(f"{where}: a matcher needs a label name")
     if not isinstance(d.get("isRegex", False), bool) or not isinstance(d.get("isEqual", True), bool):
         raise BadRequest(f"{where}: isRegex and isEqual must be booleans")
     regex, equal = d.get("isRegex", False), d.get("isEqual", True)

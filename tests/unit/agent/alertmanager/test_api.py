@@ -151,6 +151,8 @@ def test_silence_update_by_id_keeps_the_id(api):
     ({"matchers": [{"name": "alertname", "value": ".*", "isRegex": True, "isEqual": True}]}, "empty string"),
     ({"matchers": [{"name": "alertname", "value": "(", "isRegex": True}]}, "invalid regex"),
     ({"matchers": [{"name": "a", "value": 1}]}, "string name and value"),
+    ({"matchers": [{"name": " ", "value": "x"}]}, "label name"),
+    ({"matchers": [{"name": "a", "value": "x", "isRegex": "yes"}]}, "booleans"),
     ({"endsAt": "tomorrow"}, "RFC 3339"),
     ({"endsAt": rfc(NOW - 20)}, "after startsAt"),
     ({"startsAt": rfc(NOW - 100), "endsAt": rfc(NOW - 5)}, "in the past"),
@@ -179,3 +181,19 @@ def test_nanosecond_times_from_go_clients(api):
     assert s.starts_at == pytest.approx(dt.datetime(2027, 2, 15, 7, 0, 0, 123457, dt.timezone.utc).timestamp())
     assert s.ends_at == pytest.approx(dt.datetime(2027, 2, 15, 9, 0, 0, 500000, dt.timezone.utc).timestamp())
     assert api.get(f"{api.base}/silence/{s.id}").json()["status"]["state"] == "pending"
+
+
+def test_an_unreachable_store_is_503_not_500(tmp_path):
+    def down():
+        raise ConnectionError("elasticsearch refused the connection")
+    a = AlertmanagerApi(down, down, clock=lambda: NOW)
+    srv = HttpServer("127.0.0.1", 0, rate_limit_rps=0)
+    srv.add_routes(a.routes())
+    srv.start()
+    try:
+        host, port = srv.address
+        for path in ("/alerts", "/alerts/groups", "/silences"):
+            r = requests.get(f"http://{host}:{port}/api/v2{path}")
+            assert r.status_code == 503 and "unavailable" in r.text, (path, r.text)
+    finally:
+        srv.close()
