@@ -26,6 +26,7 @@ from agent.event import Event, Finding
 from agent.snapshot import pack, unpack
 from detectors.base import Detector
 from detectors.metrics.config import SEVERITIES
+from detectors.metrics.recent import RecentPoints
 
 try:  # numba ships with pyod; the kernels are plain Python without it (same results, slower)
     import numba as _numba
@@ -215,6 +216,8 @@ class MetricDetector(Detector):
     event_kinds = ("metric",)
     #: which metric names this detector reads; empty = all numeric metrics
     metric_names: tuple[str, ...] = ()
+    #: the score is a z-score against the baseline: baseline ± threshold x scale is drawn (recent.py)
+    chart_threshold_is_z: bool = False
 
     def _accept_mask(self, ex: Extracted) -> np.ndarray:
         ok = ex.ok
@@ -260,14 +263,38 @@ class MetricDetector(Detector):
         if not len(events):
             return []
         res = self.run(events)
+        self._remember(events, res)
         out = []
         thr = float(self.config.threshold)
         for i in np.flatnonzero(res.flags):
             f = self._finding(events[i], float(res.scores[i]), thr, float(res.center[i]),
                               float(res.scale[i]))
             if f is not None:
-                out.append(f)
+                out.append(self._with_chart(events[i], f))
         return out
+
+    # the bounded window of recent points behind every metric alert's chart (recent.py) ----------
+    @property
+    def recent(self) -> RecentPoints:
+        r = self.__dict__.get("_recent_points")
+        if r is None:
+            r = self.__dict__["_recent_points"] = RecentPoints()
+        return r
+
+    def chart_key(self, ev: Event) -> tuple:
+        return (ev.entity, ev.name)
+
+    def _remember(self, events: Sequence[Event], res: RunResult) -> None:
+        self.recent.observe([self.chart_key(e) for e in events], [e.time for e in events],
+                            [_to_float(e.value) if e.value is not None else math.nan for e in events],
+                            res.center.tolist(), res.scale.tolist(), res.flags.tolist(),
+                            [e.kind == "metric" and self.accepts(e) for e in events])
+
+    def _with_chart(self, ev: Event, f: Finding) -> Finding:
+        k = float(self.config.threshold) if self.chart_threshold_is_z else None
+        f.evidence["chart"] = self.recent.chart_for(self.chart_key(ev), f.time, k,
+                                                    str(getattr(self.config, "direction", "both")))
+        return f
 
     def severity_for(self, score: float, threshold: float) -> str:
         sev = getattr(self.config, "severity", "medium")
@@ -301,13 +328,15 @@ class MetricDetector(Detector):
     def _pack_state(self, rows: list[dict], entity: str | None, **extra: Any) -> bytes:
         """Versioned, checksummed snapshot of this detector: `rows` (every series, or `entity`'s)
         and `extra` (what a restore must agree with, or state beyond the rows)."""
-        return snapshot_rows(f"detector.{self.type}", self.state_version, rows, {"entity": entity, **extra})
+        return snapshot_rows(f"detector.{self.type}", self.state_version, rows,
+                             {"entity": entity, **extra, "recent": self.recent.dump(entity)})
 
     def _unpack_state(self, blob: bytes, entity: str | None) -> dict:
         """The state in a snapshot of this detector type, checked to be a snapshot of `entity`."""
         state = restore_rows(blob, f"detector.{self.type}", self.state_version)
         if state.get("entity") != entity:
             raise ValueError(f"snapshot is for entity {state.get('entity')!r}, not {entity!r}")
+        self.recent.load(state.get("recent"), entity)
         return state
 
 
@@ -337,6 +366,7 @@ class SeriesTableDetector(MetricDetector):
 
     def forget(self, entity: str) -> None:
         self.table.forget(entity)
+        self.recent.forget(entity)
         self._dirty.discard(entity)
 
 
