@@ -42,6 +42,10 @@ class Pipeline:
             self.http = HttpServer.from_config(cfg.http, counters=self.rt.counters)
             if getattr(cfg.http, "metrics", False):
                 self.http.add_metrics_route()
+            if getattr(cfg.http, "ui", False):
+                from agent.ui import UiOptions, install
+                install(self.http, cfg, self.rt.store, options=UiOptions(redaction=cfg.http.ui_redaction),
+                        counters=self.rt.counters)
         policies = PolicySet.load(cfg.policies or None)
         self.stages = []
         for name in stages:
