@@ -72,7 +72,7 @@ class Geometry:
 
 
 def svg_geometry(d: ChartData, width: int = 820, height: int = 280) -> Geometry:
-    left, top, right, bottom = 64, 12, width - 12, height - 28
+    left, top, right, bottom = 78, 12, width - 28, height - 28
     ys = [y for y in d.v if y is not None] + [y for y in d.baseline if y is not None]
     ys += [y for b in d.band if b for y in b]
     ys += [y for th in d.threshold if th for y in th if y is not None]

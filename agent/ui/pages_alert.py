@@ -26,8 +26,11 @@ class Moment:
 def timeline(a: Alert, chart: ChartData | None, actions, related: list[Alert]) -> list[Moment]:
     out = [Moment(a.first_seen, "first finding", f"{a.detector}: {a.title}")]
     if chart is not None:
-        out += [Moment(t, "threshold crossed", f"{chart.metric} = {render.fmt_num(v)}")
-                for t, v, c in zip(chart.t, chart.v, chart.crossed) if c]
+        crossed = [(t, v) for t, v, c in zip(chart.t, chart.v, chart.crossed) if c]
+        out += [Moment(t, "threshold crossed", f"{chart.metric} = {render.fmt_num(v)}") for t, v in crossed[:3]]
+        if len(crossed) > 3:
+            out.append(Moment(crossed[-1][0], "threshold crossed", f"{chart.metric} = {render.fmt_num(crossed[-1][1])} "
+                              f"({len(crossed) - 3} more crossings since {render.fmt_time(crossed[2][0])})"))
     if a.last_seen > a.first_seen:
         out.append(Moment(a.last_seen, "last finding", f"{a.count} finding(s) folded into this alert"))
     out += [Moment(x.time, f"action {x.status}", f"{x.responder} {x.action} {x.target}"

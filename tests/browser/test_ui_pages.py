@@ -1,0 +1,160 @@
+"""The web page in headless Chromium, on the demo's alerts, over SQLite and the real Elasticsearch:
+the list and its filters and paging, a metric alert's chart (the drawn data against the store),
+and the buttons that change the store (ack, assign, resolve, silence, approve)."""
+from __future__ import annotations
+
+import re
+import shutil
+import uuid
+
+import pytest
+
+from agent.event import Action
+from tests.browser.conftest import ARTIFACTS, PAGE_SIZE, ROOT, click_and_wait, sign_in
+
+pytestmark = pytest.mark.integration
+
+
+def _by():
+    from selenium.webdriver.common.by import By
+    return By
+
+
+def _rows(browser):
+    return [(r.get_attribute("data-id"), r.get_attribute("data-status"))
+            for r in browser.find_elements(_by().CSS_SELECTOR, "tr.alert")]
+
+
+def _all_alerts(site):
+    from agent.stores.search import AlertSearch
+    return site.store.search_alerts(AlertSearch(limit=500)).alerts
+
+
+def test_alert_list_shows_the_demo_incidents_and_filters_and_pages(site, browser):
+    from selenium.webdriver.support.ui import Select
+    By = _by()
+    alerts = _all_alerts(site)
+    sign_in(browser, site)
+    assert int(browser.find_element(By.ID, "total").text) == len(alerts)
+    ids = [i for i, _ in _rows(browser)]
+    assert set(ids) == {a.id for a in alerts[:PAGE_SIZE]} and len(ids) == PAGE_SIZE   # newest first, one page
+    heads = browser.find_elements(By.CSS_SELECTOR, "tbody.incident")
+    assert {h.get_attribute("data-group") for h in heads} == {(a.group_key or a.id) for a in alerts[:PAGE_SIZE]}
+    # every demo incident is there (over all pages)
+    entities = {a.entity for a in alerts}
+    for want in ("gpu-node-3", "gpu-node-2", "fraud-scorer", "llm-chat", "arn:aws:iam::123456789012:user/alice",
+                 "arn:aws:iam::123456789012:user/backup-svc"):
+        assert want in entities
+    # paging: page 2 continues where page 1 stopped
+    browser.find_element(By.ID, "next").click()
+    assert {i for i, _ in _rows(browser)} == {a.id for a in alerts[PAGE_SIZE:2 * PAGE_SIZE]}
+    assert browser.find_element(By.ID, "page-no").text == "2"
+    # filter by status with the form
+    browser.get(site.base + "/ui/alerts")
+    Select(browser.find_element(By.NAME, "status")).select_by_value("firing")
+    browser.find_element(By.ID, "apply").click()
+    firing = [a for a in alerts if a.status == "firing"]
+    assert firing and int(browser.find_element(By.ID, "total").text) == len(firing)
+    assert {s for _, s in _rows(browser)} == {"firing"}
+    # free text and detector and entity
+    browser.get(site.base + "/ui/alerts?q=memory+leak")
+    assert {i for i, _ in _rows(browser)} == {a.id for a in alerts if "memory leak" in a.title.lower()}
+    browser.get(site.base + "/ui/alerts?detector=baseline&entity=gpu-node-3")
+    want = {a.id for a in alerts if a.detector.startswith("baseline/") and a.entity == "gpu-node-3"}
+    assert want and {i for i, _ in _rows(browser)} == want
+
+
+def _path_vertices(d: str) -> list[tuple[float, float]]:
+    return [(float(x), float(y)) for x, y in re.findall(r"[ML](-?[\d.]+),(-?[\d.]+)", d)]
+
+
+def test_metric_alert_page_draws_series_band_threshold_and_crossings(site, browser):
+    By = _by()
+    a = max((x for x in _all_alerts(site) if x.detector.startswith("baseline/")),
+            key=lambda x: x.evidence["chart"]["crossings"])
+    chart = a.evidence["chart"]
+    pts = [p for p in chart["points"] if p[1] is not None]
+    crossing = [p for p in pts if p[4]]
+    assert len(crossing) >= 5                                     # the GPU memory leak crosses many times
+    sign_in(browser, site)
+    browser.get(f"{site.base}/ui/alerts/{a.id}")
+    svg = browser.find_element(By.ID, "chart")
+    assert int(svg.get_attribute("data-points")) == len(pts)
+    series = _path_vertices(browser.find_element(By.ID, "series").get_attribute("d"))
+    assert len(series) == len(pts)
+    # the drawn series follows the stored values: the highest value is drawn highest (smallest y)
+    assert min(range(len(pts)), key=lambda i: series[i][1]) == max(range(len(pts)), key=lambda i: pts[i][1])
+    band = browser.find_element(By.ID, "band")
+    assert band.size["height"] > 0 and band.size["width"] > 0      # rendered, not only present
+    high = _path_vertices(browser.find_element(By.ID, "threshold-high").get_attribute("d"))
+    circles = browser.find_elements(By.CSS_SELECTOR, "circle.crossing")
+    assert len(circles) == len(crossing) == chart["crossings"]
+    high_at = dict(high)
+    for c, p in zip(circles, crossing):
+        assert float(c.get_attribute("data-v")) == pytest.approx(p[1])
+        k, base, scale = chart["threshold_k"], p[2], p[3]
+        assert abs(p[1] - base) >= k * scale * 0.999                 # the stored point crossed the threshold
+        x, y = float(c.get_attribute("cx")), float(c.get_attribute("cy"))
+        if p[1] > base:
+            assert y <= high_at[x]                                 # drawn above the threshold line
+        assert c.is_displayed()
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    shot = ARTIFACTS / f"ui-alert-{site.store.__class__.__name__}.png"
+    assert browser.get_screenshot_as_file(str(shot))
+    if site.store.__class__.__name__ == "SqliteStore":
+        shutil.copy(shot, ROOT / "docs" / "ui-alert-page.png")
+
+
+def _submit(browser, form_id: str, **fields) -> None:
+    By = _by()
+    form = browser.find_element(By.ID, form_id)
+    for name, value in fields.items():
+        el = form.find_element(By.NAME, name)
+        el.clear()
+        el.send_keys(value)
+    click_and_wait(browser, form.find_element(By.CSS_SELECTOR, "button[type=submit]"))
+
+
+def test_ack_assign_resolve_silence_and_approve_from_the_page_change_the_store(site, browser):
+    from agent.lifecycle.silences import open_silences
+    By = _by()
+    firing = [a for a in _all_alerts(site) if a.status == "firing"]
+    assert len(firing) >= 2
+    acked, resolved = firing[0], firing[1]
+    note = f"on it {uuid.uuid4().hex[:6]}"
+    sign_in(browser, site)
+    browser.get(f"{site.base}/ui/alerts/{acked.id}")
+    _submit(browser, "ack-form", note=note)
+    assert site.store.get_alert(acked.id).status == "acknowledged"
+    assert browser.find_element(By.ID, "alert-status").text == "acknowledged"
+    _submit(browser, "assign-form", assignee="dana")
+    assert site.store.get_alert(acked.id).assignee == "dana"
+    browser.get(f"{site.base}/ui/alerts/{resolved.id}")
+    _submit(browser, "resolve-form", note="fixed by rollback")
+    assert site.store.get_alert(resolved.id).status == "resolved"
+    # silence alerts like this: the matchers come prefilled
+    prefilled = browser.find_element(By.ID, "silence-matchers").get_attribute("value").splitlines()
+    assert prefilled == [f"alertname={resolved.labels['alertname']}", f"entity={resolved.entity}"]
+    _submit(browser, "silence-form", comment="known rollout")
+    st = open_silences(site.cfg)
+    try:
+        mine = [s for s in st.list() if s.comment == "known rollout"]
+    finally:
+        st.close()
+    assert mine and sorted((m.name, m.op, m.value) for m in mine[0].matchers) == sorted(
+        [("alertname", "=", resolved.labels["alertname"]), ("entity", "=", resolved.entity)])
+    # approve an action waiting for approval
+    pending = Action(id=uuid.uuid4().hex, alert_id=acked.id, responder="log/default", action="notify",
+                     target=acked.entity, dry_run=True, status="pending_approval", time=acked.last_seen,
+                     result={"route": {"responder": "log/default", "dry_run": True, "params": {}}})
+    site.store.put_actions([pending])
+    site.store.flush()
+    browser.get(f"{site.base}/ui/alerts/{acked.id}")
+    row = browser.find_element(By.CSS_SELECTOR, f"tr[data-id='{pending.id}']")
+    click_and_wait(browser, row.find_element(By.CSS_SELECTOR, "button.approve"))
+    assert "done=" + pending.id[:12] in browser.current_url
+    after = [x for x in site.store.list_actions(acked.id) if x.id == pending.id]
+    assert after and after[0].status != "pending_approval"
+    from agent.actions.log import ActionLog
+    assert any(e.get("phase") == "approve" and (e.get("action") or {}).get("id") == pending.id
+               for e in ActionLog.for_data_dir(site.cfg.data_dir).entries())
