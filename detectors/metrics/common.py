@@ -17,6 +17,7 @@ code as plain Python otherwise).
 from __future__ import annotations
 
 import math
+import threading
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
@@ -79,7 +80,12 @@ def extract(events: Sequence[Event], kinds: tuple[str, ...] = ("metric",)) -> Ex
         ok = np.fromiter((e.kind == k0 for e in events), dtype=bool, count=n)
     else:
         ok = np.fromiter((e.kind in kinds for e in events), dtype=bool, count=n)
-    return Extracted(keys, values, times, ok)
+    out = Extracted(keys, values, times, ok)
+    _LAST_EXTRACT.events, _LAST_EXTRACT.ex = events, out     # reused by _remember for the same batch
+    return out
+
+
+_LAST_EXTRACT = threading.local()
 
 
 def _to_float(v: Any) -> float:
@@ -285,10 +291,13 @@ class MetricDetector(Detector):
         return (ev.entity, ev.name)
 
     def _remember(self, events: Sequence[Event], res: RunResult) -> None:
-        self.recent.observe([self.chart_key(e) for e in events], [e.time for e in events],
-                            [_to_float(e.value) if e.value is not None else math.nan for e in events],
-                            res.center.tolist(), res.scale.tolist(), res.flags.tolist(),
-                            [e.kind == "metric" and self.accepts(e) for e in events])
+        if getattr(_LAST_EXTRACT, "events", None) is events and type(self).chart_key is MetricDetector.chart_key:
+            ex = _LAST_EXTRACT.ex                      # the columns `_run` extracted from this batch
+            keys = ex.keys
+        else:
+            ex = extract(events, self.event_kinds)
+            keys = [self.chart_key(e) for e in events]
+        self.recent.observe(keys, ex.times, ex.values, res.center, res.scale, res.flags, self._accept_mask(ex))
 
     def _with_chart(self, ev: Event, f: Finding) -> Finding:
         k = float(self.config.threshold) if self.chart_threshold_is_z else None
