@@ -44,8 +44,26 @@ class Trends:
         return out
 
 
+class StatusCache:
+    """`warden status`'s collection (agent.cli.status), reused for `ttl_s`: the page polls it, and it
+    reads the whole store and the action log."""
+
+    def __init__(self, ttl_s: float = 5.0) -> None:
+        self.ttl_s = ttl_s
+        self._at, self._value = -1e18, None
+        self._lock = threading.Lock()
+
+    def get(self, cfg) -> dict:
+        from agent.cli.status import collect_status
+        with self._lock:
+            if self._value is None or time.monotonic() - self._at >= self.ttl_s:
+                self._value, self._at = collect_status(cfg), time.monotonic()
+            return self._value
+
+
 def routes(ui: UiContext):
     trends = Trends()
+    status = StatusCache(ui.options.refresh_s)
 
     def actions_page(req: Request, s: Session) -> Response:
         from agent.actions.log import ActionLog
@@ -83,8 +101,7 @@ def routes(ui: UiContext):
         return render.redirect(f"{PREFIX}/silences")
 
     def status_page(req: Request, s: Session) -> Response:
-        from agent.cli.status import collect_status
-        st = collect_status(ui.cfg)
+        st = status.get(ui.cfg)
         live = ui.counters.snapshot() if ui.counters is not None else {}
         counters = {**st["counters"], **live}
         trends.sample(counters, time.time())

@@ -17,7 +17,6 @@ code as plain Python otherwise).
 from __future__ import annotations
 
 import math
-import threading
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
@@ -27,7 +26,7 @@ from agent.event import Event, Finding
 from agent.snapshot import pack, unpack
 from detectors.base import Detector
 from detectors.metrics.config import SEVERITIES
-from detectors.metrics.recent import RecentPoints
+from detectors.metrics.recent import LAST_EXTRACT, ChartWindow
 
 try:  # numba ships with pyod; the kernels are plain Python without it (same results, slower)
     import numba as _numba
@@ -81,11 +80,8 @@ def extract(events: Sequence[Event], kinds: tuple[str, ...] = ("metric",)) -> Ex
     else:
         ok = np.fromiter((e.kind in kinds for e in events), dtype=bool, count=n)
     out = Extracted(keys, values, times, ok)
-    _LAST_EXTRACT.events, _LAST_EXTRACT.ex = events, out     # reused by _remember for the same batch
+    LAST_EXTRACT.events, LAST_EXTRACT.ex = events, out     # reused by ChartWindow._remember, same batch
     return out
-
-
-_LAST_EXTRACT = threading.local()
 
 
 def _to_float(v: Any) -> float:
@@ -216,14 +212,12 @@ def unscored(n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     return np.zeros(n), np.zeros(n, dtype=bool), np.full(n, np.nan), np.full(n, np.nan)
 
 
-class MetricDetector(Detector):
+class MetricDetector(ChartWindow, Detector):
     """Base of the metric detectors: run()/process() on top of a subclass's `_run` kernel."""
 
     event_kinds = ("metric",)
     #: which metric names this detector reads; empty = all numeric metrics
     metric_names: tuple[str, ...] = ()
-    #: the score is a z-score against the baseline: baseline ± threshold x scale is drawn (recent.py)
-    chart_threshold_is_z: bool = False
 
     def _accept_mask(self, ex: Extracted) -> np.ndarray:
         ok = ex.ok
@@ -278,32 +272,6 @@ class MetricDetector(Detector):
             if f is not None:
                 out.append(self._with_chart(events[i], f))
         return out
-
-    # the bounded window of recent points behind every metric alert's chart (recent.py) ----------
-    @property
-    def recent(self) -> RecentPoints:
-        r = self.__dict__.get("_recent_points")
-        if r is None:
-            r = self.__dict__["_recent_points"] = RecentPoints()
-        return r
-
-    def chart_key(self, ev: Event) -> tuple:
-        return (ev.entity, ev.name)
-
-    def _remember(self, events: Sequence[Event], res: RunResult) -> None:
-        if getattr(_LAST_EXTRACT, "events", None) is events and type(self).chart_key is MetricDetector.chart_key:
-            ex = _LAST_EXTRACT.ex                      # the columns `_run` extracted from this batch
-            keys = ex.keys
-        else:
-            ex = extract(events, self.event_kinds)
-            keys = [self.chart_key(e) for e in events]
-        self.recent.observe(keys, ex.times, ex.values, res.center, res.scale, res.flags, self._accept_mask(ex))
-
-    def _with_chart(self, ev: Event, f: Finding) -> Finding:
-        k = float(self.config.threshold) if self.chart_threshold_is_z else None
-        f.evidence["chart"] = self.recent.chart_for(self.chart_key(ev), f.time, k,
-                                                    str(getattr(self.config, "direction", "both")))
-        return f
 
     def severity_for(self, score: float, threshold: float) -> str:
         sev = getattr(self.config, "severity", "medium")

@@ -18,12 +18,15 @@ points per series (4.8 KB per series at 120). A batch is written in one vectoris
 from __future__ import annotations
 
 import math
+import threading
 from typing import Any, Sequence
 
 import numpy as np
 
 POINTS = 120
 _W = 5          # t, value, centre, scale, flagged
+#: the last batch `extract` read in this thread (common.py sets it): the window reuses its columns
+LAST_EXTRACT = threading.local()
 
 
 class RecentPoints:
@@ -118,6 +121,40 @@ class RecentPoints:
         self.buf, self.pos, self.n = self.buf[keep].copy(), self.pos[keep].copy(), self.n[keep].copy()
         self.keys = [self.keys[i] for i in keep]
         self.index = {k: i for i, k in enumerate(self.keys)}
+
+
+class ChartWindow:
+    """The hook metric detectors inherit (common.MetricDetector): `_remember(events, res)` after
+    scoring a batch, `_with_chart(event, finding)` for each finding; snapshots carry `recent`."""
+
+    #: the score is a z-score against the baseline: baseline ± threshold x scale is drawn
+    chart_threshold_is_z = False
+
+    @property
+    def recent(self) -> RecentPoints:
+        r = self.__dict__.get("_recent_points")
+        if r is None:
+            r = self.__dict__["_recent_points"] = RecentPoints()
+        return r
+
+    def chart_key(self, ev) -> tuple:
+        return (ev.entity, ev.name)
+
+    def _remember(self, events, res) -> None:
+        if getattr(LAST_EXTRACT, "events", None) is events and type(self).chart_key is ChartWindow.chart_key:
+            ex = LAST_EXTRACT.ex                       # the columns `_run` extracted from this batch
+            keys = ex.keys
+        else:
+            from detectors.metrics.common import extract
+            ex = extract(events, self.event_kinds)
+            keys = [self.chart_key(e) for e in events]
+        self.recent.observe(keys, ex.times, ex.values, res.center, res.scale, res.flags, self._accept_mask(ex))
+
+    def _with_chart(self, ev, f):
+        k = float(self.config.threshold) if self.chart_threshold_is_z else None
+        f.evidence["chart"] = self.recent.chart_for(self.chart_key(ev), f.time, k,
+                                                    str(getattr(self.config, "direction", "both")))
+        return f
 
 
 def _num(x: float) -> float | None:
