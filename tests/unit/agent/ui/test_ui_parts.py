@@ -148,3 +148,16 @@ def test_sqlite_search_matches_the_python_filter(tmp_path, q):
     page = store.search_alerts(q)
     assert page.total == len(want)
     assert [a.id for a in page.alerts] == [a.id for a in want[q.offset:q.offset + q.limit]]
+
+
+@pytest.mark.parametrize("ui", [True, False])
+def test_the_pipeline_serves_the_page_when_http_ui_is_on(tmp_path, ui):
+    from agent.config import parse
+    from agent.pipeline import Pipeline
+    cfg = parse({"data_dir": str(tmp_path / "w"), "http": {"enabled": True, "port": 0, "token": "t", "ui": ui}})
+    p = Pipeline(cfg, collectors=[], detectors=[], responders=[])
+    try:
+        assert (("GET", "/ui/alerts") in p.http.routes) == ui
+        assert ("/ui" in p.http.open_prefixes) == ui
+    finally:
+        p.close()
