@@ -2,7 +2,6 @@
 geometry, and the stores' paged search (SQL against the same filter in Python)."""
 from __future__ import annotations
 
-import dataclasses
 import itertools
 
 import pytest
