@@ -174,3 +174,40 @@ def test_ack_assign_resolve_silence_and_approve_from_the_page_change_the_store(s
     from agent.actions.log import ActionLog
     assert any(e.get("phase") == "approve" and (e.get("action") or {}).get("id") == pending.id
                for e in ActionLog.for_data_dir(site.cfg.data_dir).entries())
+
+
+def test_actions_silences_and_status_pages(site, browser):
+    from selenium.webdriver.support.ui import WebDriverWait
+    from agent.lifecycle.silences import open_silences
+    from tests.browser.conftest import click_and_wait
+    By = _by()
+    sign_in(browser, site)
+    browser.get(site.base + "/ui/actions")
+    assert "hash chain intact" in _text(browser, "chain")
+    shown = {r[0] for r in browser.execute_script(
+        "return Array.from(document.querySelectorAll('#actions tbody tr')).map(r => [r.dataset.id])")}
+    assert shown and shown <= {x.id for x in site.store.list_actions(limit=1000)}
+    # a silence made on the page can be expired on the page
+    a = _all_alerts(site)[-1]
+    browser.get(f"{site.base}/ui/alerts/{a.id}")
+    _submit(browser, "silence-form", comment="expire me")
+    st = open_silences(site.cfg)
+    try:
+        mine = next(s for s in st.list() if s.comment == "expire me")
+    finally:
+        st.close()
+    row = browser.find_element(By.CSS_SELECTOR, f"#silences tr[data-id='{mine.id}']")
+    assert row.get_attribute("data-state") == "active"
+    click_and_wait(browser, row.find_element(By.CSS_SELECTOR, "button[type=submit]"))
+    st = open_silences(site.cfg)
+    try:
+        assert next(s for s in st.list(include_expired=True) if s.id == mine.id).state() == "expired"
+    finally:
+        st.close()
+    # status: stages, counters, and trend charts that grow as the page refreshes itself
+    browser.get(site.base + "/ui/status")
+    stages = browser.execute_script(
+        "return Array.from(document.querySelectorAll('#stages tbody tr')).map(r => r.cells[0].textContent)")
+    assert stages[:4] == ["collect", "detect", "decide", "act"]
+    WebDriverWait(browser, 15).until(lambda b: b.execute_script(
+        "const s = document.querySelector('#trends svg'); return s && Number(s.dataset.samples) >= 3"))
