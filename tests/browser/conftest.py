@@ -42,6 +42,16 @@ def _missing(what: str):
 
 @pytest.fixture(scope="session")
 def browser():
+    yield from _chromium()
+
+
+@pytest.fixture(scope="session")
+def tls_browser():
+    """A second Chromium that accepts the tests' own CA (a self-signed test certificate)."""
+    yield from _chromium("--ignore-certificate-errors")
+
+
+def _chromium(*extra: str):
     try:
         from selenium import webdriver
         from selenium.webdriver.chrome.service import Service
@@ -55,6 +65,8 @@ def browser():
     for f in CHROMIUM_FLAGS:
         opts.add_argument(f)
     opts.add_argument(f"--user-data-dir={profile}")
+    for f in extra:
+        opts.add_argument(f)
     opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     drv = webdriver.Chrome(service=Service(CHROMEDRIVER), options=opts)
     drv.set_page_load_timeout(30)
@@ -118,9 +130,13 @@ class Site:
 
 
 def _serve(cfg, store):
+    return _serve_with(cfg, store)
+
+
+def _serve_with(cfg, store, **server_kw):
     from agent.http.server import HttpServer, Response
     from agent.ui import UiOptions, install
-    srv = HttpServer("127.0.0.1", 0, token=TOKEN, rate_limit_rps=0)
+    srv = HttpServer("127.0.0.1", 0, token=TOKEN, rate_limit_rps=0, **server_kw)
     site = Site("", store, cfg)
     lock = threading.Lock()
 
@@ -132,7 +148,7 @@ def _serve(cfg, store):
     srv.open_paths.add("/xss-hit")
     install(srv, cfg, store, options=UiOptions(page_size=PAGE_SIZE, refresh_s=1.0))
     srv.start()
-    site.base = "http://%s:%d" % srv.address
+    site.base = ("https" if server_kw.get("tls_cert") else "http") + "://%s:%d" % srv.address
     return srv, site
 
 
