@@ -101,7 +101,10 @@ def routes(ui: UiContext):
         return render.redirect(f"{PREFIX}/silences")
 
     def status_page(req: Request, s: Session) -> Response:
-        st = status.get(ui.cfg)
+        from agent.stores.search import STATUSES, AlertSearch
+        # alerts by status from the store's own count (warden status reads every alert to count them)
+        st = {**status.get(ui.cfg),
+              "alerts": {k: ui.store.search_alerts(AlertSearch(status=k, limit=1)).total for k in STATUSES}}
         live = ui.counters.snapshot() if ui.counters is not None else {}
         counters = {**st["counters"], **live}
         trends.sample(counters, time.time())

@@ -209,5 +209,7 @@ def test_actions_silences_and_status_pages(site, browser):
     stages = browser.execute_script(
         "return Array.from(document.querySelectorAll('#stages tbody tr')).map(r => r.cells[0].textContent)")
     assert stages[:4] == ["collect", "detect", "decide", "act"]
+    firing = sum(1 for a in _all_alerts(site) if a.status == "firing")
+    assert f"firing={firing} " in _text(browser, "alert-counts")
     WebDriverWait(browser, 15).until(lambda b: b.execute_script(
         "const s = document.querySelector('#trends svg'); return s && Number(s.dataset.samples) >= 3"))
