@@ -115,12 +115,14 @@ def plain_words(a: Alert, redaction: str = "secrets") -> list[str]:
     return out
 
 
-def prompt_view(e: dict[str, Any], redaction: str) -> dict[str, Any] | None:
+def prompt_view(e: dict[str, Any], redaction: str, blocked: str = "") -> dict[str, Any] | None:
+    """The prompt of a guard alert: excerpt (redacted), score, decision and the key that is (or in
+    dry-run would be) blocked: the block list's target, else the request's API key or client."""
     if "prompt.excerpt" not in e:
         return None
     return {"excerpt": redact(str(e.get("prompt.excerpt") or ""), redaction), "length": e.get("prompt.length"),
             "score": e.get("score"), "decision": e.get("decision"), "redaction": redaction,
-            "key": e.get("api_key.id") or e.get("client.id") or ""}
+            "key": blocked or e.get("api_key.id") or e.get("client.id") or ""}
 
 
 def _text(v: Any) -> str:

@@ -39,6 +39,11 @@ def timeline(a: Alert, chart: ChartData | None, actions, related: list[Alert]) -
     return sorted(out, key=lambda m: m.time)
 
 
+def blocked_key(actions) -> str:
+    """What the block list blocks (or would, in dry-run) for this alert: `client:web-frontend`."""
+    return next((x.target for x in actions if x.responder.split("/")[0] == "blocklist"), "")
+
+
 def silence_matchers(a: Alert) -> list[str]:
     """Matchers of "silence alerts like this": the policy and the entity."""
     return [f"alertname={a.labels.get('alertname', a.rule)}", f"entity={a.entity}"]
@@ -63,7 +68,8 @@ def routes(ui: UiContext):
                        timeline=timeline(a, chart, actions, related), words=plain_words(a, ui.options.redaction),
                        fields=audit_fields(ev) if isinstance(ev.get("event"), dict) else [],
                        rule=ev.get("rule") if isinstance(ev.get("rule"), dict) else None,
-                       tags=[tag_link(t) for t in a.tags], prompt=prompt_view(ev, ui.options.redaction),
+                       tags=[tag_link(t) for t in a.tags],
+                       prompt=prompt_view(ev, ui.options.redaction, blocked_key(actions)),
                        matchers=silence_matchers(a), other=sorted((k, v) for k, v in ev.items()
                                                                    if k not in ("chart", "event", "matched", "rule")),
                        prefix=PREFIX)

@@ -114,3 +114,14 @@ def test_forged_forms_without_the_csrf_token_are_refused_and_change_nothing(sqli
 def _csrf(html: str) -> str:
     import re
     return re.search(r'name="csrf" value="([^"]+)"', html).group(1)
+
+
+def test_prompt_alert_shows_score_and_the_blocked_key(sqlite_site, browser):
+    from selenium.webdriver.common.by import By
+    site = sqlite_site
+    _, prompt = _hostile_alerts(site)
+    blocks = [x.target for x in site.store.list_actions(prompt.id) if x.responder.startswith("blocklist/")]
+    sign_in(browser, site)
+    browser.get(f"{site.base}/ui/alerts/{prompt.id}")
+    assert float(browser.find_element(By.ID, "prompt-score").text) == pytest.approx(prompt.evidence["score"], abs=1e-3)
+    assert browser.find_element(By.ID, "blocked-key").text == (blocks[0] if blocks else "key-hostile-01")
