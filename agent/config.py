@@ -94,6 +94,8 @@ class HttpConfig:
     rate_limit_rps: float = 200.0
     rate_limit_burst: int = 400
     metrics: bool = True                 # Prometheus /metrics on this server
+    ui: bool = True                      # the triage web page at /ui (agent/ui; sign-in with the token or mTLS)
+    ui_redaction: str = "secrets"        # prompt excerpts on the page: none | secrets | full
 
     def validate(self) -> None:
         if not 0 <= self.port < 65536:
@@ -104,6 +106,8 @@ class HttpConfig:
             raise ValueError("client_ca (mTLS) needs tls_cert and tls_key")
         if self.rate_limit_rps < 0 or self.rate_limit_burst < 0:
             raise ValueError("rate limits must be >= 0")
+        if self.ui_redaction not in ("none", "secrets", "full"):
+            raise ValueError("ui_redaction must be none, secrets or full")
 
 
 @dataclass

@@ -44,6 +44,10 @@ class Pipeline:
                 self.http.add_metrics_route()
             from agent.alertmanager.api import for_config as alertmanager_api
             self.http.add_routes(alertmanager_api(cfg).routes())    # /api/v2/*: amtool, Grafana, Karma
+            if getattr(cfg.http, "ui", False):
+                from agent.ui import UiOptions, install
+                install(self.http, cfg, self.rt.store, options=UiOptions(redaction=cfg.http.ui_redaction),
+                        counters=self.rt.counters)
         policies = PolicySet.load(cfg.policies or None)
         self.stages = []
         for name in stages:

@@ -192,8 +192,10 @@ def _find_events(cfg, ids: set[str], limit: int, timeout_s: float) -> dict[str, 
               help="Look the events up on the bus (Kafka only; best effort).")
 @click.option("--scan-limit", default=200000, show_default=True, help="Records to scan at most for --events.")
 @click.option("--json", "as_json", is_flag=True)
+@click.option("--png", "png", type=click.Path(dir_okay=False), default=None,
+              help="Also draw the metric chart (series, baseline, band, threshold, crossings) to this PNG file.")
 @pass_ctx
-def explain(ctx, alert_id, events, scan_limit, as_json) -> None:
+def explain(ctx, alert_id, events, scan_limit, as_json, png) -> None:
     """Why an alert fired: the policy and its match, the detector / rule, the evidence, the
     events behind it, whether it is muted (silence / inhibition) and what was done about it."""
     from agent.codec import to_dict
@@ -201,6 +203,14 @@ def explain(ctx, alert_id, events, scan_limit, as_json) -> None:
     from rules.policy import PolicySet
 
     a, actions = alert_with_actions(ctx, alert_id)
+    if png:
+        from agent.ui.chart_png import draw_png
+        try:
+            d = draw_png(a, png)
+        except ValueError as e:
+            click.echo(f"error: {e}", err=True)
+            sys.exit(EXIT_NOT_FOUND)
+        click.echo(f"chart: {png} ({len(d.t)} points, {sum(d.crossed)} crossings)", err=True)
     policy = next((p for p in PolicySet.load(ctx.cfg.policies or None).policies if p.id == a.rule), None)
     pol = None
     if policy is not None:

@@ -99,6 +99,13 @@ class AlertStore(abc.ABC):
     @abc.abstractmethod
     def get_alert(self, alert_id: str) -> Alert | None: ...
 
+    def search_alerts(self, q: "AlertSearch") -> "AlertPage":
+        """One page of alerts matching `q`, newest first, with the total (agent/stores/search.py).
+        This default filters `list_alerts`; the SQLite and Elasticsearch stores query directly."""
+        from agent.stores.search import AlertPage
+        hits = [a for a in self.list_alerts(AlertQuery(limit=1_000_000)) if q.matches(a)]
+        return AlertPage(len(hits), hits[q.offset:q.offset + q.limit])
+
     @abc.abstractmethod
     def list_actions(self, alert_id: str | None = None, limit: int = 100) -> list[Action]: ...
 

@@ -28,6 +28,7 @@ from agent.ecs.kibana import workflow_status
 from agent.event import SEVERITY_RANK, Action, Alert
 from agent.stores.base import (WORKFLOW_FIELDS, AlertQuery, AlertStore, action_document,
                                alert_document, alert_from_document)
+from agent.stores.search import AlertPage, AlertSearch
 
 log = logging.getLogger("warden.store.es")
 
@@ -188,6 +189,36 @@ class ElasticsearchStore(AlertStore):
         out = [alert_from_document(h["_source"]) for h in res["hits"]["hits"]]
         return [a for a in out if q.matches(a)][: q.limit]
 
+    def search_alerts(self, q: AlertSearch) -> AlertPage:
+        self.start()
+        self._refresh()
+        f: list[dict] = [{"term": {"event.kind": "signal"}}]
+        if q.status:
+            f.append(_status_query(q.status))
+        if q.severity:
+            f.append({"terms": {"warden.alert.severity":
+                                [s for s, r in SEVERITY_RANK.items() if r >= SEVERITY_RANK[q.severity]]}})
+        if q.detector:
+            f.append({"bool": {"should": [{"term": {"warden.alert.detector": q.detector}},
+                                          {"prefix": {"warden.alert.detector": q.detector + "/"}}]}})
+        if q.entity:
+            f.append({"term": {"warden.alert.entity": q.entity}})
+        if q.since is not None:
+            f.append({"range": {"warden.alert.last_seen": {"gte": q.since}}})
+        if q.until is not None:
+            f.append({"range": {"warden.alert.first_seen": {"lte": q.until}}})
+        if q.text:
+            wild = "*" + q.text.replace("\\", "\\\\").replace("*", "\\*").replace("?", "\\?") + "*"
+            f.append({"bool": {"should": [
+                {"prefix": {"event.id": q.text}},
+                {"match_phrase": {"warden.alert.title": q.text}},
+                {"wildcard": {"warden.alert.entity": {"value": wild, "case_insensitive": True}}},
+                {"wildcard": {"warden.alert.rule": {"value": wild, "case_insensitive": True}}}]}})
+        res = self.es.search(index=self.alerts_index, query={"bool": {"filter": f}}, from_=q.offset, size=q.limit,
+                             sort=[{"warden.alert.last_seen": "desc"}, {"event.id": "asc"}], track_total_hits=True)
+        return AlertPage(int(res["hits"]["total"]["value"]),
+                         [alert_from_document(h["_source"]) for h in res["hits"]["hits"]])
+
     def get_alert(self, alert_id: str) -> Alert | None:
         self.start()
         try:
@@ -225,3 +256,18 @@ class ElasticsearchStore(AlertStore):
 
     def close(self) -> None:
         self.es.close()
+
+
+def _status_query(status: str) -> dict:
+    """The effective status (alert_from_document): the workflow's when set, except that an alert
+    the pipeline resolved after an ack stays resolved."""
+    alert_is = {"term": {"warden.alert.status": status}}
+    wf_is = {"term": {"workflow.status": status}}
+    no_wf = {"bool": {"must_not": {"exists": {"field": "workflow.status"}}}}
+    resolved_after_ack = {"bool": {"filter": [{"term": {"warden.alert.status": "resolved"}},
+                                              {"term": {"workflow.status": "acknowledged"}}]}}
+    if status == "acknowledged":
+        return {"bool": {"filter": [wf_is], "must_not": [{"term": {"warden.alert.status": "resolved"}}]}}
+    if status == "resolved":
+        return {"bool": {"should": [alert_is, wf_is], "minimum_should_match": 1}}
+    return {"bool": {"filter": [alert_is], "should": [no_wf, resolved_after_ack, wf_is], "minimum_should_match": 1}}

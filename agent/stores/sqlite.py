@@ -14,6 +14,12 @@ from agent import codec
 from agent.event import SEVERITY_RANK, Action, Alert
 from agent.stores.base import (WORKFLOW_FIELDS, AlertQuery, AlertStore, alert_document,
                                alert_from_document)
+from agent.stores.search import AlertPage, AlertSearch, like_pattern
+
+_WF = "json_extract(CAST(workflow AS TEXT), '$.status')"
+# the status people see (alert_from_document): the workflow's, unless the pipeline resolved after an ack
+_EFFECTIVE_STATUS = (f"CASE WHEN {_WF} IS NOT NULL AND {_WF} != '' AND NOT (status = 'resolved' AND "
+                     f"{_WF} = 'acknowledged') THEN {_WF} ELSE status END")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS alerts (
@@ -88,6 +94,32 @@ class SqliteStore(AlertStore):
             rows = self.db.execute(sql, args).fetchall()
         out = [a for a in (self._alert(d, w) for d, w in rows) if q.matches(a)]
         return out[: q.limit]
+
+    def search_alerts(self, q: AlertSearch) -> AlertPage:
+        where, args = ["1=1"], []
+        for cond, val in ((f"{_EFFECTIVE_STATUS} = ?", q.status),
+                          ("severity_rank >= ?", SEVERITY_RANK[q.severity] if q.severity else None),
+                          ("entity = ?", q.entity), ("last_seen >= ?", q.since), ("first_seen <= ?", q.until)):
+            if val is not None and val != "":
+                where.append(cond)
+                args.append(val)
+        if q.detector:
+            where.append("json_extract(CAST(doc AS TEXT), '$.warden.alert.detector') IN (?, ?) "
+                         "OR json_extract(CAST(doc AS TEXT), '$.warden.alert.detector') LIKE ? ESCAPE '\\'")
+            where[-1] = f"({where[-1]})"
+            args += [q.detector, q.detector, like_pattern(q.detector + "/")[1:]]
+        if q.text:
+            where.append("(id LIKE ? ESCAPE '\\' OR lower(entity || ' ' || rule || ' ' || "
+                         "json_extract(CAST(doc AS TEXT), '$.rule.name')) LIKE ? ESCAPE '\\' OR EXISTS ("
+                         "SELECT 1 FROM json_each(CAST(doc AS TEXT), '$.labels') "
+                         "WHERE lower(key || '=' || value) LIKE ? ESCAPE '\\'))")
+            args += [like_pattern(q.text.lower())[1:], like_pattern(q.text.lower()), like_pattern(q.text.lower())]
+        cond = " AND ".join(where)
+        with self._lock:
+            (total,) = self.db.execute(f"SELECT count(*) FROM alerts WHERE {cond}", args).fetchone()
+            rows = self.db.execute(f"SELECT doc, workflow FROM alerts WHERE {cond} ORDER BY last_seen DESC, id "
+                                   "LIMIT ? OFFSET ?", [*args, q.limit, q.offset]).fetchall()
+        return AlertPage(int(total), [self._alert(d, w) for d, w in rows])
 
     def get_alert(self, alert_id: str) -> Alert | None:
         with self._lock:

@@ -160,6 +160,7 @@ class BaselineDetector(SeriesTableDetector):
 
     type = "baseline"
     state_version = 1
+    chart_threshold_is_z = True
 
     @dataclass
     class Config(ScaleFloorConfig):

@@ -26,6 +26,7 @@ from agent.event import Event, Finding
 from agent.snapshot import pack, unpack
 from detectors.base import Detector
 from detectors.metrics.config import SEVERITIES
+from detectors.metrics.recent import LAST_EXTRACT, ChartWindow
 
 try:  # numba ships with pyod; the kernels are plain Python without it (same results, slower)
     import numba as _numba
@@ -78,7 +79,9 @@ def extract(events: Sequence[Event], kinds: tuple[str, ...] = ("metric",)) -> Ex
         ok = np.fromiter((e.kind == k0 for e in events), dtype=bool, count=n)
     else:
         ok = np.fromiter((e.kind in kinds for e in events), dtype=bool, count=n)
-    return Extracted(keys, values, times, ok)
+    out = Extracted(keys, values, times, ok)
+    LAST_EXTRACT.events, LAST_EXTRACT.ex = events, out     # reused by ChartWindow._remember, same batch
+    return out
 
 
 def _to_float(v: Any) -> float:
@@ -209,7 +212,7 @@ def unscored(n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     return np.zeros(n), np.zeros(n, dtype=bool), np.full(n, np.nan), np.full(n, np.nan)
 
 
-class MetricDetector(Detector):
+class MetricDetector(ChartWindow, Detector):
     """Base of the metric detectors: run()/process() on top of a subclass's `_run` kernel."""
 
     event_kinds = ("metric",)
@@ -260,13 +263,14 @@ class MetricDetector(Detector):
         if not len(events):
             return []
         res = self.run(events)
+        self._remember(events, res)
         out = []
         thr = float(self.config.threshold)
         for i in np.flatnonzero(res.flags):
             f = self._finding(events[i], float(res.scores[i]), thr, float(res.center[i]),
                               float(res.scale[i]))
             if f is not None:
-                out.append(f)
+                out.append(self._with_chart(events[i], f))
         return out
 
     def severity_for(self, score: float, threshold: float) -> str:
@@ -301,13 +305,15 @@ class MetricDetector(Detector):
     def _pack_state(self, rows: list[dict], entity: str | None, **extra: Any) -> bytes:
         """Versioned, checksummed snapshot of this detector: `rows` (every series, or `entity`'s)
         and `extra` (what a restore must agree with, or state beyond the rows)."""
-        return snapshot_rows(f"detector.{self.type}", self.state_version, rows, {"entity": entity, **extra})
+        return snapshot_rows(f"detector.{self.type}", self.state_version, rows,
+                             {"entity": entity, **extra, "recent": self.recent.dump(entity)})
 
     def _unpack_state(self, blob: bytes, entity: str | None) -> dict:
         """The state in a snapshot of this detector type, checked to be a snapshot of `entity`."""
         state = restore_rows(blob, f"detector.{self.type}", self.state_version)
         if state.get("entity") != entity:
             raise ValueError(f"snapshot is for entity {state.get('entity')!r}, not {entity!r}")
+        self.recent.load(state.get("recent"), entity)
         return state
 
 
@@ -337,6 +343,7 @@ class SeriesTableDetector(MetricDetector):
 
     def forget(self, entity: str) -> None:
         self.table.forget(entity)
+        self.recent.forget(entity)
         self._dirty.discard(entity)
 
 

@@ -127,6 +127,7 @@ class KeyedStateDetector(MetricDetector):
         if not len(events):
             return []
         res = self.run(events)
+        self._remember(events, res)
         thr = float(self.config.threshold)
         out = []
         for i in np.flatnonzero(res.flags):
@@ -134,11 +135,11 @@ class KeyedStateDetector(MetricDetector):
             evd = dict(self._evidence.get(int(i), {}))
             evd.setdefault("metric", ev.name)
             evd.setdefault("value", ev.value)
-            out.append(Finding.create(
+            out.append(self._with_chart(ev, Finding.create(
                 detector=self.name, entity=self.finding_entity(ev), time=ev.time, score=score,
                 threshold=thr, severity=evd.pop("_severity", None) or self.severity_for(score, thr),
                 title=self.title(ev, evd), evidence=evd, event_ids=(ev.id,),
-                rule=evd.get("rule", ev.name), tags=tuple(getattr(self, "tags", ()))))
+                rule=evd.get("rule", ev.name), tags=tuple(getattr(self, "tags", ())))))
         return out
 
     def finding_entity(self, ev: Event) -> str:
@@ -188,8 +189,12 @@ class KeyedStateDetector(MetricDetector):
     def entities(self):
         return sorted(self.states)
 
+    def chart_key(self, ev: Event) -> tuple:
+        return self.key_for(ev)
+
     def forget(self, entity: str) -> None:
         self.states.pop(entity, None)
+        self.recent.forget(entity)
         self._dirty.discard(entity)
 
 

@@ -1,0 +1,52 @@
+"""`warden ui`: serve the triage web page (/ui) over the store the config names, without running
+the pipeline (a stage process with `http.enabled` serves it too). Sign-in takes the API token
+(`http.token` / WARDEN_HTTP_TOKEN) or, with `http.client_ca`, the client certificate; with
+neither, a random token is made for this run and printed."""
+from __future__ import annotations
+
+import secrets
+import signal
+import threading
+
+import click
+
+from agent.cli.app import cli, pass_ctx
+
+
+@cli.command("ui")
+@click.option("--host", default=None, help="Listen address (default: http.host).")
+@click.option("--port", default=None, type=int, help="Port (default: http.port; 0 picks a free one).")
+@pass_ctx
+def ui_cmd(ctx, host, port) -> None:
+    """Serve the web page at http(s)://HOST:PORT/ui until interrupted."""
+    from agent.http.server import HttpServer
+    from agent.stores import create_store
+    from agent.ui import UiOptions, install
+
+    cfg = ctx.cfg
+    hc = cfg.http
+    made = None
+    if not hc.token and not hc.client_ca:
+        made = hc.token = secrets.token_urlsafe(24)
+    if host is not None:
+        hc.host = host
+    if port is not None:
+        hc.port = port
+    server = HttpServer.from_config(hc)
+    store = create_store(cfg)
+    store.start()
+    install(server, cfg, store, options=UiOptions(redaction=hc.ui_redaction))
+    server.start()
+    h, p = server.address
+    scheme = "https" if hc.tls_cert else "http"
+    click.echo(f"warden ui: {scheme}://{h}:{p}/ui  (store: {cfg.store.type})", err=True)
+    if made:
+        click.echo(f"sign-in token for this run: {made}", err=True)
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    try:
+        stop.wait()
+    finally:
+        server.close()
+        store.close()

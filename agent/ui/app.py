@@ -1,0 +1,93 @@
+"""The web page's routes (`{(method, path): handler}`, agent/http/server.py's contract) and what
+every handler shares: the store, the config, sign-in and the page options."""
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from agent.http.server import HttpError, Request, Response
+from agent.ui import render
+from agent.ui.auth import Auth, Form, Session
+from agent.ui.evidence import REDACT_MODES
+
+PREFIX = "/ui"
+
+
+@dataclass
+class UiOptions:
+    redaction: str = "secrets"      # prompt excerpts: none | secrets | full
+    page_size: int = 50
+    refresh_s: float = 5.0          # live updates: how often the open page asks for new rows
+
+    def __post_init__(self) -> None:
+        if self.redaction not in REDACT_MODES:
+            raise ValueError(f"ui redaction must be one of {', '.join(REDACT_MODES)}")
+
+
+@dataclass
+class UiContext:
+    cfg: Any
+    store: Any
+    auth: Auth
+    options: UiOptions
+    counters: Any = None
+
+    def page(self, template: str, session: Session, status: int = 200, **ctx: Any) -> Response:
+        return render.html(template, status, csrf=session.csrf, principal=session.principal,
+                           refresh_ms=int(self.options.refresh_s * 1000), **ctx)
+
+
+def page(ui: UiContext, fn: Callable[[Request, Session], Response]) -> Callable[[Request], Response]:
+    """A GET handler that needs a session; refusals are pages."""
+    @functools.wraps(fn)
+    def handler(req: Request) -> Response:
+        try:
+            return fn(req, ui.auth.require(req))
+        except HttpError as e:
+            return render.refused(e.status, e.reason)
+    return handler
+
+
+def action(ui: UiContext, fn: Callable[[Request, Session, Form], Response]) -> Callable[[Request], Response]:
+    """A POST handler that needs a session and the CSRF token."""
+    @functools.wraps(fn)
+    def handler(req: Request) -> Response:
+        try:
+            s, form = ui.auth.require_post(req)
+            return fn(req, s, form)
+        except HttpError as e:
+            return render.refused(e.status, e.reason)
+    return handler
+
+
+def auth_routes(ui: UiContext) -> dict[tuple[str, str], Callable[[Request], Response]]:
+    def login_page(req: Request) -> Response:
+        return render.html("login.html", method=ui.auth.methods, error="")
+
+    def login(req: Request) -> Response:
+        try:
+            s = ui.auth.sign_in(Form.parse(req))
+        except HttpError as e:
+            return render.html("login.html", e.status, method=ui.auth.methods, error=e.reason)
+        return render.redirect(f"{PREFIX}/alerts", {"Set-Cookie": ui.auth.set_cookie(s)})
+
+    def logout(req: Request, s: Session, form: Form) -> Response:
+        ui.auth.sign_out(req)
+        return render.redirect(f"{PREFIX}/login", {"Set-Cookie": ui.auth.clear_cookie()})
+
+    def home(req: Request, s: Session) -> Response:
+        return render.redirect(f"{PREFIX}/alerts")
+
+    return {("GET", f"{PREFIX}/login"): login_page, ("POST", f"{PREFIX}/login"): login,
+            ("POST", f"{PREFIX}/logout"): action(ui, logout), ("GET", PREFIX): page(ui, home),
+            ("GET", f"{PREFIX}/"): page(ui, home),
+            ("GET", f"{PREFIX}/static/{{name}}"): lambda req: render.static_file(req.path_params["name"])}
+
+
+def routes(ui: UiContext) -> dict[tuple[str, str], Callable[[Request], Response]]:
+    from agent.ui import pages_alert, pages_alerts, pages_ops
+    out = auth_routes(ui)
+    for mod in (pages_alerts, pages_alert, pages_ops):
+        out.update(mod.routes(ui))
+    return out
