@@ -108,3 +108,11 @@ def test_ratchet_lists_are_exactly_todays_breaking_imports():
     run = subprocess.run([sys.executable, str(REPO / "scripts" / "import-ratchet"), "--check"],
                          cwd=REPO, capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stdout + run.stderr
+
+
+def test_architecture_md_names_only_paths_that_exist():
+    """ARCHITECTURE.md matches the tree: every file or folder it names in backticks exists."""
+    text = (REPO / "ARCHITECTURE.md").read_text()
+    named = {p.split()[0] for p in re.findall(r"`([\w./-]+/[\w./-]*|[\w/-]+\.py)[^`]*`", text)}
+    missing = sorted(p for p in named if not (REPO / p).exists() and not p.startswith(".venv/"))
+    assert named and missing == []
