@@ -6,7 +6,7 @@ import base64
 import time
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from agent import codec, registry
 from agent.bus import create_bus
@@ -18,8 +18,11 @@ from agent.state import StateStore
 
 class Runtime:
     def __init__(self, cfg: WardenConfig, *, bus=None, counters: Counters | None = None,
-                 state: StateStore | None = None) -> None:
+                 state: StateStore | None = None, clock: Callable[[], float] = time.monotonic) -> None:
         self.cfg = cfg
+        #: the one monotonic clock stages measure intervals with (checkpoint interval, rejoin
+        #: timeout): injectable so tests drive it without mixing a fake clock with the real one
+        self.clock = clock
         self.bus = bus or create_bus(cfg.bus)
         self.counters = counters or COUNTERS
         self._state = state

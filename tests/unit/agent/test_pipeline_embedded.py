@@ -124,7 +124,8 @@ def test_a_member_whose_commits_stay_deferred_is_replaced_and_its_work_replayed(
     clean.close()
 
     cfg = parse({"data_dir": str(tmp_path / "stuck"), "pipeline": {"batch_size": 200}})
-    rt = Runtime(cfg, counters=Counters())
+    clock = [1000.0]                                 # the stages' one clock: nothing reads another
+    rt = Runtime(cfg, counters=Counters(), clock=lambda: clock[0])
     p = Pipeline(cfg, runtime=rt, collectors=[SyntheticCollector("synthetic/t")])
     p.start()
     collect, detect = p.stages[0], p.stages[1]
@@ -135,8 +136,6 @@ def test_a_member_whose_commits_stay_deferred_is_replaced_and_its_work_replayed(
         raise CommitFailedError("not part of an active group")
 
     monkeypatch.setattr(stuck, "commit", never_commits)
-    clock = [1000.0]
-    monkeypatch.setattr("agent.stages.base.time.monotonic", lambda: clock[0])
     detect.step(0)                                   # a batch...
     detect.checkpoint()                              # ...whose commit is deferred
     assert detect.consumer is stuck and rt.counters.get("detect.commit_deferred") == 1
