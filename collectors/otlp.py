@@ -59,9 +59,10 @@ from opentelemetry.proto.collector.logs.v1 import logs_service_pb2
 from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2
 
 from agent.event import Event
-from agent.http.server import Request, Response
+from agent.http.server import HttpError, Request, Response
 from agent.registry import register
 from collectors.base import Collector
+from collectors.bodies import GZIP_WBITS, inflate_bounded
 
 log = logging.getLogger("warden.collectors.otlp")
 
@@ -268,21 +269,11 @@ class OtlpCollector(Collector):
             return req.body
         if enc not in ("gzip", "deflate", "x-gzip"):
             raise _Bad(415, f"unsupported content encoding {enc!r} (gzip, deflate or none)")
-        cap = self.config.max_decompressed_bytes
-        wbits = 16 + zlib.MAX_WBITS if enc in ("gzip", "x-gzip") else zlib.MAX_WBITS
-        d = zlib.decompressobj(wbits)
+        wbits = GZIP_WBITS if enc in ("gzip", "x-gzip") else zlib.MAX_WBITS
         try:
-            out = d.decompress(req.body, cap + 1)
-            if len(out) > cap or d.unconsumed_tail:
-                raise _Bad(413, f"decompressed body over {cap} bytes")
-            out += d.flush()
-        except zlib.error as e:
-            raise _Bad(400, f"invalid {enc} body: {e}") from None
-        if len(out) > cap:
-            raise _Bad(413, f"decompressed body over {cap} bytes")
-        if not d.eof:
-            raise _Bad(400, f"invalid {enc} body: truncated stream")
-        return out
+            return inflate_bounded(req.body, self.config.max_decompressed_bytes, wbits=wbits, what=enc)
+        except HttpError as e:
+            raise _Bad(e.status, e.reason) from None
 
     @staticmethod
     def _decode(body: bytes, cls, is_json: bool) -> Message:

@@ -114,8 +114,19 @@ class Consumer(abc.ABC):
 
 
 class Bus(abc.ABC):
+    #: what a record handed to this bus is worth once `Producer.flush()` returned: the ingest
+    #: routes answer it as `durability`, so a client knows whether an acknowledged record survives
+    #: the agent (Kafka: yes, the brokers acknowledged it) or not (the in-process bus)
+    durability: str = "unknown"
+
     def __init__(self, prefix: str = "warden.") -> None:
         self.prefix = prefix
+
+    def full(self) -> bool:
+        """True while the bus holds as many records as it may: push input (HTTP ingest) is then
+        refused with 503 + Retry-After until consumers catch up. A bus that never fills (Kafka,
+        whose brokers keep records by retention) says False."""
+        return False
 
     def topic(self, suffix: str) -> str:
         return self.prefix + suffix

@@ -14,6 +14,8 @@ from agent.bus.base import Bus, Consumer, Producer, Record, partition_for
 
 
 class EmbeddedBus(Bus):
+    durability = ("not durable: held in this process's memory until every stage has processed it; "
+                  "lost if the process stops first (use the Kafka bus for durable ingest)")
     def __init__(self, partitions: int = 3, prefix: str = "warden.") -> None:
         super().__init__(prefix)
         self.default_partitions = partitions

@@ -59,6 +59,9 @@ def redacted(opts: dict) -> dict:
 
 
 class KafkaBus(Bus):
+    durability = ("durable: written to the Kafka brokers and acknowledged by every in-sync replica "
+                  "(acks=all) before the answer")
+
     def __init__(self, cfg) -> None:
         super().__init__(cfg.topic_prefix)
         self.cfg = cfg
