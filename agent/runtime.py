@@ -62,8 +62,10 @@ class Runtime:
         #: the one monotonic clock stages measure intervals with (checkpoint interval, rejoin
         #: timeout): injectable so tests drive it without mixing a fake clock with the real one
         self.clock = clock
-        self.bus = bus or create_bus(cfg.bus)
         self.counters = counters or COUNTERS
+        # the dead letters outlive the process on the embedded bus too (`warden deadletters`)
+        self.bus = bus or create_bus(cfg.bus, spool_dir=Path(cfg.data_dir) / "bus",
+                                     spooled=[cfg.bus.topic_prefix + "deadletter"], counters=self.counters)
         self._state = state
         self._producer = None
 

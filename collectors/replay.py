@@ -17,8 +17,8 @@ parsed with that format whatever `format` says; `warden demo --write FILE` write
 scenario this way (`write_envelopes`).
 
 Nothing raises: unreadable files, broken JSON, oversized lines, records no format recognises and
-records a format rejects all go to `emitter.dead_letter(raw, reason)`, where `raw` is the record's
-text truncated to 1 KiB (the record itself for a member of a container) and `reason` starts with
+records a format rejects all go to `emitter.dead_letter(raw, reason)`, where `raw` is the record
+itself (text truncated to 1 KiB for lines that are not JSON or are oversized) and `reason` starts with
 `path:line:` (`path[i]` for the i-th member of a file that is one document). Each record of a
 container (`{"Records": [...]}`, an EventList, a JSON array) is accepted or dead-lettered on its
 own (collectors/accounting.py): one bad record loses nothing else. `tally` counts them.
@@ -39,7 +39,7 @@ import orjson
 from agent import codec
 from agent.registry import register
 from collectors.base import Collector
-from collectors.accounting import Outcome, Tally, account
+from collectors.accounting import Tally, account
 from collectors.formats import get_format
 
 log = logging.getLogger("warden.collectors.replay")
@@ -158,7 +158,7 @@ class ReplayCollector(Collector):
                 except orjson.JSONDecodeError:
                     value = _NOT_JSON
                 if value is not _NOT_JSON and isinstance(value, (dict, list)):
-                    self._read_document(value, doc, where)
+                    self._read_document(value, where)
                     return
         for lineno, line, oversized in _lines(head, stream, self.config.max_record_bytes):
             at = f"{where}:{lineno}"
@@ -175,24 +175,22 @@ class ReplayCollector(Collector):
             except orjson.JSONDecodeError as e:
                 self._dead(_raw_text(line), at, f"invalid JSON: {e}")
                 continue
-            self._handle(rec, line, at)
+            self._handle(rec, at)
 
-    def _read_document(self, value: dict | list, doc: bytes, where: str) -> None:
+    def _read_document(self, value: dict | list, where: str) -> None:
         if isinstance(value, list):
             for i, rec in enumerate(value):
-                self._handle(rec, None, f"{where}[{i}]")
+                self._handle(rec, f"{where}[{i}]")
             return
-        self._handle(value, doc, where)
+        self._handle(value, where)
 
-    def _handle(self, rec: Any, text: bytes | None, where: str) -> None:
-        """One decoded line / document: each record in it accepted or dead-lettered on its own."""
+    def _handle(self, rec: Any, where: str) -> None:
+        """One decoded line / document: each record in it accepted or dead-lettered on its own
+        (the dead letter keeps the record itself, re-submittable by `warden deadletters replay`)."""
         fmt = self.config.format
         if _is_envelope(rec):
             fmt, rec = rec["format"], rec["record"]
-
-        def raw_of(o: Outcome) -> Any:    # the line's own text when the record is the whole line
-            return _raw_text(text) if (text is not None and o.record is rec) else o.record
-        account(rec, (fmt,), self.emitter, self.name, self.tally, where, raw_of)
+        account(rec, (fmt,), self.emitter, self.name, self.tally, where)
 
 
 _NOT_JSON = object()

@@ -146,5 +146,11 @@ class Bus(abc.ABC):
     def committed(self, group: str, topic: str) -> dict[int, int]:
         return {}
 
+    def read(self, topic: str, limit: int | None = None) -> list[Record]:
+        """Every record of a topic the bus still retains (up to `limit`), partition by partition,
+        oldest first, read without joining a consumer group or committing anything (tools:
+        `warden deadletters`). Raises NotSupported when the bus cannot."""
+        raise NotSupported(f"{type(self).__name__} cannot read a topic outside a group")
+
     def close(self) -> None:
         pass

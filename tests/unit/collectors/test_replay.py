@@ -101,7 +101,7 @@ def test_unknown_shape_and_wrong_types(tmp_path):
     reasons = [r for _, r, _ in em.dead]
     assert len(reasons) == 4
     assert all("no format recognises it" in r for r in reasons)
-    assert em.dead[0][0] == '{"hello":"world"}'
+    assert em.dead[0][0] == {"hello": "world"}          # the record itself: re-submittable
 
 
 def test_named_format_rejects_wrong_records(tmp_path):
