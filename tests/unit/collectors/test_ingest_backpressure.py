@@ -14,6 +14,7 @@ from agent.pipeline import Pipeline
 from agent.runtime import Runtime
 from collectors.audit.webhook import K8sAuditWebhook
 from collectors.http_ingest import HttpIngestCollector
+from collectors.otlp import OtlpCollector
 from tests.support.records import k8s
 
 BATCH = 500
@@ -24,11 +25,17 @@ def inference(i: int) -> dict:
             "features": {"x": i % 13, "y": 0.5}, "prediction": i % 2, "client_id": f"c{i % 50}"}
 
 
+def otlp_gauge(n: int) -> dict:
+    points = [{"timeUnixNano": str(1767571200_000_000_000 + i * 10**9), "asDouble": 0.5} for i in range(n)]
+    return {"resourceMetrics": [{"resource": {"attributes": [{"key": "host.name", "value": {"stringValue": "n1"}}]},
+                                 "scopeMetrics": [{"metrics": [{"name": "gpu.util", "gauge": {"dataPoints": points}}]}]}]}
+
+
 def served(tmp_path, max_held):
     cfg = parse({"data_dir": str(tmp_path / "w"), "bus": {"max_held_records": max_held},
                  "http": {"enabled": True, "port": 0, "max_body_bytes": 10_000_000}})
     p = Pipeline(cfg, runtime=Runtime(cfg, counters=Counters()), detectors=[], responders=[],
-                 collectors=[HttpIngestCollector("http_ingest/t"), K8sAuditWebhook("k8s/t")])
+                 collectors=[HttpIngestCollector("http_ingest/t"), K8sAuditWebhook("k8s/t"), OtlpCollector("otlp/t")])
     p.start()
     host, port = p.http.address
     return p, f"http://{host}:{port}"
@@ -65,6 +72,7 @@ def test_fifty_thousand_records_leave_memory_once_processed(tmp_path):
     ("/v1/inference", [inference(i) for i in range(BATCH)]),
     ("/v1/ingest?format=auto", [inference(i) for i in range(BATCH)]),
     ("/v1/audit/k8s", {"kind": "EventList", "items": [k8s(i) for i in range(BATCH)]}),
+    ("/v1/metrics", otlp_gauge(BATCH)),
 ])
 def test_a_full_bus_answers_503_with_retry_after_until_the_stages_catch_up(tmp_path, path, body):
     p, url = served(tmp_path, max_held=BATCH)
