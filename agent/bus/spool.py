@@ -23,8 +23,7 @@ _UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
 
 class Spool:
     def __init__(self, directory: Path, topic: str) -> None:
-        directory.mkdir(parents=True, exist_ok=True)
-        self.path = directory / (_UNSAFE.sub("_", topic) + ".jsonl")
+        self.path = directory / (_UNSAFE.sub("_", topic) + ".jsonl")      # created on the first append
         self.topic = topic
         self._lock = threading.Lock()
 
@@ -39,8 +38,10 @@ class Spool:
         line = orjson.dumps({"p": record.partition, "o": record.offset, "ts": record.timestamp_ms,
                              "k": None if record.key is None else base64.b64encode(record.key).decode(),
                              "v": base64.b64encode(record.value).decode()})
-        with self._lock, open(self.path, "ab") as f:
-            f.write(line + b"\n")
+        with self._lock:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with open(self.path, "ab") as f:
+                f.write(line + b"\n")
 
     def read(self) -> list[Record]:
         if not self.path.exists():

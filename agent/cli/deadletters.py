@@ -7,7 +7,7 @@ the whole pipeline in this process, as `warden replay` does; on Kafka through th
 only (the events go to their topics and the running stages process them). A record refused again
 is reported, not dead-lettered again. Replayed letters are marked (agent/deadletters.py) and
 skipped by a later replay unless `--again`.
-Exit codes: 0 ok, 1 some letters were refused again, 3 unknown letter id.
+Exit codes: 0 ok, 1 some letters were refused again, 3 unknown letter id or no such data dir.
 """
 from __future__ import annotations
 
@@ -20,8 +20,13 @@ from agent.cli.output import emit_json, fmt_time, parse_since, table
 
 
 def _letters(ctx):
+    from pathlib import Path
+
     from agent.deadletters import read_letters
     from agent.runtime import Runtime
+    if ctx.cfg.bus.type == "embedded" and not Path(ctx.cfg.data_dir).is_dir():
+        click.echo(f"error: no data dir {ctx.cfg.data_dir}: nothing has run there (check data_dir)", err=True)
+        sys.exit(EXIT_NOT_FOUND)
     rt = Runtime(ctx.cfg)
     try:
         return read_letters(rt.bus, rt.topic("deadletter"), ctx.cfg.data_dir)

@@ -44,6 +44,13 @@ def test_list_and_show_read_the_letters_of_an_earlier_run(conf):
     assert invoke(conf, "deadletters", "show", "9-999").exit_code == 3
 
 
+def test_a_data_dir_that_does_not_exist_is_an_error_not_an_empty_list(tmp_path):
+    conf = tmp_path / "warden.yaml"
+    conf.write_text(f"data_dir: {tmp_path / 'typo'}\n")
+    r = invoke(conf, "deadletters", "list")
+    assert r.exit_code == 3 and "no data dir" in r.stderr and not (tmp_path / "typo").exists()
+
+
 @pytest.mark.parametrize("select", [["--all"], "ids"])
 def test_replay_after_a_fix_turns_letters_into_events_once(conf, select):
     ids = [d["id"] for d in letters(conf)]
