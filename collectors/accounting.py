@@ -80,8 +80,6 @@ def outcomes(document: Any, formats: Sequence[str], source: str, where: str = ""
     """Each record of `document` parsed on its own with the first of `formats` that reads it
     (`auto` detects); a container is split into its members with its format's split()."""
     check_depth = deeper_than(document)          # one walk of the document; members only when needed
-    if check_depth and not isinstance(document, (dict, list)):
-        check_depth = False
     members, member_formats = _members(document, formats)
     if members is None:
         return [_one(document, formats, source, where, check_depth)]
