@@ -46,12 +46,16 @@ class BusConfig:
     # confluent = librdkafka (confluent-kafka): ~3x less CPU per record than kafka-python, measured
     producer_client: str = "confluent"          # confluent | kafka-python
     consumer_client: str = "confluent"          # confluent | kafka-python
+    # embedded bus only: records held in memory before the ingest routes answer 503 (backpressure)
+    max_held_records: int = 200_000
 
     def validate(self) -> None:
         if self.type not in ("embedded", "kafka"):
             raise ValueError(f"type must be embedded or kafka, got {self.type!r}")
         if self.partitions < 1:
             raise ValueError("partitions must be >= 1")
+        if self.max_held_records < 1:
+            raise ValueError("max_held_records must be >= 1")
         if self.producer_client not in ("kafka-python", "confluent"):
             raise ValueError(f"producer_client must be kafka-python or confluent, got {self.producer_client!r}")
         if self.consumer_client not in ("kafka-python", "confluent"):

@@ -3,10 +3,11 @@ and the dead-letter path."""
 from __future__ import annotations
 
 import base64
+import reprlib
 import time
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from agent import codec, registry
 from agent.bus import create_bus
@@ -16,12 +17,55 @@ from agent.names import TOPICS
 from agent.state import StateStore
 
 
+RAW_LIMIT = 4096
+#: a structured record is kept whole (re-submittable by `warden deadletters replay`) up to this size
+MAX_STRUCTURED = 256 << 10
+#: a dead letter keeps a structured record as JSON only up to this depth (orjson writes at most
+#: 254 levels, and the letter wraps the record in one more)
+_RAW_DEPTH = 200
+_RAW_REPR = reprlib.Repr()
+_RAW_REPR.maxlevel, _RAW_REPR.maxdict, _RAW_REPR.maxlist, _RAW_REPR.maxstring = 12, 50, 50, 400
+
+
+def letter_raw(raw: Any) -> Any:
+    """What a dead letter keeps of a record: UTF-8 text (else base64) of bytes, up to RAW_LIMIT;
+    a structured record as JSON when it can be written as JSON (up to MAX_STRUCTURED, else its
+    first RAW_LIMIT bytes as text), else a bounded repr. Never raises,
+    whatever the depth or type (a RecursionError here would lose the dead letter itself)."""
+    if isinstance(raw, (bytes, bytearray, memoryview)):
+        cut = bytes(raw[:RAW_LIMIT])
+        try:
+            return cut.decode("utf-8")
+        except UnicodeDecodeError:
+            return {"base64": base64.b64encode(cut).decode()}
+    if isinstance(raw, str):
+        return raw[:RAW_LIMIT]
+    from collectors.accounting import deeper_than
+    try:
+        if not deeper_than(raw, _RAW_DEPTH):
+            text = codec.dumps(raw)
+            if len(text) <= MAX_STRUCTURED:
+                return codec.loads(text)
+            return text[:RAW_LIMIT].decode("utf-8", "replace") + "...[truncated]"
+    except Exception:  # noqa: BLE001 - not JSON-able: keep a bounded repr below
+        pass
+    try:
+        return _RAW_REPR.repr(raw)[:RAW_LIMIT]
+    except Exception as e:  # noqa: BLE001 - a repr that fails still leaves a letter
+        return f"<unrepresentable {type(raw).__name__}: {type(e).__name__}>"
+
+
 class Runtime:
     def __init__(self, cfg: WardenConfig, *, bus=None, counters: Counters | None = None,
-                 state: StateStore | None = None) -> None:
+                 state: StateStore | None = None, clock: Callable[[], float] = time.monotonic) -> None:
         self.cfg = cfg
-        self.bus = bus or create_bus(cfg.bus)
+        #: the one monotonic clock stages measure intervals with (checkpoint interval, rejoin
+        #: timeout): injectable so tests drive it without mixing a fake clock with the real one
+        self.clock = clock
         self.counters = counters or COUNTERS
+        # the dead letters outlive the process on the embedded bus too (`warden deadletters`)
+        self.bus = bus or create_bus(cfg.bus, spool_dir=Path(cfg.data_dir) / "bus",
+                                     spooled=[cfg.bus.topic_prefix + "deadletter"], counters=self.counters)
         self._state = state
         self._producer = None
 
@@ -58,20 +102,11 @@ class Runtime:
 
     # dead letters ---------------------------------------------------------------------------
     def dead_letter(self, stage: str, raw: Any, reason: str, source: str = "") -> None:
-        """Send a record that could not be processed to the dead-letter topic, with its reason."""
-        if isinstance(raw, (bytes, bytearray)):
-            try:
-                raw_repr: Any = bytes(raw[:4096]).decode("utf-8")
-            except UnicodeDecodeError:
-                raw_repr = {"base64": base64.b64encode(bytes(raw[:4096])).decode()}
-        elif isinstance(raw, str):
-            raw_repr = raw[:4096]
-        else:
-            try:
-                raw_repr = codec.loads(codec.dumps(raw))
-            except Exception:  # noqa: BLE001 - not JSON-able: keep its repr
-                raw_repr = repr(raw)[:4096]
-        letter = {"stage": stage, "source": source, "reason": reason[:2000], "time": time.time(), "raw": raw_repr}
+        """Send a record that could not be processed to the dead-letter topic, with its reason.
+        Never fails on the record itself: one too deep, too odd or too large to keep as JSON is
+        kept as truncated text (see `letter_raw`)."""
+        letter = {"stage": stage, "source": source, "reason": reason[:2000], "time": time.time(),
+                  "raw": letter_raw(raw)}
         self.producer.send(self.topic("deadletter"), codec.dumps(letter), key=stage.encode())
         self.counters.inc(f"{stage}.deadletter")
 

@@ -14,9 +14,18 @@ from agent.event import Event
 
 
 class Emitter(Protocol):
+    #: what an accepted record's hand-over guarantees (the bus's `Bus.durability`)
+    durability: str
+
     def emit(self, event: Event) -> None: ...
 
     def dead_letter(self, raw: Any, reason: str, source: str = "") -> None: ...
+
+    def flush(self) -> None:
+        """Hand everything emitted so far to the bus (push collectors, before answering)."""
+
+    def full(self) -> bool:
+        """True while the bus holds as much as it may: push collectors refuse input (503)."""
 
 
 class Collector(Component):
@@ -53,6 +62,7 @@ class Collector(Component):
 
 class ListEmitter:
     """An Emitter that keeps what it is given (tests, `warden replay --dry`)."""
+    durability = "none: kept in a list in memory"
 
     def __init__(self) -> None:
         self.events: list[Event] = []
@@ -63,3 +73,9 @@ class ListEmitter:
 
     def dead_letter(self, raw: Any, reason: str, source: str = "") -> None:
         self.dead.append((raw, reason, source))
+
+    def flush(self) -> None:
+        pass
+
+    def full(self) -> bool:
+        return False

@@ -2,26 +2,28 @@
 
 - `POST /v1/ingest?format=<name>` (default `auto`): one JSON document, a JSON array of records, or
   JSON lines (`application/x-ndjson`).
-- `POST /v1/inference`: inference-traffic records (warden, OpenAI chat, KServe/OIP v2 shapes);
+- `POST /v1/inference`: inference-traffic records (warden, OpenAI chat, KServe v2 / OIP and v1 shapes);
   the same as /v1/ingest with the inference formats tried in turn.
 
-Answers 200 with {"accepted", "rejected", "errors": [first reasons]}; records that cannot be read
-go to the dead-letter topic with the reason, so a partly bad batch loses nothing else. The events
-are flushed to the bus before the answer (an acknowledged record is durable).
+Bodies: collectors/bodies.py (JSON, NDJSON, gzip). Each record is accepted or dead-lettered on its
+own, members of a container (`{"Records": [...]}`, an EventList) included (collectors/accounting.py),
+so a partly bad batch loses nothing else. The answer (collectors/ingest_route.py) counts them:
+`{"accepted", "dead_lettered", "events", "reasons": [{"record", "reason"}], "durability"}`, 200
+when any record was accepted (or there was none), 400 when every record was refused; 503 with
+Retry-After while the bus holds as much as it may (backpressure). The events are handed to the bus
+before the answer; what that guarantees is the bus's `durability` (in the answer).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
-
-import orjson
 
 from agent.http.server import HttpError, Request, Response
 from agent.registry import register
 from collectors.base import Collector
-from collectors.formats import FormatError, all_formats, parse_record
+from collectors.formats import all_formats
+from collectors.ingest_route import Limits, handle_ingest
 
-INFERENCE_FORMATS = ("warden-inference", "openai-chat", "kserve-v2")
+INFERENCE_FORMATS = ("warden-inference", "openai-chat", "kserve-v2", "kserve-v1")
 
 
 @register
@@ -33,62 +35,22 @@ class HttpIngestCollector(Collector):
         path: str = "/v1/ingest"
         inference_path: str = "/v1/inference"
         max_records: int = 10000
+        max_decompressed_bytes: int = 64 << 20        # a gzip body may expand to this much
 
         def validate(self) -> None:
             if not self.path.startswith("/") or not self.inference_path.startswith("/"):
                 raise ValueError("paths must start with /")
             if self.max_records < 1:
                 raise ValueError("max_records must be >= 1")
+            if self.max_decompressed_bytes < 1:
+                raise ValueError("max_decompressed_bytes must be >= 1")
 
     def routes(self):
         return {("POST", self.config.path): self.ingest, ("POST", self.config.inference_path): self.ingest_inference}
 
-    def _records(self, req: Request) -> list[Any]:
-        ctype = req.headers.get("content-type", "application/json").split(";")[0].strip()
-        if ctype in ("application/x-ndjson", "application/jsonl", "application/json-lines"):
-            lines = [ln for ln in req.body.split(b"\n") if ln.strip()]
-            out = []
-            for ln in lines:
-                try:
-                    out.append(orjson.loads(ln))
-                except orjson.JSONDecodeError as e:
-                    out.append(_Broken(ln, f"invalid JSON line: {e}"))
-            return out
-        if ctype not in ("application/json", "text/json"):
-            raise HttpError(415, f"unsupported content type {ctype!r} (application/json or application/x-ndjson)")
-        doc = req.json()
-        return doc if isinstance(doc, list) else [doc]
-
     def _ingest(self, req: Request, formats: tuple[str, ...]) -> Response:
-        if self.emitter is None:
-            raise HttpError(503, "collector not started")
-        records = self._records(req)
-        if len(records) > self.config.max_records:
-            raise HttpError(413, f"more than {self.config.max_records} records in one request")
-        accepted, errors = 0, []
-        for rec in records:
-            if isinstance(rec, _Broken):
-                self.emitter.dead_letter(rec.raw, rec.reason, self.name)
-                errors.append(rec.reason)
-                continue
-            reason = None
-            for fmt in formats:
-                try:
-                    events = parse_record(rec, fmt, self.name)
-                    break
-                except FormatError as e:
-                    reason = str(e)
-            else:
-                self.emitter.dead_letter(rec, reason or "no format", self.name)
-                errors.append(reason)
-                continue
-            for ev in events:
-                self.emitter.emit(ev)
-            accepted += 1
-        flush = getattr(self.emitter, "flush", None)
-        if flush:
-            flush()
-        return Response.json({"accepted": accepted, "rejected": len(errors), "errors": errors[:10]})
+        limits = Limits(self.config.max_records, self.config.max_decompressed_bytes)
+        return handle_ingest(req, self.emitter, formats, self.name, limits)
 
     def ingest(self, req: Request) -> Response:
         fmt = (req.query.get("format") or ["auto"])[0]
@@ -99,7 +61,3 @@ class HttpIngestCollector(Collector):
     def ingest_inference(self, req: Request) -> Response:
         return self._ingest(req, tuple(f for f in INFERENCE_FORMATS if f in all_formats()) or ("auto",))
 
-
-class _Broken:
-    def __init__(self, raw: bytes, reason: str) -> None:
-        self.raw, self.reason = raw, reason

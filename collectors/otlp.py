@@ -25,7 +25,9 @@ Metrics -> one `Event(kind="metric")` per data point:
 
 Rejected data points (no value, a non-finite value, no `time_unix_nano`, an unnamed metric, the
 "no recorded value" flag) are counted in the response's `partial_success` (`rejected_data_points`
-with an error message) and dead-lettered (up to `max_dead_letters` per request, then one summary).
+with an error message) and dead-lettered one by one (up to `max_dead_letters`, default 10,000, per
+request, then one summary letter counting the rest). While the bus is full (embedded bus at
+`bus.max_held_records`), 503 with Retry-After: 1, body unread.
 
 Logs -> one `Event(kind="log")` per log record: `name` = severity text (or "log"), `time` =
 `time_unix_nano` (else `observed_time_unix_nano`, else the time received; `warden.time_source`
@@ -59,9 +61,10 @@ from opentelemetry.proto.collector.logs.v1 import logs_service_pb2
 from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2
 
 from agent.event import Event
-from agent.http.server import Request, Response
+from agent.http.server import HttpError, Request, Response
 from agent.registry import register
 from collectors.base import Collector
+from collectors.bodies import GZIP_WBITS, inflate_bounded
 
 log = logging.getLogger("warden.collectors.otlp")
 
@@ -182,7 +185,7 @@ class OtlpCollector(Collector):
         metrics_path: str = "/v1/metrics"
         logs_path: str = "/v1/logs"
         max_decompressed_bytes: int = 16 << 20      # cap on gzip/deflate-decoded bodies
-        max_dead_letters: int = 10                  # rejected points dead-lettered one by one per request
+        max_dead_letters: int = 10000               # rejected points dead-lettered one by one per request
 
         def validate(self) -> None:
             if not self.entity_attributes or any(not isinstance(a, str) or not a for a in self.entity_attributes):
@@ -227,6 +230,10 @@ class OtlpCollector(Collector):
         if not is_json and ctype not in _PROTOBUF_TYPES:
             return self._error(415, f"unsupported content type {ctype or '(none)'!r}: "
                                     f"use {PROTOBUF} or {JSON}", json=False, raw=None)
+        if self.emitter is not None and self.emitter.full():     # backpressure: OTLP retries a 503
+            resp = self._error(503, "the bus holds as many records as it may; retry later", json=is_json, raw=None)
+            resp.headers["Retry-After"] = "1"
+            return resp
         try:
             body = self._decompress(req)
             msg = self._decode(body, req_cls, is_json)
@@ -268,21 +275,11 @@ class OtlpCollector(Collector):
             return req.body
         if enc not in ("gzip", "deflate", "x-gzip"):
             raise _Bad(415, f"unsupported content encoding {enc!r} (gzip, deflate or none)")
-        cap = self.config.max_decompressed_bytes
-        wbits = 16 + zlib.MAX_WBITS if enc in ("gzip", "x-gzip") else zlib.MAX_WBITS
-        d = zlib.decompressobj(wbits)
+        wbits = GZIP_WBITS if enc in ("gzip", "x-gzip") else zlib.MAX_WBITS
         try:
-            out = d.decompress(req.body, cap + 1)
-            if len(out) > cap or d.unconsumed_tail:
-                raise _Bad(413, f"decompressed body over {cap} bytes")
-            out += d.flush()
-        except zlib.error as e:
-            raise _Bad(400, f"invalid {enc} body: {e}") from None
-        if len(out) > cap:
-            raise _Bad(413, f"decompressed body over {cap} bytes")
-        if not d.eof:
-            raise _Bad(400, f"invalid {enc} body: truncated stream")
-        return out
+            return inflate_bounded(req.body, self.config.max_decompressed_bytes, wbits=wbits, what=enc)
+        except HttpError as e:
+            raise _Bad(e.status, e.reason) from None
 
     @staticmethod
     def _decode(body: bytes, cls, is_json: bool) -> Message:

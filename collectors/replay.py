@@ -17,9 +17,13 @@ parsed with that format whatever `format` says; `warden demo --write FILE` write
 scenario this way (`write_envelopes`).
 
 Nothing raises: unreadable files, broken JSON, oversized lines, records no format recognises and
-records a format rejects all go to `emitter.dead_letter(raw, reason)`, where `raw` is the record's
-text truncated to 1 KiB and `reason` starts with `path:line:`. `run_once()` reads every file once and
-returns the number of records read (good and bad); later calls return 0.
+records a format rejects all go to `emitter.dead_letter(raw, reason)`, where `raw` is the record
+itself (text truncated to 1 KiB for lines that are not JSON or are oversized) and `reason` starts with
+`path:line:` (`path[i]` for the i-th member of a file that is one document). Each record of a
+container (`{"Records": [...]}`, an EventList, a JSON array) is accepted or dead-lettered on its
+own (collectors/accounting.py): one bad record loses nothing else. `tally` counts them.
+`run_once()` reads every file once and returns the number of records read (good and bad); later
+calls return 0.
 """
 from __future__ import annotations
 
@@ -35,7 +39,8 @@ import orjson
 from agent import codec
 from agent.registry import register
 from collectors.base import Collector
-from collectors.formats import FormatError, get_format, parse_record
+from collectors.accounting import Tally, account
+from collectors.formats import get_format
 
 log = logging.getLogger("warden.collectors.replay")
 
@@ -100,7 +105,14 @@ class ReplayCollector(Collector):
 
     def __init__(self, *a, **kw) -> None:
         super().__init__(*a, **kw)
-        self.stats = {"records": 0, "events": 0, "dead": 0}
+        self.tally = Tally()
+        self.unreadable = 0      # files that could not be read (dead-lettered, not records)
+
+    @property
+    def stats(self) -> dict[str, int]:
+        t = self.tally
+        return {"records": t.accepted + t.dead_lettered - self.unreadable, "events": t.events,
+                "dead": t.dead_lettered}
 
     # -----------------------------------------------------------------------------------------
     def run_once(self) -> int:
@@ -111,28 +123,31 @@ class ReplayCollector(Collector):
             n += self._read_path(path)
         return n
 
-    def _dead(self, raw: Any, reason: str) -> None:
-        self.stats["dead"] += 1
-        self.emitter.dead_letter(raw, reason, self.name)
+    def _dead(self, raw: Any, where: str, reason: str) -> None:
+        self.tally.refused(where, reason)
+        self.emitter.dead_letter(raw, f"{where}: {reason}", self.name)
 
     def _read_path(self, path: str) -> int:
         before = self.stats["records"]
         try:
             if path == "-":
-                return self._read_stream(sys.stdin.buffer, "<stdin>")
-            with open(path, "rb") as f:
-                head = f.read(2)
-                f.seek(0)
-                if head == b"\x1f\x8b":
-                    with gzip.open(f, "rb") as g:
-                        return self._read_stream(g, path)
-                return self._read_stream(f, path)
+                self._read_stream(sys.stdin.buffer, "<stdin>")
+            else:
+                with open(path, "rb") as f:
+                    head = f.read(2)
+                    f.seek(0)
+                    if head == b"\x1f\x8b":
+                        with gzip.open(f, "rb") as g:
+                            self._read_stream(g, path)
+                    else:
+                        self._read_stream(f, path)
         except (OSError, EOFError, zlib.error) as e:  # incl. gzip.BadGzipFile, truncated .gz
             log.warning("%s: cannot read %s: %s", self.name, path, e)
-            self._dead(path, f"{path}: cannot read: {type(e).__name__}: {e}")
-            return self.stats["records"] - before
+            self.unreadable += 1
+            self._dead(path, path, f"cannot read: {type(e).__name__}: {e}")
+        return self.stats["records"] - before
 
-    def _read_stream(self, stream: IO[bytes], where: str) -> int:
+    def _read_stream(self, stream: IO[bytes], where: str) -> None:
         cap = self.config.max_document_bytes
         head = stream.read(cap + 1) if cap > 0 else b""
         if 0 < len(head) <= cap:
@@ -143,65 +158,39 @@ class ReplayCollector(Collector):
                 except orjson.JSONDecodeError:
                     value = _NOT_JSON
                 if value is not _NOT_JSON and isinstance(value, (dict, list)):
-                    return self._read_document(value, doc, where)
-        lines = _lines(head, stream, self.config.max_record_bytes)
-        n = 0
-        for lineno, line, oversized in lines:
+                    self._read_document(value, where)
+                    return
+        for lineno, line, oversized in _lines(head, stream, self.config.max_record_bytes):
+            at = f"{where}:{lineno}"
             if oversized is not None:
-                n += 1
-                self.stats["records"] += 1
-                self._dead(_raw_text(line), f"{where}:{lineno}: record over max_record_bytes "
-                                            f"({oversized} > {self.config.max_record_bytes} bytes)")
+                self._dead(_raw_text(line), at, f"record over max_record_bytes "
+                                                f"({oversized} > {self.config.max_record_bytes} bytes)")
                 continue
             if lineno == 1 and line.startswith(b"\xef\xbb\xbf"):
                 line = line[3:]
             if not line.strip():
                 continue
-            n += 1
-            self.stats["records"] += 1
             try:
                 rec = orjson.loads(line)
             except orjson.JSONDecodeError as e:
-                self._dead(_raw_text(line), f"{where}:{lineno}: invalid JSON: {e}")
+                self._dead(_raw_text(line), at, f"invalid JSON: {e}")
                 continue
-            self._handle(rec, line, f"{where}:{lineno}")
-        return n
+            self._handle(rec, at)
 
-    def _read_document(self, value: dict | list, doc: bytes, where: str) -> int:
+    def _read_document(self, value: dict | list, where: str) -> None:
         if isinstance(value, list):
             for i, rec in enumerate(value):
-                self.stats["records"] += 1
-                self._handle(rec, None, f"{where}[{i}]")
-            return len(value)
-        self.stats["records"] += 1
-        self._handle(value, doc, where)
-        return 1
+                self._handle(rec, f"{where}[{i}]")
+            return
+        self._handle(value, where)
 
-    def _handle(self, rec: Any, text: bytes | None, where: str) -> None:
+    def _handle(self, rec: Any, where: str) -> None:
+        """One decoded line / document: each record in it accepted or dead-lettered on its own
+        (the dead letter keeps the record itself, re-submittable by `warden deadletters replay`)."""
         fmt = self.config.format
         if _is_envelope(rec):
             fmt, rec = rec["format"], rec["record"]
-        try:
-            events = parse_record(rec, fmt, self.name)
-        except FormatError as e:
-            self._dead(self._raw(rec, text), f"{where}: {e}")
-            return
-        except Exception as e:  # noqa: BLE001 - a parser bug must not stop the replay
-            log.warning("%s: parser failed at %s: %s", self.name, where, type(e).__name__)
-            self._dead(self._raw(rec, text), f"{where}: parser error: {type(e).__name__}: {e}")
-            return
-        for ev in events:
-            self.stats["events"] += 1
-            self.emitter.emit(ev)
-
-    @staticmethod
-    def _raw(rec: Any, text: bytes | None) -> str:
-        if text is None:
-            try:
-                text = codec.dumps(rec)
-            except TypeError:
-                text = repr(rec).encode()
-        return _raw_text(text)
+        account(rec, (fmt,), self.emitter, self.name, self.tally, where)
 
 
 _NOT_JSON = object()

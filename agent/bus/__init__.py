@@ -5,11 +5,13 @@ Two implementations with the same semantics: `embedded` (in-process, default) an
 from agent.bus.base import Bus, Consumer, NotSupported, Producer, Record, partition_for  # noqa: F401
 
 
-def create_bus(cfg) -> "Bus":
-    """Build the bus named by the config's `bus` section (agent.config.BusConfig)."""
+def create_bus(cfg, spool_dir=None, spooled=(), counters=None) -> "Bus":
+    """Build the bus named by the config's `bus` section (agent.config.BusConfig). The embedded bus
+    also appends the `spooled` topics to files under `spool_dir` (Kafka keeps every topic)."""
     if cfg.type == "embedded":
         from agent.bus.embedded import EmbeddedBus
-        return EmbeddedBus(partitions=cfg.partitions)
+        return EmbeddedBus(partitions=cfg.partitions, prefix=cfg.topic_prefix, max_held=cfg.max_held_records,
+                           spool_dir=spool_dir, spooled=spooled, counters=counters)
     if cfg.type == "kafka":
         from agent.bus.kafka import KafkaBus
         return KafkaBus(cfg)

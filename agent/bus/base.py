@@ -58,7 +58,9 @@ class Producer(abc.ABC):
 
     @abc.abstractmethod
     def flush(self, timeout: float | None = None) -> None:
-        """Block until every record sent so far is durably written (raise on failure)."""
+        """Block until every record sent so far is handed over as far as the bus goes (raise on
+        failure): acknowledged by the brokers on Kafka, appended in memory on the embedded bus.
+        What that is worth is the bus's `durability`."""
 
     def close(self) -> None:
         self.flush()
@@ -108,14 +110,34 @@ class Consumer(abc.ABC):
     def seek(self, topic: str, partition: int, offset: int) -> None:
         """Give back every record of an assigned partition from `offset` on: the next poll (after
         resume(), when paused) returns them again, and commit() commits no further than `offset`
-        until then. Raises when the partition is not assigned, NotSupported when the client
-        cannot seek."""
+        until then (an offset before the oldest record retained reads from the oldest). Raises
+        when the partition is not assigned, NotSupported when the client cannot seek."""
         raise NotSupported(f"{type(self).__name__} cannot seek")
 
 
 class Bus(abc.ABC):
+    """Topics of keyed, partitioned records with consumer groups and manual commits.
+
+    Retention is the bus's own: Kafka keeps records by the topic's retention settings; the embedded
+    bus keeps a record until every group reading its topic has committed past it (a bounded tail
+    for topics no group reads). A member starting at a committed offset older than the oldest
+    record retained reads from the oldest (Kafka's `auto.offset.reset=earliest`). `end_offsets`
+    count every record ever appended, retained or not.
+    """
+
+    #: what a record handed to this bus is worth once `Producer.flush()` returned: the ingest
+    #: routes answer it as `durability`, so a client knows whether an acknowledged record survives
+    #: the agent (Kafka: yes, the brokers acknowledged it) or not (the in-process bus)
+    durability: str = "unknown"
+
     def __init__(self, prefix: str = "warden.") -> None:
         self.prefix = prefix
+
+    def full(self) -> bool:
+        """True while the bus holds as many records as it may: push input (HTTP ingest) is then
+        refused with 503 + Retry-After until consumers catch up. A bus that never fills (Kafka,
+        whose brokers keep records by retention) says False."""
+        return False
 
     def topic(self, suffix: str) -> str:
         return self.prefix + suffix
@@ -134,6 +156,12 @@ class Bus(abc.ABC):
 
     def committed(self, group: str, topic: str) -> dict[int, int]:
         return {}
+
+    def read(self, topic: str, limit: int | None = None) -> list[Record]:
+        """Every record of a topic the bus still retains (up to `limit`), partition by partition,
+        oldest first, read without joining a consumer group or committing anything (tools:
+        `warden deadletters`). Raises NotSupported when the bus cannot."""
+        raise NotSupported(f"{type(self).__name__} cannot read a topic outside a group")
 
     def close(self) -> None:
         pass

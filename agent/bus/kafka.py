@@ -59,6 +59,9 @@ def redacted(opts: dict) -> dict:
 
 
 class KafkaBus(Bus):
+    durability = ("durable: written to the Kafka brokers and acknowledged by every in-sync replica "
+                  "(acks=all) before the answer")
+
     def __init__(self, cfg) -> None:
         super().__init__(cfg.topic_prefix)
         self.cfg = cfg
@@ -139,6 +142,28 @@ class KafkaBus(Bus):
             return {tp.partition: o for tp, o in c.end_offsets(tps).items()} if tps else {}
         finally:
             c.close()
+
+    def read(self, topic: str, limit: int | None = None, timeout_s: float = 30.0) -> list[Record]:
+        ends = {p: o for p, o in self.end_offsets(topic).items() if o > 0}
+        if not ends:
+            return []
+        c = KafkaConsumer(group_id=None, enable_auto_commit=False, **self._common(KafkaConsumer))
+        try:
+            tps = [TopicPartition(topic, p) for p in sorted(ends)]
+            c.assign(tps)
+            c.seek_to_beginning(*tps)
+            got: dict[int, list[Record]] = {p: [] for p in ends}
+            deadline = time.monotonic() + timeout_s
+            while time.monotonic() < deadline and any(c.position(tp) < ends[tp.partition] for tp in tps):
+                for tp, msgs in c.poll(timeout_ms=200).items():
+                    got[tp.partition] += [Record(topic, m.partition, m.offset, m.key, m.value, m.timestamp)
+                                          for m in msgs if m.offset < ends[tp.partition]]
+                if limit is not None and sum(map(len, got.values())) >= limit:
+                    break
+        finally:
+            c.close()
+        out = [r for p in sorted(got) for r in got[p]]
+        return out if limit is None else out[:limit]
 
     def committed(self, group: str, topic: str) -> dict[int, int]:
         # one admin client for repeated calls (lag and progress checks poll this): connecting a

@@ -31,8 +31,16 @@ class BusEmitter:
         self.stage.rt.dead_letter("collect", raw, reason, source or self.source)
 
     def flush(self) -> None:
-        """Push collectors call this before acknowledging a request: acknowledged = durable."""
+        """Push collectors call this before acknowledging a request: what that guarantees is
+        `durability` (the bus's)."""
         self.stage.rt.producer.flush()
+
+    @property
+    def durability(self) -> str:
+        return self.stage.rt.bus.durability
+
+    def full(self) -> bool:
+        return self.stage.rt.bus.full()
 
 
 class CollectStage(Stage):

@@ -191,7 +191,14 @@ def normalise(rec: dict, source: str, raw: Any, envelope: dict | None) -> Event:
                         time=t, attributes=attrs, raw=raw)
 
 
-@input_format(FORMAT, detect=detect, description="AWS CloudTrail records, log files, EventBridge and Lake events")
+def members(record: Any) -> list[Any] | None:
+    """The records of a CloudTrail log file `{"Records": [...]}` (each accepted or refused on its own)."""
+    recs = record.get("Records", record.get("records")) if isinstance(record, dict) else None
+    return recs if isinstance(recs, list) else None
+
+
+@input_format(FORMAT, detect=detect, split=members,
+              description="AWS CloudTrail records, log files, EventBridge and Lake events")
 def parse(record: Any, source: str) -> list[Event]:
     """AWS CloudTrail records, log files, EventBridge and Lake events."""
     require_dict(record, FORMAT)

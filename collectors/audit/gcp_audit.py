@@ -228,7 +228,15 @@ def normalise(record: dict, source: str, raw: Any = None) -> Event:
                         attributes=attrs, raw=raw)
 
 
-@input_format(FORMAT, detect=detect, description="GCP Cloud Audit Logs LogEntry (protoPayload AuditLog), incl. GKE")
+def members(record: Any) -> list[Any] | None:
+    """The entries of an `entries.list` answer (each accepted or refused on its own)."""
+    if isinstance(record, dict) and isinstance(record.get("entries"), list) and "protoPayload" not in record:
+        return record["entries"]
+    return None
+
+
+@input_format(FORMAT, detect=detect, split=members,
+              description="GCP Cloud Audit Logs LogEntry (protoPayload AuditLog), incl. GKE")
 def parse(record: Any, source: str) -> list[Event]:
     """GCP Cloud Audit Logs LogEntry (protoPayload AuditLog), incl. GKE."""
     require_dict(record, FORMAT)

@@ -150,7 +150,16 @@ def normalise(ev: Any, original: Any, source: str) -> Event:
                         attributes=attrs, raw=original)
 
 
-@input_format(FORMAT, detect=detect, description="Kubernetes audit events (audit.k8s.io Event/EventList, AKS envelopes)")
+def members(record: Any) -> list[Any] | None:
+    """The items of an EventList (each accepted or refused on its own)."""
+    if isinstance(record, dict) and (record.get("kind") == "EventList" or "items" in record and "verb" not in record):
+        items = record.get("items")
+        return items if isinstance(items, list) else None
+    return None
+
+
+@input_format(FORMAT, detect=detect, split=members,
+              description="Kubernetes audit events (audit.k8s.io Event/EventList, AKS envelopes)")
 def parse(record: Any, source: str) -> list[Event]:
     """Kubernetes audit events (audit.k8s.io Event/EventList, AKS envelopes)."""
     return [normalise(ev, orig, source) for ev, orig in split(record)]

@@ -41,7 +41,9 @@ def test_json_array_with_good_and_bad_records(served):
                       headers={"Content-Type": "application/json"})
     assert r.status_code == 200
     body = r.json()
-    assert body["accepted"] == 1 and body["rejected"] == 1 and "no format recognises it" in body["errors"][0]
+    assert body["accepted"] == 1 and body["dead_lettered"] == 1
+    assert body["reasons"] == [{"record": "[1]", "reason": "unknown record shape: no format recognises it"}]
+    assert body["durability"].startswith("not durable")
     audit = topic_events(rt, "audit")
     assert len(audit) == 1 and audit[0].name == "GetObject" and audit[0].kind == "audit"
     letters = [orjson.loads(x.value) for x in rt.bus.records(rt.topic("deadletter"))]
@@ -52,7 +54,8 @@ def test_ndjson_with_a_broken_line(served):
     rt, url = served
     body = orjson.dumps(CLOUDTRAIL) + b"\n{broken\n"
     r = requests.post(f"{url}/v1/ingest?format=cloudtrail", data=body, headers={"Content-Type": "application/x-ndjson"})
-    assert r.json()["accepted"] == 1 and r.json()["rejected"] == 1
+    assert r.json()["accepted"] == 1 and r.json()["dead_lettered"] == 1
+    assert r.json()["reasons"][0]["record"] == "line 2"
     assert rt.counters.get("collect.deadletter") == 1
 
 

@@ -101,7 +101,7 @@ def test_unknown_shape_and_wrong_types(tmp_path):
     reasons = [r for _, r, _ in em.dead]
     assert len(reasons) == 4
     assert all("no format recognises it" in r for r in reasons)
-    assert em.dead[0][0] == '{"hello":"world"}'
+    assert em.dead[0][0] == {"hello": "world"}          # the record itself: re-submittable
 
 
 def test_named_format_rejects_wrong_records(tmp_path):
@@ -116,12 +116,12 @@ def test_named_format_rejects_wrong_records(tmp_path):
 def test_cloudtrail_records_document(tmp_path):
     doc = {"Records": [ct_record(), ct_record("ListBuckets"), ct_record("GetObject", eventTime="2026-01-05T00:02:00Z")]}
     n, em, _ = run(tmp_path, orjson.dumps(doc, option=orjson.OPT_INDENT_2), name="ct.json")
-    assert n == 1 and em.dead == []
+    assert n == 3 and em.dead == []          # each record of the file counted
     assert [e.name for e in em.events] == ["GetObject", "ListBuckets", "GetObject"]
     assert all(e.kind == "audit" for e in em.events)
     # gzip'd CloudTrail log file as delivered to S3
     n, em2, _ = run(tmp_path, gzip.compress(orjson.dumps(doc)), name="ct.json.gz")
-    assert n == 1 and [e.id for e in em2.events] == [e.id for e in em.events]
+    assert n == 3 and [e.id for e in em2.events] == [e.id for e in em.events]
 
 
 def test_json_array_document_is_a_list_of_records(tmp_path):
@@ -173,11 +173,11 @@ def test_missing_file_and_stdin(tmp_path, monkeypatch):
 
 
 def test_parser_bug_never_raises(tmp_path, monkeypatch):
-    import collectors.replay as rp
+    import collectors.accounting as acc
 
     def boom(rec, fmt, source):
         raise RuntimeError("kaboom")
-    monkeypatch.setattr(rp, "parse_record", boom)
+    monkeypatch.setattr(acc, "parse_record", boom)
     n, em, _ = run(tmp_path, lines(metric(0)))
     assert n == 1 and "parser error: RuntimeError: kaboom" in em.dead[0][1]
 

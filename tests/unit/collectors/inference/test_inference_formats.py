@@ -140,7 +140,8 @@ def test_kserve_bad(rec, why):
 
 
 def test_auto_detection_routes_shapes():
-    from collectors.inference.records import detect_kserve, detect_openai, detect_warden
+    from collectors.inference.kserve import detect_kserve
+    from collectors.inference.records import detect_openai, detect_warden
     w = {"model": "m", "features": {"a": 1}}
     o = {"model": "m", "messages": []}
     k = {"model_name": "m", "inputs": [{"name": "x", "shape": [1], "datatype": "FP32", "data": [1]}]}

@@ -1,0 +1,67 @@
+"""`warden deadletters list|show|replay` on the embedded bus: the letters of an earlier run are
+read back from disk, and re-submitted after a fix (here: the right format) they become events and
+alerts; replayed letters are marked and not re-submitted twice."""
+from __future__ import annotations
+
+import orjson
+import pytest
+from click.testing import CliRunner
+
+from agent.cli import _load_commands, cli
+from tests.support.records import k8s
+
+_load_commands()
+
+
+def invoke(conf, *args):
+    return CliRunner().invoke(cli, ["-c", str(conf), *args], catch_exceptions=False)
+
+
+@pytest.fixture
+def conf(tmp_path):
+    path = tmp_path / "warden.yaml"
+    path.write_text(f"data_dir: {tmp_path / 'w'}\n")
+    trail = tmp_path / "k8s.jsonl"
+    trail.write_bytes(b"".join(orjson.dumps(k8s(i)) + b"\n" for i in range(4)))
+    r = invoke(path, "replay", str(trail), "--format", "cloudtrail")   # the wrong format: 4 letters
+    assert r.exit_code == 0 and "dead letters" in r.stderr
+    return path
+
+
+def letters(conf, *args):
+    r = invoke(conf, "deadletters", "list", "--json", *args)
+    assert r.exit_code == 0, r.output
+    return orjson.loads(r.stdout)
+
+
+def test_list_and_show_read_the_letters_of_an_earlier_run(conf):
+    found = letters(conf)
+    assert len(found) == 4 and {d["stage"] for d in found} == {"collect"}
+    assert all("cloudtrail" in d["reason"] and not d["replayed"] for d in found)
+    assert letters(conf, "--stage", "detect") == []
+    r = invoke(conf, "deadletters", "show", found[0]["id"], "--json")
+    assert orjson.loads(r.stdout)["raw"]["kind"] == "Event"
+    assert invoke(conf, "deadletters", "show", "9-999").exit_code == 3
+
+
+def test_a_data_dir_that_does_not_exist_is_an_error_not_an_empty_list(tmp_path):
+    conf = tmp_path / "warden.yaml"
+    conf.write_text(f"data_dir: {tmp_path / 'typo'}\n")
+    r = invoke(conf, "deadletters", "list")
+    assert r.exit_code == 3 and "no data dir" in r.stderr and not (tmp_path / "typo").exists()
+
+
+@pytest.mark.parametrize("select", [["--all"], "ids"])
+def test_replay_after_a_fix_turns_letters_into_events_once(conf, select):
+    ids = [d["id"] for d in letters(conf)]
+    args = ids if select == "ids" else select
+    dry = invoke(conf, "deadletters", "replay", *args, "--format", "cloudtrail", "--dry-run", "--json")
+    assert dry.exit_code == 1 and {r["outcome"] for r in orjson.loads(dry.stdout)} == {"refused"}   # not fixed yet
+    done = invoke(conf, "deadletters", "replay", *args, "--json")       # auto: read as Kubernetes audit
+    assert done.exit_code == 0, done.output
+    results = orjson.loads(done.stdout)
+    assert sorted(r["id"] for r in results) == sorted(ids)
+    assert all(r["outcome"] == "accepted" and r["events"] == 1 for r in results)
+    assert all(d["replayed"] for d in letters(conf))
+    again = invoke(conf, "deadletters", "replay", "--all", "--json")
+    assert orjson.loads(again.stdout) == []                           # marked: not re-submitted twice
