@@ -238,7 +238,7 @@ def plan(name: str) -> FieldPlan:
 
 class EventView:
     """Lazily resolved, cached field values of one event."""
-    __slots__ = ("event", "attrs", "record", "k8s", "_cache", "_text")
+    __slots__ = ("event", "attrs", "record", "k8s", "_cache", "_text", "_lows")
 
     def __init__(self, event: Event) -> None:
         self.event = event
@@ -252,6 +252,7 @@ class EventView:
         self.k8s = k if isinstance(k, dict) else None
         self._cache: dict[str, Any] = {}
         self._text: tuple[str, ...] | None = None
+        self._lows: tuple[str, ...] = ()
 
     def get(self, name: str) -> Entry | None:
         """The field's entry, or None when the field is absent."""
@@ -282,15 +283,17 @@ class EventView:
                         out.append(b)
         return out
 
-    def text(self) -> tuple[str, ...]:
-        """Lower-case strings of every leaf value of the record (keyword search)."""
+    def text(self) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """Every leaf value of the record as strings, as written and lower-cased (keyword search:
+        `|cased` and `|re` keywords read the first, plain keywords the second)."""
         if self._text is None:
             out: list[str] = []
             _collect_text(self.record, out, 0)
             if self.k8s is not None:
                 _collect_text(self.k8s, out, 0)
             self._text = tuple(out)
-        return self._text
+            self._lows = tuple(s.lower() for s in out)
+        return self._text, self._lows
 
 
 def _collect_text(obj: Any, out: list, depth: int) -> None:
@@ -303,4 +306,4 @@ def _collect_text(obj: Any, out: list, depth: int) -> None:
         for v in obj:
             _collect_text(v, out, depth + 1)
     elif obj is not None:
-        out.append(to_str(obj).lower())
+        out.append(to_str(obj))
