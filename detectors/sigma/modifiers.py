@@ -186,13 +186,17 @@ def compile_value(val: Any) -> tuple[Matcher, tuple[str, str] | None, str]:
         other = val.field
         sw, ew = val.starts_with, val.ends_with
 
+        # pySigma marks |fieldref|contains as both starts_with and ends_with: the other field's value
+        # anywhere in this one (not "starts or ends with it")
+        test = (str.__contains__ if sw and ew else str.startswith if sw else str.endswith if ew else str.__eq__)
+
         def fieldref(e: Entry | None, v: EventView) -> bool:
             o = v.get(other)
             if e is None or o is None:
                 return False
             for a in e.lows:
                 for b in o.lows:
-                    if (sw and a.startswith(b)) or (ew and a.endswith(b)) or (not sw and not ew and a == b):
+                    if test(a, b):
                         return True
             return False
         return fieldref, None, f"fieldref:{other}"

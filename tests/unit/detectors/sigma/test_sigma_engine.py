@@ -60,6 +60,9 @@ def matches(detection: str, event, **kw) -> bool:
     ("selection: {requestParameters|contains: '\"Principal\":\"\\*\"'}\ncondition: selection", True),  # object as JSON
     ("selection: {requestParameters|contains: 'Principal\":\"\\*'}\ncondition: selection", True),
     ("selection: {userIdentity.userName|fieldref: requestParameters.userName}\ncondition: selection", False),
+    ("selection: {userIdentity.arn|fieldref|contains: userIdentity.userName}\ncondition: selection", True),
+    ("selection: {userIdentity.arn|fieldref|startswith: userIdentity.userName}\ncondition: selection", False),
+    ("selection: {userIdentity.arn|fieldref|endswith: userIdentity.userName}\ncondition: selection", True),
     ("selection: {user.name: alice}\ncondition: selection", True),                          # ECS attribute
     ("selection: {cloud.region: us-east-1}\ncondition: selection", True),
     ("keywords: [aws-cli]\ncondition: keywords", True),
