@@ -138,11 +138,12 @@ def _leaves(v: Any) -> tuple:
 
 class FieldPlan:
     """The precomputed access plan of one field name."""
-    __slots__ = ("name", "parts", "suffixes", "alias_parts", "leaf_search", "single", "alias", "alias_top")
+    __slots__ = ("name", "parts", "suffixes", "alias_parts", "leaf_search", "single", "alias", "alias_top", "head")
 
     def __init__(self, name: str) -> None:
         self.name = name
         self.parts = tuple(name.split("."))
+        self.head = self.parts[0]
         self.suffixes = tuple(".".join(self.parts[i:]) for i in range(len(self.parts)))
         alias = None
         if name.startswith("data.") and len(self.parts) > 1:
@@ -261,6 +262,11 @@ class EventView:
         if e is not _NO:
             return e
         p = _plans.get(name) or plan(name)
+        rec = self.record
+        if (self.k8s is None and p.alias is None and not p.leaf_search and type(rec) is dict
+                and p.head not in rec and name not in rec and name not in self.attrs):
+            cache[name] = None        # the record has neither the path's first key nor the whole name
+            return None
         v = p.resolve(self)
         if v is _NO:
             e = None
