@@ -140,7 +140,7 @@ class UebaDetector(Detector):
             if n == 0:
                 w = WEIGHTS[f]
                 globally_new = account_warm and v not in self.global_seen.get(f, {})
-                if globally_new:
+                if globally_new and p.seen is not self.global_seen:     # against the account it is the same fact
                     w += GLOBAL_BONUS
                 key = f"new|{f}|{v}"
                 if ev.time - own.reported.get(key, float("-inf")) < c.report_cooldown:
