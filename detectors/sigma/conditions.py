@@ -131,7 +131,7 @@ def compile_item(item: SigmaDetectionItem) -> Node:
         def kw_one(m):
             def f(view: EventView) -> bool:
                 e = Entry(())
-                e.strs = e.lows = view.text()
+                e.strs, e.lows = view.text()
                 return m(e, view)
             return f
         fns = [kw_one(m) for m in _keywordise(item.value)]
@@ -195,7 +195,7 @@ def _value_guard(val):
     """What one value's matcher requires of some value of the field: ("exact", lower-case text),
     a pattern tuple, or None (no usable requirement: null, exists: false, numbers, cidr, fieldref...).
     Strings: (kind, text) on the lower-case form, ("cs_" + kind, text) on the string as written."""
-    from sigma.types import SigmaCasedString, SigmaExists, SigmaRegularExpression, SigmaString
+    from sigma.types import SigmaCasedString, SigmaExists, SigmaNumber, SigmaRegularExpression, SigmaString
     from detectors.sigma.modifiers import string_pattern
     if isinstance(val, SigmaString):
         kind, text = string_pattern(val)
@@ -208,6 +208,8 @@ def _value_guard(val):
         return (kind, text.lower())
     if isinstance(val, SigmaExists):
         return ("exists",) if val.exists else None
+    if type(val) is SigmaNumber:      # "403", 403, 403.0 and "403.0" all match 403 (not its subclasses: |hour...)
+        return ("num", float(val.number), str(val.number).lower())
     if isinstance(val, SigmaRegularExpression):       # as modifiers.compile_value compiles it
         flags = 0
         for f in val.flags:
@@ -238,6 +240,9 @@ def pattern_pred(pat: tuple) -> Callable[[str, str], bool]:
     if kind == "re":
         srch = re.compile(pat[1], pat[2]).search
         return lambda s, low: srch(s) is not None
+    if kind == "num":
+        from detectors.sigma.modifiers import number_equals
+        return lambda s, low, _n=pat[1], _sn=pat[2]: number_equals(s, _n, _sn)
     cased = kind.startswith("cs_")
     kind = kind[3:] if cased else kind
     text = pat[1]
@@ -311,11 +316,12 @@ def _group_fn(fieldname, exact, pre, suf, sub, regex):
 
 
 def _keywordise(values: list) -> list:
-    """Keyword values match as substrings of any value (plain keywords get implicit wildcards)."""
+    """Keyword values match anywhere in any value: every string keyword is wrapped in `*...*`, wildcards
+    or not (Sigma spec; pySigma's backends do the same: `evil*.exe` finds "run C:\\evil1.exe now")."""
     from sigma.types import SigmaString
     out = []
     for v in values:
-        if isinstance(v, SigmaString) and not v.contains_special():
+        if isinstance(v, SigmaString):
             v = _wrap(v)
         out.append(compile_value(v)[0])
     return out
@@ -323,9 +329,13 @@ def _keywordise(values: list) -> list:
 
 def _wrap(v):
     from sigma.types import SpecialChars
+    multi = SpecialChars.WILDCARD_MULTI
+    parts = list(v.s)
+    head = [] if parts and parts[0] is multi else [multi]
+    tail = [] if parts and parts[-1] is multi else [multi]
     w = type(v)()
-    w.s = [SpecialChars.WILDCARD_MULTI, *v.s, SpecialChars.WILDCARD_MULTI]
-    w.original = "*" + v.original + "*"
+    w.s = [*head, *parts, *tail]
+    w.original = "*" * len(head) + v.original + "*" * len(tail)
     return w
 
 

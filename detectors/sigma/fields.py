@@ -138,11 +138,12 @@ def _leaves(v: Any) -> tuple:
 
 class FieldPlan:
     """The precomputed access plan of one field name."""
-    __slots__ = ("name", "parts", "suffixes", "alias_parts", "leaf_search", "single", "alias", "alias_top")
+    __slots__ = ("name", "parts", "suffixes", "alias_parts", "leaf_search", "single", "alias", "alias_top", "head")
 
     def __init__(self, name: str) -> None:
         self.name = name
         self.parts = tuple(name.split("."))
+        self.head = self.parts[0]
         self.suffixes = tuple(".".join(self.parts[i:]) for i in range(len(self.parts)))
         alias = None
         if name.startswith("data.") and len(self.parts) > 1:
@@ -238,7 +239,7 @@ def plan(name: str) -> FieldPlan:
 
 class EventView:
     """Lazily resolved, cached field values of one event."""
-    __slots__ = ("event", "attrs", "record", "k8s", "_cache", "_text")
+    __slots__ = ("event", "attrs", "record", "k8s", "_cache", "_text", "_lows")
 
     def __init__(self, event: Event) -> None:
         self.event = event
@@ -252,6 +253,7 @@ class EventView:
         self.k8s = k if isinstance(k, dict) else None
         self._cache: dict[str, Any] = {}
         self._text: tuple[str, ...] | None = None
+        self._lows: tuple[str, ...] = ()
 
     def get(self, name: str) -> Entry | None:
         """The field's entry, or None when the field is absent."""
@@ -260,6 +262,11 @@ class EventView:
         if e is not _NO:
             return e
         p = _plans.get(name) or plan(name)
+        rec = self.record
+        if (self.k8s is None and p.alias is None and not p.leaf_search and type(rec) is dict
+                and p.head not in rec and name not in rec and name not in self.attrs):
+            cache[name] = None        # the record has neither the path's first key nor the whole name
+            return None
         v = p.resolve(self)
         if v is _NO:
             e = None
@@ -282,15 +289,17 @@ class EventView:
                         out.append(b)
         return out
 
-    def text(self) -> tuple[str, ...]:
-        """Lower-case strings of every leaf value of the record (keyword search)."""
+    def text(self) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """Every leaf value of the record as strings, as written and lower-cased (keyword search:
+        `|cased` and `|re` keywords read the first, plain keywords the second)."""
         if self._text is None:
             out: list[str] = []
             _collect_text(self.record, out, 0)
             if self.k8s is not None:
                 _collect_text(self.k8s, out, 0)
             self._text = tuple(out)
-        return self._text
+            self._lows = tuple(s.lower() for s in out)
+        return self._text, self._lows
 
 
 def _collect_text(obj: Any, out: list, depth: int) -> None:
@@ -303,4 +312,4 @@ def _collect_text(obj: Any, out: list, depth: int) -> None:
         for v in obj:
             _collect_text(v, out, depth + 1)
     elif obj is not None:
-        out.append(to_str(obj).lower())
+        out.append(to_str(obj))

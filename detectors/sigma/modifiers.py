@@ -100,6 +100,11 @@ def _num(x: Any) -> float | None:
     return None
 
 
+def number_equals(x: Any, n: float, sn: str) -> bool:
+    """A Sigma number value against one field value: numerically, or as the number's own spelling."""
+    return _num(x) == n or (isinstance(x, str) and x.lower() == sn)
+
+
 _CMP = {CompareOperators.LT: operator.lt, CompareOperators.LTE: operator.le,
         CompareOperators.GT: operator.gt, CompareOperators.GTE: operator.ge,
         CompareOperators.NEQ: operator.ne}
@@ -139,9 +144,10 @@ def compile_value(val: Any) -> tuple[Matcher, tuple[str, str] | None, str]:
     if isinstance(val, SigmaNumber):
         n = float(val.number)
         sn = str(val.number).lower()
-        key = ("ci", sn) if float(n).is_integer() and sn.lstrip("-").isdigit() else None
-        return (lambda e, v: e is not None and any(_num(x) == n or (isinstance(x, str) and x.lower() == sn)
-                                                   for x in e.vals)), key, f"number:{val.number}"
+        # no exact-string key: "403.0" or " 403" equal 403 numerically, so a set lookup of "403" would
+        # route differently from this matcher (the index must never change a result)
+        return (lambda e, v: e is not None and any(number_equals(x, n, sn) for x in e.vals)), None, \
+            f"number:{val.number}"
     if isinstance(val, SigmaNull):
         return (lambda e, v: e is None or all(x is None for x in e.vals) or e.vals == ()), None, "null"
     if isinstance(val, SigmaExists):
@@ -180,13 +186,17 @@ def compile_value(val: Any) -> tuple[Matcher, tuple[str, str] | None, str]:
         other = val.field
         sw, ew = val.starts_with, val.ends_with
 
+        # pySigma marks |fieldref|contains as both starts_with and ends_with: the other field's value
+        # anywhere in this one (not "starts or ends with it")
+        test = (str.__contains__ if sw and ew else str.startswith if sw else str.endswith if ew else str.__eq__)
+
         def fieldref(e: Entry | None, v: EventView) -> bool:
             o = v.get(other)
             if e is None or o is None:
                 return False
             for a in e.lows:
                 for b in o.lows:
-                    if (sw and a.startswith(b)) or (ew and a.endswith(b)) or (not sw and not ew and a == b):
+                    if test(a, b):
                         return True
             return False
         return fieldref, None, f"fieldref:{other}"

@@ -5,6 +5,7 @@ capped: when full, the least-seen quarter is evicted (such a value can become "n
 """
 from __future__ import annotations
 
+import ipaddress
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,6 +27,27 @@ def _ua_family(ua: str) -> str:
         return "browser"
     tok = ua.split(" ", 1)[0]
     return tok.split("/", 1)[0].lower()[:64]
+
+
+def network_of(ip: str) -> str:
+    """The network a source address stands for: internal addresses are one place (pods and instances
+    change addresses inside the VPC all the time), a public address counts by its /24 (IPv6: /48),
+    an AWS service calling on the principal's behalf is 'aws-service'."""
+    s = ip.strip()
+    try:
+        addr = ipaddress.ip_address(s)
+    except ValueError:
+        return "aws-service" if s == "AWS Internal" or s.endswith(".amazonaws.com") else s[:64]
+    if any(addr in n for n in _INTERNAL if n.version == addr.version):
+        return "internal"
+    net = ipaddress.ip_network(f"{s}/{24 if addr.version == 4 else 48}", strict=False)
+    return str(net)
+
+
+#: RFC 1918, carrier-grade NAT, loopback, link-local, unique-local (not Python's is_private, which also
+#: counts the documentation ranges as private)
+_INTERNAL = tuple(ipaddress.ip_network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10",
+                                                   "127.0.0.0/8", "169.254.0.0/16", "::1/128", "fc00::/7", "fe80::/10"))
 
 
 def action_of(ev: Event) -> str:
@@ -79,7 +101,7 @@ def features(ev: Event) -> dict[str, str]:
         out["resource"] = r
     ip = a.get("source.ip")
     if ip:
-        out["source_ip"] = str(ip)
+        out["source_ip"] = network_of(str(ip))
     reg = a.get("cloud.region")
     if reg:
         out["region"] = str(reg)

@@ -60,6 +60,9 @@ def matches(detection: str, event, **kw) -> bool:
     ("selection: {requestParameters|contains: '\"Principal\":\"\\*\"'}\ncondition: selection", True),  # object as JSON
     ("selection: {requestParameters|contains: 'Principal\":\"\\*'}\ncondition: selection", True),
     ("selection: {userIdentity.userName|fieldref: requestParameters.userName}\ncondition: selection", False),
+    ("selection: {userIdentity.arn|fieldref|contains: userIdentity.userName}\ncondition: selection", True),
+    ("selection: {userIdentity.arn|fieldref|startswith: userIdentity.userName}\ncondition: selection", False),
+    ("selection: {userIdentity.arn|fieldref|endswith: userIdentity.userName}\ncondition: selection", True),
     ("selection: {user.name: alice}\ncondition: selection", True),                          # ECS attribute
     ("selection: {cloud.region: us-east-1}\ncondition: selection", True),
     ("keywords: [aws-cli]\ncondition: keywords", True),
@@ -260,6 +263,55 @@ def test_fuzz_all_rules_never_raise(rec, fmt, name):
     eng = _all_rules_engine()
     eng.process(events)
     assert eng.counters.get("rule_runtime_errors", 0) == 0
+    _assert_index_never_changes_a_result(eng, events)
+
+
+def _assert_index_never_changes_a_result(eng, events):
+    """The routing index only skips rules that cannot match: what engine.match returns is exactly the
+    rules whose own check holds (outcome filter and exclusions off)."""
+    from detectors.sigma.engine import event_sources
+    from detectors.sigma.fields import EventView
+    for ev in events:
+        sources = set(event_sources(ev))
+        view = EventView(ev)
+        own = {r.id for r in eng.rules if r.sources & sources and (r.generate or r.consumers) and r.match(view)}
+        saved = eng.outcome_aware
+        eng.outcome_aware = False
+        try:
+            routed = {r.id for r, _ in eng.match(ev)}
+        finally:
+            eng.outcome_aware = saved
+        assert routed == own
+
+
+_KW_EVENT = {"requestParameters": {"cmd": "run C:\\evil1.exe now", "owner": "Mallory"}}
+
+
+@pytest.mark.parametrize("det,expected", [
+    ("keywords: ['evil*.exe']\ncondition: keywords", True),        # a keyword with a wildcard is wrapped in *...*
+    ("keywords: ['evil?.exe']\ncondition: keywords", True),
+    ("keywords: ['*evil1']\ncondition: keywords", True),
+    ("keywords: ['evil*.dll']\ncondition: keywords", False),
+    ("keywords:\n  '|cased': [Mallory]\ncondition: keywords", True),   # |cased and |re read the text as written
+    ("keywords:\n  '|cased': [mallory]\ncondition: keywords", False),
+    ("keywords:\n  '|re': ['M[a]llory']\ncondition: keywords", True),
+    ("keywords:\n  '|re': ['m[a]llory']\ncondition: keywords", False),
+    ("keywords: [MALLORY]\ncondition: keywords", True),                  # plain keywords stay case-insensitive
+])
+def test_keywords_follow_the_sigma_spec(det, expected):
+    assert matches(det, ct(**_KW_EVENT)) is expected
+
+
+@pytest.mark.parametrize("code", [403, "403", 403.0, "403.0", " 403"])
+def test_index_and_rule_agree_on_numbers(code):
+    k8s = {"kind": "Event", "apiVersion": "audit.k8s.io/v1", "verb": "get", "user": {"username": "alice"},
+           "sourceIPs": ["198.51.100.1"], "objectRef": {"resource": "pods"}, "responseStatus": {"code": code},
+           "requestReceivedTimestamp": "2026-01-05T10:00:00Z", "auditID": "n"}
+    events = parse_record(k8s, "k8s-audit", "t")
+    eng = SigmaEngine().load_text(rule("sel: {responseStatus.code: 403}\ncondition: sel",
+                                       logsource="product: kubernetes\n    service: audit"))
+    assert eng.match(events[0])
+    _assert_index_never_changes_a_result(eng, events)
 
 
 def test_timestamp_part_modifiers():

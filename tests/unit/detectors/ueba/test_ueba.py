@@ -23,7 +23,7 @@ def ev(i, t=None, name="GetObject", ip="10.0.0.1", region="us-east-1", ua="aws-c
 
 
 def det(**kw):
-    base = dict(learning_events=20, learning_seconds=600, global_learning_seconds=600)
+    base = dict(learning_events=20, learning_seconds=600, global_learning_seconds=600, global_learning_events=20)
     base.update(kw)
     return UebaDetector("t", **base)
 
@@ -51,8 +51,16 @@ def test_learning_period_then_first_seen_explained():
 def test_single_new_ip_below_threshold_is_learned():
     d = det()
     d.process([ev(i) for i in range(40)])
-    assert d.process([ev(41, ip="10.0.0.2")]) == []
-    assert "10.0.0.2" in d.profiles["arn:aws:iam::1:user/alice"].seen["source_ip"]
+    assert d.process([ev(41, ip="198.51.100.7")]) == []
+    assert "198.51.100.0/24" in d.profiles["arn:aws:iam::1:user/alice"].seen["source_ip"]
+
+
+@pytest.mark.parametrize("ip,network", [("10.3.4.5", "internal"), ("172.20.0.1", "internal"), ("100.64.1.1", "internal"),
+                                        ("203.0.113.77", "203.0.113.0/24"), ("2001:db8:1:2::5", "2001:db8:1::/48"),
+                                        ("AWS Internal", "aws-service"), ("athena.amazonaws.com", "aws-service")])
+def test_source_addresses_count_by_network(ip, network):
+    from detectors.ueba.profile import network_of
+    assert network_of(ip) == network
 
 
 def test_rare_action():
@@ -92,3 +100,44 @@ def test_snapshot_restore_whole_and_per_entity():
     with pytest.raises(Exception):
         d3.restore(d.snapshot("arn:aws:iam::1:user/bob"), entity="arn:aws:iam::1:user/alice")
     assert d.dirty_entities() >= {"arn:aws:iam::1:user/alice", "arn:aws:iam::1:user/bob"}
+
+
+def role_ev(i, session, name="GetObject", ip="10.0.0.1", ua="Boto3/1.34 Python/3.11", role="trainer", bucket="data"):
+    r = {"eventVersion": "1.08", "eventTime": T0 + i * 60, "eventSource": "s3.amazonaws.com", "eventName": name,
+         "awsRegion": "us-east-1", "sourceIPAddress": ip, "userAgent": ua, "eventID": f"{session}-{i}-{name}",
+         "userIdentity": {"type": "AssumedRole", "arn": f"arn:aws:sts::1:assumed-role/{role}/{session}",
+                          "sessionContext": {"sessionIssuer": {"type": "Role", "arn": f"arn:aws:iam::1:role/{role}"}}},
+         "requestParameters": {"bucketName": bucket}}
+    return parse_record(r, "cloudtrail", "t")[0]
+
+
+def test_new_principal_is_compared_with_its_peers_from_its_first_event():
+    d = det(learning_events=50, peer_learning_events=30, global_learning_events=1000)
+    d.process([role_ev(i, f"s{i % 3}") for i in range(60)])          # three sessions of one role
+    assert d.process([role_ev(61, "s-new")]) == []                    # a new session doing what its peers do
+    (f,) = d.process([role_ev(62, "s-new2", name="PutBucketPolicy", ip="203.0.113.5", ua="python-requests/2.3")])
+    assert f.evidence["baseline"] == "peers:aws:role:arn:aws:iam::1:role/trainer"
+    assert {r["field"] for r in f.evidence["reasons"]} == {"action", "source_ip", "user_agent"}
+    assert "for its peers" in f.title
+
+
+def test_principal_of_an_unseen_kind_is_compared_with_the_account():
+    d = det(learning_events=50, global_learning_events=40)
+    d.process([ev(i, user=f"u{i % 4}") for i in range(60)])
+    (f,) = d.process([role_ev(61, "s1", name="DeleteBucket", ip="203.0.113.9", ua="curl/8", role="other")])
+    assert f.evidence["baseline"] == "account" and all(r["globally_new"] for r in f.evidence["reasons"])
+
+
+def test_learning_is_counted_in_events_not_time():
+    d = det(learning_events=10, learning_seconds=0, global_learning_events=10, global_learning_seconds=0)
+    d.process([ev(i, t=T0 + i) for i in range(12)])                   # twelve events in twelve seconds
+    (f,) = d.process([ev(13, t=T0 + 13, name="PutBucketPolicy", ip="203.0.113.5", ua="curl/8")])
+    assert f.evidence["baseline"] == "principal"
+
+
+def test_peer_state_survives_snapshot():
+    d = det(learning_events=50, peer_learning_events=30, global_learning_events=1000)
+    d.process([role_ev(i, f"s{i % 3}") for i in range(60)])
+    d2 = det(learning_events=50, peer_learning_events=30, global_learning_events=1000)
+    d2.restore(d.snapshot())
+    assert d2.baseline(role_ev(61, "s-new"))[1] == "peers:aws:role:arn:aws:iam::1:role/trainer"
