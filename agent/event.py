@@ -135,6 +135,8 @@ class Alert:
     updated: float = 0.0
     #: where the policy routes it: ({"responder": "webhook/oncall", "dry_run": true, "params": {...}}, ...)
     routes: tuple[dict[str, Any], ...] = ()
+    #: every contributing finding, one step per (detector, rule, entity): agent.lifecycle.steps
+    steps: tuple[dict[str, Any], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -125,6 +125,20 @@ def render(template: str, f: Finding) -> str:
     return _PLACEHOLDER.sub(one, template)
 
 
+def _group_value(f: Finding, k: str) -> Any:
+    """A group_by field's value; `a|b|c` takes the first of the alternatives that is present
+    (e.g. the end user, else the session, else the client)."""
+    if k in _FINDING_TOP:
+        return getattr(f, k)
+    if "|" not in k:
+        return lookup(f, k)
+    for alt in k.split("|"):
+        v = getattr(f, alt) if alt in _FINDING_TOP else lookup(f, alt)
+        if v is not None and v != "":
+            return v
+    return None
+
+
 @dataclass
 class Policy:
     id: str
@@ -170,7 +184,7 @@ class Policy:
         return True
 
     def group_key(self, f: Finding) -> str:
-        return "|".join(f"{k}={getattr(f, k) if k in _FINDING_TOP else lookup(f, k)}" for k in self.group_by)
+        return "|".join(f"{k}={_group_value(f, k)}" for k in self.group_by)
 
     def alert_labels(self, f: Finding, severity: str) -> dict[str, str]:
         """Standard labels plus the policy's templated ones (a template that finds nothing is left out)."""
@@ -233,8 +247,10 @@ def _policy(raw: Any, where: str, defaults: dict[str, Any] | None = None) -> Pol
                 raise ConfigError(f"{where}: severity must be one of {', '.join(SEVERITIES)}")
     group_by = _as_list(a.get("group_by", ["entity", "rule"]), f"{where}.alert.group_by")
     for g in group_by:
-        if g not in GROUP_FIELDS and not g.startswith("evidence."):
-            raise ConfigError(f"{where}: group_by {g!r} must be one of {', '.join(GROUP_FIELDS)} or evidence.<field>")
+        for alt in g.split("|"):
+            if alt not in GROUP_FIELDS and not alt.startswith("evidence."):
+                raise ConfigError(f"{where}: group_by {g!r} must be one of {', '.join(GROUP_FIELDS)} or "
+                                  "evidence.<field> (alternatives joined by '|': the first present wins)")
     notify = parse_notify(raw.get("notify"), f"{where}.notify", (defaults or {}).get("notify"))
     labels = a.get("labels") or {}
     if not isinstance(labels, dict) or not all(isinstance(k, str) for k in labels):
@@ -280,14 +296,18 @@ def _policy(raw: Any, where: str, defaults: dict[str, Any] | None = None) -> Pol
 
 
 class PolicySet:
-    def __init__(self, policies: list[Policy], *, inhibit_rules: list | None = None, safety=None) -> None:
+    def __init__(self, policies: list[Policy], *, inhibit_rules: list | None = None, safety=None,
+                 correlate: list | None = None) -> None:
         from agent.actions.safety import Safety
+        from agent.lifecycle.correlate import check_rules
         ids = [p.id for p in policies]
         dup = {i for i in ids if ids.count(i) > 1}
         if dup:
             raise ConfigError(f"duplicate policy id(s): {', '.join(sorted(dup))}")
         self.policies = policies
         self.inhibit_rules = list(inhibit_rules or [])
+        self.correlate = list(correlate or [])
+        check_rules(self.correlate, set(ids))
         self.safety = safety if safety is not None else Safety()
 
     @classmethod
@@ -297,9 +317,11 @@ class PolicySet:
             path = Path(p)
             files.extend(sorted(path.glob("*.y*ml")) if path.is_dir() else [path])
         from agent.actions.safety import Safety
+        from agent.lifecycle.correlate import parse_correlate
         from agent.lifecycle.inhibit import parse_inhibit_rules
         policies: list[Policy] = []
         inhibit: list = []
+        correlate: list = []
         safety = Safety()
         for f in files:
             try:
@@ -311,10 +333,10 @@ class PolicySet:
             items = (doc or {}).get("policies") if isinstance(doc, dict) else None
             if not isinstance(items, list):
                 raise ConfigError(f"{f}: expected a top-level 'policies:' list")
-            bad = set(doc) - {"policies", "defaults", "inhibit_rules", "safety"}
+            bad = set(doc) - {"policies", "defaults", "inhibit_rules", "safety", "correlate"}
             if bad:
                 raise ConfigError(f"{f}: unknown top-level key(s) {', '.join(sorted(bad))} "
-                                  "(known: policies, defaults, inhibit_rules, safety)")
+                                  "(known: policies, defaults, inhibit_rules, correlate, safety)")
             defaults = doc.get("defaults") or {}
             if not isinstance(defaults, dict) or set(defaults) - {"notify"}:
                 raise ConfigError(f"{f}: defaults may only hold notify")
@@ -322,8 +344,9 @@ class PolicySet:
             dn = {"notify": parse_notify(defaults.get("notify"), f"{f}: defaults.notify", DEFAULT_NOTIFY)}
             policies.extend(_policy(p, f"{f}: policies[{i}]", dn) for i, p in enumerate(items))
             inhibit.extend(parse_inhibit_rules(doc.get("inhibit_rules"), f"{f}: inhibit_rules"))
+            correlate.extend(parse_correlate(doc.get("correlate"), f"{f}: correlate"))
             safety.merge(doc.get("safety"), f"{f}: safety")
-        return cls(policies, inhibit_rules=inhibit, safety=safety)
+        return cls(policies, inhibit_rules=inhibit, safety=safety, correlate=correlate)
 
     def match(self, f: Finding) -> list[Policy]:
         out = []

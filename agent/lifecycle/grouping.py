@@ -64,6 +64,8 @@ class NotificationGroups:
         self.stale = 0
         #: due notifications held back because their notifier's buffer was full
         self.deferred = 0
+        #: alerts that moved to another group (renamed by correlation)
+        self.moved = 0
 
     def add(self, alert: Alert, route: dict[str, Any], now: float) -> bool:
         """Put an alert (update) into its group; returns True when the group's content changed.
@@ -76,6 +78,7 @@ class NotificationGroups:
         if rkey in self.resolved:
             self.stale += 1
             return False
+        self._leave_other_groups(alert.id, route["responder"], key)
         g = self.groups.get(key)
         if g is not None:
             prev = g["alerts"].get(alert.id)
@@ -96,6 +99,16 @@ class NotificationGroups:
         self.dirty.add(key)
         self.removed.discard(key)
         return prev is None or prev.get("status") != alert.status
+
+    def _leave_other_groups(self, alert_id: str, responder: str, key: str) -> None:
+        """An alert renamed by correlation (its alertname changed) moves to its new group for
+        this responder; the old group forgets it (counted in `self.moved`)."""
+        for other, g in list(self.groups.items()):
+            if other != key and g["responder"] == responder and alert_id in g["alerts"]:
+                g["alerts"].pop(alert_id)
+                g["sent"].pop(alert_id, None)
+                self.moved += 1
+                self._maybe_drop(other)
 
     def remove_alert(self, alert_id: str) -> None:
         for key, g in list(self.groups.items()):

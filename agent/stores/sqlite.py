@@ -55,7 +55,8 @@ class SqliteStore(AlertStore):
             self.db.executemany(
                 "INSERT INTO alerts(id, doc, rule, entity, severity_rank, status, first_seen, last_seen) "
                 "VALUES (?,?,?,?,?,?,?,?) ON CONFLICT(id) DO UPDATE SET doc=excluded.doc, "
-                "severity_rank=excluded.severity_rank, status=excluded.status, last_seen=excluded.last_seen",
+                "severity_rank=excluded.severity_rank, status=excluded.status, last_seen=excluded.last_seen, "
+                "rule=excluded.rule",
                 rows)
 
     def put_actions(self, actions: list[Action]) -> None:
