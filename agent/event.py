@@ -137,6 +137,8 @@ class Alert:
     routes: tuple[dict[str, Any], ...] = ()
     #: every contributing finding, one step per (detector, rule, entity): agent.lifecycle.steps
     steps: tuple[dict[str, Any], ...] = ()
+    #: people's changes (ack, assign, resolve, notes) as read from the store: agent.lifecycle.workflow
+    history: tuple[dict[str, Any], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -50,23 +50,13 @@ from typing import Any
 
 import yaml
 
+from agent.durations import parse_duration  # noqa: F401 - the one grammar; re-exported for old imports
 from agent.errors import ConfigError
 from agent.event import SEVERITIES, SEVERITY_RANK, Finding
 
 BUILTIN_DIR = Path(__file__).parent / "policies"
-_DURATION = re.compile(r"^(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?$")
-_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
 _PLACEHOLDER = re.compile(r"\{([a-z_.]+)\}")
 GROUP_FIELDS = ("entity", "rule", "detector", "severity")
-
-
-def parse_duration(v: Any, where: str) -> float:
-    if isinstance(v, (int, float)) and not isinstance(v, bool):
-        return float(v)
-    m = _DURATION.match(str(v).strip())
-    if not m:
-        raise ConfigError(f"{where}: invalid duration {v!r} (e.g. 30s, 5m, 1h)")
-    return float(m.group(1)) * _UNITS[m.group(2)]
 
 
 def _as_list(v: Any, where: str) -> list[str]:

@@ -13,7 +13,7 @@ import sys
 
 import click
 
-from agent.cli.app import EXIT_FAIL, EXIT_NOT_FOUND, EXIT_USAGE, cli, pass_ctx
+from agent.cli.app import EXIT_FAIL, EXIT_NOT_FOUND, EXIT_USAGE, cli, current_user, pass_ctx
 from agent.cli.output import emit_json, fmt_time, table
 
 STATUSES = ["planned", "done", "failed", "skipped", "undone", "pending_approval", "blocked_by_blast_radius"]
@@ -30,14 +30,6 @@ def _find(store, action_id: str):
     hits = [a for a in store.list_actions(limit=100000) if a.id == action_id or a.id.startswith(action_id)]
     exact = [a for a in hits if a.id == action_id]
     return exact[0] if exact else (hits[0] if len(hits) == 1 else None)
-
-
-def _user() -> str:
-    import getpass
-    try:
-        return getpass.getuser()
-    except Exception:  # noqa: BLE001
-        return "unknown"
 
 
 class _Env:
@@ -134,7 +126,7 @@ def approve(ctx, action_id, by, override_blast_radius, as_json) -> None:
         env = ctx_env = _Env(ctx.cfg)
         route = dict(act.result.get("route") or {"responder": act.responder})
         route["dry_run"] = act.dry_run
-        env.executor.log.append("approve", {"id": act.id, "alert_id": act.alert_id}, by=by or _user(),
+        env.executor.log.append("approve", {"id": act.id, "alert_id": act.alert_id}, by=by or current_user(),
                                 override_blast_radius=override_blast_radius)
         pending = dataclasses.replace(act, status="planned", result={})
         out = ctx_env.executor.run(env.responder(act.responder), pending, alert, route, approved=True,
@@ -172,7 +164,7 @@ def undo(ctx, action_id, by, as_json) -> None:
             sys.exit(EXIT_NOT_FOUND)
         env = _Env(ctx.cfg)
         try:
-            done = env.executor.undo(env.responder(act.responder), act, reason=f"manual by {by or _user()}")
+            done = env.executor.undo(env.responder(act.responder), act, reason=f"manual by {by or current_user()}")
         except ResponderError as e:
             click.echo(f"error: cannot undo {act.id[:12]}: {e}", err=True)
             sys.exit(EXIT_FAIL)

@@ -47,3 +47,12 @@ def cli(ctx: click.Context, config_path: str | None, verbose: int) -> None:
 
 
 pass_ctx = click.make_pass_decorator(Context)
+
+
+def current_user() -> str:
+    """Who runs the command ($USER / the login name), for --by defaults."""
+    import getpass
+    try:
+        return getpass.getuser()
+    except Exception:  # noqa: BLE001 - no login name (containers): say so
+        return "unknown"

@@ -66,6 +66,8 @@ class NotificationGroups:
         self.deferred = 0
         #: alerts that moved to another group (renamed by correlation)
         self.moved = 0
+        #: reminders not sent because every alert of the group was acknowledged / resolved by hand
+        self.quieted = 0
 
     def add(self, alert: Alert, route: dict[str, Any], now: float) -> bool:
         """Put an alert (update) into its group; returns True when the group's content changed.
@@ -125,10 +127,12 @@ class NotificationGroups:
         else:
             self.dirty.add(key)
 
-    def due(self, now: float, force: bool = False, accept=None) -> list[Notification]:
+    def due(self, now: float, force: bool = False, accept=None, quiet=None) -> list[Notification]:
         """Notifications whose time has come (all pending ones when force). Marks them sent.
         `accept(responder, route) -> bool` is asked before each one: a refused group (its
-        notifier's delivery buffer is full) is left untouched and stays due."""
+        notifier's delivery buffer is full) is left untouched and stays due. `quiet(alert_ids)
+        -> bool` is asked before a reminder (an unchanged group after repeat_interval): True (every
+        alert acked or resolved by hand) skips it until the next repeat_interval (`self.quieted`)."""
         out = []
         for key in sorted(self.groups):
             g = self.groups[key]
@@ -137,6 +141,11 @@ class NotificationGroups:
             current = {aid: a["status"] for aid, a in g["alerts"].items()}
             changed = current != g["sent"]
             repeat = g["last_sent_at"] is not None and now - g["last_sent_at"] >= float(g["notify"]["repeat_interval"])
+            if repeat and not changed and quiet is not None and quiet(sorted(g["alerts"])):
+                g["last_sent_at"] = now            # acked: no reminder; asked again a repeat_interval later
+                self.dirty.add(key)
+                self.quieted += 1
+                repeat = False
             if (changed or repeat) and accept is not None and not accept(g["responder"], g["route"]):
                 self.deferred += 1
                 continue

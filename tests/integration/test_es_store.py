@@ -34,15 +34,21 @@ def test_upsert_by_id_and_workflow_survives(kafka_cfg, es_client):
     assert doc["event"]["kind"] == "signal" and doc["rule"]["id"] == "metric-anomaly"
     assert store.get_alert("alert-1").count == 5
 
-    assert store.set_workflow("alert-1", status="acknowledged", assignee="alice")
+    assert store.change_workflow("alert-1", "ack", "ann", "on it")
+    assert store.change_workflow("alert-1", "assign", "ann", assignee="alice")
     store.upsert_alerts([dataclasses.replace(a, count=6)])  # the pipeline keeps updating it
     store.flush()
     got = store.get_alert("alert-1")
     assert (got.count, got.status, got.assignee) == (6, "acknowledged", "alice")
+    # every change kept as history, in the document Kibana and others read
+    doc = es_client.get(index=store.alerts_index, id="alert-1")["_source"]
+    assert [(h["by"], h["action"], h["note"]) for h in doc["workflow"]["history"]] == [
+        ("ann", "ack", "on it"), ("ann", "assign", "")]
+    assert [h["action"] for h in got.history] == ["ack", "assign"]
 
     assert [x.id for x in store.list_alerts(AlertQuery(severity="high"))] == ["alert-1"]
     assert [x.id for x in store.list_alerts(AlertQuery(since=2001.5))] == ["alert-2"]
-    assert not store.set_workflow("nope", status="acknowledged")
+    assert store.change_workflow("nope", "ack", "ann") is None
     store.close()
 
 
