@@ -252,7 +252,7 @@ def _policy(raw: Any, where: str, defaults: dict[str, Any] | None = None) -> Pol
     for i, r in enumerate(routes):
         if not isinstance(r, dict) or not isinstance(r.get("responder"), str) or "/" not in r["responder"]:
             raise ConfigError(f"{where}.routes[{i}]: needs responder: 'type/name'")
-        bad = set(r) - {"responder", "dry_run", "params", "approval", "auto_revert", "notify"}
+        bad = set(r) - {"responder", "dry_run", "params", "approval", "approval_expires", "auto_revert", "notify"}
         if bad:
             raise ConfigError(f"{where}.routes[{i}]: unknown key(s) {', '.join(sorted(bad))}")
         dry = r.get("dry_run", True)
@@ -266,6 +266,10 @@ def _policy(raw: Any, where: str, defaults: dict[str, Any] | None = None) -> Pol
             raise ConfigError(f"{where}.routes[{i}].approval must be true/false")
         route = {"responder": r["responder"], "dry_run": dry, "params": params, "approval": approval,
                  "policy": pid, "notify": parse_notify(r.get("notify"), f"{where}.routes[{i}].notify", notify)}
+        if r.get("approval_expires") is not None:
+            route["approval_expires"] = parse_duration(r["approval_expires"], f"{where}.routes[{i}].approval_expires")
+            if route["approval_expires"] <= 0:
+                raise ConfigError(f"{where}.routes[{i}].approval_expires must be a positive duration")
         if r.get("auto_revert") is not None:
             route["auto_revert"] = parse_duration(r["auto_revert"], f"{where}.routes[{i}].auto_revert")
             if route["auto_revert"] <= 0:

@@ -1,7 +1,10 @@
-"""`warden actions list|approve|undo|verify`: what responders did (or would do), and control of it.
+"""`warden actions list|approve|reject|undo|verify`: what responders did (or would do), and control of it.
 
 - `approve ID` runs an action that waits for approval (`pending_approval`), through the same
-  safety checks as the agent (protected resources, blast radius, the hash-chained action log).
+  safety checks as the agent (protected resources, blast radius, the hash-chained action log);
+  an approval past its route's `approval_expires` (default 24h) is refused and recorded `expired`;
+  `approve ID --real` runs a planned dry-run action for real (agent.actions.approval).
+- `reject ID --note why` records `rejected`: the action never runs.
 - `undo ID` reverts an executed action with its responder's undo (recorded `undone`).
 - `verify` checks the action log's hash chain; exit 1 when it is broken (tampering).
 Exit codes: 0 ok, 1 failed (undo/approve error, broken chain), 2 usage, 3 unknown action id.
@@ -10,13 +13,16 @@ from __future__ import annotations
 
 import dataclasses
 import sys
+import time
 
 import click
 
 from agent.cli.app import EXIT_FAIL, EXIT_NOT_FOUND, EXIT_USAGE, cli, current_user, pass_ctx
+from agent import codec
 from agent.cli.output import emit_json, fmt_time, table
 
-STATUSES = ["planned", "done", "failed", "skipped", "undone", "pending_approval", "blocked_by_blast_radius"]
+STATUSES = ["planned", "done", "failed", "skipped", "undone", "pending_approval", "blocked_by_blast_radius",
+            "rejected", "expired"]
 
 
 def _store(ctx):
@@ -101,36 +107,48 @@ def list_actions(ctx, alert_id, status, limit, as_json) -> None:
 @actions.command("approve")
 @click.argument("action_id")
 @click.option("--by", default=None, help="Who approves (default: $USER).")
+@click.option("--real", is_flag=True, help="Run a planned dry-run action for real (same safety checks).")
 @click.option("--override-blast-radius", is_flag=True,
               help="Also run an action the blast-radius limit stopped (blocked_by_blast_radius), past the limit.")
 @click.option("--json", "as_json", is_flag=True)
 @pass_ctx
-def approve(ctx, action_id, by, override_blast_radius, as_json) -> None:
-    """Approve and run an action waiting for approval (or, with --override-blast-radius, one the
-    blast-radius limit stopped). Protected resources stay protected."""
+def approve(ctx, action_id, by, real, override_blast_radius, as_json) -> None:
+    """Approve and run an action waiting for approval (refused once its approval expired: the
+    route's approval_expires, default 24h), a dry-run action with --real, or one the blast-radius
+    limit stopped with --override-blast-radius. Protected resources stay protected."""
+    from agent.actions.approval import ApprovalError, check_approvable, decided, is_expired, real_from_dry_run
+    from agent.actions.log import ActionLog
     store = _store(ctx)
     env = None
+    who = by or current_user()
+    now = time.time()
     try:
         act = _find(store, action_id)
         if act is None:
             click.echo(f"no action {action_id!r}", err=True)
             sys.exit(EXIT_NOT_FOUND)
-        allowed = ("pending_approval", "blocked_by_blast_radius") if override_blast_radius else ("pending_approval",)
-        if act.status not in allowed:
-            click.echo(f"action {act.id[:12]} is {act.status}, not {' or '.join(allowed)}", err=True)
-            sys.exit(EXIT_USAGE)
+        try:
+            check_approvable(act, now, real=real, override_blast_radius=override_blast_radius)
+        except ApprovalError as e:
+            if is_expired(act, now):
+                gone = decided(act, "expired", who, "approval expired", now)
+                ActionLog.for_data_dir(ctx.cfg.data_dir).append("record", codec.to_dict(gone), by=who)
+                store.put_actions([gone])
+                store.flush()
+            click.echo(f"error: {e}", err=True)
+            sys.exit(EXIT_FAIL if is_expired(act, now) else EXIT_USAGE)
         alert = store.get_alert(act.alert_id)
         if alert is None:
             click.echo(f"the alert {act.alert_id[:12]} of this action is not in the store", err=True)
             sys.exit(EXIT_NOT_FOUND)
-        env = ctx_env = _Env(ctx.cfg)
+        env = _Env(ctx.cfg)
         route = dict(act.result.get("route") or {"responder": act.responder})
-        route["dry_run"] = act.dry_run
-        env.executor.log.append("approve", {"id": act.id, "alert_id": act.alert_id}, by=by or current_user(),
-                                override_blast_radius=override_blast_radius)
-        pending = dataclasses.replace(act, status="planned", result={})
-        out = ctx_env.executor.run(env.responder(act.responder), pending, alert, route, approved=True,
-                                   override_blast_radius=override_blast_radius)
+        pending = real_from_dry_run(act, who, now) if real else dataclasses.replace(act, status="planned", result={})
+        route["dry_run"] = pending.dry_run
+        env.executor.log.append("approve", {"id": pending.id, "alert_id": act.alert_id, "from": act.id}, by=who,
+                                real=real, override_blast_radius=override_blast_radius)
+        out = env.executor.run(env.responder(act.responder), pending, alert, route, approved=True,
+                               override_blast_radius=override_blast_radius)
         store.put_actions(out)
         store.flush()
     finally:
@@ -145,6 +163,38 @@ def approve(ctx, action_id, by, override_blast_radius, as_json) -> None:
                    + (f" ({res.result.get('reason') or res.result.get('error')})"
                       if res.result.get("reason") or res.result.get("error") else ""))
     sys.exit(0 if res.status == "done" else EXIT_FAIL)
+
+
+@actions.command("reject")
+@click.argument("action_id")
+@click.option("--by", default=None, help="Who rejects (default: $USER).")
+@click.option("--note", default="", help="Why (kept with the action and in the action log).")
+@click.option("--json", "as_json", is_flag=True)
+@pass_ctx
+def reject(ctx, action_id, by, note, as_json) -> None:
+    """Reject an action waiting for approval: recorded `rejected`, it never runs."""
+    from agent.actions.approval import decided
+    from agent.actions.log import ActionLog
+    store = _store(ctx)
+    try:
+        act = _find(store, action_id)
+        if act is None:
+            click.echo(f"no action {action_id!r}", err=True)
+            sys.exit(EXIT_NOT_FOUND)
+        if act.status not in ("pending_approval", "blocked_by_blast_radius"):
+            click.echo(f"error: action {act.id[:12]} is {act.status}: only actions waiting for approval can be "
+                       "rejected", err=True)
+            sys.exit(EXIT_USAGE)
+        done = decided(act, "rejected", by or current_user(), note, time.time())
+        ActionLog.for_data_dir(ctx.cfg.data_dir).append("record", codec.to_dict(done), by=by or current_user())
+        store.put_actions([done])
+        store.flush()
+    finally:
+        store.close()
+    if as_json:
+        emit_json(done)
+    else:
+        click.echo(f"{done.id[:12]} {done.action} {done.target}: rejected" + (f" ({note})" if note else ""))
 
 
 @actions.command("undo")
