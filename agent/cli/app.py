@@ -13,8 +13,9 @@ EXIT_OK, EXIT_FAIL, EXIT_USAGE, EXIT_NOT_FOUND = 0, 1, 2, 3
 
 
 class Context:
-    def __init__(self, config_path: str | None) -> None:
+    def __init__(self, config_path: str | None, data_dir: str | None = None) -> None:
         self.config_path = config_path
+        self.data_dir = data_dir
         self._cfg = None
 
     @property
@@ -22,6 +23,8 @@ class Context:
         if self._cfg is None:
             from agent.config import load
             self._cfg = load(self.config_path)
+            if self.data_dir:
+                self._cfg.data_dir = self.data_dir
         return self._cfg
 
 
@@ -37,13 +40,16 @@ class WardenGroup(click.Group):
 @click.group(cls=WardenGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("-c", "--config", "config_path", envvar="WARDEN_CONFIG", type=click.Path(dir_okay=False),
               help="Config file (default: $WARDEN_CONFIG, ./warden.yaml, or built-in defaults).")
+@click.option("--data-dir", type=click.Path(file_okay=False),
+              help="Use this data folder (SQLite store, action log, state) instead of the config's data_dir; "
+                   "e.g. the demo's: warden --data-dir .warden/demo alerts list.")
 @click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
 @click.pass_context
-def cli(ctx: click.Context, config_path: str | None, verbose: int) -> None:
+def cli(ctx: click.Context, config_path: str | None, data_dir: str | None, verbose: int) -> None:
     """warden: AIOps and security monitoring for AI platforms."""
     level = [logging.WARNING, logging.INFO, logging.DEBUG][min(verbose, 2)]
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    ctx.obj = Context(config_path)
+    ctx.obj = Context(config_path, data_dir)
 
 
 pass_ctx = click.make_pass_decorator(Context)

@@ -1,10 +1,9 @@
 """`warden run`, `warden replay`, `warden demo`."""
 from __future__ import annotations
 
-import shutil
+import shlex
 import signal
 import time
-from pathlib import Path
 
 import click
 
@@ -62,23 +61,28 @@ def demo_config(data_dir: str, hours: int, seed: int):
     # the built-in set, each one that is installed
     detectors = {name: dict(opts) for name, opts in DEFAULT_DETECTORS.items()
                  if name.split("/")[0] in registry.all_of("detector")}
-    return parse({"data_dir": data_dir, "bus": {"type": "embedded"}, "store": {"type": "sqlite"},
-                  "collectors": {"scenario/demo": {"seed": seed, "hours": hours}}, "detectors": detectors},
-                 "<demo>")
+    cfg = parse({"data_dir": data_dir, "bus": {"type": "embedded"}, "store": {"type": "sqlite"},
+                 "collectors": {"scenario/demo": {"seed": seed, "hours": hours}}, "detectors": detectors},
+                "<demo>")
+    cfg.data_dir = data_dir     # never $WARDEN_DATA_DIR: the demo writes only into its own folder
+    return cfg
 
 
 @cli.command()
 @click.option("--hours", default=6, show_default=True, help="Simulated hours of the scenario.")
 @click.option("--seed", default=7, show_default=True)
-@click.option("--data-dir", default=".warden/demo", show_default=True, help="Where the demo's SQLite files go (wiped first).")
+@click.option("--data-dir", default=".warden/demo", show_default=True,
+              help="The demo's folder: new, empty, or one an earlier demo marked as its own (anything else is "
+                   "refused; only the files an earlier demo wrote are replaced).")
 @click.option("--json", "as_json", is_flag=True)
 def demo(hours, seed, data_dir, as_json) -> None:
     """Run the embedded pipeline over the bundled incident scenario and show alerts and actions."""
+    from agent.cli.demo_dir import existing, prepare, record
     from agent.pipeline import Pipeline
     from agent.stores import AlertQuery
 
-    shutil.rmtree(data_dir, ignore_errors=True)
-    Path(data_dir).mkdir(parents=True, exist_ok=True)
+    prepare(data_dir)
+    before = existing(data_dir)
     cfg = demo_config(data_dir, hours, seed)
     t0 = time.monotonic()
     p = Pipeline(cfg)
@@ -89,6 +93,7 @@ def demo(hours, seed, data_dir, as_json) -> None:
         counters = p.rt.counters.snapshot()
     finally:
         p.close()
+        record(data_dir, before)
     if as_json:
         emit_json({"alerts": alerts, "actions": actions, "counters": counters})
         return
@@ -103,4 +108,6 @@ def demo(hours, seed, data_dir, as_json) -> None:
     table(["responder", "action", "target", "mode", "status", "alert"],
           [[x.responder, x.action, x.target, "dry-run" if x.dry_run else "real", x.status, x.alert_id[:12]]
            for x in sorted(actions, key=lambda x: (x.time, x.id))])
-    click.echo(f"\nalerts stored in {cfg.sqlite_path}; try: warden -c <(echo 'data_dir: {data_dir}') alerts list")
+    q = shlex.quote(data_dir)
+    click.echo(f"\nalerts stored in {cfg.sqlite_path}; next:\n  warden --data-dir {q} alerts list\n"
+               f"  warden --data-dir {q} alerts explain <id>")
