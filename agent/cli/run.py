@@ -9,6 +9,7 @@ import click
 
 from agent.cli.app import cli, pass_ctx
 from agent.cli.output import emit_json, fmt_time, table
+from agent.cli.progress import pipeline_progress
 from agent.config import DEFAULT_DETECTORS
 from agent.stages import STAGES
 
@@ -16,15 +17,21 @@ from agent.stages import STAGES
 @cli.command()
 @click.option("--stage", "stages", multiple=True, type=click.Choice(STAGES),
               help="Run only these stages (repeatable); default all. One stage per process scales out.")
+@click.option("--json", "as_json", is_flag=True, help="Print the start line as JSON on stdout.")
 @pass_ctx
-def run(ctx, stages) -> None:
+def run(ctx, stages, as_json) -> None:
     """Run the pipeline until SIGINT/SIGTERM."""
     from agent.pipeline import Pipeline
 
     p = Pipeline(ctx.cfg, stages=tuple(stages) or STAGES)
     signal.signal(signal.SIGTERM, lambda *_: p.stop())
-    click.echo(f"warden running: stages={','.join(s.name for s in p.stages)} bus={ctx.cfg.bus.type} "
-               f"store={ctx.cfg.store.type}" + (f" http={p.http.host}:{p.http.port}" if p.http else ""), err=True)
+    started = {"stages": [s.name for s in p.stages], "bus": ctx.cfg.bus.type, "store": ctx.cfg.store.type,
+               "http": f"{p.http.host}:{p.http.port}" if p.http else None}
+    if as_json:
+        emit_json(started)
+    else:
+        click.echo(f"warden running: stages={','.join(started['stages'])} bus={started['bus']} "
+                   f"store={started['store']}" + (f" http={started['http']}" if started["http"] else ""), err=True)
     try:
         p.run()
     except KeyboardInterrupt:
@@ -37,8 +44,9 @@ def run(ctx, stages) -> None:
 @click.argument("paths", nargs=-1, required=True)
 @click.option("--format", "fmt", default="auto", show_default=True,
               help="Input format: auto, event, cloudtrail, k8s-audit, gcp-audit, warden-inference, openai-chat, kserve-v2.")
+@click.option("--json", "as_json", is_flag=True, help="Print the counts as JSON on stdout.")
 @pass_ctx
-def replay(ctx, paths, fmt) -> None:
+def replay(ctx, paths, fmt, as_json) -> None:
     """Replay JSON-lines (or whole JSON) files through the full pipeline ('-' reads stdin)."""
     from agent.pipeline import Pipeline
     from agent import registry
@@ -46,12 +54,18 @@ def replay(ctx, paths, fmt) -> None:
     collector = registry.create("collector", "replay/cli", {"paths": list(paths), "format": fmt})
     p = Pipeline(ctx.cfg, collectors=[collector], http=False)
     try:
-        p.drain()
+        with pipeline_progress(p.rt.counters, "replaying", enabled=None if not as_json else False):
+            p.drain()
         c = p.rt.counters
-        click.echo(f"replayed: {int(c.get('collect.events'))} events, {int(c.get('collect.deadletter'))} dead letters, "
-                   f"{int(c.get('decide.alerts_opened'))} alerts opened", err=True)
+        out = {"events": int(c.get("collect.events")), "dead_letters": int(c.get("collect.deadletter")),
+               "alerts_opened": int(c.get("decide.alerts_opened"))}
     finally:
         p.close()
+    if as_json:
+        emit_json(out)
+    else:
+        click.echo(f"replayed: {out['events']:,} events, {out['dead_letters']:,} dead letters, "
+                   f"{out['alerts_opened']:,} alerts opened", err=True)
 
 
 def demo_config(data_dir: str, hours: int, seed: int):
@@ -87,7 +101,8 @@ def demo(hours, seed, data_dir, as_json) -> None:
     t0 = time.monotonic()
     p = Pipeline(cfg)
     try:
-        p.drain()
+        with pipeline_progress(p.rt.counters, "demo", enabled=None if not as_json else False):
+            p.drain()
         alerts = p.rt.store.list_alerts(AlertQuery(limit=1000))
         actions = p.rt.store.list_actions(limit=1000)
         counters = p.rt.counters.snapshot()
@@ -101,8 +116,8 @@ def demo(hours, seed, data_dir, as_json) -> None:
                f"({len(cfg.detectors)} detectors) in {time.monotonic() - t0:.1f}s; "
                f"{int(counters.get('collect.deadletter', 0))} dead letters\n")
     click.echo(f"ALERTS ({len(alerts)})")
-    table(["first seen", "severity", "status", "entity", "count", "title"],
-          [[fmt_time(a.first_seen), a.severity, a.status, a.entity, a.count, a.title[:80]]
+    table(["id", "first seen", "severity", "status", "entity", "count", "title"],
+          [[a.id[:12], fmt_time(a.first_seen), a.severity, a.status, a.entity, a.count, a.title[:80]]
            for a in sorted(alerts, key=lambda a: a.first_seen)])
     click.echo(f"\nACTIONS ({len(actions)}) — dry-run unless a policy says otherwise")
     table(["responder", "action", "target", "mode", "status", "alert"],
