@@ -36,7 +36,7 @@ def parse_duration(v: Any, where: str = "duration") -> float:
             break
         unit = m.group(2)
         unit = _ALIASES.get(unit, unit) if unit else "s"
-        if unit not in UNITS or (m.group(2) is None and m.end() != len(text)):
+        if unit not in UNITS or (m.group(2) is None and (pos != 0 or m.end() != len(text))):
             break
         total += float(m.group(1)) * UNITS[unit]
         pos, parts = m.end(), parts + 1
