@@ -102,6 +102,20 @@ class AlertStore(abc.ABC):
         self._write_workflow(doc["warden"]["alert"]["id"], wf, token)
         return alert_from_document({**doc, "workflow": wf})
 
+    def set_workflow(self, alert_id: str, *, by: str = "", note: str = "", status: str | None = None,
+                     assignee: str | None = None, **_ignored: Any) -> bool:
+        """The older field-style call (status acknowledged | resolved, assignee), kept for callers
+        written against it: each field becomes a change_workflow. False when the alert is unknown."""
+        steps = [("ack" if status == "acknowledged" else "resolve", None)] if status in ("acknowledged", "resolved") else []
+        if assignee is not None:
+            steps.append(("assign", assignee))
+        if not steps:
+            steps = [("note", None)]
+        for action, who in steps:
+            if self.change_workflow(alert_id, action, by or "unknown", note, who) is None:
+                return False
+        return True
+
     @abc.abstractmethod
     def _read_workflow(self, alert_id: str) -> tuple[dict[str, Any], dict[str, Any], Any] | None:
         """(alert document, its workflow, a concurrency token for the write) or None."""

@@ -102,3 +102,13 @@ def test_an_acked_alert_sends_no_reminder_until_it_changes(tmp_path, acked):
             assert len(reminders(h, a.id)) == 2
     finally:
         h.close()
+
+
+def test_the_field_style_call_records_changes_too(tmp_path):
+    s = SqliteStore(tmp_path / "a.db")
+    s.upsert_alerts([alert()])
+    assert s.set_workflow("a1", by="ann", status="acknowledged", assignee="bob", note="on it")
+    a = s.get_alert("a1")
+    assert (a.status, a.assignee, [h["action"] for h in a.history]) == ("acknowledged", "bob", ["ack", "assign"])
+    assert not s.set_workflow("zz", by="ann", status="acknowledged")
+    s.close()
