@@ -115,18 +115,18 @@ def render(template: str, f: Finding) -> str:
     return _PLACEHOLDER.sub(one, template)
 
 
-def _group_value(f: Finding, k: str) -> Any:
-    """A group_by field's value; `a|b|c` takes the first of the alternatives that is present
-    (e.g. the end user, else the session, else the client)."""
+def _group_part(f: Finding, k: str) -> str:
+    """One group_by field as `name=value`; `a|b|c` takes the first of the alternatives that is
+    present (e.g. the end user, else the session, else the client) and names that one."""
     if k in _FINDING_TOP:
-        return getattr(f, k)
+        return f"{k}={getattr(f, k)}"
     if "|" not in k:
-        return lookup(f, k)
+        return f"{k}={lookup(f, k)}"
     for alt in k.split("|"):
         v = getattr(f, alt) if alt in _FINDING_TOP else lookup(f, alt)
         if v is not None and v != "":
-            return v
-    return None
+            return f"{alt}={v}"
+    return f"{k}=None"
 
 
 @dataclass
@@ -174,7 +174,7 @@ class Policy:
         return True
 
     def group_key(self, f: Finding) -> str:
-        return "|".join(f"{k}={_group_value(f, k)}" for k in self.group_by)
+        return "|".join(_group_part(f, k) for k in self.group_by)
 
     def alert_labels(self, f: Finding, severity: str) -> dict[str, str]:
         """Standard labels plus the policy's templated ones (a template that finds nothing is left out)."""

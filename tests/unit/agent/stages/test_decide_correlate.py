@@ -135,3 +135,30 @@ def test_bad_correlation_rules_are_config_errors(tmp_path, snippet, error):
     f.write_text(snippet + "\npolicies: [{id: p, routes: []}]\n")
     with pytest.raises(ConfigError, match=error):
         PolicySet.load([str(f)])
+
+
+PROMPT_POLICY = """
+policies:
+  - id: prompt-injection
+    match: {detector: ["prompt_guard/*"]}
+    alert: {group_by: [entity, "evidence.end_user.id|evidence.session.id|evidence.client.id"], resolve_after: 30m}
+    routes: [{responder: log/default, dry_run: true}]
+"""
+
+
+def test_prompt_injection_groups_per_end_user_else_session_else_client(tmp_path):
+    h = Harness(tmp_path, PROMPT_POLICY)
+    try:
+        reqs = [({"client.id": "app", "end_user.id": "u1"}, 3), ({"client.id": "app", "end_user.id": "u2"}, 2),
+                ({"client.id": "app", "session.id": "s9"}, 2), ({"client.id": "app"}, 4)]
+        n = 0
+        for ev, count in reqs:
+            for _ in range(count):
+                n += 1
+                h.feed(finding("llm-chat", 1000 + n, detector="prompt_guard/default", rule="prompt_injection",
+                               evidence={**ev, "decision": "deny"}, n=n))
+        got = sorted((a.group_key.split("|", 1)[1], a.count) for a in h.alerts())
+        assert got == [("evidence.client.id=app", 4), ("evidence.end_user.id=u1", 3), ("evidence.end_user.id=u2", 2),
+                       ("evidence.session.id=s9", 2)]
+    finally:
+        h.close()
