@@ -8,6 +8,12 @@ grouping key and the first finding's id, so a replay after a crash — which res
 state written with the last commit — produces the same ids. Episodes whose condition has cleared
 (no finding for `resolve_after` behind the event-time watermark) are emitted once as resolved.
 
+One alert per incident: a finding of a policy in a correlation rule (agent.lifecycle.correlate)
+may join an open episode of another policy of the rule that shares a join key (a metric anomaly and
+the leak detector on the same node and metric; the steps of one attacker session); the most
+specific policy names the alert. Every contributing finding is kept as a step of the alert
+(agent.lifecycle.steps); title and headline evidence always come from the same finding.
+
 Alerts carry labels (alertname = policy id, severity, entity, rule, detector, detector_type,
 tags, plus the policy's own). Before an alert is emitted its labels are checked against the
 active silences and the inhibition rules (a firing source alert with the same `equal` labels):

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 
+import pytest
+
 from agent.event import Action, Alert
 from agent.stores import AlertQuery
 from agent.stores.elasticsearch import ElasticsearchStore
@@ -45,6 +47,12 @@ def test_upsert_by_id_and_workflow_survives(kafka_cfg, es_client):
     assert [(h["by"], h["action"], h["note"]) for h in doc["workflow"]["history"]] == [
         ("ann", "ack", "on it"), ("ann", "assign", "")]
     assert [h["action"] for h in got.history] == ["ack", "assign"]
+    from agent.lifecycle.workflow import ConcurrentChange, record_change
+    _, wf, token = store._read_workflow("alert-1")
+    store.change_workflow("alert-1", "note", "bob", "meanwhile")
+    with pytest.raises(ConcurrentChange):                 # a stale write is refused, not lost
+        store._write_workflow("alert-1", record_change(wf, got, "note", "ann", "stale"), token)
+    assert [h["note"] for h in store.get_alert("alert-1").history][-1] == "meanwhile"
 
     assert [x.id for x in store.list_alerts(AlertQuery(severity="high"))] == ["alert-1"]
     assert [x.id for x in store.list_alerts(AlertQuery(since=2001.5))] == ["alert-2"]

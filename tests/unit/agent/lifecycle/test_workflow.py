@@ -104,6 +104,18 @@ def test_an_acked_alert_sends_no_reminder_until_it_changes(tmp_path, acked):
         h.close()
 
 
+def test_a_concurrent_change_is_refused_not_lost(tmp_path):
+    from agent.lifecycle.workflow import ConcurrentChange
+    s = SqliteStore(tmp_path / "a.db")
+    s.upsert_alerts([alert()])
+    doc, wf, token = s._read_workflow("a1")
+    s.change_workflow("a1", "note", "bob", "first")                     # someone else, meanwhile
+    with pytest.raises(ConcurrentChange):
+        s._write_workflow("a1", record_change(wf, alert(), "ack", "ann"), token)
+    assert [h["note"] for h in s.get_alert("a1").history] == ["first"]
+    s.close()
+
+
 def test_the_field_style_call_records_changes_too(tmp_path):
     s = SqliteStore(tmp_path / "a.db")
     s.upsert_alerts([alert()])
