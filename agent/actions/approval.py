@@ -37,6 +37,12 @@ def is_expired(act: Action, now: float) -> bool:
     return at is not None and now >= at
 
 
+def as_seen(act: Action, now: float) -> Action:
+    """The action as people see it now: a pending approval past its lifetime shows `expired`
+    (stored so the next time someone tries to approve it)."""
+    return dataclasses.replace(act, status="expired") if is_expired(act, now) else act
+
+
 def decided(act: Action, status: str, by: str, note: str, now: float) -> Action:
     """The action recorded `rejected` or `expired` (it will never run)."""
     key = "rejected_by" if status == "rejected" else "expired_seen_by"

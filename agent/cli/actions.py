@@ -93,6 +93,9 @@ def list_actions(ctx, alert_id, status, limit, as_json) -> None:
         items = store.list_actions(alert_id, limit=max(limit, 1000) if status else limit)
     finally:
         store.close()
+    from agent.actions.approval import as_seen
+    now = time.time()
+    items = [as_seen(x, now) for x in items]
     if status:
         items = [a for a in items if a.status == status][:limit]
     items = sorted(items, key=lambda x: (-x.time, x.id))

@@ -58,6 +58,8 @@ def test_an_approval_expires(tmp_path, age_s, exit_code, status):
     conf, act = populate(tmp_path, dry=False)
     store = SqliteStore(tmp_path / "w" / "warden.db")
     store.put_actions([dataclasses.replace(act, time=time.time() - age_s)])      # planned that long ago
+    listed = orjson.loads(invoke(conf, "actions", "list", "--json").output)
+    assert [x["status"] for x in listed] == ["pending_approval" if status == "done" else "expired"]
     r = invoke(conf, "actions", "approve", act.id[:12], "--by", "dana")
     assert r.exit_code == exit_code, r.output
     [now] = store.list_actions(act.alert_id)
