@@ -4,7 +4,9 @@ batched per group (responder x values of the route's `group_by` labels).
 - a new group waits `group_wait` before its first notification (so a burst goes out as one);
 - after that the group is looked at every `group_interval` and notified again only when its
   set of alerts changed (a new alert, or one resolved);
-- an unchanged group is re-notified after `repeat_interval`.
+- an unchanged group is re-notified after `repeat_interval` — unless every alert in it is
+  acknowledged (ack holding) or resolved by hand (`quiet`); an alert that got more severe counts
+  as a change.
 Resolved alerts leave the group once notified; an empty group is dropped.
 
 Time is the act stage's clock (event-time watermark that also advances with wall time while
@@ -20,7 +22,7 @@ from typing import Any
 import orjson
 
 from agent import codec
-from agent.event import Alert, stable_id
+from agent.event import SEVERITY_RANK, Alert, stable_id
 
 DEFAULT_NOTIFY = {"group_by": ["alertname"], "group_wait": 30.0, "group_interval": 300.0, "repeat_interval": 14400.0}
 
@@ -47,6 +49,14 @@ def group_labels(alert: Alert, group_by: list[str]) -> dict[str, str]:
             v = getattr(alert, k, "") if k in ("entity", "rule", "severity", "detector") else ""
         out[k] = str(v)
     return out
+
+
+def escalated(g: dict[str, Any]) -> bool:
+    """An alert of the group got more severe since it was last notified: a change to notify (an
+    ack on it ended too, agent.lifecycle.workflow)."""
+    sent = g.get("sent_severity") or {}
+    return any(aid in sent and SEVERITY_RANK.get(a["severity"], 0) > SEVERITY_RANK.get(sent[aid], 0)
+               for aid, a in g["alerts"].items() if a["status"] != "resolved")
 
 
 RESOLVED_KEY = "__resolved__"
@@ -139,7 +149,7 @@ class NotificationGroups:
             if not force and now < g["next_flush"]:
                 continue
             current = {aid: a["status"] for aid, a in g["alerts"].items()}
-            changed = current != g["sent"]
+            changed = current != g["sent"] or escalated(g)
             repeat = g["last_sent_at"] is not None and now - g["last_sent_at"] >= float(g["notify"]["repeat_interval"])
             if repeat and not changed and quiet is not None and quiet(sorted(g["alerts"])):
                 g["last_sent_at"] = now            # acked: no reminder; asked again a repeat_interval later
@@ -160,6 +170,7 @@ class NotificationGroups:
                                     alerts, g["seq"], nid))
             g["last_sent_at"] = now
             g["sent"] = dict(current)
+            g["sent_severity"] = {aid: a["severity"] for aid, a in g["alerts"].items()}
             for aid, st in current.items():
                 if st == "resolved":
                     self.resolved[f"{key}|{aid}"] = g["alerts"][aid]["last_seen"]

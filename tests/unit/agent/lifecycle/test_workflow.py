@@ -94,9 +94,9 @@ def test_an_acked_alert_sends_no_reminder_until_it_changes(tmp_path, acked):
         h.act._publish(h.act.tick())
         assert len(reminders(h, a.id)) == (1 if acked else 2)
         assert h.rt.counters.get("act.reminders_quieted") == (1 if acked else 0)
-        if acked:                                        # severity up ends the ack: reminders again
+        if acked:                                        # severity up ends the ack and notifies
             h.feed(finding("n1", 4800, severity="critical", n=1))
-            h.act._advance(1000 + 3700 * 2 + 60)
+            h.act._advance(4800 + 120)                   # next group_interval, not a repeat_interval later
             h.act._publish(h.act.tick())
             assert h.alerts()[0].status == "firing"
             assert len(reminders(h, a.id)) == 2
