@@ -51,12 +51,22 @@ def group_labels(alert: Alert, group_by: list[str]) -> dict[str, str]:
     return out
 
 
+def _entities(a: dict[str, Any]) -> list[str]:
+    return sorted({a["entity"]} | {str(s.get("entity")) for s in a.get("steps") or () if s.get("entity")})
+
+
 def escalated(g: dict[str, Any]) -> bool:
-    """An alert of the group got more severe since it was last notified: a change to notify (an
-    ack on it ended too, agent.lifecycle.workflow)."""
-    sent = g.get("sent_severity") or {}
-    return any(aid in sent and SEVERITY_RANK.get(a["severity"], 0) > SEVERITY_RANK.get(sent[aid], 0)
-               for aid, a in g["alerts"].items() if a["status"] != "resolved")
+    """An alert of the group got more severe, or reached another entity, since it was last
+    notified: a change to notify (an ack on it ended too, agent.lifecycle.workflow)."""
+    sev, ents = g.get("sent_severity") or {}, g.get("sent_entities") or {}
+    for aid, a in g["alerts"].items():
+        if a["status"] == "resolved":
+            continue
+        if aid in sev and SEVERITY_RANK.get(a["severity"], 0) > SEVERITY_RANK.get(sev[aid], 0):
+            return True
+        if aid in ents and not set(_entities(a)) <= set(ents[aid]):
+            return True
+    return False
 
 
 RESOLVED_KEY = "__resolved__"
@@ -171,6 +181,7 @@ class NotificationGroups:
             g["last_sent_at"] = now
             g["sent"] = dict(current)
             g["sent_severity"] = {aid: a["severity"] for aid, a in g["alerts"].items()}
+            g["sent_entities"] = {aid: _entities(a) for aid, a in g["alerts"].items()}
             for aid, st in current.items():
                 if st == "resolved":
                     self.resolved[f"{key}|{aid}"] = g["alerts"][aid]["last_seen"]

@@ -124,3 +124,15 @@ def test_the_field_style_call_records_changes_too(tmp_path):
     assert (a.status, a.assignee, [h["action"] for h in a.history]) == ("acknowledged", "bob", ["ack", "assign"])
     assert not s.set_workflow("zz", by="ann", status="acknowledged")
     s.close()
+
+
+@pytest.mark.parametrize("change, notified", [({}, False), ({"severity": "critical"}, True),
+                                              ({"steps": ({"entity": "n1"}, {"entity": "n2"})}, True)])
+def test_an_alert_that_escalates_is_notified_at_the_next_group_interval(change, notified):
+    from agent.lifecycle.grouping import NotificationGroups
+    g = NotificationGroups()
+    route = {"responder": "log/default", "notify": {"group_wait": 0, "group_interval": 60, "repeat_interval": 3600}}
+    g.add(alert(steps=({"entity": "n1"},)), route, 1000)
+    assert len(g.due(1000)) == 1
+    g.add(alert(last_seen=1050.0, **{"steps": ({"entity": "n1"},), **change}), route, 1050)
+    assert len(g.due(1070)) == int(notified)
