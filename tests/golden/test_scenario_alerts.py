@@ -46,7 +46,7 @@ def claims(incident, alert) -> bool:
     and for a per-client incident, about that client."""
     if not incident["start"] - SLACK_BEFORE <= alert.first_seen <= incident["end"] + SLACK_AFTER:
         return False
-    if incident["client"] and alert.labels.get("client") != incident["client"]:
+    if incident["client"] and incident["client"] not in (alert.labels.get("client"), alert.evidence.get("client.id")):
         return False
     entities = {alert.entity} | {s["entity"] for s in alert.steps}
     return bool(entities & incident["entities"])
