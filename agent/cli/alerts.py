@@ -13,7 +13,7 @@ import click
 
 from agent.cli.app import EXIT_NOT_FOUND, EXIT_USAGE, cli, current_user, pass_ctx
 from agent.cli.output import emit_json, fmt_time, parse_since, table
-from agent.cli.render import evidence_lines, history_lines, step_lines
+from agent.cli.render import evidence_lines, fmt_value, history_lines, step_lines
 from agent.lifecycle.steps import step_rules
 from agent.durations import format_duration
 from agent.event import SEVERITIES
@@ -245,7 +245,7 @@ def explain(ctx, alert_id, events, scan_limit, as_json) -> None:
     if pol:
         click.echo(f"  matched policy {pol['id']} ({pol['source']})")
         for k, v in pol["match"].items():
-            click.echo(f"    match.{k}: {v}")
+            click.echo(f"    match.{k}: {fmt_value(k, v)}")
         click.echo(f"    grouped by {', '.join(pol['group_by'])} -> group {a.group_key}; "
                    f"resolves after {format_duration(pol['resolve_after_s'])} without findings")
     else:

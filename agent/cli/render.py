@@ -99,6 +99,8 @@ def fmt_value(key: str, v: Any, unit: str = "") -> str:
         if all(isinstance(x, dict) for x in v) and v:
             return "; ".join(", ".join(f"{k}={fmt_value(k, x[k], unit)}" for k in x) for x in v)
         return ", ".join(fmt_value(key, x, unit) for x in v) or "-"
+    if isinstance(v, dict):
+        return ", ".join(f"{k}={fmt_value(k, x, unit)}" for k, x in v.items()) or "-"
     return str(v)
 
 
