@@ -17,19 +17,12 @@ import time
 
 import click
 
-from agent.cli.app import EXIT_FAIL, EXIT_NOT_FOUND, EXIT_USAGE, cli, current_user, pass_ctx
+from agent.cli.app import EXIT_FAIL, EXIT_NOT_FOUND, EXIT_USAGE, cli, current_user, open_store, pass_ctx
 from agent import codec
 from agent.cli.output import emit_json, fmt_time, table
 
 STATUSES = ["planned", "done", "failed", "skipped", "undone", "pending_approval", "blocked_by_blast_radius",
             "rejected", "expired"]
-
-
-def _store(ctx):
-    from agent.stores import create_store
-    s = create_store(ctx.cfg)
-    s.start()
-    return s
 
 
 def _find(store, action_id: str):
@@ -85,7 +78,7 @@ def actions() -> None:
 @pass_ctx
 def list_actions(ctx, alert_id, status, limit, as_json) -> None:
     """List actions, newest first."""
-    store = _store(ctx)
+    store = open_store(ctx)
     try:
         if alert_id:
             a = store.get_alert(alert_id)
@@ -121,7 +114,7 @@ def approve(ctx, action_id, by, real, override_blast_radius, as_json) -> None:
     limit stopped with --override-blast-radius. Protected resources stay protected."""
     from agent.actions.approval import ApprovalError, check_approvable, decided, is_expired, real_from_dry_run
     from agent.actions.log import ActionLog
-    store = _store(ctx)
+    store = open_store(ctx)
     env = None
     who = by or current_user()
     now = time.time()
@@ -178,7 +171,7 @@ def reject(ctx, action_id, by, note, as_json) -> None:
     """Reject an action waiting for approval: recorded `rejected`, it never runs."""
     from agent.actions.approval import decided
     from agent.actions.log import ActionLog
-    store = _store(ctx)
+    store = open_store(ctx)
     try:
         act = _find(store, action_id)
         if act is None:
@@ -208,7 +201,7 @@ def reject(ctx, action_id, by, note, as_json) -> None:
 def undo(ctx, action_id, by, as_json) -> None:
     """Undo an executed action with its responder's revert."""
     from responders.base import ResponderError
-    store = _store(ctx)
+    store = open_store(ctx)
     env = None
     try:
         act = _find(store, action_id)

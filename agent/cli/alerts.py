@@ -11,19 +11,13 @@ import sys
 
 import click
 
-from agent.cli.app import EXIT_NOT_FOUND, EXIT_USAGE, cli, current_user, pass_ctx
+from agent.cli.app import EXIT_NOT_FOUND, EXIT_USAGE, cli, current_user, open_store, pass_ctx
 from agent.cli.output import emit_json, fmt_time, parse_since, table
 from agent.cli.render import evidence_lines, fmt_value, history_lines, step_lines
 from agent.lifecycle.steps import step_rules
 from agent.durations import format_duration
 from agent.event import SEVERITIES
-from agent.stores import AlertQuery, create_store
-
-
-def open_store(ctx):
-    s = create_store(ctx.cfg)
-    s.start()
-    return s
+from agent.stores import AlertQuery
 
 
 @cli.group()

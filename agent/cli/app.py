@@ -62,3 +62,17 @@ def current_user() -> str:
         return getpass.getuser()
     except Exception:  # noqa: BLE001 - no login name (containers): say so
         return "unknown"
+
+
+def open_store(ctx: Context):
+    """The alert store the config names, started. A SQLite store that does not exist is not created
+    by reading commands: exit 3 with where it was looked for (a mistyped data_dir, no run yet)."""
+    from agent.stores import create_store
+    cfg = ctx.cfg
+    if cfg.store.type == "sqlite" and not cfg.sqlite_path.exists():
+        click.echo(f"error: no alert store at {cfg.sqlite_path} (nothing ran with this data_dir yet; "
+                   "the demo's: warden --data-dir .warden/demo ...)", err=True)
+        sys.exit(EXIT_NOT_FOUND)
+    s = create_store(cfg)
+    s.start()
+    return s

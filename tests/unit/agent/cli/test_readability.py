@@ -94,3 +94,11 @@ def test_every_command_takes_json(name, cmd):
         assert "emit_json(" in inspect.getsource(cmd.callback), name
         return
     assert "--json" in {o for p in cmd.params for o in getattr(p, "opts", ())}, name
+
+
+@pytest.mark.parametrize("args", [["alerts", "list"], ["alerts", "show", "abc"], ["actions", "list"]])
+def test_reading_a_store_that_does_not_exist_says_so_and_creates_nothing(tmp_path, args):
+    from click.testing import CliRunner
+    r = CliRunner().invoke(cli, ["--data-dir", str(tmp_path / "typo"), *args])
+    assert r.exit_code == 3 and "no alert store at" in r.output
+    assert not (tmp_path / "typo").exists()
