@@ -172,7 +172,8 @@ def merge_episode(dst: dict, src: dict, rule: CorrelationRule, max_ids: int) -> 
     dst["severity"] = max_severity(dst["severity"], src["severity"])
     dst["finding_ids"] = (dst["finding_ids"] + src["finding_ids"])[:max_ids]
     dst["event_ids"] = (dst["event_ids"] + src["event_ids"])[:max_ids * 2]
-    dst["seen"] = dst["seen"] + [i for i in src["seen"] if i not in set(dst["seen"])]
+    have = set(dst["seen"])
+    dst["seen"] = dst["seen"] + [i for i in src["seen"] if i not in have]
     dst["tags"] = dst["tags"] + [t for t in src["tags"] if t not in dst["tags"]]
     merge_steps(dst.setdefault("steps", []), src.get("steps", []))
     dst["steps_omitted"] = dst.get("steps_omitted", 0) + src.get("steps_omitted", 0)

@@ -268,6 +268,7 @@ class DecideStage(Stage):
         (dk, dst), (sk, src) = sorted(((key, a), (other, b)), key=lambda kv: (kv[1]["first_seen"], kv[1]["id"]))
         rule = self.correlator.rule_for(dst["policy"]) or self.correlator.rule_for(src["policy"])
         merge_episode(dst, src, rule, MAX_IDS)
+        del dst["seen"][:max(0, len(dst["seen"]) - MAX_SEEN)]
         src["labels"] = {**src["labels"], "merged_into": dst["id"]}
         if src.get("emitted_count"):
             self._emit(self._by_id.get(src["policy"]), src, status="resolved")
