@@ -36,6 +36,22 @@ def test_durations_are_written_back_in_the_same_grammar(seconds, text):
     assert parse_duration(text) == pytest.approx(seconds)
 
 
+@pytest.mark.parametrize("section, name, opts, attr, seconds", [
+    ("pipeline", None, {"checkpoint_interval_s": "1.5s"}, "checkpoint_interval_s", 1.5),
+    ("responder", "retrain/x", {"cooldown_s": "1h30m"}, "cooldown_s", 5400),
+    ("responder", "blocklist/x", {"default_ttl": "2d"}, "default_ttl", 172800),
+    ("responder", "webhook/x", {"url": "http://127.0.0.1:9/x", "timeout_s": "250ms"}, "timeout_s", 0.25),
+])
+def test_config_duration_options_take_the_same_grammar(section, name, opts, attr, seconds):
+    from agent import registry
+    from agent.config import parse
+    if name is None:
+        got = getattr(parse({section: opts}).pipeline, attr)
+    else:
+        got = getattr(registry.create(section, name, opts).config, attr)
+    assert got == pytest.approx(seconds)
+
+
 @pytest.mark.parametrize("where", ["since", "policy", "silence"])
 def test_every_parser_takes_the_same_grammar(tmp_path, where):
     if where == "since":
