@@ -40,7 +40,8 @@ def prepare(path: str | Path) -> Path:
         mark = _mark(p)
         if mark is None:
             raise DemoDirError(f"{p} holds files warden's demo did not create (no {MARK} mark): it is left alone; "
-                               "pass --data-dir a new or empty folder")
+                               "pass --data-dir a new or empty folder (a demo folder from a warden before the "
+                               "mark existed: remove it yourself once you have checked it)")
         for rel in mark.get("files") or []:
             f = (p / rel).resolve()
             if p.resolve() in f.parents and f.is_file():
