@@ -137,7 +137,7 @@ class Alert:
     routes: tuple[dict[str, Any], ...] = ()
     #: every contributing finding, one step per (detector, rule, entity): agent.lifecycle.steps
     steps: tuple[dict[str, Any], ...] = ()
-    #: people's changes (ack, assign, resolve, notes) as read from the store: agent.lifecycle.workflow
+    #: people's changes (ack, assign, resolve, notes) as read from the store: agent.stores.workflow
     history: tuple[dict[str, Any], ...] = ()
 
 

@@ -100,7 +100,7 @@ def show(ctx, alert_id, as_json) -> None:
 
 def _workflow(ctx, alert_id: str, as_json: bool, action: str, by: str | None, note: str = "",
               assignee: str | None = None) -> None:
-    from agent.lifecycle.workflow import WorkflowError
+    from agent.stores.workflow import WorkflowError
     store = open_store(ctx)
     try:
         a = store.change_workflow(alert_id, action, by or current_user(), note, assignee)

@@ -25,11 +25,14 @@ policy's `resolve_after` still ends it.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 from agent.errors import ConfigError
 from agent.event import Finding, max_severity, stable_id
 from agent.lifecycle.steps import merge_steps
+
+
+Lookup = Callable[[Any, str], Any]
 
 
 @dataclass(frozen=True)
@@ -45,15 +48,16 @@ class CorrelationRule:
         except ValueError:
             return len(self.policies)
 
-    def keys(self, f: Finding) -> list[str]:
+    def keys(self, f: Finding, lookup: Lookup) -> list[str]:
         """The finding's join keys (a key whose fields are not all present is left out). A key
         hashes its values, not the field names, so different fields holding the same value join:
-        `principal_name` of one finding and `evidence.event.user.target.name` of another."""
+        `principal_name` of one finding and `evidence.event.user.target.name` of another.
+        `lookup(finding, dotted_path)` reads a dotted path (the policy engine's)."""
         out = []
         for fields in self.join_on:
             vals = []
             for name in fields:
-                v = field_value(f, name)
+                v = field_value(f, name, lookup)
                 if v is None or v == "":
                     break
                 vals.append(str(v))
@@ -62,10 +66,9 @@ class CorrelationRule:
         return out
 
 
-def field_value(f: Finding, name: str):
+def field_value(f: Finding, name: str, lookup: Lookup):
     """A join field: a finding attribute, `principal_name` (the entity's last path segment: `alice`
     of `arn:aws:iam::1:user/alice`), or a dotted path into the finding (`evidence.metric`)."""
-    from rules.policy import lookup
     if name in ("entity", "rule", "detector"):
         return getattr(f, name)
     if name == "principal_name":
@@ -152,16 +155,6 @@ class Correlator:
         for k in ep.get("corr_keys", ()):
             if self.index.get(k) == ep_key:
                 del self.index[k]
-
-
-def rename_episode(ep: dict, p, f: Finding) -> None:
-    """A finding of a more specific policy joined the episode: it names the alert from now on —
-    policy, title, description, detector, labels and headline evidence all from that finding, so
-    title and evidence always describe the same finding. The alert id stays."""
-    from rules.policy import render
-    sev = max_severity(ep["severity"], p.severity or f.severity)
-    ep.update(policy=p.id, rule_title=render(p.title, f), description=render(p.description, f),
-              detector=f.detector, evidence=f.evidence, severity=sev, labels=p.alert_labels(f, sev))
 
 
 def merge_episode(dst: dict, src: dict, rule: CorrelationRule, max_ids: int) -> None:

@@ -57,7 +57,7 @@ def _entities(a: dict[str, Any]) -> list[str]:
 
 def escalated(g: dict[str, Any]) -> bool:
     """An alert of the group got more severe, or reached another entity, since it was last
-    notified: a change to notify (an ack on it ended too, agent.lifecycle.workflow)."""
+    notified: a change to notify (an ack on it ended too, agent.stores.workflow)."""
     sev, ents = g.get("sent_severity") or {}, g.get("sent_entities") or {}
     for aid, a in g["alerts"].items():
         if a["status"] == "resolved":

@@ -42,7 +42,7 @@ from agent.event import Action, Alert, stable_id
 from agent.lifecycle.counters_state import persist_counters
 from agent.lifecycle.delivery import DeliveryPolicy, DeliveryQueue, restore_entries
 from agent.lifecycle.grouping import Notification, NotificationGroups
-from agent.lifecycle.workflow import all_quiet
+from agent.stores.workflow import all_quiet
 from agent.observability import metrics as _metrics
 from agent.stages.base import Stage
 from responders.base import ResponderError

@@ -33,13 +33,13 @@ from agent import codec
 from agent.bus.base import Record, partition_for
 from agent.codec import DecodeError
 from agent.event import Alert, Finding, max_severity, stable_id
-from agent.lifecycle.correlate import Correlator, merge_episode, rename_episode
+from agent.lifecycle.correlate import Correlator, merge_episode
 from agent.lifecycle.counters_state import persist_counters
 from agent.lifecycle.inhibit import inhibited_by
 from agent.lifecycle.silences import SilenceCache, open_silences
 from agent.lifecycle.steps import add_step
 from agent.stages.base import Stage
-from rules.policy import Policy, PolicySet, render
+from rules.policy import Policy, PolicySet, lookup, render
 
 log = logging.getLogger("warden.decide")
 MAX_IDS = 50        # finding / event ids shown on the alert
@@ -186,7 +186,7 @@ class DecideStage(Stage):
         rule = self.correlator.rule_for(p.id)
         if rule is None:
             return key, []
-        ckeys = rule.keys(f)
+        ckeys = rule.keys(f, lookup)
         if key not in self.open:
             joined = self.correlator.find(rule, ckeys)
             if joined is not None and joined in self.open:
@@ -246,7 +246,11 @@ class DecideStage(Stage):
                     ep["tags"].append(t)
             rule = self.correlator.rule_for(p.id)
             if rule is not None and rule.rank(p.id) < rule.rank(ep["policy"]):
-                rename_episode(ep, p, f)      # the more specific policy names the alert
+                # the more specific policy names the alert from now on: title, detector, labels and
+                # headline evidence all from this finding (the alert id stays)
+                ep["severity"] = max_severity(ep["severity"], sev)
+                ep.update(policy=p.id, rule_title=render(p.title, f), description=render(p.description, f),
+                          detector=f.detector, evidence=f.evidence, labels=p.alert_labels(f, ep["severity"]))
                 self.rt.counters.inc("decide.renamed")
             ep["labels"]["severity"] = ep["severity"]
             self.rt.counters.inc("decide.folded")

@@ -10,7 +10,7 @@ from agent import codec
 from agent.event import SEVERITY_RANK, Action, Alert
 
 # the pipeline owns `warden.alert`; the `workflow` object (status, assignee, history) belongs to
-# people and the CLI: agent.lifecycle.workflow
+# people and the CLI: agent.stores.workflow
 ECS_SEVERITY = {"info": 21, "low": 21, "medium": 47, "high": 73, "critical": 99}
 
 
@@ -33,8 +33,8 @@ def alert_document(a: Alert) -> dict[str, Any]:
 
 
 def alert_from_document(doc: dict[str, Any]) -> Alert:
-    """Read an alert back as people see it: the `workflow` applied (agent.lifecycle.workflow)."""
-    from agent.lifecycle.workflow import effective
+    """Read an alert back as people see it: the `workflow` applied (agent.stores.workflow)."""
+    from agent.stores.workflow import effective
     return effective(codec.from_dict(doc["warden"]["alert"], "alert"), doc.get("workflow"))
 
 
@@ -90,10 +90,10 @@ class AlertStore(abc.ABC):
 
     def change_workflow(self, alert_id: str, action: str, by: str, note: str = "",
                         assignee: str | None = None) -> Alert | None:
-        """Record one people's change (ack | assign | resolve | note; agent.lifecycle.workflow) with
+        """Record one people's change (ack | assign | resolve | note; agent.stores.workflow) with
         its history; the alert as it is now, or None when the id (or unique prefix) is unknown.
         Raises WorkflowError when the change makes no sense (acking a resolved alert)."""
-        from agent.lifecycle.workflow import record_change
+        from agent.stores.workflow import record_change
         found = self._read_workflow(alert_id)
         if found is None:
             return None

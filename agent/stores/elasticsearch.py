@@ -24,7 +24,7 @@ from elasticsearch import ConflictError, Elasticsearch, NotFoundError, helpers
 
 from agent import codec
 from agent.event import SEVERITY_RANK, Action, Alert
-from agent.lifecycle.workflow import ConcurrentChange
+from agent.stores.workflow import ConcurrentChange
 from agent.stores.base import AlertQuery, AlertStore, action_document, alert_document, alert_from_document
 
 log = logging.getLogger("warden.store.es")

@@ -11,7 +11,7 @@ import orjson
 
 from agent import codec
 from agent.event import SEVERITY_RANK, Action, Alert
-from agent.lifecycle.workflow import ConcurrentChange
+from agent.stores.workflow import ConcurrentChange
 from agent.stores.base import AlertQuery, AlertStore, alert_document, alert_from_document
 
 _SCHEMA = """

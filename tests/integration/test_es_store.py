@@ -47,7 +47,7 @@ def test_upsert_by_id_and_workflow_survives(kafka_cfg, es_client):
     assert [(h["by"], h["action"], h["note"]) for h in doc["workflow"]["history"]] == [
         ("ann", "ack", "on it"), ("ann", "assign", "")]
     assert [h["action"] for h in got.history] == ["ack", "assign"]
-    from agent.lifecycle.workflow import ConcurrentChange, record_change
+    from agent.stores.workflow import ConcurrentChange, record_change
     _, wf, token = store._read_workflow("alert-1")
     store.change_workflow("alert-1", "note", "bob", "meanwhile")
     with pytest.raises(ConcurrentChange):                 # a stale write is refused, not lost

@@ -7,7 +7,7 @@ import dataclasses
 import pytest
 
 from agent.event import Alert
-from agent.lifecycle.workflow import WorkflowError, effective, record_change
+from agent.stores.workflow import WorkflowError, effective, record_change
 from agent.stores.sqlite import SqliteStore
 from tests.unit.agent.lifecycle.harness import Harness, finding
 
@@ -105,7 +105,7 @@ def test_an_acked_alert_sends_no_reminder_until_it_changes(tmp_path, acked):
 
 
 def test_a_concurrent_change_is_refused_not_lost(tmp_path):
-    from agent.lifecycle.workflow import ConcurrentChange
+    from agent.stores.workflow import ConcurrentChange
     s = SqliteStore(tmp_path / "a.db")
     s.upsert_alerts([alert()])
     doc, wf, token = s._read_workflow("a1")
