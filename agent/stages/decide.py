@@ -207,7 +207,6 @@ class DecideStage(Stage):
                     self._emit_changed({key: owner})
                 self._emit(owner, ep, status="resolved")
                 self._close(key, ep)
-                self._removed.discard(key)
                 key, ckeys = self._episode_for(p, f)
                 ep = self.open.get(key)
         if ep is None:
@@ -220,6 +219,7 @@ class DecideStage(Stage):
                   "labels": p.alert_labels(f, sev), "emitted_count": 0, "emitted_severity": "", "status": "",
                   "suppressed_by": "", "steps": [], "steps_omitted": 0}
             self.open[key] = ep
+            self._removed.discard(key)       # a new episode under the key of one that just ended
             self.rt.counters.inc("decide.alerts_opened")
         else:
             seen = self._seen_set(key, ep)

@@ -112,6 +112,19 @@ def test_a_correlated_episode_ends_and_a_later_finding_opens_a_new_alert(h):
                                                              ("metric-anomaly", "firing", 1)]
 
 
+@pytest.mark.parametrize("later", ["baseline/default", "gpu_memory_leak/default"])
+def test_an_ended_correlated_episode_is_gone_from_the_state(h, later):
+    from agent.stages.decide import DecideStage
+    h.feed(metric("n3", 1000, "baseline/default"), metric("n3", 1060, "gpu_memory_leak/default", n=1))
+    h.decide.checkpoint()
+    h.feed(metric("n3", 1060 + 3600, later, n=2))         # after resolve_after: a new episode
+    h.decide.checkpoint()
+    h.decide.close()
+    h.decide = DecideStage(h.rt, policies=h.policies)
+    h.decide._load()
+    assert [ep["count"] for ep in h.decide.open.values()] == [1]
+
+
 def test_a_restarted_decide_stage_still_joins_the_open_episode(h):
     h.feed(metric("n3", 1000, "baseline/default"))
     h.decide.checkpoint()
