@@ -50,3 +50,28 @@ def test_every_readme_example_runs(tmp_path, monkeypatch):
         args = [subst.get(a, a) for a in args[1:]]
         r = runner.invoke(cli, args, catch_exceptions=False)
         assert r.exit_code == 0, f"{line}\n{r.output}"
+
+
+def inline_commands() -> list[str]:
+    return sorted(set(re.findall(r"`(warden [^`]+)`", README.read_text())))
+
+
+def test_every_inline_readme_command_names_real_commands_and_options():
+    """The README's inline `warden ...` commands (other sections) parse: every command and option
+    exists (files they name need not exist here, nor their required values)."""
+    import click
+    cmds = inline_commands()
+    assert len(cmds) >= 10
+    for line in cmds:
+        args = shlex.split(line)[1:]
+        ctx = cli.make_context("warden", list(args), resilient_parsing=True)
+        cmd, rest = cli, [*ctx.protected_args, *ctx.args]
+        try:
+            while isinstance(cmd, click.Group) and rest:
+                name, cmd, rest = cmd.resolve_command(ctx, rest)
+                assert cmd is not None, f"{line}: no command {name!r}"
+                ctx = cmd.make_context(name, list(rest), parent=ctx, resilient_parsing=isinstance(cmd, click.Group))
+                rest = [*ctx.protected_args, *ctx.args] if isinstance(cmd, click.Group) else []
+        except (click.NoSuchOption, click.UsageError) as e:
+            if not isinstance(e, (click.MissingParameter, click.BadParameter)):
+                raise AssertionError(f"{line}: {e}") from None
