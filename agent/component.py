@@ -90,6 +90,10 @@ def _coerce(value: Any, tp: Any, path: str) -> Any:
     if tp is float:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             return float(value)
+        leaf = path.rsplit(".", 1)[-1]
+        if isinstance(value, str) and (leaf.endswith("_s") or leaf.endswith("ttl")):
+            from agent.durations import parse_duration
+            return parse_duration(value, path)      # a duration option: seconds, or 90s / 1h30m / 2d
         raise ConfigError(f"{path}: expected a number, got {value!r}")
     if tp is str:
         if isinstance(value, str):

@@ -135,6 +135,10 @@ class Alert:
     updated: float = 0.0
     #: where the policy routes it: ({"responder": "webhook/oncall", "dry_run": true, "params": {...}}, ...)
     routes: tuple[dict[str, Any], ...] = ()
+    #: every contributing finding, one step per (detector, rule, entity): agent.lifecycle.steps
+    steps: tuple[dict[str, Any], ...] = ()
+    #: people's changes (ack, assign, resolve, notes) as read from the store: agent.stores.workflow
+    history: tuple[dict[str, Any], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

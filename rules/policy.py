@@ -50,23 +50,13 @@ from typing import Any
 
 import yaml
 
+from agent.durations import parse_duration  # noqa: F401 - the one grammar; re-exported for old imports
 from agent.errors import ConfigError
 from agent.event import SEVERITIES, SEVERITY_RANK, Finding
 
 BUILTIN_DIR = Path(__file__).parent / "policies"
-_DURATION = re.compile(r"^(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?$")
-_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
 _PLACEHOLDER = re.compile(r"\{([a-z_.]+)\}")
 GROUP_FIELDS = ("entity", "rule", "detector", "severity")
-
-
-def parse_duration(v: Any, where: str) -> float:
-    if isinstance(v, (int, float)) and not isinstance(v, bool):
-        return float(v)
-    m = _DURATION.match(str(v).strip())
-    if not m:
-        raise ConfigError(f"{where}: invalid duration {v!r} (e.g. 30s, 5m, 1h)")
-    return float(m.group(1)) * _UNITS[m.group(2)]
 
 
 def _as_list(v: Any, where: str) -> list[str]:
@@ -125,6 +115,20 @@ def render(template: str, f: Finding) -> str:
     return _PLACEHOLDER.sub(one, template)
 
 
+def _group_part(f: Finding, k: str) -> str:
+    """One group_by field as `name=value`; `a|b|c` takes the first of the alternatives that is
+    present (e.g. the end user, else the session, else the client) and names that one."""
+    if k in _FINDING_TOP:
+        return f"{k}={getattr(f, k)}"
+    if "|" not in k:
+        return f"{k}={lookup(f, k)}"
+    for alt in k.split("|"):
+        v = getattr(f, alt) if alt in _FINDING_TOP else lookup(f, alt)
+        if v is not None and v != "":
+            return f"{alt}={v}"
+    return f"{k}=None"
+
+
 @dataclass
 class Policy:
     id: str
@@ -170,7 +174,7 @@ class Policy:
         return True
 
     def group_key(self, f: Finding) -> str:
-        return "|".join(f"{k}={getattr(f, k) if k in _FINDING_TOP else lookup(f, k)}" for k in self.group_by)
+        return "|".join(_group_part(f, k) for k in self.group_by)
 
     def alert_labels(self, f: Finding, severity: str) -> dict[str, str]:
         """Standard labels plus the policy's templated ones (a template that finds nothing is left out)."""
@@ -233,8 +237,10 @@ def _policy(raw: Any, where: str, defaults: dict[str, Any] | None = None) -> Pol
                 raise ConfigError(f"{where}: severity must be one of {', '.join(SEVERITIES)}")
     group_by = _as_list(a.get("group_by", ["entity", "rule"]), f"{where}.alert.group_by")
     for g in group_by:
-        if g not in GROUP_FIELDS and not g.startswith("evidence."):
-            raise ConfigError(f"{where}: group_by {g!r} must be one of {', '.join(GROUP_FIELDS)} or evidence.<field>")
+        for alt in g.split("|"):
+            if alt not in GROUP_FIELDS and not alt.startswith("evidence."):
+                raise ConfigError(f"{where}: group_by {g!r} must be one of {', '.join(GROUP_FIELDS)} or "
+                                  "evidence.<field> (alternatives joined by '|': the first present wins)")
     notify = parse_notify(raw.get("notify"), f"{where}.notify", (defaults or {}).get("notify"))
     labels = a.get("labels") or {}
     if not isinstance(labels, dict) or not all(isinstance(k, str) for k in labels):
@@ -246,7 +252,7 @@ def _policy(raw: Any, where: str, defaults: dict[str, Any] | None = None) -> Pol
     for i, r in enumerate(routes):
         if not isinstance(r, dict) or not isinstance(r.get("responder"), str) or "/" not in r["responder"]:
             raise ConfigError(f"{where}.routes[{i}]: needs responder: 'type/name'")
-        bad = set(r) - {"responder", "dry_run", "params", "approval", "auto_revert", "notify"}
+        bad = set(r) - {"responder", "dry_run", "params", "approval", "approval_expires", "auto_revert", "notify"}
         if bad:
             raise ConfigError(f"{where}.routes[{i}]: unknown key(s) {', '.join(sorted(bad))}")
         dry = r.get("dry_run", True)
@@ -260,6 +266,10 @@ def _policy(raw: Any, where: str, defaults: dict[str, Any] | None = None) -> Pol
             raise ConfigError(f"{where}.routes[{i}].approval must be true/false")
         route = {"responder": r["responder"], "dry_run": dry, "params": params, "approval": approval,
                  "policy": pid, "notify": parse_notify(r.get("notify"), f"{where}.routes[{i}].notify", notify)}
+        if r.get("approval_expires") is not None:
+            route["approval_expires"] = parse_duration(r["approval_expires"], f"{where}.routes[{i}].approval_expires")
+            if route["approval_expires"] <= 0:
+                raise ConfigError(f"{where}.routes[{i}].approval_expires must be a positive duration")
         if r.get("auto_revert") is not None:
             route["auto_revert"] = parse_duration(r["auto_revert"], f"{where}.routes[{i}].auto_revert")
             if route["auto_revert"] <= 0:
@@ -280,14 +290,18 @@ def _policy(raw: Any, where: str, defaults: dict[str, Any] | None = None) -> Pol
 
 
 class PolicySet:
-    def __init__(self, policies: list[Policy], *, inhibit_rules: list | None = None, safety=None) -> None:
+    def __init__(self, policies: list[Policy], *, inhibit_rules: list | None = None, safety=None,
+                 correlate: list | None = None) -> None:
         from agent.actions.safety import Safety
+        from agent.lifecycle.correlate import check_rules
         ids = [p.id for p in policies]
         dup = {i for i in ids if ids.count(i) > 1}
         if dup:
             raise ConfigError(f"duplicate policy id(s): {', '.join(sorted(dup))}")
         self.policies = policies
         self.inhibit_rules = list(inhibit_rules or [])
+        self.correlate = list(correlate or [])
+        check_rules(self.correlate, set(ids))
         self.safety = safety if safety is not None else Safety()
 
     @classmethod
@@ -297,9 +311,11 @@ class PolicySet:
             path = Path(p)
             files.extend(sorted(path.glob("*.y*ml")) if path.is_dir() else [path])
         from agent.actions.safety import Safety
+        from agent.lifecycle.correlate import parse_correlate
         from agent.lifecycle.inhibit import parse_inhibit_rules
         policies: list[Policy] = []
         inhibit: list = []
+        correlate: list = []
         safety = Safety()
         for f in files:
             try:
@@ -311,10 +327,10 @@ class PolicySet:
             items = (doc or {}).get("policies") if isinstance(doc, dict) else None
             if not isinstance(items, list):
                 raise ConfigError(f"{f}: expected a top-level 'policies:' list")
-            bad = set(doc) - {"policies", "defaults", "inhibit_rules", "safety"}
+            bad = set(doc) - {"policies", "defaults", "inhibit_rules", "safety", "correlate"}
             if bad:
                 raise ConfigError(f"{f}: unknown top-level key(s) {', '.join(sorted(bad))} "
-                                  "(known: policies, defaults, inhibit_rules, safety)")
+                                  "(known: policies, defaults, inhibit_rules, correlate, safety)")
             defaults = doc.get("defaults") or {}
             if not isinstance(defaults, dict) or set(defaults) - {"notify"}:
                 raise ConfigError(f"{f}: defaults may only hold notify")
@@ -322,8 +338,9 @@ class PolicySet:
             dn = {"notify": parse_notify(defaults.get("notify"), f"{f}: defaults.notify", DEFAULT_NOTIFY)}
             policies.extend(_policy(p, f"{f}: policies[{i}]", dn) for i, p in enumerate(items))
             inhibit.extend(parse_inhibit_rules(doc.get("inhibit_rules"), f"{f}: inhibit_rules"))
+            correlate.extend(parse_correlate(doc.get("correlate"), f"{f}: correlate"))
             safety.merge(doc.get("safety"), f"{f}: safety")
-        return cls(policies, inhibit_rules=inhibit, safety=safety)
+        return cls(policies, inhibit_rules=inhibit, safety=safety, correlate=correlate)
 
     def match(self, f: Finding) -> list[Policy]:
         out = []

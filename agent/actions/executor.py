@@ -165,4 +165,4 @@ class ActionExecutor:
 
 
 def _route_meta(route: dict[str, Any]) -> dict[str, Any]:
-    return {k: route[k] for k in ("responder", "policy", "approval", "auto_revert") if k in route}
+    return {k: route[k] for k in ("responder", "policy", "approval", "approval_expires", "auto_revert") if k in route}

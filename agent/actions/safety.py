@@ -86,7 +86,7 @@ class Safety:
 
     def merge(self, raw: Any, where: str) -> None:
         """Merge one file's `safety:` section: protected lists are unioned; blast_radius overrides."""
-        from rules.policy import parse_duration
+        from agent.durations import parse_duration
         if raw is None:
             return
         if not isinstance(raw, dict):

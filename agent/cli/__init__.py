@@ -11,7 +11,7 @@ from agent.cli.app import cli
 
 def _load_commands() -> None:
     for mod in pkgutil.iter_modules(__path__):
-        if mod.name not in ("app", "output") and not mod.name.startswith("_"):
+        if mod.name not in ("app", "output", "render") and not mod.name.startswith("_"):
             importlib.import_module(f"{__name__}.{mod.name}")
 
 

@@ -1,7 +1,10 @@
-"""`warden actions list|approve|undo|verify`: what responders did (or would do), and control of it.
+"""`warden actions list|approve|reject|undo|verify`: what responders did (or would do), and control of it.
 
 - `approve ID` runs an action that waits for approval (`pending_approval`), through the same
-  safety checks as the agent (protected resources, blast radius, the hash-chained action log).
+  safety checks as the agent (protected resources, blast radius, the hash-chained action log);
+  an approval past its route's `approval_expires` (default 24h) is refused and recorded `expired`;
+  `approve ID --real` runs a planned dry-run action for real (agent.actions.approval).
+- `reject ID --note why` records `rejected`: the action never runs.
 - `undo ID` reverts an executed action with its responder's undo (recorded `undone`).
 - `verify` checks the action log's hash chain; exit 1 when it is broken (tampering).
 Exit codes: 0 ok, 1 failed (undo/approve error, broken chain), 2 usage, 3 unknown action id.
@@ -10,34 +13,22 @@ from __future__ import annotations
 
 import dataclasses
 import sys
+import time
 
 import click
 
-from agent.cli.app import EXIT_FAIL, EXIT_NOT_FOUND, EXIT_USAGE, cli, pass_ctx
+from agent.cli.app import EXIT_FAIL, EXIT_NOT_FOUND, EXIT_USAGE, cli, current_user, open_store, pass_ctx
+from agent import codec
 from agent.cli.output import emit_json, fmt_time, table
 
-STATUSES = ["planned", "done", "failed", "skipped", "undone", "pending_approval", "blocked_by_blast_radius"]
-
-
-def _store(ctx):
-    from agent.stores import create_store
-    s = create_store(ctx.cfg)
-    s.start()
-    return s
+STATUSES = ["planned", "done", "failed", "skipped", "undone", "pending_approval", "blocked_by_blast_radius",
+            "rejected", "expired"]
 
 
 def _find(store, action_id: str):
     hits = [a for a in store.list_actions(limit=100000) if a.id == action_id or a.id.startswith(action_id)]
     exact = [a for a in hits if a.id == action_id]
     return exact[0] if exact else (hits[0] if len(hits) == 1 else None)
-
-
-def _user() -> str:
-    import getpass
-    try:
-        return getpass.getuser()
-    except Exception:  # noqa: BLE001
-        return "unknown"
 
 
 class _Env:
@@ -87,7 +78,7 @@ def actions() -> None:
 @pass_ctx
 def list_actions(ctx, alert_id, status, limit, as_json) -> None:
     """List actions, newest first."""
-    store = _store(ctx)
+    store = open_store(ctx)
     try:
         if alert_id:
             a = store.get_alert(alert_id)
@@ -95,6 +86,9 @@ def list_actions(ctx, alert_id, status, limit, as_json) -> None:
         items = store.list_actions(alert_id, limit=max(limit, 1000) if status else limit)
     finally:
         store.close()
+    from agent.actions.approval import as_seen
+    now = time.time()
+    items = [as_seen(x, now) for x in items]
     if status:
         items = [a for a in items if a.status == status][:limit]
     items = sorted(items, key=lambda x: (-x.time, x.id))
@@ -109,36 +103,48 @@ def list_actions(ctx, alert_id, status, limit, as_json) -> None:
 @actions.command("approve")
 @click.argument("action_id")
 @click.option("--by", default=None, help="Who approves (default: $USER).")
+@click.option("--real", is_flag=True, help="Run a planned dry-run action for real (same safety checks).")
 @click.option("--override-blast-radius", is_flag=True,
               help="Also run an action the blast-radius limit stopped (blocked_by_blast_radius), past the limit.")
 @click.option("--json", "as_json", is_flag=True)
 @pass_ctx
-def approve(ctx, action_id, by, override_blast_radius, as_json) -> None:
-    """Approve and run an action waiting for approval (or, with --override-blast-radius, one the
-    blast-radius limit stopped). Protected resources stay protected."""
-    store = _store(ctx)
+def approve(ctx, action_id, by, real, override_blast_radius, as_json) -> None:
+    """Approve and run an action waiting for approval (refused once its approval expired: the
+    route's approval_expires, default 24h), a dry-run action with --real, or one the blast-radius
+    limit stopped with --override-blast-radius. Protected resources stay protected."""
+    from agent.actions.approval import ApprovalError, check_approvable, decided, is_expired, real_from_dry_run
+    from agent.actions.log import ActionLog
+    store = open_store(ctx)
     env = None
+    who = by or current_user()
+    now = time.time()
     try:
         act = _find(store, action_id)
         if act is None:
             click.echo(f"no action {action_id!r}", err=True)
             sys.exit(EXIT_NOT_FOUND)
-        allowed = ("pending_approval", "blocked_by_blast_radius") if override_blast_radius else ("pending_approval",)
-        if act.status not in allowed:
-            click.echo(f"action {act.id[:12]} is {act.status}, not {' or '.join(allowed)}", err=True)
-            sys.exit(EXIT_USAGE)
+        try:
+            check_approvable(act, now, real=real, override_blast_radius=override_blast_radius)
+        except ApprovalError as e:
+            if is_expired(act, now):
+                gone = decided(act, "expired", who, "approval expired", now)
+                ActionLog.for_data_dir(ctx.cfg.data_dir).append("record", codec.to_dict(gone), by=who)
+                store.put_actions([gone])
+                store.flush()
+            click.echo(f"error: {e}", err=True)
+            sys.exit(EXIT_FAIL if is_expired(act, now) else EXIT_USAGE)
         alert = store.get_alert(act.alert_id)
         if alert is None:
             click.echo(f"the alert {act.alert_id[:12]} of this action is not in the store", err=True)
             sys.exit(EXIT_NOT_FOUND)
-        env = ctx_env = _Env(ctx.cfg)
+        env = _Env(ctx.cfg)
         route = dict(act.result.get("route") or {"responder": act.responder})
-        route["dry_run"] = act.dry_run
-        env.executor.log.append("approve", {"id": act.id, "alert_id": act.alert_id}, by=by or _user(),
-                                override_blast_radius=override_blast_radius)
-        pending = dataclasses.replace(act, status="planned", result={})
-        out = ctx_env.executor.run(env.responder(act.responder), pending, alert, route, approved=True,
-                                   override_blast_radius=override_blast_radius)
+        pending = real_from_dry_run(act, who, now) if real else dataclasses.replace(act, status="planned", result={})
+        route["dry_run"] = pending.dry_run
+        env.executor.log.append("approve", {"id": pending.id, "alert_id": act.alert_id, "from": act.id}, by=who,
+                                real=real, override_blast_radius=override_blast_radius)
+        out = env.executor.run(env.responder(act.responder), pending, alert, route, approved=True,
+                               override_blast_radius=override_blast_radius)
         store.put_actions(out)
         store.flush()
     finally:
@@ -155,6 +161,38 @@ def approve(ctx, action_id, by, override_blast_radius, as_json) -> None:
     sys.exit(0 if res.status == "done" else EXIT_FAIL)
 
 
+@actions.command("reject")
+@click.argument("action_id")
+@click.option("--by", default=None, help="Who rejects (default: $USER).")
+@click.option("--note", default="", help="Why (kept with the action and in the action log).")
+@click.option("--json", "as_json", is_flag=True)
+@pass_ctx
+def reject(ctx, action_id, by, note, as_json) -> None:
+    """Reject an action waiting for approval: recorded `rejected`, it never runs."""
+    from agent.actions.approval import decided
+    from agent.actions.log import ActionLog
+    store = open_store(ctx)
+    try:
+        act = _find(store, action_id)
+        if act is None:
+            click.echo(f"no action {action_id!r}", err=True)
+            sys.exit(EXIT_NOT_FOUND)
+        if act.status not in ("pending_approval", "blocked_by_blast_radius"):
+            click.echo(f"error: action {act.id[:12]} is {act.status}: only actions waiting for approval can be "
+                       "rejected", err=True)
+            sys.exit(EXIT_USAGE)
+        done = decided(act, "rejected", by or current_user(), note, time.time())
+        ActionLog.for_data_dir(ctx.cfg.data_dir).append("record", codec.to_dict(done), by=by or current_user())
+        store.put_actions([done])
+        store.flush()
+    finally:
+        store.close()
+    if as_json:
+        emit_json(done)
+    else:
+        click.echo(f"{done.id[:12]} {done.action} {done.target}: rejected" + (f" ({note})" if note else ""))
+
+
 @actions.command("undo")
 @click.argument("action_id")
 @click.option("--by", default=None, help="Who undoes it (default: $USER).")
@@ -163,7 +201,7 @@ def approve(ctx, action_id, by, override_blast_radius, as_json) -> None:
 def undo(ctx, action_id, by, as_json) -> None:
     """Undo an executed action with its responder's revert."""
     from responders.base import ResponderError
-    store = _store(ctx)
+    store = open_store(ctx)
     env = None
     try:
         act = _find(store, action_id)
@@ -172,7 +210,7 @@ def undo(ctx, action_id, by, as_json) -> None:
             sys.exit(EXIT_NOT_FOUND)
         env = _Env(ctx.cfg)
         try:
-            done = env.executor.undo(env.responder(act.responder), act, reason=f"manual by {by or _user()}")
+            done = env.executor.undo(env.responder(act.responder), act, reason=f"manual by {by or current_user()}")
         except ResponderError as e:
             click.echo(f"error: cannot undo {act.id[:12]}: {e}", err=True)
             sys.exit(EXIT_FAIL)

@@ -11,16 +11,13 @@ import sys
 
 import click
 
-from agent.cli.app import EXIT_NOT_FOUND, cli, pass_ctx
+from agent.cli.app import EXIT_NOT_FOUND, EXIT_USAGE, cli, current_user, open_store, pass_ctx
 from agent.cli.output import emit_json, fmt_time, parse_since, table
+from agent.cli.render import evidence_lines, fmt_value, history_lines, step_lines
+from agent.lifecycle.steps import step_rules
+from agent.durations import format_duration
 from agent.event import SEVERITIES
-from agent.stores import AlertQuery, create_store
-
-
-def open_store(ctx):
-    s = create_store(ctx.cfg)
-    s.start()
-    return s
+from agent.stores import AlertQuery
 
 
 @cli.group()
@@ -86,29 +83,33 @@ def show(ctx, alert_id, as_json) -> None:
                f"\n  assignee:  {a.assignee or '-'}"
                f"\n  labels:    {', '.join(f'{k}={v}' for k, v in sorted(a.labels.items())) or '-'}")
     click.echo("  evidence:")
-    for k, v in sorted(a.evidence.items()):
-        click.echo(f"    {k}: {v}")
+    for line in evidence_lines(a.evidence, "    "):
+        click.echo(line)
+    if len(a.steps) > 1:
+        click.echo(f"  timeline ({len(a.steps)} steps):")
+        for line in step_lines(a.steps, "    "):
+            click.echo(line)
     click.echo(f"  events:    {', '.join(e[:12] for e in a.event_ids[:10])}{' ...' if len(a.event_ids) > 10 else ''}")
     for x in actions:
         click.echo(f"  action:    {x.responder} {x.action} {x.target} [{'dry-run ' if x.dry_run else ''}{x.status}]")
+    if a.history:
+        click.echo("  history:")
+        for line in history_lines(a.history, "    "):
+            click.echo(line)
 
 
-def _user() -> str:
-    import getpass
-    try:
-        return getpass.getuser()
-    except Exception:  # noqa: BLE001
-        return "unknown"
-
-
-def _workflow(ctx, alert_id: str, as_json: bool, **fields) -> None:
+def _workflow(ctx, alert_id: str, as_json: bool, action: str, by: str | None, note: str = "",
+              assignee: str | None = None) -> None:
+    from agent.stores.workflow import WorkflowError
     store = open_store(ctx)
     try:
-        ok = store.set_workflow(alert_id, **fields)
-        a = store.get_alert(alert_id) if ok else None
+        a = store.change_workflow(alert_id, action, by or current_user(), note, assignee)
+    except WorkflowError as e:
+        click.echo(f"error: {e}", err=True)
+        sys.exit(EXIT_USAGE)
     finally:
         store.close()
-    if not ok or a is None:
+    if a is None:
         click.echo(f"no alert {alert_id!r} (unknown or ambiguous id prefix)", err=True)
         sys.exit(EXIT_NOT_FOUND)
     if as_json:
@@ -117,15 +118,26 @@ def _workflow(ctx, alert_id: str, as_json: bool, **fields) -> None:
     click.echo(f"{a.id[:12]} {a.status}" + (f" assignee={a.assignee}" if a.assignee else "") + f": {a.title}")
 
 
-@alerts.command("ack")
-@click.argument("alert_id")
-@click.option("--by", default=None, help="Who acknowledges (default: $USER).")
-@click.option("--note", default="", help="A note kept with the alert.")
-@click.option("--json", "as_json", is_flag=True)
-@pass_ctx
-def ack(ctx, alert_id, by, note, as_json) -> None:
-    """Acknowledge an alert: someone is on it (it stays open until resolved)."""
-    _workflow(ctx, alert_id, as_json, status="acknowledged", by=by or _user(), note=note)
+def _change_command(action: str, doc: str, note_help: str) -> None:
+    """`warden alerts ack|resolve|note ID [--note TEXT] [--by WHO] [--json]`."""
+    @click.argument("alert_id")
+    @click.option("--by", default=None, help="Who (default: $USER).")
+    @click.option("--note", default="", help=note_help)
+    @click.option("--json", "as_json", is_flag=True)
+    @pass_ctx
+    def command(ctx, alert_id, by, note, as_json) -> None:
+        _workflow(ctx, alert_id, as_json, action, by, note)
+    command.__doc__ = doc
+    alerts.command(action)(command)
+
+
+_change_command("ack", "Acknowledge an alert: someone is on it. No reminders while the alert stays as "
+                "acked; a higher severity or a new entity ends the ack.", "A note kept in the history.")
+_change_command("resolve", "Resolve an alert by hand (the pipeline also resolves it when the condition "
+                "clears). An alert that still fires afterwards re-opens, with a note in its history.",
+                "Why (kept in the history).")
+_change_command("note", "Add a note to an alert's history: warden alerts note ID --note 'driver 550 leaks'.",
+                "The note.")
 
 
 @alerts.command("assign")
@@ -136,18 +148,7 @@ def ack(ctx, alert_id, by, note, as_json) -> None:
 @pass_ctx
 def assign(ctx, alert_id, assignee, by, as_json) -> None:
     """Assign an alert to someone."""
-    _workflow(ctx, alert_id, as_json, assignee=assignee, by=by or _user())
-
-
-@alerts.command("resolve")
-@click.argument("alert_id")
-@click.option("--by", default=None, help="Who resolves (default: $USER).")
-@click.option("--note", default="", help="Why (kept with the alert).")
-@click.option("--json", "as_json", is_flag=True)
-@pass_ctx
-def resolve(ctx, alert_id, by, note, as_json) -> None:
-    """Resolve an alert by hand (the pipeline also resolves it when the condition clears)."""
-    _workflow(ctx, alert_id, as_json, status="resolved", by=by or _user(), note=note)
+    _workflow(ctx, alert_id, as_json, "assign", by, assignee=assignee)
 
 
 def _find_events(cfg, ids: set[str], limit: int, timeout_s: float) -> dict[str, dict]:
@@ -229,7 +230,8 @@ def explain(ctx, alert_id, events, scan_limit, as_json, png) -> None:
         pass
     found = _find_events(ctx.cfg, set(a.event_ids), scan_limit, 10.0) if events else {}
     muted = a.labels.get("suppressed_by", "")
-    out = {"alert": to_dict(a), "policy": pol, "detector": a.detector,
+    out = {"alert": to_dict(a), "policy": pol, "detector": a.detector, "rules": step_rules(a.steps),
+           "steps": list(a.steps), "history": list(a.history),
            "rule": (a.evidence.get("rule") if isinstance(a.evidence.get("rule"), dict) else a.labels.get("rule", "")),
            "evidence": a.evidence, "event_ids": list(a.event_ids), "finding_ids": list(a.finding_ids),
            "events": [found[i] for i in a.event_ids if i in found], "suppressed_by": muted,
@@ -239,12 +241,17 @@ def explain(ctx, alert_id, events, scan_limit, as_json, png) -> None:
         return
     click.echo(f"{a.title}  [{a.severity}, {a.status}, x{a.count}]  id {a.id}")
     click.echo(f"\nWHY: finding(s) from detector {a.detector or '?'} (rule {a.labels.get('rule') or '-'}) on {a.entity}")
+    rules = step_rules(a.steps)
+    if len(rules) > 1:
+        click.echo(f"  {len(rules)} contributing rules:")
+        for r in rules:
+            click.echo(f"    {r}")
     if pol:
         click.echo(f"  matched policy {pol['id']} ({pol['source']})")
         for k, v in pol["match"].items():
-            click.echo(f"    match.{k}: {v}")
+            click.echo(f"    match.{k}: {fmt_value(k, v)}")
         click.echo(f"    grouped by {', '.join(pol['group_by'])} -> group {a.group_key}; "
-                   f"resolves after {pol['resolve_after_s']:g}s without findings")
+                   f"resolves after {format_duration(pol['resolve_after_s'])} without findings")
     else:
         click.echo(f"  policy {a.rule} is no longer in the loaded policies")
     click.echo(f"  {a.count} finding(s) between {fmt_time(a.first_seen)} and {fmt_time(a.last_seen)}")
@@ -252,9 +259,13 @@ def explain(ctx, alert_id, events, scan_limit, as_json, png) -> None:
         click.echo(f"\nMUTED: {muted}")
     for s in silences:
         click.echo(f"  active silence {s['id'][:8]} by {s['created_by'] or '?'}: {s['comment']}")
-    click.echo("\nEVIDENCE:")
-    for k, v in sorted(a.evidence.items()):
-        click.echo(f"  {k}: {v}")
+    click.echo(f"\nEVIDENCE (of the finding that names the alert: {a.detector}):")
+    for line in evidence_lines(a.evidence):
+        click.echo(line)
+    if a.steps:
+        click.echo(f"\nTIMELINE ({len(a.steps)} step(s), every contributing finding):")
+        for line in step_lines(a.steps):
+            click.echo(line)
     click.echo(f"\nEVENTS ({len(a.event_ids)}): " + (", ".join(e[:12] for e in a.event_ids[:20]) or "-")
                + (" ..." if len(a.event_ids) > 20 else ""))
     for i in a.event_ids[:20]:
@@ -264,6 +275,9 @@ def explain(ctx, alert_id, events, scan_limit, as_json, png) -> None:
                        f"{d.get('value') if d.get('value') is not None else ''}")
     if events and not found and a.event_ids:
         click.echo("  (event bodies: not on a reachable bus; the ids above identify them in the source data)")
+    click.echo("\nHISTORY:" if a.history else "\nHISTORY: none")
+    for line in history_lines(a.history):
+        click.echo(line)
     click.echo("\nACTIONS:" if actions else "\nACTIONS: none")
     for x in actions:
         click.echo(f"  {x.id[:12]} {x.responder} {x.action} {x.target} [{'dry-run ' if x.dry_run else ''}{x.status}]"

@@ -13,8 +13,9 @@ EXIT_OK, EXIT_FAIL, EXIT_USAGE, EXIT_NOT_FOUND = 0, 1, 2, 3
 
 
 class Context:
-    def __init__(self, config_path: str | None) -> None:
+    def __init__(self, config_path: str | None, data_dir: str | None = None) -> None:
         self.config_path = config_path
+        self.data_dir = data_dir
         self._cfg = None
 
     @property
@@ -22,6 +23,8 @@ class Context:
         if self._cfg is None:
             from agent.config import load
             self._cfg = load(self.config_path)
+            if self.data_dir:
+                self._cfg.data_dir = self.data_dir
         return self._cfg
 
 
@@ -37,13 +40,39 @@ class WardenGroup(click.Group):
 @click.group(cls=WardenGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("-c", "--config", "config_path", envvar="WARDEN_CONFIG", type=click.Path(dir_okay=False),
               help="Config file (default: $WARDEN_CONFIG, ./warden.yaml, or built-in defaults).")
+@click.option("--data-dir", type=click.Path(file_okay=False),
+              help="Use this data folder (SQLite store, action log, state) instead of the config's data_dir; "
+                   "e.g. the demo's: warden --data-dir .warden/demo alerts list.")
 @click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
 @click.pass_context
-def cli(ctx: click.Context, config_path: str | None, verbose: int) -> None:
+def cli(ctx: click.Context, config_path: str | None, data_dir: str | None, verbose: int) -> None:
     """warden: AIOps and security monitoring for AI platforms."""
     level = [logging.WARNING, logging.INFO, logging.DEBUG][min(verbose, 2)]
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    ctx.obj = Context(config_path)
+    ctx.obj = Context(config_path, data_dir)
 
 
 pass_ctx = click.make_pass_decorator(Context)
+
+
+def current_user() -> str:
+    """Who runs the command ($USER / the login name), for --by defaults."""
+    import getpass
+    try:
+        return getpass.getuser()
+    except Exception:  # noqa: BLE001 - no login name (containers): say so
+        return "unknown"
+
+
+def open_store(ctx: Context):
+    """The alert store the config names, started. A SQLite store that does not exist is not created
+    by reading commands: exit 3 with where it was looked for (a mistyped data_dir, no run yet)."""
+    from agent.stores import create_store
+    cfg = ctx.cfg
+    if cfg.store.type == "sqlite" and not cfg.sqlite_path.exists():
+        click.echo(f"error: no alert store at {cfg.sqlite_path} (nothing ran with this data_dir yet; "
+                   "the demo's: warden --data-dir .warden/demo ...)", err=True)
+        sys.exit(EXIT_NOT_FOUND)
+    s = create_store(cfg)
+    s.start()
+    return s

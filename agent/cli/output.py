@@ -2,12 +2,12 @@
 from __future__ import annotations
 
 import datetime as dt
-import re
 from typing import Any, Iterable
 
 import click
 import orjson
 
+from agent.cli.render import fmt_time  # noqa: F401 - times with their zone, for every command
 from agent.codec import to_dict
 
 
@@ -19,10 +19,6 @@ def emit_json(obj: Any) -> None:
     click.echo(orjson.dumps(obj, option=orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS).decode())
 
 
-def fmt_time(ts: float) -> str:
-    return dt.datetime.fromtimestamp(ts, dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
-
-
 def table(headers: list[str], rows: Iterable[list[Any]]) -> None:
     rows = [[str(c) for c in r] for r in rows]
     widths = [max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(headers)]
@@ -31,20 +27,20 @@ def table(headers: list[str], rows: Iterable[list[Any]]) -> None:
         click.echo("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
 
 
-_SINCE = re.compile(r"^(\d+)\s*([smhd])$")
-
-
 def parse_since(s: str | None) -> float | None:
-    """'1h', '30m', '2d' → epoch seconds that long ago; an ISO time is taken as is."""
+    """A duration ago (`90s`, `1h30m`, `2d`, `1w`, `1.5h`: agent.durations) or an ISO time → epoch seconds."""
     if not s:
         return None
-    m = _SINCE.match(s.strip())
-    if m:
-        return dt.datetime.now(dt.timezone.utc).timestamp() - int(m.group(1)) * {"s": 1, "m": 60, "h": 3600, "d": 86400}[m.group(2)]
+    from agent.durations import EXAMPLES, parse_duration
+    from agent.errors import ConfigError
+    try:
+        return dt.datetime.now(dt.timezone.utc).timestamp() - parse_duration(s, "--since")
+    except ConfigError:
+        pass
     try:
         t = dt.datetime.fromisoformat(s.replace("Z", "+00:00"))
     except ValueError:
-        raise click.BadParameter(f"{s!r}: use e.g. 30m, 1h, 2d or an ISO time") from None
+        raise click.BadParameter(f"{s!r}: use a duration ({EXAMPLES}) or an ISO time") from None
     if t.tzinfo is None:
         t = t.replace(tzinfo=dt.timezone.utc)
     return t.timestamp()

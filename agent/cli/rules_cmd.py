@@ -7,11 +7,22 @@ import click
 
 from agent.cli.app import cli
 from agent.cli.output import emit_json
+from agent.cli.render import fmt_value
 
 
 @cli.group("rules")
 def rules_group() -> None:
     """Detection rules (Sigma)."""
+
+
+def _item(item) -> str:
+    """One reported item for people: `key: value` pairs, not a Python dict repr."""
+    if isinstance(item, dict):
+        return "; ".join(f"{k}: {_item(v) if isinstance(v, (dict, list)) else fmt_value(k, v)}"
+                         for k, v in item.items())
+    if isinstance(item, list):
+        return ", ".join(_item(x) for x in item)
+    return str(item)
 
 
 def _report(rep: dict, code: int, as_json: bool) -> None:
@@ -22,9 +33,11 @@ def _report(rep: dict, code: int, as_json: bool) -> None:
             if isinstance(val, list):
                 click.echo(f"{key}: {len(val)}")
                 for item in val[:50]:
-                    click.echo(f"  - {item}")
+                    click.echo(f"  - {_item(item)}")
+                if len(val) > 50:
+                    click.echo(f"  ... {len(val) - 50} more (--json lists all)")
             else:
-                click.echo(f"{key}: {val}")
+                click.echo(f"{key}: {_item(val)}")
     sys.exit(code)
 
 

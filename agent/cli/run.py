@@ -1,15 +1,15 @@
 """`warden run`, `warden replay`, `warden demo`."""
 from __future__ import annotations
 
-import shutil
+import shlex
 import signal
 import time
-from pathlib import Path
 
 import click
 
 from agent.cli.app import cli, pass_ctx
 from agent.cli.output import emit_json, fmt_time, table
+from agent.cli.progress import pipeline_progress
 from agent.config import DEFAULT_DETECTORS
 from agent.stages import STAGES
 
@@ -17,15 +17,21 @@ from agent.stages import STAGES
 @cli.command()
 @click.option("--stage", "stages", multiple=True, type=click.Choice(STAGES),
               help="Run only these stages (repeatable); default all. One stage per process scales out.")
+@click.option("--json", "as_json", is_flag=True, help="Print the start line as JSON on stdout.")
 @pass_ctx
-def run(ctx, stages) -> None:
+def run(ctx, stages, as_json) -> None:
     """Run the pipeline until SIGINT/SIGTERM."""
     from agent.pipeline import Pipeline
 
     p = Pipeline(ctx.cfg, stages=tuple(stages) or STAGES)
     signal.signal(signal.SIGTERM, lambda *_: p.stop())
-    click.echo(f"warden running: stages={','.join(s.name for s in p.stages)} bus={ctx.cfg.bus.type} "
-               f"store={ctx.cfg.store.type}" + (f" http={p.http.host}:{p.http.port}" if p.http else ""), err=True)
+    started = {"stages": [s.name for s in p.stages], "bus": ctx.cfg.bus.type, "store": ctx.cfg.store.type,
+               "http": f"{p.http.host}:{p.http.port}" if p.http else None}
+    if as_json:
+        emit_json(started)
+    else:
+        click.echo(f"warden running: stages={','.join(started['stages'])} bus={started['bus']} "
+                   f"store={started['store']}" + (f" http={started['http']}" if started["http"] else ""), err=True)
     try:
         p.run()
     except KeyboardInterrupt:
@@ -38,8 +44,9 @@ def run(ctx, stages) -> None:
 @click.argument("paths", nargs=-1, required=True)
 @click.option("--format", "fmt", default="auto", show_default=True,
               help="Input format: auto, event, cloudtrail, k8s-audit, gcp-audit, warden-inference, openai-chat, kserve-v2.")
+@click.option("--json", "as_json", is_flag=True, help="Print the counts as JSON on stdout.")
 @pass_ctx
-def replay(ctx, paths, fmt) -> None:
+def replay(ctx, paths, fmt, as_json) -> None:
     """Replay JSON-lines (or whole JSON) files through the full pipeline ('-' reads stdin)."""
     from agent.pipeline import Pipeline
     from agent import registry
@@ -47,12 +54,18 @@ def replay(ctx, paths, fmt) -> None:
     collector = registry.create("collector", "replay/cli", {"paths": list(paths), "format": fmt})
     p = Pipeline(ctx.cfg, collectors=[collector], http=False)
     try:
-        p.drain()
+        with pipeline_progress(p.rt.counters, "replaying", enabled=None if not as_json else False):
+            p.drain()
         c = p.rt.counters
-        click.echo(f"replayed: {int(c.get('collect.events'))} events, {int(c.get('collect.deadletter'))} dead letters, "
-                   f"{int(c.get('decide.alerts_opened'))} alerts opened", err=True)
+        out = {"events": int(c.get("collect.events")), "dead_letters": int(c.get("collect.deadletter")),
+               "alerts_opened": int(c.get("decide.alerts_opened"))}
     finally:
         p.close()
+    if as_json:
+        emit_json(out)
+    else:
+        click.echo(f"replayed: {out['events']:,} events, {out['dead_letters']:,} dead letters, "
+                   f"{out['alerts_opened']:,} alerts opened", err=True)
 
 
 def demo_config(data_dir: str, hours: int, seed: int):
@@ -62,33 +75,40 @@ def demo_config(data_dir: str, hours: int, seed: int):
     # the built-in set, each one that is installed
     detectors = {name: dict(opts) for name, opts in DEFAULT_DETECTORS.items()
                  if name.split("/")[0] in registry.all_of("detector")}
-    return parse({"data_dir": data_dir, "bus": {"type": "embedded"}, "store": {"type": "sqlite"},
-                  "collectors": {"scenario/demo": {"seed": seed, "hours": hours}}, "detectors": detectors},
-                 "<demo>")
+    cfg = parse({"data_dir": data_dir, "bus": {"type": "embedded"}, "store": {"type": "sqlite"},
+                 "collectors": {"scenario/demo": {"seed": seed, "hours": hours}}, "detectors": detectors},
+                "<demo>")
+    cfg.data_dir = data_dir     # never $WARDEN_DATA_DIR: the demo writes only into its own folder
+    return cfg
 
 
 @cli.command()
 @click.option("--hours", default=6, show_default=True, help="Simulated hours of the scenario.")
 @click.option("--seed", default=7, show_default=True)
-@click.option("--data-dir", default=".warden/demo", show_default=True, help="Where the demo's SQLite files go (wiped first).")
+@click.option("--data-dir", default=".warden/demo", show_default=True,
+              help="The demo's folder: new, empty, or one an earlier demo marked as its own (anything else is "
+                   "refused; only the files an earlier demo wrote are replaced).")
 @click.option("--json", "as_json", is_flag=True)
 def demo(hours, seed, data_dir, as_json) -> None:
     """Run the embedded pipeline over the bundled incident scenario and show alerts and actions."""
+    from agent.cli.demo_dir import existing, prepare, record
     from agent.pipeline import Pipeline
     from agent.stores import AlertQuery
 
-    shutil.rmtree(data_dir, ignore_errors=True)
-    Path(data_dir).mkdir(parents=True, exist_ok=True)
+    prepare(data_dir)
+    before = existing(data_dir)
     cfg = demo_config(data_dir, hours, seed)
     t0 = time.monotonic()
     p = Pipeline(cfg)
     try:
-        p.drain()
+        with pipeline_progress(p.rt.counters, "demo", enabled=None if not as_json else False):
+            p.drain()
         alerts = p.rt.store.list_alerts(AlertQuery(limit=1000))
         actions = p.rt.store.list_actions(limit=1000)
         counters = p.rt.counters.snapshot()
     finally:
         p.close()
+        record(data_dir, before)
     if as_json:
         emit_json({"alerts": alerts, "actions": actions, "counters": counters})
         return
@@ -96,11 +116,13 @@ def demo(hours, seed, data_dir, as_json) -> None:
                f"({len(cfg.detectors)} detectors) in {time.monotonic() - t0:.1f}s; "
                f"{int(counters.get('collect.deadletter', 0))} dead letters\n")
     click.echo(f"ALERTS ({len(alerts)})")
-    table(["first seen", "severity", "status", "entity", "count", "title"],
-          [[fmt_time(a.first_seen), a.severity, a.status, a.entity, a.count, a.title[:80]]
+    table(["id", "first seen", "severity", "status", "entity", "count", "title"],
+          [[a.id[:12], fmt_time(a.first_seen), a.severity, a.status, a.entity, a.count, a.title[:80]]
            for a in sorted(alerts, key=lambda a: a.first_seen)])
     click.echo(f"\nACTIONS ({len(actions)}) — dry-run unless a policy says otherwise")
     table(["responder", "action", "target", "mode", "status", "alert"],
           [[x.responder, x.action, x.target, "dry-run" if x.dry_run else "real", x.status, x.alert_id[:12]]
            for x in sorted(actions, key=lambda x: (x.time, x.id))])
-    click.echo(f"\nalerts stored in {cfg.sqlite_path}; try: warden -c <(echo 'data_dir: {data_dir}') alerts list")
+    q = shlex.quote(data_dir)
+    click.echo(f"\nalerts stored in {cfg.sqlite_path}; next:\n  warden --data-dir {q} alerts list\n"
+               f"  warden --data-dir {q} alerts explain <id>")

@@ -13,7 +13,7 @@ import time
 
 import click
 
-from agent.cli.app import EXIT_NOT_FOUND, EXIT_USAGE, cli, pass_ctx
+from agent.cli.app import EXIT_NOT_FOUND, EXIT_USAGE, cli, current_user, pass_ctx
 from agent.cli.output import emit_json, fmt_time, parse_since, table
 from agent.errors import ConfigError
 
@@ -23,14 +23,6 @@ def _store(ctx):
     return open_silences(ctx.cfg)
 
 
-def _user() -> str:
-    import getpass
-    try:
-        return getpass.getuser()
-    except Exception:  # noqa: BLE001
-        return "unknown"
-
-
 @cli.group()
 def silences() -> None:
     """Mute alerts matching label matchers until the silence expires."""
@@ -38,24 +30,25 @@ def silences() -> None:
 
 @silences.command("add")
 @click.argument("matchers", nargs=-1, required=True)
-@click.option("--duration", "-d", default="2h", show_default=True, help="How long (30m, 2h, 1d).")
+@click.option("--for", "--duration", "-d", "duration", default="2h", show_default=True,
+              help="How long: 90s, 1h30m, 2d, 1w, 1.5h.")
 @click.option("--until", "until", default=None, help="End time (ISO), instead of --duration.")
 @click.option("--comment", "-m", default="", help="Why (shown in list / explain).")
 @click.option("--by", default=None, help="Who (default: $USER).")
 @click.option("--json", "as_json", is_flag=True)
 @pass_ctx
 def add(ctx, matchers, duration, until, comment, by, as_json) -> None:
-    """Add a silence: warden silences add 'alertname=gpu-memory-leak' 'entity=~gpu-node-.*' -d 4h -m 'known'"""
+    """Add a silence: warden silences add 'alertname=gpu-memory-leak' 'entity=~gpu-node-.*' --for 2h --comment 'known'"""
     from agent.lifecycle.matchers import parse_matchers
     from agent.lifecycle.silences import Silence
-    from rules.policy import parse_duration
+    from agent.durations import parse_duration
     try:
         ms = parse_matchers(list(matchers))
         if until:
             end = parse_since(until)
-            s = Silence.new(ms, ends_at=end, created_by=by or _user(), comment=comment)
+            s = Silence.new(ms, ends_at=end, created_by=by or current_user(), comment=comment)
         else:
-            s = Silence.new(ms, duration=parse_duration(duration, "--duration"), created_by=by or _user(),
+            s = Silence.new(ms, duration=parse_duration(duration, "--duration"), created_by=by or current_user(),
                             comment=comment)
     except (ConfigError, ValueError, click.BadParameter) as e:
         click.echo(f"error: {e}", err=True)

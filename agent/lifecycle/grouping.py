@@ -4,7 +4,9 @@ batched per group (responder x values of the route's `group_by` labels).
 - a new group waits `group_wait` before its first notification (so a burst goes out as one);
 - after that the group is looked at every `group_interval` and notified again only when its
   set of alerts changed (a new alert, or one resolved);
-- an unchanged group is re-notified after `repeat_interval`.
+- an unchanged group is re-notified after `repeat_interval` — unless every alert in it is
+  acknowledged (ack holding) or resolved by hand (`quiet`); an alert that got more severe counts
+  as a change.
 Resolved alerts leave the group once notified; an empty group is dropped.
 
 Time is the act stage's clock (event-time watermark that also advances with wall time while
@@ -20,7 +22,7 @@ from typing import Any
 import orjson
 
 from agent import codec
-from agent.event import Alert, stable_id
+from agent.event import SEVERITY_RANK, Alert, stable_id
 
 DEFAULT_NOTIFY = {"group_by": ["alertname"], "group_wait": 30.0, "group_interval": 300.0, "repeat_interval": 14400.0}
 
@@ -49,6 +51,24 @@ def group_labels(alert: Alert, group_by: list[str]) -> dict[str, str]:
     return out
 
 
+def _entities(a: dict[str, Any]) -> list[str]:
+    return sorted({a["entity"]} | {str(s.get("entity")) for s in a.get("steps") or () if s.get("entity")})
+
+
+def escalated(g: dict[str, Any]) -> bool:
+    """An alert of the group got more severe, or reached another entity, since it was last
+    notified: a change to notify (an ack on it ended too, agent.stores.workflow)."""
+    sev, ents = g.get("sent_severity") or {}, g.get("sent_entities") or {}
+    for aid, a in g["alerts"].items():
+        if a["status"] == "resolved":
+            continue
+        if aid in sev and SEVERITY_RANK.get(a["severity"], 0) > SEVERITY_RANK.get(sev[aid], 0):
+            return True
+        if aid in ents and not set(_entities(a)) <= set(ents[aid]):
+            return True
+    return False
+
+
 RESOLVED_KEY = "__resolved__"
 MAX_RESOLVED = 20000
 
@@ -64,6 +84,10 @@ class NotificationGroups:
         self.stale = 0
         #: due notifications held back because their notifier's buffer was full
         self.deferred = 0
+        #: alerts that moved to another group (renamed by correlation)
+        self.moved = 0
+        #: reminders not sent because every alert of the group was acknowledged / resolved by hand
+        self.quieted = 0
 
     def add(self, alert: Alert, route: dict[str, Any], now: float) -> bool:
         """Put an alert (update) into its group; returns True when the group's content changed.
@@ -76,6 +100,7 @@ class NotificationGroups:
         if rkey in self.resolved:
             self.stale += 1
             return False
+        self._leave_other_groups(alert.id, route["responder"], key)
         g = self.groups.get(key)
         if g is not None:
             prev = g["alerts"].get(alert.id)
@@ -97,6 +122,16 @@ class NotificationGroups:
         self.removed.discard(key)
         return prev is None or prev.get("status") != alert.status
 
+    def _leave_other_groups(self, alert_id: str, responder: str, key: str) -> None:
+        """An alert renamed by correlation (its alertname changed) moves to its new group for
+        this responder; the old group forgets it (counted in `self.moved`)."""
+        for other, g in list(self.groups.items()):
+            if other != key and g["responder"] == responder and alert_id in g["alerts"]:
+                g["alerts"].pop(alert_id)
+                g["sent"].pop(alert_id, None)
+                self.moved += 1
+                self._maybe_drop(other)
+
     def remove_alert(self, alert_id: str) -> None:
         for key, g in list(self.groups.items()):
             if g["alerts"].pop(alert_id, None) is not None:
@@ -112,18 +147,25 @@ class NotificationGroups:
         else:
             self.dirty.add(key)
 
-    def due(self, now: float, force: bool = False, accept=None) -> list[Notification]:
+    def due(self, now: float, force: bool = False, accept=None, quiet=None) -> list[Notification]:
         """Notifications whose time has come (all pending ones when force). Marks them sent.
         `accept(responder, route) -> bool` is asked before each one: a refused group (its
-        notifier's delivery buffer is full) is left untouched and stays due."""
+        notifier's delivery buffer is full) is left untouched and stays due. `quiet(alert_ids)
+        -> bool` is asked before a reminder (an unchanged group after repeat_interval): True (every
+        alert acked or resolved by hand) skips it until the next repeat_interval (`self.quieted`)."""
         out = []
         for key in sorted(self.groups):
             g = self.groups[key]
             if not force and now < g["next_flush"]:
                 continue
             current = {aid: a["status"] for aid, a in g["alerts"].items()}
-            changed = current != g["sent"]
+            changed = current != g["sent"] or escalated(g)
             repeat = g["last_sent_at"] is not None and now - g["last_sent_at"] >= float(g["notify"]["repeat_interval"])
+            if repeat and not changed and quiet is not None and quiet(sorted(g["alerts"])):
+                g["last_sent_at"] = now            # acked: no reminder; asked again a repeat_interval later
+                self.dirty.add(key)
+                self.quieted += 1
+                repeat = False
             if (changed or repeat) and accept is not None and not accept(g["responder"], g["route"]):
                 self.deferred += 1
                 continue
@@ -138,6 +180,8 @@ class NotificationGroups:
                                     alerts, g["seq"], nid))
             g["last_sent_at"] = now
             g["sent"] = dict(current)
+            g["sent_severity"] = {aid: a["severity"] for aid, a in g["alerts"].items()}
+            g["sent_entities"] = {aid: _entities(a) for aid, a in g["alerts"].items()}
             for aid, st in current.items():
                 if st == "resolved":
                     self.resolved[f"{key}|{aid}"] = g["alerts"][aid]["last_seen"]

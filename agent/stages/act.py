@@ -42,6 +42,7 @@ from agent.event import Action, Alert, stable_id
 from agent.lifecycle.counters_state import persist_counters
 from agent.lifecycle.delivery import DeliveryPolicy, DeliveryQueue, restore_entries
 from agent.lifecycle.grouping import Notification, NotificationGroups
+from agent.stores.workflow import all_quiet
 from agent.observability import metrics as _metrics
 from agent.stages.base import Stage
 from responders.base import ResponderError
@@ -433,8 +434,12 @@ class ActStage(Stage):
     def tick(self, force: bool = False) -> list[Action]:
         """Send the notifications whose group timers are due and run due auto-reverts."""
         out: list[Action] = []
-        for n in self.groups.due(self.clock(), force=force, accept=self._accept()):
+        quieted = self.groups.quieted
+        for n in self.groups.due(self.clock(), force=force, accept=self._accept(),
+                                 quiet=lambda ids: all_quiet(self.rt.store, ids)):
             out.extend(self._notify(n))
+        if self.groups.quieted > quieted:
+            self.rt.counters.inc("act.reminders_quieted", self.groups.quieted - quieted)
         out.extend(self._deliver())
         out.extend(self._due_reverts())
         return out

@@ -8,6 +8,12 @@ grouping key and the first finding's id, so a replay after a crash — which res
 state written with the last commit — produces the same ids. Episodes whose condition has cleared
 (no finding for `resolve_after` behind the event-time watermark) are emitted once as resolved.
 
+One alert per incident: a finding of a policy in a correlation rule (agent.lifecycle.correlate)
+may join an open episode of another policy of the rule that shares a join key (a metric anomaly and
+the leak detector on the same node and metric; the steps of one attacker session); the most
+specific policy names the alert. Every contributing finding is kept as a step of the alert
+(agent.lifecycle.steps); title and headline evidence always come from the same finding.
+
 Alerts carry labels (alertname = policy id, severity, entity, rule, detector, detector_type,
 tags, plus the policy's own). Before an alert is emitted its labels are checked against the
 active silences and the inhibition rules (a firing source alert with the same `equal` labels):
@@ -26,12 +32,14 @@ import orjson
 from agent import codec
 from agent.bus.base import Record, partition_for
 from agent.codec import DecodeError
-from agent.event import SEVERITY_RANK, Alert, Finding, max_severity, stable_id
+from agent.event import Alert, Finding, max_severity, stable_id
+from agent.lifecycle.correlate import Correlator, merge_episode
 from agent.lifecycle.counters_state import persist_counters
 from agent.lifecycle.inhibit import inhibited_by
 from agent.lifecycle.silences import SilenceCache, open_silences
+from agent.lifecycle.steps import add_step
 from agent.stages.base import Stage
-from rules.policy import Policy, PolicySet, render
+from rules.policy import Policy, PolicySet, lookup, render
 
 log = logging.getLogger("warden.decide")
 MAX_IDS = 50        # finding / event ids shown on the alert
@@ -48,6 +56,7 @@ class DecideStage(Stage):
         super().__init__(rt, **kw)
         self.policies = policies or PolicySet.load(rt.cfg.policies or None)
         self._by_id = {p.id: p for p in self.policies.policies}
+        self.correlator = Correlator(self.policies.correlate)
         self.open: dict[str, dict] = {}      # episode key → episode state
         self._dirty: set[str] = set()
         self._seen_sets: dict[str, tuple[dict, set]] = {}   # episode key → (episode, its "seen" ids as a set)
@@ -86,6 +95,7 @@ class DecideStage(Stage):
                 ep.setdefault("labels", {})
                 ep.setdefault("status", "firing" if ep.get("emitted_count") else "")
                 self.open[key] = ep
+                self.correlator.restore(key, ep)
                 self.watermark = max(self.watermark, ep.get("watermark", 0.0))
 
     def handle(self, records: list[Record]) -> None:
@@ -169,27 +179,47 @@ class DecideStage(Stage):
                 self._dirty.add(key)
         changed.clear()
 
+    def _episode_for(self, p: Policy, f: Finding) -> tuple[str, list[str]]:
+        """The episode key a finding belongs to: its policy's own, or — when its policy is in a
+        correlation rule and has no episode of its own open — an open episode it joins."""
+        key = f"{p.id}|{p.group_key(f)}"
+        rule = self.correlator.rule_for(p.id)
+        if rule is None:
+            return key, []
+        ckeys = rule.keys(f, lookup)
+        if key not in self.open:
+            joined = self.correlator.find(rule, ckeys)
+            if joined is not None and joined in self.open:
+                self.rt.counters.inc("decide.correlated")
+                return joined, ckeys
+        return key, ckeys
+
     def _apply(self, p: Policy, f: Finding) -> None:
-        gk = p.group_key(f)
-        key = f"{p.id}|{gk}"
+        key, ckeys = self._episode_for(p, f)
         ep = self.open.get(key)
         sev = p.severity or f.severity
-        if ep is not None and f.time - ep["last_seen"] > p.resolve_after:
-            if not ep.get("status"):
-                # opened and cleared inside one batch (replay, backfill): it still fired first
-                self._changed.pop(key, None)
-                self._emit_changed({key: p})
-            self._emit(p, ep, status="resolved")
-            ep = None
+        if ep is not None:
+            owner = self._by_id.get(ep["policy"], p)
+            if f.time - ep["last_seen"] > owner.resolve_after:
+                if not ep.get("status"):
+                    # opened and cleared inside one batch (replay, backfill): it still fired first
+                    self._changed.pop(key, None)
+                    self._emit_changed({key: owner})
+                self._emit(owner, ep, status="resolved")
+                self._close(key, ep)
+                key, ckeys = self._episode_for(p, f)
+                ep = self.open.get(key)
         if ep is None:
+            gk = p.group_key(f)
             ep = {"id": stable_id("alert", p.id, gk, f.id), "policy": p.id, "group_key": gk,
                   "entity": f.entity, "detector": f.detector, "rule_title": render(p.title, f),
                   "description": render(p.description, f), "severity": sev, "first_seen": f.time,
                   "last_seen": f.time, "count": 1, "finding_ids": [f.id], "seen": [f.id],
                   "event_ids": list(f.event_ids[:MAX_IDS]), "tags": list(f.tags), "evidence": f.evidence,
                   "labels": p.alert_labels(f, sev), "emitted_count": 0, "emitted_severity": "", "status": "",
-                  "suppressed_by": ""}
+                  "suppressed_by": "", "steps": [], "steps_omitted": 0}
             self.open[key] = ep
+            self._removed.discard(key)       # a new episode under the key of one that just ended
             self.rt.counters.inc("decide.alerts_opened")
         else:
             seen = self._seen_set(key, ep)
@@ -206,19 +236,60 @@ class DecideStage(Stage):
             ep["count"] += 1
             ep["last_seen"] = max(ep["last_seen"], f.time)
             ep["severity"] = max_severity(ep["severity"], sev)
-            ep["labels"]["severity"] = ep["severity"]
             if len(ep["finding_ids"]) < MAX_IDS:
                 ep["finding_ids"].append(f.id)
             room = MAX_IDS * 2 - len(ep["event_ids"])
             if room > 0:
                 ep["event_ids"].extend(list(f.event_ids[:room]))
-            if SEVERITY_RANK.get(f.severity, 0) > SEVERITY_RANK.get(ep.get("evidence_severity", "info"), 0):
-                ep["evidence"] = f.evidence
+            for t in f.tags:
+                if t not in ep["tags"]:
+                    ep["tags"].append(t)
+            rule = self.correlator.rule_for(p.id)
+            if rule is not None and rule.rank(p.id) < rule.rank(ep["policy"]):
+                # the more specific policy names the alert from now on: title, detector, labels and
+                # headline evidence all from this finding (the alert id stays)
+                ep["severity"] = max_severity(ep["severity"], sev)
+                ep.update(policy=p.id, rule_title=render(p.title, f), description=render(p.description, f),
+                          detector=f.detector, evidence=f.evidence, labels=p.alert_labels(f, ep["severity"]))
+                self.rt.counters.inc("decide.renamed")
+            ep["labels"]["severity"] = ep["severity"]
             self.rt.counters.inc("decide.folded")
-        ep["evidence_severity"] = max_severity(ep.get("evidence_severity", "info"), f.severity)
+        if not add_step(ep.setdefault("steps", []), f, p.id):
+            ep["steps_omitted"] = ep.get("steps_omitted", 0) + 1
+        if ckeys:
+            for other in self.correlator.add(key, ep, ckeys):
+                key, ep = self._merge(key, other)
         ep["watermark"] = self.watermark
         self._dirty.add(key)
-        self._changed[key] = p
+        self._changed[key] = self._by_id.get(ep["policy"], p)
+
+    def _merge(self, key: str, other: str) -> tuple[str, dict]:
+        """Two open episodes turned out to be one incident: the one that opened first absorbs the
+        other, which is emitted once as resolved with the label `merged_into` (`decide.merged`)."""
+        a, b = self.open.get(key), self.open.get(other)
+        if a is None or b is None:
+            return key, a if a is not None else b
+        (dk, dst), (sk, src) = sorted(((key, a), (other, b)), key=lambda kv: (kv[1]["first_seen"], kv[1]["id"]))
+        rule = self.correlator.rule_for(dst["policy"]) or self.correlator.rule_for(src["policy"])
+        merge_episode(dst, src, rule, MAX_IDS)
+        del dst["seen"][:max(0, len(dst["seen"]) - MAX_SEEN)]
+        src["labels"] = {**src["labels"], "merged_into": dst["id"]}
+        if src.get("emitted_count"):
+            self._emit(self._by_id.get(src["policy"]), src, status="resolved")
+        self._changed.pop(sk, None)
+        self._close(sk, src)
+        self.correlator.add(dk, dst, list(dst.get("corr_keys", ())))
+        self._seen_sets.pop(dk, None)
+        self._dirty.add(dk)
+        self.rt.counters.inc("decide.merged")
+        return dk, dst
+
+    def _close(self, key: str, ep: dict) -> None:
+        del self.open[key]
+        self.correlator.forget(key, ep)
+        self._seen_sets.pop(key, None)
+        self._dirty.discard(key)
+        self._removed.add(key)
 
     def _seen_set(self, key: str, ep: dict) -> set:
         """The episode's remembered finding ids as a set (membership per finding without scanning
@@ -238,7 +309,7 @@ class DecideStage(Stage):
                   last_seen=ep["last_seen"], count=ep["count"], detector=ep["detector"],
                   description=ep["description"], tags=tuple(ep["tags"]), finding_ids=tuple(ep["finding_ids"]),
                   event_ids=tuple(ep["event_ids"]), evidence=ep["evidence"], labels=labels,
-                  updated=ep["last_seen"], routes=routes)
+                  updated=ep["last_seen"], routes=routes, steps=tuple(ep.get("steps", ())))
         self.rt.producer.send(self._topic, codec.encode(a), a.entity.encode())
         ep["emitted_count"] = ep["count"]
         ep["emitted_severity"] = ep["severity"]
@@ -251,10 +322,7 @@ class DecideStage(Stage):
             after = p.resolve_after if p else 3600.0
             if self.watermark - ep["last_seen"] > after:
                 self._emit(p, ep, status="resolved")
-                del self.open[key]
-                self._seen_sets.pop(key, None)
-                self._dirty.discard(key)
-                self._removed.add(key)
+                self._close(key, ep)
 
     def snapshot_state(self) -> None:
         items = [(self.NS, k, orjson.dumps(self.open[k])) for k in self._dirty if k in self.open]
@@ -271,5 +339,6 @@ class DecideStage(Stage):
         for key, ep in list(self.open.items()):
             if partition_for(ep["entity"].encode(), n) in gone:
                 del self.open[key]
+                self.correlator.forget(key, ep)
                 self._seen_sets.pop(key, None)
         self._loaded = False  # reload episodes (incl. of newly assigned partitions) on next batch

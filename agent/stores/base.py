@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import abc
-import dataclasses
 import datetime as dt
 from dataclasses import dataclass
 from typing import Any
@@ -10,8 +9,8 @@ from typing import Any
 from agent import codec
 from agent.event import SEVERITY_RANK, Action, Alert
 
-# fields the pipeline owns; the workflow fields (ack, assignee) belong to people and the CLI
-WORKFLOW_FIELDS = ("status", "assignee", "by", "at", "note")
+# the pipeline owns `warden.alert`; the `workflow` object (status, assignee, history) belongs to
+# people and the CLI: agent.stores.workflow
 ECS_SEVERITY = {"info": 21, "low": 21, "medium": 47, "high": 73, "critical": 99}
 
 
@@ -43,13 +42,9 @@ def alert_document(a: Alert) -> dict[str, Any]:
 
 
 def alert_from_document(doc: dict[str, Any]) -> Alert:
-    """Read an alert back, with the people-owned `workflow` fields (status, assignee) applied."""
-    a = codec.from_dict(doc["warden"]["alert"], "alert")
-    wf = doc.get("workflow") or {}
-    changes = {k: wf[k] for k in ("status", "assignee") if wf.get(k)}
-    if wf.get("status") and a.status == "resolved" and wf["status"] == "acknowledged":
-        changes.pop("status")  # the condition cleared after the ack: resolved wins
-    return dataclasses.replace(a, **changes) if changes else a
+    """Read an alert back as people see it: the `workflow` applied (agent.stores.workflow)."""
+    from agent.stores.workflow import effective
+    return effective(codec.from_dict(doc["warden"]["alert"], "alert"), doc.get("workflow"))
 
 
 def action_document(a: Action) -> dict[str, Any]:
@@ -109,9 +104,41 @@ class AlertStore(abc.ABC):
     @abc.abstractmethod
     def list_actions(self, alert_id: str | None = None, limit: int = 100) -> list[Action]: ...
 
+    def change_workflow(self, alert_id: str, action: str, by: str, note: str = "",
+                        assignee: str | None = None) -> Alert | None:
+        """Record one people's change (ack | assign | resolve | note; agent.stores.workflow) with
+        its history; the alert as it is now, or None when the id (or unique prefix) is unknown.
+        Raises WorkflowError when the change makes no sense (acking a resolved alert)."""
+        from agent.stores.workflow import record_change
+        found = self._read_workflow(alert_id)
+        if found is None:
+            return None
+        doc, wf, token = found
+        wf = record_change(wf, alert_from_document({**doc, "workflow": wf}), action, by, note, assignee)
+        self._write_workflow(doc["warden"]["alert"]["id"], wf, token)
+        return alert_from_document({**doc, "workflow": wf})
+
+    def set_workflow(self, alert_id: str, *, by: str = "", note: str = "", status: str | None = None,
+                     assignee: str | None = None, **_ignored: Any) -> bool:
+        """The older field-style call (status acknowledged | resolved, assignee), kept for callers
+        written against it: each field becomes a change_workflow. False when the alert is unknown."""
+        steps = [("ack" if status == "acknowledged" else "resolve", None)] if status in ("acknowledged", "resolved") else []
+        if assignee is not None:
+            steps.append(("assign", assignee))
+        if not steps:
+            steps = [("note", None)]
+        for action, who in steps:
+            if self.change_workflow(alert_id, action, by or "unknown", note, who) is None:
+                return False
+        return True
+
     @abc.abstractmethod
-    def set_workflow(self, alert_id: str, **fields: Any) -> bool:
-        """Set people-owned fields (status ack/resolve, assignee); False when the alert is unknown."""
+    def _read_workflow(self, alert_id: str) -> tuple[dict[str, Any], dict[str, Any], Any] | None:
+        """(alert document, its workflow, a concurrency token for the write) or None."""
+
+    @abc.abstractmethod
+    def _write_workflow(self, alert_id: str, workflow: dict[str, Any], token: Any) -> None:
+        """Store the workflow; a concurrent change since the read raises (try again)."""
 
     def flush(self) -> None:
         """Make everything written so far durable and visible (checkpoint step 1)."""

@@ -20,15 +20,15 @@ import os
 import time
 from typing import Any
 
-from elasticsearch import Elasticsearch, NotFoundError, helpers
+from elasticsearch import ConflictError, Elasticsearch, NotFoundError, helpers
 
 from agent import codec
 from agent.ecs import fields as ecs_fields
 from agent.ecs.kibana import workflow_status
 from agent.event import SEVERITY_RANK, Action, Alert
-from agent.stores.base import (WORKFLOW_FIELDS, AlertQuery, AlertStore, action_document,
-                               alert_document, alert_from_document)
+from agent.stores.base import AlertQuery, AlertStore, action_document, alert_document, alert_from_document
 from agent.stores.search import AlertPage, AlertSearch
+from agent.stores.workflow import ConcurrentChange
 
 log = logging.getLogger("warden.store.es")
 
@@ -49,7 +49,9 @@ ALERT_MAPPINGS = {
         "message": {"type": "text"},
         "tags": _KW,
         "labels": _OFF,
-        "workflow": {"properties": {"status": _KW, "assignee": _KW, "by": _KW, "at": _DBL, "note": {"type": "text"}}},
+        "workflow": {"properties": {"status": _KW, "assignee": _KW, "by": _KW, "at": _DBL, "note": {"type": "text"},
+                                    "history": {"properties": {"at": _DBL, "by": _KW, "action": _KW,
+                                                               "note": {"type": "text"}}}}},
         "warden": {"properties": {"alert": {"properties": {
             "id": _KW, "rule": _KW, "title": {"type": "text"}, "severity": _KW, "entity": _KW,
             "group_key": _KW, "status": _KW, "first_seen": _DBL, "last_seen": _DBL, "updated": _DBL,
@@ -241,18 +243,25 @@ class ElasticsearchStore(AlertStore):
                              sort=[{"warden.action.time": "desc"}, {"event.id": "asc"}])
         return [codec.from_dict(h["_source"]["warden"]["action"], "action") for h in res["hits"]["hits"]]
 
-    def set_workflow(self, alert_id: str, **fields: Any) -> bool:
-        bad = set(fields) - set(WORKFLOW_FIELDS)
-        if bad:
-            raise ValueError(f"not workflow fields: {', '.join(sorted(bad))}")
+    def _read_workflow(self, alert_id: str):
         a = self.get_alert(alert_id)
         if a is None:
-            return False
-        doc: dict[str, Any] = {"workflow": {**fields, "at": time.time()}}
-        if fields.get("status"):
-            doc["kibana"] = {"alert": {"workflow_status": workflow_status(fields["status"])}}
-        self.es.update(index=self.alerts_index, id=a.id, doc=doc, refresh="wait_for")
-        return True
+            return None
+        doc = self.es.get(index=self.alerts_index, id=a.id)
+        src = doc["_source"]
+        return src, src.get("workflow") or {}, (doc["_seq_no"], doc["_primary_term"])
+
+    def _write_workflow(self, alert_id: str, workflow: dict[str, Any], token: Any) -> None:
+        try:
+            # the whole workflow object (history included) replaces the old one; the sequence
+            # number makes a concurrent change fail instead of losing one of them
+            doc: dict[str, Any] = {"workflow": workflow}
+            if workflow.get("status"):
+                doc["kibana"] = {"alert": {"workflow_status": workflow_status(workflow["status"])}}
+            self.es.update(index=self.alerts_index, id=alert_id, doc=doc,
+                           if_seq_no=token[0], if_primary_term=token[1], refresh="wait_for")
+        except ConflictError:
+            raise ConcurrentChange(f"alert {alert_id[:12]} was changed meanwhile; try again") from None
 
     def close(self) -> None:
         self.es.close()

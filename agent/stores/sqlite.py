@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-import time
 from pathlib import Path
 from typing import Any
 
@@ -12,9 +11,9 @@ import orjson
 
 from agent import codec
 from agent.event import SEVERITY_RANK, Action, Alert
-from agent.stores.base import (WORKFLOW_FIELDS, AlertQuery, AlertStore, alert_document,
-                               alert_from_document)
+from agent.stores.base import AlertQuery, AlertStore, alert_document, alert_from_document
 from agent.stores.search import AlertPage, AlertSearch, like_pattern
+from agent.stores.workflow import ConcurrentChange
 
 _WF = "json_extract(CAST(workflow AS TEXT), '$.status')"
 # the status people see (alert_from_document): the workflow's, unless the pipeline resolved after an ack
@@ -61,7 +60,8 @@ class SqliteStore(AlertStore):
             self.db.executemany(
                 "INSERT INTO alerts(id, doc, rule, entity, severity_rank, status, first_seen, last_seen) "
                 "VALUES (?,?,?,?,?,?,?,?) ON CONFLICT(id) DO UPDATE SET doc=excluded.doc, "
-                "severity_rank=excluded.severity_rank, status=excluded.status, last_seen=excluded.last_seen",
+                "severity_rank=excluded.severity_rank, status=excluded.status, last_seen=excluded.last_seen, "
+                "rule=excluded.rule",
                 rows)
 
     def put_actions(self, actions: list[Action]) -> None:
@@ -138,19 +138,21 @@ class SqliteStore(AlertStore):
                 rows = self.db.execute("SELECT doc FROM actions ORDER BY time DESC, id LIMIT ?", (limit,)).fetchall()
         return [codec.decode(r[0], "action") for r in rows]
 
-    def set_workflow(self, alert_id: str, **fields: Any) -> bool:
-        bad = set(fields) - set(WORKFLOW_FIELDS)
-        if bad:
-            raise ValueError(f"not workflow fields: {', '.join(sorted(bad))}")
-        a = self.get_alert(alert_id)
-        if a is None:
-            return False
+    def _read_workflow(self, alert_id: str):
+        with self._lock:
+            rows = self.db.execute("SELECT doc, workflow FROM alerts WHERE id = ? OR id LIKE ? ORDER BY id LIMIT 2",
+                                   (alert_id, alert_id + "%")).fetchall()
+        if len(rows) != 1:
+            return None
+        doc, wf = rows[0]
+        return orjson.loads(doc), orjson.loads(wf), wf
+
+    def _write_workflow(self, alert_id: str, workflow: dict[str, Any], token: Any) -> None:
         with self._lock, self.db:
-            (wf,) = self.db.execute("SELECT workflow FROM alerts WHERE id = ?", (a.id,)).fetchone()
-            cur = orjson.loads(wf)
-            cur.update(fields, at=time.time())
-            self.db.execute("UPDATE alerts SET workflow = ? WHERE id = ?", (orjson.dumps(cur), a.id))
-        return True
+            cur = self.db.execute("UPDATE alerts SET workflow = ? WHERE id = ? AND workflow = ?",
+                                  (orjson.dumps(workflow), alert_id, token))
+            if cur.rowcount != 1:
+                raise ConcurrentChange(f"alert {alert_id[:12]} was changed meanwhile; try again")
 
     def close(self) -> None:
         if self._db is not None:

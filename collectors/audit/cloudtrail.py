@@ -160,6 +160,7 @@ def normalise(rec: dict, source: str, raw: Any, envelope: dict | None) -> Event:
     put(attrs, "error.code", as_str(err))
     put(attrs, "error.message", as_str(canon.get("errorMessage")))
     put(attrs, "user.name", _user_name(ui))
+    put(attrs, "user.target.name", as_str(as_dict(canon.get("requestParameters")).get("userName")))  # IAM calls on a user
     put(attrs, "user.id", as_str(ui.get("principalId")))
     put(attrs, "aws.cloudtrail.user_identity.type", as_str(ui.get("type")))
     put(attrs, "aws.cloudtrail.user_identity.arn", as_str(ui.get("arn")))

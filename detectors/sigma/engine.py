@@ -86,7 +86,7 @@ _ORDER = attrgetter("order")
 EVIDENCE_FIELDS = ("source.ip", "user_agent.original", "cloud.account.id", "cloud.region", "cloud.target.account.id",
                    "aws.cloudtrail.user_identity.access_key_id", "orchestrator.namespace",
                    "orchestrator.resource.type", "orchestrator.resource.name", "orchestrator.resource.subresource",
-                   "gcp.audit.resource_name", "event.outcome", "error.code")
+                   "gcp.audit.resource_name", "event.outcome", "error.code", "user.target.name")
 
 class SigmaEngine:
     def __init__(self, *, lateness: float = 900.0, detector_name: str = "sigma/default",

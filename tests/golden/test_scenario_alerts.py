@@ -1,6 +1,8 @@
 """Golden test: the bundled incident scenario through the full embedded pipeline (the same config
-as `warden demo`). Every injected incident whose detector family is installed becomes an alert on
-the right entity inside its window, and nothing fires in the incident-free parts."""
+as `warden demo`). One alert per incident, driven by the scenario's ground truth: every injected
+incident whose detector family is installed opens exactly one alert (incidents sharing an attacker
+source address are one attacker session, so one alert; a prompt-injection incident one alert per
+attacking client), and no other alert opens."""
 from __future__ import annotations
 
 import pytest
@@ -18,6 +20,38 @@ FAMILY_DETECTORS = {"metrics": {"baseline", "gpu_memory_leak", "straggler", "slo
                     "sigma": {"sigma", "ueba"}, "guard": {"prompt_guard"}}
 
 
+def incidents():
+    """The ground truth as expected alerts: incidents sharing a `source_ip` are one attacker
+    session (failed logins, then a new principal pulling weights): one alert for all of them."""
+    out: list[dict] = []
+    by_ip: dict[str, dict] = {}
+    for g in ground_truth():
+        ip = g.get("source_ip")
+        if ip and ip in by_ip:
+            s = by_ip[ip]
+            s["ids"].append(g["id"])
+            s["entities"].add(g["entity"])
+            s["start"], s["end"] = min(s["start"], g["start"]), max(s["end"], g["end"])
+            continue
+        item = {"ids": [g["id"]], "entities": {g["entity"]}, "start": g["start"], "end": g["end"],
+                "family": g["family"], "client": g.get("client_id")}
+        out.append(item)
+        if ip:
+            by_ip[ip] = item
+    return out
+
+
+def claims(incident, alert) -> bool:
+    """The alert is about this incident: inside its window, on (or with a step on) its entity,
+    and for a per-client incident, about that client."""
+    if not incident["start"] - SLACK_BEFORE <= alert.first_seen <= incident["end"] + SLACK_AFTER:
+        return False
+    if incident["client"] and incident["client"] not in (alert.labels.get("client"), alert.evidence.get("client.id")):
+        return False
+    entities = {alert.entity} | {s["entity"] for s in alert.steps}
+    return bool(entities & incident["entities"])
+
+
 @pytest.fixture(scope="module")
 def demo_run(tmp_path_factory):
     cfg = demo_config(str(tmp_path_factory.mktemp("demo")), hours=6, seed=7)
@@ -30,31 +64,37 @@ def demo_run(tmp_path_factory):
     return alerts, actions, counters
 
 
-@pytest.mark.parametrize("incident", ground_truth(), ids=lambda g: g["id"])
-def test_each_incident_is_alerted_in_its_window(demo_run, incident):
-    installed = set(registry.all_of("detector"))
-    if not FAMILY_DETECTORS[incident["family"]] & installed:
+def _installed(family: str) -> bool:
+    return bool(FAMILY_DETECTORS.get(family, {family}) & set(registry.all_of("detector")))
+
+
+@pytest.mark.parametrize("incident", incidents(), ids=lambda g: "+".join(g["ids"]))
+def test_each_incident_opens_exactly_one_alert(demo_run, incident):
+    if not _installed(incident["family"]):
         pytest.skip(f"no {incident['family']} detector installed")
     alerts, _, _ = demo_run
-    hits = [a for a in alerts if a.entity == incident["entity"]
-            and incident["start"] - SLACK_BEFORE <= a.first_seen <= incident["end"] + SLACK_AFTER]
-    assert hits, f"no alert for {incident['description']}; alerts: {[(a.entity, a.title) for a in alerts]}"
+    hits = [a for a in alerts if claims(incident, a) and "merged_into" not in a.labels]
+    assert len(hits) == 1, (f"{incident['ids']}: {len(hits)} alerts: {[(a.entity, a.title) for a in hits]}; "
+                            f"all: {[(a.entity, a.title) for a in alerts]}")
+    a = hits[0]
+    # the alert keeps every contributing finding: its steps count them all
+    assert sum(s["count"] for s in a.steps) == a.count
 
 
 def stray_alerts(alerts):
-    windows = [(g["start"] - SLACK_BEFORE, g["end"] + SLACK_AFTER) for g in ground_truth()]
-    return [a for a in alerts if not any(lo <= a.first_seen <= hi for lo, hi in windows)]
+    expected = incidents()
+    return [a for a in alerts if "merged_into" not in a.labels and not any(claims(g, a) for g in expected)]
 
 
-def test_no_metric_or_audit_alert_outside_the_incident_windows(demo_run):
+def test_no_metric_or_audit_alert_outside_the_incidents(demo_run):
     alerts, _, _ = demo_run
     stray = [(a.entity, a.title) for a in stray_alerts(alerts) if not a.detector.startswith("prompt_guard/")]
-    assert not stray, f"false alerts in the incident-free part: {stray}"
+    assert not stray, f"alerts that belong to no incident: {stray}"
 
 
 @pytest.mark.xfail(strict=True, reason="known limitation: the prompt guard denies ordinary task instructions "
                    "('Translate into French: ...', 'Rewrite this sentence ...') in the scenario's benign traffic")
-def test_no_prompt_guard_alert_outside_the_incident_windows(demo_run):
+def test_no_prompt_guard_alert_outside_the_incidents(demo_run):
     alerts, _, _ = demo_run
     stray = [(a.entity, a.title) for a in stray_alerts(alerts) if a.detector.startswith("prompt_guard/")]
     assert not stray, f"false prompt-injection alerts on benign traffic: {stray}"

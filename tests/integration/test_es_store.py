@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 
+import pytest
+
 from agent.event import Action, Alert
 from agent.stores import AlertQuery
 from agent.stores.elasticsearch import ElasticsearchStore
@@ -34,15 +36,27 @@ def test_upsert_by_id_and_workflow_survives(kafka_cfg, es_client):
     assert doc["event"]["kind"] == "signal" and doc["rule"]["id"] == "metric-anomaly"
     assert store.get_alert("alert-1").count == 5
 
-    assert store.set_workflow("alert-1", status="acknowledged", assignee="alice")
+    assert store.change_workflow("alert-1", "ack", "ann", "on it")
+    assert store.change_workflow("alert-1", "assign", "ann", assignee="alice")
     store.upsert_alerts([dataclasses.replace(a, count=6)])  # the pipeline keeps updating it
     store.flush()
     got = store.get_alert("alert-1")
     assert (got.count, got.status, got.assignee) == (6, "acknowledged", "alice")
+    # every change kept as history, in the document Kibana and others read
+    doc = es_client.get(index=store.alerts_index, id="alert-1")["_source"]
+    assert [(h["by"], h["action"], h["note"]) for h in doc["workflow"]["history"]] == [
+        ("ann", "ack", "on it"), ("ann", "assign", "")]
+    assert [h["action"] for h in got.history] == ["ack", "assign"]
+    from agent.stores.workflow import ConcurrentChange, record_change
+    _, wf, token = store._read_workflow("alert-1")
+    store.change_workflow("alert-1", "note", "bob", "meanwhile")
+    with pytest.raises(ConcurrentChange):                 # a stale write is refused, not lost
+        store._write_workflow("alert-1", record_change(wf, got, "note", "ann", "stale"), token)
+    assert [h["note"] for h in store.get_alert("alert-1").history][-1] == "meanwhile"
 
     assert [x.id for x in store.list_alerts(AlertQuery(severity="high"))] == ["alert-1"]
     assert [x.id for x in store.list_alerts(AlertQuery(since=2001.5))] == ["alert-2"]
-    assert not store.set_workflow("nope", status="acknowledged")
+    assert store.change_workflow("nope", "ack", "ann") is None
     store.close()
 
 

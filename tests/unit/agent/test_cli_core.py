@@ -99,3 +99,24 @@ def test_replay_with_no_config_alerts_naming_rule_principal_and_event(tmp_path, 
     hits = [a for a in alerts if rule_title.lower() in a["title"].lower()]
     assert hits, [a["title"] for a in alerts]
     assert all(a["entity"] == principal and ev.id in a["event_ids"] and a["evidence"]["rule"]["id"] for a in hits)
+
+
+def test_config_check_reports_every_error_with_its_path(tmp_path):
+    pol = tmp_path / "pol.yaml"
+    pol.write_text("policies:\n  - {id: a, alert: {resolve_after: 5 parsecs}}\n"
+                   "  - {id: b, routes: [{responder: log/default, params: {foo: 1}}]}\n"
+                   "  - {id: c, match: {nope: 1}}\n")
+    conf = tmp_path / "bad.yaml"
+    conf.write_text(f"bus: {{type: rabbit}}\nstore: {{type: sqlite, bogus: 1}}\n"
+                    f"detectors: {{baseline/x: {{threshold: high}}, nope/y: {{}}}}\n"
+                    f"responders: {{webhook/oncall: {{}}}}\npolicies: [{pol}]\nextra: 1\n")
+    r = CliRunner().invoke(cli, ["-c", str(conf), "config", "check", "--json"])
+    assert r.exit_code == 2, r.output
+    errors = orjson.loads(r.output)["errors"]
+    expected = ["unknown section extra", "bus: type must be embedded or kafka", "store: unknown option(s) bogus",
+                "detectors.baseline/x.threshold: expected a number", "detectors.nope/y: unknown detector type",
+                "responders.webhook/oncall: url must be", "policies[0] (a).alert.resolve_after: invalid duration",
+                "policies[1] (b).routes[0]: log has no parameter 'foo'", "policies[2] (c): unknown match key"]
+    assert len(errors) == len(expected), errors
+    for want, got in zip(expected, errors):
+        assert want in got, (want, got)

@@ -104,7 +104,9 @@ def test_expected_alerts_exactly_once(run):
     for expected in [("gpu-memory-leak", "gpu-node-3"), ("training-straggler", "gpu-node-2"),
                      ("credential-abuse", arn + "alice")]:
         assert expected in got
-    assert any(e.endswith("backup-svc") for _, e in got)                 # new-principal exfiltration
+    # the new principal's exfiltration is a step of the same attacker session's alert
+    session = next(a for a in alerts if a.rule == "credential-abuse")
+    assert any(s["entity"].endswith("backup-svc") for s in session.steps)
     assert not any(e in ("gpu-node-1", "gpu-node-4") for _, e in got)    # quiet nodes stay quiet
 
 

@@ -1,0 +1,73 @@
+"""The folder `warden demo` writes to, marked as warden's own.
+
+`prepare(path)` makes the folder ready for a new demo run:
+- missing or empty: created and marked (`.warden-demo`, a JSON file naming what warden wrote);
+- marked: the files the previous run recorded in the mark are removed, nothing else (a file
+  someone put there later stays);
+- anything else (a folder with files and no mark — a real data dir, a home directory): refused
+  with `DemoDirError`; nothing is touched.
+`record(path)` writes the mark after the run with every file the run created.
+"""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import orjson
+
+from agent.errors import WardenError
+
+MARK = ".warden-demo"
+
+
+class DemoDirError(WardenError):
+    """The folder is not one warden's demo created: the demo will not write into it."""
+
+
+def _mark(path: Path) -> dict | None:
+    try:
+        d = orjson.loads((path / MARK).read_bytes())
+    except (OSError, orjson.JSONDecodeError):
+        return None
+    return d if isinstance(d, dict) and d.get("created_by") == "warden demo" else None
+
+
+def prepare(path: str | Path) -> Path:
+    p = Path(path)
+    if p.exists() and not p.is_dir():
+        raise DemoDirError(f"{p} is a file, not a folder: pass --data-dir a new or empty folder")
+    if p.is_dir() and any(p.iterdir()):
+        mark = _mark(p)
+        if mark is None:
+            raise DemoDirError(f"{p} holds files warden's demo did not create (no {MARK} mark): it is left alone; "
+                               "pass --data-dir a new or empty folder (a demo folder from a warden before the "
+                               "mark existed: remove it yourself once you have checked it)")
+        for rel in mark.get("files") or []:
+            f = (p / rel).resolve()
+            if p.resolve() in f.parents and f.is_file():
+                f.unlink()
+        _prune_empty_dirs(p)
+    p.mkdir(parents=True, exist_ok=True)
+    (p / MARK).write_bytes(orjson.dumps({"created_by": "warden demo", "created_at": time.time(), "files": []}))
+    return p
+
+
+def record(path: str | Path, before: set[str] | None = None) -> None:
+    """Write the mark with every file under the folder that was not there before the run."""
+    p = Path(path)
+    before = before or set()
+    files = sorted(str(f.relative_to(p)) for f in p.rglob("*") if f.is_file() and f.name != MARK
+                   and str(f.relative_to(p)) not in before)
+    mark = _mark(p) or {"created_by": "warden demo", "created_at": time.time()}
+    (p / MARK).write_bytes(orjson.dumps({**mark, "files": files}))
+
+
+def existing(path: str | Path) -> set[str]:
+    p = Path(path)
+    return {str(f.relative_to(p)) for f in p.rglob("*") if f.is_file()} if p.is_dir() else set()
+
+
+def _prune_empty_dirs(p: Path) -> None:
+    for d in sorted((d for d in p.rglob("*") if d.is_dir()), key=lambda d: len(d.parts), reverse=True):
+        if not any(d.iterdir()):
+            d.rmdir()

@@ -1,0 +1,108 @@
+"""`warden config check`: every error of a config file and its policy files, each with its path
+(`bus.partitions`, `detectors.baseline/x.threshold`, `policies.yaml: policies[3] (id).routes[0]`),
+not only the first. Each section, component, policy and route is checked on its own, so one
+error does not hide the next. Nothing is started.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Callable
+
+import yaml
+
+from agent import registry
+from agent.errors import WardenError
+
+
+def _collect(errors: list[str], fn: Callable[[], Any], where: str = "") -> Any:
+    """fn()'s result, or None with its error appended (prefixed with `where` unless it names it)."""
+    try:
+        return fn()
+    except (WardenError, ValueError, TypeError) as e:    # WardenError, or a component's own validation
+        msg = str(e)
+        if where:
+            section, _, name = where.partition(".")
+            msg = f"{section}.{msg}" if name and msg.startswith(name) else f"{where}: {msg}"
+        errors.append(msg)
+    return None
+
+
+def check_config(path: str | None) -> tuple[list[str], dict[str, int]]:
+    """(errors, what was checked: counts) for a config file (None: defaults / $WARDEN_CONFIG)."""
+    from agent.config import _SECTIONS, WardenConfig, parse
+    errors: list[str] = []
+    path = path or os.environ.get("WARDEN_CONFIG") or ("warden.yaml" if Path("warden.yaml").exists() else None)
+    raw: dict[str, Any] = {}
+    if path is not None:
+        try:
+            raw = yaml.safe_load(Path(path).read_text()) or {}
+        except OSError as e:
+            return [f"cannot read config {path}: {e.strerror}"], {}
+        except yaml.YAMLError as e:
+            return [f"{path}: invalid YAML: {e}"], {}
+        if not isinstance(raw, dict):
+            return [f"{path}: the top level must be a mapping"], {}
+    src = str(path or "<defaults>")
+    known = {f for f in WardenConfig.__dataclass_fields__} - {"source"}
+    for k in sorted(set(raw) - known):
+        errors.append(f"{src}: unknown section {k} (known: {', '.join(sorted(known))})")
+    for name in _SECTIONS:     # each section alone: one bad section does not hide another
+        _collect(errors, lambda name=name: parse({name: raw.get(name)} if name in raw else {}, src))
+    counts = {"components": 0, "policies": 0}
+    for kind, section in (("collector", "collectors"), ("detector", "detectors"), ("responder", "responders")):
+        entries = raw.get(section)
+        if entries is None:
+            continue
+        if not isinstance(entries, dict):
+            errors.append(f"{src}: {section} must be a mapping of 'type/name' to options")
+            continue
+        for name, opts in entries.items():
+            if opts is not None and not isinstance(opts, dict):
+                errors.append(f"{src}: {section}.{name}: options must be a mapping")
+                continue
+            if _collect(errors, lambda k=kind, n=str(name), o=opts: registry.create(k, n, o or {}),
+                        f"{section}.{name}") is not None:
+                counts["components"] += 1
+    paths = raw.get("policies")
+    if paths is not None and not (isinstance(paths, list) and all(isinstance(p, str) for p in paths)):
+        errors.append(f"{src}: policies must be a list of file paths")
+        paths = None
+    responders = raw.get("responders") if isinstance(raw.get("responders"), dict) else {}
+    counts["policies"] = _check_policies(errors, paths or None, responders)
+    return errors, counts
+
+
+def _check_policies(errors: list[str], paths, responders: dict) -> int:
+    """Each policy and each of its routes on its own."""
+    from rules.policy import BUILTIN_DIR, PolicySet, _policy
+    n = 0
+    files: list[Path] = []
+    for p in (paths if isinstance(paths, list) else [str(BUILTIN_DIR)]):
+        path = Path(p)
+        files.extend(sorted(path.glob("*.y*ml")) if path.is_dir() else [path])
+    for f in files:
+        try:
+            doc = yaml.safe_load(f.read_text())
+        except (OSError, yaml.YAMLError) as e:
+            errors.append(f"{f}: cannot read policies: {e}")
+            continue
+        items = doc.get("policies") if isinstance(doc, dict) else None
+        if not isinstance(items, list):
+            errors.append(f"{f}: expected a top-level 'policies:' list")
+            continue
+        for i, item in enumerate(items):
+            pol = _collect(errors, lambda item=item, i=i: _policy(item, f"{f}: policies[{i}]"))
+            if pol is None:
+                continue
+            n += 1
+            for j, route in enumerate(pol.routes):
+                where = f"{pol.source}.routes[{j}]"
+                r = _collect(errors, lambda route=route, where=where: registry.create(
+                    "responder", route["responder"], responders.get(route["responder"]) or {}))
+                if r is not None:
+                    _collect(errors, lambda r=r, route=route, where=where: r.check_route(route.get("params") or {},
+                                                                                          where))
+    if not errors:      # file-level sections (inhibit rules, correlation, safety) and cross-file checks
+        _collect(errors, lambda: PolicySet.load(paths if isinstance(paths, list) else None))
+    return n

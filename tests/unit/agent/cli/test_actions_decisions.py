@@ -1,0 +1,81 @@
+"""`warden actions reject`, approvals that expire, and `approve --real` for a dry-run action —
+with the blocklist responder (a real, local effect)."""
+from __future__ import annotations
+
+import dataclasses
+import time
+
+import orjson
+import pytest
+
+from agent.actions.log import ActionLog
+from agent.stores.sqlite import SqliteStore
+from responders.blocklist import BlockList
+from tests.unit.agent.lifecycle.cli_fixture import invoke
+from tests.unit.agent.lifecycle.harness import Harness, finding
+
+POLICIES = """
+policies:
+  - id: prompt-injection
+    match: {detector: ["prompt_guard/*"]}
+    alert: {group_by: [entity, evidence.client.id]}
+    routes:
+      - {responder: blocklist/default, dry_run: DRY, approval: true, approval_expires: 2h,
+         params: {kind: client, ttl: 1h}}
+"""
+
+
+def populate(tmp_path, dry: bool):
+    h = Harness(tmp_path, POLICIES.replace("DRY", "true" if dry else "false"))
+    h.feed(finding("llm-chat", 1000, detector="prompt_guard/default", rule="prompt_injection",
+                   evidence={"client.id": "trial-7", "decision": "deny"}))
+    h.decide.checkpoint()
+    h.act.checkpoint()
+    h.close()
+    conf = tmp_path / "warden.yaml"
+    conf.write_text(f"data_dir: {tmp_path / 'w'}\npolicies: [{tmp_path / 'policies.yaml'}]\n")
+    [act] = SqliteStore(tmp_path / "w" / "warden.db").list_actions(limit=10)
+    return str(conf), act
+
+
+def test_a_rejected_action_never_runs(tmp_path):
+    conf, act = populate(tmp_path, dry=False)
+    assert act.status == "pending_approval"
+    r = invoke(conf, "actions", "reject", act.id[:12], "--by", "dana", "--note", "false positive", "--json")
+    assert r.exit_code == 0, r.output
+    got = orjson.loads(r.output)
+    assert got["status"] == "rejected" and got["result"]["rejected_by"] == "dana"
+    assert got["result"]["note"] == "false positive"
+    assert invoke(conf, "actions", "approve", act.id[:12]).exit_code == 2
+    assert BlockList(tmp_path / "w" / "blocklist.db").is_blocked(client_id="trial-7") is None
+    last = list(ActionLog.for_data_dir(tmp_path / "w").entries())[-1]
+    assert last["phase"] == "record" and last["action"]["status"] == "rejected" and last["by"] == "dana"
+    assert invoke(conf, "actions", "reject", act.id[:12]).exit_code == 2          # decided already
+
+
+@pytest.mark.parametrize("age_s, exit_code, status", [(60, 0, "done"), (3 * 3600, 1, "expired")])
+def test_an_approval_expires(tmp_path, age_s, exit_code, status):
+    conf, act = populate(tmp_path, dry=False)
+    store = SqliteStore(tmp_path / "w" / "warden.db")
+    store.put_actions([dataclasses.replace(act, time=time.time() - age_s)])      # planned that long ago
+    listed = orjson.loads(invoke(conf, "actions", "list", "--json").output)
+    assert [x["status"] for x in listed] == ["pending_approval" if status == "done" else "expired"]
+    r = invoke(conf, "actions", "approve", act.id[:12], "--by", "dana")
+    assert r.exit_code == exit_code, r.output
+    [now] = store.list_actions(act.alert_id)
+    assert now.status == status
+    blocked = BlockList(tmp_path / "w" / "blocklist.db").is_blocked(client_id="trial-7")
+    assert (blocked is not None) == (status == "done")
+
+
+def test_a_dry_run_action_can_be_approved_to_run_for_real(tmp_path):
+    conf, act = populate(tmp_path, dry=True)
+    assert act.dry_run and act.status == "planned"
+    assert invoke(conf, "actions", "approve", act.id[:12]).exit_code == 2            # not pending: needs --real
+    r = invoke(conf, "actions", "approve", act.id[:12], "--real", "--by", "dana", "--json")
+    assert r.exit_code == 0, r.output
+    [real] = orjson.loads(r.output)
+    assert real["status"] == "done" and not real["dry_run"] and real["params"]["from_dry_run"] == act.id
+    assert BlockList(tmp_path / "w" / "blocklist.db").is_blocked(client_id="trial-7")
+    ids = {a.id: a.status for a in SqliteStore(tmp_path / "w" / "warden.db").list_actions(act.alert_id)}
+    assert ids == {act.id: "planned", real["id"]: "done"}                            # the dry run stays recorded
