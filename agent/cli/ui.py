@@ -16,8 +16,9 @@ from agent.cli.app import cli, pass_ctx
 @cli.command("ui")
 @click.option("--host", default=None, help="Listen address (default: http.host).")
 @click.option("--port", default=None, type=int, help="Port (default: http.port; 0 picks a free one).")
+@click.option("--json", "as_json", is_flag=True, help="Print the start line (url, store, made token) as JSON on stdout.")
 @pass_ctx
-def ui_cmd(ctx, host, port) -> None:
+def ui_cmd(ctx, host, port, as_json) -> None:
     """Serve the web page at http(s)://HOST:PORT/ui until interrupted."""
     from agent.http.server import HttpServer
     from agent.stores import create_store
@@ -39,6 +40,9 @@ def ui_cmd(ctx, host, port) -> None:
     server.start()
     h, p = server.address
     scheme = "https" if hc.tls_cert else "http"
+    if as_json:
+        from agent.cli.output import emit_json
+        emit_json({"url": f"{scheme}://{h}:{p}/ui", "store": cfg.store.type, "token": made})
     click.echo(f"warden ui: {scheme}://{h}:{p}/ui  (store: {cfg.store.type})", err=True)
     if made:
         click.echo(f"sign-in token for this run: {made}", err=True)

@@ -92,7 +92,7 @@ class ActStage(Stage):
         self._reverts_dirty: set[str] = set()
         self._loaded = False
         self.watermark = 0.0
-        self._wm_mono = time.monotonic()
+        self._wm_mono = self.monotonic()
 
     def check_policies(self, policies) -> None:
         """Every route names a responder that exists (or can be built with defaults) and valid params."""
@@ -122,12 +122,12 @@ class ActStage(Stage):
     # clock -------------------------------------------------------------------------------------
     def clock(self) -> float:
         """Event-time watermark, advanced by the wall time spent since it last moved."""
-        return self.watermark + (time.monotonic() - self._wm_mono)
+        return self.watermark + (self.monotonic() - self._wm_mono)
 
     def _advance(self, t: float) -> None:
         if t > self.clock():
             self.watermark = t
-            self._wm_mono = time.monotonic()
+            self._wm_mono = self.monotonic()
 
     def _load(self) -> None:
         if self._loaded:

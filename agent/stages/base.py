@@ -43,8 +43,8 @@ class Stage:
         self.rt = rt
         self.member = member
         self.consumer = None
-        self.clock = rt.clock      # every interval below is measured on this one clock
-        self._last_checkpoint = self.clock()
+        self.monotonic = rt.clock  # every interval below is measured on this one clock (act.py: `clock` is its event-time watermark)
+        self._last_checkpoint = self.monotonic()
         self._uncommitted = 0
         self._rebalance: deque = deque()
         self._oldest_uncommitted_ms = 0
@@ -134,7 +134,7 @@ class Stage:
             if not self._uncommitted:
                 self._oldest_uncommitted_ms = records[0].timestamp_ms
             self._uncommitted += len(records)
-        if self._uncommitted and (self.clock() - self._last_checkpoint >= self.rt.cfg.pipeline.checkpoint_interval_s
+        if self._uncommitted and (self.monotonic() - self._last_checkpoint >= self.rt.cfg.pipeline.checkpoint_interval_s
                                   or not records):
             self.checkpoint()
         return len(records)
@@ -168,7 +168,7 @@ class Stage:
                 self.last_commit_deferral = f"{type(e).__name__}: {e}"[:300]   # for diagnostics
                 log.info("%s: commit deferred by a rebalance (%s)", self.name, self.last_commit_deferral)
                 self.rt.counters.inc(f"{self.name}.commit_deferred")
-                now = self.clock()
+                now = self.monotonic()
                 if not self._commit_deferred:
                     self._commit_deferred, self._deferred_since = True, now
                 elif now - self._deferred_since >= self.rejoin_timeout_s:
@@ -183,7 +183,7 @@ class Stage:
             except Exception:  # noqa: BLE001 - lag is best effort
                 pass
         self._uncommitted = 0
-        self._last_checkpoint = self.clock()
+        self._last_checkpoint = self.monotonic()
         self.rt.counters.inc(f"{self.name}.checkpoints")
 
     def replace_consumer(self) -> None:
@@ -191,7 +191,7 @@ class Stage:
         commit is given up (its state dropped as on a revoke) and replayed by the next owner,
         this stage's new consumer included — at-least-once with deterministic ids."""
         log.warning("%s: commits deferred for %.0fs without rejoining the group; replacing the consumer",
-                    self.name, self.clock() - self._deferred_since)
+                    self.name, self.monotonic() - self._deferred_since)
         self.rt.counters.inc(f"{self.name}.consumer_replaced")
         self._rebalance.clear()
         if self._assigned:

@@ -110,7 +110,7 @@ class SqliteStore(AlertStore):
             args += [q.detector, q.detector, like_pattern(q.detector + "/")[1:]]
         if q.text:
             where.append("(id LIKE ? ESCAPE '\\' OR lower(entity || ' ' || rule || ' ' || "
-                         "json_extract(CAST(doc AS TEXT), '$.rule.name')) LIKE ? ESCAPE '\\' OR EXISTS ("
+                         "json_extract(CAST(doc AS TEXT), '$.warden.alert.title')) LIKE ? ESCAPE '\\' OR EXISTS ("
                          "SELECT 1 FROM json_each(CAST(doc AS TEXT), '$.labels') "
                          "WHERE lower(key || '=' || value) LIKE ? ESCAPE '\\'))")
             args += [like_pattern(q.text.lower())[1:], like_pattern(q.text.lower()), like_pattern(q.text.lower())]

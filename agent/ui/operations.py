@@ -10,7 +10,14 @@ from agent.http.server import HttpError
 
 
 def workflow(store, alert_id: str, by: str, **fields) -> None:
-    if not store.set_workflow(alert_id, by=by, **fields):
+    """ack / assign / resolve through the store's workflow (agent.stores.workflow): a change that
+    makes no sense for the alert as it is (acking a resolved alert) is a 409 with the reason."""
+    from agent.stores.workflow import WorkflowError
+    try:
+        found = store.set_workflow(alert_id, by=by, **fields)
+    except WorkflowError as e:
+        raise HttpError(409, str(e)) from None
+    if not found:
         raise HttpError(404, "no such alert")
     store.flush()
 
@@ -19,7 +26,7 @@ def add_silence(cfg, matchers: list[str], duration: str, comment: str, by: str):
     from agent.errors import ConfigError
     from agent.lifecycle.matchers import parse_matchers
     from agent.lifecycle.silences import Silence, open_silences
-    from rules.policy import parse_duration
+    from agent.durations import parse_duration
     try:
         s = Silence.new(parse_matchers([m for m in matchers if m]), duration=parse_duration(duration, "duration"),
                         created_by=by, comment=comment)

@@ -141,7 +141,7 @@ def test_sqlite_search_matches_the_python_filter(tmp_path, q):
     store.upsert_alerts(alerts)
     store.set_workflow(alerts[0].id, status="acknowledged", by="t")       # firing, acked
     store.set_workflow(alerts[2].id, status="acknowledged", by="t")       # resolved after the ack: stays resolved
-    store.set_workflow(alerts[4].id, status="resolved", by="t")
+    store.set_workflow(alerts[8].id, status="resolved", by="t")       # firing, resolved by hand
     every = [store.get_alert(a.id) for a in alerts]
     want = sorted((a for a in every if q.matches(a)), key=lambda a: (-a.last_seen, a.id))
     page = store.search_alerts(q)
