@@ -97,7 +97,7 @@ def collect_status(cfg) -> dict:
     lag = _lag(cfg)
     for s, n in lag.items():
         stages.setdefault(s, {})["lag"] = n
-    healthy = v.ok and not any(s.get("step_failures") for s in stages.values())
+    healthy = (v.ok or v.missing) and not any(s.get("step_failures") for s in stages.values())
     return {"healthy": healthy, "bus": cfg.bus.type, "store": cfg.store.type, "data_dir": str(cfg.data_dir),
             "stages": stages, "lag_available": bool(lag), **sections, "alerts": by_status,
             "active_silences": silences, "pending_approvals": pending,
