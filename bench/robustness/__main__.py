@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import gc
 import secrets
+import shutil
 import tempfile
 import threading
 import time
@@ -38,6 +39,7 @@ def main() -> int:
     ap.add_argument("--slow-clients", type=int, default=200)
     ap.add_argument("--workers", type=int, default=4, help="concurrent attackers")
     ap.add_argument("--idle-probes", type=int, default=300)
+    ap.add_argument("--log", help="copy the server's log here")
     a = ap.parse_args()
     token = secrets.token_hex(16)
     with tempfile.TemporaryDirectory(prefix="warden-robust-") as tmp:
@@ -84,6 +86,9 @@ def main() -> int:
             t.stop()
             handler_failures = t.logged(r"handler failed")
             tracebacks = t.logged(r"Traceback")
+            errors = t.errors()
+            if a.log:
+                shutil.copyfile(t.log_path, a.log)
         gc.collect()
         formats = plan.seeds()
         from collectors.formats import all_formats
@@ -104,7 +109,7 @@ def main() -> int:
     for e in out.examples_5xx:
         print(f"  {e}")
     print(f"server crashes/restarts: {0 if alive else 1}; handler failures logged: {handler_failures}; "
-          f"tracebacks in the server log: {tracebacks}")
+          f"tracebacks in the server log: {tracebacks} {errors}")
     print(f"ingest answers: accepted {out.claimed_accepted}, dead-lettered {out.claimed_dead}, refused by a handler "
           f"(4xx) {out.handler_refusals}; server counters: +{d_events:.0f} events, +{d_dead:.0f} dead letters")
     print(f"records neither processed nor dead-lettered: HTTP {lost_http:.0f} (answers vs counters), "

@@ -79,6 +79,13 @@ class Target:
     def logged(self, pattern: str) -> int:
         return len(re.findall(pattern, self.log_path.read_text(errors="replace")))
 
+    def errors(self) -> dict[str, int]:
+        """Exception types that ended a traceback in the server log, with counts."""
+        out: dict[str, int] = {}
+        for m in re.finditer(r"^(\w+(?:Error|Exception|Exit)): ", self.log_path.read_text(errors="replace"), re.M):
+            out[m.group(1)] = out.get(m.group(1), 0) + 1
+        return out
+
     def stop(self) -> None:
         if self.alive():
             self.proc.terminate()
