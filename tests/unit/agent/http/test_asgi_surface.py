@@ -39,6 +39,16 @@ def auth(t=TOKEN):
     return {"Authorization": f"Bearer {t}"}
 
 
+def test_requests_are_counted_by_route_template_and_code(server):
+    s = server(token=TOKEN)
+    requests.get(url(s, "/api/things/42"), headers=auth())
+    requests.get(url(s, "/no/such/thing"), headers=auth())
+    text = requests.get(url(s, "/metrics"), headers=auth()).text
+    assert 'warden_http_requests_total{code="200",method="GET",route="/api/things/{id}"}' in text
+    assert 'route="unmatched"' in text and "/no/such/thing" not in text       # no path-cardinality explosion
+    assert 'warden_http_request_duration_seconds_bucket{le="0.005",method="GET",route="/api/things/{id}"}' in text
+
+
 def test_head_answers_headers_without_a_body(server):
     s = server(token=TOKEN)
     g = requests.get(url(s, "/api/things/7"), headers=auth())
