@@ -37,6 +37,10 @@ class Heartbeat:
     deadletters: list[tuple[float, float]] = field(default_factory=list)   # (time, cumulative count)
     step_failures: float = 0.0
     stopped: bool = False
+    last_ok: float = 0.0                          # last step that did not raise
+    last_error: str = ""                          # exception type of the last failed step
+    last_error_time: float = 0.0
+    failures: int = 0                             # failed steps in this process
 
     def dumps(self) -> bytes:
         return orjson.dumps(self.__dict__)
@@ -64,10 +68,19 @@ class HeartbeatWriter:
         self._written = 0.0
         self._failed = False
 
-    def beat(self, handled: int, lag: Callable[[], int | None], *, force: bool = False) -> None:
+    def failed(self, error: BaseException, lag: Callable[[], int | None]) -> None:
+        """A step raised: the stage is alive but not getting anywhere (a poison record, a sink down)."""
+        hb = self.hb
+        hb.last_error, hb.last_error_time = type(error).__name__, self.clock()
+        hb.failures += 1
+        self.beat(0, lag, ok=False)
+
+    def beat(self, handled: int, lag: Callable[[], int | None], *, force: bool = False, ok: bool = True) -> None:
         now = self.clock()
         hb = self.hb
         hb.time = now
+        if ok:
+            hb.last_ok = now
         if handled:
             hb.records += handled
             hb.last_progress = now

@@ -28,9 +28,8 @@ class Cached:
 def register(http, stages: list, rt, *, alive_s: float = 30.0, ttl_s: float = 10.0) -> None:
     """Add the pipeline's readiness checks to `http` (an HttpServer)."""
     def stages_alive() -> tuple[bool, str]:
-        late = [s.name for s in stages if not s.alive(alive_s)]
-        return (not late, f"not stepping for {alive_s:g} s: {', '.join(late)}" if late else
-                "all stepping: " + ", ".join(s.name for s in stages))
+        late = [f"{s.name}: {s.not_alive_because()}" for s in stages if not s.alive(alive_s)]
+        return (not late, "; ".join(late) if late else "all stepping: " + ", ".join(s.name for s in stages))
 
     def bus() -> tuple[bool, str]:
         rt.bus.committed(rt.cfg.pipeline.group_prefix + stages[0].name, rt.topic("deadletter"))

@@ -6,7 +6,7 @@ Attention is needed (with the reason) when
 - a stage is stuck: records wait (lag > 0) and it handled none for `stuck_s`;
 - a stage's lag grew at each of its last `lag_growth_samples` samples;
 - dead letters arrived within `window_s`;
-- a stage step failed within `window_s`.
+- a stage's steps fail (every one since some time, or one within `window_s`).
 Heartbeats older than `forget_s` (replicas long gone) are ignored.
 """
 from __future__ import annotations
@@ -74,6 +74,11 @@ def _stage(stage: str, beats: list[Heartbeat], now: float, t: Thresholds) -> Sta
         h.problems.append(f"{stage}: stopped {_age(now - newest.time)} ago (nothing runs it)" if newest.stopped
                           else f"{stage}: no heartbeat for {_age(now - newest.time)} (process gone or stage hung)")
     for b in fresh:
+        if b.last_error_time > b.last_ok:
+            h.problems.append(f"{stage}: every step fails in {b.process} since {_age(now - b.last_ok)} "
+                              f"({b.last_error}, {b.failures} failed steps; the batch is retried)")
+        elif now - b.last_error_time <= t.window_s:
+            h.problems.append(f"{stage}: a step failed {_age(now - b.last_error_time)} ago ({b.last_error})")
         if b.lag and now - b.last_progress > t.stuck_s:
             h.problems.append(f"{stage}: stuck in {b.process}: {b.lag} records waiting, none handled for "
                               f"{_age(now - b.last_progress)}")

@@ -40,6 +40,9 @@ def _with_heartbeat(step):
         self._in_step = True
         try:
             n = step(self, *a, **kw)
+        except Exception as e:
+            self.heartbeat.failed(e, self._lag_or_none)
+            raise
         finally:
             self._in_step = False
         self.heartbeat.beat(n or 0, self._lag_or_none)
@@ -96,8 +99,16 @@ class Stage:
         return self.consumer.lag() if self.consumer is not None else None
 
     def alive(self, within_s: float) -> bool:
-        """Stepped within `within_s` (readiness); a stage never stepped is not alive."""
-        return self._heartbeat is not None and time.time() - self._heartbeat.hb.time <= within_s
+        """A step succeeded within `within_s` (readiness); a stage never stepped is not alive."""
+        return self._heartbeat is not None and time.time() - self._heartbeat.hb.last_ok <= within_s
+
+    def not_alive_because(self) -> str:
+        hb = self._heartbeat.hb if self._heartbeat is not None else None
+        if hb is None:
+            return "never stepped"
+        if hb.last_error_time > hb.last_ok:
+            return f"steps failing ({hb.last_error}, {hb.failures} failed)"
+        return f"no step for {time.time() - hb.time:.0f} s"
 
     @property
     def group(self) -> str:

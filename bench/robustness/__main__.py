@@ -96,7 +96,7 @@ def main() -> int:
             formats.setdefault(f, [])
         r = replay_attack.run(formats, a.replay_per_format, a.seed, work / "replay")
 
-    fivexx = sum(v for k, v in out.codes.items() if isinstance(k, int) and k >= 500)
+    fivexx = sum(v for k, v in out.codes.items() if isinstance(k, int) and k >= 500) - out.not_ready
     d_events = c1.get("collect.events", 0) - c0.get("collect.events", 0)
     d_dead = c1.get("collect.deadletter", 0) - c0.get("collect.deadletter", 0)
     lost_http = max(0.0, out.claimed_dead - d_dead) + max(0.0, out.claimed_accepted - d_events)
@@ -105,9 +105,10 @@ def main() -> int:
     print(f"\ninputs: {total} = {out.sent} HTTP requests + {slow.opened} slow-client connections + "
           f"{r.files} replay files ({r.records} records) in {took:.0f} s of attack")
     print("HTTP answers: " + ", ".join(f"{k}={v}" for k, v in sorted(out.codes.items(), key=lambda kv: str(kv[0]))))
-    print(f"5xx answers: {fivexx}" + ("" if not fivexx else " by class: " + dict(out.by_kind_5xx).__repr__()))
+    print(f"5xx answers (not counting /readyz's 503): {fivexx}" + ("" if not fivexx else " by class: " + dict(out.by_kind_5xx).__repr__()))
     for e in out.examples_5xx:
         print(f"  {e}")
+    print(f"/readyz answered 503 (not ready) {out.not_ready} times: {dict(out.not_ready_why.most_common(3))}")
     print(f"server crashes/restarts: {0 if alive else 1}; handler failures logged: {handler_failures}; "
           f"tracebacks in the server log: {tracebacks} {errors}")
     print(f"ingest answers: accepted {out.claimed_accepted}, dead-lettered {out.claimed_dead}, refused by a handler "

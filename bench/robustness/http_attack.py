@@ -23,13 +23,22 @@ class Outcome:
     claimed_dead: int = 0
     handler_refusals: int = 0                                       # 4xx from an ingest handler
     sent: int = 0
+    not_ready: int = 0                                              # /readyz answered 503
+    not_ready_why: Counter = field(default_factory=Counter)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def add(self, a: Attack, status: int | str, body: bytes) -> None:
         with self.lock:
             self.sent += 1
             self.codes[status] += 1
-            if isinstance(status, int) and status >= 500:
+            if status == 503 and a.path.startswith("/readyz"):       # an answer about the pipeline, not a failure
+                self.not_ready += 1
+                try:
+                    checks = orjson.loads(body)["checks"]
+                    self.not_ready_why.update(c["detail"] for c in checks.values() if not c["ok"])
+                except (orjson.JSONDecodeError, KeyError, TypeError):
+                    self.not_ready_why["unreadable answer"] += 1
+            elif isinstance(status, int) and status >= 500:
                 self.by_kind_5xx[a.kind] += 1
                 if len(self.examples_5xx) < 20:
                     self.examples_5xx.append(f"{status} {a.method} {a.path[:60]} [{a.kind}] {body[:120]!r}")

@@ -42,6 +42,10 @@ def beat(stage="detect", age=1.0, **kw) -> Heartbeat:
     ([beat(deadletters=[(NOW - 3000, 4.0), (NOW - 2000, 4.0)])], True, ""),
     ([beat(started=NOW - 100, deadletters=[(NOW - 60, 3.0)])], False, "3 dead letter(s)"),
     ([beat(age=30 * 86400)], False, "no stage has reported"),        # forgotten
+    ([beat(last_ok=NOW - 300, last_error="ValueError", last_error_time=NOW - 1, failures=40)], False,
+     "every step fails"),                                               # a poison record retried for ever
+    ([beat(last_ok=NOW - 1, last_error="OSError", last_error_time=NOW - 100, failures=1)], False, "a step failed"),
+    ([beat(last_ok=NOW - 1, last_error="OSError", last_error_time=NOW - 5000, failures=1)], True, ""),
 ])
 def test_verdict(beats, healthy, reason):
     v = assess(beats, NOW, Thresholds())
@@ -116,5 +120,14 @@ def test_readyz_follows_the_stages_and_healthz_does_not(tmp_path):
         p.stages[0].step(0)
         r = requests.get(f"http://{host}:{port}/readyz", timeout=5)
         assert r.status_code == 200 and r.json()["checks"]["bus"]["ok"], r.json()
+
+        def poisoned(*a, **kw):
+            raise ValueError("year 586524 is out of range")
+        p.stages[0].consumer.poll = poisoned
+        with pytest.raises(ValueError):
+            p.stages[0].step(0)
+        p.stages[0].heartbeat.hb.last_ok -= 60            # failing for a minute
+        r = requests.get(f"http://{host}:{port}/readyz", timeout=5)
+        assert r.status_code == 503 and "steps failing (ValueError" in r.json()["checks"]["stages"]["detail"]
     finally:
         p.close()
