@@ -5,6 +5,7 @@ one round trip per `ttl_s`.
 """
 from __future__ import annotations
 
+import threading
 import time
 from typing import Callable
 
@@ -13,8 +14,13 @@ class Cached:
     def __init__(self, check: Callable[[], tuple[bool, str]], ttl_s: float) -> None:
         self.check, self.ttl_s = check, ttl_s
         self._at, self._last = -1e18, (False, "not checked yet")
+        self._lock = threading.Lock()          # probes arrive concurrently; one round trip at a time
 
     def __call__(self) -> tuple[bool, str]:
+        with self._lock:
+            return self._refresh()
+
+    def _refresh(self) -> tuple[bool, str]:
         now = time.monotonic()
         if now - self._at >= self.ttl_s:
             try:
