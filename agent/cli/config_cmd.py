@@ -30,5 +30,8 @@ def check(ctx) -> None:
     act = ActStage.__new__(ActStage)   # only the route check, no runtime
     act.responders = responders
     act.check_policies(policies)
+    if cfg.http.enabled:               # the secure default: no unauthenticated server off loopback
+        from agent.http.server import HttpServer
+        HttpServer.from_config(cfg.http)
     click.echo(f"ok: {cfg.source}: bus={cfg.bus.type} store={cfg.store.type} components={n} "
                f"policies={len(policies.policies)}")

@@ -211,3 +211,15 @@ def test_200_slow_clients_do_not_stop_a_good_client(server):
     finally:
         for sock in socks:
             sock.close()
+
+
+@pytest.mark.parametrize("http,code", [
+    ("{enabled: true, host: 0.0.0.0, port: 0}", 2),
+    ("{enabled: true, host: 127.0.0.1, port: 0, allow_unauthenticated: true}", 0),
+])
+def test_config_check_applies_the_secure_default(tmp_path, http, code):
+    from tests.unit.agent.lifecycle.cli_fixture import invoke
+    conf = tmp_path / "warden.yaml"
+    conf.write_text(f"data_dir: {tmp_path / 'w'}\nhttp: {http}\n")
+    r = invoke(conf, "config", "check")
+    assert r.exit_code == code and (("refusing" in r.output) == (code == 2))
