@@ -100,8 +100,22 @@ class HttpConfig:
     metrics: bool = True                 # Prometheus /metrics on this server
     ui: bool = True                      # the triage web page at /ui (agent/ui; sign-in with the token or mTLS)
     ui_redaction: str = "secrets"        # prompt excerpts on the page: none | secrets | full
+    # secure default (agent.http.auth): no token and no client_ca is refused, except on loopback with this
+    allow_unauthenticated: bool = False
+    # scoped tokens {name: {token | token_env | token_file, scopes: [ingest, guard, read, admin]}}
+    tokens: dict = field(default_factory=dict)
+    max_decompressed_bytes: int = 16 << 20   # cap on a gzip request body once decoded (413 beyond)
+    head_timeout_s: float = 10.0         # request head (line + headers) must arrive within this
+    body_timeout_s: float = 30.0         # request body must arrive within this (408 beyond)
+    idle_timeout_s: float = 5.0          # keep-alive connections idle this long are closed
+    max_header_bytes: int = 16 << 10     # request head size cap
+    max_connections: int = 1000          # concurrent connections + requests (503 beyond)
 
     def validate(self) -> None:
+        from agent.http.auth import parse_tokens
+        parse_tokens(self.token, self.tokens)
+        if min(self.head_timeout_s, self.body_timeout_s, self.idle_timeout_s) <= 0:
+            raise ValueError("head_timeout_s, body_timeout_s and idle_timeout_s must be > 0")
         if not 0 <= self.port < 65536:
             raise ValueError(f"port out of range: {self.port}")
         if bool(self.tls_cert) != bool(self.tls_key):

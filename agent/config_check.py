@@ -49,6 +49,8 @@ def check_config(path: str | None) -> tuple[list[str], dict[str, int]]:
         errors.append(f"{src}: unknown section {k} (known: {', '.join(sorted(known))})")
     for name in _SECTIONS:     # each section alone: one bad section does not hide another
         _collect(errors, lambda name=name: parse({name: raw.get(name)} if name in raw else {}, src))
+    if not errors:      # the HTTP secure default: no unauthenticated server off loopback (agent.http.auth)
+        _collect(errors, lambda: _check_http(parse(raw, src)), "http")
     counts = {"components": 0, "policies": 0}
     for kind, section in (("collector", "collectors"), ("detector", "detectors"), ("responder", "responders")):
         entries = raw.get(section)
@@ -71,6 +73,12 @@ def check_config(path: str | None) -> tuple[list[str], dict[str, int]]:
     responders = raw.get("responders") if isinstance(raw.get("responders"), dict) else {}
     counts["policies"] = _check_policies(errors, paths or None, responders)
     return errors, counts
+
+
+def _check_http(cfg) -> None:
+    if cfg.http.enabled:
+        from agent.http.server import HttpServer
+        HttpServer.from_config(cfg.http)
 
 
 def _check_policies(errors: list[str], paths, responders: dict) -> int:

@@ -62,6 +62,9 @@ class Pipeline:
             elif name == "act":
                 kw = {"responders": responders, "policies": policies}
             self.stages.append(cls(self.rt, **kw))
+        if self.http is not None and self.stages:
+            from agent.health import readiness
+            readiness.register(self.http, self.stages, self.rt)
         self._stop = threading.Event()
 
     def start(self) -> None:
@@ -87,6 +90,7 @@ class Pipeline:
         for s in self.stages:
             if s.name != "collect":
                 s.checkpoint()
+            s.heartbeat.beat(0, s._lag_or_none, force=True)    # the state the drain ended in
 
     def run(self) -> None:
         """Run every stage in its own thread until stop() (or SIGINT/SIGTERM in the CLI)."""
@@ -132,6 +136,8 @@ class Pipeline:
     def close(self) -> None:
         self.stop()
         for s in self.stages:
+            if s._heartbeat is not None:      # stopped, not gone: `warden status` says so
+                s.heartbeat.stop()
             try:
                 s.close()
             except Exception:  # noqa: BLE001 - close everything we can

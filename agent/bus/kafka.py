@@ -129,7 +129,8 @@ class KafkaBus(Bus):
         return _KafkaConsumer(self, group, topics)
 
     def end_offsets(self, topic: str) -> dict[int, int]:
-        c = KafkaConsumer(**self._common(KafkaConsumer))
+        # no group: auto-commit off explicitly (else kafka-python warns "group_id is None" each time)
+        c = KafkaConsumer(**{**self._common(KafkaConsumer), "enable_auto_commit": False})
         try:
             # a fresh client knows no topic yet: wait for metadata, or an empty answer would read
             # as "nothing to consume" (and "everything committed")

@@ -6,7 +6,7 @@
   `approve ID --real` runs a planned dry-run action for real (agent.actions.approval).
 - `reject ID --note why` records `rejected`: the action never runs.
 - `undo ID` reverts an executed action with its responder's undo (recorded `undone`).
-- `verify` checks the action log's hash chain; exit 1 when it is broken (tampering).
+- `verify` checks the action log's HMAC-keyed hash chain; exit 1 when it is broken (tampering) or missing.
 Exit codes: 0 ok, 1 failed (undo/approve error, broken chain), 2 usage, 3 unknown action id.
 """
 from __future__ import annotations
@@ -230,14 +230,16 @@ def undo(ctx, action_id, by, as_json) -> None:
 @click.option("--json", "as_json", is_flag=True)
 @pass_ctx
 def verify(ctx, as_json) -> None:
-    """Check the action log's hash chain (exit 1 when broken)."""
+    """Check the action log's HMAC-keyed hash chain (exit 1 when broken or missing)."""
     from agent.actions.log import ActionLog
     log = ActionLog.for_data_dir(ctx.cfg.data_dir)
     r = log.verify()
     if as_json:
         emit_json({**r.to_dict(), "path": str(log.path)})
+    elif r.missing:
+        click.echo(f"error: no action log at {log.path} (wrong data_dir, or nothing has acted yet)", err=True)
     elif r.ok:
-        click.echo(f"ok: {r.entries} entries, chain intact, head {r.head[:16]} ({log.path})")
+        click.echo(f"ok: {r.entries} entries, chain intact (HMAC key: {r.key_source}), head {r.head[:16]} ({log.path})")
     else:
         click.echo(f"BROKEN: {log.path} ({r.entries} entries)", err=True)
         for e in r.errors:

@@ -1,12 +1,16 @@
-"""`warden status`: pipeline health from the persisted state — counters (drops, dead letters,
-dedup, suppressions, actions by outcome), consumer lag per stage where the bus can tell (Kafka;
-the embedded bus lives inside the agent process), alerts by status, active silences, pending
-approvals and the action log's integrity.
-Exit codes: 0 healthy, 1 something needs attention (broken action log, failed steps).
+"""`warden status`: pipeline health from the persisted state — stage heartbeats (agent.health:
+alive, stuck, lag growing, dead letters in the window), counters (drops, dead letters, dedup,
+suppressions, actions by outcome), consumer lag per stage where the bus can tell (Kafka; the
+embedded bus lives inside the agent process, its stages report their lag in their heartbeats),
+alerts by status, active silences, pending approvals and the action log's integrity.
+Exit codes: 0 healthy, 1 something needs attention — each reason is printed: no stage reported
+recently (or ever, on this data_dir), a stage stuck or its lag growing, dead letters in the
+window, failed steps, a broken action log, a store that cannot be read.
 """
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
 
 import click
@@ -51,41 +55,60 @@ def _lag(cfg) -> dict[str, int | None]:
     return out
 
 
-def collect_status(cfg) -> dict:
+ALERT_READ_LIMIT = 10_000       # Elasticsearch's default max result window (from + size)
+
+
+def collect_status(cfg, thresholds=None) -> dict:
     from agent.actions.log import ActionLog
+    from agent.health.heartbeat import read_heartbeats
+    from agent.health.verdict import Thresholds, assess
     from agent.lifecycle.counters_state import read_counters
     from agent.state import StateStore
     from agent.stores import AlertQuery, create_store
 
     state_path = Path(cfg.data_dir) / "state.db"
-    counters, procs = ({}, [])
+    counters, procs, beats = ({}, [], [])
     if state_path.exists():
         st = StateStore(state_path)
         try:
             counters, procs = read_counters(st)
+            beats = read_heartbeats(st)
         finally:
             st.close()
+    verdict = assess(beats, time.time(), thresholds or Thresholds())
+    problems = list(verdict.problems)
     by_status: dict[str, int] = {}
     pending = 0
-    try:
-        store = create_store(cfg)
-        store.start()
+    alerts_error = ""
+    sqlite_path = Path(cfg.store.path or Path(cfg.data_dir) / "warden.db")
+    store_missing = cfg.store.type == "sqlite" and not sqlite_path.exists()
+    if store_missing:            # never create an empty store just to read it
+        problems.append(f"no alert store at {sqlite_path}")
+    else:
         try:
-            for a in store.list_alerts(AlertQuery(limit=100000)):
-                by_status[a.status] = by_status.get(a.status, 0) + 1
-            pending = sum(1 for x in store.list_actions(limit=100000) if x.status == "pending_approval")
-        finally:
-            store.close()
-    except Exception as e:  # noqa: BLE001
-        by_status = {"error": str(e)}
+            store = create_store(cfg)
+            store.start()
+            try:
+                alerts = store.list_alerts(AlertQuery(limit=ALERT_READ_LIMIT))
+                for a in alerts:
+                    by_status[a.status] = by_status.get(a.status, 0) + 1
+                if len(alerts) >= ALERT_READ_LIMIT:
+                    by_status["counted_up_to"] = ALERT_READ_LIMIT
+                pending = sum(1 for x in store.list_actions(limit=ALERT_READ_LIMIT) if x.status == "pending_approval")
+            finally:
+                store.close()
+        except Exception as e:  # noqa: BLE001 - reported, and never "healthy" over it
+            alerts_error = f"{type(e).__name__}: {str(e)[:300]}"
+            problems.append(f"alert store unreadable: {alerts_error}")
     silences = 0
-    try:
-        from agent.lifecycle.silences import open_silences
-        ss = open_silences(cfg)
-        silences = len([s for s in ss.list() if s.state() == "active"])
-        ss.close()
-    except Exception:  # noqa: BLE001
-        pass
+    if not store_missing:
+        try:
+            from agent.lifecycle.silences import open_silences
+            ss = open_silences(cfg)
+            silences = len([s for s in ss.list() if s.state() == "active"])
+            ss.close()
+        except Exception:  # noqa: BLE001
+            pass
     v = ActionLog.for_data_dir(cfg.data_dir).verify()
     sections = {name: {k: v2 for k, v2 in counters.items() if any(k.endswith("." + s) or k == s for s in keys)}
                 for name, keys in SECTIONS.items()}
@@ -97,42 +120,69 @@ def collect_status(cfg) -> dict:
     lag = _lag(cfg)
     for s, n in lag.items():
         stages.setdefault(s, {})["lag"] = n
-    healthy = v.ok and not any(s.get("step_failures") for s in stages.values())
-    return {"healthy": healthy, "bus": cfg.bus.type, "store": cfg.store.type, "data_dir": str(cfg.data_dir),
-            "stages": stages, "lag_available": bool(lag), **sections, "alerts": by_status,
+    if not (v.ok or v.missing):
+        problems.append("action log broken: run `warden actions verify`")
+    problems += [f"{n}: {int(st['step_failures'])} failed step(s)" for n, st in stages.items() if st.get("step_failures")]
+    for n, h in verdict.stages.items():
+        stages.setdefault(n, {}).update(running=h.running, heartbeat_age_s=round(h.last_heartbeat_age_s, 1),
+                                        deadletters_in_window=h.deadletters_in_window)
+        if h.lag is not None and not lag:
+            stages[n]["lag"] = h.lag
+    return {"healthy": not problems, "problems": problems, "bus": cfg.bus.type, "store": cfg.store.type, "data_dir": str(cfg.data_dir),
+            "stages": stages, "lag_available": bool(lag) or any("lag" in st for st in stages.values()),
+            **sections, "alerts": by_status, "alerts_error": alerts_error,
             "active_silences": silences, "pending_approvals": pending,
-            "action_log": {"ok": v.ok, "entries": v.entries, "errors": v.errors[:5]},
+            "action_log": {"ok": v.ok, "missing": v.missing, "entries": v.entries, "errors": v.errors[:5]},
             "processes": [{**p, "time": p["time"]} for p in procs], "counters": counters}
 
 
 @cli.command()
 @click.option("--json", "as_json", is_flag=True)
+@click.option("--window", default="15m", show_default=True, help="dead letters and failures within this count")
+@click.option("--stale", default="60s", show_default=True, help="a stage whose last heartbeat is older is not running")
+@click.option("--stuck", default="2m", show_default=True, help="records waiting and none handled for this long")
 @pass_ctx
-def status(ctx, as_json) -> None:
-    """Pipeline health: lag, drops, suppressions, dead letters, actions, action-log integrity."""
-    s = collect_status(ctx.cfg)
+def status(ctx, as_json, window, stale, stuck) -> None:
+    """Pipeline health: heartbeats, lag, drops, suppressions, dead letters, actions, action-log integrity."""
+    from agent.errors import ConfigError
+    from agent.health.verdict import Thresholds
+    from rules.policy import parse_duration
+    try:
+        t = Thresholds(stale_s=parse_duration(stale, "--stale"), stuck_s=parse_duration(stuck, "--stuck"),
+                       window_s=parse_duration(window, "--window"))
+    except ConfigError as e:
+        raise click.BadParameter(str(e)) from None
+    s = collect_status(ctx.cfg, t)
     if as_json:
         emit_json(s)
         sys.exit(0 if s["healthy"] else EXIT_FAIL)
     click.echo(f"warden status: {'healthy' if s['healthy'] else 'ATTENTION'}  bus={s['bus']} store={s['store']} "
                f"data_dir={s['data_dir']}")
+    for p in s["problems"]:
+        click.echo(f"  ! {p}")
     if s["processes"]:
         last = max(p["time"] for p in s["processes"])
         click.echo(f"last checkpoint: {fmt_time(last)} ({len(s['processes'])} process snapshot(s))")
     click.echo("")
-    table(["stage", "records", "checkpoints", "dead letters", "step failures", "lag"],
-          [[n, int(st.get("records", 0)), int(st.get("checkpoints", 0)), int(st.get("deadletter", 0)),
+    table(["stage", "running", "heartbeat", "records", "checkpoints", "dead letters", "step failures", "lag"],
+          [[n, "yes" if st.get("running") else "no",
+            "-" if st.get("heartbeat_age_s") is None else f"{st['heartbeat_age_s']:.0f} s ago",
+            int(st.get("records", 0)), int(st.get("checkpoints", 0)), int(st.get("deadletter", 0)),
             int(st.get("step_failures", 0)),
             ("-" if st.get("lag") is None else st["lag"]) if s["lag_available"] else "n/a"]
            for n, st in s["stages"].items()])
     if not s["lag_available"]:
         click.echo("(lag: n/a — the embedded bus lives inside the agent process; Kafka shows it)")
+    elif s["bus"] != "kafka":
+        click.echo("(lag: as the running stages last reported it in their heartbeats)")
     for name in SECTIONS:
         items = s[name]
         click.echo(f"\n{name}: " + (", ".join(f"{k}={int(v)}" for k, v in items.items()) or "none"))
-    click.echo("\nalerts: " + (", ".join(f"{k}={v}" for k, v in sorted(s["alerts"].items())) or "none"))
+    click.echo("\nalerts: " + (f"unreadable ({s['alerts_error']})" if s["alerts_error"] else
+                               ", ".join(f"{k}={v}" for k, v in sorted(s["alerts"].items())) or "none"))
     click.echo(f"active silences: {s['active_silences']}   pending approvals: {s['pending_approvals']}")
     al = s["action_log"]
-    click.echo(f"action log: {'ok' if al['ok'] else 'BROKEN'} ({al['entries']} entries)"
+    click.echo("action log: none yet" if al["missing"] else
+               f"action log: {'ok' if al['ok'] else 'BROKEN'} ({al['entries']} entries)"
                + ("" if al["ok"] else " — run `warden actions verify`"))
     sys.exit(0 if s["healthy"] else EXIT_FAIL)

@@ -1,163 +1,146 @@
-"""A small threaded HTTP server whose routes come from components.
+"""warden's HTTP server: uvicorn (ASGI, h11) under warden's own routing and auth, in a thread.
 
-A handler takes a `Request` and returns a `Response`. Handlers raise `HttpError(status, reason)`
-for client errors; any other exception becomes a 500 with a generic message (the reason is logged,
-never the request body or headers). Request bodies are capped (`max_body_bytes`).
+Why uvicorn + starlette: uvicorn is the maintained reference ASGI server — an asyncio event loop
+with h11's strict HTTP/1.1 parser (chunked bodies, HEAD, pipelining, bounded request heads),
+keep-alive/idle timeouts and TLS, so a slow or half-sent request costs a coroutine and a socket
+instead of a thread (the `http.server` it replaces pinned one thread per slow client, without
+timeouts). starlette supplies the response objects and the thread pool the (blocking) handlers
+run in. Routing, auth and the handler contract stay warden's (agent.http.routing, agent.http.auth,
+agent.http.types), so every component's routes work unchanged.
 
-warden's own surface:
-- authentication: a bearer token (compared in constant time) and/or TLS with client certificates
-  required (mTLS: `tls_cert`, `tls_key`, `client_ca`); `/healthz` stays open;
-- authentication and rate limiting happen before the body is read;
-- rate limit: a token bucket per client (IP, plus a hash of the presented token), 429 + Retry-After;
-- `/metrics`: Prometheus text exposition (agent.observability.metrics);
-- nothing secret is logged: no headers, no bodies, no query strings.
+- authentication: bearer tokens with scopes (agent.http.auth) and/or mTLS (`tls_cert`, `tls_key`,
+  `client_ca`); the server refuses to start unauthenticated except on loopback with
+  `allow_unauthenticated`; `/healthz` and `/readyz` stay open;
+- rate limit per client (429 + Retry-After); body cap checked while reading (413), gzip request
+  bodies decoded with a cap (413), header/body/idle deadlines (`head_timeout_s`, `body_timeout_s`,
+  `idle_timeout_s`), request heads over `max_header_bytes` refused (400);
+- `/metrics` (Prometheus, prometheus_client), `/openapi.json` (every route), `/healthz` (the
+  process serves), `/readyz` (readiness checks registered by the pipeline: 503 when one fails);
+- nothing secret is logged: no headers, no bodies, no query strings; a handler's unexpected
+  exception is a logged 500 (type and place) that never echoes the input.
 """
 from __future__ import annotations
 
-import hashlib
-import hmac
+import asyncio
 import logging
+import socket
 import ssl
 import threading
-import time
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Callable
-from urllib.parse import parse_qs, unquote, urlsplit
+from typing import Callable
 
-import orjson
+import uvicorn
+
+from agent.http.app import Limits, Surface, WardenApp
+from agent.http.auth import Authenticator, check_exposure, parse_tokens
+from agent.http.ratelimit import RateLimiter
+from agent.http.routing import RouteTable, match_template
+from agent.http.transport import counting_ssl_context, head_deadline_protocol
+from agent.http.types import Handler, HttpError, Request, Response
+
+__all__ = ["HttpError", "HttpServer", "Handler", "RateLimiter", "Request", "Response", "match_template"]
 
 log = logging.getLogger("warden.http")
-
-
-class HttpError(Exception):
-    def __init__(self, status: int, reason: str) -> None:
-        super().__init__(reason)
-        self.status = status
-        self.reason = reason
-
-
-@dataclass
-class Request:
-    method: str
-    path: str
-    query: dict[str, list[str]]
-    headers: dict[str, str]     # lower-case names
-    body: bytes
-    #: values of the `{name}` segments of the matched route template (`/api/v2/silence/{id}`)
-    path_params: dict[str, str] = field(default_factory=dict)
-
-    def json(self) -> Any:
-        try:
-            return orjson.loads(self.body)
-        except orjson.JSONDecodeError as e:
-            raise HttpError(400, f"invalid JSON body: {e}") from None
-
-
-@dataclass
-class Response:
-    status: int = 200
-    body: bytes = b""
-    content_type: str = "application/json"
-    headers: dict[str, str] = field(default_factory=dict)
-
-    @classmethod
-    def json(cls, obj: Any, status: int = 200) -> "Response":
-        return cls(status, orjson.dumps(obj, option=orjson.OPT_SERIALIZE_NUMPY))
-
-
-Handler = Callable[[Request], Response]
-
-
-def match_template(template: str, path: str) -> dict[str, str] | None:
-    """`{name}` segments of `template` matched against `path` (one non-empty segment each); None
-    when they do not match. A template without `{` matches only itself."""
-    if "{" not in template:
-        return {} if template == path else None
-    t_parts, p_parts = template.split("/"), path.split("/")
-    if len(t_parts) != len(p_parts):
-        return None
-    params: dict[str, str] = {}
-    for t, p in zip(t_parts, p_parts):
-        if t.startswith("{") and t.endswith("}"):
-            if not p:
-                return None
-            params[t[1:-1]] = unquote(p)
-        elif t != p:
-            return None
-    return params
-
-
-class RateLimiter:
-    """Token buckets per client key: `rate` tokens per second, up to `burst`. rate 0 = unlimited."""
-
-    MAX_CLIENTS = 10_000
-
-    def __init__(self, rate: float, burst: int, clock=time.monotonic) -> None:
-        self.rate, self.burst = float(rate), max(1, int(burst or 1))
-        self.clock = clock
-        self._b: dict[str, list[float]] = {}
-        self._lock = threading.Lock()
-
-    def allow(self, key: str) -> tuple[bool, float]:
-        """(allowed, seconds until the next token)."""
-        if self.rate <= 0:
-            return True, 0.0
-        now = self.clock()
-        with self._lock:
-            b = self._b.get(key)
-            if b is None:
-                if len(self._b) >= self.MAX_CLIENTS:   # forget the idlest half: bounded memory
-                    for k, _ in sorted(self._b.items(), key=lambda kv: kv[1][1])[: self.MAX_CLIENTS // 2]:
-                        del self._b[k]
-                b = self._b[key] = [float(self.burst), now]
-            tokens = min(self.burst, b[0] + (now - b[1]) * self.rate)
-            b[1] = now
-            if tokens >= 1.0:
-                b[0] = tokens - 1.0
-                return True, 0.0
-            b[0] = tokens
-            return False, (1.0 - tokens) / self.rate
+ReadinessCheck = Callable[[], "tuple[bool, str]"]
 
 
 class HttpServer:
     def __init__(self, host: str = "127.0.0.1", port: int = 8080, *, max_body_bytes: int = 4 << 20,
                  token: str | None = None, tls_cert: str | None = None, tls_key: str | None = None,
                  client_ca: str | None = None, rate_limit_rps: float = 0.0, rate_limit_burst: int = 0,
-                 counters=None) -> None:
+                 counters=None, tokens: dict | None = None, allow_unauthenticated: bool = True,
+                 max_decompressed_bytes: int = 16 << 20, head_timeout_s: float = 10.0,
+                 body_timeout_s: float = 30.0, idle_timeout_s: float = 5.0, max_header_bytes: int = 16 << 10,
+                 max_connections: int = 1000) -> None:
         self.host, self.port = host, port
         self.max_body_bytes = max_body_bytes
         self.token = token
         self.tls_cert, self.tls_key, self.client_ca = tls_cert, tls_key, client_ca
+        self.tokens = parse_tokens(token, tokens)
+        self.allow_unauthenticated = allow_unauthenticated
         self.limiter = RateLimiter(rate_limit_rps, rate_limit_burst)
+        self.limits = Limits(max_body_bytes, max_decompressed_bytes, body_timeout_s, max_header_bytes)
+        self.head_timeout_s, self.idle_timeout_s = head_timeout_s, idle_timeout_s
+        self.max_header_bytes, self.max_connections = max_header_bytes, max_connections
         if counters is None:
             from agent.counters import COUNTERS as counters
         self.counters = counters
-        self.routes: dict[tuple[str, str], Handler] = {}
-        self.open_paths: set[str] = {"/healthz"}
+        self.table = RouteTable()
+        self.routes: dict[tuple[str, str], Handler] = self.table.routes
+        self.open_paths: set[str] = {"/healthz", "/readyz"}
         #: paths under these prefixes skip the bearer-token check: their handlers authenticate
         #: themselves (the web page's sign-in and session cookie)
         self.open_prefixes: set[str] = set()
-        self._server: ThreadingHTTPServer | None = None
+        self.readiness: dict[str, ReadinessCheck] = {}
+        self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
-        self.routes[("GET", "/healthz")] = lambda req: Response.json({"status": "ok"})
+        self._sock: socket.socket | None = None
+        self.routes[("GET", "/healthz")] = self._healthz
+        self.routes[("GET", "/readyz")] = self._readyz
+        self.routes[("GET", "/openapi.json")] = self._openapi
 
     @classmethod
     def from_config(cls, hc, counters=None) -> "HttpServer":
-        return cls(hc.host, hc.port, max_body_bytes=hc.max_body_bytes, token=hc.token,
-                   tls_cert=getattr(hc, "tls_cert", None), tls_key=getattr(hc, "tls_key", None),
-                   client_ca=getattr(hc, "client_ca", None), rate_limit_rps=getattr(hc, "rate_limit_rps", 0.0),
-                   rate_limit_burst=getattr(hc, "rate_limit_burst", 0), counters=counters)
+        """The server `http:` describes, held to the secure default (no unauthenticated serving
+        unless on loopback with `allow_unauthenticated`)."""
+        g = lambda k, d: getattr(hc, k, d)  # noqa: E731
+        srv = cls(hc.host, hc.port, max_body_bytes=hc.max_body_bytes, token=hc.token, tls_cert=g("tls_cert", None),
+                  tls_key=g("tls_key", None), client_ca=g("client_ca", None),
+                  rate_limit_rps=g("rate_limit_rps", 0.0), rate_limit_burst=g("rate_limit_burst", 0),
+                  counters=counters, tokens=g("tokens", None), allow_unauthenticated=g("allow_unauthenticated", False),
+                  max_decompressed_bytes=g("max_decompressed_bytes", 16 << 20), head_timeout_s=g("head_timeout_s", 10.0),
+                  body_timeout_s=g("body_timeout_s", 30.0), idle_timeout_s=g("idle_timeout_s", 5.0),
+                  max_header_bytes=g("max_header_bytes", 16 << 10), max_connections=g("max_connections", 1000))
+        try:
+            check_exposure(srv.host, srv.tokens, bool(srv.client_ca), srv.allow_unauthenticated)
+        except ValueError as e:
+            from agent.errors import ConfigError
+            raise ConfigError(f"http: {e}") from None
+        return srv
+
+    # -- routes ------------------------------------------------------------------------------------
+    def add_routes(self, routes: dict[tuple[str, str], Handler]) -> None:
+        self.table.add(routes)
+
+    def match(self, method: str, path: str) -> tuple[Handler, dict[str, str]]:
+        """The handler for `method path` and its `{name}` values; HttpError 404/405 otherwise."""
+        return self.table.match(method, path)
 
     def add_metrics_route(self, render: Callable[[], bytes] | None = None) -> None:
-        """GET /metrics: Prometheus text exposition (token-protected like every other route)."""
+        """GET /metrics: Prometheus text exposition (scope `read`, like every GET)."""
         from agent.observability import metrics
 
-        def handler(req: Request) -> Response:
+        def prometheus_metrics(req: Request) -> Response:
+            """Prometheus text exposition: warden's counters, gauges, histograms, process metrics."""
             body = render() if render is not None else metrics.render(self.counters)
             return Response(200, body, metrics.CONTENT_TYPE)
-        self.routes[("GET", "/metrics")] = handler
+        self.routes[("GET", "/metrics")] = prometheus_metrics
 
+    def add_readiness_check(self, name: str, check: ReadinessCheck) -> None:
+        """`check() -> (ok, detail)`, asked by every GET /readyz."""
+        self.readiness[name] = check
+
+    def _healthz(self, req: Request) -> Response:
+        """Liveness: the process serves HTTP."""
+        return Response.json({"status": "ok"})
+
+    def _readyz(self, req: Request) -> Response:
+        """Readiness: every registered check (stages alive, bus and store reachable) passes."""
+        results = {}
+        for name, check in self.readiness.items():
+            try:
+                ok, detail = check()
+            except Exception as e:  # noqa: BLE001 - a failing check is a "not ready", not a 500
+                ok, detail = False, f"check failed: {type(e).__name__}"
+            results[name] = {"ok": bool(ok), "detail": detail}
+        ready = all(r["ok"] for r in results.values())
+        return Response.json({"status": "ready" if ready else "not ready", "checks": results}, 200 if ready else 503)
+
+    def _openapi(self, req: Request) -> Response:
+        """The OpenAPI description of every route."""
+        from agent.http.openapi import describe
+        return Response.json(describe(self.routes, self.open_paths, self.open_prefixes))
+
+    # -- TLS ---------------------------------------------------------------------------------------
     def ssl_context(self) -> ssl.SSLContext | None:
         if not self.tls_cert:
             return None
@@ -169,152 +152,63 @@ class HttpServer:
             ctx.verify_mode = ssl.CERT_REQUIRED
         return ctx
 
-    def add_routes(self, routes: dict[tuple[str, str], Handler]) -> None:
-        for key, h in routes.items():
-            if key in self.routes and self.routes[key] is not h:
-                raise ValueError(f"HTTP route {key[0]} {key[1]} registered twice")
-            self.routes[key] = h
+    def _tls_rejected(self, why: str) -> None:
+        self.counters.inc("http.tls_rejected")
+        log.info("TLS handshake failed: %s", why)
 
+    # -- lifecycle ---------------------------------------------------------------------------------
     @property
     def address(self) -> tuple[str, int]:
-        assert self._server is not None
-        return self._server.server_address[:2]
+        assert self._sock is not None
+        return self._sock.getsockname()[:2]
+
+    def _bind(self) -> socket.socket:
+        family, kind, proto, _, addr = socket.getaddrinfo(self.host, self.port, type=socket.SOCK_STREAM,
+                                                          flags=socket.AI_PASSIVE)[0]
+        sock = socket.socket(family, kind, proto)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(addr)
+        sock.listen(2048)
+        sock.setblocking(False)
+        return sock
 
     def start(self) -> None:
         if self._server is not None:
             return
-        srv = self
-
-        class _H(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, fmt: str, *args: Any) -> None:  # no request logging of secrets
-                log.debug("http %s", self.requestline.split(" ")[0] if self.requestline else "")
-
-            def _handle(self) -> None:
-                try:
-                    resp = srv.dispatch(self)
-                except HttpError as e:
-                    resp = Response.json({"error": e.reason}, e.status)
-                    if e.status == 429:
-                        resp.headers["Retry-After"] = str(max(1, int(getattr(e, "retry_after", 1) + 0.999)))
-                    srv.counters.inc(f"http.status_{e.status}")
-                except Exception as e:  # noqa: BLE001 - never crash the server on input
-                    # type and place only: the message and a traceback's locals may quote the input
-                    tb = e.__traceback__
-                    while tb is not None and tb.tb_next is not None:
-                        tb = tb.tb_next
-                    where = f"{tb.tb_frame.f_code.co_filename}:{tb.tb_lineno}" if tb is not None else "?"
-                    log.error("handler failed: %s at %s", type(e).__name__, where)
-                    resp = Response.json({"error": "internal error"}, 500)
-                    srv.counters.inc("http.status_500")
-                self.send_response(resp.status)
-                self.send_header("Content-Type", resp.content_type)
-                self.send_header("Content-Length", str(len(resp.body)))
-                for k, v in resp.headers.items():
-                    self.send_header(k, v)
-                self.end_headers()
-                self.wfile.write(resp.body)
-
-            do_GET = do_POST = do_PUT = do_DELETE = _handle
-
-            def handle(self) -> None:   # TLS handshake failures, resets: never kill the server
-                try:
-                    super().handle()
-                except (ssl.SSLError, ConnectionError, TimeoutError) as e:
-                    log.debug("connection dropped: %s", type(e).__name__)
-
+        check_exposure(self.host, self.tokens, bool(self.client_ca), self.allow_unauthenticated)
+        app = WardenApp(Surface(self.table, Authenticator(self.tokens), self.limiter, self.limits, self.counters,
+                                self.open_paths, self.open_prefixes))
         ctx = self.ssl_context()
-
-        class _Server(ThreadingHTTPServer):
-            daemon_threads = True
-
-            def get_request(self):
-                sock, addr = self.socket.accept()
-                if ctx is not None:
-                    sock.settimeout(10)
-                    sock = ctx.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
-                return sock, addr
-
-            def finish_request(self, request, client_address):
-                if ctx is not None:
-                    try:
-                        request.do_handshake()
-                    except (ssl.SSLError, OSError) as e:
-                        srv.counters.inc("http.tls_rejected")
-                        log.info("TLS handshake with %s failed: %s", client_address[0], type(e).__name__)
-                        return
-                    request.settimeout(None)
-                super().finish_request(request, client_address)
-
-            def handle_error(self, request, client_address):
-                log.debug("connection error from %s", client_address[0] if client_address else "?")
-
-        self._server = _Server((self.host, self.port), _H)
-        self._thread = threading.Thread(target=self._server.serve_forever, name="warden-http", daemon=True)
+        protocol = head_deadline_protocol(self.head_timeout_s, lambda: self.counters.inc("http.head_timeouts"))
+        config = uvicorn.Config(
+            app, http=protocol, loop="asyncio", lifespan="off", ws="none", interface="asgi3",
+            timeout_keep_alive=self.idle_timeout_s, timeout_graceful_shutdown=2,
+            h11_max_incomplete_event_size=self.max_header_bytes, limit_concurrency=self.max_connections,
+            log_config=None, access_log=False, server_header=False,
+            ssl_context_factory=(lambda _c, _d: counting_ssl_context(ctx, self._tls_rejected)) if ctx else None)
+        logging.getLogger("uvicorn.error").setLevel(logging.ERROR)   # no per-request warnings of bad input
+        self._sock = self._bind()
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(target=self._serve, name="warden-http", daemon=True)
         self._thread.start()
+        for _ in range(500):
+            if self._server.started or not self._thread.is_alive():
+                break
+            self._thread.join(0.01)
+        if not self._server.started:
+            self.close()
+            raise RuntimeError("the HTTP server did not start")
 
-    def _limit(self, key: str, h: BaseHTTPRequestHandler) -> None:
-        ok, wait = self.limiter.allow(key)
-        if not ok:
-            h.close_connection = True       # the body is not read
-            e = HttpError(429, "rate limit exceeded")
-            e.retry_after = wait  # type: ignore[attr-defined]
-            raise e
-
-    def dispatch(self, h: BaseHTTPRequestHandler) -> Response:
-        parts = urlsplit(h.path)
-        self.counters.inc("http.requests")
-        if parts.path not in self.open_paths and not any(parts.path.startswith(p) for p in self.open_prefixes):
-            ip = h.client_address[0] if h.client_address else "?"
-            key = ip
-            if self.token is not None:
-                auth = h.headers.get("Authorization", "")
-                given = auth[7:] if auth[:7].lower() == "bearer " else ""
-                if not hmac.compare_digest(given.encode("utf-8", "replace"), self.token.encode()):
-                    self._limit(ip + "|unauthenticated", h)   # guessing tokens is rate limited too
-                    h.close_connection = True
-                    raise HttpError(401, "missing or invalid bearer token")
-                key = ip + "|" + hashlib.sha256(given.encode("utf-8", "replace")).hexdigest()[:16]
-            self._limit(key, h)
-        length = h.headers.get("Content-Length")
-        try:
-            n = int(length) if length else 0
-        except ValueError:
-            raise HttpError(400, "invalid Content-Length") from None
-        if n < 0:
-            h.close_connection = True
-            raise HttpError(400, "invalid Content-Length")
-        if n > self.max_body_bytes:
-            h.close_connection = True
-            raise HttpError(413, f"request body over {self.max_body_bytes} bytes")
-        body = h.rfile.read(n) if n else b""
-        handler, params = self.match(h.command, parts.path)
-        req = Request(h.command, parts.path, parse_qs(parts.query),
-                      {k.lower(): v for k, v in h.headers.items()}, body, params)
-        return handler(req)
-
-    def match(self, method: str, path: str) -> tuple[Handler, dict[str, str]]:
-        """The handler for `method path` and the values of its `{name}` segments; 404 when no route
-        has the path, 405 when routes have it under other methods. Exact routes win over templates."""
-        handler = self.routes.get((method, path))
-        if handler is not None:
-            return handler, {}
-        path_known = False
-        for (m, template), h in self.routes.items():
-            params = match_template(template, path)
-            if params is None:
-                continue
-            if m == method:
-                return h, params
-            path_known = True
-        if path_known:
-            raise HttpError(405, "method not allowed")
-        raise HttpError(404, "not found")
+    def _serve(self) -> None:
+        assert self._server is not None and self._sock is not None
+        asyncio.run(self._server.serve(sockets=[self._sock]))
 
     def close(self) -> None:
         if self._server is None:
             return
-        self._server.shutdown()
-        self._server.server_close()
-        self._server = None
+        self._server.should_exit = True
+        if self._thread is not None:
+            self._thread.join(10)
+        if self._sock is not None:
+            self._sock.close()
+        self._server, self._thread = None, None

@@ -1,21 +1,56 @@
-"""Prometheus text exposition (format 0.0.4) of warden's own metrics, without a client library.
+"""warden's Prometheus metrics, through `prometheus_client` (the reference client library).
 
-- every counter of agent.counters (`<stage>.<what>[.<detail>]`) becomes
-  `warden_<what>_total{stage="<stage>"[,detail="<detail>"]}` — e.g. `detect.events` →
-  `warden_events_total{stage="detect"}`, `detect.findings.baseline/default` →
-  `warden_findings_total{stage="detect",detail="baseline/default"}`;
-- gauges set by the stages (consumer lag per stage, ...);
-- histograms: batch time per stage, commit latency per stage, event → alert stored latency.
+- every counter of `agent.counters` (`<stage>.<what>[.<detail>]`) is exposed by a custom collector
+  (`CountersCollector`) as `warden_<what>_total{stage="<stage>",detail="<detail>"}`, e.g.
+  `detect.events` → `warden_events_total{stage="detect",detail=""}`; the HTTP status counters
+  (`http.status_<code>`) are not: `warden_http_requests_total{method,route,code}` carries them;
+- gauges for levels, set by the stages (`warden_consumer_lag{stage}`, `warden_notify_buffer{responder}`,
+  `warden_act_backpressure`, `warden_stage_heartbeat_age_seconds{stage}`, ...): `GAUGES.set`;
+- histograms for latencies (`warden_stage_batch_seconds{stage}`,
+  `warden_stage_commit_latency_seconds{stage}`, `warden_event_to_alert_seconds`,
+  `warden_http_request_duration_seconds{method,route}`): `HISTOGRAMS.histogram`;
+- the client library's process (`process_*`: CPU, RSS, open files) and Python (`python_gc_*`,
+  `python_info`) collectors.
+`render(counters)` is the whole exposition (text format 0.0.4).
 """
 from __future__ import annotations
 
-import bisect
-import math
 import re
 import threading
+from typing import Iterable
+
+from prometheus_client import (CollectorRegistry, Counter, Gauge, Histogram as _PromHistogram, GC_COLLECTOR,
+                               PLATFORM_COLLECTOR, PROCESS_COLLECTOR, disable_created_metrics, generate_latest)
+from prometheus_client.core import CounterMetricFamily
+from prometheus_client.registry import Collector
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 _NAME_OK = re.compile(r"[^a-zA-Z0-9_]")
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+disable_created_metrics()      # no `_created` series: they double every counter and histogram
+
+#: warden's own metrics (the counters collector is added per exposition: counters are per runtime)
+REGISTRY = CollectorRegistry(auto_describe=True)
+for _c in (PROCESS_COLLECTOR, PLATFORM_COLLECTOR, GC_COLLECTOR):
+    REGISTRY.register(_c)
+
+#: HELP text of the counters that matter most; others say where they come from
+COUNTER_HELP = {
+    "events": "Events handled by a stage",
+    "records": "Records consumed by a stage",
+    "deadletter": "Records sent to the dead-letter topic (malformed, oversized, unattributable), by stage",
+    "findings": "Findings emitted, by detector",
+    "dedup": "Duplicate records or alerts dropped as duplicates (counted, never silent)",
+    "suppressed": "Alerts suppressed by a policy",
+    "silenced": "Alerts muted by a silence",
+    "inhibited": "Alerts inhibited by another alert",
+    "step_failures": "Stage steps that raised and were retried from the last commit",
+    "checkpoints": "Checkpoints written (sinks flushed, state written, offsets committed)",
+    "requests": "HTTP requests received",
+    "alerts_firing": "Alert firings and re-firings (transitions; not the number firing now)",
+}
+_SKIP = re.compile(r"^http\.status_\d+$")
 
 
 def metric_name(s: str) -> str:
@@ -23,135 +58,8 @@ def metric_name(s: str) -> str:
     return s if not s[:1].isdigit() else "_" + s
 
 
-def _esc(v: str) -> str:
-    return str(v).replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
-
-
-def _labels(labels: dict) -> str:
-    if not labels:
-        return ""
-    return "{" + ",".join(f'{metric_name(k)}="{_esc(v)}"' for k, v in sorted(labels.items())) + "}"
-
-
-def _num(v: float) -> str:
-    if v == math.inf:
-        return "+Inf"
-    if float(v).is_integer():
-        return str(int(v))
-    return repr(float(v))
-
-
-class Histogram:
-    def __init__(self, buckets=LATENCY_BUCKETS) -> None:
-        self.buckets = tuple(sorted(buckets))
-        self.counts = [0] * (len(self.buckets) + 1)
-        self.sum = 0.0
-        self.count = 0
-        self._lock = threading.Lock()
-
-    def observe(self, v: float) -> None:
-        i = bisect.bisect_left(self.buckets, v)
-        with self._lock:
-            self.counts[i] += 1
-            self.sum += v
-            self.count += 1
-
-    def observe_many(self, values) -> None:
-        with self._lock:
-            for v in values:
-                self.counts[bisect.bisect_left(self.buckets, v)] += 1
-                self.sum += v
-                self.count += 1
-
-    def quantile(self, q: float) -> float:
-        """Upper bound of the bucket holding the q-quantile (for tests and benches)."""
-        with self._lock:
-            target = q * self.count
-            acc = 0
-            for i, c in enumerate(self.counts):
-                acc += c
-                if acc >= target and self.count:
-                    return self.buckets[i] if i < len(self.buckets) else math.inf
-        return 0.0
-
-    def lines(self, name: str, labels: dict) -> list[str]:
-        with self._lock:
-            counts, total, n = list(self.counts), self.sum, self.count
-        out, acc = [], 0
-        for b, c in zip(self.buckets + (math.inf,), counts):
-            acc += c
-            out.append(f"{name}_bucket{_labels({**labels, 'le': _num(b)})} {acc}")
-        out.append(f"{name}_sum{_labels(labels)} {_num(total)}")
-        out.append(f"{name}_count{_labels(labels)} {n}")
-        return out
-
-
-class Histograms:
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._h: dict[tuple[str, tuple], Histogram] = {}
-        self._help: dict[str, str] = {}
-
-    def histogram(self, name: str, help: str = "", buckets=LATENCY_BUCKETS, **labels) -> Histogram:
-        key = (name, tuple(sorted(labels.items())))
-        with self._lock:
-            h = self._h.get(key)
-            if h is None:
-                h = self._h[key] = Histogram(buckets)
-                self._help.setdefault(name, help)
-            return h
-
-    def render(self) -> list[str]:
-        with self._lock:
-            items = sorted(self._h.items())
-            helps = dict(self._help)
-        out, last = [], None
-        for (name, labels), h in items:
-            if name != last:
-                out.append(f"# HELP {name} {helps.get(name) or name}")
-                out.append(f"# TYPE {name} histogram")
-                last = name
-            out.extend(h.lines(name, dict(labels)))
-        return out
-
-    def reset(self) -> None:
-        with self._lock:
-            self._h.clear()
-
-
-class Gauges:
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._g: dict[tuple[str, tuple], float] = {}
-        self._help: dict[str, str] = {}
-
-    def set(self, name: str, value: float, help: str = "", **labels) -> None:
-        with self._lock:
-            self._g[(name, tuple(sorted(labels.items())))] = float(value)
-            self._help.setdefault(name, help)
-
-    def render(self) -> list[str]:
-        with self._lock:
-            items = sorted(self._g.items())
-            helps = dict(self._help)
-        out, last = [], None
-        for (name, labels), v in items:
-            if name != last:
-                out.append(f"# HELP {name} {helps.get(name) or name}")
-                out.append(f"# TYPE {name} gauge")
-                last = name
-            out.append(f"{name}{_labels(dict(labels))} {_num(v)}")
-        return out
-
-
-HISTOGRAMS = Histograms()
-GAUGES = Gauges()
-EVENT_TO_ALERT = HISTOGRAMS.histogram(
-    "warden_event_to_alert_seconds",
-    "From an alert's last event (event time, live sources) to the alert stored in the alert store")
-
-
 def counter_series(name: str) -> tuple[str, dict]:
+    """`<stage>.<what>[.<detail>]` → (`warden_<what>_total`, {stage, detail})."""
     stage, _, rest = name.partition(".")
     what, _, detail = rest.partition(".")
     if not what:
@@ -162,24 +70,126 @@ def counter_series(name: str) -> tuple[str, dict]:
     return metric_name(f"warden_{what}_total"), labels
 
 
+class CountersCollector(Collector):
+    """agent.counters as Prometheus counter families (one per `<what>`, labels stage and detail)."""
+
+    def __init__(self, counters, reserved: Iterable[str] = ()) -> None:
+        self.counters = counters
+        self.reserved = set(reserved)
+
+    def collect(self):
+        families: dict[str, CounterMetricFamily] = {}
+        for key, value in self.counters.snapshot().items():
+            if _SKIP.match(key):
+                continue
+            name, labels = counter_series(key)
+            base = name[: -len("_total")]
+            if base in self.reserved:          # never two types under one name
+                base = metric_name(f"warden_counter_{base[len('warden_'):]}")
+            fam = families.get(base)
+            if fam is None:
+                what = key.partition(".")[2].partition(".")[0]
+                doc = COUNTER_HELP.get(what) or f"warden counter {key.partition('.')[2].partition('.')[0] or key} (agent.counters)"
+                fam = families[base] = CounterMetricFamily(base, doc, labels=["stage", "detail"])
+            fam.add_metric([labels.get("stage", ""), labels.get("detail", "")], float(value))
+        yield from families.values()
+
+
+class _Forward(Collector):
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.registry = registry
+
+    def collect(self):
+        yield from self.registry.collect()
+
+
+class HistogramHandle:
+    """One labelled histogram series; `quantile` reads its buckets back (tests and benches)."""
+
+    def __init__(self, metric: _PromHistogram, labels: dict, buckets) -> None:
+        self.child = metric.labels(**labels) if labels else metric
+        self.buckets = tuple(sorted(buckets))
+
+    def observe(self, v: float) -> None:
+        self.child.observe(v)
+
+    def observe_many(self, values) -> None:
+        for v in values:
+            self.child.observe(v)
+
+    def quantile(self, q: float) -> float:
+        """Upper bound of the bucket holding the q-quantile."""
+        counts = [b.get() for b in self.child._buckets]          # non-cumulative per bucket
+        total = sum(counts)
+        acc = 0.0
+        for bound, c in zip(self.buckets + (float("inf"),), counts):
+            acc += c
+            if total and acc >= q * total:
+                return bound
+        return 0.0
+
+
+class Histograms:
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.registry = registry
+        self._lock = threading.Lock()
+        self._m: dict[str, _PromHistogram] = {}
+
+    def histogram(self, name: str, help: str = "", buckets=LATENCY_BUCKETS, **labels) -> HistogramHandle:
+        with self._lock:
+            m = self._m.get(name)
+            if m is None:
+                m = self._m[name] = _PromHistogram(name, help or name, sorted(labels), buckets=buckets,
+                                                   registry=self.registry)
+        return HistogramHandle(m, labels, buckets)
+
+
+class Gauges:
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.registry = registry
+        self._lock = threading.Lock()
+        self._m: dict[str, Gauge] = {}
+
+    def set(self, name: str, value: float, help: str = "", **labels) -> None:
+        with self._lock:
+            m = self._m.get(name)
+            if m is None:
+                m = self._m[name] = Gauge(name, help or name, sorted(labels), registry=self.registry)
+        (m.labels(**labels) if labels else m).set(float(value))
+
+
+HISTOGRAMS = Histograms(REGISTRY)
+GAUGES = Gauges(REGISTRY)
+EVENT_TO_ALERT = HISTOGRAMS.histogram(
+    "warden_event_to_alert_seconds",
+    "From an alert's last event (event time, live sources) to the alert stored in the alert store")
+HTTP_REQUESTS = Counter("warden_http_requests", "HTTP requests answered, by method, route template and status code",
+                        ["method", "route", "code"], registry=REGISTRY)
+HTTP_LATENCY = _PromHistogram("warden_http_request_duration_seconds",
+                              "From the request head to the response sent, by method and route template",
+                              ["method", "route"], buckets=LATENCY_BUCKETS, registry=REGISTRY)
+HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"})
+
+
+def observe_http(method: str, route: str, code: int, seconds: float) -> None:
+    method = method if method in HTTP_METHODS else "other"
+    HTTP_REQUESTS.labels(method, route, str(code)).inc()
+    HTTP_LATENCY.labels(method, route).observe(seconds)
+
+
+def _registered_names() -> set[str]:
+    return set(getattr(REGISTRY, "_names_to_collectors", {}))
+
+
 def render(counters=None, extra: list[str] | None = None) -> bytes:
-    """The whole exposition: counters, gauges, histograms."""
+    """The whole exposition: warden's registry plus `counters` (default the process-wide ones)."""
     if counters is None:
         from agent.counters import COUNTERS
         counters = COUNTERS
-    series: dict[str, list[str]] = {}
-    for k, v in counters.snapshot().items():
-        name, labels = counter_series(k)
-        series.setdefault(name, []).append(f"{name}{_labels(labels)} {_num(v)}")
-    out: list[str] = []
-    for name in sorted(series):
-        out.append(f"# HELP {name} warden counter {name[7:-6]} (agent.counters)")
-        out.append(f"# TYPE {name} counter")
-        out.extend(series[name])
-    out.extend(GAUGES.render())
-    out.extend(HISTOGRAMS.render())
-    out.extend(extra or [])
-    return ("\n".join(out) + "\n").encode()
-
-
-CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+    reg = CollectorRegistry(auto_describe=False)
+    reg.register(_Forward(REGISTRY))
+    reg.register(CountersCollector(counters, reserved=_registered_names()))
+    out = generate_latest(reg)
+    if extra:
+        out += ("\n".join(extra) + "\n").encode()
+    return out

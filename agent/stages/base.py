@@ -16,17 +16,40 @@ threads and both clients behave alike. Each batch is timed and counted for
 """
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections import deque
 from typing import ClassVar
 
 from agent.bus.base import Record
+from agent.health.heartbeat import HeartbeatWriter
 from agent.observability import metrics as _metrics
 from agent.observability import tracing as _tracing
 from agent.runtime import Runtime
 
 log = logging.getLogger("warden.stage")
+
+
+def _with_heartbeat(step):
+    """Wrap a stage's `step` so the outermost call beats the stage's heartbeat (agent.health)."""
+    @functools.wraps(step)
+    def beating(self, *a, **kw):
+        if self._in_step:
+            return step(self, *a, **kw)
+        self._in_step = True
+        try:
+            n = step(self, *a, **kw)
+        except Exception as e:
+            self.heartbeat.failed(e, self._lag_or_none)
+            raise
+        finally:
+            self._in_step = False
+        self.heartbeat.beat(n or 0, self._lag_or_none)
+        return n
+    return beating
+
+
 _REBALANCE_ERRORS = {"RebalanceInProgressError", "CommitFailedError", "IllegalGenerationError",
                      "UnknownMemberIdError"}
 
@@ -38,6 +61,13 @@ class Stage:
     # group member: kafka-python can leave a member that is out of the group but never rejoins
     # (seen in CI); librdkafka rejoins by itself, and the guard costs it nothing
     rejoin_timeout_s: ClassVar[float] = 30.0
+    _in_step = False
+    _heartbeat: HeartbeatWriter | None = None
+
+    def __init_subclass__(cls, **kw) -> None:
+        super().__init_subclass__(**kw)
+        if "step" in cls.__dict__:
+            cls.step = _with_heartbeat(cls.__dict__["step"])
 
     def __init__(self, rt: Runtime, *, member: str = "0") -> None:
         self.rt = rt
@@ -58,6 +88,28 @@ class Stage:
             "warden_stage_commit_latency_seconds",
             "From a record's append to its input topic to the commit of the checkpoint covering it "
             "(for act: alert produced by decide until stored)", stage=self.name)
+
+    @property
+    def heartbeat(self) -> HeartbeatWriter:
+        if self._heartbeat is None:
+            self._heartbeat = HeartbeatWriter(self.name, lambda ns, k, b: self.rt.state.put(ns, k, b),
+                                              self.rt.counters, member=self.member)
+        return self._heartbeat
+
+    def _lag_or_none(self) -> int | None:
+        return self.consumer.lag() if self.consumer is not None else None
+
+    def alive(self, within_s: float) -> bool:
+        """A step succeeded within `within_s` (readiness); a stage never stepped is not alive."""
+        return self._heartbeat is not None and time.time() - self._heartbeat.hb.last_ok <= within_s
+
+    def not_alive_because(self) -> str:
+        hb = self._heartbeat.hb if self._heartbeat is not None else None
+        if hb is None:
+            return "never stepped"
+        if hb.last_error_time > hb.last_ok:
+            return f"steps failing ({hb.last_error}, {hb.failures} failed)"
+        return f"no step for {time.time() - hb.time:.0f} s"
 
     @property
     def group(self) -> str:
@@ -110,6 +162,7 @@ class Stage:
     def handle(self, records: list[Record]) -> None:
         raise NotImplementedError
 
+    @_with_heartbeat
     def step(self, timeout: float = 0.1) -> int:
         """Poll one batch, handle it, checkpoint when due. Returns records handled."""
         if self.consumer is None:

@@ -73,6 +73,10 @@ ACTION_MAPPINGS = {
 }
 
 
+#: Elasticsearch's default index.max_result_window: from + size beyond it is a 400
+MAX_WINDOW = 10_000
+
+
 class ElasticsearchStore(AlertStore):
     def __init__(self, cfg) -> None:
         self.cfg = cfg
@@ -187,7 +191,7 @@ class ElasticsearchStore(AlertStore):
             filters.append({"term": {"warden.alert.entity": q.entity}})
         res = self.es.search(index=self.alerts_index, query={"bool": {"filter": filters}},
                              sort=[{"warden.alert.last_seen": "desc"}, {"event.id": "asc"}],
-                             size=max(q.limit * 2, q.limit) if q.status else q.limit)
+                             size=min(MAX_WINDOW, q.limit * 2 if q.status else q.limit))
         out = [alert_from_document(h["_source"]) for h in res["hits"]["hits"]]
         return [a for a in out if q.matches(a)][: q.limit]
 
@@ -239,7 +243,7 @@ class ElasticsearchStore(AlertStore):
         self.start()
         self._refresh()
         query = {"term": {"warden.action.alert_id": alert_id}} if alert_id else {"match_all": {}}
-        res = self.es.search(index=self.actions_index, query=query, size=limit,
+        res = self.es.search(index=self.actions_index, query=query, size=min(MAX_WINDOW, limit),
                              sort=[{"warden.action.time": "desc"}, {"event.id": "asc"}])
         return [codec.from_dict(h["_source"]["warden"]["action"], "action") for h in res["hits"]["hits"]]
 

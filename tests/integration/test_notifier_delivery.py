@@ -134,8 +134,8 @@ def test_receiver_down_backpressure_restart_then_every_notification_once(kafka_c
     assert receiver.count(200) == 0 and receiver.count(503) >= 3
     text = metrics.render(rt.counters).decode()
     assert "notify_retries" in text and "notify_deferred" in text
-    assert f'warden_notify_buffer{{responder="webhook/hook"}} {BUFFER}' in text
-    assert "warden_act_backpressure 1" in text
+    assert f'warden_notify_buffer{{responder="webhook/hook"}} {float(BUFFER)}' in text
+    assert "warden_act_backpressure 1.0" in text
 
     # restart the act stage in the middle of the outage (new runtime, same data dir)
     act.close()

@@ -49,7 +49,7 @@ MAX_UNZIPPED = 1_000_000
 
 @pytest.fixture
 def served(tmp_path):
-    cfg = parse({"data_dir": str(tmp_path / "w"), "http": {"enabled": True, "port": 0, "max_body_bytes": 1_000_000}})
+    cfg = parse({"data_dir": str(tmp_path / "w"), "http": {"enabled": True, "port": 0, "allow_unauthenticated": True, "max_body_bytes": 1_000_000}})
     rt = Runtime(cfg, counters=Counters())
     p = Pipeline(cfg, runtime=rt, stages=("collect",),
                  collectors=[HttpIngestCollector("http_ingest/t", max_decompressed_bytes=MAX_UNZIPPED),

@@ -13,7 +13,7 @@ from responders.blocklist import BlockList
 
 
 def test_guard_denies_a_blocked_client_and_allows_others(tmp_path):
-    cfg = parse({"data_dir": str(tmp_path / "w"), "http": {"enabled": True, "port": 0}})
+    cfg = parse({"data_dir": str(tmp_path / "w"), "http": {"enabled": True, "port": 0, "allow_unauthenticated": True}})
     guard = registry.create("collector", "guard/t", {})
     p = Pipeline(cfg, runtime=Runtime(cfg, counters=Counters()), stages=("collect",), collectors=[guard])
     p.start()

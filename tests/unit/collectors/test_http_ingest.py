@@ -21,7 +21,7 @@ CLOUDTRAIL = {"eventVersion": "1.08", "eventTime": "2026-01-05T00:00:00Z", "even
 
 @pytest.fixture
 def served(tmp_path):
-    cfg = parse({"data_dir": str(tmp_path / "w"), "http": {"enabled": True, "port": 0, "max_body_bytes": 100_000}})
+    cfg = parse({"data_dir": str(tmp_path / "w"), "http": {"enabled": True, "port": 0, "allow_unauthenticated": True, "max_body_bytes": 100_000}})
     rt = Runtime(cfg, counters=Counters())
     p = Pipeline(cfg, runtime=rt, stages=("collect",), collectors=[HttpIngestCollector("http_ingest/t")])
     p.start()

@@ -33,7 +33,7 @@ def otlp_gauge(n: int) -> dict:
 
 def served(tmp_path, max_held):
     cfg = parse({"data_dir": str(tmp_path / "w"), "bus": {"max_held_records": max_held},
-                 "http": {"enabled": True, "port": 0, "max_body_bytes": 10_000_000}})
+                 "http": {"enabled": True, "port": 0, "allow_unauthenticated": True, "max_body_bytes": 10_000_000}})
     p = Pipeline(cfg, runtime=Runtime(cfg, counters=Counters()), detectors=[], responders=[],
                  collectors=[HttpIngestCollector("http_ingest/t"), K8sAuditWebhook("k8s/t"), OtlpCollector("otlp/t")])
     p.start()

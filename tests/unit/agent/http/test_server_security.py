@@ -25,20 +25,8 @@ def boom(req: Request) -> Response:
 
 
 @pytest.fixture
-def server():
-    made = []
-
-    def make(**kw):
-        kw.setdefault("counters", Counters())
-        s = HttpServer("127.0.0.1", 0, **kw)
-        s.add_routes({("POST", "/v1/echo"): echo, ("POST", "/v1/boom"): boom})
-        s.add_metrics_route()
-        s.start()
-        made.append(s)
-        return s
-    yield make
-    for s in made:
-        s.close()
+def server(serve):
+    return lambda **kw: serve({("POST", "/v1/echo"): echo, ("POST", "/v1/boom"): boom}, **kw)
 
 
 def url(s, path, scheme="http"):
@@ -61,7 +49,7 @@ def test_bearer_token_required_and_compared(server):
 
 
 def test_token_compare_is_constant_time(monkeypatch):
-    import agent.http.server as srv
+    import agent.http.auth as srv
     calls = []
     real = srv.hmac.compare_digest
     monkeypatch.setattr(srv.hmac, "compare_digest", lambda a, b: calls.append(1) or real(a, b))
@@ -231,8 +219,8 @@ def test_metrics_exposition(server):
     s = server(counters=c)
     r = requests.get(url(s, "/metrics"))
     assert r.status_code == 200 and r.headers["Content-Type"].startswith("text/plain; version=0.0.4")
-    assert 'warden_events_total{stage="detect"} 7' in r.text
-    assert 'warden_findings_total{detail="baseline/default",stage="detect"} 2' in r.text
+    assert 'warden_events_total{detail="",stage="detect"} 7.0' in r.text
+    assert 'warden_findings_total{detail="baseline/default",stage="detect"} 2.0' in r.text
 
 
 def test_server_survives_concurrent_garbage(server):

@@ -12,15 +12,34 @@ from tests.support.synthetic import SyntheticCollector
 
 
 def test_histogram_buckets_and_text():
-    h = metrics.Histogram((0.1, 1.0))
+    h = metrics.HISTOGRAMS.histogram("warden_test_x_seconds", "a test histogram", buckets=(0.1, 1.0), stage="act")
     for v in (0.05, 0.5, 0.5, 5.0):
         h.observe(v)
-    lines = h.lines("x_seconds", {"stage": "act"})
-    assert 'x_seconds_bucket{le="0.1",stage="act"} 1' in lines
-    assert 'x_seconds_bucket{le="1",stage="act"} 3' in lines
-    assert 'x_seconds_bucket{le="+Inf",stage="act"} 4' in lines
-    assert 'x_seconds_count{stage="act"} 4' in lines
+    text = metrics.render(Counters()).decode()
+    assert 'warden_test_x_seconds_bucket{le="0.1",stage="act"} 1.0' in text
+    assert 'warden_test_x_seconds_bucket{le="1.0",stage="act"} 3.0' in text
+    assert 'warden_test_x_seconds_bucket{le="+Inf",stage="act"} 4.0' in text
+    assert 'warden_test_x_seconds_count{stage="act"} 4.0' in text
+    assert "# TYPE warden_test_x_seconds histogram" in text
     assert h.quantile(0.5) == 1.0 and h.quantile(1.0) == math.inf
+
+
+def test_conventional_names_gauges_and_process_metrics():
+    c = Counters()
+    c.inc("http.status_400", 3)
+    c.inc("act.backpressure_seconds", 1.5)
+    metrics.GAUGES.set("warden_test_level", 4, "a level", stage="detect")
+    metrics.observe_http("POST", "/v1/ingest", 413, 0.01)
+    text = metrics.render(c).decode()
+    assert "status_400" not in text                     # the code is a label, never in a name
+    assert 'warden_http_requests_total{code="413",method="POST",route="/v1/ingest"}' in text
+    assert "# TYPE warden_http_request_duration_seconds histogram" in text
+    assert "# TYPE warden_test_level gauge" in text and "warden_test_level_total" not in text
+    assert 'warden_backpressure_seconds_total{detail="",stage="act"} 1.5' in text
+    assert "process_resident_memory_bytes" in text and "python_gc_collections_total" in text
+    for line in text.splitlines():                      # _total only on counters
+        if line.startswith("# TYPE ") and line.split()[2].endswith("_total"):
+            assert line.split()[3] == "counter"
 
 
 def test_counter_names_and_label_escaping():
@@ -32,7 +51,7 @@ def test_counter_names_and_label_escaping():
     text = metrics.render(c).decode()
     assert '\\"' in text and "\\n" in text
     for line in text.splitlines():
-        assert line.startswith("#") or line.startswith("warden_")
+        assert line.startswith(("#", "warden_", "process_", "python_"))
 
 
 def test_pipeline_metrics_and_spans(tmp_path):
@@ -52,7 +71,7 @@ def test_pipeline_metrics_and_spans(tmp_path):
     assert {"warden.detect.batch", "warden.decide.batch", "warden.act.batch", "warden.detect.checkpoint"} <= names
     batch = next(s for s in exp.get_finished_spans() if s.name == "warden.detect.batch")
     assert batch.attributes["warden.stage"] == "detect" and batch.attributes["warden.records"] > 0
-    assert 'warden_events_total{stage="detect"} 1200' in text
+    assert 'warden_events_total{detail="",stage="detect"} 1200.0' in text
     assert 'warden_stage_batch_seconds_count{stage="detect"}' in text
     assert "# TYPE warden_consumer_lag gauge" in text
     assert not tracing.enabled()

@@ -1,0 +1,155 @@
+"""The ASGI application: authentication, rate limit, routing, body limits, gzip, then the
+component's handler in a worker thread.
+
+Order per request: route lookup (to know the scope a route needs) → bearer token / scope
+(401 with `WWW-Authenticate`, 403 for a missing scope) → rate limit (429 + Retry-After) → 404/405 →
+body (size cap checked while reading: 413; deadline: 408; declared size first) → gzip decoding
+(decoded-size cap: 413) → handler. Nothing is read from a client that is refused. Handlers run in
+starlette's thread pool (they block: bus writes, model inference); the event loop only waits on
+sockets, so a slow client holds a coroutine, never a thread.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+from urllib.parse import parse_qs
+
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import Response as StarletteResponse
+
+from agent.http import body as _body
+from agent.http.auth import Authenticator, Caller, SCOPES, required_scope
+from agent.http.ratelimit import RateLimiter
+from agent.http.routing import RouteTable
+from agent.http.types import HttpError, Request, Response
+from agent.observability import metrics
+
+log = logging.getLogger("warden.http")
+
+
+@dataclass
+class Limits:
+    max_body_bytes: int = 4 << 20
+    max_decompressed_bytes: int = 16 << 20
+    body_timeout_s: float = 30.0
+    max_header_bytes: int = 16 << 10
+
+
+@dataclass
+class Surface:
+    """What the app needs from the server: routes, who may call, limits, counters."""
+    routes: RouteTable
+    auth: Authenticator
+    limiter: RateLimiter
+    limits: Limits
+    counters: object
+    open_paths: set[str] = field(default_factory=set)
+    open_prefixes: set[str] = field(default_factory=set)
+
+
+def _where(e: BaseException) -> str:
+    """Type and place only: the message and a traceback's locals may quote the input."""
+    tb = e.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    return f"{tb.tb_frame.f_code.co_filename}:{tb.tb_lineno}" if tb is not None else "?"
+
+
+def _headers(scope) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for k, v in scope["headers"]:
+        name = k.decode("latin-1").lower()
+        value = v.decode("latin-1")
+        out[name] = out[name] + ", " + value if name in out else value
+    return out
+
+
+class WardenApp:
+    def __init__(self, surface: Surface) -> None:
+        self.s = surface
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":          # lifespan is off, websockets are not served
+            return
+        t0 = time.perf_counter()
+        method = scope["method"]
+        raw_path = scope.get("raw_path") or scope["path"].encode()
+        path = raw_path.decode("latin-1")
+        route = "unmatched"
+        try:
+            resp, route = await self._respond(scope, receive, method, path)
+        except _body.ClientGone:
+            self.s.counters.inc("http.client_gone")
+            return
+        except HttpError as e:
+            resp = self._error(e)
+        out = StarletteResponse(resp.body, resp.status, headers=resp.headers, media_type=resp.content_type)
+        await out(scope, receive, send)
+        metrics.observe_http(method, route, resp.status, time.perf_counter() - t0)
+
+    def _error(self, e: HttpError) -> Response:
+        self.s.counters.inc(f"http.status_{e.status}")
+        resp = Response.json({"error": e.reason}, e.status)
+        resp.headers.update(e.headers)
+        return resp
+
+    def _limit(self, key: str) -> None:
+        ok, wait = self.s.limiter.allow(key)
+        if not ok:
+            raise HttpError(429, "rate limit exceeded",
+                            {"Retry-After": str(max(1, int(wait + 0.999))), "Connection": "close"})
+
+    def _caller(self, scope, headers: dict[str, str], path: str, needed: str) -> Caller:
+        ip = (scope.get("client") or ("?", 0))[0]
+        if path in self.s.open_paths or any(path.startswith(p) for p in self.s.open_prefixes):
+            return Caller(ip, frozenset(SCOPES))
+        caller = self.s.auth.identify(ip, headers.get("authorization", ""))
+        if caller is None:
+            self._limit(ip + "|unauthenticated")    # guessing tokens is rate limited too
+            e = self.s.auth.unauthorized(invalid="authorization" in headers)
+            e.headers["Connection"] = "close"
+            raise e
+        if needed not in caller.scopes:
+            raise self.s.auth.forbidden(needed)
+        self._limit(caller.key)
+        return caller
+
+    async def _respond(self, scope, receive, method: str, path: str) -> tuple[Response, str]:
+        self.s.counters.inc("http.requests")
+        head = len(path) + len(scope.get("query_string", b"")) + sum(len(k) + len(v) + 4 for k, v in scope["headers"])
+        if head > self.s.limits.max_header_bytes:     # h11 caps an incomplete head; a whole one lands here
+            raise HttpError(431, f"request head over {self.s.limits.max_header_bytes} bytes", {"Connection": "close"})
+        headers = _headers(scope)
+        found = self.s.routes.lookup(method, path)
+        route = found.template or "unmatched"
+        self._caller(scope, headers, path, required_scope(method, found.template or path, found.handler))
+        if found.handler is None:
+            raise HttpError(found.status, "method not allowed" if found.status == 405 else "not found",
+                            {"Allow": ", ".join(found.allowed)} if found.allowed else None)
+        lim = self.s.limits
+        _body.declared_length(headers, lim.max_body_bytes)
+        raw = await _body.read_body(receive, lim.max_body_bytes, lim.body_timeout_s)
+        req = Request(method, path, parse_qs(scope.get("query_string", b"").decode("latin-1")), headers, raw,
+                      found.params)
+        return await run_in_threadpool(self._call, found.handler, req), route
+
+    def _call(self, handler: Callable[[Request], Response], req: Request) -> Response:
+        try:
+            enc = req.headers.get("content-encoding", "").strip().lower()
+            if enc in _body.GZIP_ENCODINGS and req.body:
+                req.body = _body.gunzip(req.body, self.s.limits.max_decompressed_bytes)
+                del req.headers["content-encoding"]
+            elif enc == "identity":
+                del req.headers["content-encoding"]
+            resp = handler(req)
+            if not isinstance(resp, Response):
+                raise TypeError(f"handler returned {type(resp).__name__}, not a Response")
+            return resp
+        except HttpError as e:
+            return self._error(e)
+        except Exception as e:  # noqa: BLE001 - never crash the server on input
+            log.error("handler failed: %s at %s", type(e).__name__, _where(e))
+            self.s.counters.inc("http.status_500")
+            return Response.json({"error": "internal error"}, 500)

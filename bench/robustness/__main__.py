@@ -1,0 +1,129 @@
+"""Robustness benchmark: >= 20,000 hostile inputs at every HTTP route of a running `warden run`
+and through every `warden replay` input format.
+
+    nice -n 10 python -m bench.robustness [--generated 15000] [--replay-per-format 500] [--seed 7]
+
+Prints: answers by status (goal: no 5xx), the 5xx by input class with examples, server crashes
+(goal 0), records neither processed nor dead-lettered (goal 0: from the ingest answers' counts
+against the server's own counters, and per replayed record), server RSS before/after/peak, and the
+p50/p99 latency of a good client's ingest requests while idle and while under attack (goal: p99
+within 2x), with 200 slow clients held open during the attack.
+"""
+from __future__ import annotations
+
+import argparse
+import gc
+import secrets
+import shutil
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import requests
+
+from bench.robustness import http_attack, plan, replay_attack
+from bench.robustness.target import Target
+
+
+def _p(xs: list[float], q: float) -> float:
+    return float(np.percentile(xs, q)) * 1000 if xs else float("nan")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--generated", type=int, default=15_000, help="generated HTTP inputs (hand-picked come on top)")
+    ap.add_argument("--replay-per-format", type=int, default=500)
+    ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--slow-clients", type=int, default=200)
+    ap.add_argument("--workers", type=int, default=4, help="concurrent attackers")
+    ap.add_argument("--idle-probes", type=int, default=300)
+    ap.add_argument("--log", help="copy the server's log here")
+    a = ap.parse_args()
+    token = secrets.token_hex(16)
+    with tempfile.TemporaryDirectory(prefix="warden-robust-") as tmp:
+        work = Path(tmp)
+        t = Target(work, token)
+        try:
+            t.wait_ready()
+            host, port = "127.0.0.1", t.port
+            doc = requests.get(t.base + "/openapi.json", headers={"Authorization": f"Bearer {token}"}, timeout=10).json()
+            routes = [(m.upper(), p) for p, item in doc["paths"].items() for m in item]
+            print(f"routes ({len(routes)}): " + ", ".join(f"{m} {p}" for m, p in sorted(routes, key=lambda r: r[1])))
+            attacks = plan.build(routes, a.generated, a.seed)
+            print(f"HTTP inputs: {len(attacks)}")
+            good = plan.good_request(token)
+            warm = http_attack.send(good, host, port, token)
+            assert warm[0] == 200, f"the good request is refused: {warm}"
+            prober = http_attack.Prober(good, host, port, token)
+            prober.start()
+            while len(prober.lat["idle"]) < a.idle_probes and t.alive():
+                time.sleep(0.2)
+            c0, rss0 = t.counters(), t.rss()
+            slow = http_attack.SlowClients(host, port, token, a.slow_clients)
+            slow.start()
+            prober.phase = "attack"
+            t0 = time.monotonic()
+            sampler_stop = False
+
+            def sample():
+                while not sampler_stop and t.alive():
+                    t.rss()
+                    time.sleep(1)
+            threading.Thread(target=sample, daemon=True).start()
+            out = http_attack.attack(attacks, host, port, token, a.workers)
+            took = time.monotonic() - t0
+            slow.stop_event.set()
+            prober.stop_event.set()
+            prober.join(60)
+            sampler_stop = True
+            time.sleep(3)                                    # let the collect stage flush
+            alive = t.alive()
+            c1 = t.counters() if alive else {}
+            rss1 = t.rss() if alive else 0
+        finally:
+            t.stop()
+            handler_failures = t.logged(r"handler failed")
+            tracebacks = t.logged(r"Traceback")
+            errors = t.errors()
+            if a.log:
+                shutil.copyfile(t.log_path, a.log)
+        gc.collect()
+        formats = plan.seeds()
+        from collectors.formats import all_formats
+        for f in all_formats():
+            formats.setdefault(f, [])
+        r = replay_attack.run(formats, a.replay_per_format, a.seed, work / "replay")
+
+    fivexx = sum(v for k, v in out.codes.items() if isinstance(k, int) and k >= 500) - out.not_ready
+    d_events = c1.get("collect.events", 0) - c0.get("collect.events", 0)
+    d_dead = c1.get("collect.deadletter", 0) - c0.get("collect.deadletter", 0)
+    lost_http = max(0.0, out.claimed_dead - d_dead) + max(0.0, out.claimed_accepted - d_events)
+    refused_without_letter = max(0.0, out.handler_refusals - max(0.0, d_dead - out.claimed_dead))
+    total = out.sent + slow.opened + r.files
+    print(f"\ninputs: {total} = {out.sent} HTTP requests + {slow.opened} slow-client connections + "
+          f"{r.files} replay files ({r.records} records) in {took:.0f} s of attack")
+    print("HTTP answers: " + ", ".join(f"{k}={v}" for k, v in sorted(out.codes.items(), key=lambda kv: str(kv[0]))))
+    print(f"5xx answers (not counting /readyz's 503): {fivexx}" + ("" if not fivexx else " by class: " + dict(out.by_kind_5xx).__repr__()))
+    for e in out.examples_5xx:
+        print(f"  {e}")
+    print(f"/readyz answered 503 (not ready) {out.not_ready} times: {dict(out.not_ready_why.most_common(3))}")
+    print(f"server crashes/restarts: {0 if alive else 1}; handler failures logged: {handler_failures}; "
+          f"tracebacks in the server log: {tracebacks} {errors}")
+    print(f"ingest answers: accepted {out.claimed_accepted}, dead-lettered {out.claimed_dead}, refused by a handler "
+          f"(4xx) {out.handler_refusals}; server counters: +{d_events:.0f} events, +{d_dead:.0f} dead letters")
+    print(f"records neither processed nor dead-lettered: HTTP {lost_http:.0f} (answers vs counters), "
+          f"handler 4xx without a dead letter {refused_without_letter:.0f}; replay {r.silent} "
+          f"(crashes {len(r.crashes)}: {r.crashes[:5]}); replay records {r.records}: events {r.events}, "
+          f"dead letters {r.dead}")
+    print(f"server RSS: before {rss0 / 2**20:.0f} MiB, after {rss1 / 2**20:.0f} MiB, peak {t.peak_rss / 2**20:.0f} MiB")
+    idle, hot = prober.lat["idle"], prober.lat["attack"]
+    print(f"good client: idle p50 {_p(idle, 50):.1f} ms p99 {_p(idle, 99):.1f} ms (n={len(idle)}); under attack "
+          f"p50 {_p(hot, 50):.1f} ms p99 {_p(hot, 99):.1f} ms (n={len(hot)}); ratio p99 {_p(hot, 99) / _p(idle, 99):.2f}x; "
+          f"failed good requests: {dict(prober.failures)}")
+    return 0 if (fivexx == 0 and alive and not r.crashes) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,163 @@
+"""Send attacks, probe with a good client meanwhile, hold slow clients open."""
+from __future__ import annotations
+
+import http.client
+import socket
+import threading
+import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+import orjson
+
+from bench.robustness.inputs import Attack
+
+
+@dataclass
+class Outcome:
+    codes: Counter = field(default_factory=Counter)                 # status (or 'reset', 'timeout')
+    by_kind_5xx: Counter = field(default_factory=Counter)
+    examples_5xx: list[str] = field(default_factory=list)
+    claimed_accepted: int = 0
+    claimed_dead: int = 0
+    handler_refusals: int = 0                                       # 4xx from an ingest handler
+    sent: int = 0
+    not_ready: int = 0                                              # /readyz answered 503
+    not_ready_why: Counter = field(default_factory=Counter)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def add(self, a: Attack, status: int | str, body: bytes) -> None:
+        with self.lock:
+            self.sent += 1
+            self.codes[status] += 1
+            if status == 503 and a.path.startswith("/readyz"):       # an answer about the pipeline, not a failure
+                self.not_ready += 1
+                try:
+                    checks = orjson.loads(body)["checks"]
+                    self.not_ready_why.update(c["detail"] for c in checks.values() if not c["ok"])
+                except (orjson.JSONDecodeError, KeyError, TypeError):
+                    self.not_ready_why["unreadable answer"] += 1
+            elif isinstance(status, int) and status >= 500:
+                self.by_kind_5xx[a.kind] += 1
+                if len(self.examples_5xx) < 20:
+                    self.examples_5xx.append(f"{status} {a.method} {a.path[:60]} [{a.kind}] {body[:120]!r}")
+            if isinstance(status, int) and a.path.startswith(("/v1/ingest", "/v1/inference", "/v1/audit")):
+                try:
+                    j = orjson.loads(body)
+                except orjson.JSONDecodeError:
+                    j = None
+                if status < 300 and isinstance(j, dict):
+                    self.claimed_accepted += int(j.get("accepted") or 0)
+                    self.claimed_dead += int(j.get("dead_lettered", j.get("rejected")) or 0)
+                elif status in (400, 422):
+                    self.handler_refusals += 1
+
+
+def send(a: Attack, host: str, port: int, token: str, timeout: float = 30.0) -> tuple[int | str, bytes]:
+    if a.raw is not None:
+        raw = a.raw.replace(b"Authorization: Bearer \r\n", f"Authorization: Bearer {token}\r\n".encode())
+        try:
+            with socket.create_connection((host, port), timeout=timeout) as s:
+                s.sendall(raw)
+                s.shutdown(socket.SHUT_WR)
+                data = b""
+                while len(data) < 65536:
+                    chunk = s.recv(65536)
+                    if not chunk:
+                        break
+                    data += chunk
+        except (ConnectionError, socket.timeout, OSError) as e:
+            return ("timeout" if isinstance(e, socket.timeout) else "reset"), b""
+        if data.startswith(b"HTTP/1.1 ") and data[9:12].isdigit():
+            return int(data[9:12]), data.partition(b"\r\n\r\n")[2]
+        return "closed", data[:100]
+    c = http.client.HTTPConnection(host, port, timeout=timeout)
+    try:
+        headers = {"Authorization": f"Bearer {token}", **a.headers}
+        c.request(a.method, a.path, body=a.body or None, headers=headers)
+        r = c.getresponse()
+        return r.status, r.read()
+    except socket.timeout:
+        return "timeout", b""
+    except (ConnectionError, http.client.HTTPException, OSError):
+        return "reset", b""
+    finally:
+        c.close()
+
+
+def attack(attacks: list[Attack], host: str, port: int, token: str, workers: int = 6) -> Outcome:
+    out = Outcome()
+
+    def one(a: Attack) -> None:
+        status, body = send(a, host, port, token)
+        out.add(a, status, body)
+    with ThreadPoolExecutor(workers) as ex:
+        list(ex.map(one, attacks))
+    return out
+
+
+class Prober(threading.Thread):
+    """A good client: one ingest request every `interval_s`, latency per request, by phase."""
+
+    def __init__(self, good: Attack, host: str, port: int, token: str, interval_s: float = 0.05) -> None:
+        super().__init__(daemon=True)
+        self.good, self.host, self.port, self.token, self.interval_s = good, host, port, token, interval_s
+        self.phase = "idle"
+        self.lat: dict[str, list[float]] = {"idle": [], "attack": []}
+        self.failures: Counter = Counter()
+        self.stop_event = threading.Event()
+
+    def run(self) -> None:
+        while not self.stop_event.is_set():
+            t0 = time.perf_counter()
+            status, _ = send(self.good, self.host, self.port, self.token, timeout=60)
+            dt = time.perf_counter() - t0
+            if status == 200:
+                self.lat[self.phase].append(dt)
+            else:
+                self.failures[(self.phase, status)] += 1
+            self.stop_event.wait(max(0.0, self.interval_s - dt))
+
+
+class SlowClients(threading.Thread):
+    """Keeps `n` half-sent requests open (a head never finished, or a body never finished),
+    opening a new one whenever the server closes one; counts the connections opened."""
+
+    def __init__(self, host: str, port: int, token: str, n: int = 200) -> None:
+        super().__init__(daemon=True)
+        self.host, self.port, self.token, self.n = host, port, token, n
+        self.opened = 0
+        self.stop_event = threading.Event()
+
+    def _open(self, i: int) -> socket.socket | None:
+        try:
+            s = socket.create_connection((self.host, self.port), timeout=5)
+            s.sendall(b"POST /v1/ingest HTTP/1.1\r\nHost: x\r\n" if i % 2 else
+                      f"POST /v1/ingest HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {self.token}\r\n"
+                      "Content-Length: 100000\r\n\r\n[{\"partial\":".encode())
+            s.setblocking(False)
+            self.opened += 1
+            return s
+        except OSError:
+            return None
+
+    def run(self) -> None:
+        socks = [self._open(i) for i in range(self.n)]
+        while not self.stop_event.wait(0.5):
+            for i, s in enumerate(socks):
+                dead = s is None
+                if s is not None:
+                    try:
+                        dead = s.recv(1024) == b""
+                    except BlockingIOError:
+                        dead = False
+                    except OSError:
+                        dead = True
+                if dead:
+                    if s is not None:
+                        s.close()
+                    socks[i] = self._open(i)
+        for s in socks:
+            if s is not None:
+                s.close()
