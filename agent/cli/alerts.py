@@ -14,7 +14,7 @@ import click
 from agent.cli.app import EXIT_NOT_FOUND, EXIT_USAGE, cli, current_user, open_store, pass_ctx
 from agent.cli.output import emit_json, fmt_time, parse_since, table
 from agent.cli.render import evidence_lines, fmt_value, history_lines, step_lines
-from agent.lifecycle.steps import step_rules
+from agent.lifecycle.steps import MAX_STEPS, step_rules
 from agent.durations import format_duration
 from agent.event import SEVERITIES
 from agent.stores import AlertQuery
@@ -266,6 +266,9 @@ def explain(ctx, alert_id, events, scan_limit, as_json, png) -> None:
         click.echo(f"\nTIMELINE ({len(a.steps)} step(s), every contributing finding):")
         for line in step_lines(a.steps):
             click.echo(line)
+        omitted = a.count - sum(int(s.get("count", 0)) for s in a.steps)
+        if omitted > 0:
+            click.echo(f"  ... and {omitted} finding(s) of further steps (at most {MAX_STEPS} steps are kept)")
     click.echo(f"\nEVENTS ({len(a.event_ids)}): " + (", ".join(e[:12] for e in a.event_ids[:20]) or "-")
                + (" ..." if len(a.event_ids) > 20 else ""))
     for i in a.event_ids[:20]:

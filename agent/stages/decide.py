@@ -256,6 +256,7 @@ class DecideStage(Stage):
             self.rt.counters.inc("decide.folded")
         if not add_step(ep.setdefault("steps", []), f, p.id):
             ep["steps_omitted"] = ep.get("steps_omitted", 0) + 1
+            self.rt.counters.inc("decide.steps_omitted")     # the alert's count still has it
         if ckeys:
             for other in self.correlator.add(key, ep, ckeys):
                 key, ep = self._merge(key, other)

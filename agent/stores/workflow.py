@@ -13,6 +13,7 @@ status people see combines both (`effective`):
   manual resolve (its count grew) re-opens, with a note in the history.
 - Acking or resolving an alert that is resolved is refused (`WorkflowError`).
 
+At most MAX_HISTORY entries are kept per alert; older ones are counted in `history_dropped`.
 A history entry is a JSON object: `at` (epoch s), `by`, `action` (ack | assign | resolve | note |
 reopened | ack-ended), `note`, and for ack/resolve the alert as it was: `severity`, `count`,
 `entities`. Entries by `warden` (reopened, ack-ended) are derived when the alert is read.
@@ -61,7 +62,11 @@ def record_change(workflow: dict[str, Any], alert: Alert, action: str, by: str, 
         entry["assignee"] = assignee or ""
         wf["assignee"] = assignee or ""
     wf.update(by=by, at=at, note=note)
-    wf["history"] = (list(workflow.get("history") or []) + [entry])[-MAX_HISTORY:]
+    history = list(workflow.get("history") or []) + [entry]
+    if len(history) > MAX_HISTORY:          # the oldest go, counted on the workflow
+        wf["history_dropped"] = int(workflow.get("history_dropped", 0)) + len(history) - MAX_HISTORY
+        history = history[-MAX_HISTORY:]
+    wf["history"] = history
     return wf
 
 

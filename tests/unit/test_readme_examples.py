@@ -68,8 +68,10 @@ def test_every_inline_readme_command_names_real_commands_and_options():
         cmd, rest = cli, [*ctx.protected_args, *ctx.args]
         try:
             while isinstance(cmd, click.Group) and rest:
-                name, cmd, rest = cmd.resolve_command(ctx, rest)
-                assert cmd is not None, f"{line}: no command {name!r}"
+                # `ack|resolve`: each alternative must be a command; the first one is followed
+                alts = rest[0].split("|")
+                assert all(a in cmd.commands for a in alts), f"{line}: no command {rest[0]!r}"
+                name, cmd, rest = cmd.resolve_command(ctx, [alts[0], *rest[1:]])
                 ctx = cmd.make_context(name, list(rest), parent=ctx, resilient_parsing=isinstance(cmd, click.Group))
                 rest = [*ctx.protected_args, *ctx.args] if isinstance(cmd, click.Group) else []
         except (click.NoSuchOption, click.UsageError) as e:

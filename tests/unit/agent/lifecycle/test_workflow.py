@@ -136,3 +136,12 @@ def test_an_alert_that_escalates_is_notified_at_the_next_group_interval(change, 
     assert len(g.due(1000)) == 1
     g.add(alert(last_seen=1050.0, **{"steps": ({"entity": "n1"},), **change}), route, 1050)
     assert len(g.due(1070)) == int(notified)
+
+
+def test_history_beyond_the_cap_is_counted():
+    from agent.stores.workflow import MAX_HISTORY
+    wf: dict = {}
+    for i in range(MAX_HISTORY + 3):
+        wf = record_change(wf, alert(), "note", "ann", f"n{i}", now=float(i))
+    assert len(wf["history"]) == MAX_HISTORY and wf["history_dropped"] == 3
+    assert wf["history"][0]["note"] == "n3"

@@ -175,3 +175,12 @@ def test_prompt_injection_groups_per_end_user_else_session_else_client(tmp_path)
                        ("evidence.session.id=s9", 2)]
     finally:
         h.close()
+
+
+def test_steps_beyond_the_cap_are_counted_not_dropped_silently(h):
+    from agent.lifecycle.steps import MAX_STEPS
+    h.feed(*[sigma(ARN + "alice", 1000 + i, f"Rule {i}", tags=("attack.credential-access",), n=i)
+             for i in range(MAX_STEPS + 2)])
+    [a] = h.alerts()
+    assert a.count == MAX_STEPS + 2 and len(a.steps) == MAX_STEPS
+    assert h.rt.counters.get("decide.steps_omitted") == 2
