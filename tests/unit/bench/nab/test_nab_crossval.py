@@ -1,0 +1,68 @@
+"""Leave-one-group-out NAB: nothing is chosen on the scored group; score streams are cached."""
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bench.nab.crossval import cross_validate, expand, table
+
+GRID = {"threshold": [0.05, 0.2]}
+
+
+def write_group(root: Path, group: str, spike_at: int | None, seed: int, spike: float = 60.0) -> None:
+    (root / "data" / group).mkdir(parents=True, exist_ok=True)
+    (root / "labels").mkdir(exist_ok=True)
+    rng = np.random.default_rng(seed)
+    v = 10 + rng.standard_normal(400)
+    if spike_at is not None:
+        v[spike_at] = spike
+    lines = ["timestamp,value"] + [f"2020-01-01 {i // 60:02d}:{i % 60:02d}:00,{x:.4f}" for i, x in enumerate(v)]
+    (root / "data" / group / "one.csv").write_text("\n".join(lines) + "\n")
+    labels = root / "labels" / "combined_windows.json"
+    wins = json.loads(labels.read_text()) if labels.is_file() else {}
+    wins[f"{group}/one.csv"] = ([] if spike_at is None else
+                               [["2020-01-01 04:50:00.000000", "2020-01-01 05:09:00.000000"]])
+    labels.write_text(json.dumps(wins))
+
+
+def corpus(root: Path, last_spike: float = 60.0) -> Path:
+    write_group(root, "a", 300, 1)
+    write_group(root, "b", 300, 2)
+    write_group(root, "quiet", None, 3)
+    write_group(root, "z", 300, 4, spike=last_spike)
+    return root
+
+
+def test_expand_grid():
+    assert expand({}) == [{}]
+    assert expand({"b": [1, 2], "a": ["x"]}) == [{"a": "x", "b": 1}, {"a": "x", "b": 2}]
+
+
+def fold(cv, group, profile="standard"):
+    return next(f for f in cv.folds if f.group == group and f.profile == profile)
+
+
+def test_held_out_group_is_scored_with_parameters_chosen_on_the_others(tmp_path):
+    cv = cross_validate(corpus(tmp_path / "nab"), "novelty", GRID, cache_dir=tmp_path / "cache")
+    assert {f.group for f in cv.folds} == {"a", "b", "quiet", "z"} and cv.streams_computed == 8
+    for g in ("a", "b", "z"):
+        f = fold(cv, g)
+        assert f.windows == 1 and f.swept is not None and f.swept >= f.trained
+    assert fold(cv, "quiet").swept is None               # no windows: no normalised score
+    assert cv.mean("standard", "swept") == pytest.approx(np.mean([fold(cv, g).swept for g in "abz"]))
+    assert "MEAN" in table(cv)
+    # change only group z: what its fold chose (on a, b, quiet) stays the same; other folds may move
+    cv2 = cross_validate(corpus(tmp_path / "nab2", last_spike=10.5), "novelty", GRID,
+                         cache_dir=tmp_path / "cache")
+    a, b = fold(cv, "z"), fold(cv2, "z")
+    assert (a.options, a.train_threshold, a.train_score) == (b.options, b.train_threshold, b.train_score)
+    assert b.swept < a.swept                             # the spike is gone: the held-out score is not
+
+
+def test_streams_are_read_from_the_cache_the_second_time(tmp_path):
+    root = corpus(tmp_path / "nab")
+    first = cross_validate(root, "novelty", GRID, cache_dir=tmp_path / "cache")
+    again = cross_validate(root, "novelty", GRID, cache_dir=tmp_path / "cache")
+    assert first.streams_computed == 8 and again.streams_computed == 0
+    assert [f.__dict__ for f in first.folds] == [f.__dict__ for f in again.folds]
