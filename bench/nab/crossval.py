@@ -33,6 +33,11 @@ from bench.nab.streams import StreamCache
 
 DEFAULT_GRIDS: dict[str, dict[str, list]] = {
     "novelty": {"memory": [1000, 3000], "suppress": [100, 300]},
+    "discord": {"threshold": [1.3, 1.6], "window": [32, 64]},
+    # value novelty + shape novelty, each calibrated by its own threshold, the larger speaks
+    "ensemble": {"members": [["novelty", "discord"]], "rate_target": [0.0],
+                 "member_options": [{"discord": {"threshold": t, "window": w}}
+                                    for t in (1.3, 1.6) for w in (32, 64)]},
 }
 
 
