@@ -18,8 +18,12 @@ Columns: `feature.<name>` attributes (all, or only `features`); with `outputs`, 
 (`text.pc0`...). Missing values and values of the wrong type count as missing; a feature missing
 from the current window entirely is reported (`status: missing`) rather than tested.
 
-Config: reference_size 1000, reference_path "", window 500, step 50, alpha 0.01,
-correction "holm" (holm | bh | bonferroni), min_samples 30, features [], outputs true,
+Numeric features also feed a rank CUSUM each (detectors.drift.cusum; ``cusum_arl`` rows between
+false alarms per feature on average): location and spread shifts alarm within ~100-200 rows.
+
+Config: reference_size 1000, reference_path "", window 500, step 50, alpha 0.01, cusum_arl 1e8,
+correction "holm" (holm | bh | bonferroni), min_samples 30, features [] (all), exclude (calendar
+features: hour, day_of_week, ...), outputs true,
 text false, text_components 8, mmd true, mmd_permutations 200, mmd_max_samples 2000,
 device "auto", severity "medium".
 """
@@ -40,6 +44,8 @@ from detectors.drift.stream import SequentialDrift
 from detectors.drift.text import output_columns
 
 SEVERITIES = ("info", "low", "medium", "high", "critical")
+CALENDAR_FEATURES = ("hour", "hour_of_day", "minute", "day_of_week", "weekday", "day_of_month", "month",
+                     "timestamp")
 
 
 @dataclass
@@ -49,9 +55,13 @@ class DriftConfig:
     window: int = 500
     step: int = 50
     alpha: float = 0.01
+    cusum_arl: float = 1e8        # rank CUSUM per numeric feature: rows between false alarms (0 = off)
     correction: str = "holm"
     min_samples: int = 30
     features: list[str] = field(default_factory=list)
+    # calendar features follow the clock, not the data: a reference learnt from the first records
+    # covers only part of their cycle, so they would always drift
+    exclude: list[str] = field(default_factory=lambda: list(CALENDAR_FEATURES))
     outputs: bool = True
     text: bool = False
     text_components: int = 8
@@ -70,6 +80,8 @@ class DriftConfig:
             raise ValueError("step must be in [1, window]")
         if not 0.0 < self.alpha < 1.0:
             raise ValueError("alpha must be in (0, 1)")
+        if self.cusum_arl < 0:
+            raise ValueError("cusum_arl must be >= 0 (0 = off)")
         if self.correction not in ("holm", "bh", "bonferroni"):
             raise ValueError("correction must be holm, bh or bonferroni")
         if self.min_samples < 5:
@@ -143,12 +155,12 @@ class DriftDetector(Detector):
     # -- rows -------------------------------------------------------------------------------------
     def row_of(self, ev: Event) -> dict[str, Any]:
         a = ev.attributes
-        want = set(self.config.features)
+        want, skip = set(self.config.features), set(self.config.exclude)
         row = {}
         for k, v in a.items():
             if k.startswith("feature."):
                 name = k[8:]
-                if not want or name in want:
+                if (not want or name in want) and name not in skip:
                     row[name] = _scalar(v)
         if self.config.outputs:
             for k, v in output_columns(a).items():
@@ -187,7 +199,7 @@ class DriftDetector(Detector):
             ep.ref_rows, ep.ref_texts = [], []  # nothing to monitor yet: collect a new reference
             return
         ep.seq = SequentialDrift(ref, window=c.window, step=c.step, alpha=c.alpha, correction=c.correction,
-                                 min_samples=c.min_samples)
+                                 min_samples=c.min_samples, cusum_arl=c.cusum_arl)
         ep.ref_texts = []
         ep.ref_rows = []  # the reference now lives in ep.seq
 
