@@ -23,8 +23,10 @@ def bench() -> None:
               help="Leave-one-group-out: choose options and threshold on the other groups, score each group.")
 @click.option("--grid", default=None, metavar="JSON",
               help='With --cross-validate: options to choose from, {"option": [values]} (default: the detector\'s grid).')
+@click.option("--objective", type=click.Choice(["pooled", "mean"]), default="pooled", show_default=True,
+              help="With --cross-validate: what the training folds maximise (mean of group scores, or pooled files).")
 @click.option("--json", "as_json", is_flag=True, help="With --cross-validate: also print the result as JSON.")
-def nab(data, out, detector, threshold, cross, grid, as_json) -> None:
+def nab(data, out, detector, threshold, cross, grid, objective, as_json) -> None:
     """NAB score (standard, reward_low_FP, reward_low_FN) of a metric detector, streamed causally.
     With --cross-validate, score streams are cached under OUT/streams."""
     if not cross:
@@ -40,7 +42,7 @@ def nab(data, out, detector, threshold, cross, grid, as_json) -> None:
         raise click.BadParameter(f"not JSON: {e}", param_hint="--grid") from None
     if parsed is not None and not (isinstance(parsed, dict) and all(isinstance(v, list) for v in parsed.values())):
         raise click.BadParameter('expected {"option": [values], ...}', param_hint="--grid")
-    cv = cv_main(data, detector, parsed, cache_dir=Path(out) / "streams")
+    cv = cv_main(data, detector, parsed, cache_dir=Path(out) / "streams", objective=objective)
     if as_json:
         emit_json(to_json(cv))
 

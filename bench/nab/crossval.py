@@ -3,7 +3,9 @@
 For each NAB group (``data/<group>/``) in turn, every global parameter is chosen on the other
 groups only: the detector configuration (a small grid of options) and, per profile, the
 threshold on the [0, 1] anomaly score, both maximising the NAB score of the training files
-(pooled, as NAB scores a corpus). The held-out group is then scored three ways per profile:
+pooled as one corpus (``objective="pooled"``, the default: NAB's own convention) or the mean of the
+training groups' NAB scores (``objective="mean"``, bench.nab.objective). The
+held-out group is then scored three ways per profile:
 
 - ``swept``: its own best threshold (NAB's convention; the configuration is still the training one);
 - ``trained``: the threshold chosen on the training groups (nothing chosen on the scored group);
@@ -27,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from bench.nab import corpus as _corpus
+from bench.nab.objective import best_mean
 from bench.nab.runner import FIXED_THRESHOLD
 from bench.nab.scorer import Profile, score_corpus
 from bench.nab.streams import StreamCache
@@ -78,13 +81,24 @@ class CrossValidation:
         return float(np.mean(vals)) if vals else float("nan")
 
 
-def _best(layouts, units, prof: Profile) -> tuple[float, float]:
-    r = score_corpus(layouts, units, prof)
-    return r["score"], r["threshold"]
+OBJECTIVES = ("pooled", "mean")
+
+
+def _best(data, idx: list[int], units, prof: Profile, objective: str) -> tuple[float, float]:
+    """(training score, threshold) of one configuration's streams on the training files `idx`."""
+    if objective == "pooled":
+        r = score_corpus([data[i].layout for i in idx], [units[i] for i in idx], prof)
+        return r["score"], r["threshold"]
+    by: dict[str, list[int]] = {}
+    for i in idx:
+        by.setdefault(data[i].group, []).append(i)
+    return best_mean([([data[i].layout for i in g], [units[i] for i in g]) for g in by.values()], prof)
 
 
 def cross_validate(data_dir, detector: str = "novelty", grid: dict[str, list] | None = None,
-                   cache_dir=None, files: list[str] | None = None) -> CrossValidation:
+                   cache_dir=None, files: list[str] | None = None, objective: str = "pooled") -> CrossValidation:
+    if objective not in OBJECTIVES:
+        raise ValueError(f"objective must be one of {', '.join(OBJECTIVES)}")
     data = _corpus.load(data_dir, files)
     profiles = _corpus.profiles(data_dir)
     configs = expand(DEFAULT_GRIDS.get(detector, {}) if grid is None else grid)
@@ -97,11 +111,10 @@ def cross_validate(data_dir, detector: str = "novelty", grid: dict[str, list] | 
     for g in groups:
         tr = [i for i, d in enumerate(data) if d.group != g]
         te = [i for i, d in enumerate(data) if d.group == g]
-        tr_lay = [data[i].layout for i in tr]
         te_lay = [data[i].layout for i in te]
         nwin = sum(len(l.scorable_windows) for l in te_lay)
         for prof in profiles:
-            best = max(((_best(tr_lay, [streams[c][i] for i in tr], prof), c) for c in range(len(configs))),
+            best = max(((_best(data, tr, streams[c], prof, objective), c) for c in range(len(configs))),
                        key=lambda x: x[0][0])
             (tr_score, thr), c = best
             units = [streams[c][i] for i in te]
@@ -149,7 +162,7 @@ def to_json(cv: CrossValidation) -> dict:
 
 
 def main(data, detector: str = "novelty", grid: dict[str, list] | None = None, cache_dir=None,
-         files: list[str] | None = None) -> CrossValidation:
-    cv = cross_validate(data, detector, grid, cache_dir, files)
+         files: list[str] | None = None, objective: str = "pooled") -> CrossValidation:
+    cv = cross_validate(data, detector, grid, cache_dir, files, objective)
     print(table(cv))
     return cv

@@ -43,8 +43,9 @@ def fold(cv, group, profile="standard"):
     return next(f for f in cv.folds if f.group == group and f.profile == profile)
 
 
-def test_held_out_group_is_scored_with_parameters_chosen_on_the_others(tmp_path):
-    cv = cross_validate(corpus(tmp_path / "nab"), "novelty", GRID, cache_dir=tmp_path / "cache")
+@pytest.mark.parametrize("objective", ["pooled", "mean"])
+def test_held_out_group_is_scored_with_parameters_chosen_on_the_others(tmp_path, objective):
+    cv = cross_validate(corpus(tmp_path / "nab"), "novelty", GRID, cache_dir=tmp_path / "cache", objective=objective)
     assert {f.group for f in cv.folds} == {"a", "b", "quiet", "z"} and cv.streams_computed == 8
     for g in ("a", "b", "z"):
         f = fold(cv, g)
@@ -54,7 +55,7 @@ def test_held_out_group_is_scored_with_parameters_chosen_on_the_others(tmp_path)
     assert "MEAN" in table(cv)
     # change only group z: what its fold chose (on a, b, quiet) stays the same; other folds may move
     cv2 = cross_validate(corpus(tmp_path / "nab2", last_spike=10.5), "novelty", GRID,
-                         cache_dir=tmp_path / "cache")
+                         cache_dir=tmp_path / "cache", objective=objective)
     a, b = fold(cv, "z"), fold(cv2, "z")
     assert (a.options, a.train_threshold, a.train_score) == (b.options, b.train_threshold, b.train_score)
     assert b.swept < a.swept                             # the spike is gone: the held-out score is not
@@ -66,3 +67,25 @@ def test_streams_are_read_from_the_cache_the_second_time(tmp_path):
     again = cross_validate(root, "novelty", GRID, cache_dir=tmp_path / "cache")
     assert first.streams_computed == 8 and again.streams_computed == 0
     assert [f.__dict__ for f in first.folds] == [f.__dict__ for f in again.folds]
+
+
+def test_mean_objective_is_the_mean_of_the_group_scores_at_its_threshold(tmp_path):
+    from bench.nab import corpus as nab_corpus
+    from bench.nab.objective import best_mean
+    from bench.nab.scorer import Profile, score_corpus
+    from bench.nab.streams import StreamCache
+    data = nab_corpus.load(corpus(tmp_path / "nab"))
+    units = StreamCache(None).streams("novelty", {}, data)
+    prof = Profile("standard", tp=1.0, fp=0.11, fn=1.0)
+    groups = {}
+    for d, u in zip(data, units):
+        groups.setdefault(d.group, ([], []))
+        groups[d.group][0].append(d.layout)
+        groups[d.group][1].append(u)
+    score, thr = best_mean(list(groups.values()), prof)
+    per = [score_corpus(lays, us, prof, threshold=thr)["score"] for g, (lays, us) in groups.items() if g != "quiet"]
+    quiet = score_corpus(*groups["quiet"], prof, threshold=thr)
+    assert quiet["fp"] == 0 and score == pytest.approx(np.mean(per))
+    for t in np.linspace(0.05, 0.99, 12):             # no threshold does better
+        assert np.mean([score_corpus(l, u, prof, threshold=t)["score"] for g, (l, u) in groups.items()
+                        if g != "quiet"]) <= score + 1e-9 or score_corpus(*groups["quiet"], prof, threshold=t)["fp"]
