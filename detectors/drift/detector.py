@@ -23,7 +23,7 @@ from the current window entirely is reported (`status: missing`) rather than tes
 Numeric features also feed a rank CUSUM each (detectors.drift.cusum; ``cusum_arl`` rows between
 false alarms per feature on average): location and spread shifts alarm within ~100-200 rows.
 
-Config: reference_size 1000, reference_path "", window 500, step 50, alpha 0.005, cusum_arl 1e8,
+Config: reference_size 1000, reference_path "", window 500, step 50, alpha 0.002, cusum_arl 1e8,
 correction "holm" (holm | bh | bonferroni), min_samples 30, features [] (all), exclude (calendar
 features: hour, day_of_week, ...), outputs true,
 text false, text_components 8, mmd true, mmd_permutations 200, mmd_max_samples 2000,
@@ -57,7 +57,7 @@ class DriftConfig:
     reference_path: str = ""
     window: int = 500
     step: int = 50
-    alpha: float = 0.005          # window KS / chi-squared tests: false-alarm probability over the stream
+    alpha: float = 0.002          # window KS / chi-squared tests: false-alarm probability over the stream
     cusum_arl: float = 1e8        # rank CUSUM per numeric feature: rows between false alarms (0 = off)
     correction: str = "holm"
     min_samples: int = 30
