@@ -25,7 +25,7 @@ def bench() -> None:
               help='With --cross-validate: options to choose from, {"option": [values]} (default: the detector\'s grid).')
 @click.option("--objective", type=click.Choice(["pooled", "mean"]), default="pooled", show_default=True,
               help="With --cross-validate: what the training folds maximise (mean of group scores, or pooled files).")
-@click.option("--json", "as_json", is_flag=True, help="With --cross-validate: also print the result as JSON.")
+@click.option("--json", "as_json", is_flag=True, help="With --cross-validate: print the result as JSON instead of the table.")
 def nab(data, out, detector, threshold, cross, grid, objective, as_json) -> None:
     """NAB score (standard, reward_low_FP, reward_low_FN) of a metric detector, streamed causally.
     With --cross-validate, score streams are cached under OUT/streams."""
@@ -35,16 +35,18 @@ def nab(data, out, detector, threshold, cross, grid, objective, as_json) -> None
         return
     from pathlib import Path
 
-    from bench.nab.crossval import main as cv_main, to_json
+    from bench.nab.crossval import cross_validate, table, to_json
     try:
         parsed = json.loads(grid) if grid else None
     except json.JSONDecodeError as e:
         raise click.BadParameter(f"not JSON: {e}", param_hint="--grid") from None
     if parsed is not None and not (isinstance(parsed, dict) and all(isinstance(v, list) for v in parsed.values())):
         raise click.BadParameter('expected {"option": [values], ...}', param_hint="--grid")
-    cv = cv_main(data, detector, parsed, cache_dir=Path(out) / "streams", objective=objective)
+    cv = cross_validate(data, detector, parsed, cache_dir=Path(out) / "streams", objective=objective)
     if as_json:
         emit_json(to_json(cv))
+    else:
+        click.echo(table(cv))
 
 
 @bench.command("audit")

@@ -89,3 +89,22 @@ def test_mean_objective_is_the_mean_of_the_group_scores_at_its_threshold(tmp_pat
     for t in np.linspace(0.05, 0.99, 12):             # no threshold does better
         assert np.mean([score_corpus(l, u, prof, threshold=t)["score"] for g, (l, u) in groups.items()
                         if g != "quiet"]) <= score + 1e-9 or score_corpus(*groups["quiet"], prof, threshold=t)["fp"]
+
+
+@pytest.mark.parametrize("grid,ok", [('{"threshold": [0.05, 0.2]}', True), ("{not json", False),
+                                     ('{"threshold": 0.05}', False)])
+def test_cli_cross_validate(tmp_path, grid, ok):
+    from click.testing import CliRunner
+
+    from agent.cli import _load_commands, cli
+    _load_commands()
+    root = corpus(tmp_path / "nab")
+    r = CliRunner().invoke(cli, ["bench", "nab", "--data", str(root), "--out", str(tmp_path / "out"),
+                                 "--cross-validate", "--grid", grid, "--json"])
+    if not ok:
+        assert r.exit_code == 2 and "--grid" in r.output
+        return
+    assert r.exit_code == 0, r.output
+    assert (tmp_path / "out" / "streams").is_dir()
+    doc = json.loads(r.output)
+    assert {f["group"] for f in doc["folds"]} == {"a", "b", "quiet", "z"} and "standard" in doc["mean"]
