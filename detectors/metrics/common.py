@@ -358,7 +358,6 @@ def restore_rows(blob: bytes, kind: str, version: int) -> dict:
     return state
 
 
-
 @njit
 def suppress_and_calibrate(raw, ring, pos_rate, thr, r0, a_r, update, out):
     """Record suppression + flag-rate calibration of a run of raw scores of one series, in order.
