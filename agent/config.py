@@ -163,6 +163,7 @@ DEFAULT_DETECTORS: dict[str, dict] = {
     "gpu_memory_leak/default": {}, "straggler/default": {}, "slo_burn/default": {}, "error_burst/default": {},
     "sigma/default": {}, "ueba/default": {},                       # audit: rules and behaviour baselines
     "prompt_guard/default": {}, "extraction/default": {},          # inference traffic
+    "drift/default": {"reference_size": 200},                      # reference: each endpoint's first 200 requests
 }
 
 

@@ -19,10 +19,34 @@ def bench() -> None:
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Where NAB-format results go.")
 @click.option("--detector", default="novelty", show_default=True, help="Metric detector type.")
 @click.option("--threshold", type=float, default=None, help="Also score with this fixed threshold.")
-def nab(data, out, detector, threshold) -> None:
-    """NAB score (standard, reward_low_FP, reward_low_FN) of a metric detector, streamed causally."""
-    from bench.nab import main
-    main(data, out, detector, threshold=threshold)
+@click.option("--cross-validate", "cross", is_flag=True,
+              help="Leave-one-group-out: choose options and threshold on the other groups, score each group.")
+@click.option("--grid", default=None, metavar="JSON",
+              help='With --cross-validate: options to choose from, {"option": [values]} (default: the detector\'s grid).')
+@click.option("--objective", type=click.Choice(["pooled", "mean"]), default="pooled", show_default=True,
+              help="With --cross-validate: what the training folds maximise (mean of group scores, or pooled files).")
+@click.option("--json", "as_json", is_flag=True, help="With --cross-validate: print the result as JSON instead of the table.")
+def nab(data, out, detector, threshold, cross, grid, objective, as_json) -> None:
+    """NAB score (standard, reward_low_FP, reward_low_FN) of a metric detector, streamed causally.
+    With --cross-validate, score streams are cached under OUT/streams."""
+    if not cross:
+        from bench.nab import main
+        main(data, out, detector, threshold=threshold)
+        return
+    from pathlib import Path
+
+    from bench.nab.crossval import cross_validate, table, to_json
+    try:
+        parsed = json.loads(grid) if grid else None
+    except json.JSONDecodeError as e:
+        raise click.BadParameter(f"not JSON: {e}", param_hint="--grid") from None
+    if parsed is not None and not (isinstance(parsed, dict) and all(isinstance(v, list) for v in parsed.values())):
+        raise click.BadParameter('expected {"option": [values], ...}', param_hint="--grid")
+    cv = cross_validate(data, detector, parsed, cache_dir=Path(out) / "streams", objective=objective)
+    if as_json:
+        emit_json(to_json(cv))
+    else:
+        click.echo(table(cv))
 
 
 @bench.command("audit")

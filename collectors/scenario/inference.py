@@ -1,5 +1,6 @@
 """Sampled inference request records (format `warden-inference`): benign chat prompts for
-`llm-chat`, tabular fraud features for `fraud-scorer` (slower after release 2024.6)."""
+`llm-chat`, tabular fraud features for `fraud-scorer` (slower after release 2024.6; request amounts
+4x during the feature drift)."""
 from __future__ import annotations
 
 import math
@@ -9,7 +10,7 @@ from typing import Iterator
 from collectors.scenario.platform import INFERENCE_FORMAT, INJECTION_CLIENT
 from collectors.scenario.prompts import benign_prompt
 from collectors.scenario.stream import RecordHeap, daily_load, poisson, stream_rng
-from collectors.scenario.timeline import LATENCY_FACTOR, iso
+from collectors.scenario.timeline import DRIFT_FACTOR, LATENCY_FACTOR, iso
 
 _CLIENTS = (("web-frontend", "key-web-01", 0.45), ("mobile-app", "key-mob-02", 0.30),
             ("support-bot", "key-sup-03", 0.20), (INJECTION_CLIENT, "key-trial-3187", 0.05))
@@ -30,6 +31,7 @@ def gen_inference(seed: int, t0: float, dur: float, windows: dict) -> Iterator:
     out = RecordHeap()
     rng = stream_rng(seed, "inference")
     slow = windows.get("latency-regression")
+    drift = windows.get("feature-drift")
     for m in range(int(dur // 60)):
         base = t0 + m * 60
         for _ in range(poisson(rng, 2.0 * daily_load(base))):
@@ -47,6 +49,8 @@ def gen_inference(seed: int, t0: float, dur: float, windows: dict) -> Iterator:
         for _ in range(poisson(rng, 2.0 * daily_load(base))):
             tt = base + rng.randrange(60000) / 1000.0
             amount = round(math.exp(rng.gauss(3.6, 1.0)), 2)
+            if drift and drift[0] <= tt < drift[1]:
+                amount = round(amount * DRIFT_FACTOR, 2)
             merchant = rng.choice(_MERCHANTS)
             country = rng.choice(_COUNTRIES)
             card_present = rng.random() < 0.6

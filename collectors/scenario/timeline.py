@@ -25,10 +25,13 @@ _FRAC = {
     "training-straggler": ((3 + 20 / 60) / 6, (4 + 20 / 60) / 6),
     "prompt-injection": (3.75 / 6, 4.25 / 6),
     "latency-regression": (4.5 / 6, 1.0),
+    "feature-drift": (3.0 / 6, 4.25 / 6),
 }
 LEAK_RATE_PER_10MIN = 0.025      # of the node's normal memory use
 STRAGGLER_FACTOR = 1.6
 LATENCY_FACTOR = 3.0
+DRIFT_FACTOR = 4.0               # fraud-scorer request amounts during the feature drift
+DRIFT_ENDPOINT, DRIFT_FEATURE = "fraud-scorer", "amount"
 
 
 def parse_start(start: str | float | int) -> float:
@@ -98,11 +101,19 @@ def ground_truth(seed: int = DEFAULT_SEED, hours: float = DEFAULT_HOURS, start: 
     s, e = w("prompt-injection")
     out.append(dict(id="prompt-injection", kind="prompt_injection", entity="llm-chat", start=s, end=e,
                     family="guard", format=INFERENCE_FORMAT, client_id=INJECTION_CLIENT,
+                    # the injected prompts get short refusals: llm-chat's output tokens drift as well
+                    also=[{"family": "drift", "entity": "llm-chat", "feature": "output:output_tokens"}],
                     description=f"client {INJECTION_CLIENT} sends prompt-injection / jailbreak prompts"))
     s, e = w("latency-regression")
     out.append(dict(id="latency-regression", kind="latency_regression", entity=SLOW_ENDPOINT, start=s, end=e,
                     family="metrics", format=EVENT_FORMAT, metric=names.HTTP_SERVER_DURATION, direction="up",
                     description=f"{names.HTTP_SERVER_DURATION} on {SLOW_ENDPOINT} is {LATENCY_FACTOR}x "
                                 "after release 2024.6"))
+    s, e = w("feature-drift")
+    out.append(dict(id="feature-drift", kind="feature_drift", entity=DRIFT_ENDPOINT, start=s, end=e,
+                    family="drift", format=INFERENCE_FORMAT, feature=DRIFT_FEATURE, factor=DRIFT_FACTOR,
+                    action="retrain",
+                    description=f"request feature {DRIFT_FEATURE!r} of {DRIFT_ENDPOINT} is {DRIFT_FACTOR:g}x its "
+                                "usual size (a new merchant mix): drift, then a (dry-run) retraining request"))
     return out
 

@@ -1,6 +1,8 @@
 """Detector type `drift`: data, prompt and output drift of model endpoints (keyed by endpoint).
 
-Per endpoint (the event entity), the first `reference_size` events form the reference window (or
+Per endpoint (the event entity) and model version (`model.version`: a release gets its own
+reference instead of being reported as drift of the previous one), the first `reference_size`
+events form the reference window (or
 `reference_path`, a CSV / JSON-lines reference data set of feature columns, shared by all
 endpoints). After that, every `step` events the last `window` events are tested against the
 reference with the sequential procedure of detectors.drift.stream (KS / chi-squared per feature,
@@ -18,8 +20,12 @@ Columns: `feature.<name>` attributes (all, or only `features`); with `outputs`, 
 (`text.pc0`...). Missing values and values of the wrong type count as missing; a feature missing
 from the current window entirely is reported (`status: missing`) rather than tested.
 
-Config: reference_size 1000, reference_path "", window 500, step 50, alpha 0.01,
-correction "holm" (holm | bh | bonferroni), min_samples 30, features [], outputs true,
+Numeric features also feed a rank CUSUM each (detectors.drift.cusum; ``cusum_arl`` rows between
+false alarms per feature on average): location and spread shifts alarm within ~100-200 rows.
+
+Config: reference_size 1000, reference_path "", window 500, step 50, alpha 0.002, cusum_arl 1e8,
+correction "holm" (holm | bh | bonferroni), min_samples 30, features [] (all), exclude (calendar
+features: hour, day_of_week, ...), outputs true,
 text false, text_components 8, mmd true, mmd_permutations 200, mmd_max_samples 2000,
 device "auto", severity "medium".
 """
@@ -36,10 +42,13 @@ from agent.event import Event, Finding
 from agent.registry import register
 from detectors.base import Detector
 from detectors.drift import stats as S
+from detectors.drift.endpoint import Endpoint, scalar, version_of
 from detectors.drift.stream import SequentialDrift
 from detectors.drift.text import output_columns
 
 SEVERITIES = ("info", "low", "medium", "high", "critical")
+CALENDAR_FEATURES = ("hour", "hour_of_day", "minute", "day_of_week", "weekday", "day_of_month", "month",
+                     "timestamp")
 
 
 @dataclass
@@ -48,10 +57,14 @@ class DriftConfig:
     reference_path: str = ""
     window: int = 500
     step: int = 50
-    alpha: float = 0.01
+    alpha: float = 0.002          # window KS / chi-squared tests: false-alarm probability over the stream
+    cusum_arl: float = 1e8        # rank CUSUM per numeric feature: rows between false alarms (0 = off)
     correction: str = "holm"
     min_samples: int = 30
     features: list[str] = field(default_factory=list)
+    # calendar features follow the clock, not the data: a reference learnt from the first records
+    # covers only part of their cycle, so they would always drift
+    exclude: list[str] = field(default_factory=lambda: list(CALENDAR_FEATURES))
     outputs: bool = True
     text: bool = False
     text_components: int = 8
@@ -70,6 +83,8 @@ class DriftConfig:
             raise ValueError("step must be in [1, window]")
         if not 0.0 < self.alpha < 1.0:
             raise ValueError("alpha must be in (0, 1)")
+        if self.cusum_arl < 0:
+            raise ValueError("cusum_arl must be >= 0 (0 = off)")
         if self.correction not in ("holm", "bh", "bonferroni"):
             raise ValueError("correction must be holm, bh or bonferroni")
         if self.min_samples < 5:
@@ -82,55 +97,17 @@ class DriftConfig:
             raise ValueError(f"severity must be one of {', '.join(SEVERITIES)}")
 
 
-def _scalar(v: Any) -> Any:
-    if v is None or isinstance(v, str) or isinstance(v, bool):
-        return v
-    if isinstance(v, (int, float)):
-        return float(v) if math.isfinite(float(v)) else None
-    return None  # lists / dicts: wrong type -> missing
-
-
-class _Endpoint:
-    """State of one endpoint: warming (collecting the reference) or monitoring."""
-
-    def __init__(self) -> None:
-        self.ref_rows: list[dict] = []
-        self.ref_texts: list[str] = []
-        self.seq: SequentialDrift | None = None
-        self.projector = None
-        self.model: dict[str, str] = {}
-        self.n = 0
-        self.last_score = 0.0
-        self.findings = 0
-
-    def to_state(self) -> dict:
-        return {"ref_rows": self.ref_rows, "ref_texts": self.ref_texts,
-                "seq": self.seq.to_state() if self.seq else None,
-                "projector": self.projector.to_state() if self.projector is not None else None,
-                "model": self.model, "n": self.n, "last_score": self.last_score, "findings": self.findings}
-
-    @classmethod
-    def from_state(cls, st: dict) -> "_Endpoint":
-        from detectors.drift.text import Projector
-        e = cls()
-        e.ref_rows, e.ref_texts = list(st["ref_rows"]), list(st["ref_texts"])
-        e.seq = SequentialDrift.from_state(st["seq"]) if st.get("seq") else None
-        e.projector = Projector.from_state(st["projector"]) if st.get("projector") else None
-        e.model, e.n = dict(st["model"]), int(st["n"])
-        e.last_score, e.findings = float(st["last_score"]), int(st["findings"])
-        return e
-
-
 @register
 class DriftDetector(Detector):
     type = "drift"
     event_kinds = ("inference",)
     Config = DriftConfig
-    state_version = 1
+    state_version = 2             # 1: one reference per endpoint; 2: per endpoint and model version
 
     def __init__(self, *a, **kw) -> None:
         super().__init__(*a, **kw)
-        self._eps: dict[str, _Endpoint] = {}
+        self._eps: dict[tuple[str, str], Endpoint] = {}    # (endpoint, model version) -> state
+        self._current: dict[str, str] = {}                 # endpoint -> the version seen last
         self._reference_cols: dict[str, list] | None = None
         if self.config.reference_path:
             from detectors.drift.data import read_columns
@@ -143,17 +120,17 @@ class DriftDetector(Detector):
     # -- rows -------------------------------------------------------------------------------------
     def row_of(self, ev: Event) -> dict[str, Any]:
         a = ev.attributes
-        want = set(self.config.features)
+        want, skip = set(self.config.features), set(self.config.exclude)
         row = {}
         for k, v in a.items():
             if k.startswith("feature."):
                 name = k[8:]
-                if not want or name in want:
-                    row[name] = _scalar(v)
+                if (not want or name in want) and name not in skip:
+                    row[name] = scalar(v)
         if self.config.outputs:
             for k, v in output_columns(a).items():
-                row[k] = _scalar(v)
-            row["prompt:length"] = _scalar(a.get("gen_ai.prompt.length"))
+                row[k] = scalar(v)
+            row["prompt:length"] = scalar(a.get("gen_ai.prompt.length"))
         return row
 
     def _prompt(self, ev: Event) -> str | None:
@@ -161,11 +138,14 @@ class DriftDetector(Detector):
         return p[:2000] if isinstance(p, str) and p.strip() else None
 
     # -- warm-up ----------------------------------------------------------------------------------
+    def _key(self, ev: Event) -> tuple[str, str]:
+        return ev.entity, version_of(ev)
+
     def is_warm(self, event: Event) -> bool:
-        ep = self._eps.get(event.entity)
+        ep = self._eps.get(self._key(event))
         return ep is not None and ep.seq is not None
 
-    def _start_monitoring(self, ep: _Endpoint) -> None:
+    def _start_monitoring(self, ep: Endpoint) -> None:
         c = self.config
         if self._reference_cols is not None:
             ref = {k: v for k, v in self._reference_cols.items() if not c.features or k in c.features}
@@ -187,15 +167,15 @@ class DriftDetector(Detector):
             ep.ref_rows, ep.ref_texts = [], []  # nothing to monitor yet: collect a new reference
             return
         ep.seq = SequentialDrift(ref, window=c.window, step=c.step, alpha=c.alpha, correction=c.correction,
-                                 min_samples=c.min_samples)
+                                 min_samples=c.min_samples, cusum_arl=c.cusum_arl)
         ep.ref_texts = []
         ep.ref_rows = []  # the reference now lives in ep.seq
 
     # -- processing -------------------------------------------------------------------------------
-    def _ep(self, entity: str) -> _Endpoint:
-        ep = self._eps.get(entity)
+    def _ep(self, key: tuple[str, str]) -> Endpoint:
+        ep = self._eps.get(key)
         if ep is None:
-            ep = self._eps[entity] = _Endpoint()
+            ep = self._eps[key] = Endpoint()
             if self._reference_cols is not None:
                 self._start_monitoring(ep)
         return ep
@@ -206,7 +186,7 @@ class DriftDetector(Detector):
         pcs: dict[int, np.ndarray] = {}
         if c.text:  # embed the prompts of monitored endpoints in one batch
             todo = [(i, p) for i, e in enumerate(evs)
-                    if (p := self._prompt(e)) is not None and (ep := self._eps.get(e.entity)) is not None
+                    if (p := self._prompt(e)) is not None and (ep := self._eps.get(self._key(e))) is not None
                     and ep.projector is not None]
             if todo:
                 from detectors.drift.text import embed
@@ -215,7 +195,9 @@ class DriftDetector(Detector):
                     pcs[i] = ee
         findings = []
         for i, ev in enumerate(evs):
-            ep = self._ep(ev.entity)
+            key = self._key(ev)
+            ep = self._ep(key)
+            self._current[ev.entity] = key[1]
             ep.n += 1
             a = ev.attributes
             if a.get("model.name") is not None:
@@ -248,13 +230,13 @@ class DriftDetector(Detector):
                 findings.append(self._finding(ev, ep, alarm))
         return findings
 
-    def _window_cols(self, ep: _Endpoint) -> dict[str, list]:
+    def _window_cols(self, ep: Endpoint) -> dict[str, list]:
         rows = [r for _, r, _ in list(ep.seq.buf)[-self.config.window:]]
         return {k: [r.get(k) for r in rows] for k in ep.seq.reference}
 
     def report(self, entity: str) -> dict[str, Any]:
         """Full report of the current window of `entity` against its reference (all features)."""
-        ep = self._eps.get(entity)
+        ep = self._eps.get((entity, self._current.get(entity, "")))
         if ep is None or ep.seq is None:
             return {"status": "warming up", "entity": entity}
         cur = self._window_cols(ep)
@@ -292,7 +274,7 @@ class DriftDetector(Detector):
         r["features_used"] = num
         return r
 
-    def _finding(self, ev: Event, ep: _Endpoint, alarm: dict) -> Finding:
+    def _finding(self, ev: Event, ep: Endpoint, alarm: dict) -> Finding:
         c = self.config
         ep.findings += 1
         cur = self._window_cols(ep)
@@ -338,38 +320,43 @@ class DriftDetector(Detector):
     # -- detector API -----------------------------------------------------------------------------
     def score_many(self, events: Sequence[Event]) -> np.ndarray:
         """Causal score per event: -log10 of the endpoint's last adjusted p-value (0 while warming)."""
-        return np.array([self._eps[e.entity].last_score if e.entity in self._eps else 0.0 for e in events])
+        return np.array([ep.last_score if (ep := self._eps.get(self._key(e))) is not None else 0.0 for e in events])
 
     def learn_many(self, events: Sequence[Event]) -> None:
         self.process(events)
 
     def threshold_for(self, event: Event) -> float:
-        ep = self._eps.get(event.entity)
+        ep = self._eps.get(self._key(event))
         k = (ep.seq.k if ep and ep.seq else 0) + 1
         from detectors.drift.stream import spend
         return -math.log10(spend(self.config.alpha, k))
 
     def entities(self):
-        return list(self._eps)
+        return sorted({k[0] for k in self._eps})
 
     def forget(self, entity: str) -> None:
-        self._eps.pop(entity, None)
+        for k in [k for k in self._eps if k[0] == entity]:
+            del self._eps[k]
+        self._current.pop(entity, None)
 
     def snapshot(self, entity: str | None = None) -> bytes:
-        if entity is not None:
-            ep = self._eps.get(entity)
-            st = {"entities": {entity: ep.to_state()} if ep else {}}
-        else:
-            st = {"entities": {k: v.to_state() for k, v in self._eps.items()}}
-        return snapshot.pack(self.type, self.state_version, st)
+        st: dict[str, dict] = {}
+        for (ent, ver), ep in self._eps.items():
+            if entity is None or ent == entity:
+                st.setdefault(ent, {"current": self._current.get(ent, ""), "versions": {}})["versions"][ver] = ep.to_state()
+        return snapshot.pack(self.type, self.state_version, {"entities": st})
 
     def restore(self, blob: bytes, entity: str | None = None) -> None:
-        _, st = snapshot.unpack(blob, self.type, self.state_version)
-        ents = {k: _Endpoint.from_state(v) for k, v in st["entities"].items()}
-        if entity is not None:
-            if entity in ents:
-                self._eps[entity] = ents[entity]
-            else:
-                self._eps.pop(entity, None)
-        else:
-            self._eps = ents
+        ver, st = snapshot.unpack(blob, self.type, (1, self.state_version))
+        ents: dict[str, dict] = {}
+        for ent, v in st["entities"].items():
+            if ver == 1:     # one reference per endpoint: it belongs to the version it last saw
+                mv = (v.get("model") or {}).get("version")
+                v = {"current": "" if mv is None else str(mv), "versions": {"" if mv is None else str(mv): v}}
+            ents[ent] = v
+        for ent in ([entity] if entity is not None else list({k[0] for k in self._eps} | set(ents))):
+            self.forget(ent)
+            if ent in ents:
+                self._current[ent] = ents[ent]["current"]
+                for vv, est in ents[ent]["versions"].items():
+                    self._eps[(ent, vv)] = Endpoint.from_state(est)

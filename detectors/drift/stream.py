@@ -13,6 +13,12 @@ On an alarm, the change point is estimated from the retained history (`history` 
 index tau maximising sqrt(n_tau) * KS(reference, x[tau:t]) for the most significant feature (for a
 single change this peaks at the change). A feature that alarmed stays "drifting" and does not
 alarm again; a new alarm needs a newly drifting feature (`reset_drifting()` re-arms them).
+
+Alongside, every numeric feature feeds a rank CUSUM (detectors.drift.cusum, `cusum_arl` rows
+between false alarms per feature on average; 0 = off): a location or spread shift is caught
+within a few hundred rows of its start (the window test needs the window to fill with drifted rows
+first), and the CUSUM's reset point estimates the change. Its false alarms are a rate (one per
+`cusum_arl` rows per feature), not a probability over the whole stream.
 """
 from __future__ import annotations
 
@@ -23,6 +29,7 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 
 from detectors.drift import stats as S
+from detectors.drift.cusum import RankCusum, siegmund_arl
 
 
 def spend(alpha: float, k: int) -> float:
@@ -30,11 +37,11 @@ def spend(alpha: float, k: int) -> float:
 
 
 class SequentialDrift:
-    state_version = 1
+    state_version = 2
 
     def __init__(self, reference: dict[str, Sequence[Any]], *, window: int = 500, step: int = 50,
                  alpha: float = 0.05, correction: str = "holm", min_samples: int = 30,
-                 history: int | None = None, max_reference: int = 20000) -> None:
+                 history: int | None = None, max_reference: int = 20000, cusum_arl: float = 1e8) -> None:
         if window < 10 or step < 1 or not 0 < alpha < 1:
             raise ValueError("need window >= 10, step >= 1 and 0 < alpha < 1")
         self.window, self.step, self.alpha = int(window), int(step), float(alpha)
@@ -55,6 +62,11 @@ class SequentialDrift:
                 self._sorted[name] = np.sort(S.numeric_array(vals))
         if not self.reference:
             raise ValueError("reference has no usable feature")
+        if cusum_arl < 0:
+            raise ValueError("cusum_arl must be >= 0 (0 = off)")
+        self.cusum_arl = float(cusum_arl)
+        self.cusums = ({n: RankCusum(v, self.cusum_arl) for n, v in self._sorted.items() if len(v) >= 2}
+                       if self.cusum_arl > 0 else {})
         self.buf: deque = deque(maxlen=self.history)   # (row index, {feature: value}, meta)
         self.t = -1          # index of the last row seen
         self.k = 0           # tests run (alpha-spending index)
@@ -69,9 +81,31 @@ class SequentialDrift:
         self.t += 1
         self.buf.append((self.t, {f: row.get(f) for f in self.reference}, meta))
         self.since_reset += 1
+        fast = self._cusum(row) if self.cusums else None
         if self.since_reset >= self.window and (self.t + 1) % self.step == 0:
-            return self._check()
-        return None
+            return self._check() or fast
+        return fast
+
+    def _cusum(self, row: dict[str, Any]) -> dict | None:
+        hits = {}
+        for name, c in self.cusums.items():
+            v = row.get(name)
+            if S.is_number(v) and math.isfinite(float(v)):
+                r = c.update(float(v), self.t)
+                if r is not None and name not in self.drifting:
+                    hits[name] = r
+        if not hits:
+            return None
+        self.drifting.update(hits)
+        for r in hits.values():   # the no-drift rate of a CUSUM value this high, per row
+            r["p_value"] = r["p_adjusted"] = 1.0 / siegmund_arl(r["statistic"], self.cusums[next(iter(hits))].k)
+            r["n"] = self.t - r["change_point"] + 1
+        lead = max(hits, key=lambda n: hits[n]["statistic"] / hits[n]["h"])
+        cp = hits[lead]["change_point"]
+        cp_meta = next((m for i, _, m in self.buf if i == cp), None)
+        return {"row": self.t, "change_point": cp, "change_point_meta": cp_meta, "features": sorted(hits),
+                "drifting": sorted(self.drifting), "test_index": self.k, "level": 1.0 / (4.0 * self.cusum_arl),
+                "results": {n: hits[n] for n in sorted(hits)}, "window": [cp, self.t]}
 
     def update_many(self, rows: Iterable[dict[str, Any]]) -> list[dict]:
         out = []
@@ -155,14 +189,19 @@ class SequentialDrift:
         return {"v": self.state_version, "window": self.window, "step": self.step, "alpha": self.alpha,
                 "correction": self.correction, "min_samples": self.min_samples, "history": self.history,
                 "reference": self.reference, "buf": [[i, r, m] for i, r, m in self.buf], "t": self.t, "k": self.k,
-                "since_reset": self.since_reset, "drifting": sorted(self.drifting)}
+                "since_reset": self.since_reset, "drifting": sorted(self.drifting), "cusum_arl": self.cusum_arl,
+                "cusums": {n: c.to_state() for n, c in self.cusums.items()}}
 
     @classmethod
     def from_state(cls, st: dict) -> "SequentialDrift":
-        if st.get("v") != cls.state_version:
+        if st.get("v") not in (1, cls.state_version):
             raise ValueError(f"sequential drift state version {st.get('v')!r} not supported")
         obj = cls(st["reference"], window=st["window"], step=st["step"], alpha=st["alpha"],
-                  correction=st["correction"], min_samples=st["min_samples"], history=st["history"])
+                  correction=st["correction"], min_samples=st["min_samples"], history=st["history"],
+                  cusum_arl=st.get("cusum_arl", 0.0))   # version 1: no CUSUMs
+        for n, c in st.get("cusums", {}).items():
+            if n in obj.cusums:
+                obj.cusums[n].load_state(c)
         obj.buf.extend((int(i), dict(r), m) for i, r, m in st["buf"])
         obj.t, obj.k, obj.since_reset = int(st["t"]), int(st["k"]), int(st["since_reset"])
         obj.drifting = set(st["drifting"])

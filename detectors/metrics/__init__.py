@@ -11,7 +11,8 @@ versioned and checksummed (agent.snapshot, no pickle), per entity or whole.
 | baseline | baseline | robust z against a Huber EWMA centre/scale (default metric detector) |
 | seasonal | seasonal | the same per phase of a season (hour of day by default) |
 | changepoint | changepoint | two-sided CUSUM on clipped robust z: level shifts |
-| novelty | novelty | distance to the nearest recent value, record suppression, flag-rate calibration (best on NAB) |
+| novelty | novelty | distance to the nearest recent value, record suppression, flag-rate calibration |
+| discord | discord | distance of the recent shape to the nearest shape the series has shown (with novelty in an ensemble: best on NAB) |
 | pyod_window | windows | a PyOD model (knn, lof, iforest, ecod, copod, hbos) over sliding windows |
 | forecast | forecast | torch MLP forecaster (GPU when present); artifact from train.main |
 | ensemble | ensemble | calibrated combination of the above |

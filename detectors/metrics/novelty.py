@@ -41,6 +41,7 @@ import numpy as np
 from agent.event import Event, Finding
 from agent.registry import register
 from detectors.metrics.common import RunResult, SeriesTable, SeriesTableDetector, extract, halflife_alpha, njit
+from detectors.metrics.suppression import push_ring, suppress_damp
 from detectors.metrics.config import CalibrationConfig, ScaleFloorConfig
 
 # state columns
@@ -99,19 +100,8 @@ def _novelty_kernel(ids, x, t, st, buf, mode, L, K, Q, warmup, thr, a_s, min_sca
                 den = floor
             raw = best / den
             scales[i] = den
-            prev = 0.0
-            for k in range(K):
-                if sc_ring[k] > prev:
-                    prev = sc_ring[k]
-            out = raw if raw > prev else 0.0
             raws[i] = raw
-            if r0 > 0.0:
-                # flag-rate calibration: a series that keeps producing new values counts less
-                rate = st[s, 14]
-                damp = 1.0 if rate <= r0 else r0 / rate
-                if mode != 2 and not late:
-                    st[s, 14] = rate + a_r * ((1.0 if out >= thr else 0.0) - rate)
-                out = out * damp
+            out = suppress_damp(raw, sc_ring, K, st, s, 14, r0, a_r, thr, mode != 2 and not late)
             scores[i] = out
         if mode == 2 or late:
             if late and mode != 2:
@@ -120,10 +110,7 @@ def _novelty_kernel(ids, x, t, st, buf, mode, L, K, Q, warmup, thr, a_s, min_sca
                     flags[i] = True
             continue
         # in-order point: remember its raw score for suppression
-        if K > 0:
-            rp = int(st[s, 10])
-            sc_ring[rp] = raw
-            st[s, 10] = (rp + 1) % K
+        push_ring(sc_ring, K, st, s, 10, raw)
         st[s, 5] = t[i]
         st[s, 12] = seen + 1.0
         if np.isnan(st[s, 11]):

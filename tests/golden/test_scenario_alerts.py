@@ -17,7 +17,7 @@ from collectors.scenario import ground_truth
 
 SLACK_BEFORE, SLACK_AFTER = 600, 2700
 FAMILY_DETECTORS = {"metrics": {"baseline", "gpu_memory_leak", "straggler", "slo_burn"},
-                    "sigma": {"sigma", "ueba"}, "guard": {"prompt_guard"}}
+                    "sigma": {"sigma", "ueba"}, "guard": {"prompt_guard"}, "drift": {"drift"}}
 
 
 def incidents():

@@ -53,7 +53,7 @@ def test_deterministic_byte_identical(recs):
 
 #: sha256 of orjson.dumps(generate()) - pins the bundled scenario byte for byte across machines and
 #: Python versions. A deliberate change of the scenario updates it (and says so in the commit).
-GOLDEN_SHA256 = "c74d6d6ef340e7e3db18d370b8c54b8055a7f23bde2b6cf45d4085c8f3514856"
+GOLDEN_SHA256 = "866d62070c863809a293ce65e7e200d60b5875a4a413577a407b74ce26fcc943"
 
 
 def test_golden_digest(recs):
@@ -103,10 +103,10 @@ def test_incidents_off_keeps_the_background(recs):
 
 def test_ground_truth_schedule(gt):
     assert set(gt) == {"gpu-memory-leak", "console-bruteforce", "new-principal-exfiltration",
-                       "training-straggler", "prompt-injection", "latency-regression"}
+                       "training-straggler", "prompt-injection", "latency-regression", "feature-drift"}
     for g in gt.values():
         assert WARM <= g["start"] < g["end"] <= T0 + 6 * 3600
-        assert g["family"] in ("metrics", "sigma", "guard")
+        assert g["family"] in ("metrics", "sigma", "guard", "drift")
     assert gt["gpu-memory-leak"]["end"] - gt["gpu-memory-leak"]["start"] == 90 * 60
 
 

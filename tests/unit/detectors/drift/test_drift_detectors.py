@@ -265,4 +265,28 @@ def test_drift_detector_text_mode_flags_topic_change():
     blob = det.snapshot()
     det2 = create("detector", "drift/text", {"reference_size": 60, "text": True, "text_components": 4})
     det2.restore(blob)
-    assert det2._eps["chat"].projector is not None
+    assert det2._eps[("chat", "")].projector is not None
+
+
+def test_each_model_version_gets_its_own_reference():
+    from agent.registry import create
+    det = create("detector", "drift/ver", {"reference_size": 300, "mmd": False})
+    rng = np.random.default_rng(3)
+    old = [_ev(i, rng.normal(size=3).tolist(), version="7") for i in range(1200)]
+    # release 8 answers differently (its inputs shift too): a new reference, not drift of release 7
+    new = [_ev(1200 + i, (rng.normal(size=3) + [2.0, 0, 0]).tolist(), version="8") for i in range(1200)]
+    assert det.process(old) == [] and det.process(new) == []
+    assert det.is_warm(new[-1]) and det.report("fraud")["model"] == {"name": "fraud", "version": "8"}
+    # the old version drifting is still drift, measured against its own reference
+    late = [_ev(2400 + i, (rng.normal(size=3) + [2.0, 0, 0]).tolist(), version="7") for i in range(300)]
+    fs = det.process(late)
+    assert len(fs) == 1 and fs[0].evidence["model"]["version"] == "7" and "a" in fs[0].evidence["features"]
+    again = create("detector", "drift/ver2", {"reference_size": 300, "mmd": False})
+    again.restore(det.snapshot("fraud"), "fraud")
+    assert again.entities() == ["fraud"] and again.report("fraud")["model"]["version"] == "7"
+    # a version-1 snapshot (one reference per endpoint) restores under the version it last saw
+    from agent import snapshot
+    v1 = snapshot.pack("drift", 1, {"entities": {"fraud": det._eps[("fraud", "8")].to_state()}})
+    old_style = create("detector", "drift/ver3", {"reference_size": 300, "mmd": False})
+    old_style.restore(v1)
+    assert old_style.is_warm(new[0]) and not old_style.is_warm(old[0])

@@ -18,6 +18,7 @@ SHARED_DEFAULTS = {
     "seasonal": (7.0, "medium", 2.0, []),
     "changepoint": (12.0, "medium", 0.0, []),
     "novelty": (0.1, "medium", 3.0, []),
+    "discord": (1.6, "medium", 3.0, []),
     "pyod_window": (1.5, "medium", 2.0, []),
     "forecast": (8.0, "medium", 2.0, []),
     "ensemble": (1.0, "medium", 2.0, []),
@@ -31,8 +32,8 @@ SHARED_DEFAULTS = {
 }
 #: the option groups, with their defaults where a detector does not override them
 SCALE_FLOOR = {"baseline": (1e-9, 0.01), "seasonal": (1e-9, 0.01), "changepoint": (1e-9, 0.01),
-               "novelty": (1e-12, 1e-6)}
-CALIBRATION = {"novelty", "pyod_window", "forecast"}
+               "novelty": (1e-12, 1e-6), "discord": (1e-12, 0.002)}
+CALIBRATION = {"novelty", "discord", "pyod_window", "forecast"}
 
 
 def metric_detector_types():

@@ -14,6 +14,7 @@ FAST = {
     "pyod_window": {"fit_after": 32, "refit_every": 64, "max_train": 128, "window": 4},
     "forecast": {"fit_after": 64, "fit_epochs": 2, "window": 8, "hidden": 8, "warmup": 5},
     "novelty": {"warmup": 100, "memory": 200},
+    "discord": {"warmup": 50, "memory": 200, "window": 8, "segments": 4},
     "ensemble": {"member_options": {"novelty": {"warmup": 100, "memory": 200}}},
     "seasonal": {"period": 3600.0, "bins": 4, "warmup": 5},
 }
@@ -116,6 +117,18 @@ def test_novelty_flags_new_values_once_and_adapts():
     assert len(idx) <= 10                            # new extremes of the noise early on are novel too
     f = d.process([ev("n", "m", 1e6, 60.0)])[0]
     assert f.evidence["nearest_seen"] >= 24 and f.evidence["range"][1] >= 24 and f.evidence["value"] == 60.0
+
+
+def test_discord_flags_a_shape_change_of_values_already_seen_and_novelty_does_not():
+    rng = np.random.default_rng(3)
+    t = np.arange(4000)
+    v = np.sin(2 * np.pi * t / 144) + 0.02 * rng.standard_normal(len(t))
+    v[3000:3144] = np.sin(2 * np.pi * t[3000:3144] / 36)     # one "day" four times as fast, same values
+    shape = registry.create("detector", "discord/t", {}).run(series_events("s", "m", v))
+    value = registry.create("detector", "novelty/t", {}).run(series_events("s", "m", v))
+    flagged = np.flatnonzero(shape.flags[1000:]) + 1000      # once a few periods are known
+    assert len(flagged) and all(3000 <= i < 3144 + 64 for i in flagged)
+    assert not value.flags[2900:3300].any()
 
 
 def test_changepoint_flags_a_shift_not_a_spike():
