@@ -38,14 +38,19 @@ def incidents():
         out.append(item)
         if ip:
             by_ip[ip] = item
+        for k, extra in enumerate(g.get("also") or ()):   # a consequence another family sees (e.g. drift)
+            out.append({"ids": [f"{g['id']}.also{k}"], "entities": {extra["entity"]}, "start": g["start"],
+                        "end": g["end"], "family": extra["family"], "client": None})
     return out
 
 
 def claims(incident, alert) -> bool:
-    """The alert is about this incident: inside its window, on (or with a step on) its entity,
-    and for a per-client incident, about that client."""
+    """The alert is about this incident: inside its window, from a detector of its family, on (or
+    with a step on) its entity, and for a per-client incident, about that client."""
     if not incident["start"] - SLACK_BEFORE <= alert.first_seen <= incident["end"] + SLACK_AFTER:
         return False
+    if alert.detector.split("/")[0] not in FAMILY_DETECTORS.get(incident["family"], {incident["family"]}):
+        return False      # another family's alert on the same entity belongs to another incident
     if incident["client"] and incident["client"] not in (alert.labels.get("client"), alert.evidence.get("client.id")):
         return False
     entities = {alert.entity} | {s["entity"] for s in alert.steps}
