@@ -24,6 +24,8 @@ def add_step(steps: list[dict[str, Any]], f: Finding, policy: str) -> bool:
             s["first_seen"] = min(s["first_seen"], f.time)
             s["last_seen"] = max(s["last_seen"], f.time)
             s["severity"] = max_severity(s["severity"], f.severity)
+            if isinstance(f.evidence, dict) and "chart" in f.evidence:   # a metric step keeps its latest chart
+                s["evidence"] = {**(s.get("evidence") or {}), "chart": f.evidence["chart"]}
             return True
     if len(steps) >= MAX_STEPS:
         return False

@@ -28,6 +28,11 @@ class ChartData:
     direction: str
 
     @classmethod
+    def of_alert(cls, alert) -> "ChartData | None":
+        ch = chart_evidence(alert)
+        return cls.from_evidence({"chart": ch}) if ch is not None else None
+
+    @classmethod
     def from_evidence(cls, evidence: dict[str, Any]) -> "ChartData | None":
         ch = evidence.get("chart") if isinstance(evidence, dict) else None
         if not isinstance(ch, dict) or not isinstance(ch.get("points"), list) or not ch["points"]:
@@ -130,3 +135,19 @@ def _f(x: Any) -> float | None:
     except (TypeError, ValueError):
         return None
     return f if math.isfinite(f) else None
+
+
+def chart_evidence(alert) -> dict[str, Any] | None:
+    """The stored chart an alert is drawn with. A metric anomaly folded into the AI-platform alert
+    that explains it (leak, straggler, SLO burn) keeps its chart in its step: the first chart that
+    carries a learned band (a point with a scale) wins, the alert's own before its steps' (latest
+    step first); without any band, the first chart found."""
+    found: list[dict[str, Any]] = []
+    for ev in (alert.evidence, *((st.get("evidence") or {}) for st in reversed(alert.steps))):
+        ch = ev.get("chart") if isinstance(ev, dict) else None
+        if isinstance(ch, dict) and isinstance(ch.get("points"), list) and ch["points"]:
+            found.append(ch)
+    for ch in found:
+        if any(isinstance(p, (list, tuple)) and len(p) >= 5 and p[3] is not None for p in ch["points"]):
+            return ch
+    return found[0] if found else None

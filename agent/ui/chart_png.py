@@ -11,7 +11,7 @@ from agent.ui.chart import ChartData
 
 def draw_png(a: Alert, path: str | Path) -> ChartData:
     """Write the chart of `a` to `path`; ValueError when the alert carries no metric chart."""
-    d = ChartData.from_evidence(a.evidence)
+    d = ChartData.of_alert(a)
     if d is None:
         raise ValueError(f"alert {a.id[:12]} has no metric chart (not a metric alert, or from before charts)")
     import matplotlib

@@ -61,7 +61,7 @@ def routes(ui: UiContext):
         actions = ui.store.list_actions(a.id)
         related = ui.store.search_alerts(AlertSearch(entity=a.entity, limit=20)).alerts
         related = [r for r in related if r.group_key == a.group_key]
-        chart = ChartData.from_evidence(a.evidence)
+        chart = ChartData.of_alert(a)
         geo = svg_geometry(chart) if chart else None
         ev = a.evidence or {}
         return ui.page("alert.html", s, a=a, actions=actions, chart=chart, geo=geo,

@@ -49,7 +49,7 @@ def test_alert_list_shows_the_demo_incidents_filters_pages_and_updates_live(site
         "return Array.from(document.querySelectorAll('tbody.incident')).map(b => b.dataset.group)")
     assert set(heads) == {(a.group_key or a.id) for a in alerts[:PAGE_SIZE]}
     # every demo incident is there (over all pages)
-    entities = {a.entity for a in alerts}
+    entities = {a.entity for a in alerts} | {st["entity"] for a in alerts for st in a.steps}   # folded steps too
     for want in ("gpu-node-3", "gpu-node-2", "fraud-scorer", "llm-chat", "arn:aws:iam::123456789012:user/alice",
                  "arn:aws:iam::123456789012:user/backup-svc"):
         assert want in entities
@@ -67,8 +67,8 @@ def test_alert_list_shows_the_demo_incidents_filters_pages_and_updates_live(site
     # free text and detector and entity
     browser.get(site.base + "/ui/alerts?q=memory+leak")
     assert {i for i, _ in _rows(browser)} == {a.id for a in alerts if "memory leak" in a.title.lower()}
-    browser.get(site.base + "/ui/alerts?detector=baseline&entity=gpu-node-3")
-    want = {a.id for a in alerts if a.detector.startswith("baseline/") and a.entity == "gpu-node-3"}
+    browser.get(site.base + "/ui/alerts?detector=gpu_memory_leak&entity=gpu-node-3")
+    want = {a.id for a in alerts if a.detector.startswith("gpu_memory_leak/") and a.entity == "gpu-node-3"}
     assert want and {i for i, _ in _rows(browser)} == want
     # live updates: an alert stored after the page loaded shows up without a reload
     browser.get(site.base + "/ui/alerts?entity=gpu-node-3")
@@ -85,11 +85,15 @@ def _path_vertices(d: str) -> list[tuple[float, float]]:
     return [(float(x), float(y)) for x, y in re.findall(r"[ML](-?[\d.]+),(-?[\d.]+)", d)]
 
 
+def _chart(a) -> dict | None:
+    from agent.ui.chart import chart_evidence      # the stored chart the page draws
+    return chart_evidence(a)
+
+
 def test_metric_alert_page_draws_series_band_threshold_and_crossings(site, browser):
     By = _by()
-    a = max((x for x in _all_alerts(site) if x.detector.startswith("baseline/")),
-            key=lambda x: x.evidence["chart"]["crossings"])
-    chart = a.evidence["chart"]
+    a = max((x for x in _all_alerts(site) if _chart(x) is not None), key=lambda x: _chart(x)["crossings"])
+    chart = _chart(a)
     pts = [p for p in chart["points"] if p[1] is not None]
     crossing = [p for p in pts if p[4]]
     assert len(crossing) >= 5                                     # the GPU memory leak crosses many times
