@@ -55,6 +55,7 @@ class GuardModel:
     joint_b: float = 0.0
     cascade: tuple[float, float] = (0.02, 0.98)
     threshold: float = 0.5
+    fine_threshold: float = 1.0        # raw score at which a fine-scale (300-character) window denies
     encoder: dict[str, Any] = field(default_factory=dict)
     meta: dict[str, Any] = field(default_factory=dict)
     model_version: str = "3"
@@ -73,6 +74,15 @@ class GuardModel:
         z = X @ self.joint_w.astype(np.float64) + E.astype(np.float64) @ self.emb_w.astype(np.float64)
         return sigmoid(z + self.joint_b)
 
+    def fine_map(self, p: np.ndarray) -> np.ndarray:
+        """Monotone map of fine-scale window scores: fine_threshold -> threshold, 0 -> 0, 1 -> 1;
+        fine_threshold >= 1 turns the fine scale off (every mapped score stays below threshold)."""
+        th, tf = self.threshold, self.fine_threshold
+        p = np.asarray(p, np.float64)
+        if tf >= 1.0:
+            return p * th * (1.0 - 1e-9)
+        return np.where(p < tf, p * th / tf, th + (p - tf) * (1.0 - th) / max(1.0 - tf, 1e-9))
+
     def in_band(self, p_lex: np.ndarray) -> np.ndarray:
         return (p_lex > self.cascade[0]) & (p_lex < self.cascade[1])
 
@@ -89,7 +99,8 @@ class GuardModel:
         header = {"format": FORMAT, "kind": "warden.prompt_guard", "model_version": self.model_version,
                   "sha256": hashlib.sha256(bytes(body)).hexdigest(), "arrays": spec, "dim": self.dim,
                   "lex_b": self.lex_b, "joint_b": self.joint_b, "cascade": list(self.cascade),
-                  "threshold": self.threshold, "encoder": self.encoder, "meta": self.meta}
+                  "threshold": self.threshold, "fine_threshold": self.fine_threshold, "encoder": self.encoder,
+                  "meta": self.meta}
         hb = json.dumps(header, sort_keys=True).encode()
         return MAGIC + struct.pack("<I", len(hb)) + hb + bytes(body)
 
@@ -128,6 +139,7 @@ class GuardModel:
             arrays[name] = a.reshape(s["shape"]).astype(np.float32)
         return cls(dim=int(header["dim"]), lex_b=float(header["lex_b"]), joint_b=float(header["joint_b"]),
                    cascade=tuple(header["cascade"]), threshold=float(header["threshold"]),
+                   fine_threshold=float(header.get("fine_threshold", 1.0)),
                    encoder=header.get("encoder", {}), meta=header.get("meta", {}),
                    model_version=str(header.get("model_version", "0")), **arrays)
 

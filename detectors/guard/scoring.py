@@ -40,20 +40,20 @@ class ScoreDetail:
     p_lex: float
 
 
-def score_texts(model: GuardModel, encoder: Encoder | None, texts: Sequence[str],
-                batch_size: int = 32, featurize=None) -> list[ScoreDetail]:
-    """Scores of already-validated texts; `encoder` None runs the lexical stage alone
-    (`featurize(window texts) -> CSR` replaces model.sparse, e.g. a cache during training)."""
-    units: list[tuple[int, str, int, str]] = []      # (text index, view name, window index, window text)
+def _units(texts: Sequence[str]) -> list[tuple[int, str, int, str, bool]]:
+    """(text index, view name, window index, window text, fine scale?) for every window scored."""
+    units = []
     for i, t in enumerate(texts):
         for v in views(t):
-            ws = windows(v.text, limit=MAX_WINDOWS)
+            ws = [(w, False) for w in windows(v.text, limit=MAX_WINDOWS)]
             if len(v.text) > FINE_FROM:
-                ws = ws + windows(v.text, *FINE, limit=2 * MAX_WINDOWS)
-            for j, w in enumerate(ws):
-                units.append((i, v.name, j, w))
-    if not units:
-        return []
+                ws += [(w, True) for w in windows(v.text, *FINE, limit=2 * MAX_WINDOWS)]
+            for j, (w, fine) in enumerate(ws):
+                units.append((i, v.name, j, w, fine))
+    return units
+
+
+def _unit_scores(model: GuardModel, encoder: Encoder | None, units, batch_size: int, featurize):
     X = (featurize or model.sparse)([u[3] for u in units])
     pl = model.p_lex(X)
     p = pl.copy()
@@ -64,9 +64,38 @@ def score_texts(model: GuardModel, encoder: Encoder | None, texts: Sequence[str]
             E = encoder.encode([units[k][3] for k in band], batch_size=batch_size)
             p[band] = model.p_joint(X[band], E)
             emb[band] = True
+    return p, pl, emb
+
+
+def scale_maxima(model: GuardModel, encoder: Encoder | None, texts: Sequence[str], featurize=None,
+                 batch_size: int = 32) -> tuple[np.ndarray, np.ndarray]:
+    """Per text, the highest raw window score at the coarse scale and at the fine one (0 if none)."""
+    units = _units(texts)
+    coarse, fine = np.zeros(len(texts)), np.zeros(len(texts))
+    if units:
+        p, _, _ = _unit_scores(model, encoder, units, batch_size, featurize)
+        for (i, _, _, _, f), pk in zip(units, p):
+            arr = fine if f else coarse
+            arr[i] = max(arr[i], pk)
+    return coarse, fine
+
+
+def score_texts(model: GuardModel, encoder: Encoder | None, texts: Sequence[str],
+                batch_size: int = 32, featurize=None) -> list[ScoreDetail]:
+    """Scores of already-validated texts; `encoder` None runs the lexical stage alone
+    (`featurize(window texts) -> CSR` replaces model.sparse, e.g. a cache during training).
+    Fine-scale window scores are mapped by model.fine_map, so that they reach the threshold at
+    the model's own fine-scale threshold."""
+    units = _units(texts)
+    if not units:
+        return []
+    p, pl, emb = _unit_scores(model, encoder, units, batch_size, featurize)
+    fine = np.array([u[4] for u in units])
+    p = np.where(fine, model.fine_map(p), p)
     best: dict[int, int] = {}
     nwin: dict[int, int] = {}
-    for k, (i, _, _, _) in enumerate(units):
+    for k, u in enumerate(units):
+        i = u[0]
         nwin[i] = nwin.get(i, 0) + 1
         if i not in best or p[k] > p[best[i]]:
             best[i] = k

@@ -160,7 +160,7 @@ def fit(rows: Sequence[PromptRow], cfg: TrainConfig | None = None, *, store=None
             bar.update(1)
 
     featurize = featurize or features.FeatureCache(cfg.dim)
-    threshold, choice = cfg.threshold, {"threshold": cfg.threshold, "why": "fixed in the config"}
+    threshold, choice = cfg.threshold, {"threshold": cfg.threshold, "fine_threshold": 1.0, "why": "fixed in the config"}
     if threshold is None:
         from detectors.guard.threshold import choose_out_of_source
         choice = choose_out_of_source(
@@ -182,7 +182,8 @@ def fit(rows: Sequence[PromptRow], cfg: TrainConfig | None = None, *, store=None
     step("embeddings")
     keep = np.ones(len(ex.texts), bool)
     model = GuardModel(cfg.dim, **_parts(_fit_stages(X, E, ex, keep, cfg)), cascade=tuple(cfg.cascade),
-                       threshold=threshold, model_version=MODEL_VERSION, meta={"threshold_choice": choice})
+                       threshold=threshold, fine_threshold=float(choice.get("fine_threshold", 1.0)),
+                       model_version=MODEL_VERSION, meta={"threshold_choice": choice})
     step("fit")
     if cfg.refine and (ex.y == 1).any():
         keep = _refine(model, X, E, ex)

@@ -27,7 +27,8 @@ def test_shipped_artifact_is_small_versioned_and_checked():
     assert len(blob) < 30_000_000
     m = GuardModel.from_bytes(blob)
     assert m.model_version == "3" and 0 < m.threshold < 1
-    assert m.cascade[0] <= m.threshold <= m.cascade[1]
+    assert m.cascade[0] <= m.threshold <= m.cascade[1] and 0.3 <= m.fine_threshold <= 1.0
+    assert m.meta["threshold_choice"]["fine_threshold"] == m.fine_threshold
     assert len(m.meta["sources_trained"]) >= 13 and "everyday_seed" in m.meta["sources_trained"]
     assert m.meta["threshold_choice"]["threshold"] == m.threshold and 0 < m.meta["threshold_choice"]["worst"] <= 1
     bad = bytearray(blob)
@@ -39,6 +40,19 @@ def test_shipped_artifact_is_small_versioned_and_checked():
     with pytest.raises(ArtifactError):
         GuardModel.from_bytes(blob[:50])
     assert GuardModel.from_bytes(m.to_bytes()).to_bytes() == m.to_bytes()
+
+
+@pytest.mark.parametrize("th,tf", [(0.5, 0.8), (0.7, 0.4), (0.6, 1.0)])
+def test_fine_scale_scores_reach_the_threshold_at_the_fine_threshold(th, tf):
+    import numpy as np
+    m = dataclasses.replace(GuardModel.load(), threshold=th, fine_threshold=tf)
+    p = np.linspace(0, 1, 101)
+    q = m.fine_map(p)
+    assert (np.diff(q) >= 0).all() and q[0] == 0
+    if tf < 1:
+        assert abs(q[-1] - 1) < 1e-9 and ((q >= th) == (p >= tf)).all()
+    else:                                                       # off: no fine window denies
+        assert (q < th).all()
 
 
 def test_scores_separate_obvious_cases(lexical_guard):
