@@ -26,6 +26,7 @@ def token_counter():
 
         from detectors.guard.embed import model_path
         tok = Tokenizer.from_file(str(model_path() / "tokenizer.json"))
+        tok.no_truncation()
         return (lambda t: len(tok.encode(t, add_special_tokens=False).ids)), "MiniLM word pieces"
     except (RuntimeError, OSError, ImportError):
         return (lambda t: max(1, len(t) // 4)), "characters / 4"

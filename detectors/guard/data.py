@@ -62,7 +62,8 @@ def load_sources(root: str | Path) -> list[PromptRow]:
 
 def seed_rows() -> list[PromptRow]:
     """warden's own hand-written benign seed (seed/everyday_seed.jsonl, source `everyday_seed`):
-    141 greetings, thanks, acknowledgements and one-line tasks in 15 languages, a kind of prompt
+    171 greetings, thanks, acknowledgements and one-line tasks (translate, rewrite, write a function,
+    fix a bug) in 15 languages, a kind of prompt
     none of the public sources has. Always part of training, never an evaluation source; none of
     its lines is a prompt of the everyday-prompt test fixture."""
     return load_file(SEED)
