@@ -1,16 +1,21 @@
-"""Input blocking: a durable block list of clients, API keys and input fingerprints, with expiry.
+"""Input blocking: a durable block list of end users, sessions, API keys, clients and input
+fingerprints; every entry names the key it blocks and expires.
 
 `BlockList` (SQLite file, `<data_dir>/blocklist.db` by default) is what the prompt guard's HTTP
-endpoint consults: any object with `is_blocked(client_id=None, api_key=None, fingerprint=None)
--> reason | None`. Every change is also published to the `warden.blocklist` topic (JSON:
-{op: add|remove, kind, value, reason, expires_at, alert_id}) so gateways can mirror it.
-API keys are stored as their SHA-256, never in clear.
+endpoint consults: `is_blocked(end_user=, session=, api_key=, client=, fingerprint=) -> reason |
+None`. Every change is also published to the `warden.blocklist` topic (JSON: {op: add|remove,
+kind, value, reason, expires_at, alert_id}) so gateways can mirror it. API keys are stored as their
+SHA-256, never in clear.
 
-type `blocklist`, route params: `kind` (client | api_key | fingerprint, default client), `field`
-(where the value is on the alert; default by kind: client → `client.id` label/evidence or the
-entity, api_key → `api_key` / `gen_ai.request.api_key`, fingerprint → `fingerprint` /
-`input.fingerprint`), `ttl` (e.g. "1h"; default the config's `default_ttl`; 0 = no expiry).
-Undo removes the entry.
+type `blocklist`, route params: `kind` (user | end_user | session | api_key | client | fingerprint;
+default user: the end user named on the alert, else its session, else its API key), `field` (where the value is on the alert; default by kind: end_user →
+`enduser.id`, session → `session.id`, api_key → `api_key.id` / `api_key`, client → `client.id`,
+fingerprint → `fingerprint`; never the alert's entity), `ttl` (e.g. "1h"; default the config's
+`default_ttl`; every entry expires, at most `max_ttl` after it is made). Undo removes the entry.
+
+A client (`web-frontend`) is the calling application and serves every one of its users: blocking it
+takes a product down. The responder refuses `kind: client` unless its config sets
+`block_clients: true`, and even then never blocks one listed in `protected_clients`.
 """
 from __future__ import annotations
 
@@ -18,7 +23,7 @@ import hashlib
 import sqlite3
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -28,9 +33,13 @@ from agent.errors import ConfigError
 from agent.registry import register
 from responders.base import Responder, ResponderError, alert_value
 
-KINDS = ("client", "api_key", "fingerprint")
-DEFAULT_FIELDS = {"client": ("client.id", "client_id", "evidence.client.id", "gen_ai.client.id"),
-                  "api_key": ("api_key", "gen_ai.request.api_key", "evidence.api_key"),
+KINDS = ("end_user", "session", "api_key", "client", "fingerprint")
+USER_KINDS = ("end_user", "session", "api_key")   # route kind "user": the first of these on the alert
+DEFAULT_KIND = "user"
+DEFAULT_FIELDS = {"end_user": ("enduser.id", "evidence.enduser.id", "end_user"),
+                  "session": ("session.id", "evidence.session.id", "session_id"),
+                  "client": ("client.id", "client_id", "evidence.client.id", "gen_ai.client.id"),
+                  "api_key": ("api_key.id", "evidence.api_key.id", "api_key", "evidence.api_key"),
                   "fingerprint": ("fingerprint", "input.fingerprint", "evidence.fingerprint",
                                   "evidence.input.fingerprint")}
 
@@ -56,6 +65,8 @@ class BlockList:
 
     def add(self, kind: str, value: str, reason: str = "", ttl: float | None = None, alert_id: str = "",
             now: float | None = None) -> dict[str, Any]:
+        """Block `value` as a `kind` key for `ttl` seconds (None: until removed; the responder
+        always passes a ttl)."""
         if kind not in KINDS:
             raise ValueError(f"kind must be one of {', '.join(KINDS)}")
         now = time.time() if now is None else now
@@ -73,9 +84,11 @@ class BlockList:
         return cur.rowcount > 0
 
     def is_blocked(self, client_id: str | None = None, api_key: str | None = None,
-                   fingerprint: str | None = None, now: float | None = None) -> str | None:
+                   fingerprint: str | None = None, now: float | None = None, *, end_user: str | None = None,
+                   session: str | None = None, client: str | None = None) -> str | None:
         now = time.time() if now is None else now
-        probes = [(k, self._stored(k, v)) for k, v in (("client", client_id), ("api_key", api_key),
+        probes = [(k, self._stored(k, v)) for k, v in (("end_user", end_user), ("session", session),
+                                                       ("api_key", api_key), ("client", client or client_id),
                                                        ("fingerprint", fingerprint)) if v]
         if not probes:
             return None
@@ -84,7 +97,8 @@ class BlockList:
                 row = self.db.execute("SELECT reason, expires_at FROM blocks WHERE kind = ? AND value = ?",
                                       (kind, value)).fetchone()
                 if row and (row[1] is None or row[1] > now):
-                    return f"{kind} blocked: {row[0] or 'by warden'}"
+                    until = "" if row[1] is None else time.strftime(" until %Y-%m-%dT%H:%M:%SZ", time.gmtime(row[1]))
+                    return f"{kind} blocked{until}: {row[0] or 'by warden'}"
         return None
 
     def list(self, include_expired: bool = False, now: float | None = None) -> list[dict[str, Any]]:
@@ -116,8 +130,17 @@ class BlocklistResponder(Responder):
     @dataclass
     class Config:
         path: str = ""                # default <data_dir>/blocklist.db
-        default_ttl: float = 3600.0   # seconds; 0 = never expires
+        default_ttl: float = 3600.0   # seconds
+        max_ttl: float = 7 * 86400.0  # no entry lasts longer
         topic: str = "blocklist"      # topic suffix (full name: prefix + suffix)
+        block_clients: bool = False   # kind: client refused unless true (a client serves all its users)
+        protected_clients: list = field(default_factory=list)  # never blocked, even with block_clients
+
+        def validate(self) -> None:
+            if not 0 < self.default_ttl <= self.max_ttl:
+                raise ValueError("default_ttl must be > 0 and <= max_ttl (every block expires)")
+            if not all(isinstance(c, str) and c for c in self.protected_clients):
+                raise ValueError("protected_clients must be a list of client ids")
 
     rt = None
     _list: BlockList | None = None
@@ -125,8 +148,8 @@ class BlocklistResponder(Responder):
     @classmethod
     def check_route(cls, params, where) -> None:
         super().check_route(params, where)
-        if params.get("kind", "client") not in KINDS:
-            raise ConfigError(f"{where}: blocklist kind must be one of {', '.join(KINDS)}")
+        if params.get("kind", DEFAULT_KIND) not in KINDS + ("user",):
+            raise ConfigError(f"{where}: blocklist kind must be one of user, {', '.join(KINDS)}")
         if "ttl" in params:
             from rules.policy import parse_duration
             parse_duration(params["ttl"], f"{where}.ttl")
@@ -139,17 +162,32 @@ class BlocklistResponder(Responder):
         return self._list
 
     def value(self, alert, params) -> tuple[str, str | None]:
-        kind = params.get("kind", "client")
+        kind = params.get("kind", DEFAULT_KIND)
+        if kind == "user":
+            for k in USER_KINDS:
+                v = alert_value(alert, *DEFAULT_FIELDS[k])
+                if v is not None:
+                    return k, str(v)
+            return "end_user", None
         paths = (params["field"],) if params.get("field") else DEFAULT_FIELDS[kind]
         v = alert_value(alert, *paths)
-        if v is None and kind == "client" and not params.get("field"):
-            v = alert.entity
         return kind, None if v is None else str(v)
+
+    def refusal(self, kind: str, value: str | None) -> str | None:
+        """Why this key must not be blocked (None: it may)."""
+        if kind != "client":
+            return None
+        if value in self.config.protected_clients:
+            return f"client {value!r} is protected (responder protected_clients)"
+        if not self.config.block_clients:
+            return (f"blocking a whole client ({value!r}) is off: it serves every one of its users; "
+                    f"block the end user, session or API key (or set block_clients: true)")
+        return None
 
     def target(self, alert, params) -> str:
         kind, v = self.value(alert, params)
         shown = (key_digest(v)[:16] + "…") if (kind == "api_key" and v) else v
-        return f"{kind}:{shown or '?'}"
+        return f"{kind}:{shown or '?'}" + (" (refused: protected)" if self.refusal(kind, v) else "")
 
     def resource(self, alert, params) -> dict[str, Any]:
         kind, v = self.value(alert, params)
@@ -169,14 +207,20 @@ class BlocklistResponder(Responder):
         kind, v = self.value(alert, action.params)
         if not v:
             raise ResponderError(f"alert has no {kind} to block", retryable=False)
+        why = self.refusal(kind, v)
+        if why:
+            raise ResponderError(why, retryable=False)
         ttl = parse_duration(action.params["ttl"], "ttl") if "ttl" in action.params else self.config.default_ttl
-        entry = self.blocklist.add(kind, v, reason=f"{alert.title} (alert {alert.id[:12]})", ttl=ttl or None,
+        if not ttl or ttl <= 0:
+            ttl = self.config.default_ttl
+        ttl = min(float(ttl), self.config.max_ttl)
+        entry = self.blocklist.add(kind, v, reason=f"{alert.title} (alert {alert.id[:12]})", ttl=ttl,
                                    alert_id=alert.id)
         self._publish({"op": "add", **entry, "alert_id": alert.id})
         return entry
 
     def revert(self, action):
-        kind = action.result.get("kind") or action.params.get("kind", "client")
+        kind = action.result.get("kind") or action.params.get("kind", DEFAULT_KIND)
         value = action.result.get("value")
         if not value:
             raise ResponderError("action result has no blocked value", retryable=False)
@@ -184,8 +228,10 @@ class BlocklistResponder(Responder):
         self._publish({"op": "remove", "kind": kind, "value": value, "alert_id": action.alert_id})
         return {"removed": removed}
 
-    def is_blocked(self, client_id=None, api_key=None, fingerprint=None):
-        return self.blocklist.is_blocked(client_id=client_id, api_key=api_key, fingerprint=fingerprint)
+    def is_blocked(self, client_id=None, api_key=None, fingerprint=None, *, end_user=None, session=None,
+                   client=None):
+        return self.blocklist.is_blocked(client_id=client_id, api_key=api_key, fingerprint=fingerprint,
+                                         end_user=end_user, session=session, client=client)
 
     def on_close(self) -> None:
         if self._list is not None:

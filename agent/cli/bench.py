@@ -70,12 +70,21 @@ def audit(data, as_json, show, log_type) -> None:
 
 
 @bench.command("guard")
-@click.option("--data", required=True, type=click.Path(exists=True, dir_okay=False), help="JSON lines: text, label, source.")
-@click.option("--holdout-source", default=None, help="Also train without this source and score it (out-of-source).")
-@click.option("--requests", default=1000, show_default=True, help="Requests for the latency test (0: skip).")
-@click.option("--rate", default=50.0, show_default=True, help="Requests per second in the latency test.")
-@click.option("--limit", type=int, default=None, help="Score at most this many evaluation rows.")
-def guard(data, holdout_source, requests, rate, limit) -> None:
-    """Prompt guard: balanced accuracy, per-class accuracy, latency percentiles."""
-    from bench.guard import main
-    emit_json(main(data, holdout_source=holdout_source, requests=requests, rate=rate, limit=limit))
+@click.option("--data", required=True, type=click.Path(exists=True),
+              help="../shared/data/prompts (dev file + extra/) or one JSON-lines file: text, label, source.")
+@click.option("--leave-one-source-out", "loso", is_flag=True,
+              help="Train on all sources but one, score that one, for every source; worst figures.")
+@click.option("--candidates", default="guard", show_default=True, help="Comma-separated: guard, tfidf, shipped.")
+@click.option("--sources", default="", help="Comma-separated held-out sources (default: all).")
+@click.option("--latency", is_flag=True, help="Also measure latency (single, long inputs, batched).")
+@click.option("--requests", default=1000, show_default=True, help="Requests for the single-request latency test.")
+@click.option("--rate", default=50.0, show_default=True, help="Requests per second in that test.")
+@click.option("--json", "as_json", is_flag=True, help="Every figure as JSON after the table.")
+def guard(data, loso, candidates, sources, latency, requests, rate, as_json) -> None:
+    """Prompt guard: leave-one-source-out quality, everyday prompts, latency."""
+    from bench.guard.cli import render, run
+    res = run(data, loso=loso, candidates=[c for c in candidates.split(",") if c],
+              sources=[s for s in sources.split(",") if s], latency=latency, requests=requests, rate=rate)
+    click.echo(render(res))
+    if as_json:
+        emit_json(res)

@@ -4,7 +4,6 @@ from __future__ import annotations
 import click
 
 from agent.cli.app import cli
-from agent.cli.output import emit_json
 
 
 @cli.group()
@@ -14,13 +13,17 @@ def guard() -> None:
 
 @guard.command("score")
 @click.option("--in", "in_path", required=True, type=click.Path(exists=True, dir_okay=False),
-              help="JSON lines with a `text` field.")
+              help="JSON lines, each with `text`, `prompt` or `messages`.")
 @click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False),
-              help="The same lines with `score` (0..1) and `blocked` added.")
+              help="The same lines with `score` (0..1) and `blocked` added (`error` where not scored).")
 @click.option("--threshold", type=float, default=None, help="Block at or above this score (default: the model's).")
 def score(in_path, out_path, threshold) -> None:
-    """Score a file of prompts."""
+    """Score a file of prompts; exits 1 when any line could not be scored (each is listed)."""
     from detectors.guard.cli_support import score_file
     res = score_file(in_path, out_path, threshold)
-    click.echo(f"{res['rows']} rows, {res['blocked']} blocked, {res['errors']} errors "
-               f"(threshold {res['threshold']:.3f}) → {out_path}", err=True)
+    for msg in res.failed:
+        click.echo(f"{in_path}: {msg}", err=True)
+    click.echo(f"{res.rows} rows, {res.blocked} blocked, {res.errors} not scored "
+               f"(threshold {res.threshold:.3f}) → {out_path}", err=True)
+    if res.failed:
+        raise SystemExit(1)

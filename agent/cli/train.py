@@ -16,17 +16,21 @@ def train() -> None:
 
 
 @train.command("prompt-guard")
-@click.option("--data", required=True, type=click.Path(exists=True, dir_okay=False),
-              help="JSON lines with text, label (1 = injection/jailbreak), source.")
+@click.option("--data", required=True, type=click.Path(exists=True),
+              help="../shared/data/prompts (the dev file and extra/) or one JSON-lines file: text, label, source.")
 @click.option("--out", type=click.Path(dir_okay=False), default=None,
               help="Artifact path (default: the packaged model under detectors/guard/model/).")
-@click.option("--holdout-source", default=None, help="Leave this source out of training (out-of-source test).")
 @click.option("--limit", type=int, default=None, help="Train on at most this many rows.")
+@click.option("--embeddings/--no-embeddings", default=False, show_default=True,
+              help="Also fit the joint MiniLM stage (embeds every window: hours on a small CPU, minutes on a GPU).")
+@click.option("--embed-cache", type=click.Path(dir_okay=False), default=None,
+              help="npz file keeping window embeddings between runs.")
 @DEVICE
-def prompt_guard(data, out, holdout_source, limit, device) -> None:
-    """The prompt-injection / jailbreak cascade (lexical model, then MiniLM embeddings + head)."""
-    from detectors.guard.train import main
-    emit_json(main(data, out, device=device, holdout_source=holdout_source, limit=limit))
+def prompt_guard(data, out, limit, embeddings, embed_cache, device) -> None:
+    """The prompt-injection / jailbreak guard (lexical stage; optional joint MiniLM stage)."""
+    from detectors.guard.train import TrainConfig, main
+    emit_json(main(data, out, device=device, limit=limit, embed_cache=embed_cache,
+                   cfg=TrainConfig(embeddings=embeddings)))
 
 
 @train.command("metric-model")

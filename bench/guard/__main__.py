@@ -1,3 +1,3 @@
-from bench.guard import _cli
+from bench.guard.cli import main
 
-raise SystemExit(_cli())
+raise SystemExit(main())

@@ -5,15 +5,19 @@
     200 {"decision": "allow"|"deny", "score": 0.97, "threshold": 0.5, "reason": "...",
          "stage": "lexical"|"embedding"|"blocklist"|"error", "fingerprint": "p-...",
          "model_version": "1", "latency_ms": 0.4}
-    400 {"error": "...", "decision": <on_error>} for a body that is not a JSON object
+    400 {"error": "...", "decision": <on_error>, "reason": ...} for a malformed request: not JSON, not
+        an object, no prompt / text / input / messages, a wrongly typed, empty, binary, non-UTF-8 or
+        over-long prompt or message (the gateway applies `decision`, the configured on_error)
 
 Denies (and, with `emit_allows`, allows) are emitted as events (kind "inference", name
 "guard.decision", entity = the request's model or `entity`, attributes `guard.decision`,
-`guard.score`, `guard.reason`, `guard.stage`, `client.id`, `api_key.id` (hashed), `gen_ai.prompt`
-(clipped)) so they become findings downstream (detector `prompt_guard`).
+`guard.score`, `guard.reason`, `guard.stage`, `enduser.id`, `session.id`, `client.id`, `api_key.id`
+(hashed), `gen_ai.prompt` (clipped)) so they become findings downstream (detector `prompt_guard`);
+the block policy acts on the end user / session / API key, never on `client.id` (the calling
+application). Malformed requests are counted (`counts["error"]`), answered 400, and not emitted.
 
 An optional block list is consulted first: set `collector.blocklist` to any object with
-`is_blocked(client_id=..., api_key=..., fingerprint=...) -> reason | None`.
+`is_blocked(end_user=..., session=..., api_key=..., client=..., fingerprint=...) -> reason | None`.
 
 Config: model_path, threshold, max_chars, on_error, use_embedding, torch_threads (as the
 `prompt_guard` detector), path ("/v1/guard"), entity ("guard": entity when the request names no
@@ -33,7 +37,8 @@ from agent.registry import register
 from collectors.base import Collector
 from collectors.inference.records import key_id
 from detectors.guard.detector import GuardConfig, guard_from_config
-from detectors.guard.guard import PromptGuard, prompt_from_record
+from detectors.guard.guard import PromptGuard, prompt_text
+from detectors.guard.keys import RequestKeys
 
 MAX_EVENT_PROMPT = 4096
 
@@ -78,7 +83,7 @@ class GuardCollector(Collector):
     @blocklist.setter
     def blocklist(self, value: Any) -> None:
         if value is not None and not callable(getattr(value, "is_blocked", None)):
-            raise TypeError("blocklist must have is_blocked(client_id=..., api_key=..., fingerprint=...)")
+            raise TypeError("blocklist must have is_blocked(end_user=..., session=..., api_key=..., fingerprint=...)")
         self._blocklist = value
         if self._guard is not None:
             self._guard.blocklist = value
@@ -103,13 +108,13 @@ class GuardCollector(Collector):
             return Response.json({"error": "body must be a JSON object with a prompt, text or messages field",
                                   "decision": self.guard.on_error}, 400)
         res = self.check(body)
-        return Response.json(res)
+        return Response.json(res, 400 if res.get("error") else 200)
 
     def check(self, body: dict) -> dict:
         """Decide one request (as the route does) and emit the event for a deny."""
         res = self.guard.decide(body)
         self.counts["error" if res.get("error") else res["decision"]] += 1
-        if res["decision"] == "deny" or self.config.emit_allows:
+        if not res.get("error") and (res["decision"] == "deny" or self.config.emit_allows):
             self._emit(body, res)
         return res
 
@@ -128,18 +133,17 @@ class GuardCollector(Collector):
         if isinstance(model, str) and model:
             attrs["gen_ai.request.model"] = model
             attrs["model.name"] = model
-        cid = body.get("client_id", body.get("user"))
-        if isinstance(cid, (str, int)) and not isinstance(cid, bool):
-            attrs["client.id"] = str(cid)
-            attrs["gen_ai.request.user"] = str(cid)
+        keys = RequestKeys.of(body)
+        for attr, v in (("enduser.id", keys.end_user), ("session.id", keys.session), ("client.id", keys.client)):
+            if v is not None:
+                attrs[attr] = v
+        if keys.end_user is not None:
+            attrs["gen_ai.request.user"] = keys.end_user
         if isinstance(body.get("api_key_id"), str):
             attrs["api_key.id"] = body["api_key_id"]
         elif isinstance(body.get("api_key"), str):
             attrs["api_key.id"] = key_id(body["api_key"])
-        try:
-            prompt = prompt_from_record(body)
-        except ValueError:
-            prompt = None
+        prompt = prompt_text(body)
         if isinstance(prompt, str):
             attrs["gen_ai.prompt.length"] = len(prompt)
             attrs["gen_ai.prompt"] = prompt[:MAX_EVENT_PROMPT]
@@ -147,5 +151,6 @@ class GuardCollector(Collector):
         ev = Event.create(source=self.name, kind="inference", entity=entity, name="guard.decision",
                           time=now, attributes=attrs,
                           raw={"fingerprint": res.get("fingerprint"), "decision": res["decision"],
-                               "client": attrs.get("client.id"), "time": now})
+                               "end_user": attrs.get("enduser.id"), "client": attrs.get("client.id"),
+                               "time": now})
         self.emitter.emit(ev)

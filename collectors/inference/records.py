@@ -121,6 +121,9 @@ def _client_attrs(rec: dict, attrs: dict, *, llm: bool, where: str = "") -> None
         attrs["client.id"] = cid
         if llm:
             attrs["gen_ai.request.user"] = cid
+    end_user = _str_field(rec, "end_user", "enduser.id", where=where)
+    if end_user is not None:   # the product's user (OpenTelemetry enduser.id), not the calling client
+        attrs["enduser.id"] = end_user
     kid = _str_field(rec, "api_key_id", where=where)
     if kid is None:
         raw_key = _str_field(rec, "api_key", where=where)

@@ -1,4 +1,5 @@
-"""The prompt-injection incident: one client sends jailbreak / prompt-injection prompts to llm-chat."""
+"""The prompt-injection incident: one end user (a trial account) sends jailbreak / prompt-injection
+prompts to llm-chat; its records name it as `end_user` as well as `client_id`."""
 from __future__ import annotations
 
 import math
@@ -28,7 +29,8 @@ def gen_prompt_injection(seed: int, windows: dict) -> Iterator:
             tout = max(8, len(output) // 4)
             out.add(t, INFERENCE_FORMAT, {
                 "schema": "warden.inference", "time": iso(t, micro=True), "model": "llm-chat",
-                "model_version": "2024.5", "client_id": INJECTION_CLIENT, "api_key_id": "key-trial-3187",
+                "model_version": "2024.5", "client_id": INJECTION_CLIENT, "end_user": INJECTION_CLIENT,
+                "api_key_id": "key-trial-3187",
                 "client_ip": ATTACKER_IP.replace(".77", ".91"),
                 "request_id": f"req-{irng.getrandbits(48):012x}", "prompt": prompt, "output": output,
                 "latency_ms": round(700 + 12 * tout * math.exp(irng.gauss(0, 0.1)), 1),

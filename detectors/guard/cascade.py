@@ -1,26 +1,26 @@
-"""The prompt-guard model: a lexical / embedding cascade, its artifact, and its scoring.
+"""The prompt-guard model: a lexical stage, a joint lexical + MiniLM stage, and its artifact.
 
-Stage 1 (lexical): hashed char / word n-grams (detectors.guard.features) -> linear logit `z_lex`.
-Stage 2 (semantic): all-MiniLM-L6-v2 sentence embedding -> small MLP head -> logit `z_emb`.
-Calibration (Platt, fitted on a split not used to train either stage, class-balanced):
-  p_lex = sigmoid(a_lex * z_lex + c_lex)                 (lexical alone)
-  p     = sigmoid(a * z_lex + b * z_emb + c)             (both stages)
-Cascade: when p_lex <= cascade_low or p_lex >= cascade_high the lexical stage decides alone (clear
-cases, ~0.2 ms); otherwise the embedding stage runs (~10-30 ms on a small CPU). The decision
-threshold on the calibrated score is `threshold` (0.5 by default: with class-balanced calibration
-this is the balanced-accuracy operating point).
+Per window of cleaned text (detectors.guard.normalize, detectors.guard.windows):
+  stage 1 (lexical): hashed char / word n-grams x (detectors.guard.features)
+                     p_lex = sigmoid(lex_w . x + lex_b)
+  stage 2 (joint):   the same x and e, the unit-norm mean-pooled all-MiniLM-L6-v2 embedding of the
+                     window (fp32, never quantised: the same vector alone or in any batch)
+                     p = sigmoid(joint_w . x + emb_w . e + joint_b)
+Both are class- and source-balanced logistic regressions (detectors.guard.train), so 0.5 is their
+balanced operating point. Cascade: where p_lex <= cascade[0] or >= cascade[1] the lexical stage
+decides alone; between the two the joint stage runs. A text's score is the highest over its
+windows and decoded views.
 
 Artifact (`detectors/guard/model/guard.bin`), no pickle:
   b"WGRD" | u32 header length | JSON header | raw little-endian arrays
 The header holds `format`, `model_version`, `sha256` of the array section, each array's dtype /
-shape / offset, the calibration, cascade bounds, threshold, encoder settings and training metrics.
+shape / offset, cascade bounds, threshold, encoder settings and training metadata.
 `GuardModel.load()` checks magic, format and checksum and raises ArtifactError with the reason.
 """
 from __future__ import annotations
 
 import hashlib
 import json
-import math
 import struct
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,83 +31,76 @@ import numpy as np
 from detectors.guard import features
 
 MAGIC = b"WGRD"
-FORMAT = 1
+FORMAT = 3
 DEFAULT_PATH = Path(__file__).resolve().parent / "model" / "guard.bin"
+ARRAYS = ("lex_w", "joint_w", "emb_w")
 
 
 class ArtifactError(ValueError):
     pass
 
 
-def _sigmoid(x: float) -> float:
-    if x >= 0:
-        return 1.0 / (1.0 + math.exp(-x))
-    e = math.exp(x)
-    return e / (1.0 + e)
+def sigmoid(z: np.ndarray) -> np.ndarray:
+    z = np.clip(np.asarray(z, np.float64), -40, 40)
+    return 1.0 / (1.0 + np.exp(-z))
 
 
 @dataclass
 class GuardModel:
     dim: int
-    lex_w: np.ndarray                 # (dim,) float32
+    lex_w: np.ndarray                  # (dim,)
     lex_b: float
-    head: dict[str, np.ndarray]       # w1 (384, H), b1 (H,), w2 (H,), b2 (1,)  -- empty: lexical only
-    calib_lex: tuple[float, float]    # a_lex, c_lex
-    calib: tuple[float, float, float]  # a, b, c
-    cascade: tuple[float, float] = (0.05, 0.95)
+    joint_w: np.ndarray                # (dim,)   -- empty: lexical only
+    emb_w: np.ndarray                  # (384,)   -- empty: lexical only
+    joint_b: float = 0.0
+    cascade: tuple[float, float] = (0.02, 0.98)
     threshold: float = 0.5
+    fine_threshold: float = 1.0        # raw score at which a fine-scale (300-character) window denies
     encoder: dict[str, Any] = field(default_factory=dict)
     meta: dict[str, Any] = field(default_factory=dict)
-    model_version: str = "0"
+    model_version: str = "3"
 
-    # -- scoring --------------------------------------------------------------------------------
     @property
     def has_embedding(self) -> bool:
-        return bool(self.head)
+        return self.emb_w.size > 0
 
-    def lex_logit(self, text: str) -> float:
-        ids, w = features.featurize(text, self.dim)
-        return float(np.dot(self.lex_w[ids], w)) + self.lex_b
+    def sparse(self, texts) -> Any:
+        return features.matrix(texts, self.dim)
 
-    def lex_logits(self, texts) -> np.ndarray:
-        return np.array([self.lex_logit(t) for t in texts], np.float64)
+    def p_lex(self, X) -> np.ndarray:
+        return sigmoid(X @ self.lex_w.astype(np.float64) + self.lex_b)
 
-    def emb_logits(self, emb: np.ndarray) -> np.ndarray:
-        h = emb.astype(np.float32) @ self.head["w1"] + self.head["b1"]
-        h = 0.5 * h * (1.0 + np.tanh(0.7978845608 * (h + 0.044715 * h ** 3)))  # GELU (tanh approx.)
-        return (h @ self.head["w2"] + self.head["b2"][0]).astype(np.float64)
+    def p_joint(self, X, E: np.ndarray) -> np.ndarray:
+        z = X @ self.joint_w.astype(np.float64) + E.astype(np.float64) @ self.emb_w.astype(np.float64)
+        return sigmoid(z + self.joint_b)
 
-    def p_lex(self, z_lex: float) -> float:
-        return _sigmoid(self.calib_lex[0] * z_lex + self.calib_lex[1])
+    def fine_map(self, p: np.ndarray) -> np.ndarray:
+        """Monotone map of fine-scale window scores: fine_threshold -> threshold, 0 -> 0, 1 -> 1;
+        fine_threshold >= 1 turns the fine scale off (every mapped score stays below threshold)."""
+        th, tf = self.threshold, self.fine_threshold
+        p = np.asarray(p, np.float64)
+        if tf >= 1.0:
+            return p * th * (1.0 - 1e-9)
+        return np.where(p < tf, p * th / tf, th + (p - tf) * (1.0 - th) / max(1.0 - tf, 1e-9))
 
-    def p_both(self, z_lex: float, z_emb: float) -> float:
-        a, b, c = self.calib
-        return _sigmoid(a * z_lex + b * z_emb + c)
-
-    def in_cascade_band(self, p_lex: float) -> bool:
-        return self.cascade[0] < p_lex < self.cascade[1]
+    def in_band(self, p_lex: np.ndarray) -> np.ndarray:
+        return (p_lex > self.cascade[0]) & (p_lex < self.cascade[1])
 
     # -- artifact -------------------------------------------------------------------------------
-    def arrays(self) -> dict[str, np.ndarray]:
-        arr = {"lex_w": self.lex_w.astype(np.float16)}
-        for k, v in self.head.items():
-            arr["head." + k] = np.asarray(v, np.float32)
-        return arr
-
     def to_bytes(self) -> bytes:
         body = bytearray()
         spec = {}
-        for name, a in self.arrays().items():
-            a = np.ascontiguousarray(a)
+        for name in ARRAYS:
+            a = np.ascontiguousarray(getattr(self, name), np.float16 if name != "emb_w" else np.float32)
             b = a.astype(a.dtype.newbyteorder("<")).tobytes()
             spec[name] = {"dtype": a.dtype.str.lstrip("<>|="), "shape": list(a.shape),
                           "offset": len(body), "nbytes": len(b)}
             body += b
         header = {"format": FORMAT, "kind": "warden.prompt_guard", "model_version": self.model_version,
                   "sha256": hashlib.sha256(bytes(body)).hexdigest(), "arrays": spec, "dim": self.dim,
-                  "lex_b": self.lex_b, "calib_lex": list(self.calib_lex), "calib": list(self.calib),
-                  "cascade": list(self.cascade), "threshold": self.threshold,
-                  "encoder": self.encoder, "meta": self.meta}
+                  "lex_b": self.lex_b, "joint_b": self.joint_b, "cascade": list(self.cascade),
+                  "threshold": self.threshold, "fine_threshold": self.fine_threshold, "encoder": self.encoder,
+                  "meta": self.meta}
         hb = json.dumps(header, sort_keys=True).encode()
         return MAGIC + struct.pack("<I", len(hb)) + hb + bytes(body)
 
@@ -131,28 +124,28 @@ class GuardModel:
         except ValueError as e:
             raise ArtifactError(f"guard artifact header is not JSON: {e}") from None
         if header.get("format") != FORMAT:
-            raise ArtifactError(f"unsupported guard artifact format {header.get('format')!r}")
+            raise ArtifactError(f"unsupported guard artifact format {header.get('format')!r} (this warden "
+                                f"reads format {FORMAT}; retrain with `warden train prompt-guard`)")
         body = blob[8 + hlen:]
         if hashlib.sha256(body).hexdigest() != header.get("sha256"):
             raise ArtifactError("guard artifact checksum mismatch (corrupt or tampered)")
         arrays = {}
-        for name, s in header["arrays"].items():
-            if s["offset"] + s["nbytes"] > len(body):
-                raise ArtifactError(f"guard artifact truncated (array {name})")
-            a = np.frombuffer(body, dtype=np.dtype("<" + s["dtype"]) if s["dtype"][0] in "fiu" else s["dtype"],
-                              count=int(np.prod(s["shape"])) if s["shape"] else 1, offset=s["offset"])
+        for name in ARRAYS:
+            s = header["arrays"].get(name)
+            if s is None or s["offset"] + s["nbytes"] > len(body):
+                raise ArtifactError(f"guard artifact truncated or incomplete (array {name})")
+            a = np.frombuffer(body, dtype=np.dtype("<" + s["dtype"]), count=int(np.prod(s["shape"])),
+                              offset=s["offset"])
             arrays[name] = a.reshape(s["shape"]).astype(np.float32)
-        head = {k[5:]: v for k, v in arrays.items() if k.startswith("head.")}
-        return cls(dim=int(header["dim"]), lex_w=arrays["lex_w"], lex_b=float(header["lex_b"]), head=head,
-                   calib_lex=tuple(header["calib_lex"]), calib=tuple(header["calib"]),
+        return cls(dim=int(header["dim"]), lex_b=float(header["lex_b"]), joint_b=float(header["joint_b"]),
                    cascade=tuple(header["cascade"]), threshold=float(header["threshold"]),
+                   fine_threshold=float(header.get("fine_threshold", 1.0)),
                    encoder=header.get("encoder", {}), meta=header.get("meta", {}),
-                   model_version=str(header.get("model_version", "0")))
+                   model_version=str(header.get("model_version", "0")), **arrays)
 
     @classmethod
     def load(cls, path: str | Path | None = None) -> "GuardModel":
         p = Path(path) if path else DEFAULT_PATH
         if not p.exists():
-            raise ArtifactError(f"guard artifact not found: {p} (train one with "
-                                f"python -m detectors.guard.train)")
+            raise ArtifactError(f"guard artifact not found: {p} (train one with `warden train prompt-guard`)")
         return cls.from_bytes(p.read_bytes())

@@ -59,13 +59,20 @@ def guard_from_config(cfg) -> PromptGuard:
 
 
 def event_record(ev: Event) -> dict:
+    """The guard request an inference event stands for (prompt and the keys a block can name)."""
     a = ev.attributes
     rec = {"prompt": a.get("gen_ai.prompt")}
-    if a.get("client.id") is not None:
-        rec["client_id"] = a["client.id"]
-    if a.get("api_key.id") is not None:
-        rec["api_key"] = a["api_key.id"]
+    for attr, field in (("client.id", "client_id"), ("api_key.id", "api_key"), ("enduser.id", "end_user"),
+                        ("session.id", "session_id")):
+        if a.get(attr) is not None:
+            rec[field] = a[attr]
     return rec
+
+
+def _origin(a: dict) -> str:
+    if a.get("enduser.id"):
+        return f" by end user {a['enduser.id']}" + (f" via {a['client.id']}" if a.get("client.id") else "")
+    return f" via {a['client.id']}" if a.get("client.id") else ""
 
 
 @register
@@ -148,6 +155,7 @@ class PromptGuardDetector(Detector):
         evidence = {"decision": d["decision"], "score": d.get("score"), "reason": d.get("reason"),
                     "stage": d.get("stage"), "model": a.get("model.name", ev.entity),
                     "client.id": a.get("client.id"), "api_key.id": a.get("api_key.id"),
+                    "enduser.id": a.get("enduser.id"), "session.id": a.get("session.id"),
                     "guard.model_version": self.guard.model_version,
                     "prompt.excerpt": prompt[:300] if isinstance(prompt, str) else None,
                     "prompt.length": a.get("gen_ai.prompt.length")}
@@ -155,8 +163,7 @@ class PromptGuardDetector(Detector):
             evidence["error"] = d["error"]
         return Finding.create(detector=self.name, entity=ev.entity, time=ev.time, score=score,
                               threshold=self.guard.threshold, severity=self.config.severity,
-                              title=f"prompt injection / jailbreak attempt on {ev.entity}"
-                                    + (f" from {a['client.id']}" if a.get("client.id") else ""),
+                              title=f"prompt injection / jailbreak attempt on {ev.entity}" + _origin(a),
                               evidence={k: v for k, v in evidence.items() if v is not None},
                               event_ids=(ev.id,), tags=("atlas:AML.T0051", "owasp-llm:LLM01"),
                               rule="prompt_injection")

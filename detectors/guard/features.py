@@ -4,10 +4,9 @@ The text is NFKC-normalised (full-width and styled letters fold to ASCII), lower
 look-alike characters (Cyrillic / Greek homoglyphs, leetspeak digits) are folded in a second view,
 so `ｉｇｎｏｒｅ`, `іgnore` and `1gn0re` share n-grams with `ignore`. Features:
 
-- character n-grams (n = 2..5) of the normalised text, hashed with a vectorised polynomial hash;
-- character 3..5-grams of the folded view (separate hash space);
+- character n-grams (n = 3..5) of the normalised text, hashed with a vectorised polynomial hash;
+- character 4-grams of the folded view (separate hash space);
 - word unigrams and bigrams;
-- a few shape features (length, non-ASCII share, symbol share, digit share, line count), bucketed.
 
 Each text becomes (bucket indices, weights): log(1 + count), L2-normalised. Everything is
 deterministic across processes (no Python `hash`). Very long texts keep their first and last
@@ -15,7 +14,6 @@ deterministic across processes (no Python `hash`). Very long texts keep their fi
 """
 from __future__ import annotations
 
-import math
 import re
 import unicodedata
 import zlib
@@ -85,25 +83,13 @@ def _word_hashes(t: str) -> np.ndarray:
     return np.concatenate([uni, bi])
 
 
-def _shape_tokens(raw: str, t: str) -> list[int]:
-    n = max(len(raw), 1)
-    non_ascii = sum(1 for c in raw if ord(c) > 127) / n
-    sym = sum(1 for c in raw if not (c.isalnum() or c.isspace())) / n
-    dig = sum(1 for c in raw if c.isdigit()) / n
-    lines = raw.count("\n")
-    feats = [("len", min(int(math.log2(n + 1)), 16)), ("nonascii", min(int(non_ascii * 10), 10)),
-             ("sym", min(int(sym * 20), 20)), ("dig", min(int(dig * 20), 20)),
-             ("lines", min(lines, 10)), ("words", min(int(math.log2(len(t.split()) + 1)), 12))]
-    return [zlib.crc32(f"shape:{k}={v}".encode()) for k, v in feats]
-
-
 def featurize(text: str, dim: int) -> tuple[np.ndarray, np.ndarray]:
     """Hashed features of one text: (int64 bucket ids, float32 weights), unique ids, L2 norm 1."""
     raw = _clip(text)
     t = normalise(raw)
     f = fold(t)
-    hs = [_char_hashes(" " + t + " ", (2, 3, 4, 5), 1), _char_hashes(" " + f + " ", (3, 4, 5), 2),
-          _word_hashes(t), np.array(_shape_tokens(raw, t), np.uint64)]
+    hs = [_char_hashes(" " + t + " ", (3, 4, 5), 1), _char_hashes(" " + f + " ", (4,), 2),
+          _word_hashes(t)]
     h = np.concatenate(hs)
     if h.size == 0:
         h = np.array([zlib.crc32(b"empty")], np.uint64)
@@ -127,3 +113,34 @@ def featurize_many(texts, dim: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]
     if not ids:
         return np.zeros(0, np.int64), np.zeros(0, np.float32), np.zeros(0, np.int64)
     return np.concatenate(ids), np.concatenate(ws), np.array(offs, np.int64)
+
+
+def matrix(texts, dim: int):
+    """Features of many texts as a scipy CSR matrix (n x dim)."""
+    import scipy.sparse as sp
+    ids, ws, offs = featurize_many(list(texts), dim)
+    indptr = np.append(offs, len(ids)).astype(np.int64)
+    return sp.csr_matrix((ws.astype(np.float64), ids, indptr), shape=(len(offs), dim))
+
+
+class FeatureCache:
+    """Hashed n-gram rows computed once per distinct window text, shared by every fold."""
+
+    def __init__(self, dim: int) -> None:
+        self.dim = dim
+        self._rows: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+
+    def __call__(self, texts: list[str]):
+        import scipy.sparse as sp
+        if not texts:
+            return sp.csr_matrix((0, self.dim))
+        ids, ws, ptr = [], [], [0]
+        for t in texts:
+            r = self._rows.get(t)
+            if r is None:
+                r = self._rows[t] = featurize(t, self.dim)
+            ids.append(r[0])
+            ws.append(r[1])
+            ptr.append(ptr[-1] + len(r[0]))
+        return sp.csr_matrix((np.concatenate(ws).astype(np.float64), np.concatenate(ids), np.array(ptr)),
+                             shape=(len(texts), self.dim))

@@ -97,12 +97,18 @@ def test_no_metric_or_audit_alert_outside_the_incidents(demo_run):
     assert not stray, f"alerts that belong to no incident: {stray}"
 
 
-@pytest.mark.xfail(strict=True, reason="known limitation: the prompt guard denies ordinary task instructions "
-                   "('Translate into French: ...', 'Rewrite this sentence ...') in the scenario's benign traffic")
 def test_no_prompt_guard_alert_outside_the_incidents(demo_run):
     alerts, _, _ = demo_run
     stray = [(a.entity, a.title) for a in stray_alerts(alerts) if a.detector.startswith("prompt_guard/")]
     assert not stray, f"false prompt-injection alerts on benign traffic: {stray}"
+
+
+def test_prompt_injection_blocks_name_end_users_never_a_client(demo_run):
+    alerts, actions, _ = demo_run
+    guard_alerts = {a.id for a in alerts if a.detector.startswith("prompt_guard/")}
+    blocks = [x.target for x in actions if x.responder.startswith("blocklist/") and x.alert_id in guard_alerts]
+    assert blocks and all(t.startswith("end_user:") for t in blocks), blocks
+    assert not [x.target for x in actions if x.target.startswith("client:")]
 
 
 def test_every_alert_has_a_dry_run_action_and_nothing_was_dead_lettered(demo_run):

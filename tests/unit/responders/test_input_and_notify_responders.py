@@ -7,6 +7,7 @@ import hashlib
 import hmac
 import json
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import orjson
@@ -17,6 +18,7 @@ from agent.counters import Counters
 from agent.errors import ConfigError
 from agent.event import Alert
 from agent.runtime import Runtime
+from responders.base import ResponderError
 from responders.blocklist import BlockList, BlocklistResponder
 from responders.retrain import RetrainResponder
 from responders.slack import SlackResponder
@@ -82,7 +84,7 @@ def test_blocklist_store_expiry_and_api_key_hashing(tmp_path):
     bl.add("client", "c1", "abuse", ttl=60, now=1000)
     bl.add("api_key", "sk-secret", "leaked", ttl=None, now=1000)
     bl.add("fingerprint", "fp1", "jailbreak", ttl=10, now=1000)
-    assert bl.is_blocked(client_id="c1", now=1030) == "client blocked: abuse"
+    assert bl.is_blocked(client_id="c1", now=1030) == "client blocked until 1970-01-01T00:17:40Z: abuse"
     assert bl.is_blocked(client_id="c1", now=1061) is None                   # expired
     assert bl.is_blocked(api_key="sk-secret", now=10 ** 10).startswith("api_key blocked")
     assert bl.is_blocked(fingerprint="fp1", now=1005) and not bl.is_blocked(fingerprint="fp1", now=1011)
@@ -93,23 +95,59 @@ def test_blocklist_store_expiry_and_api_key_hashing(tmp_path):
     assert bl.purge_expired(now=2000) == 2
 
 
-def test_blocklist_responder_blocks_publishes_and_undoes(rt):
+def test_blocklist_responder_blocks_the_end_user_publishes_and_undoes(rt):
     r = BlocklistResponder("blocklist/t")
     r.bind_runtime(rt)
-    a = alert()
-    x = act_for(r, a, kind="client", ttl="1h")
-    assert x.target == "client:trial-user-7" and x.params["resource"]["principal"] == "trial-user-7"
+    a = alert(evidence={"enduser.id": "u-17", "client.id": "web-frontend", "api_key.id": "k1"})
+    x = act_for(r, a, ttl="1h")                                   # default kind: user
+    assert x.target == "end_user:u-17" and x.params["resource"]["principal"] == "u-17"
     res = r.execute(x, a)
-    assert r.is_blocked(client_id="trial-user-7").startswith("client blocked: prompt injection")
-    assert res["expires_at"] is not None
+    assert r.is_blocked(end_user="u-17").startswith("end_user blocked until ")
+    assert res["expires_at"] is not None and res["kind"] == "end_user"
+    assert r.is_blocked(client="web-frontend") is None              # the product stays up
     r.revert(dataclasses.replace(x, status="done", result=res))
-    assert r.is_blocked(client_id="trial-user-7") is None
+    assert r.is_blocked(end_user="u-17") is None
     rt.producer.flush()
     msgs = [orjson.loads(m.value) for m in rt.bus.records(rt.topic("blocklist"))]
-    assert [(m["op"], m["kind"], m["value"]) for m in msgs] == [("add", "client", "trial-user-7"),
-                                                                 ("remove", "client", "trial-user-7")]
+    assert [(m["op"], m["kind"], m["value"]) for m in msgs] == [("add", "end_user", "u-17"),
+                                                                 ("remove", "end_user", "u-17")]
     with pytest.raises(ConfigError, match="kind must be one of"):
         BlocklistResponder.check_route({"kind": "ip"}, "p.routes[0]")
+
+
+@pytest.mark.parametrize("evidence,target", [
+    ({"enduser.id": "u-1", "session.id": "s-1", "api_key.id": "k-1", "client.id": "web-frontend"}, "end_user:u-1"),
+    ({"session.id": "s-1", "api_key.id": "k-1", "client.id": "web-frontend"}, "session:s-1"),
+    ({"client.id": "web-frontend"}, "end_user:?"),
+])
+def test_blocklist_user_kind_never_falls_back_to_the_client(rt, evidence, target):
+    r = BlocklistResponder("blocklist/t")
+    r.bind_runtime(rt)
+    a = alert(evidence=evidence)
+    x = act_for(r, a)
+    assert x.target == target
+    if target.endswith("?"):
+        with pytest.raises(ResponderError, match="no end_user"):
+            r.execute(x, a)
+
+
+def test_blocklist_client_blocks_are_off_by_default_and_protected_clients_never(rt):
+    r = BlocklistResponder("blocklist/t")
+    r.bind_runtime(rt)
+    a = alert(evidence={"client.id": "web-frontend"})
+    x = act_for(r, a, kind="client")
+    with pytest.raises(ResponderError, match="off"):
+        r.execute(x, a)
+    r2 = BlocklistResponder("blocklist/t2", block_clients=True, protected_clients=["web-frontend"])
+    r2.bind_runtime(rt)
+    x = act_for(r2, a, kind="client")
+    assert "refused" in x.target
+    with pytest.raises(ResponderError, match="protected"):
+        r2.execute(x, a)
+    b = alert(evidence={"client.id": "trial-bot"})
+    assert r2.execute(act_for(r2, b, kind="client", ttl="30d"), b)["expires_at"] <= time.time() + 7 * 86400 + 5
+    with pytest.raises(ConfigError):
+        BlocklistResponder("blocklist/bad", default_ttl=0)
 
 
 def test_retrain_publishes_posts_signed_and_respects_cooldown(rt, sink):

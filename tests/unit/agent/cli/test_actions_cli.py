@@ -13,7 +13,7 @@ def test_approve_runs_the_pending_action_and_undo_reverts_it(tmp_path):
     bl = BlockList(tmp_path / "w" / "blocklist.db")
     [pending] = orjson.loads(invoke(conf, "actions", "list", "--status", "pending_approval", "--json").output)
     assert pending["responder"] == "blocklist/default" and not pending["dry_run"]
-    assert bl.is_blocked(client_id="trial-7") is None
+    assert bl.is_blocked(end_user="trial-7") is None
     st = orjson.loads(invoke(conf, "status", "--json").output)
     assert st["pending_approvals"] == 1 and st["healthy"]
 
@@ -21,12 +21,12 @@ def test_approve_runs_the_pending_action_and_undo_reverts_it(tmp_path):
     assert r.exit_code == 0, r.output
     [done] = orjson.loads(r.output)
     assert done["status"] == "done" and done["id"] == pending["id"]
-    assert bl.is_blocked(client_id="trial-7").startswith("client blocked")
+    assert bl.is_blocked(end_user="trial-7").startswith("end_user blocked")
     assert invoke(conf, "actions", "approve", pending["id"][:12]).exit_code == 2      # not pending any more
 
     r = invoke(conf, "actions", "undo", pending["id"][:12], "--json")
     assert r.exit_code == 0 and orjson.loads(r.output)["status"] == "undone"
-    assert bl.is_blocked(client_id="trial-7") is None
+    assert bl.is_blocked(end_user="trial-7") is None
     assert invoke(conf, "actions", "undo", "ffffffff").exit_code == 3
     table = invoke(conf, "actions", "list").output
     assert "undone" in table and "blocklist/default" in table
@@ -67,7 +67,7 @@ def test_blast_radius_blocked_action_can_be_approved_with_override(tmp_path):
         "safety: {blast_radius: {max_actions: 1, window: 1h}}\n"
     h = Harness(tmp_path, policies)
     h.feed(*[finding("llm-chat", 1000 + i, detector="prompt_guard/default", rule="prompt_injection", n=i,
-                     evidence={"client.id": f"c{i}"}) for i in range(3)])
+                     evidence={"client.id": f"c{i}", "enduser.id": f"u{i}"}) for i in range(3)])
     h.close()
     conf = tmp_path / "warden.yaml"
     conf.write_text(f"data_dir: {tmp_path / 'w'}\npolicies: [{tmp_path / 'policies.yaml'}]\n")
@@ -77,4 +77,4 @@ def test_blast_radius_blocked_action_can_be_approved_with_override(tmp_path):
     r = invoke(str(conf), "actions", "approve", blocked[0]["id"], "--override-blast-radius", "--json")
     assert r.exit_code == 0 and orjson.loads(r.output)[0]["status"] == "done"
     bl = BlockList(tmp_path / "w" / "blocklist.db")
-    assert sum(1 for i in range(3) if bl.is_blocked(client_id=f"c{i}")) == 2
+    assert sum(1 for i in range(3) if bl.is_blocked(end_user=f"u{i}")) == 2

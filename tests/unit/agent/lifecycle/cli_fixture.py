@@ -16,7 +16,7 @@ policies:
       labels: {client: "{evidence.client.id}"}
     routes:
       - {responder: log/default, dry_run: true, notify: {group_wait: 0s}}
-      - {responder: blocklist/default, dry_run: false, approval: true, params: {kind: client, ttl: 1h}}
+      - {responder: blocklist/default, dry_run: false, approval: true, params: {kind: user, ttl: 1h}}
   - id: gpu-leak
     match: {detector: ["gpu_memory_leak/*"]}
     alert: {group_by: [entity], labels: {node: "{entity}"}}
@@ -29,7 +29,7 @@ def populate(tmp_path):
     from tests.unit.agent.lifecycle.harness import Harness, finding
     h = Harness(tmp_path, POLICIES)
     h.feed(finding("llm-chat", 1000, detector="prompt_guard/default", rule="prompt_injection",
-                   evidence={"client.id": "trial-7", "decision": "deny"}),
+                   evidence={"client.id": "web-frontend", "enduser.id": "trial-7", "decision": "deny"}),
            finding("gpu-node-3", 1000), finding("gpu-node-3", 1060, n=1))
     h.act.flush_notifications()
     h.decide.checkpoint()

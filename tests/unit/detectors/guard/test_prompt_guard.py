@@ -24,11 +24,13 @@ def lexical_guard():
 
 def test_shipped_artifact_is_small_versioned_and_checked():
     blob = DEFAULT_PATH.read_bytes()
-    assert len(blob) < 3_000_000
+    assert len(blob) < 30_000_000
     m = GuardModel.from_bytes(blob)
-    assert m.model_version and m.has_embedding and 0 < m.threshold < 1
-    assert m.meta["metrics"]["test"]["balanced_accuracy"] >= 0.95
-    assert not any(s.endswith("/validation") for s in m.meta["sources_trained"])
+    assert m.model_version == "3" and 0 < m.threshold < 1
+    assert m.cascade[0] <= m.threshold <= m.cascade[1] and 0.3 <= m.fine_threshold <= 1.0
+    assert m.meta["threshold_choice"]["fine_threshold"] == m.fine_threshold
+    assert len(m.meta["sources_trained"]) >= 13 and "everyday_seed" in m.meta["sources_trained"]
+    assert m.meta["threshold_choice"]["threshold"] == m.threshold and 0 < m.meta["threshold_choice"]["worst"] <= 1
     bad = bytearray(blob)
     bad[-10] ^= 0xFF
     with pytest.raises(ArtifactError, match="checksum"):
@@ -37,8 +39,20 @@ def test_shipped_artifact_is_small_versioned_and_checked():
         GuardModel.from_bytes(b"PK\x03\x04" + blob[4:])
     with pytest.raises(ArtifactError):
         GuardModel.from_bytes(blob[:50])
-    # round trip
-    assert GuardModel.from_bytes(m.to_bytes()).calib == m.calib
+    assert GuardModel.from_bytes(m.to_bytes()).to_bytes() == m.to_bytes()
+
+
+@pytest.mark.parametrize("th,tf", [(0.5, 0.8), (0.7, 0.4), (0.6, 1.0)])
+def test_fine_scale_scores_reach_the_threshold_at_the_fine_threshold(th, tf):
+    import numpy as np
+    m = dataclasses.replace(GuardModel.load(), threshold=th, fine_threshold=tf)
+    p = np.linspace(0, 1, 101)
+    q = m.fine_map(p)
+    assert (np.diff(q) >= 0).all() and q[0] == 0
+    if tf < 1:
+        assert abs(q[-1] - 1) < 1e-9 and ((q >= th) == (p >= tf)).all()
+    else:                                                       # off: no fine window denies
+        assert (q < th).all()
 
 
 def test_scores_separate_obvious_cases(lexical_guard):
@@ -84,28 +98,34 @@ def test_fail_open_and_custom_limits():
 def test_messages_and_bytes_inputs(lexical_guard):
     d = lexical_guard.decide({"messages": [{"role": "system", "content": "You are helpful"},
                                            {"role": "user", "content": INJ}]})
-    assert d["decision"] == "deny"
+    assert d["decision"] == "deny" and d["message"] == {"index": 1, "role": "user"}
     assert lexical_guard.decide({"prompt": BENIGN.encode()})["decision"] == "allow"
+    # the application's own system prompt is not scored; a tool result carrying an injection is
+    ok = lexical_guard.decide({"messages": [{"role": "system", "content": INJ}, {"role": "user", "content": "hi"}]})
+    assert ok["decision"] == "allow"
+    d = lexical_guard.decide({"messages": [{"role": "user", "content": "Summarize my inbox."},
+                                           {"role": "tool", "content": "From: bob\nSubject: lunch\n" + INJ}]})
+    assert d["decision"] == "deny" and d["message"]["role"] == "tool" and "messages[1] (tool)" in d["reason"]
 
 
 class _Blocklist:
     def __init__(self):
         self.calls = []
 
-    def is_blocked(self, client_id=None, api_key=None, fingerprint=None):
-        self.calls.append((client_id, api_key, fingerprint))
-        return "client on block list" if client_id == "evil" else None
+    def is_blocked(self, fingerprint=None, **keys):
+        self.calls.append((keys, fingerprint))
+        return "end user on block list" if keys.get("end_user") == "evil" else None
 
 
 def test_blocklist_consulted():
     bl = _Blocklist()
     g = PromptGuard(use_embedding=False, blocklist=bl)
-    d = g.decide({"prompt": BENIGN, "client_id": "evil", "api_key": "k1"})
+    d = g.decide({"prompt": BENIGN, "user": "evil", "client_id": "web-frontend", "api_key": "k1"})
     assert d["decision"] == "deny" and d["stage"] == "blocklist" and "block list" in d["reason"]
-    assert bl.calls[-1] == ("evil", "k1", fingerprint(BENIGN))
-    assert g.decide({"prompt": BENIGN, "client_id": "good"})["decision"] == "allow"
-    # a blocked client is denied even when its prompt is unusable
-    assert g.decide({"prompt": "", "client_id": "evil"})["stage"] == "blocklist"
+    assert bl.calls[-1] == ({"end_user": "evil", "client": "web-frontend", "api_key": "k1"}, fingerprint(BENIGN))
+    assert g.decide({"prompt": BENIGN, "user": "good", "client_id": "web-frontend"})["decision"] == "allow"
+    # a blocked end user is denied even when its prompt is unusable
+    assert g.decide({"prompt": "", "user": "evil"})["stage"] == "blocklist"
 
     class Broken:
         def is_blocked(self, **kw):
@@ -118,19 +138,6 @@ def test_blocklist_consulted():
 def test_fingerprint_is_stable_and_normalised():
     assert fingerprint("Hello  World") == fingerprint("hello world")
     assert fingerprint("a") != fingerprint("b")
-
-
-def test_embedding_stage_runs_for_uncertain_prompts():
-    m = GuardModel.load()
-    wide = dataclasses.replace(m, cascade=(0.0, 1.0))  # every prompt goes to the embedding stage
-    g = PromptGuard(model=wide)
-    s, why = g.score(INJ)
-    assert "embedding stage" in why and s >= g.threshold
-    s2, _ = g.score(BENIGN)
-    assert s2 < g.threshold
-    batch = g.score_many([INJ, BENIGN, ""])
-    assert batch[0][0] >= 0.5 and batch[1][0] < 0.5 and batch[2][0] is None
-    assert g.decide({"prompt": BENIGN})["stage"] == "embedding"
 
 
 def _ev(prompt=None, **attrs):
@@ -192,11 +199,15 @@ def test_collector_route_and_emitted_denies():
     for bad in (b"{not json", b"[1,2]", b""):
         r = handler(_req(bad))
         assert r.status == 400 and orjson.loads(r.body)["decision"] == "deny"
-    r = handler(_req(orjson.dumps({"text": ""})))
-    assert r.status == 200 and orjson.loads(r.body)["decision"] == "deny"
+    for bad in ({"text": ""}, {"prompt": 5}, {"messages": [{"role": "user", "content": ["x", 1]}]}, {"model": "m"},
+                {"prompt": "x" * 40000}, {"messages": []}):
+        r = handler(_req(orjson.dumps(bad)))
+        out = orjson.loads(r.body)
+        assert r.status == 400 and out["decision"] == "deny" and out["error"], bad
+    assert col.counts["error"] == 9 and len(em.events) == 1          # counted, not emitted as findings
     # block list set on the collector
     col.blocklist = _Blocklist()
-    r = handler(_req(orjson.dumps({"prompt": BENIGN, "client_id": "evil"})))
+    r = handler(_req(orjson.dumps({"prompt": BENIGN, "user": "evil"})))
     assert orjson.loads(r.body)["stage"] == "blocklist"
     with pytest.raises(TypeError):
         col.blocklist = object()
@@ -207,43 +218,57 @@ def test_collector_route_and_emitted_denies():
 def test_score_file(tmp_path, lexical_guard):
     from detectors.guard.cli_support import score_file
     src = tmp_path / "in.jsonl"
-    src.write_bytes(b"\n".join([orjson.dumps({"text": INJ, "id": 1}), orjson.dumps({"text": BENIGN, "id": 2}),
-                                b"not json", orjson.dumps({"id": 4}), orjson.dumps({"text": ""}), b""]))
+    src.write_bytes(b"\n".join([orjson.dumps({"text": INJ, "id": 1}), orjson.dumps({"prompt": BENIGN, "id": 2}),
+                                b"not json", orjson.dumps({"id": 4}), orjson.dumps({"text": ""}), b"",
+                                orjson.dumps({"messages": [{"role": "user", "content": INJ}]}), b"[1]"]))
     out = tmp_path / "out.jsonl"
     res = score_file(src, out, guard=lexical_guard)
     rows = [orjson.loads(x) for x in out.read_bytes().splitlines()]
-    assert res["rows"] == 5 and res["errors"] == 3 and len(rows) == 5
+    assert res.rows == 7 and res.errors == 4 and len(rows) == 7
+    assert res.failed[0].startswith("line 3: invalid JSON") and res.failed[1] == "line 4: missing prompt field " \
+        "(prompt, text, input or messages)" and res.failed[2] == "line 5: empty prompt"
+    assert res.failed[3] == "line 8: not a JSON object"
     assert rows[0]["id"] == 1 and rows[0]["blocked"] is True and 0 <= rows[0]["score"] <= 1
-    assert rows[1]["blocked"] is False and rows[1]["text"] == BENIGN
-    assert rows[2]["score"] is None and "JSON" in rows[2]["error"]
-    assert rows[3]["error"] and rows[4]["error"]
-    res = score_file(src, out, threshold=1.0, guard=lexical_guard)
+    assert rows[1]["blocked"] is False and rows[1]["prompt"] == BENIGN
+    assert rows[2]["score"] is None and rows[2]["line"] == 3
+    assert rows[5]["blocked"] is True and "messages" in rows[5]
+    score_file(src, out, threshold=1.0, guard=lexical_guard)
     assert orjson.loads(out.read_bytes().splitlines()[0])["blocked"] is False
+
+
+def test_guard_score_cli_lists_failed_lines_and_exits_non_zero(tmp_path):
+    from click.testing import CliRunner
+    from agent.cli import _load_commands, cli
+    _load_commands()
+    src = tmp_path / "in.jsonl"
+    src.write_bytes(orjson.dumps({"text": BENIGN}) + b"\n" + b"{bad\n")
+    r = CliRunner().invoke(cli, ["guard", "score", "--in", str(src), "--out", str(tmp_path / "o.jsonl")])
+    assert r.exit_code == 1 and "line 2: invalid JSON" in r.output
+    src.write_bytes(orjson.dumps({"text": BENIGN}) + b"\n")
+    r = CliRunner().invoke(cli, ["guard", "score", "--in", str(src), "--out", str(tmp_path / "o.jsonl")])
+    assert r.exit_code == 0 and "1 rows, 0 blocked" in r.output
 
 
 def test_training_on_a_tiny_subset(shared_data, tmp_path):
     from detectors.guard import train
-    data = shared_data / "prompts" / "prompt_injection_dev.jsonl"
     out = tmp_path / "g.bin"
-    res = train.main(data, out, device="cpu", holdout_source="neuralchemy", limit=300, lex_epochs=3,
-                     head_epochs=5, embeddings=True, progress=False)
-    assert out.exists() and res["metrics"]["test"]["n"] > 0 and res["metrics"]["holdout"]["n"] > 0
+    from detectors.guard.data import seed_rows
+    res = train.main(shared_data / "prompts", out, device="cpu", limit=400, progress=False)
     m = GuardModel.load(out)
-    assert m.meta["holdout_source"] == "neuralchemy"
-    assert not any(s.startswith("neuralchemy") for s in m.meta["sources_trained"])
-    assert m.encoder["layers"] == 3 and m.has_embedding
-    g = PromptGuard(out, use_embedding=False)
-    assert g.decide({"prompt": INJ})["decision"] in ("allow", "deny")
-    with pytest.raises(ValueError):
-        train.main(data, None, holdout_source="no-such-source", limit=50, embeddings=False, progress=False)
+    assert res["rows"] == 400 + len(seed_rows()) and not m.has_embedding and "everyday_seed" in m.meta["sources_trained"]
+    assert set(m.meta["source_counts"]) <= {"s-labs", "neuralchemy", "everyday_seed"} | \
+        {p.stem for p in (shared_data / "prompts" / "extra").glob("*.jsonl")}
+    # reproducible: same data, same artifact
+    res2 = train.main(shared_data / "prompts", tmp_path / "g2.bin", device="cpu", limit=400, progress=False)
+    assert res2["sha256"] == res["sha256"]
 
 
 def test_training_rejects_bad_rows(tmp_path):
-    from detectors.guard import train
+    from detectors.guard.data import load_file
     p = tmp_path / "bad.jsonl"
     p.write_text('{"text": "a", "label": 3}\n')
     with pytest.raises(ValueError, match="label"):
-        train.load_rows(p)
+        load_file(p)
 
 
 from hypothesis import given, settings
@@ -265,45 +290,3 @@ def test_decide_never_raises(record):
 
 
 _LEX_GUARD = PromptGuard(use_embedding=False)
-
-
-def test_missing_embedding_model_degrades_to_lexical(monkeypatch, tmp_path):
-    monkeypatch.setenv("WARDEN_MINILM_PATH", str(tmp_path / "nowhere"))
-    m = GuardModel.load()
-    g = PromptGuard(model=dataclasses.replace(m, cascade=(0.0, 1.0)))
-    assert g.use_embedding is False
-    d = g.decide({"prompt": INJ})
-    assert d["decision"] == "deny" and d["stage"] == "lexical"
-
-    class BrokenEncoder:
-        def encode(self, texts, batch_size=64):
-            raise RuntimeError("cannot load")
-
-    monkeypatch.delenv("WARDEN_MINILM_PATH")
-    g2 = PromptGuard(model=dataclasses.replace(m, cascade=(0.0, 1.0)))
-    g2._encoder = BrokenEncoder()
-    assert g2.decide({"prompt": BENIGN})["stage"] == "lexical" and g2.use_embedding is False
-    assert g2.score_many([INJ])[0][0] >= 0.5
-
-
-def test_choose_threshold_trades_bounded_balanced_accuracy():
-    import numpy as np
-    from detectors.guard.train import balanced_accuracy, choose_cascade, choose_threshold
-    rng = np.random.default_rng(0)
-    y = np.r_[np.zeros(500, int), np.ones(500, int)]
-    p = np.clip(np.r_[rng.beta(2, 5, 500), rng.beta(5, 2, 500)], 0, 1)
-    assert choose_threshold(p, y, 0.0) == 0.5
-    th = choose_threshold(p, y, 0.02)
-    assert 0.5 <= th <= 0.95
-    base = balanced_accuracy(p >= 0.5, y)["balanced_accuracy"]
-    assert balanced_accuracy(p >= th, y)["balanced_accuracy"] >= base - 0.02
-    assert choose_threshold(p, y, 0.5) == 0.95
-    lo, hi = choose_cascade(p, y, 0.05, th)
-    assert lo <= th <= hi  # lexical-alone decisions agree with the threshold
-
-
-def test_shipped_artifact_records_its_threshold_choice():
-    m = GuardModel.load(DEFAULT_PATH)
-    assert int(m.model_version) >= 2
-    assert m.cascade[0] <= m.threshold <= m.cascade[1]
-    assert "threshold_tolerance" in m.meta

@@ -1,0 +1,74 @@
+"""The candidates `warden bench guard --leave-one-source-out` compares (see bench/guard/loso.py)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import numpy as np
+
+from detectors.guard.data import PromptRow
+
+CLIP = 4000
+
+
+def _clip(t: str) -> str:
+    return t if len(t) <= CLIP else t[:CLIP // 2] + " " + t[-CLIP // 2:]
+
+
+@dataclass
+class TfidfScorer:
+    vec: Any
+    tfidf: Any
+    lr: Any
+    threshold: float = 0.5
+
+    def scores(self, texts: Sequence[str]) -> np.ndarray:
+        X = self.tfidf.transform(self.vec.transform([_clip(t) for t in texts]))
+        return self.lr.predict_proba(X)[:, 1]
+
+
+def fit_tfidf(rows: Sequence[PromptRow]) -> TfidfScorer:
+    """Baseline: character 2-5-grams (word-bounded), sublinear TF-IDF, class-balanced logistic
+    regression (C = 1), threshold 0.5."""
+    from sklearn.feature_extraction.text import HashingVectorizer, TfidfTransformer
+    from sklearn.linear_model import LogisticRegression
+    vec = HashingVectorizer(analyzer="char_wb", ngram_range=(2, 5), n_features=1 << 20, alternate_sign=False,
+                            norm=None, lowercase=True)
+    X = vec.transform([_clip(r.text) for r in rows])
+    tfidf = TfidfTransformer(sublinear_tf=True).fit(X)
+    lr = LogisticRegression(C=1.0, class_weight="balanced", max_iter=1000, solver="liblinear")
+    lr.fit(tfidf.transform(X), np.array([r.label for r in rows]))
+    return TfidfScorer(vec, tfidf, lr)
+
+
+@dataclass
+class GuardScorer:
+    guard: Any
+
+    @property
+    def threshold(self) -> float:
+        return self.guard.threshold
+
+    def scores(self, texts: Sequence[str]) -> np.ndarray:
+        return np.array([1.0 if s is None else s for s, _ in self.guard.score_many(list(texts))])
+
+
+def fit_shipped(rows: Sequence[PromptRow]) -> GuardScorer:
+    """The artifact in the repository as it is (not refitted)."""
+    from detectors.guard.guard import PromptGuard
+    return GuardScorer(PromptGuard())
+
+
+_FEATURES: dict[int, Any] = {}
+
+
+def fit_guard(rows: Sequence[PromptRow], cfg: Any = None) -> GuardScorer:
+    """This repository's trainer (detectors.guard.train.fit), refitted on the training sources."""
+    from detectors.guard import train
+    from detectors.guard.guard import PromptGuard
+    cfg = cfg or train.TrainConfig()
+    from detectors.guard.features import FeatureCache
+    cache = _FEATURES.setdefault(cfg.dim, FeatureCache(cfg.dim))
+    from detectors.guard.data import seed_rows
+    model = train.fit(list(rows) + (seed_rows() if cfg.seed else []), cfg, progress=False, featurize=cache)
+    return GuardScorer(PromptGuard(model=model, use_embedding=cfg.embeddings))

@@ -1,0 +1,87 @@
+"""`warden bench guard` / `python -m bench.guard`: leave-one-source-out table, everyday prompts,
+latency. Prints the figures (and, with --json, every number as JSON)."""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+EVERYDAY = Path(__file__).resolve().parents[2] / "tests" / "unit" / "detectors" / "guard" / "everyday_prompts.jsonl"
+
+
+def everyday(guard) -> dict[str, Any]:
+    rows = [json.loads(x) for x in EVERYDAY.read_text(encoding="utf-8").splitlines() if x.strip()]
+    scored = guard.score_many([r["text"] for r in rows])
+    denied = [r["text"] for r, (s, _) in zip(rows, scored) if s is None or s >= guard.threshold]
+    return {"prompts": len(rows), "languages": sorted({r["lang"] for r in rows}),
+            "tnr": round(1 - len(denied) / len(rows), 4), "denied": denied}
+
+
+def run(data: str, *, loso: bool = False, candidates: Sequence[str] = ("guard",), sources: Sequence[str] = (),
+        latency: bool = False, requests: int = 1000, rate: float = 50.0, threads: int = 1,
+        model: str | None = None) -> dict[str, Any]:
+    from bench.guard import candidates as cands, loso as loso_mod
+    from detectors.guard.data import load_sources
+    from detectors.guard.guard import PromptGuard
+    out: dict[str, Any] = {}
+    rows = load_sources(data)
+    if loso:
+        reports = [loso_mod.run(rows, c, getattr(cands, "fit_" + c), sources=list(sources) or None)
+                   for c in candidates]
+        out["leave_one_source_out"] = [r.as_dict() for r in reports]
+        out["table"] = loso_mod.table(reports)
+    guard = PromptGuard(model)
+    out["model_version"] = guard.model_version
+    out["everyday"] = everyday(guard)
+    if latency:
+        import torch
+        from bench.guard import latency as lat
+        if threads:
+            torch.set_num_threads(threads)
+        short = [r.text for r in rows if len(r.text) <= 2000]
+        docs = [r.text for r in rows if r.label == 0 and len(r.text) > 1000][:200]
+        out["latency"] = {"single": lat.single(guard, short, requests, rate),
+                          "long": lat.long_inputs(guard, docs), "batched": lat.batched(guard, short),
+                          "torch_threads": threads}
+    return out
+
+
+def render(res: dict[str, Any]) -> str:
+    lines = []
+    if "table" in res:
+        lines += [res["table"], ""]
+    e = res["everyday"]
+    lines.append(f"everyday prompts ({e['prompts']}, {len(e['languages'])} languages): TNR {e['tnr']:.3f}"
+                 + (f"; denied: {e['denied'][:5]}" if e["denied"] else ""))
+    if "latency" in res:
+        s = res["latency"]["single"]["latency_ms"]
+        lines.append(f"single requests at {res['latency']['single']['rate_per_s']:.0f}/s: p50 {s['p50']} ms, "
+                     f"p90 {s['p90']} ms, p99 {s['p99']} ms, max {s['max']} ms")
+        for b in res["latency"]["long"]["by_size"]:
+            lines.append(f"long input {b['chars']} chars / {b['tokens']} tokens: {b['ms_median']} ms "
+                         f"({b['ms_per_1000_tokens']} ms per 1,000 tokens)")
+        b = res["latency"]["batched"]
+        lines.append(f"batched ({b['batch']} a call): {b['prompts_per_s']} prompts/s")
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m bench.guard")
+    ap.add_argument("data", help="../shared/data/prompts (the dev file and extra/) or one JSON-lines file")
+    ap.add_argument("--leave-one-source-out", action="store_true")
+    ap.add_argument("--candidates", default="guard", help="comma-separated: guard, tfidf, shipped")
+    ap.add_argument("--sources", default="", help="comma-separated held-out sources (default: all)")
+    ap.add_argument("--latency", action="store_true")
+    ap.add_argument("--requests", type=int, default=1000)
+    ap.add_argument("--rate", type=float, default=50.0)
+    ap.add_argument("--json", action="store_true")
+    a = ap.parse_args(argv)
+    res = run(a.data, loso=a.leave_one_source_out, candidates=[c for c in a.candidates.split(",") if c],
+              sources=[s for s in a.sources.split(",") if s], latency=a.latency, requests=a.requests, rate=a.rate)
+    print(render(res))
+    if a.json:
+        print(json.dumps(res, indent=2, default=lambda o: float(o) if isinstance(o, np.floating) else str(o)))
+    return 0

@@ -1,0 +1,69 @@
+"""Labelled prompt data for the guard: the dev file and every file of `extra/`, one source each.
+
+    rows = load_sources("../shared/data/prompts")   # list[PromptRow]
+
+Sources (what leave-one-source-out holds out): a dev-file row's source is the part of its `source`
+before "/" (`s-labs/train` and `s-labs/validation` are one source, `s-labs`); an `extra/` row's is
+its file name without `.jsonl` (`bipia_indirect`). `split` keeps the dev file's own split name
+(`train` / `validation`) and is `extra` for the extra files.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+DEV_FILE = "prompt_injection_dev.jsonl"
+SEED = Path(__file__).resolve().parent / "seed" / "everyday_seed.jsonl"
+
+
+@dataclass(frozen=True)
+class PromptRow:
+    text: str
+    label: int          # 1 = prompt injection / jailbreak
+    source: str         # the unit a leave-one-source-out fold holds out
+    kind: str = ""      # extra/ files: benign-task, indirect, ... ; dev file: ""
+    split: str = ""     # dev file: train / validation; extra files: "extra"
+
+
+def _read(path: Path, source_of, split_of) -> list[PromptRow]:
+    rows = []
+    with open(path, encoding="utf-8") as fh:
+        for n, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            r = json.loads(line)
+            if not isinstance(r.get("text"), str) or r.get("label") not in (0, 1):
+                raise ValueError(f"{path}:{n}: need text (string) and label (0 or 1)")
+            src = str(r.get("source", ""))
+            rows.append(PromptRow(r["text"], int(r["label"]), source_of(src), str(r.get("kind", "")),
+                                  split_of(src)))
+    return rows
+
+
+def load_file(path: str | Path) -> list[PromptRow]:
+    """One JSON-lines file: dev-style sources (`name/split`) keep their name, others the file stem."""
+    p = Path(path)
+    if p.name == DEV_FILE:
+        return _read(p, lambda s: s.split("/")[0] or "unknown", lambda s: s.split("/")[-1])
+    return _read(p, lambda s: p.stem, lambda s: "extra")
+
+
+def load_sources(root: str | Path) -> list[PromptRow]:
+    """The dev file (if present) and every `extra/*.jsonl` under `root`, or one file."""
+    root = Path(root)
+    if root.is_file():
+        return load_file(root)
+    files = ([root / DEV_FILE] if (root / DEV_FILE).exists() else []) + sorted((root / "extra").glob("*.jsonl"))
+    if not files:
+        raise FileNotFoundError(f"no {DEV_FILE} or extra/*.jsonl under {root}")
+    return [r for f in files for r in load_file(f)]
+
+
+def seed_rows() -> list[PromptRow]:
+    """warden's own hand-written benign seed (seed/everyday_seed.jsonl, source `everyday_seed`):
+    171 greetings, thanks, acknowledgements and one-line tasks (translate, rewrite, write a function,
+    fix a bug) in 15 languages, a kind of prompt
+    none of the public sources has. Always part of training, never an evaluation source; none of
+    its lines is a prompt of the everyday-prompt test fixture."""
+    return load_file(SEED)

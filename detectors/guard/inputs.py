@@ -1,0 +1,120 @@
+"""What the guard reads from a request, validated: one text, or the scorable turns of `messages`.
+
+    parts = prompt_parts({"messages": [{"role": "system", ...}, {"role": "user", "content": "hi"}]})
+    -> [Part(text="hi", role="user", index=1)]
+
+A request is a bare string / UTF-8 bytes, or an object with `prompt`, `text`, `input` or
+`gen_ai.prompt` (one part, role "user"), or `messages` (OpenAI chat). In `messages` the user's turns
+and tool / function results (where indirect injections arrive) are scored one by one; system and
+developer messages (the application's own instructions) and assistant turns are not: they are
+first-party text, and scoring them would deny an application for its own system prompt.
+Content may be a string or a list of parts ({"type": "text", "text": ...}); other part types
+(images, audio) are skipped. Every problem raises GuardInputError with the reason.
+"""
+from __future__ import annotations
+
+import unicodedata
+from dataclasses import dataclass
+from typing import Any
+
+TEXT_FIELDS = ("prompt", "text", "input", "gen_ai.prompt")
+SCORED_ROLES = ("user", "tool", "function")
+FIRST_PARTY_ROLES = ("system", "developer", "assistant")
+
+
+class GuardInputError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class Part:
+    text: str
+    role: str = "user"
+    index: int | None = None      # position in `messages`; None for a single prompt
+
+
+def to_text(value: Any, max_chars: int) -> str:
+    """Validate a prompt: str or UTF-8 bytes, not empty, not binary, not over max_chars."""
+    if value is None:
+        raise GuardInputError("missing prompt")
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        b = bytes(value)
+        if len(b) > 4 * max_chars:
+            raise GuardInputError(f"prompt over {max_chars} characters")
+        try:
+            value = b.decode("utf-8")
+        except UnicodeDecodeError as e:
+            raise GuardInputError(f"prompt is not valid UTF-8 (byte {e.start})") from None
+    if not isinstance(value, str):
+        raise GuardInputError(f"prompt must be text, got {type(value).__name__}")
+    if len(value) > max_chars:
+        raise GuardInputError(f"prompt over {max_chars} characters ({len(value)})")
+    if not value.strip():
+        raise GuardInputError("empty prompt")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise GuardInputError("prompt is not valid Unicode (lone surrogates)") from None
+    sample = value[:4096]
+    ctrl = sum(1 for c in sample if c == "\x00" or (unicodedata.category(c) == "Cc" and c not in "\t\n\r\f\v"))
+    if "\x00" in sample or ctrl > max(8, len(sample) // 20):
+        raise GuardInputError("prompt looks binary (NUL / control characters)")
+    return value
+
+
+def _content(m: dict, i: int) -> str | None:
+    c = m.get("content")
+    if c is None or isinstance(c, str):
+        return c
+    if isinstance(c, list):
+        texts = []
+        for p in c:
+            if isinstance(p, str):
+                texts.append(p)
+            elif isinstance(p, dict) and isinstance(p.get("text"), str):
+                texts.append(p["text"])
+            elif not isinstance(p, dict):
+                raise GuardInputError(f"messages[{i}].content parts must be objects or strings")
+        return "\n".join(texts) if texts else None
+    raise GuardInputError(f"messages[{i}].content must be text or a list of parts, got {type(c).__name__}")
+
+
+def _message_parts(msgs: Any, max_chars: int) -> list[Part]:
+    if not isinstance(msgs, list):
+        raise GuardInputError("messages must be a list")
+    if not msgs:
+        raise GuardInputError("messages is empty")
+    parts = []
+    for i, m in enumerate(msgs):
+        if not isinstance(m, dict):
+            raise GuardInputError(f"messages[{i}] must be an object")
+        role = m.get("role")
+        if not isinstance(role, str):
+            raise GuardInputError(f"messages[{i}].role must be a string")
+        text = _content(m, i)
+        if role in SCORED_ROLES and text is not None and text.strip():
+            parts.append(Part(to_text(text, max_chars), role, i))
+    if not parts:
+        raise GuardInputError("messages has no user, tool or function message with text to score")
+    return parts
+
+
+def prompt_parts(record: Any, max_chars: int) -> list[Part]:
+    if isinstance(record, (str, bytes, bytearray, memoryview)):
+        return [Part(to_text(record, max_chars))]
+    if not isinstance(record, dict):
+        raise GuardInputError(f"request must be a JSON object or a string, got {type(record).__name__}")
+    for k in TEXT_FIELDS:
+        if k in record and record[k] is not None:
+            return [Part(to_text(record[k], max_chars))]
+    if record.get("messages") is not None:
+        return _message_parts(record["messages"], max_chars)
+    raise GuardInputError("missing prompt field (prompt, text, input or messages)")
+
+
+def prompt_text(record: Any) -> str | None:
+    """The request's scored text joined (for events and fingerprints); None when there is none."""
+    try:
+        return "\n".join(p.text for p in prompt_parts(record, 1 << 30))
+    except GuardInputError:
+        return None
