@@ -28,7 +28,9 @@ CASES = {c["name"]: c for c in json.loads((Path(__file__).resolve().parents[1] /
 
 def stoplogging_by(user: str, ip: str, n: int) -> dict:
     rec = copy.deepcopy(CASES["cloudtrail-stoplogging"]["record"])
-    rec["userIdentity"].update(userName=user, arn=f"arn:aws:iam::123456789012:user/{user}", principalId=f"AIDA{n}")
+    # each user with a key of their own: one key used from two addresses is an alert of its own
+    rec["userIdentity"].update(userName=user, arn=f"arn:aws:iam::123456789012:user/{user}", principalId=f"AIDA{n}",
+                               accessKeyId=f"AKIAKIBANATEST{n:06d}")
     rec.update(sourceIPAddress=ip, eventID=f"kibana-{n}", eventTime=f"2026-01-05T10:0{n}:00Z")
     return rec
 
@@ -85,7 +87,7 @@ def test_alerts_are_kibana_shaped_in_elasticsearch(kafka_cfg, es_client):
 
     # workflow_status: set by the workflow, kept across the pipeline's updates
     aid = docs[0]["warden"]["alert"]["id"]
-    assert rt.store.set_workflow(aid, status="acknowledged", by="ana")
+    assert rt.store.change_workflow(aid, "ack", by="ana") is not None
     alert = rt.store.get_alert(aid)
     rt.store.upsert_alerts([dataclasses.replace(alert, count=alert.count + 1, status="firing")])
     rt.store.flush()

@@ -41,7 +41,7 @@ def es_store():
     store.flush()
     store.set_workflow(alerts[0].id, status="acknowledged", by="t")
     store.set_workflow(alerts[2].id, status="acknowledged", by="t")
-    store.set_workflow(alerts[4].id, status="resolved", by="t")
+    store.set_workflow(alerts[8].id, status="resolved", by="t")   # firing, resolved by hand
     yield store, [store.get_alert(a.id) for a in alerts]
     store.close()
     for suffix in ("alerts", "actions"):
