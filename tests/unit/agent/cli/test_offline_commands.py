@@ -55,11 +55,12 @@ def test_guard_score_adds_score_and_blocked(tmp_path):
         {"text": "What is the capital of France?", "id": 2},
         {"no_text": True, "id": 3}]) + "\n")
     out = tmp_path / "out.jsonl"
-    assert run("guard", "score", "--in", str(src), "--out", str(out)).exit_code == 0
+    r = run("guard", "score", "--in", str(src), "--out", str(out))
+    assert r.exit_code == 1 and "line 3" in r.output       # a line it could not score fails the run, named
     rows = [orjson.loads(x) for x in out.read_text().splitlines()]
     assert [r["id"] for r in rows] == [1, 2, 3]
-    assert rows[0]["blocked"] is True and rows[0]["score"] > 0.5
-    assert rows[1]["blocked"] is False and rows[1]["score"] < 0.5
+    assert rows[0]["blocked"] is True and rows[1]["blocked"] is False
+    assert rows[0]["score"] > rows[1]["score"]
     assert rows[2]["score"] is None and "error" in rows[2]
 
 
