@@ -60,7 +60,7 @@ def test_alert_list_shows_the_demo_incidents_filters_pages_and_updates_live(site
     # filter by status with the form
     browser.get(site.base + "/ui/alerts")
     Select(browser.find_element(By.NAME, "status")).select_by_value("firing")
-    browser.find_element(By.ID, "apply").click()
+    click_and_wait(browser, browser.find_element(By.ID, "apply"))      # the filtered page replaced this one
     firing = [a for a in alerts if a.status == "firing"]
     assert firing and int(_text(browser, "total")) == len(firing)
     assert {s for _, s in _rows(browser)} == {"firing"}
