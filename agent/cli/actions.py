@@ -95,7 +95,7 @@ def list_actions(ctx, alert_id, status, limit, as_json) -> None:
     if as_json:
         emit_json(items)
         return
-    table(["id", "time", "responder", "action", "target", "mode", "status", "alert", "note"],
+    table(["id", "time (wall clock)", "responder", "action", "target", "mode", "status", "alert", "note"],
           [[x.id[:12], fmt_time(x.time), x.responder, x.action, x.target[:60], "dry-run" if x.dry_run else "real",
             x.status, x.alert_id[:12], str(x.result.get("reason") or x.result.get("error") or "")[:60]] for x in items])
 
