@@ -39,7 +39,7 @@ def test_explain_shows_policy_detector_evidence_events_and_actions(conf):
     e = orjson.loads(invoke(conf, "alerts", "explain", ids["prompt-injection"], "--json").output)
     assert e["policy"]["id"] == "prompt-injection" and e["policy"]["match"] == {"detector": ["prompt_guard/*"]}
     assert e["policy"]["group_by"] == ["entity", "evidence.client.id"]
-    assert e["detector"] == "prompt_guard/default" and e["evidence"]["client.id"] == "trial-7"
+    assert e["detector"] == "prompt_guard/default" and e["evidence"]["enduser.id"] == "trial-7"
     assert e["event_ids"] == ["ev-llm-chat-1000-0"] and len(e["finding_ids"]) == 1
     assert {(a["responder"], a["status"]) for a in e["actions"]} == {("log/default", "planned"),
                                                                       ("blocklist/default", "pending_approval")}
