@@ -35,6 +35,7 @@ class UiContext:
 
     def page(self, template: str, session: Session, status: int = 200, **ctx: Any) -> Response:
         return render.html(template, status, csrf=session.csrf, principal=session.principal,
+                           can_change="admin" in session.scopes,
                            refresh_ms=int(self.options.refresh_s * 1000), **ctx)
 
 

@@ -120,8 +120,18 @@ def test_the_page_refuses_a_read_only_session_s_changes_before_doing_them(tmp_pa
         return table[("POST", "/ui/alerts/{id}/ack")](Request(
             "POST", f"/ui/alerts/{alert.id}/ack", {}, {"cookie": f"warden_ui={s.id}", "host": "warden:8080"},
             f"csrf={s.csrf}".encode(), {"id": alert.id})).status
+    def page(s) -> str:
+        return table[("GET", "/ui/alerts/{id}")](Request(
+            "GET", f"/ui/alerts/{alert.id}", {}, {"cookie": f"warden_ui={s.id}", "host": "warden:8080"},
+            b"", {"id": alert.id})).body.decode()
     s = a.sign_in(Form({"token": "v" * 20}))
+    assert "read only" in page(s) and "ack-form" not in page(s) and "silence-form" not in page(s)
     assert ack(s) == 403 and store.get_alert(alert.id).status == "firing"
+    assert "ack-form" in page(a.sign_in(Form({"token": "o" * 20})))
+    for path in ("/ui/actions", "/ui/silences"):                 # the other pages render without buttons
+        r = table[("GET", path)](Request("GET", path, {}, {"cookie": f"warden_ui={s.id}", "host": "warden:8080"},
+                                         b"", {}))
+        assert r.status == 200 and "read only" in r.body.decode()
     assert ack(a.sign_in(Form({"token": "o" * 20}))) == 303 and store.get_alert(alert.id).status == "acknowledged"
     req = Request("POST", "/ui/logout", {}, {"cookie": f"warden_ui={s.id}", "host": "warden:8080"},
                   f"csrf={s.csrf}".encode(), {})
