@@ -65,6 +65,20 @@ def check_approvable(act: Action, now: float, *, real: bool = False,
         raise ApprovalError(f"the approval of {act.id[:12]} expired (planned {now - act.time:.0f}s ago)")
 
 
+def record_if_expired(act: Action, by: str, now: float, data_dir, store) -> bool:
+    """An approval that lapsed is recorded `expired` in the action log and the store (the CLI and
+    the web page both do this when someone tries to approve it); True when it had."""
+    if not is_expired(act, now):
+        return False
+    from agent.actions.log import ActionLog
+    from agent.codec import to_dict
+    gone = decided(act, "expired", by, "approval expired", now)
+    ActionLog.for_data_dir(data_dir).append("record", to_dict(gone), by=by)
+    store.put_actions([gone])
+    store.flush()
+    return True
+
+
 def real_from_dry_run(act: Action, by: str, now: float) -> Action:
     """The real action a dry-run one describes, ready for the executor."""
     params: dict[str, Any] = {**act.params, "from_dry_run": act.id, "approved_by": by}

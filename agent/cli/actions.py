@@ -95,7 +95,7 @@ def list_actions(ctx, alert_id, status, limit, as_json) -> None:
     if as_json:
         emit_json(items)
         return
-    table(["id", "time", "responder", "action", "target", "mode", "status", "alert", "note"],
+    table(["id", "time (wall clock)", "responder", "action", "target", "mode", "status", "alert", "note"],
           [[x.id[:12], fmt_time(x.time), x.responder, x.action, x.target[:60], "dry-run" if x.dry_run else "real",
             x.status, x.alert_id[:12], str(x.result.get("reason") or x.result.get("error") or "")[:60]] for x in items])
 
@@ -112,8 +112,7 @@ def approve(ctx, action_id, by, real, override_blast_radius, as_json) -> None:
     """Approve and run an action waiting for approval (refused once its approval expired: the
     route's approval_expires, default 24h), a dry-run action with --real, or one the blast-radius
     limit stopped with --override-blast-radius. Protected resources stay protected."""
-    from agent.actions.approval import ApprovalError, check_approvable, decided, is_expired, real_from_dry_run
-    from agent.actions.log import ActionLog
+    from agent.actions.approval import ApprovalError, check_approvable, real_from_dry_run, record_if_expired
     store = open_store(ctx)
     env = None
     who = by or current_user()
@@ -126,13 +125,9 @@ def approve(ctx, action_id, by, real, override_blast_radius, as_json) -> None:
         try:
             check_approvable(act, now, real=real, override_blast_radius=override_blast_radius)
         except ApprovalError as e:
-            if is_expired(act, now):
-                gone = decided(act, "expired", who, "approval expired", now)
-                ActionLog.for_data_dir(ctx.cfg.data_dir).append("record", codec.to_dict(gone), by=who)
-                store.put_actions([gone])
-                store.flush()
+            expired = record_if_expired(act, who, now, ctx.cfg.data_dir, store)
             click.echo(f"error: {e}", err=True)
-            sys.exit(EXIT_FAIL if is_expired(act, now) else EXIT_USAGE)
+            sys.exit(EXIT_FAIL if expired else EXIT_USAGE)
         alert = store.get_alert(act.alert_id)
         if alert is None:
             click.echo(f"the alert {act.alert_id[:12]} of this action is not in the store", err=True)

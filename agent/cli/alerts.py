@@ -45,7 +45,7 @@ def list_alerts(ctx, since, severity, status, rule, entity, limit, as_json) -> N
     if as_json:
         emit_json(items)
         return
-    table(["id", "last seen", "severity", "status", "assignee", "entity", "count", "title"],
+    table(["id", "last seen (event time)", "severity", "status", "assignee", "entity", "count", "title"],
           [[a.id[:12], fmt_time(a.last_seen), a.severity, a.status, a.assignee or "-", a.entity, a.count, a.title[:70]]
            for a in items])
 
@@ -78,7 +78,7 @@ def show(ctx, alert_id, as_json) -> None:
     click.echo(f"{a.title}\n  id:        {a.id}\n  rule:      {a.rule}   detector: {a.detector}"
                f"\n  severity:  {a.severity}   status: {a.status}   count: {a.count}"
                f"\n  entity:    {a.entity}   group: {a.group_key}"
-               f"\n  seen:      {fmt_time(a.first_seen)} .. {fmt_time(a.last_seen)}"
+               f"\n  seen:      {fmt_time(a.first_seen)} .. {fmt_time(a.last_seen)}  (event time)"
                f"\n  tags:      {', '.join(a.tags) or '-'}"
                f"\n  assignee:  {a.assignee or '-'}"
                f"\n  labels:    {', '.join(f'{k}={v}' for k, v in sorted(a.labels.items())) or '-'}")
@@ -86,14 +86,15 @@ def show(ctx, alert_id, as_json) -> None:
     for line in evidence_lines(a.evidence, "    "):
         click.echo(line)
     if len(a.steps) > 1:
-        click.echo(f"  timeline ({len(a.steps)} steps):")
+        click.echo(f"  timeline ({len(a.steps)} steps, event time):")
         for line in step_lines(a.steps, "    "):
             click.echo(line)
     click.echo(f"  events:    {', '.join(e[:12] for e in a.event_ids[:10])}{' ...' if len(a.event_ids) > 10 else ''}")
     for x in actions:
-        click.echo(f"  action:    {x.responder} {x.action} {x.target} [{'dry-run ' if x.dry_run else ''}{x.status}]")
+        click.echo(f"  action:    {fmt_time(x.time)}  {x.responder} {x.action} {x.target} "
+                   f"[{'dry-run ' if x.dry_run else ''}{x.status}]  (wall clock)")
     if a.history:
-        click.echo("  history:")
+        click.echo("  history (wall clock):")
         for line in history_lines(a.history, "    "):
             click.echo(line)
 
@@ -254,7 +255,7 @@ def explain(ctx, alert_id, events, scan_limit, as_json, png) -> None:
                    f"resolves after {format_duration(pol['resolve_after_s'])} without findings")
     else:
         click.echo(f"  policy {a.rule} is no longer in the loaded policies")
-    click.echo(f"  {a.count} finding(s) between {fmt_time(a.first_seen)} and {fmt_time(a.last_seen)}")
+    click.echo(f"  {a.count} finding(s) between {fmt_time(a.first_seen)} and {fmt_time(a.last_seen)} (event time)")
     if muted:
         click.echo(f"\nMUTED: {muted}")
     for s in silences:
@@ -263,7 +264,7 @@ def explain(ctx, alert_id, events, scan_limit, as_json, png) -> None:
     for line in evidence_lines(a.evidence):
         click.echo(line)
     if a.steps:
-        click.echo(f"\nTIMELINE ({len(a.steps)} step(s), every contributing finding):")
+        click.echo(f"\nTIMELINE ({len(a.steps)} step(s), every contributing finding; event time):")
         for line in step_lines(a.steps):
             click.echo(line)
         omitted = a.count - sum(int(s.get("count", 0)) for s in a.steps)
@@ -278,10 +279,10 @@ def explain(ctx, alert_id, events, scan_limit, as_json, png) -> None:
                        f"{d.get('value') if d.get('value') is not None else ''}")
     if events and not found and a.event_ids:
         click.echo("  (event bodies: not on a reachable bus; the ids above identify them in the source data)")
-    click.echo("\nHISTORY:" if a.history else "\nHISTORY: none")
+    click.echo("\nHISTORY (wall clock):" if a.history else "\nHISTORY: none")
     for line in history_lines(a.history):
         click.echo(line)
-    click.echo("\nACTIONS:" if actions else "\nACTIONS: none")
+    click.echo("\nACTIONS (wall clock):" if actions else "\nACTIONS: none")
     for x in actions:
-        click.echo(f"  {x.id[:12]} {x.responder} {x.action} {x.target} [{'dry-run ' if x.dry_run else ''}{x.status}]"
+        click.echo(f"  {x.id[:12]} {fmt_time(x.time)} {x.responder} {x.action} {x.target} [{'dry-run ' if x.dry_run else ''}{x.status}]"
                    + (f" {x.result.get('reason')}" if x.result.get("reason") else ""))

@@ -7,6 +7,7 @@ import click
 
 from agent.cli.app import cli
 from agent.cli.output import emit_json
+from agent.progress import Bar
 
 
 @cli.group()
@@ -25,13 +26,17 @@ def bench() -> None:
               help='With --cross-validate: options to choose from, {"option": [values]} (default: the detector\'s grid).')
 @click.option("--objective", type=click.Choice(["pooled", "mean"]), default="pooled", show_default=True,
               help="With --cross-validate: what the training folds maximise (mean of group scores, or pooled files).")
-@click.option("--json", "as_json", is_flag=True, help="With --cross-validate: print the result as JSON instead of the table.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON instead of the table.")
 def nab(data, out, detector, threshold, cross, grid, objective, as_json) -> None:
     """NAB score (standard, reward_low_FP, reward_low_FN) of a metric detector, streamed causally.
     With --cross-validate, score streams are cached under OUT/streams."""
     if not cross:
-        from bench.nab import main
-        main(data, out, detector, threshold=threshold)
+        from bench.nab.runner import run, table as nab_table
+        res = run(data, out, detector, threshold=threshold, progress=not as_json)
+        if as_json:
+            emit_json(res)
+        else:
+            click.echo(nab_table(res))
         return
     from pathlib import Path
 
@@ -42,7 +47,8 @@ def nab(data, out, detector, threshold, cross, grid, objective, as_json) -> None
         raise click.BadParameter(f"not JSON: {e}", param_hint="--grid") from None
     if parsed is not None and not (isinstance(parsed, dict) and all(isinstance(v, list) for v in parsed.values())):
         raise click.BadParameter('expected {"option": [values], ...}', param_hint="--grid")
-    cv = cross_validate(data, detector, parsed, cache_dir=Path(out) / "streams", objective=objective)
+    cv = cross_validate(data, detector, parsed, cache_dir=Path(out) / "streams", objective=objective,
+                        progress=not as_json)
     if as_json:
         emit_json(to_json(cv))
     else:
@@ -62,7 +68,8 @@ def audit(data, as_json, show, log_type) -> None:
         cells = parse_show(show) if show else frozenset()
     except ValueError as e:
         raise click.BadParameter(str(e), param_hint="--show") from None
-    res = main(data, show=cells)
+    with Bar("bench audit", enabled=not as_json):
+        res = main(data, show=cells)
     for c in shown_cases(res, log_type) if cells else ():
         click.echo(json.dumps(c))
     if as_json:
@@ -84,7 +91,8 @@ def guard(data, loso, candidates, sources, latency, requests, rate, as_json) -> 
     """Prompt guard: leave-one-source-out quality, everyday prompts, latency."""
     from bench.guard.cli import render, run
     res = run(data, loso=loso, candidates=[c for c in candidates.split(",") if c],
-              sources=[s for s in sources.split(",") if s], latency=latency, requests=requests, rate=rate)
+              sources=[s for s in sources.split(",") if s], latency=latency, requests=requests, rate=rate,
+              progress=not as_json)
     click.echo(render(res))
     if as_json:
         emit_json(res)

@@ -22,7 +22,7 @@ def drift() -> None:
 def check(reference, current, alpha, as_json) -> None:
     """Per-feature tests (KS / chi-squared, PSI, JS, Holm-corrected) and an MMD test. Exit 1 on drift."""
     from detectors.drift.cli_support import check as run
-    rep = run(reference, current, alpha=alpha)
+    rep = run(reference, current, alpha=alpha, progress=not as_json)
     if as_json:
         emit_json(rep)
     else:
@@ -45,7 +45,7 @@ def check(reference, current, alpha, as_json) -> None:
 def stream(reference, stream_csv, window, alpha, as_json) -> None:
     """Sequential detection over a stream: the rows where alarms fired and the features involved."""
     from detectors.drift.cli_support import stream as run
-    rep = run(reference, stream_csv, window=window, alpha=alpha)
+    rep = run(reference, stream_csv, window=window, alpha=alpha, progress=not as_json)
     if as_json:
         emit_json(rep)
     else:

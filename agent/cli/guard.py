@@ -4,6 +4,8 @@ from __future__ import annotations
 import click
 
 from agent.cli.app import cli
+from agent.cli.output import emit_json
+from agent.progress import Bar
 
 
 @cli.group()
@@ -17,13 +19,22 @@ def guard() -> None:
 @click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False),
               help="The same lines with `score` (0..1) and `blocked` added (`error` where not scored).")
 @click.option("--threshold", type=float, default=None, help="Block at or above this score (default: the model's).")
-def score(in_path, out_path, threshold) -> None:
+@click.option("--json", "as_json", is_flag=True,
+              help="Print the summary (rows, blocked, errors, threshold, out, failed lines) as JSON.")
+def score(in_path, out_path, threshold, as_json) -> None:
     """Score a file of prompts; exits 1 when any line could not be scored (each is listed)."""
     from detectors.guard.cli_support import score_file
-    res = score_file(in_path, out_path, threshold)
-    for msg in res.failed:
-        click.echo(f"{in_path}: {msg}", err=True)
-    click.echo(f"{res.rows} rows, {res.blocked} blocked, {res.errors} not scored "
-               f"(threshold {res.threshold:.3f}) → {out_path}", err=True)
+    with open(in_path, "rb") as f:
+        total = sum(1 for line in f if line.strip())
+    with Bar("guard score", total, enabled=not as_json) as bar:
+        res = score_file(in_path, out_path, threshold, on_rows=bar.update)
+    if as_json:
+        emit_json({"rows": res.rows, "blocked": res.blocked, "errors": res.errors, "threshold": res.threshold,
+                   "out": res.out, "failed": res.failed})
+    else:
+        for msg in res.failed:
+            click.echo(f"{in_path}: {msg}", err=True)
+        click.echo(f"{res.rows} rows, {res.blocked} blocked, {res.errors} not scored "
+                   f"(threshold {res.threshold:.3f}) → {out_path}", err=True)
     if res.failed:
         raise SystemExit(1)

@@ -35,6 +35,7 @@ class UiContext:
 
     def page(self, template: str, session: Session, status: int = 200, **ctx: Any) -> Response:
         return render.html(template, status, csrf=session.csrf, principal=session.principal,
+                           can_change="admin" in session.scopes,
                            refresh_ms=int(self.options.refresh_s * 1000), **ctx)
 
 
@@ -49,12 +50,13 @@ def page(ui: UiContext, fn: Callable[[Request, Session], Response]) -> Callable[
     return handler
 
 
-def action(ui: UiContext, fn: Callable[[Request, Session, Form], Response]) -> Callable[[Request], Response]:
-    """A POST handler that needs a session and the CSRF token."""
+def action(ui: UiContext, fn: Callable[[Request, Session, Form], Response],
+           scope: str | None = "admin") -> Callable[[Request], Response]:
+    """A POST handler that needs a session holding `scope` (state changes: `admin`) and the CSRF token."""
     @functools.wraps(fn)
     def handler(req: Request) -> Response:
         try:
-            s, form = ui.auth.require_post(req)
+            s, form = ui.auth.require_post(req, scope)
             return fn(req, s, form)
         except HttpError as e:
             return render.refused(e.status, e.reason)
@@ -80,7 +82,7 @@ def auth_routes(ui: UiContext) -> dict[tuple[str, str], Callable[[Request], Resp
         return render.redirect(f"{PREFIX}/alerts")
 
     return {("GET", f"{PREFIX}/login"): login_page, ("POST", f"{PREFIX}/login"): login,
-            ("POST", f"{PREFIX}/logout"): action(ui, logout), ("GET", PREFIX): page(ui, home),
+            ("POST", f"{PREFIX}/logout"): action(ui, logout, scope=None), ("GET", PREFIX): page(ui, home),
             ("GET", f"{PREFIX}/"): page(ui, home),
             ("GET", f"{PREFIX}/static/{{name}}"): lambda req: render.static_file(req.path_params["name"])}
 

@@ -2,9 +2,13 @@
 
 The page's routes sit under an open prefix of the HTTP server (`HttpServer.open_prefixes`), so
 they authenticate here, with the same credentials as the API:
-- the API token (`http.token` / WARDEN_HTTP_TOKEN), typed into the sign-in form and compared in
-  constant time; or, when the server requires client certificates (mTLS), the certificate the TLS
-  handshake already verified (no request reaches a handler without one);
+- an API token typed into the sign-in form: `http.token` (WARDEN_HTTP_TOKEN, every scope) or any
+  of `http.tokens` (agent/http/auth.py) that holds the `read` scope, every one compared in constant
+  time; or, when the server requires client certificates (mTLS), the certificate the TLS handshake
+  already verified (no request reaches a handler without one; it holds every scope);
+- the session keeps its token's scopes: `read` lets it view, and every state-changing action (ack,
+  assign, resolve, silence, approve, reject, undo) needs `admin` as well (403 otherwise, counted
+  `ui.refused_scope`); signing out needs no scope;
 - a session cookie: random 256-bit id, `HttpOnly`, `SameSite=Strict`, `Secure` when TLS is on,
   `Path=/ui`, expiring after `ttl_s` (sessions live in memory: a restart signs everyone out);
 - every state-changing request (POST) carries the session's CSRF token in a form field, compared
@@ -21,6 +25,7 @@ import time
 from dataclasses import dataclass
 from urllib.parse import parse_qs, urlsplit
 
+from agent.http.auth import SCOPES, Token, parse_tokens
 from agent.http.server import HttpError, RateLimiter, Request
 
 COOKIE = "warden_ui"
@@ -32,6 +37,7 @@ class Session:
     csrf: str
     principal: str
     expires: float
+    scopes: frozenset[str] = frozenset(SCOPES)
 
 
 @dataclass
@@ -52,9 +58,11 @@ class Form:
 
 
 class Auth:
-    def __init__(self, *, token: str | None, mtls: bool, tls: bool, ttl_s: float = 12 * 3600,
-                 max_sessions: int = 10_000, counters=None, clock=time.time) -> None:
-        self.token, self.mtls, self.tls = token, mtls, tls
+    def __init__(self, *, token: str | None = None, tokens: list[Token] | None = None, mtls: bool, tls: bool,
+                 ttl_s: float = 12 * 3600, max_sessions: int = 10_000, counters=None, clock=time.time) -> None:
+        #: the server's tokens (`HttpServer.tokens`), or only `token` with every scope
+        self.tokens = list(tokens) if tokens is not None else parse_tokens(token, None)
+        self.mtls, self.tls = mtls, tls
         self.ttl_s, self.max_sessions = ttl_s, max_sessions
         self.clock = clock
         self.counters = counters
@@ -68,28 +76,37 @@ class Auth:
         """What the sign-in page asks for: token, certificate, or none (nothing configured: refused)."""
         if self.mtls:
             return "certificate"
-        return "token" if self.token else "none"
+        return "token" if self.tokens else "none"
 
     def sign_in(self, form: Form) -> Session:
         if self.methods == "none":
             raise HttpError(403, "the web page needs http.token (WARDEN_HTTP_TOKEN) or client certificates")
         if self.methods == "token":
-            given = form.get("token")
-            if not hmac.compare_digest(given.encode("utf-8", "replace"), self.token.encode()):
+            found = self._match(form.get("token").encode("utf-8", "replace"))
+            if found is None:
                 self._count("ui.login_failed")
                 allowed, _ = self._failures.allow("all")
                 if not allowed:
                     self._count("ui.login_throttled")
                     raise HttpError(429, "too many failed sign-ins; wait a few seconds")
                 raise HttpError(401, "wrong token")
-            principal = "token"
-        else:
-            principal = "client-certificate"
-        return self._new(principal)
+            if "read" not in found.scopes:
+                self._count("ui.refused_scope")
+                raise HttpError(403, "this token lacks the 'read' scope the web page needs")
+            return self._new("token" if found.name == "default" else f"token:{found.name}", found.scopes)
+        return self._new("client-certificate", frozenset(SCOPES))
 
-    def _new(self, principal: str) -> Session:
+    def _match(self, given: bytes) -> Token | None:
+        """The token typed in; every configured token is compared, in constant time."""
+        found = None
+        for t in self.tokens:
+            if hmac.compare_digest(given, t.secret) and found is None:
+                found = t
+        return found
+
+    def _new(self, principal: str, scopes: frozenset[str]) -> Session:
         now = self.clock()
-        s = Session(secrets.token_urlsafe(32), secrets.token_urlsafe(32), principal, now + self.ttl_s)
+        s = Session(secrets.token_urlsafe(32), secrets.token_urlsafe(32), principal, now + self.ttl_s, scopes)
         with self._lock:
             if len(self._sessions) >= self.max_sessions:
                 for sid in [k for k, v in self._sessions.items() if v.expires <= now] or \
@@ -123,9 +140,13 @@ class Auth:
             raise HttpError(401, "sign in first")
         return s
 
-    def require_post(self, req: Request) -> tuple[Session, Form]:
-        """A state-changing request: a session, a same-origin request and the session's CSRF token."""
+    def require_post(self, req: Request, scope: str | None = "admin") -> tuple[Session, Form]:
+        """A state-changing request: a session holding `scope`, a same-origin request and the
+        session's CSRF token."""
         s = self.require(req)
+        if scope is not None and scope not in s.scopes:
+            self._count("ui.refused_scope")
+            raise HttpError(403, f"this session's token lacks the {scope!r} scope")
         origin = req.headers.get("origin")
         if origin and origin != "null" and urlsplit(origin).netloc != req.headers.get("host", ""):
             self._count("ui.refused_csrf")

@@ -4,6 +4,7 @@ hash-chained log (`agent.cli.actions._Env`: runtime, executor, responders)."""
 from __future__ import annotations
 
 import dataclasses
+import time
 
 from agent.event import Action
 from agent.http.server import HttpError
@@ -59,12 +60,19 @@ def find_action(store, action_id: str) -> Action:
     return act
 
 
-def approve(cfg, store, action_id: str, by: str) -> Action:
-    """Run an action waiting for approval, as `warden actions approve` does."""
+def approve(cfg, store, action_id: str, by: str, now: float | None = None) -> Action:
+    """Run an action waiting for approval, as `warden actions approve` does: refused (409 with the
+    reason) unless it is pending and its approval has not expired; an expired one is recorded
+    `expired` in the action log and the store, as the CLI does."""
+    from agent.actions.approval import ApprovalError, check_approvable, record_if_expired
     from agent.cli.actions import _Env
     act = find_action(store, action_id)
-    if act.status != "pending_approval":
-        raise HttpError(409, f"action is {act.status}, not pending_approval")
+    now = time.time() if now is None else now
+    try:
+        check_approvable(act, now)
+    except ApprovalError as e:
+        record_if_expired(act, by, now, cfg.data_dir, store)
+        raise HttpError(409, str(e)) from None
     alert = store.get_alert(act.alert_id)
     if alert is None:
         raise HttpError(404, "the action's alert is not in the store")

@@ -31,8 +31,9 @@ SECURITY_HEADERS = {"Content-Security-Policy": CSP, "X-Content-Type-Options": "n
 
 
 def fmt_time(ts: Any) -> str:
+    """`2026-01-05 02:30:00 UTC`, as the CLI writes times (agent/cli/render.py)."""
     try:
-        return dt.datetime.fromtimestamp(float(ts), dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+        return dt.datetime.fromtimestamp(float(ts), dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
     except (TypeError, ValueError, OverflowError, OSError):
         return "-"
 

@@ -22,14 +22,15 @@ def everyday(guard) -> dict[str, Any]:
 
 def run(data: str, *, loso: bool = False, candidates: Sequence[str] = ("guard",), sources: Sequence[str] = (),
         latency: bool = False, requests: int = 1000, rate: float = 50.0, threads: int = 1,
-        model: str | None = None) -> dict[str, Any]:
+        model: str | None = None, progress: bool = True) -> dict[str, Any]:
     from bench.guard import candidates as cands, loso as loso_mod
     from detectors.guard.data import load_sources
     from detectors.guard.guard import PromptGuard
     out: dict[str, Any] = {}
     rows = load_sources(data)
     if loso:
-        reports = [loso_mod.run(rows, c, getattr(cands, "fit_" + c), sources=list(sources) or None)
+        reports = [loso_mod.run(rows, c, getattr(cands, "fit_" + c), sources=list(sources) or None,
+                               progress=progress)
                    for c in candidates]
         out["leave_one_source_out"] = [r.as_dict() for r in reports]
         out["table"] = loso_mod.table(reports)

@@ -99,11 +99,8 @@ def run(rows: Sequence[PromptRow], name: str, fit: Fit, sources: Sequence[str] |
         progress: bool = True) -> LosoReport:
     srcs = list(sources) if sources else sorted({r.source for r in rows})
     report = LosoReport(name)
-    it = srcs
-    if progress:
-        from tqdm import tqdm
-        it = tqdm(srcs, desc=f"leave-one-source-out ({name})", unit="source")
-    for src in it:
+    from agent.progress import track
+    for src in track(srcs, f"leave-one-source-out ({name})", enabled=progress):
         report.results.append(evaluate_source(rows, src, fit))
     return report
 

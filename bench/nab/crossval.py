@@ -97,7 +97,8 @@ def _best(data, idx: list[int], units, prof: Profile, objective: str) -> tuple[f
 
 
 def cross_validate(data_dir, detector: str = "novelty", grid: dict[str, list] | None = None,
-                   cache_dir=None, files: list[str] | None = None, objective: str = "pooled") -> CrossValidation:
+                   cache_dir=None, files: list[str] | None = None, objective: str = "pooled",
+                   progress: bool = False) -> CrossValidation:
     if objective not in OBJECTIVES:
         raise ValueError(f"objective must be one of {', '.join(OBJECTIVES)}")
     data = _corpus.load(data_dir, files)
@@ -105,7 +106,9 @@ def cross_validate(data_dir, detector: str = "novelty", grid: dict[str, list] | 
     configs = expand(DEFAULT_GRIDS.get(detector, {}) if grid is None else grid)
     cache = StreamCache(cache_dir)
     t0 = time.perf_counter()
-    streams = [cache.streams(detector, c, data) for c in configs]
+    from agent.progress import track
+    streams = [cache.streams(detector, c, data) for c in track(configs, "NAB score streams per option set",
+                                                                 enabled=progress)]
     cv = CrossValidation(detector, configs)
     groups = sorted({d.group for d in data})
     oof: dict[str, list[np.ndarray]] = {p.name: [None] * len(data) for p in profiles}

@@ -67,7 +67,8 @@ def write_results(out_dir: Path, det_name: str, df: _corpus.DataFile, unit: np.n
 
 
 def run(data_dir, out_dir, detector: Any = "novelty", threshold: float | None = None,
-        options: dict | None = None, files: list[str] | None = None, write: bool = True) -> dict:
+        options: dict | None = None, files: list[str] | None = None, write: bool = True,
+        progress: bool = False) -> dict:
     """Run, write and score. Returns {"detector", "profiles": {name: {"swept": ..., "fixed": ...}},
     "points", "seconds"}. `threshold` is the fixed threshold on the [0, 1] anomaly_score
     (default 0.5 = the detector's own configured threshold)."""
@@ -77,7 +78,8 @@ def run(data_dir, out_dir, detector: Any = "novelty", threshold: float | None = 
     thr = float(getattr(probe.config, "threshold", 1.0))
     out_dir = Path(out_dir)
     units, npts, t0 = [], 0, time.perf_counter()
-    for df in data:
+    from agent.progress import track
+    for df in track(data, "NAB files", enabled=progress):
         det = build_detector(detector, options)     # fresh state per file: independent streams
         s = stream_scores(det, df)
         u = to_unit(s, thr)

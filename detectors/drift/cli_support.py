@@ -45,7 +45,7 @@ def _mmd(ref: dict[str, list], cur: dict[str, list], permutations: int, max_samp
 
 def check(reference_csv: str | Path, current_csv: str | Path, *, alpha: float = 0.05,
           correction: str = "holm", mmd_permutations: int = 200, mmd_max_samples: int = 5000,
-          device: str = "auto", min_samples: int = 20) -> dict[str, Any]:
+          device: str = "auto", min_samples: int = 20, progress: bool = False) -> dict[str, Any]:
     """Batch drift report of `current_csv` against `reference_csv`.
 
     {"drift": bool, "drifted_features": [...], "alpha", "correction", "n_reference", "n_current",
@@ -53,17 +53,26 @@ def check(reference_csv: str | Path, current_csv: str | Path, *, alpha: float = 
                          cvm_statistic, cvm_p_value, mean_reference, mean_current, status, ...}},
      "multivariate": {"test": "mmd", "mmd2", "p_value", "permutations", ...} | None}
     `drift` is true when any feature's corrected p-value is below alpha or the MMD test rejects.
+    `progress`: a bar over the three steps (read, per-feature tests, MMD) on a terminal.
     """
-    ref = read_columns(reference_csv)
-    cur = read_columns(current_csv)
-    if not ref:
-        raise ValueError(f"{reference_csv}: no rows")
-    if not cur:
-        raise ValueError(f"{current_csv}: no rows")
-    rep = S.feature_report(ref, cur, alpha=alpha, correction=correction, min_samples=min_samples)
+    from agent.progress import Bar
+    with Bar("drift check", 3, enabled=progress) as bar:
+        bar.describe("reading")
+        ref = read_columns(reference_csv)
+        cur = read_columns(current_csv)
+        if not ref:
+            raise ValueError(f"{reference_csv}: no rows")
+        if not cur:
+            raise ValueError(f"{current_csv}: no rows")
+        bar.update(1)
+        bar.describe("per-feature tests")
+        rep = S.feature_report(ref, cur, alpha=alpha, correction=correction, min_samples=min_samples)
+        bar.update(1)
+        bar.describe("MMD test")
+        mv = _mmd(ref, cur, mmd_permutations, mmd_max_samples, device)
+        bar.update(1)
     rep["n_reference"] = len(next(iter(ref.values())))
     rep["n_current"] = len(next(iter(cur.values())))
-    mv = _mmd(ref, cur, mmd_permutations, mmd_max_samples, device)
     rep["multivariate"] = mv
     if mv and "p_value" in mv and mv["p_value"] < alpha:
         rep["drift"] = True
@@ -72,14 +81,17 @@ def check(reference_csv: str | Path, current_csv: str | Path, *, alpha: float = 
 
 
 def stream(reference_csv: str | Path, stream_csv: str | Path, *, window: int = 500, step: int = 50,
-           alpha: float = 0.01, correction: str = "holm", min_samples: int = 30) -> dict[str, Any]:
+           alpha: float = 0.01, correction: str = "holm", min_samples: int = 30,
+           progress: bool = False) -> dict[str, Any]:
     """Sequential drift detection over the rows of `stream_csv` (0-based data-row indexes).
 
     {"rows": n, "alarms": [{"row": index where the alarm fired, "change_point": estimated first
       drifted row, "features": [...], "p_values": {feature: adjusted p}, "statistics": {...},
       "tests": {...}}], "drifting_features": [...], "alpha", "window", "step", "tests_run"}
     The false-alarm probability over the whole stream is at most `alpha` (alpha spending).
+    `progress`: a bar over the stream's rows on a terminal.
     """
+    from agent.progress import track
     ref = read_columns(reference_csv)
     if not ref:
         raise ValueError(f"{reference_csv}: no rows")
@@ -89,7 +101,7 @@ def stream(reference_csv: str | Path, stream_csv: str | Path, *, window: int = 5
     det = SequentialDrift(ref, window=window, step=step, alpha=alpha, correction=correction,
                           min_samples=min_samples)
     alarms = []
-    for a in det.update_many(rows):
+    for a in det.update_many(track(rows, "drift stream", enabled=progress)):
         alarms.append({"row": a["row"], "change_point": a["change_point"], "features": a["features"],
                        "p_values": {f: a["results"][f]["p_adjusted"] for f in a["features"]},
                        "statistics": {f: a["results"][f]["statistic"] for f in a["features"]},

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import orjson
 
@@ -26,7 +27,7 @@ class ScoreFileResult:
 
 
 def score_file(in_path: str | Path, out_path: str | Path, threshold: float | None = None, *,
-               guard: PromptGuard | None = None) -> ScoreFileResult:
+               guard: PromptGuard | None = None, on_rows: Callable[[int], None] | None = None) -> ScoreFileResult:
     """Score a JSON-lines file of requests.
 
     Each line is an object with `text`, `prompt` (or `input`) or an OpenAI-style `messages` array;
@@ -34,7 +35,8 @@ def score_file(in_path: str | Path, out_path: str | Path, threshold: float | Non
     scored messages) and `blocked` (score >= threshold; default: the model's) added. A line that
     cannot be scored (not JSON, not an object, no text field, empty / binary / oversize / wrongly
     typed text) gets `score: null`, `blocked` per the guard's fail policy (closed: true) and
-    `error` = "line N: reason", and is listed in the result's `failed`."""
+    `error` = "line N: reason", and is listed in the result's `failed`. `on_rows(n)` is told of
+    every batch written (the CLI's progress bar)."""
     g = guard or PromptGuard(threshold=threshold)
     thr = g.threshold if threshold is None else float(threshold)
     if not 0.0 <= thr <= 1.0:
@@ -57,6 +59,8 @@ def score_file(in_path: str | Path, out_path: str | Path, threshold: float | Non
             res.blocked += int(out["blocked"])
             res.rows += 1
             fh.write(orjson.dumps(out) + b"\n")
+        if on_rows is not None:
+            on_rows(len(batch))
         batch.clear()
 
     batch: list = []

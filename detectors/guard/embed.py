@@ -211,10 +211,8 @@ class TextEncoder:
         ids = self._ids(texts)
         order = np.argsort([len(x) for x in ids], kind="stable")
         out = np.zeros((len(texts), DIM), np.float32)
-        it = range(0, len(order), batch_size)
-        if progress:
-            from tqdm import tqdm
-            it = tqdm(it, desc="embed", unit="batch")
+        from agent.progress import track
+        it = track(range(0, len(order), batch_size), "embed", enabled=progress)
         with torch.inference_mode():
             for s in it:
                 idx = order[s:s + batch_size]

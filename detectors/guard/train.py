@@ -149,15 +149,12 @@ def fit(rows: Sequence[PromptRow], cfg: TrainConfig | None = None, *, store=None
     cfg = cfg or TrainConfig()
     steps = (["threshold (out of source)"] if cfg.threshold is None else []) + \
         ["windows", "n-gram features", "embeddings", "fit", "refine + refit"]
-    bar = None
-    if progress:
-        from tqdm import tqdm
-        bar = tqdm(total=len(steps), desc="train prompt guard", unit="step")
+    from agent.progress import Bar
+    bar = Bar("train prompt guard", len(steps), enabled=progress)
 
     def step(name: str) -> None:
-        if bar is not None:
-            bar.set_postfix_str(name)
-            bar.update(1)
+        bar.describe(name)
+        bar.update(1)
 
     featurize = featurize or features.FeatureCache(cfg.dim)
     threshold, choice = cfg.threshold, {"threshold": cfg.threshold, "fine_threshold": 1.0, "why": "fixed in the config"}
@@ -190,8 +187,7 @@ def fit(rows: Sequence[PromptRow], cfg: TrainConfig | None = None, *, store=None
         lex_w, lex_b, joint_w, emb_w, joint_b = _fit_stages(X, E, ex, keep, cfg)
         model.lex_w, model.lex_b, model.joint_w, model.emb_w, model.joint_b = lex_w, lex_b, joint_w, emb_w, joint_b
     step("refine + refit")
-    if bar is not None:
-        bar.close()
+    bar.close()
     if E is not None:
         model.encoder = dict(encoder.settings())
     return model

@@ -118,11 +118,8 @@ def fit_net(W: np.ndarray, y: np.ndarray, *, window: int, hidden: int, epochs: i
     loss_fn = torch.nn.SmoothL1Loss()
     n = len(X)
     losses = []
-    bar = None
-    if progress:
-        from tqdm import tqdm
-        bar = tqdm(total=epochs * max(1, math.ceil(n / batch_size)), desc=f"train forecaster ({device})",
-                   unit="batch")
+    from agent.progress import Bar
+    bar = Bar(f"train forecaster ({device})", epochs * max(1, math.ceil(n / batch_size)), enabled=progress)
     net.train()
     for ep in range(epochs):
         perm = torch.randperm(n, generator=g)
@@ -135,13 +132,10 @@ def fit_net(W: np.ndarray, y: np.ndarray, *, window: int, hidden: int, epochs: i
             loss.backward()
             opt.step()
             tot += float(loss.detach()) * len(idx)
-            if bar is not None:
-                bar.update(1)
+            bar.update(1)
         losses.append(tot / max(n, 1))
-        if bar is not None:
-            bar.set_postfix(epoch=ep + 1, loss=f"{losses[-1]:.4f}")
-    if bar is not None:
-        bar.close()
+        bar.describe(f"epoch {ep + 1}, loss {losses[-1]:.4f}")
+    bar.close()
     net.eval()
     return net.cpu(), losses
 

@@ -7,6 +7,7 @@ import dataclasses
 import os
 import re
 import shutil
+import time
 import uuid
 
 import pytest
@@ -166,9 +167,10 @@ def test_ack_assign_resolve_silence_and_approve_from_the_page_change_the_store(s
         st.close()
     assert mine and sorted((m.name, m.op, m.value) for m in mine[0].matchers) == sorted(
         [("alertname", "=", resolved.labels["alertname"]), ("entity", "=", resolved.entity)])
-    # approve an action waiting for approval
+    # approve an action waiting for approval (planned now: an action's time is wall-clock time, and
+    # an approval lapses 24 h after it)
     pending = Action(id=uuid.uuid4().hex, alert_id=acked.id, responder="log/default", action="notify",
-                     target=acked.entity, dry_run=True, status="pending_approval", time=acked.last_seen,
+                     target=acked.entity, dry_run=True, status="pending_approval", time=time.time(),
                      result={"route": {"responder": "log/default", "dry_run": True, "params": {}}})
     site.store.put_actions([pending])
     site.store.flush()

@@ -21,14 +21,14 @@ policies:
     alert: {group_by: [entity, evidence.enduser.id]}
     routes:
       - {responder: blocklist/default, dry_run: DRY, approval: true, approval_expires: 2h,
-         params: {kind: user, ttl: 1h}}
+         params: {kind: end_user, ttl: 1h}}
 """
 
 
 def populate(tmp_path, dry: bool):
     h = Harness(tmp_path, POLICIES.replace("DRY", "true" if dry else "false"))
     h.feed(finding("llm-chat", 1000, detector="prompt_guard/default", rule="prompt_injection",
-                   evidence={"client.id": "web-frontend", "enduser.id": "trial-7", "decision": "deny"}))
+                   evidence={"enduser.id": "trial-7", "decision": "deny"}))
     h.decide.checkpoint()
     h.act.checkpoint()
     h.close()
@@ -79,3 +79,25 @@ def test_a_dry_run_action_can_be_approved_to_run_for_real(tmp_path):
     assert BlockList(tmp_path / "w" / "blocklist.db").is_blocked(end_user="trial-7")
     ids = {a.id: a.status for a in SqliteStore(tmp_path / "w" / "warden.db").list_actions(act.alert_id)}
     assert ids == {act.id: "planned", real["id"]: "done"}                            # the dry run stays recorded
+
+
+@pytest.mark.parametrize("age_s, status", [(60, "done"), (3 * 3600, "expired")])
+def test_the_web_page_approves_with_the_same_expiry_check(tmp_path, age_s, status):
+    from agent.config import load
+    from agent.http.server import HttpError
+    from agent.ui import operations
+    conf, act = populate(tmp_path, dry=False)
+    store = SqliteStore(tmp_path / "w" / "warden.db")
+    store.put_actions([dataclasses.replace(act, time=time.time() - age_s)])
+    if status == "done":
+        assert operations.approve(load(conf), store, act.id, "dana").status == "done"
+    else:
+        with pytest.raises(HttpError) as e:
+            operations.approve(load(conf), store, act.id, "dana")
+        assert e.value.status == 409 and "expired" in e.value.reason
+    [now] = store.list_actions(act.alert_id)
+    assert now.status == status
+    blocked = BlockList(tmp_path / "w" / "blocklist.db").is_blocked(end_user="trial-7")
+    assert (blocked is not None) == (status == "done")
+    by_dana = [e["phase"] for e in ActionLog.for_data_dir(tmp_path / "w").entries() if e.get("by") == "dana"]
+    assert by_dana == (["approve"] if status == "done" else ["record"])

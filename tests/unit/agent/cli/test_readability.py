@@ -89,8 +89,6 @@ def test_evidence_is_rendered_for_people():
 
 #: commands whose only output is JSON already (no flag needed)
 JSON_ONLY = {"bench guard", "train prompt-guard", "train metric-model"}
-#: commands of other areas that do not take --json yet (their owners' files)
-NO_JSON_YET = {"bench nab", "guard score"}
 
 
 def _commands(cmd, path=()):
@@ -103,8 +101,6 @@ def _commands(cmd, path=()):
 
 @pytest.mark.parametrize("name, cmd", list(_commands(cli)), ids=lambda x: x if isinstance(x, str) else "")
 def test_every_command_takes_json(name, cmd):
-    if name in NO_JSON_YET:
-        pytest.xfail(f"{name}: --json not added yet")
     if name in JSON_ONLY:
         import inspect
         assert "emit_json(" in inspect.getsource(cmd.callback), name

@@ -77,6 +77,67 @@ def test_expired_and_signed_out_sessions_are_refused():
     assert a.session(_req(cookie=f"warden_ui={s.id}")) is None
 
 
+TOKENS = {"viewer": {"token": "v" * 20, "scopes": ["read"]}, "ops": {"token": "o" * 20, "scopes": ["read", "admin"]},
+          "feeder": {"token": "f" * 20, "scopes": ["ingest"]}}
+
+
+@pytest.mark.parametrize("given, principal, can_change", [
+    ("t0k", "token", True), ("v" * 20, "token:viewer", False), ("o" * 20, "token:ops", True), ("f" * 20, None, False),
+])
+def test_any_token_with_read_signs_in_and_changes_need_admin(given, principal, can_change):
+    from agent.http.auth import parse_tokens
+    a = Auth(tokens=parse_tokens("t0k", TOKENS), mtls=False, tls=False)
+    if principal is None:                                   # a token without `read` cannot view the page
+        with pytest.raises(HttpError) as e:
+            a.sign_in(Form({"token": given}))
+        assert e.value.status == 403
+        return
+    s = a.sign_in(Form({"token": given}))
+    assert s.principal == principal and a.require(_req(cookie=f"warden_ui={s.id}")) is s
+    post = _req("POST", f"warden_ui={s.id}", f"csrf={s.csrf}".encode())
+    assert a.require_post(post, scope=None)[0] is s         # signing out needs no scope
+    if can_change:
+        assert a.require_post(post)[0] is s
+    else:
+        with pytest.raises(HttpError) as e:
+            a.require_post(post)
+        assert e.value.status == 403 and "admin" in e.value.reason
+
+
+def test_the_page_refuses_a_read_only_session_s_changes_before_doing_them(tmp_path):
+    from agent.config import parse
+    from agent.http.auth import parse_tokens
+    from agent.stores.sqlite import SqliteStore
+    from agent.ui.app import UiContext, UiOptions, routes
+    a = Auth(tokens=parse_tokens(None, TOKENS), mtls=False, tls=False)
+    store = SqliteStore(tmp_path / "warden.db")
+    [alert] = _alerts()[:1]
+    store.upsert_alerts([alert])
+    ui = UiContext(cfg=parse({"data_dir": str(tmp_path)}), store=store, auth=a, options=UiOptions())
+    table = routes(ui)
+
+    def ack(s):
+        return table[("POST", "/ui/alerts/{id}/ack")](Request(
+            "POST", f"/ui/alerts/{alert.id}/ack", {}, {"cookie": f"warden_ui={s.id}", "host": "warden:8080"},
+            f"csrf={s.csrf}".encode(), {"id": alert.id})).status
+    def page(s) -> str:
+        return table[("GET", "/ui/alerts/{id}")](Request(
+            "GET", f"/ui/alerts/{alert.id}", {}, {"cookie": f"warden_ui={s.id}", "host": "warden:8080"},
+            b"", {"id": alert.id})).body.decode()
+    s = a.sign_in(Form({"token": "v" * 20}))
+    assert "read only" in page(s) and "ack-form" not in page(s) and "silence-form" not in page(s)
+    assert ack(s) == 403 and store.get_alert(alert.id).status == "firing"
+    assert "ack-form" in page(a.sign_in(Form({"token": "o" * 20})))
+    for path in ("/ui/actions", "/ui/silences"):                 # the other pages render without buttons
+        r = table[("GET", path)](Request("GET", path, {}, {"cookie": f"warden_ui={s.id}", "host": "warden:8080"},
+                                         b"", {}))
+        assert r.status == 200 and "read only" in r.body.decode()
+    assert ack(a.sign_in(Form({"token": "o" * 20}))) == 303 and store.get_alert(alert.id).status == "acknowledged"
+    req = Request("POST", "/ui/logout", {}, {"cookie": f"warden_ui={s.id}", "host": "warden:8080"},
+                  f"csrf={s.csrf}".encode(), {})
+    assert table[("POST", "/ui/logout")](req).status == 303
+
+
 @pytest.mark.parametrize("tag,url", [
     ("attack.t1110", "https://attack.mitre.org/techniques/T1110/"),
     ("attack.t1136.003", "https://attack.mitre.org/techniques/T1136/003/"),

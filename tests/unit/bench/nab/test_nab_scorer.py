@@ -140,3 +140,20 @@ def test_harness_on_the_shared_nab_data_if_present(tmp_path):
     data = corpus.load(root, files=["art_daily_jumpsup"])
     assert len(data) == 1 and data[0].layout.n == 4032 and len(data[0].layout.windows) == 1
     assert {p.name for p in corpus.profiles(root)} == {"standard", "reward_low_FP_rate", "reward_low_FN_rate"}
+
+
+@pytest.mark.parametrize("as_json", [False, True])
+def test_the_cli_prints_the_table_or_json(tmp_path, as_json):
+    from click.testing import CliRunner
+
+    from agent.cli import _load_commands, cli
+    _load_commands()
+    tiny_corpus(tmp_path / "nab")
+    r = CliRunner().invoke(cli, ["bench", "nab", "--data", str(tmp_path / "nab"), "--out", str(tmp_path / "out"),
+                                 "--detector", "baseline", *(["--json"] if as_json else [])], catch_exceptions=False)
+    assert r.exit_code == 0, r.output
+    if as_json:
+        res = json.loads(r.stdout)
+        assert res["detector"] == "baseline" and res["profiles"]["standard"]["swept"]["tp"] == 1
+    else:
+        assert r.stdout.startswith("NAB results: baseline") and "standard" in r.stdout
