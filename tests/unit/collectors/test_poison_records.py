@@ -66,10 +66,16 @@ def letters(rt) -> list[dict]:
     return [orjson.loads(r.value) for r in rt.bus.records(rt.topic("deadletter"))]
 
 
-@pytest.mark.parametrize("name, fmt, poison, good, reason", POISON, ids=IDS)
-def test_a_poison_record_over_http_is_dead_lettered_with_its_reason(served, name, fmt, poison, good, reason):
+#: each poison record on the generic ingest route, the Kubernetes ones on the audit webhook too
+ROUTES = [(p, "/v1/ingest?format=" + p[1]) for p in POISON] + [(p, "/v1/audit/k8s") for p in POISON
+                                                                 if p[1] == "k8s-audit"]
+
+
+@pytest.mark.parametrize("poison, route", ROUTES, ids=[f"{p[0]}-{r.split('?')[0]}" for p, r in ROUTES])
+def test_a_poison_record_over_http_is_dead_lettered_with_its_reason(served, poison, route):
     rt, url = served
-    r = requests.post(f"{url}/v1/ingest?format={fmt}", data=_body(good, poison), headers={"Content-Type": "application/json"})
+    _, _, poison, good, reason = poison
+    r = requests.post(url + route, data=_body(good, poison), headers={"Content-Type": "application/json"})
     answer = r.json()
     assert r.status_code == 200, answer
     assert (answer["accepted"], answer["dead_lettered"]) == (1, 1)
