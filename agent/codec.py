@@ -209,7 +209,7 @@ def _fast_event(d: Any) -> Event | None:
     obs = d.get("observed_time", 0.0)
     if (type(t) not in _NUM or type(value) not in _VALUE or type(attrs) is not dict or type(id_) is not str
             or type(source) is not str or type(entity) is not str or type(name) is not str or type(kind) is not str
-            or kind not in _KINDS or not entity or not TIME_MIN <= t <= TIME_MAX):
+            or kind not in _KINDS or not entity or not TIME_MIN <= t <= TIME_MAX or type(obs) not in _NUM):
         return None
     ev = _new(Event)
     _set_id(ev, id_)
@@ -228,8 +228,9 @@ def _check_types(t: str, rec: Any) -> None:
     if t == "event":
         if not isinstance(rec.time, (int, float)) or isinstance(rec.time, bool):
             raise DecodeError("invalid event: time must be a number (epoch seconds)")
-        if not time_in_range(rec.time):
-            raise DecodeError(f"invalid {time_reason('time', rec.time)}")
+        for name in ("time", "observed_time"):
+            if not time_in_range(getattr(rec, name)):
+                raise DecodeError(f"invalid {time_reason(name, getattr(rec, name))}")
         if rec.value is not None and (not isinstance(rec.value, (int, float)) or isinstance(rec.value, bool)):
             raise DecodeError("invalid event: value must be a number or null")
         if not isinstance(rec.attributes, dict):

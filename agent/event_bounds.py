@@ -20,12 +20,14 @@ INT_MIN = -(2 ** 63)
 INT_MAX = 2 ** 63 - 1
 
 
-def time_in_range(t: float) -> bool:
-    """True for a finite epoch time within TIME_MIN..TIME_MAX (NaN compares false)."""
-    return TIME_MIN <= t <= TIME_MAX
+def time_in_range(t: Any) -> bool:
+    """True for a number (not a bool) within TIME_MIN..TIME_MAX (NaN compares false)."""
+    return (type(t) is float or type(t) is int) and TIME_MIN <= t <= TIME_MAX
 
 
 def time_reason(name: str, t: Any) -> str:
+    if not (type(t) is float or type(t) is int):
+        return f"event {name} must be a number (epoch seconds), not {type(t).__name__}"
     return f"event {name} {t!r} outside 1970..2100 UTC ({TIME_MIN:.0f}..{TIME_MAX:.0f} epoch seconds)"
 
 

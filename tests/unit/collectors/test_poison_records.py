@@ -38,6 +38,7 @@ def event_record(**kw) -> dict:
 POISON = [
     ("event time in year 586,524", "event", event_record(time=18446744073709.0), event_record(), TIME_REASON),
     ("event time before 1970", "event", event_record(time=-1e9), event_record(), TIME_REASON),
+    ("event observed_time text", "event", event_record(observed_time="soon"), event_record(), "must be a number"),
     ("event attribute over int64", "event", event_record(attributes={"n": 2 ** 64 - 1}), event_record(),
      INT_REASON),
     ("nested event attribute over int64", "event", event_record(attributes={"a": [{"b": 2 ** 63}]}),
@@ -115,6 +116,7 @@ def _reason_of(letter: dict) -> str:
 SLIPPED = [
     ("time in year 586,524", event_record(id="p", time=18446744073709.0), TIME_REASON),
     ("time 1e300", event_record(id="p", time=1e300), TIME_REASON),
+    ("observed_time text", event_record(id="p", observed_time="soon"), "must be a number"),
 ]
 
 
@@ -156,8 +158,10 @@ def test_json_and_snapshots_of_state_with_a_huge_integer_never_raise(value, writ
 @pytest.mark.parametrize("kw, reason", [
     ({"time": 4102444801.0}, TIME_REASON), ({"time": float("nan")}, TIME_REASON),
     ({"observed_time": 1e18}, TIME_REASON), ({"attributes": {"a": {"b": [2 ** 63]}}}, INT_REASON),
+    ({"observed_time": "soon"}, "must be a number"), ({"time": True}, "must be a number"),
     ({}, None), ({"attributes": {"a": 2 ** 63 - 1, "b": -(2 ** 63)}}, None),
-], ids=["after 2100", "nan", "observed_time", "nested int", "ordinary", "int64 edges"])
+], ids=["after 2100", "nan", "observed_time", "nested int", "observed_time text", "time bool", "ordinary",
+        "int64 edges"])
 def test_event_bounds(kw, reason):
     fields = {"id": "x", "time": 1767571200.0, "kind": "log", "source": "t", "entity": "e", "name": "n"}
     why = out_of_bounds(Event(**{**fields, **kw}))
