@@ -12,6 +12,7 @@ from typing import Any
 import orjson
 
 from agent.event import KINDS, Action, Alert, Event, Finding
+from agent.event_bounds import TIME_MAX, TIME_MIN, time_in_range, time_reason
 
 SCHEMA_VERSION = 1
 TYPES: dict[str, type] = {"event": Event, "finding": Finding, "alert": Alert, "action": Action}
@@ -53,8 +54,39 @@ def encode(record: Any) -> bytes:
 
 
 def dumps(obj: Any) -> bytes:
-    """Encode any JSON-able value (used for dead letters, snapshots, store documents)."""
-    return orjson.dumps(obj, option=orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS)
+    """Encode any JSON-able value (used for dead letters, snapshots, store documents). An integer
+    beyond 64 bits (orjson refuses it) is written as a float, or as text when no float holds it:
+    one such value in a detector's state must not fail every checkpoint."""
+    try:
+        return orjson.dumps(obj, option=_OPTS)
+    except TypeError:
+        fixed = _fit_ints(obj, 0)
+        if fixed is obj:
+            raise
+        return orjson.dumps(fixed, option=_OPTS)
+
+
+_INT_MIN, _INT_MAX = -(2 ** 63), 2 ** 64 - 1      # what orjson writes as an integer
+_FIT_DEPTH = 255                                  # orjson's own nesting limit
+
+
+def _fit_ints(v: Any, depth: int) -> Any:
+    """`v` with each integer orjson cannot write replaced (float, else str); `v` itself when none."""
+    t = type(v)
+    if t is int and not _INT_MIN <= v <= _INT_MAX:
+        try:
+            return float(v)
+        except OverflowError:
+            return str(v)
+    if depth >= _FIT_DEPTH:
+        return v
+    if t is dict:
+        items = {k: _fit_ints(c, depth + 1) for k, c in v.items()}
+        return items if any(items[k] is not c for k, c in v.items()) else v
+    if t is list or t is tuple:
+        out = [_fit_ints(c, depth + 1) for c in v]
+        return out if any(a is not b for a, b in zip(out, v)) else v
+    return v
 
 
 def loads(data: bytes | str) -> Any:
@@ -177,7 +209,7 @@ def _fast_event(d: Any) -> Event | None:
     obs = d.get("observed_time", 0.0)
     if (type(t) not in _NUM or type(value) not in _VALUE or type(attrs) is not dict or type(id_) is not str
             or type(source) is not str or type(entity) is not str or type(name) is not str or type(kind) is not str
-            or kind not in _KINDS or not entity):
+            or kind not in _KINDS or not entity or not TIME_MIN <= t <= TIME_MAX or type(obs) not in _NUM):
         return None
     ev = _new(Event)
     _set_id(ev, id_)
@@ -196,6 +228,9 @@ def _check_types(t: str, rec: Any) -> None:
     if t == "event":
         if not isinstance(rec.time, (int, float)) or isinstance(rec.time, bool):
             raise DecodeError("invalid event: time must be a number (epoch seconds)")
+        for name in ("time", "observed_time"):
+            if not time_in_range(getattr(rec, name)):
+                raise DecodeError(f"invalid {time_reason(name, getattr(rec, name))}")
         if rec.value is not None and (not isinstance(rec.value, (int, float)) or isinstance(rec.value, bool)):
             raise DecodeError("invalid event: value must be a number or null")
         if not isinstance(rec.attributes, dict):

@@ -12,6 +12,8 @@ from typing import Any
 
 import orjson
 
+from agent import codec
+
 MAGIC = b"WSNP"
 FORMAT = 1
 
@@ -21,7 +23,7 @@ class SnapshotError(ValueError):
 
 
 def pack(kind: str, version: int, state: Any = None, *, raw: bytes | None = None) -> bytes:
-    payload = raw if raw is not None else orjson.dumps(state, option=orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS)
+    payload = raw if raw is not None else codec.dumps(state)
     k = kind.encode()
     digest = hashlib.blake2b(payload, digest_size=32).digest()
     flag = 1 if raw is not None else 0

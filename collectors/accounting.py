@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, ClassVar, Sequence
 
 from agent.event import Event
+from agent.event_bounds import out_of_bounds
 from collectors.base import Emitter
 from collectors.formats import FormatError, parse_record, resolve
 
@@ -108,13 +109,24 @@ def _one(record: Any, formats: Sequence[str], source: str, where: str, check_dep
     reason = "no format given"
     for fmt in formats:
         try:
-            return Outcome(where, record, parse_record(record, fmt, source))
+            events = parse_record(record, fmt, source)
         except FormatError as e:
             reason = str(e)
         except Exception as e:  # noqa: BLE001 - a parser bug must not lose the other records
             log.warning("%s: parser failed at %s: %s", source, where or "record", type(e).__name__)
             reason = f"parser error: {type(e).__name__}: {e}"
+        else:
+            return _bounded(Outcome(where, record, events))
     return Outcome(where, record, [], reason)
+
+
+def _bounded(o: Outcome) -> Outcome:
+    """`o`, or `o` refused when one of its events carries a value no sink holds (agent.event_bounds)."""
+    for ev in o.events:
+        why = out_of_bounds(ev)
+        if why is not None:
+            return Outcome(o.where, o.record, [], why)
+    return o
 
 
 def account(document: Any, formats: Sequence[str], emitter: Emitter, source: str, tally: Tally,

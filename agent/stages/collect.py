@@ -7,6 +7,7 @@ from typing import Any
 
 from agent import codec
 from agent.event import Event
+from agent.event_bounds import out_of_bounds
 from agent.names import TOPIC_OF_KIND
 from agent.stages.base import Stage
 
@@ -24,6 +25,10 @@ class BusEmitter:
         self._inc = rt.counters.inc
 
     def emit(self, event: Event) -> None:
+        why = out_of_bounds(event)     # the last door: collectors that do not go through accounting
+        if why is not None:
+            self.dead_letter(codec.to_dict(event), why)
+            return
         self._send(self._topics[event.kind], codec.encode(event), event.entity.encode())
         self._inc("collect.events")
 

@@ -15,7 +15,13 @@ ECS_SEVERITY = {"info": 21, "low": 21, "medium": 47, "high": 73, "critical": 99}
 
 
 def iso(ts: float) -> str:
-    return dt.datetime.fromtimestamp(ts, dt.timezone.utc).isoformat().replace("+00:00", "Z")
+    """ISO 8601 UTC of an epoch time; a time no datetime holds (a record that slipped past the
+    collectors' bounds, agent.event_bounds) is clamped to the nearest one a store takes, never raised
+    on: one such record must not fail every act step."""
+    try:
+        return dt.datetime.fromtimestamp(ts, dt.timezone.utc).isoformat().replace("+00:00", "Z")
+    except (ValueError, OverflowError, OSError):
+        return "9999-12-31T23:59:59Z" if ts > 0 else "0001-01-01T00:00:00Z"
 
 
 def alert_document(a: Alert) -> dict[str, Any]:

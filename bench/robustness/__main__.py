@@ -24,6 +24,7 @@ import numpy as np
 import requests
 
 from bench.robustness import http_attack, plan, replay_attack
+from bench.robustness.prober import Prober
 from bench.robustness.target import Target
 
 
@@ -56,9 +57,9 @@ def main() -> int:
             good = plan.good_request(token)
             warm = http_attack.send(good, host, port, token)
             assert warm[0] == 200, f"the good request is refused: {warm}"
-            prober = http_attack.Prober(good, host, port, token)
+            prober = Prober(good, host, port, token)
             prober.start()
-            while len(prober.lat["idle"]) < a.idle_probes and t.alive():
+            while prober.count("idle") < a.idle_probes and t.alive():
                 time.sleep(0.2)
             c0, rss0 = t.counters(), t.rss()
             slow = http_attack.SlowClients(host, port, token, a.slow_clients)
@@ -75,8 +76,7 @@ def main() -> int:
             out = http_attack.attack(attacks, host, port, token, a.workers)
             took = time.monotonic() - t0
             slow.stop_event.set()
-            prober.stop_event.set()
-            prober.join(60)
+            prober.stop()
             sampler_stop = True
             time.sleep(3)                                    # let the collect stage flush
             alive = t.alive()

@@ -111,7 +111,7 @@ def build(routes: list[tuple[str, str]], n_generated: int, seed: int) -> list[At
 
 
 def good_request(token: str) -> Attack:
-    rec = {"time": 1_800_000_000.0, "kind": "metric", "source": "bench", "entity": "good-client",
+    rec = {"v": 1, "type": "event", "id": "good-client-probe", "time": 1_800_000_000.0, "kind": "metric", "source": "bench", "entity": "good-client",
            "name": "probe", "value": 1.0}
     return Attack("good", "POST", "/v1/ingest?format=event",
                   {"Content-Type": "application/json", "Authorization": f"Bearer {token}"}, orjson.dumps([rec]))

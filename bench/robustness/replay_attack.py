@@ -83,9 +83,9 @@ def run(formats: dict[str, list[Any]], per_format: int, seed: int, workdir: Path
             handled = {"calls": 0, "silent": 0}
             inner = getattr(c, "_handle", None)
             if inner is not None:
-                def counted(rec, text, where, _inner=inner, _em=em, _h=handled):
+                def counted(rec, where, _inner=inner, _em=em, _h=handled):
                     before = (_em.events, _em.dead)
-                    _inner(rec, text, where)
+                    _inner(rec, where)
                     _h["calls"] += 1
                     _h["silent"] += (_em.events, _em.dead) == before
                 c._handle = counted
