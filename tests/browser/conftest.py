@@ -214,3 +214,5 @@ def click_and_wait(browser, element) -> None:
     from selenium.webdriver.support.ui import WebDriverWait
     element.click()
     WebDriverWait(browser, 60).until(EC.staleness_of(element))
+    # a POST answers 303 to the page it changed: wait until that page, not an intermediate one, is complete
+    WebDriverWait(browser, 60).until(lambda b: b.execute_script("return document.readyState") == "complete")
