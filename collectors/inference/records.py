@@ -23,6 +23,7 @@ import math
 import time as _time
 from typing import Any, Iterable
 
+from agent.chat import content_text
 from agent.event import Event
 from collectors.formats import FormatError, input_format, iso_to_epoch
 
@@ -269,28 +270,6 @@ def parse_warden(record: Any, source: str) -> list[Event]:
 # ---------------------------------------------------------------------------------------------
 # OpenAI-style chat completions
 
-def _content_text(content: Any, where: str) -> str:
-    if content is None:
-        return ""
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        parts = []
-        for p in content:
-            if isinstance(p, str):
-                parts.append(p)
-            elif isinstance(p, dict):
-                if p.get("type", "text") in ("text", "input_text"):
-                    t = p.get("text", "")
-                    if not isinstance(t, str):
-                        raise FormatError(f"{where}: text part must be a string")
-                    parts.append(t)
-            else:
-                raise FormatError(f"{where}: content parts must be objects")
-        return "\n".join(parts)
-    raise FormatError(f"{where}: content must be a string or a list of parts, got {type(content).__name__}")
-
-
 def detect_openai(record: Any) -> bool:
     if not isinstance(record, dict):
         return False
@@ -348,7 +327,7 @@ def parse_openai(record: Any, source: str) -> list[Event]:
             role = m.get("role")
             if not isinstance(role, str):
                 raise FormatError(f"openai-chat: messages[{i}].role missing")
-            text = _content_text(m.get("content"), f"openai-chat: messages[{i}]")
+            text = content_text(m.get("content"), f"openai-chat: messages[{i}]", FormatError)
             if role in ("user", "tool", "function"):
                 user_parts.append(text)
             elif role in ("system", "developer"):
@@ -379,7 +358,7 @@ def parse_openai(record: Any, source: str) -> list[Event]:
             if not isinstance(msg, dict):
                 raise FormatError(f"openai-chat: choices[{i}].message must be an object")
             if first is None:
-                first = _content_text(msg.get("content"), f"openai-chat: choices[{i}]")
+                first = content_text(msg.get("content"), f"openai-chat: choices[{i}]", FormatError)
         attrs["gen_ai.response.finish_reasons"] = reasons
         if first is not None:
             _prompt_attrs(first, attrs, "gen_ai.completion")

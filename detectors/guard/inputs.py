@@ -17,6 +17,8 @@ import unicodedata
 from dataclasses import dataclass
 from typing import Any
 
+from agent.chat import content_text
+
 TEXT_FIELDS = ("prompt", "text", "input", "gen_ai.prompt")
 SCORED_ROLES = ("user", "tool", "function")
 FIRST_PARTY_ROLES = ("system", "developer", "assistant")
@@ -62,23 +64,6 @@ def to_text(value: Any, max_chars: int) -> str:
     return value
 
 
-def _content(m: dict, i: int) -> str | None:
-    c = m.get("content")
-    if c is None or isinstance(c, str):
-        return c
-    if isinstance(c, list):
-        texts = []
-        for p in c:
-            if isinstance(p, str):
-                texts.append(p)
-            elif isinstance(p, dict) and isinstance(p.get("text"), str):
-                texts.append(p["text"])
-            elif not isinstance(p, dict):
-                raise GuardInputError(f"messages[{i}].content parts must be objects or strings")
-        return "\n".join(texts) if texts else None
-    raise GuardInputError(f"messages[{i}].content must be text or a list of parts, got {type(c).__name__}")
-
-
 def _message_parts(msgs: Any, max_chars: int) -> list[Part]:
     if not isinstance(msgs, list):
         raise GuardInputError("messages must be a list")
@@ -91,7 +76,7 @@ def _message_parts(msgs: Any, max_chars: int) -> list[Part]:
         role = m.get("role")
         if not isinstance(role, str):
             raise GuardInputError(f"messages[{i}].role must be a string")
-        text = _content(m, i)
+        text = content_text(m.get("content"), f"messages[{i}]", GuardInputError)
         if role in SCORED_ROLES and text is not None and text.strip():
             parts.append(Part(to_text(text, max_chars), role, i))
     if not parts:

@@ -1,0 +1,31 @@
+"""OpenAI-style chat message content as text: one reading for every door that takes `messages`
+(the inference collectors and the inline prompt guard)."""
+from __future__ import annotations
+
+from typing import Any
+
+
+def content_text(content: Any, where: str, error: type[Exception] = ValueError) -> str:
+    """The text of a message's `content`: a string, or a list of parts whose strings and objects'
+    `text` are joined by newlines (any part type: text the model is shown must be read, whatever
+    the part is called; parts without text, such as images, add nothing); "" for no content.
+    Anything else raises `error` with `where` and the reason."""
+    if content is None:
+        return ""
+    if isinstance(content, str):
+        return content
+    if not isinstance(content, list):
+        raise error(f"{where}.content must be a string or a list of parts, got {type(content).__name__}")
+    texts = []
+    for p in content:
+        if isinstance(p, str):
+            texts.append(p)
+        elif isinstance(p, dict):
+            t = p.get("text")
+            if t is not None and not isinstance(t, str):
+                raise error(f"{where}.content: a part's text must be a string")
+            if t is not None:
+                texts.append(t)
+        else:
+            raise error(f"{where}.content parts must be objects or strings")
+    return "\n".join(texts)
