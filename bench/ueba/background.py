@@ -3,7 +3,9 @@
 Background (benign): the bundled scenario's audit records without its incidents (one day: CloudTrail and
 Kubernetes audit), repeated every day for `weeks` weeks (each copy shifted by whole days, so principals keep
 their daily habits), plus every benign development audit record (`malicious: false` in
-../shared/data/audit) replayed `replays` times at random moments of those weeks.
+../shared/data/audit): with `dev="scattered"` (the default) replayed `replays` times at random moments of
+those weeks (one-off benign calls, the hard case for a behavioural baseline), with `dev="daily"` repeated every
+day at a moment of the day drawn once per record (a routine, like the scenario's days).
 Attack sessions, each injected at a random moment of the last week: the scenario's own incident (failed
 console logins, then a new principal pulling model weights) and, for every development rule id, its
 malicious records one minute apart (the recorded steps of that attack).
@@ -88,7 +90,12 @@ def dev_cases(data: Path) -> tuple[list[tuple[str, Event]], dict[str, tuple[str,
     return benign, {k: v for k, v in attacks.items() if v[1]}
 
 
-def build(data: Path, weeks: int = 3, replays: int = 3, seed: int = 7) -> Stream:
+DEV_BACKGROUNDS = ("scattered", "daily")
+
+
+def build(data: Path, weeks: int = 3, replays: int = 3, seed: int = 7, dev: str = "scattered") -> Stream:
+    if dev not in DEV_BACKGROUNDS:
+        raise ValueError(f"dev background must be one of {', '.join(DEV_BACKGROUNDS)}, not {dev!r}")
     rng = random.Random(seed)
     day, incident = scenario_parts()
     t0 = min(e.time for e in day)
@@ -100,10 +107,15 @@ def build(data: Path, weeks: int = 3, replays: int = 3, seed: int = 7) -> Stream
             events.append(_shift(e, d * DAY, f"d{d}"))
             benign_fold[events[-1].id] = "scenario"
     dev_benign, dev_attacks = dev_cases(data) if (data / "audit").is_dir() else ([], {})
-    for k in range(replays):
-        for fold, e in dev_benign:
-            events.append(_shift(e, t0 + rng.uniform(0, span) - e.time, f"b{k}"))
-            benign_fold[events[-1].id] = fold
+    if dev == "daily":
+        moments = [rng.uniform(0, DAY) for _ in dev_benign]
+        copies = [(t0 + d * DAY + m, f"b{d}", fold, e) for d in range(weeks * 7)
+                  for m, (fold, e) in zip(moments, dev_benign)]
+    else:
+        copies = [(t0 + rng.uniform(0, span), f"b{k}", fold, e) for k in range(replays) for fold, e in dev_benign]
+    for at, tag, fold, e in copies:
+        events.append(_shift(e, at - e.time, tag))
+        benign_fold[events[-1].id] = fold
     sessions = []
     last_week = t0 + span - 7 * DAY
     if incident:

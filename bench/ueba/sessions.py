@@ -1,7 +1,7 @@
 """UEBA on attack sessions injected into weeks of benign audit traffic (background.py).
 
     PYTHONPATH=. python -m bench.ueba.sessions [--data ../shared/data] [--weeks 3] [--replays 3] [--seed 7]
-                                               [--budget 1.0] [--no-sigma] [--json]
+                                               [--dev-background scattered|daily] [--budget 1.0] [--no-sigma] [--json]
 
 What counts is what a user receives: the detector's findings are grouped into alerts by warden's policies
 (alerts.py). A session is alerted when an alert holds one of its events; a false alert holds benign
@@ -23,12 +23,12 @@ from pathlib import Path
 from typing import Any
 
 from bench.ueba.alerts import group_alerts
-from bench.ueba.background import Stream, build
+from bench.ueba.background import DEV_BACKGROUNDS, Stream, build
 from bench.ueba.folds import Scored, leave_one_fold_out, score
 
 DEFAULT_DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
 #: the parameter sets compared (evidence threshold h, allowance k per event, cap per event), in bits
-GRID = {"threshold": (10.0, 16.0, 24.0, 32.0), "allowance": (1.0, 3.0), "event_cap": (12.0, 64.0)}
+GRID = {"threshold": (8.0, 12.0, 16.0, 24.0, 32.0), "allowance": (1.0, 3.0), "event_cap": (12.0, 64.0)}
 
 
 def grid() -> list[dict[str, float]]:
@@ -58,10 +58,11 @@ def evaluate(stream: Stream, detectors: list) -> tuple[Scored, float]:
 
 
 def run(data: Path = DEFAULT_DATA, weeks: int = 3, replays: int = 3, seed: int = 7, budget: float = 1.0,
-        with_sigma: bool = True, param_sets: list[dict[str, float]] | None = None) -> dict[str, Any]:
+        with_sigma: bool = True, param_sets: list[dict[str, float]] | None = None,
+        dev_background: str = "scattered") -> dict[str, Any]:
     from agent.registry import get
     ueba = get("detector", "ueba")
-    stream = build(Path(data), weeks, replays, seed)
+    stream = build(Path(data), weeks, replays, seed, dev_background)
     results: dict[str, Scored] = {}
     speed: dict[str, float] = {}
     for params in (grid() if param_sets is None else param_sets):
@@ -70,6 +71,7 @@ def run(data: Path = DEFAULT_DATA, weeks: int = 3, replays: int = 3, seed: int =
     held = leave_one_fold_out(results, budget)
     out: dict[str, Any] = {
         "events": len(stream.events), "benign_events": len(stream.benign_fold), "weeks": weeks,
+        "dev_background": dev_background,
         "principals": len({e.entity for e in stream.events}), "budget_per_1000h": budget,
         "held_out": [{"fold": h.fold, "params": h.params, "train": _fs(h.train), "test": _fs(h.test)} for h in held],
         "worst_fold": {"recall": min(h.test.recall for h in held if h.test.sessions),
@@ -102,15 +104,18 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--weeks", type=int, default=3)
     ap.add_argument("--replays", type=int, default=3)
     ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--dev-background", choices=DEV_BACKGROUNDS, default="scattered",
+                    help="benign dev records as one-off calls at random moments, or as a daily routine")
     ap.add_argument("--budget", type=float, default=1.0, help="false alerts per 1,000 principal-hours allowed")
     ap.add_argument("--no-sigma", action="store_true")
     ap.add_argument("--json", action="store_true")
     a = ap.parse_args(argv)
-    r = run(a.data, a.weeks, a.replays, a.seed, a.budget, with_sigma=not a.no_sigma)
+    r = run(a.data, a.weeks, a.replays, a.seed, a.budget, with_sigma=not a.no_sigma, dev_background=a.dev_background)
     if a.json:
         print(json.dumps(r, indent=1))
         return 0
-    print(f"{r['events']:,} events ({r['benign_events']:,} benign) over {r['weeks']} weeks, {r['principals']} principals")
+    print(f"{r['events']:,} events ({r['benign_events']:,} benign) over {r['weeks']} weeks, {r['principals']} principals, "
+          f"dev background {r['dev_background']}")
     head = f"{'':<40} {'sessions':>8} {'alerted':>7} {'recall':>7} {'principal-h':>11} {'false':>6} {'per 1000h':>10}"
     print("\nheld out (parameters chosen on the other folds):\n" + head)
     for h in r["held_out"]:

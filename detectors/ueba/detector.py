@@ -104,10 +104,10 @@ class UebaDetector(Detector):
     def is_warm(self, event: Event) -> bool:
         return self.account.events >= self.config.global_learning_events
 
-    def chain(self, ev: Event) -> tuple[tuple[Profile, ...], str]:
+    def chain(self, ev: Event, group: str | None = None) -> tuple[tuple[Profile, ...], str]:
         """(baselines from the account to the principal, the scope reported: principal|peers:G|account)."""
         own = self.profiles.get(ev.entity) or Profile()
-        group = peer_group(ev)
+        group = peer_group(ev) if group is None else group
         if self._peers_warm(group):
             chain, scope = (self.account, self.peers.groups[group], own), f"peers:{group}"
         else:
@@ -123,9 +123,10 @@ class UebaDetector(Detector):
                 return level.surprise_mean
         return 0.0
 
-    def surprise(self, ev: Event, feats: dict[str, str] | None = None) -> tuple[list[FieldSurprise], float, str]:
+    def surprise(self, ev: Event, feats: dict[str, str] | None = None,
+                 group: str | None = None) -> tuple[list[FieldSurprise], float, str]:
         """(per-field surprise, the bits an event of this principal usually costs, the baseline's scope)."""
-        chain, scope = self.chain(ev)
+        chain, scope = self.chain(ev, group)
         fields = event_surprise(features(ev) if feats is None else feats, chain, self.config.field_cap)
         return fields, self.expected_bits(chain), scope
 
@@ -165,12 +166,15 @@ class UebaDetector(Detector):
             if not self.is_warm(ev):
                 self._learn(ev.entity, group, feats, t)
                 continue
-            fields, expected, scope = self.surprise(ev, feats)
+            fields, expected, scope = self.surprise(ev, feats, group)
+            counted = p.session.counted
+            if counted:
+                fields = [s._replace(bits=0.0) if f"{s.field}={s.value}" in counted else s for s in fields]
             bits = sum(s.bits for s in fields)
             excess = bits - expected
             step = Step(ev.id, t, round(excess, 3), [
                 {"field": s.field, "value": s.value, "bits": round(s.bits, 2), "own_count": s.own_count,
-                 "account_count": s.account_count} for s in fields if s.bits >= 1.0])
+                 "account_count": s.account_count} for s in fields if s.bits >= 1.0]) if excess > c.allowance else None
             score, ready = p.session.add(t, excess, step, feats, k=c.allowance, event_cap=c.event_cap,
                                          gap=c.session_gap, quarantine=c.quarantine)
             if score >= c.threshold:

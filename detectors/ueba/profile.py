@@ -5,6 +5,7 @@ capped: when full, the least-seen quarter is evicted (such a value can become "n
 """
 from __future__ import annotations
 
+import functools
 import ipaddress
 import math
 from dataclasses import dataclass, field
@@ -30,6 +31,7 @@ def _ua_family(ua: str) -> str:
     return tok.split("/", 1)[0].lower()[:64]
 
 
+@functools.lru_cache(maxsize=8192)
 def network_of(ip: str) -> str:
     """The network a source address stands for: internal addresses are one place (pods and instances
     change addresses inside the VPC all the time), a public address counts by its /24 (IPv6: /48),
@@ -213,12 +215,19 @@ class Profile:
             self.first_time = t
         self.events += 1
         self.last_time = max(self.last_time, t)
+        seen, totals = self.seen, self.totals
         for f, v in feats.items():
-            table = self.seen.setdefault(f, {})
-            if _bump(table, v, cap):
-                self.totals[f] = sum(table.values())
+            table = seen.get(f)
+            if table is None:
+                table = seen[f] = {}
+            n = table.get(v)
+            if n is not None:           # the common case, inline
+                table[v] = n + 1
+                totals[f] = totals.get(f, 0) + 1
+            elif _bump(table, v, cap):
+                totals[f] = sum(table.values())
             else:
-                self.totals[f] = self.totals.get(f, 0) + 1
+                totals[f] = totals.get(f, 0) + 1
 
     def to_state(self) -> dict[str, Any]:
         return {"first": self.first_time, "last": self.last_time, "events": self.events, "seen": self.seen,

@@ -9,7 +9,8 @@ session of several surprising calls does; ordinary calls between them drain S by
 After an alert S restarts from 0, so a long attack raises a new finding only after as much new evidence.
 The events that carried S up are kept (bounded) as the finding's evidence. Learning (no poisoning): an
 ordinary event is learned at once; a surprising one waits while the evidence is up, and is learned when
-S drains back to 0 or the session ends without an alert; the events of an alerted session are held back
+S drains back to 0 or the session ends without an alert (meanwhile a value already counted in the session
+counts 0 bits: the same new client or address on every call is one surprise, not one per call); the events of an alerted session are held back
 and learned `quarantine` seconds later, so a benign one-off that alerted becomes known instead of alerting
 again each time it recurs.
 """
@@ -44,10 +45,11 @@ class Session:
     alerted_at: float | None = None               # time of this session's last alert
     steps: list[Step] = field(default_factory=list)
     pending: list[dict[str, str]] = field(default_factory=list)             # surprising, not learned yet
+    counted: set[str] = field(default_factory=set)      # "field=value" already counted in this session
     held: list[tuple[float, dict[str, str]]] = field(default_factory=list)   # (release time, features)
     held_dropped: int = 0
 
-    def add(self, t: float, bits: float, step: Step, feats: dict[str, str], *, k: float, event_cap: float,
+    def add(self, t: float, bits: float, step: Step | None, feats: dict[str, str], *, k: float, event_cap: float,
             gap: float, quarantine: float) -> tuple[float, list[dict[str, str]]]:
         """Fold one event in: (the session's evidence after it, the events that may be learned now)."""
         ready: list[dict[str, str]] = []
@@ -58,13 +60,16 @@ class Session:
                 for f in self.pending:
                     self.hold(self.last, f, quarantine)
             self.score, self.steps, self.pending, self.alerted_at = 0.0, [], [], None
+            self.counted = set()
         self.last = max(self.last, t)
         self.score = max(0.0, self.score + min(bits, event_cap) - k)
         if self.score <= 0.0:
             ready += self.pending
             ready.append(feats)
-            self.steps, self.pending = [], []
-        elif bits > k:
+            self.steps, self.pending, self.counted = [], [], set()
+        elif bits > k and step is not None:
+            if len(self.counted) < 4 * MAX_HELD:
+                self.counted.update(f"{r['field']}={r['value']}" for r in step.reasons)
             self.steps.append(step)
             if len(self.steps) > MAX_STEPS:      # keep the most surprising ones
                 self.steps.remove(min(self.steps, key=lambda s: s.bits))
@@ -100,7 +105,7 @@ class Session:
     def to_state(self) -> dict[str, Any]:
         return {"score": self.score, "last": None if self.last == float("-inf") else self.last,
                 "alerted_at": self.alerted_at, "steps": [s.to_state() for s in self.steps],
-                "pending": self.pending, "held": [[r, f] for r, f in self.held], "held_dropped": self.held_dropped}
+                "pending": self.pending, "counted": sorted(self.counted), "held": [[r, f] for r, f in self.held], "held_dropped": self.held_dropped}
 
     @classmethod
     def from_state(cls, s: dict[str, Any] | None) -> "Session":
@@ -109,6 +114,7 @@ class Session:
         return cls(score=float(s["score"]), last=float("-inf") if s.get("last") is None else float(s["last"]),
                    alerted_at=None if s.get("alerted_at") is None else float(s["alerted_at"]),
                    steps=[Step.from_state(x) for x in s.get("steps", [])],
+                   counted={str(x) for x in s.get("counted", [])},
                    pending=[{str(k): str(v) for k, v in f.items()} for f in s.get("pending", [])],
                    held=[(float(r), {str(k): str(v) for k, v in f.items()}) for r, f in s.get("held", [])],
                    held_dropped=int(s.get("held_dropped", 0)))

@@ -18,13 +18,12 @@ An event's surprise is the sum over its fields of -log2 p (each field capped at 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from detectors.ueba.profile import Profile
 
 
-@dataclass(frozen=True)
-class FieldSurprise:
+class FieldSurprise(NamedTuple):
     field: str
     value: str
     bits: float
@@ -39,13 +38,13 @@ def field_probability(f: str, v: str, chain: tuple[Profile, ...]) -> float:
         n_total = level.totals.get(f, 0)
         if n_total <= 0:
             continue
-        table = level.seen.get(f) or {}
+        table = level.seen[f]
         d = len(table)
+        n = table.get(v, 0)
         if level is account:        # the top level: a seen value by its count, any unseen value as one more
-            n = table.get(v, 0)
             p = (n if n else d) / (n_total + d)
         else:
-            p = (table.get(v, 0) + d * p) / (n_total + d)
+            p = (n + d * p) / (n_total + d)
     return p
 
 
@@ -56,6 +55,6 @@ def event_surprise(feats: dict[str, str], chain: tuple[Profile, ...], field_cap:
     for f, v in feats.items():
         p = field_probability(f, v, chain)
         bits = min(field_cap, -math.log2(p)) if p > 0 else field_cap
-        out.append(FieldSurprise(f, v, bits, own.seen.get(f, {}).get(v, 0) if own is not account else 0,
-                                 account.seen.get(f, {}).get(v, 0)))
+        own_n = own.seen[f].get(v, 0) if own is not account and f in own.seen else 0
+        out.append(FieldSurprise(f, v, bits, own_n, account.seen[f].get(v, 0) if f in account.seen else 0))
     return out

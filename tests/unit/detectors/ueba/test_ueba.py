@@ -70,12 +70,22 @@ def test_session_gap_resets_the_evidence():
 def test_alerted_session_is_held_back_then_learned_after_the_quarantine():
     d = det(quarantine=3600)
     d.process([ev(i) for i in range(60)])
-    who = "arn:aws:iam::1:user/alice"
-    calls = [odd(200 + i, name="PutBucketPolicy", ip="203.0.9.5") for i in range(3)]
-    assert len(d.process(calls)) == 1
-    assert "PutBucketPolicy" not in str(d.profiles[who].seen["action"])       # not learned (no poisoning)
-    d.process([ev(5000, t=T0 + 200 * 60 + 7200)])                           # quarantine over
-    assert d.profiles[who].seen["action"]["s3.amazonaws.com:PutBucketPolicy"] == 3
+    actions = d.profiles["arn:aws:iam::1:user/alice"].seen["action"]
+    assert len(d.process([odd(200 + i) for i in range(3)])) == 1
+    assert not any("PutBucketPolicy" in a for a in actions)                  # not learned (no poisoning)
+    d.process([ev(5000, t=T0 + 202 * 60 + 1800)])                           # next session, still in quarantine
+    assert not any("PutBucketPolicy" in a for a in actions)
+    d.process([ev(5001, t=T0 + 202 * 60 + 7200)])                           # quarantine over
+    assert sorted(a for a in actions if "PutBucketPolicy" in a) == [f"s3.amazonaws.com:PutBucketPolicy{i}"
+                                                                      for i in (200, 201, 202)]
+
+
+def test_a_value_repeated_in_a_session_is_one_surprise():
+    d = det()
+    d.process([ev(i) for i in range(60)])
+    same = [ev(100 + i, ip="203.0.113.5", ua="curl/8") for i in range(10)]  # new address and client, ten calls
+    assert d.process(same) == []
+    assert len(d.process([odd(300), odd(301)])) == 1                       # two different new calls do alert
 
 
 def test_calibrated_rarity_depends_on_the_principal_variety():
