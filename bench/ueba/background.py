@@ -43,13 +43,15 @@ class Stream:
     events: list[Event]                 # time order
     sessions: list[Session]
     benign_fold: dict[str, str]         # benign event id -> fold
+    start: float = 0.0                  # the background's first moment
 
-    def benign_hours(self) -> dict[str, int]:
-        """Benign principal-hours per fold: (principal, hour) pairs holding at least one benign event."""
+    def benign_hours(self, since: float = float("-inf")) -> dict[str, int]:
+        """Benign principal-hours per fold: (principal, hour) pairs holding at least one benign event
+        (at or after `since`)."""
         hours: dict[str, set] = defaultdict(set)
         for e in self.events:
             fold = self.benign_fold.get(e.id)
-            if fold is not None:
+            if fold is not None and e.time >= since:
                 hours[fold].add((e.entity, int(e.time // 3600)))
         return {f: len(h) for f, h in hours.items()}
 
@@ -130,4 +132,4 @@ def build(data: Path, weeks: int = 3, replays: int = 3, seed: int = 7, dev: str 
     for s in sessions:
         events.extend(s.events)
     events.sort(key=lambda e: e.time)
-    return Stream(events, sessions, benign_fold)
+    return Stream(events, sessions, benign_fold, t0)

@@ -49,14 +49,17 @@ class Scored:
         return sum((s for f, s in self.folds.items() if folds is None or f in folds), ZERO)
 
 
-def score(stream: Stream, alerts: list[Alert]) -> Scored:
-    hours = stream.benign_hours()
+def score(stream: Stream, alerts: list[Alert], warmup: float = 0.0) -> Scored:
+    """`warmup`: seconds from the background's start in which false alerts and benign hours are not
+    counted (the baseline period; attack sessions are all later)."""
+    since = stream.start + warmup
+    hours = stream.benign_hours(since)
     flagged: set[str] = set()
     false: Counter = Counter()
     false_rules: Counter = Counter()
     for a in alerts:
         flagged |= a.event_ids
-        if a.event_ids and all(i in stream.benign_fold for i in a.event_ids):
+        if a.event_ids and a.first_seen >= since and all(i in stream.benign_fold for i in a.event_ids):
             fold = Counter(stream.benign_fold[i] for i in a.event_ids).most_common(1)[0][0]
             false[fold] += 1
             false_rules["+".join(sorted(a.rules))] += 1

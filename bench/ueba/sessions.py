@@ -1,7 +1,8 @@
 """UEBA on attack sessions injected into weeks of benign audit traffic (background.py).
 
     PYTHONPATH=. python -m bench.ueba.sessions [--data ../shared/data] [--weeks 3] [--replays 3] [--seed 7]
-                                               [--dev-background scattered|daily] [--budget 1.0] [--no-sigma] [--json]
+                                               [--dev-background scattered|daily] [--warmup-days 0]
+                                               [--budget 1.0] [--no-sigma] [--json]
 
 What counts is what a user receives: the detector's findings are grouped into alerts by warden's policies
 (alerts.py). A session is alerted when an alert holds one of its events; a false alert holds benign
@@ -51,27 +52,28 @@ def run_detectors(stream: Stream, detectors: list, batch: int = 500) -> tuple[li
     return findings, time.perf_counter() - t
 
 
-def evaluate(stream: Stream, detectors: list) -> tuple[Scored, float]:
+def evaluate(stream: Stream, detectors: list, warmup: float = 0.0) -> tuple[Scored, float]:
     from rules.policy import PolicySet
     findings, secs = run_detectors(stream, detectors)
-    return score(stream, group_alerts(findings, PolicySet.load())), secs
+    return score(stream, group_alerts(findings, PolicySet.load()), warmup), secs
 
 
 def run(data: Path = DEFAULT_DATA, weeks: int = 3, replays: int = 3, seed: int = 7, budget: float = 1.0,
         with_sigma: bool = True, param_sets: list[dict[str, float]] | None = None,
-        dev_background: str = "scattered") -> dict[str, Any]:
+        dev_background: str = "scattered", warmup_days: float = 0.0) -> dict[str, Any]:
     from agent.registry import get
     ueba = get("detector", "ueba")
     stream = build(Path(data), weeks, replays, seed, dev_background)
+    warmup = warmup_days * 86400.0
     results: dict[str, Scored] = {}
     speed: dict[str, float] = {}
     for params in (grid() if param_sets is None else param_sets):
-        results[label(params)], secs = evaluate(stream, [ueba("bench", **params)])
+        results[label(params)], secs = evaluate(stream, [ueba("bench", **params)], warmup)
         speed[label(params)] = len(stream.events) / secs
     held = leave_one_fold_out(results, budget)
     out: dict[str, Any] = {
         "events": len(stream.events), "benign_events": len(stream.benign_fold), "weeks": weeks,
-        "dev_background": dev_background,
+        "dev_background": dev_background, "warmup_days": warmup_days,
         "principals": len({e.entity for e in stream.events}), "budget_per_1000h": budget,
         "held_out": [{"fold": h.fold, "params": h.params, "train": _fs(h.train), "test": _fs(h.test)} for h in held],
         "worst_fold": {"recall": min(h.test.recall for h in held if h.test.sessions),
@@ -79,12 +81,12 @@ def run(data: Path = DEFAULT_DATA, weeks: int = 3, replays: int = 3, seed: int =
         "all_data": {name: {"total": _fs(r.total()), "folds": {f: _fs(s) for f, s in r.folds.items()}}
                      for name, r in results.items()},
         "events_per_second": {name: round(v) for name, v in speed.items()}}
-    defaults, secs = evaluate(stream, [ueba("bench")])
+    defaults, secs = evaluate(stream, [ueba("bench")], warmup)
     out["defaults"] = {"total": _fs(defaults.total()), "folds": {f: _fs(s) for f, s in defaults.folds.items()},
                        "missed": defaults.missed, "false_alert_rules": defaults.false_rules,
                        "events_per_second": round(len(stream.events) / secs)}
     if with_sigma:
-        both, _ = evaluate(stream, [get("detector", "sigma")("bench", min_level="medium"), ueba("bench")])
+        both, _ = evaluate(stream, [get("detector", "sigma")("bench", min_level="medium"), ueba("bench")], warmup)
         out["sigma+ueba"] = {"total": _fs(both.total()), "folds": {f: _fs(s) for f, s in both.folds.items()}}
     return out
 
@@ -106,16 +108,19 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--dev-background", choices=DEV_BACKGROUNDS, default="scattered",
                     help="benign dev records as one-off calls at random moments, or as a daily routine")
+    ap.add_argument("--warmup-days", type=float, default=0.0,
+                    help="days from the start in which false alerts and benign hours are not counted (a baseline period)")
     ap.add_argument("--budget", type=float, default=1.0, help="false alerts per 1,000 principal-hours allowed")
     ap.add_argument("--no-sigma", action="store_true")
     ap.add_argument("--json", action="store_true")
     a = ap.parse_args(argv)
-    r = run(a.data, a.weeks, a.replays, a.seed, a.budget, with_sigma=not a.no_sigma, dev_background=a.dev_background)
+    r = run(a.data, a.weeks, a.replays, a.seed, a.budget, with_sigma=not a.no_sigma, dev_background=a.dev_background,
+            warmup_days=a.warmup_days)
     if a.json:
         print(json.dumps(r, indent=1))
         return 0
     print(f"{r['events']:,} events ({r['benign_events']:,} benign) over {r['weeks']} weeks, {r['principals']} principals, "
-          f"dev background {r['dev_background']}")
+          f"dev background {r['dev_background']}, warm-up {r['warmup_days']:g} days not counted")
     head = f"{'':<40} {'sessions':>8} {'alerted':>7} {'recall':>7} {'principal-h':>11} {'false':>6} {'per 1000h':>10}"
     print("\nheld out (parameters chosen on the other folds):\n" + head)
     for h in r["held_out"]:

@@ -65,3 +65,12 @@ def test_parameters_are_chosen_on_the_training_folds_only():
 def test_when_nothing_meets_the_budget_the_fewest_false_alerts_win():
     results = {"p": scored(a=(9, 9), b=(9, 9)), "q": scored(a=(1, 3), b=(1, 3))}
     assert all(h.params == "q" for h in leave_one_fold_out(results, budget=1.0))
+
+
+def test_the_warmup_keeps_early_false_alerts_and_hours_out():
+    early, late = event("alice", T0 + 60), event("alice", T0 + 3 * 86400)
+    stream = Stream([early, late], [], {early.id: "aws", late.id: "aws"}, start=T0)
+    alerts = group_alerts([finding("alice", early.time, early.id), finding("alice", late.time, late.id)],
+                          PolicySet.load())
+    assert score(stream, alerts).folds["aws"] == FoldScore(0, 0, 2, 2)
+    assert score(stream, alerts, warmup=86400).folds["aws"] == FoldScore(0, 0, 1, 1)
