@@ -33,6 +33,7 @@ from agent.registry import register
 from detectors.metrics.common import RunResult, SeriesTable, SeriesTableDetector, extract, halflife_alpha, njit
 from detectors.metrics.suppression import push_ring, suppress_damp
 from detectors.metrics.config import CalibrationConfig, ScaleFloorConfig
+from detectors.metrics.stream_point import open_point
 
 # state columns
 N, LAST, NAN, LATE, VHEAD, VFILL, FHEAD, FFILL, DMEAN, LO, HI, RPOS, RATE, DN = range(14)
@@ -59,26 +60,18 @@ def _discord_kernel(ids, x, t, st, buf, mode, W, P, M, K, warmup, thr, spread, a
     n = ids.shape[0]
     cur = np.empty(P)
     for i in range(n):
-        s = ids[i]
-        scores[i] = 0.0
-        flags[i] = False
-        dist[i] = np.nan
-        scales[i] = np.nan
+        s, late = open_point(i, ids, x, t, st, NAN, LAST, scores, flags, dist, scales)
         if s < 0:
             continue
         xi = x[i]
-        if not np.isfinite(xi):
-            st[s, 2] += 1.0
-            continue
-        late = t[i] < st[s, 1]
         vals = buf[s, 0:W]
         feats = buf[s, W:W + M * P]
         ring = buf[s, W + M * P:W + M * P + K]
         dring = buf[s, W + M * P + K:W + M * P + K + M]
-        vhead = int(st[s, 4])
-        vfill = int(st[s, 5])
-        fhead = int(st[s, 6])
-        ffill = int(st[s, 7])
+        vhead = int(st[s, VHEAD])
+        vfill = int(st[s, VFILL])
+        fhead = int(st[s, FHEAD])
+        ffill = int(st[s, FFILL])
         have = vfill >= W - 1
         if have:
             _shape(vals, vhead, W, P, xi, cur)
@@ -97,11 +90,11 @@ def _discord_kernel(ids, x, t, st, buf, mode, W, P, M, K, warmup, thr, spread, a
                     best = d
             best = math.sqrt(best / P)
             dist[i] = best
-            floor = min_rel * (st[s, 10] - st[s, 9])
+            floor = min_rel * (st[s, HI] - st[s, LO])
             if floor < min_scale:
                 floor = min_scale
             dmax = 0.0
-            nd = int(min(st[s, 13], M))
+            nd = int(min(st[s, DN], M))
             for q in range(nd):
                 if dring[q] > dmax:
                     dmax = dring[q]
@@ -110,43 +103,43 @@ def _discord_kernel(ids, x, t, st, buf, mode, W, P, M, K, warmup, thr, spread, a
                 den = floor
             scales[i] = den
             raw = best / den
-            out = suppress_damp(raw, ring, K, st, s, 12, r0, a_r, thr, mode != 2 and not late)
+            out = suppress_damp(raw, ring, K, st, s, RATE, r0, a_r, thr, mode != 2 and not late)
             scores[i] = out
         if mode == 2 or late:
             if late and mode != 2:
-                st[s, 3] += 1.0
+                st[s, LATE] += 1.0
                 if mode == 0 and scores[i] >= thr and usable >= warmup:
                     flags[i] = True
             continue
-        push_ring(ring, K, st, s, 11, raw)
-        st[s, 1] = t[i]
+        push_ring(ring, K, st, s, RPOS, raw)
+        st[s, LAST] = t[i]
         vals[vhead] = xi                       # the context holds every in-order value
-        st[s, 4] = (vhead + 1) % W
+        st[s, VHEAD] = (vhead + 1) % W
         if vfill < W:
-            st[s, 5] = vfill + 1
+            st[s, VFILL] = vfill + 1
         if mode == 0 and usable >= warmup and scores[i] >= thr:
             flags[i] = True
             continue
-        st[s, 0] += 1.0
-        if xi < st[s, 9]:
-            st[s, 9] = xi
-        if xi > st[s, 10]:
-            st[s, 10] = xi
+        st[s, N] += 1.0
+        if xi < st[s, LO]:
+            st[s, LO] = xi
+        if xi > st[s, HI]:
+            st[s, HI] = xi
         if not have:
             continue
         if np.isfinite(dist[i]):
-            if st[s, 13] == 0.0:
-                st[s, 8] = dist[i]
+            if st[s, DN] == 0.0:
+                st[s, DMEAN] = dist[i]
             else:
-                st[s, 8] += a_s * (dist[i] - st[s, 8])
-            dring[int(st[s, 13]) % M] = dist[i]
-            st[s, 13] += 1.0
+                st[s, DMEAN] += a_s * (dist[i] - st[s, DMEAN])
+            dring[int(st[s, DN]) % M] = dist[i]
+            st[s, DN] += 1.0
         r = fhead * P
         for j in range(P):
             feats[r + j] = cur[j]
-        st[s, 6] = (fhead + 1) % M
+        st[s, FHEAD] = (fhead + 1) % M
         if ffill < M:
-            st[s, 7] = ffill + 1
+            st[s, FFILL] = ffill + 1
 
 
 @register
