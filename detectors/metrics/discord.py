@@ -10,7 +10,11 @@ pieces (piecewise aggregate approximation). ``memory`` shapes are remembered.
 - raw score = distance / (``spread`` × the largest distance among the last ``memory`` learned
   points), floored at ``min_rel_scale`` × the range of learned values: unit-free, 1.0 = as unusual
   as the most unusual shape this very series has shown as normal, whatever its noise level (the
-  normal model is what the series has shown, adapted online as it learns). An EWMA
+  normal model is what the series has shown, adapted online as it learns). The last ``window``
+  learned distances are left out of that maximum (once ``warmup`` older ones exist): their shapes
+  overlap the current one, so a shape change that grows as the window slides into it (a day at a
+  lower level, a wave that flattens) would otherwise raise its own yardstick point by point and
+  never stand out. An EWMA
   (``scale_halflife``) of the distances is kept as the series' typical distance (``stats``).
 - record suppression and flag-rate calibration as in ``novelty`` (``suppress``, ``rate_target``).
 
@@ -93,10 +97,15 @@ def _discord_kernel(ids, x, t, st, buf, mode, W, P, M, K, warmup, thr, spread, a
             floor = min_rel * (st[s, HI] - st[s, LO])
             if floor < min_scale:
                 floor = min_scale
+            # the normal scale: the largest distance of a learned point, leaving out the last
+            # `W` (their shapes overlap the current one: an excursion must not normalise itself)
+            # once `warmup` distances are older than that
             dmax = 0.0
-            nd = int(min(st[s, DN], M))
+            dn = int(st[s, DN])
+            nd = min(dn, M)
+            lag = W if dn - W >= warmup else 0
             for q in range(nd):
-                if dring[q] > dmax:
+                if (dn - 1 - q) % M >= lag and dring[q] > dmax:
                     dmax = dring[q]
             den = dmax * spread
             if den < floor:
@@ -156,7 +165,7 @@ class DiscordDetector(SeriesTableDetector):
         memory: int = 2000            # remembered shapes per series
         warmup: int = 150             # shapes beyond the trivial-match zone before the first score
         spread: float = 1.0           # the typical distance is multiplied by this
-        threshold: float = 1.6        # flag at or above this score (1.0 = the largest distance of a learned point)
+        threshold: float = 2.8        # flag at or above this score (1.0 = the largest distance of a learned point)
         scale_halflife: float = 2000.0  # EWMA half-life of the typical distance, points
         min_scale: float = 1e-12
         min_rel_scale: float = 0.002  # floor of the typical distance, relative to the learned range
