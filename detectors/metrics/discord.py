@@ -59,6 +59,41 @@ def _shape(vals, head, W, P, xi, out):
 
 
 @njit
+def _nearest(feats, cur, P, lo, hi):
+    """Smallest squared distance between `cur` and the shapes lo..hi-1 of `feats` (P values each)."""
+    best = np.inf
+    for q in range(lo, hi):
+        r = q * P
+        d = 0.0
+        for j in range(P):
+            e = feats[r + j] - cur[j]
+            d += e * e
+        if d < best:
+            best = d
+    return best
+
+
+@njit
+def _max_but_newest(ring, filled, end, lag):
+    """Largest of the `filled` values of a ring whose newest value is at end - 1, leaving out the
+    `lag` newest (lag < filled; the ring has wrapped when end - lag < 0)."""
+    out = 0.0
+    start = end - lag
+    if start >= 0:
+        for q in range(start):
+            if ring[q] > out:
+                out = ring[q]
+        for q in range(end, filled):
+            if ring[q] > out:
+                out = ring[q]
+    else:
+        for q in range(end, ring.shape[0] + start):
+            if ring[q] > out:
+                out = ring[q]
+    return out
+
+
+@njit
 def _discord_kernel(ids, x, t, st, buf, mode, W, P, M, K, warmup, thr, spread, a_s, min_rel, min_scale,
                     r0, a_r, scores, flags, dist, scales):
     n = ids.shape[0]
@@ -82,16 +117,9 @@ def _discord_kernel(ids, x, t, st, buf, mode, W, P, M, K, warmup, thr, spread, a
         raw = 0.0
         usable = ffill - W
         if have and usable >= warmup:
-            best = np.inf
-            start = (fhead - ffill) % M
-            for q in range(usable):
-                r = ((start + q) % M) * P
-                d = 0.0
-                for j in range(P):
-                    e = feats[r + j] - cur[j]
-                    d += e * e
-                if d < best:
-                    best = d
+            start = (fhead - ffill) % M           # the oldest shape; the usable ones follow it
+            first = min(usable, M - start)
+            best = min(_nearest(feats, cur, P, start, start + first), _nearest(feats, cur, P, 0, usable - first))
             best = math.sqrt(best / P)
             dist[i] = best
             floor = min_rel * (st[s, HI] - st[s, LO])
@@ -100,13 +128,8 @@ def _discord_kernel(ids, x, t, st, buf, mode, W, P, M, K, warmup, thr, spread, a
             # the normal scale: the largest distance of a learned point, leaving out the last
             # `W` (their shapes overlap the current one: an excursion must not normalise itself)
             # once `warmup` distances are older than that
-            dmax = 0.0
             dn = int(st[s, DN])
-            nd = min(dn, M)
-            lag = W if dn - W >= warmup else 0
-            for q in range(nd):
-                if (dn - 1 - q) % M >= lag and dring[q] > dmax:
-                    dmax = dring[q]
+            dmax = _max_but_newest(dring, min(dn, M), (dn - 1) % M + 1, W if dn - W >= warmup else 0)
             den = dmax * spread
             if den < floor:
                 den = floor
