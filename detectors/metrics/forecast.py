@@ -9,7 +9,7 @@ points): raw score = |residual| / (1.2533 x scale) — a robust z of the forecas
 (``rate_target``) give the score.
 
 The model comes from a saved artifact (``model_path``, written by ``detectors.metrics.train`` /
-``warden train metric-model``: versioned and checksummed with agent.snapshot, verified on load)
+``warden train metric-model``: versioned and checksummed with core.snapshot, verified on load)
 or, without one, is trained by the detector itself once ``fit_after`` windows have been learned
 (pooled over its series, fixed seed, ``fit_epochs`` epochs) and then frozen. Inference is batched
 over every series of a batch in one forward pass, on ``device`` (``auto``: cuda when available).
@@ -26,9 +26,10 @@ from typing import Sequence
 
 import numpy as np
 
-from agent.event import Event
-from agent.registry import register
-from detectors.metrics.common import MetricDetector, RunResult, extract, halflife_alpha, unscored
+from core.event import Event
+from core.registry import register
+from detectors.metrics.common import MetricDetector, RunResult, halflife_alpha, unscored
+from detectors.metrics.columns import extract
 from detectors.metrics.config import CalibrationConfig
 # build_net is re-exported for bench.metric_throughput
 from detectors.metrics.forecast_net import (build_net, fit_net, load_artifact, net_from_state,  # noqa: F401

@@ -5,7 +5,7 @@ output); ``normalise_windows`` instance-normalises windows (minus the window mea
 standard deviation floored at ``min_rel_std`` x |mean|) so one model serves series of any scale;
 ``fit_net`` trains it on windows and next values (Smooth L1, Adam, fixed seed). The artifact
 (``save_artifact`` / ``load_artifact``) is the network's weights and architecture, versioned and
-checksummed with agent.snapshot and verified on load. Used by ``detectors.metrics.forecast`` (the
+checksummed with core.snapshot and verified on load. Used by ``detectors.metrics.forecast`` (the
 detector) and ``detectors.metrics.train`` (``warden train metric-model``).
 """
 from __future__ import annotations
@@ -15,7 +15,7 @@ import math
 
 import numpy as np
 
-from agent.snapshot import pack, unpack
+from core.snapshot import pack, unpack
 
 ARTIFACT_KIND = "model.metric-forecast"
 ARTIFACT_VERSION = 1
@@ -102,7 +102,7 @@ def fit_net(W: np.ndarray, y: np.ndarray, *, window: int, hidden: int, epochs: i
     loss_fn = torch.nn.SmoothL1Loss()
     n = len(X)
     losses = []
-    from agent.progress import Bar
+    from core.progress import Bar
     bar = Bar(f"train forecaster ({device})", epochs * max(1, math.ceil(n / batch_size)), enabled=progress)
     net.train()
     for ep in range(epochs):
