@@ -81,7 +81,7 @@ def _max_but_newest(ring, filled, end, lag):
     out = 0.0
     start = end - lag
     if start >= 0:
-        for q in range(start):
+        for q in range(min(start, filled)):
             if ring[q] > out:
                 out = ring[q]
         for q in range(end, filled):
