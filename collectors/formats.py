@@ -12,9 +12,7 @@ Formats register with @input_format("name"); modules under collectors/ register 
 """
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from typing import Any, Callable
 
 from agent.event import Event
@@ -22,24 +20,6 @@ from agent.event import Event
 
 class FormatError(ValueError):
     pass
-
-
-_FRACTION = re.compile(r"\.(\d+)")
-
-
-def iso_to_epoch(s: str) -> float:
-    """An ISO-8601 time ('Z' or an offset; none = UTC; space for 'T'; fractions beyond
-    microseconds trimmed) -> epoch seconds. Raises ValueError."""
-    s = s.strip().replace(" ", "T", 1)
-    if s.endswith(("Z", "z")):
-        s = s[:-1] + "+00:00"
-    m = _FRACTION.search(s)
-    if m and len(m.group(1)) > 6:
-        s = s[:m.start(1)] + m.group(1)[:6] + s[m.end(1):]
-    dt = datetime.fromisoformat(s)
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=timezone.utc)
-    return dt.timestamp()
 
 
 Parser = Callable[[Any, str], list[Event]]

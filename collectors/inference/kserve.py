@@ -14,7 +14,7 @@ from typing import Any
 from agent.event import Event, stable_id
 from collectors.formats import FormatError, input_format
 from collectors.inference.records import (MAX_ROWS, _client_attrs, _features, _float, _number, _prompt_attrs,
-                                          _require_dict, _str_field, parse_time)
+                                          _require_dict, _str_field, record_time)
 
 
 _V2_TYPES = {"BOOL", "UINT8", "UINT16", "UINT32", "UINT64", "INT8", "INT16", "INT32", "INT64",
@@ -153,7 +153,7 @@ def parse_kserve(record: Any, source: str) -> list[Event]:
         base["request.id"] = rid
     if rec.get("latency_ms") is not None:
         base["inference.latency_ms"] = _number(rec["latency_ms"], "latency_ms")
-    t = parse_time(rec.get("time", rec.get("timestamp", params.get("time"))))
+    t = record_time(rec.get("time", rec.get("timestamp", params.get("time"))))
     endpoint = _str_field(rec, "endpoint", where="kserve-v2: ") or model
     rec_hash = stable_id(rec)
     events = []
@@ -292,7 +292,7 @@ def parse_kserve_v1(record: Any, source: str) -> list[Event]:
     _client_attrs(rec, base, llm=False, where="kserve-v1: ")
     if rec.get("latency_ms") is not None:
         base["inference.latency_ms"] = _number(rec["latency_ms"], "latency_ms")
-    t = parse_time(rec.get("time", rec.get("timestamp")))
+    t = record_time(rec.get("time", rec.get("timestamp")))
     endpoint = _str_field(rec, "endpoint", where="kserve-v1: ") or base["model.name"]
     rec_hash = stable_id(rec)
     events = []

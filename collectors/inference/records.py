@@ -25,7 +25,8 @@ from typing import Any, Iterable
 
 from agent.chat import content_text
 from agent.event import Event
-from collectors.formats import FormatError, input_format, iso_to_epoch
+from agent.times import TimeFormatError, parse_time
+from collectors.formats import FormatError, input_format
 
 #: prompts longer than this are clipped in the event (head and tail kept); the length is recorded
 MAX_PROMPT_CHARS = 256 * 1024
@@ -36,30 +37,15 @@ MAX_ROWS = 100_000
 # ---------------------------------------------------------------------------------------------
 # shared helpers
 
-def parse_time(value: Any, default: float | None = None) -> float:
-    """Epoch seconds (or ms / µs / ns, by magnitude) or an ISO-8601 string -> float seconds."""
+def record_time(value: Any, default: float | None = None) -> float:
+    """A record's time (agent.times.parse_time): absent → `default`, else the current time; a
+    value that is no time raises FormatError."""
     if value is None or value == "":
         return _time.time() if default is None else default
-    if isinstance(value, bool):
-        raise FormatError(f"invalid time {value!r}")
-    if isinstance(value, (int, float)):
-        v = _float(value)
-        if not math.isfinite(v) or v < 0:
-            raise FormatError(f"invalid time {value!r}")
-        while v > 1e11:  # ms, µs, ns
-            v /= 1000.0
-        return v
-    if isinstance(value, str):
-        s = value.strip()
-        try:
-            return parse_time(float(s))
-        except ValueError:
-            pass
-        try:
-            return iso_to_epoch(s)
-        except ValueError:
-            raise FormatError(f"invalid time {value!r}: expected epoch seconds or ISO-8601") from None
-    raise FormatError(f"invalid time {value!r}: expected epoch seconds or ISO-8601")
+    try:
+        return parse_time(value)
+    except TimeFormatError as e:
+        raise FormatError(str(e)) from None
 
 
 def _float(v: Any) -> float:
@@ -262,7 +248,7 @@ def parse_warden(record: Any, source: str) -> list[Event]:
         attrs["gen_ai.usage.input_tokens"] = _count(itok, "input_tokens")
     if otok is not None:
         attrs["gen_ai.usage.output_tokens"] = _count(otok, "output_tokens")
-    t = parse_time(rec.get("time", rec.get("timestamp")))
+    t = record_time(rec.get("time", rec.get("timestamp")))
     return [Event.create(source=source, kind="inference", entity=endpoint, name="inference.request",
                          time=t, value=value, attributes=attrs, raw=rec)]
 
@@ -379,7 +365,7 @@ def parse_openai(record: Any, source: str) -> list[Event]:
     rid = _str_field(rec, "request_id", where="openai-chat: ")
     if rid is not None:
         attrs["request.id"] = rid
-    t = parse_time(rec.get("time", rec.get("timestamp", resp.get("created"))))
+    t = record_time(rec.get("time", rec.get("timestamp", resp.get("created"))))
     endpoint = _str_field(rec, "endpoint", where="openai-chat: ") or model
     return [Event.create(source=source, kind="inference", entity=endpoint, name="gen_ai.chat",
                          time=t, attributes=attrs, raw=rec)]

@@ -6,7 +6,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from agent import names
-from collectors.formats import iso_to_epoch
+from agent.times import iso_to_epoch
 from collectors.scenario.platform import (ACCOUNT, ATTACKER_IP, BRUTE_USER, CLOUDTRAIL_FORMAT, EVENT_FORMAT,
                                           INFERENCE_FORMAT, INJECTION_CLIENT, JOB, LEAK_NODE, NEW_PRINCIPAL, NODES,
                                           SLOW_ENDPOINT, STRAGGLER_NODE, WEIGHTS_BUCKET)
