@@ -20,6 +20,7 @@ HTTP_SERVER_REQUESTS = "http.server.request.count"     # requests per interval, 
 AUDIT_RECORD = "audit.record"          # the record in its canonical spelling (CloudTrail unwrapped, ...)
 AUDIT_LOGSOURCE = "audit.logsource"    # Sigma logsource: {"product": ..., "service": ...}
 AUDIT_FORMAT = "audit.format"          # the input format that read the record
+AUDIT_K8S_VIEW = "audit.k8s"           # a Kubernetes-audit-shaped view of a GKE entry
 RAW = "raw"                            # the original record, as read
 # inference events (collectors/inference); OpenTelemetry GenAI names where one exists
 MODEL_NAME = "model.name"
