@@ -56,6 +56,15 @@ def flatten_attributes(kvs, out: dict[str, Any] | None = None, prefix: str = "")
     return out
 
 
+def _scope_attrs(scope) -> dict[str, Any]:
+    out = {}
+    if scope.name:
+        out["otel.scope.name"] = scope.name
+    if scope.version:
+        out["otel.scope.version"] = scope.version
+    return out
+
+
 def _lp(*parts: bytes) -> bytes:
     return b"".join(len(p).to_bytes(8, "little") + p for p in parts)
 
@@ -90,11 +99,7 @@ class Converter:
             res_attrs = flatten_attributes(rm.resource.attributes)
             res_bytes = rm.resource.SerializeToString(deterministic=True)
             for sm in rm.scope_metrics:
-                scope_attrs = {}
-                if sm.scope.name:
-                    scope_attrs["otel.scope.name"] = sm.scope.name
-                if sm.scope.version:
-                    scope_attrs["otel.scope.version"] = sm.scope.version
+                scope_attrs = _scope_attrs(sm.scope)
                 scope_bytes = sm.scope.SerializeToString(deterministic=True)
                 for m in sm.metrics:
                     kind = m.WhichOneof("data")
@@ -141,11 +146,7 @@ class Converter:
             res_attrs = flatten_attributes(rl.resource.attributes)
             res_bytes = rl.resource.SerializeToString(deterministic=True)
             for sl in rl.scope_logs:
-                scope_attrs = {}
-                if sl.scope.name:
-                    scope_attrs["otel.scope.name"] = sl.scope.name
-                if sl.scope.version:
-                    scope_attrs["otel.scope.version"] = sl.scope.version
+                scope_attrs = _scope_attrs(sl.scope)
                 scope_bytes = sl.scope.SerializeToString(deterministic=True)
                 for r in sl.log_records:
                     rattrs = flatten_attributes(r.attributes)
