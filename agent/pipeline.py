@@ -12,10 +12,10 @@ import time
 
 from agent.config import WardenConfig
 from agent.http.server import HttpServer
-from agent.lifecycle.memory import tuned_gc
+from core.memory import tuned_gc
 from agent.runtime import Runtime
 from agent.stages import STAGES, stage_class
-from rules.policy import PolicySet
+from policy.policies import PolicySet
 
 log = logging.getLogger("warden.pipeline")
 
@@ -29,10 +29,10 @@ class Pipeline:
         self.rt.create_topics()
         self.rt.share_state()
         if cfg.pipeline.tracing != "none":
-            from agent.observability import tracing
+            from core.observability import tracing
             if not tracing.enabled():
                 tracing.setup(cfg.pipeline.tracing, cfg.pipeline.tracing_endpoint)
-        from agent.observability import logs as _logs
+        from core.observability import logs as _logs
         _logs.configure_root(cfg.pipeline.log_format)
         self.http = None
         want_http = cfg.http.enabled if http is None else http

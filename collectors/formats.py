@@ -15,7 +15,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from agent.event import Event
+from core.event import Event
+from core.times import iso_to_epoch  # noqa: F401 - re-exported: the input formats parse times with it
 
 
 class FormatError(ValueError):
@@ -47,7 +48,7 @@ def input_format(name: str, *, detect: Callable[[Any], bool] | None = None, desc
 
 
 def get_format(name: str) -> InputFormat:
-    from agent.registry import load_builtins
+    from core.registry import load_builtins
     load_builtins()
     if name not in _formats:
         raise FormatError(f"unknown format {name!r} (known: {', '.join(sorted(_formats))}, auto)")
@@ -55,7 +56,7 @@ def get_format(name: str) -> InputFormat:
 
 
 def all_formats() -> dict[str, InputFormat]:
-    from agent.registry import load_builtins
+    from core.registry import load_builtins
     load_builtins()
     return dict(sorted(_formats.items()))
 

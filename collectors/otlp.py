@@ -55,8 +55,8 @@ from google.protobuf import json_format
 from opentelemetry.proto.collector.logs.v1 import logs_service_pb2
 from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2
 
-from agent.http.server import HttpError, Request, Response
-from agent.registry import register
+from core.http import HttpError, Request, Response
+from core.registry import register
 from collectors.base import Collector
 from collectors.bodies import GZIP_WBITS, inflate_bounded
 from collectors.otlp_convert import Converter

@@ -12,7 +12,7 @@ import orjson
 from google.protobuf import json_format
 from google.protobuf.message import Message
 
-from agent.event import Event
+from core.event import Event
 
 FLAG_NO_RECORDED_VALUE = 1
 TEMPORALITY = {0: "unspecified", 1: "delta", 2: "cumulative"}

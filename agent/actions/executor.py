@@ -19,10 +19,10 @@ import logging
 import time
 from typing import Any, Callable
 
-from agent import codec
-from agent.actions.log import ActionLog
-from agent.actions.safety import BlastLimiter, Safety
-from agent.event import Action, Alert, stable_id
+from core import codec
+from policy.action_log import ActionLog
+from policy.safety import BlastLimiter, Safety
+from core.event import Action, Alert, stable_id
 from responders.base import ResponderError
 
 log = logging.getLogger("warden.actions")

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from agent.alertmanager.model import AmAlert
-from agent.errors import ConfigError
-from agent.event import Alert
-from agent.lifecycle.matchers import Matcher
-from agent.lifecycle.silences import Silence
-from agent.stores.base import iso
-from agent.times import TimeFormatError, rfc3339_to_epoch
+from core.alertmanager import AmAlert
+from core.errors import ConfigError
+from core.event import Alert
+from policy.matchers import Matcher
+from policy.silences import Silence
+from core.times import TimeFormatError, iso, rfc3339_to_epoch
 
 
 class BadRequest(ValueError):

@@ -6,10 +6,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from agent.event import SEVERITIES, Alert
-from agent.http.server import HttpError, Request, Response
-from agent.stores.search import STATUSES, AlertSearch
-from agent.times import TimeFormatError, iso_to_epoch
+from core.event import SEVERITIES, Alert
+from core.http import HttpError, Request, Response
+from core.stores.search import STATUSES, AlertSearch
+from core.times import TimeFormatError, iso_to_epoch
 from agent.ui.app import PREFIX, UiContext, page
 from agent.ui.auth import Session
 

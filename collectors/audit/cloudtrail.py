@@ -11,8 +11,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from agent.event import Event
-from agent.names import AUDIT_FORMAT, AUDIT_LOGSOURCE, AUDIT_RECORD
+from core.event import Event
+from core.names import AUDIT_FORMAT, AUDIT_LOGSOURCE, AUDIT_RECORD
 from collectors.audit.common import (as_dict, as_str, canonical_keys, ci_get, event_time, is_ip, put, require_context,
                                      require_dict)
 from collectors.formats import FormatError, input_format

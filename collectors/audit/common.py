@@ -7,10 +7,10 @@ import re
 import time as _time
 from typing import Any
 
-from agent.times import parse_time_or_none
+from core.times import parse_time_or_none
 from collectors.formats import FormatError
 
-# attribute names (agent.names): AUDIT_RECORD holds the record as fields are looked up (set only
+# attribute names (core.names): AUDIT_RECORD holds the record as fields are looked up (set only
 # when it differs from "raw": unwrapped EventBridge/AKS envelopes, canonicalised key case, ...);
 # AUDIT_K8S_VIEW a Kubernetes-audit-shaped view of a record from another format (GKE);
 # AUDIT_LOGSOURCE the record's logsource ("aws/cloudtrail", ...); AUDIT_FORMAT the format that read it

@@ -11,8 +11,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from agent.event import Event, stable_id
-from agent.names import (FEATURE_PREFIX, LATENCY_MS, MODEL_NAME, MODEL_VERSION, PREDICTION, PROBABILITY, PROTOCOL,
+from core.event import Event, stable_id
+from core.names import (FEATURE_PREFIX, LATENCY_MS, MODEL_NAME, MODEL_VERSION, PREDICTION, PROBABILITY, PROTOCOL,
                          REQUEST_MODEL)
 from collectors.formats import FormatError, input_format
 from collectors.inference.records import (MAX_ROWS, _client_attrs, _features, _float, _number, _prompt_attrs,

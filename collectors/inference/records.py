@@ -23,11 +23,11 @@ import math
 import time as _time
 from typing import Any, Iterable
 
-from agent.chat import content_text
-from agent.event import Event
-from agent.names import (API_KEY_ID, CLIENT_ID, CLIENT_IP, FEATURE_PREFIX, LATENCY_MS, MODEL_NAME, MODEL_VERSION,
+from core.chat import content_text
+from core.event import Event
+from core.names import (API_KEY_ID, CLIENT_ID, CLIENT_IP, FEATURE_PREFIX, LATENCY_MS, MODEL_NAME, MODEL_VERSION,
                          PREDICTION, PROBABILITY, PROMPT, REQUEST_MODEL, REQUEST_USER)
-from agent.times import TimeFormatError, parse_time
+from core.times import TimeFormatError, parse_time
 from collectors.formats import FormatError, input_format
 
 #: prompts longer than this are clipped in the event (head and tail kept); the length is recorded
@@ -40,7 +40,7 @@ MAX_ROWS = 100_000
 # shared helpers
 
 def record_time(value: Any, default: float | None = None) -> float:
-    """A record's time (agent.times.parse_time): absent → `default`, else the current time; a
+    """A record's time (core.times.parse_time): absent → `default`, else the current time; a
     value that is no time raises FormatError."""
     if value is None or value == "":
         return _time.time() if default is None else default

@@ -37,10 +37,10 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from agent import snapshot
-from agent.event import Event, Finding
-from agent.names import FEATURE_PREFIX, MODEL_NAME, MODEL_VERSION, PROMPT, PROMPT_LENGTH
-from agent.registry import register
+from core import snapshot
+from core.event import Event, Finding
+from core.names import FEATURE_PREFIX, MODEL_NAME, MODEL_VERSION, PROMPT, PROMPT_LENGTH
+from core.registry import register
 from detectors.base import Detector
 from detectors.drift import stats as S
 from detectors.drift.endpoint import Endpoint, scalar, version_of

@@ -5,8 +5,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from agent.event import Event
-from agent.names import MODEL_VERSION
+from core.event import Event
+from core.names import MODEL_VERSION
 from detectors.drift.stream import SequentialDrift
 
 

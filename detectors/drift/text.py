@@ -13,7 +13,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from agent.names import PREDICTION, PROBABILITY
+from core.names import PREDICTION, PROBABILITY
 from detectors.drift import stats as S
 from detectors.drift.mmd import mmd_test
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from agent.event import SEVERITIES
+from core.event import SEVERITIES
 
 
 @dataclass

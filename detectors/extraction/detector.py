@@ -37,10 +37,10 @@ from typing import Sequence
 
 import numpy as np
 
-from agent import snapshot
-from agent.event import Event, Finding
-from agent.names import API_KEY_ID, CLIENT_KEYS, FEATURE_PREFIX, MODEL_NAME, MODEL_VERSION, PREDICTION, PROMPT
-from agent.registry import register
+from core import snapshot
+from core.event import Event, Finding
+from core.names import API_KEY_ID, CLIENT_KEYS, FEATURE_PREFIX, MODEL_NAME, MODEL_VERSION, PREDICTION, PROMPT
+from core.registry import register
 from detectors.base import Detector
 from detectors.extraction import signals
 from detectors.extraction.config import ExtractionConfig

@@ -8,8 +8,8 @@ from typing import Any
 
 import numpy as np
 
-from agent.event import Event
-from agent.names import CLIENT_KEYS
+from core.event import Event
+from core.names import CLIENT_KEYS
 from detectors.extraction.config import ExtractionConfig
 
 TEXT_DIM = 128

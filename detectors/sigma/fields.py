@@ -17,8 +17,8 @@ from typing import Any
 
 import orjson
 
-from agent.event import Event
-from agent.names import AUDIT_K8S_VIEW, AUDIT_RECORD
+from core.event import Event
+from core.names import AUDIT_K8S_VIEW, AUDIT_RECORD
 
 MISSING = None
 

@@ -21,7 +21,7 @@ from sigma.types import (SigmaTimestampPart, CompareOperators, SigmaBool, SigmaC
                          SigmaNull, SigmaNumber, SigmaRegularExpression,
                          SigmaString, SpecialChars)
 
-from agent.times import parse_time_or_none
+from core.times import parse_time_or_none
 from detectors.sigma.fields import Entry, EventView
 
 Matcher = Callable[[Entry | None, EventView], bool]

@@ -6,13 +6,13 @@ import dataclasses
 
 import pytest
 
-from agent import codec
-from agent.bus.base import CommitDeferred
+from core import codec
+from core.bus.base import CommitDeferred
 from agent.config import parse
-from agent.counters import Counters
+from core.counters import Counters
 from agent.pipeline import Pipeline
 from agent.runtime import Runtime
-from agent.stores import AlertQuery
+from core.stores import AlertQuery
 from tests.support.synthetic import SyntheticCollector
 
 

@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 from agent.config import parse
-from agent.counters import Counters
-from agent.event import Event
+from core.counters import Counters
+from core.event import Event
 from agent.pipeline import Pipeline
 from agent.runtime import Runtime
 from collectors.base import Collector

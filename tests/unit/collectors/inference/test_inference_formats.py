@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from agent.times import parse_time
+from core.times import parse_time
 from collectors.formats import FormatError, all_formats, parse_record
 from collectors.inference.records import key_id
 
