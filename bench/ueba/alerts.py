@@ -12,8 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Iterable
 
-from agent.event import Finding
-from rules.policy import PolicySet
+from core.event import Finding
+from policy.policies import PolicySet
 
 
 @dataclass

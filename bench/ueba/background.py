@@ -21,7 +21,7 @@ import random
 from collections import defaultdict
 from pathlib import Path
 
-from agent.event import Event
+from core.event import Event
 from collectors.formats import FormatError, parse_record
 
 DAY = 86400.0

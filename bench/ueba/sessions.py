@@ -53,7 +53,7 @@ def run_detectors(stream: Stream, detectors: list, batch: int = 500) -> tuple[li
 
 
 def evaluate(stream: Stream, detectors: list, warmup: float = 0.0) -> tuple[Scored, float]:
-    from rules.policy import PolicySet
+    from policy.policies import PolicySet
     findings, secs = run_detectors(stream, detectors)
     return score(stream, group_alerts(findings, PolicySet.load()), warmup), secs
 
@@ -61,7 +61,7 @@ def evaluate(stream: Stream, detectors: list, warmup: float = 0.0) -> tuple[Scor
 def run(data: Path = DEFAULT_DATA, weeks: int = 3, replays: int = 3, seed: int = 7, budget: float = 1.0,
         with_sigma: bool = True, param_sets: list[dict[str, float]] | None = None,
         dev_background: str = "scattered", warmup_days: float = 0.0) -> dict[str, Any]:
-    from agent.registry import get
+    from core.registry import get
     ueba = get("detector", "ueba")
     stream = build(Path(data), weeks, replays, seed, dev_background)
     warmup = warmup_days * 86400.0

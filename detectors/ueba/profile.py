@@ -11,7 +11,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from agent.event import Event
+from core.event import Event
 from detectors.ueba.session import Session
 
 #: fields a profile tracks: name -> function(event) -> value or None

@@ -1,11 +1,11 @@
 """The UEBA bench counts what a user receives and chooses parameters without the held-out fold."""
 from __future__ import annotations
 
-from agent.event import Event, Finding
+from core.event import Event, Finding
 from bench.ueba.alerts import group_alerts
 from bench.ueba.background import Session, Stream
 from bench.ueba.folds import FoldScore, Scored, leave_one_fold_out, score
-from rules.policy import PolicySet
+from policy.policies import PolicySet
 
 T0 = 1767600000.0
 TAGS = ("attack.t1078", "attack.initial-access")

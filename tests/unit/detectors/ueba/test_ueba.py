@@ -203,7 +203,7 @@ def test_peer_state_survives_snapshot():
 
 
 def test_a_version_2_snapshot_is_read():
-    from agent import snapshot as snap
+    from core import snapshot as snap
     alice = {"first": T0, "last": T0 + 600, "events": 30, "seen": {"action": {"s3.amazonaws.com:GetObject": 30}},
              "volume": [1, 3, 2.0, 0.5, 4], "errors": [-1, 0, 0.0, 0.0, 0], "denied": [], "reported": {},
              "burst_until": 0.0}
