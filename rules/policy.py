@@ -192,6 +192,10 @@ class Policy:
 NOTIFY_KEYS = ("group_by", "group_wait", "group_interval", "repeat_interval")
 
 
+#: Alertmanager's grouping timers for a route that sets none (agent.stages.act.grouping)
+DEFAULT_NOTIFY = {"group_by": ["alertname"], "group_wait": 30.0, "group_interval": 300.0, "repeat_interval": 14400.0}
+
+
 def parse_notify(raw: Any, where: str, base: dict[str, Any] | None = None) -> dict[str, Any]:
     out = dict(base or {})
     if raw is None:
@@ -334,7 +338,6 @@ class PolicySet:
             defaults = doc.get("defaults") or {}
             if not isinstance(defaults, dict) or set(defaults) - {"notify"}:
                 raise ConfigError(f"{f}: defaults may only hold notify")
-            from agent.lifecycle.grouping import DEFAULT_NOTIFY
             dn = {"notify": parse_notify(defaults.get("notify"), f"{f}: defaults.notify", DEFAULT_NOTIFY)}
             policies.extend(_policy(p, f"{f}: policies[{i}]", dn) for i, p in enumerate(items))
             inhibit.extend(parse_inhibit_rules(doc.get("inhibit_rules"), f"{f}: inhibit_rules"))

@@ -36,7 +36,7 @@ class _Env:
 
     def __init__(self, cfg) -> None:
         from agent import registry
-        from agent.actions.executor import ActionExecutor
+        from agent.stages.act.executor import ActionExecutor
         from agent.actions.log import ActionLog
         from agent.counters import COUNTERS
         from agent.runtime import Runtime

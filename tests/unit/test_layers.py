@@ -58,7 +58,7 @@ NEW_IMPORTS = [
     ("families", "detectors/base.py", "responders.base"),
     ("plugins-no-engine", "collectors/formats.py", "agent.lifecycle.silences"),
     ("engine-no-plugins", "agent/lifecycle/inhibit.py", "detectors.base"),
-    ("engine-order", "agent/lifecycle/grouping.py", "rules.policy"),
+    ("engine-order", "agent/lifecycle/silences.py", "rules.policy"),
     ("bench", "detectors/base.py", "bench"),
     ("acyclic", "agent/component.py", "agent.registry"),  # agent.registry imports agent.component
 ]

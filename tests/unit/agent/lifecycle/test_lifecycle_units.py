@@ -7,7 +7,7 @@ import pytest
 
 from agent.errors import ConfigError
 from agent.event import Alert
-from agent.lifecycle.grouping import NotificationGroups
+from agent.stages.act.grouping import NotificationGroups
 from agent.lifecycle.inhibit import inhibited_by, parse_inhibit_rules
 from agent.lifecycle.matchers import parse_matcher, parse_matchers
 from agent.lifecycle.silences import Silence, SilenceCache, SqliteSilenceStore

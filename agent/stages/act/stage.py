@@ -3,15 +3,15 @@
 - Suppressed alerts (silenced / inhibited, see decide) are stored but no responder runs
   (`act.suppressed`).
 - Notifying responders (log, webhook, slack) get alerts batched per group with Alertmanager's
-  timers (agent.lifecycle.grouping); the clock is the event-time watermark of the alerts, which
+  timers (agent.stages.act.grouping); the clock is the event-time watermark of the alerts, which
   also advances with wall time while the stage is idle.
-- Other responders run per alert through agent.actions.executor: protected resources, dry-run,
+- Other responders run per alert through agent.stages.act.executor: protected resources, dry-run,
   approval, blast radius, the hash-chained action log (intent before, result after), retries.
 - Actions are idempotent: an action's id hashes (alert, responder, verb, target, alert status) —
   a notification's id hashes its group, sequence and alerts — so a redelivered alert never acts
   twice (`act.dedup`).
 - Real actions whose route has `auto_revert` are undone when due (`act.auto_reverted`).
-- Notification delivery (agent.lifecycle.delivery, responders.delivery): a real notification goes
+- Notification delivery (agent.stages.act.delivery, responders.delivery): a real notification goes
   through its notifier's bounded FIFO buffer. A retryable failure (receiver down, timeout, 5xx,
   429) keeps it there for a retry with exponential backoff / Retry-After (`act.notify_retries`);
   a 4xx or `give_up_after_s` of failures gives it up (`act.notify_given_up[.rejected|.expired]`,
@@ -33,15 +33,15 @@ import time
 import orjson
 
 from agent import codec, registry
-from agent.actions.executor import ActionExecutor
+from agent.stages.act.executor import ActionExecutor
 from agent.actions.log import ActionLog
 from agent.bus.base import NotSupported, Record
 from agent.codec import DecodeError
 from agent.errors import ConfigError
 from agent.event import Action, Alert, stable_id
 from agent.lifecycle.counters_state import persist_counters
-from agent.lifecycle.delivery import DeliveryPolicy, DeliveryQueue, restore_entries
-from agent.lifecycle.grouping import Notification, NotificationGroups
+from agent.stages.act.delivery import DeliveryPolicy, DeliveryQueue, restore_entries
+from agent.stages.act.grouping import Notification, NotificationGroups
 from agent.stores.workflow import all_quiet
 from agent.observability import metrics as _metrics
 from agent.stages.base import Stage

@@ -23,8 +23,7 @@ import orjson
 
 from agent import codec
 from agent.event import SEVERITY_RANK, Alert, stable_id
-
-DEFAULT_NOTIFY = {"group_by": ["alertname"], "group_wait": 30.0, "group_interval": 300.0, "repeat_interval": 14400.0}
+from rules.policy import DEFAULT_NOTIFY
 
 
 @dataclass
