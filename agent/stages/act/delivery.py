@@ -15,7 +15,9 @@ notification groups pending instead of dropping anything.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -45,16 +47,49 @@ class DeliveryPolicy:
         return delay
 
 
+@dataclass
+class DeliveryEntry:
+    """One undelivered notification. Persisted as a JSON object of these fields; readable by key
+    too (`entry["attempts"]`), like the mapping it is stored as."""
+    id: str                                   # the notification's id
+    responder: str
+    key: str = ""                             # idempotency key the receiver sees on every attempt
+    group: dict[str, str] = field(default_factory=dict)           # the group's labels
+    alerts: list[dict[str, Any]] = field(default_factory=list)    # alert dicts
+    actions: list[dict[str, Any]] = field(default_factory=list)   # action dicts, status planned
+    enqueued_at: float = 0.0
+    next_at: float = 0.0
+    n: int = 0                                # enqueue order
+    attempts: int = 0
+    first_attempt_at: float | None = None
+    last_error: str = ""
+
+    @classmethod
+    def of(cls, entry: "DeliveryEntry | Mapping[str, Any]") -> "DeliveryEntry":
+        if isinstance(entry, DeliveryEntry):
+            return entry
+        return cls(**{k: entry[k] for k in _ENTRY_FIELDS if entry.get(k) is not None})
+
+    def to_json(self) -> bytes:
+        return orjson.dumps({k: getattr(self, k) for k in _ENTRY_ORDER})
+
+    def __getitem__(self, key: str) -> Any:
+        if key not in _ENTRY_FIELDS:
+            raise KeyError(key)
+        return getattr(self, key)
+
+
+_ENTRY_ORDER = tuple(f.name for f in dataclasses.fields(DeliveryEntry))
+_ENTRY_FIELDS = frozenset(_ENTRY_ORDER)
+
+
 class DeliveryQueue:
-    """One notifier's undelivered notifications, oldest first. An entry is a dict:
-    id (notification id), responder, key (idempotency key), group (labels), alerts (alert dicts),
-    actions (action dicts, status planned), enqueued_at, first_attempt_at, attempts, next_at,
-    last_error, n (enqueue order)."""
+    """One notifier's undelivered notifications (`DeliveryEntry`), oldest first."""
 
     def __init__(self, responder: str, policy: DeliveryPolicy) -> None:
         self.responder = responder
         self.policy = policy
-        self.entries: list[dict[str, Any]] = []
+        self.entries: list[DeliveryEntry] = []
         self.dirty: set[str] = set()
         self.removed: set[str] = set()
         self._n = 0
@@ -63,74 +98,76 @@ class DeliveryQueue:
         return len(self.entries)
 
     def __contains__(self, nid: str) -> bool:
-        return any(e["id"] == nid for e in self.entries)
+        return any(e.id == nid for e in self.entries)
 
     def full(self) -> bool:
         return len(self.entries) >= self.policy.max_buffer
 
-    def push(self, entry: dict[str, Any]) -> None:
-        self._n = max(self._n, int(entry.get("n", 0))) + 1
-        entry["n"] = self._n
-        entry.setdefault("attempts", 0)
-        entry.setdefault("first_attempt_at", None)
-        entry.setdefault("last_error", "")
+    def push(self, entry: DeliveryEntry | Mapping[str, Any]) -> DeliveryEntry:
+        entry = DeliveryEntry.of(entry)
+        self._n = max(self._n, int(entry.n)) + 1
+        entry.n = self._n
         self.entries.append(entry)
-        self.dirty.add(entry["id"])
-        self.removed.discard(entry["id"])
+        self.dirty.add(entry.id)
+        self.removed.discard(entry.id)
+        return entry
 
-    def head(self) -> dict[str, Any] | None:
+    def head(self) -> DeliveryEntry | None:
         return self.entries[0] if self.entries else None
 
-    def due(self, now: float) -> dict[str, Any] | None:
+    def due(self, now: float) -> DeliveryEntry | None:
         h = self.head()
-        return h if h is not None and h.get("next_at", 0.0) <= now else None
+        return h if h is not None and h.next_at <= now else None
 
     def next_at(self) -> float | None:
         h = self.head()
-        return None if h is None else float(h.get("next_at", 0.0))
+        return None if h is None else float(h.next_at)
 
-    def attempted(self, entry: dict[str, Any], now: float) -> None:
-        entry["attempts"] = int(entry.get("attempts", 0)) + 1
-        if entry.get("first_attempt_at") is None:
-            entry["first_attempt_at"] = now
-        self.dirty.add(entry["id"])
+    def attempted(self, entry: DeliveryEntry, now: float) -> None:
+        entry.attempts = int(entry.attempts) + 1
+        if entry.first_attempt_at is None:
+            entry.first_attempt_at = now
+        self.dirty.add(entry.id)
 
-    def expired(self, entry: dict[str, Any], now: float) -> bool:
-        first = entry.get("first_attempt_at")
+    def expired(self, entry: DeliveryEntry, now: float) -> bool:
+        first = entry.first_attempt_at
         return first is not None and now - first >= self.policy.give_up_after_s
 
-    def retry_later(self, entry: dict[str, Any], now: float, error: str, retry_after: float | None = None) -> float:
+    def retry_later(self, entry: DeliveryEntry, now: float, error: str, retry_after: float | None = None) -> float:
         """Schedule the next attempt (after attempted()); returns the delay."""
-        delay = self.policy.backoff(int(entry.get("attempts", 1)), retry_after)
-        entry["next_at"] = now + delay
-        entry["last_error"] = error
-        self.dirty.add(entry["id"])
+        delay = self.policy.backoff(int(entry.attempts), retry_after)
+        entry.next_at = now + delay
+        entry.last_error = error
+        self.dirty.add(entry.id)
         return delay
 
-    def pop(self, entry: dict[str, Any]) -> None:
-        self.entries = [e for e in self.entries if e["id"] != entry["id"]]
-        self.dirty.discard(entry["id"])
-        self.removed.add(entry["id"])
+    def pop(self, entry: DeliveryEntry) -> None:
+        self.entries = [e for e in self.entries if e.id != entry.id]
+        self.dirty.discard(entry.id)
+        self.removed.add(entry.id)
 
     # state ------------------------------------------------------------------------------------
     def snapshot_items(self, ns: str) -> list[tuple[str, str, bytes]]:
-        by_id = {e["id"]: e for e in self.entries}
-        items = [(ns, f"{self.responder}|{nid}", orjson.dumps(by_id[nid])) for nid in self.dirty if nid in by_id]
+        by_id = {e.id: e for e in self.entries}
+        items = [(ns, f"{self.responder}|{nid}", by_id[nid].to_json()) for nid in self.dirty if nid in by_id]
         items += [(ns, f"{self.responder}|{nid}", b"") for nid in self.removed]
         self.dirty.clear()
         self.removed.clear()
         return items
 
 
-def restore_entries(state, ns: str) -> dict[str, list[dict[str, Any]]]:
+def restore_entries(state, ns: str) -> dict[str, list[DeliveryEntry]]:
     """Persisted entries per responder name, in enqueue order."""
-    out: dict[str, list[dict[str, Any]]] = {}
+    out: dict[str, list[DeliveryEntry]] = {}
     for k in state.keys(ns):
         blob = state.get(ns, k)
         if not blob:
             continue
-        e = orjson.loads(blob)
-        out.setdefault(e.get("responder") or k.split("|", 1)[0], []).append(e)
+        d = orjson.loads(blob)
+        if not d.get("responder"):
+            d["responder"] = k.split("|", 1)[0]
+        e = DeliveryEntry.of(d)
+        out.setdefault(e.responder, []).append(e)
     for entries in out.values():
-        entries.sort(key=lambda e: (e.get("enqueued_at", 0.0), e.get("n", 0)))
+        entries.sort(key=lambda e: (e.enqueued_at, e.n))
     return out
