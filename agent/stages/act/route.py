@@ -31,7 +31,7 @@ class Route(Mapping):
     def of(cls, route: "Route | Mapping[str, Any]") -> "Route":
         if isinstance(route, Route):
             return route
-        return cls(**{f.name: route[f.name] for f in dataclasses.fields(cls) if f.name in route})
+        return cls(**{k: route[k] for k in _FIELDS if k in route})
 
     @property
     def is_dry_run(self) -> bool:
