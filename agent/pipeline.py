@@ -12,10 +12,10 @@ import time
 
 from agent.config import WardenConfig
 from agent.http.server import HttpServer
-from agent.lifecycle.memory import tuned_gc
+from core.memory import tuned_gc
 from agent.runtime import Runtime
 from agent.stages import STAGES, stage_class
-from rules.policy import PolicySet
+from policy.policies import PolicySet
 
 log = logging.getLogger("warden.pipeline")
 
@@ -28,13 +28,13 @@ class Pipeline:
         self.rt = runtime or Runtime(cfg)
         self.rt.create_topics()
         if getattr(self.rt, "_state", None) is None and getattr(cfg.pipeline, "state", "sqlite") == "kafka":
-            from agent.state_kafka import create_state_store   # shared state for replicas on any host
+            from core.state_kafka import create_state_store   # shared state for replicas on any host
             self.rt._state = create_state_store(cfg)
         if getattr(cfg.pipeline, "tracing", "none") != "none":
-            from agent.observability import tracing
+            from core.observability import tracing
             if not tracing.enabled():
                 tracing.setup(cfg.pipeline.tracing, cfg.pipeline.tracing_endpoint)
-        from agent.observability import logs as _logs
+        from core.observability import logs as _logs
         _logs.configure_root(getattr(cfg.pipeline, "log_format", "text"))
         self.http = None
         want_http = cfg.http.enabled if http is None else http

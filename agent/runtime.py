@@ -9,12 +9,12 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any, Callable
 
-from agent import codec, registry
-from agent.bus import create_bus
+from core import codec, registry
+from core.bus import create_bus
 from agent.config import WardenConfig
-from agent.counters import COUNTERS, Counters
-from agent.names import TOPICS
-from agent.state import StateStore
+from core.counters import COUNTERS, Counters
+from core.names import TOPICS
+from core.state import StateStore
 
 
 RAW_LIMIT = 4096
@@ -90,7 +90,7 @@ class Runtime:
 
     @cached_property
     def store(self):
-        from agent.stores import create_store
+        from core.stores import create_store
         s = create_store(self.cfg)
         s.start()
         return s

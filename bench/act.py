@@ -25,7 +25,7 @@ ROUTES = ({"responder": "log/default", "dry_run": False, "params": {}, "approval
 
 
 def alerts(n: int, entities: int, updates: int) -> list:
-    from agent.event import Alert
+    from core.event import Alert
     out = []
     for i in range(n):
         entity, round_ = f"user-{i % entities}", i // entities
@@ -40,12 +40,12 @@ def alerts(n: int, entities: int, updates: int) -> list:
 
 
 def run(n: int, entities: int, updates: int, batch: int = 100) -> dict:
-    from agent import codec
+    from core import codec
     from agent.config import parse
-    from agent.counters import Counters
+    from core.counters import Counters
     from agent.runtime import Runtime
     from agent.stages.act import ActStage
-    from rules.policy import PolicySet
+    from policy.policies import PolicySet
     logging.getLogger("warden.notify").setLevel(logging.ERROR)
     cfg = parse({"data_dir": tempfile.mkdtemp(prefix="warden-bench-act-"), "pipeline": {"batch_size": batch}})
     rt = Runtime(cfg, counters=Counters())

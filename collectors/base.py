@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Any, ClassVar, Protocol
 
-from agent.component import Component
-from agent.event import Event
+from core.component import Component
+from core.event import Event
 
 
 class Emitter(Protocol):

@@ -60,9 +60,9 @@ from google.protobuf.message import DecodeError, Message
 from opentelemetry.proto.collector.logs.v1 import logs_service_pb2
 from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2
 
-from agent.event import Event
-from agent.http.server import HttpError, Request, Response
-from agent.registry import register
+from core.event import Event
+from core.http import HttpError, Request, Response
+from core.registry import register
 from collectors.base import Collector
 from collectors.bodies import GZIP_WBITS, inflate_bounded
 

@@ -29,8 +29,8 @@ from typing import Any, ClassVar
 
 import orjson
 
-from agent.errors import ConfigError
-from agent.registry import register
+from core.errors import ConfigError
+from core.registry import register
 from responders.base import Responder, ResponderError, alert_value
 
 KINDS = ("end_user", "session", "api_key", "client", "fingerprint")
@@ -151,7 +151,7 @@ class BlocklistResponder(Responder):
         if params.get("kind", DEFAULT_KIND) not in KINDS + ("user",):
             raise ConfigError(f"{where}: blocklist kind must be one of user, {', '.join(KINDS)}")
         if "ttl" in params:
-            from rules.policy import parse_duration
+            from core.durations import parse_duration
             parse_duration(params["ttl"], f"{where}.ttl")
 
     @property
@@ -203,7 +203,7 @@ class BlocklistResponder(Responder):
         self.rt.producer.send(self.rt.topic(self.config.topic), orjson.dumps(msg), str(msg.get("value", "")).encode())
 
     def execute(self, action, alert):
-        from rules.policy import parse_duration
+        from core.durations import parse_duration
         kind, v = self.value(alert, action.params)
         if not v:
             raise ResponderError(f"alert has no {kind} to block", retryable=False)

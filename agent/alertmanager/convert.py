@@ -6,12 +6,12 @@ import datetime as dt
 import re
 from typing import Any
 
-from agent.alertmanager.model import AmAlert
-from agent.errors import ConfigError
-from agent.event import Alert
-from agent.lifecycle.matchers import Matcher
-from agent.lifecycle.silences import Silence
-from agent.stores.base import iso
+from core.alertmanager import AmAlert
+from core.errors import ConfigError
+from core.event import Alert
+from policy.matchers import Matcher
+from policy.silences import Silence
+from core.times import iso
 
 _RFC3339 = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(\.\d+)?(Z|[+-]\d\d:\d\d)$", re.IGNORECASE)
 

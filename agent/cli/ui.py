@@ -21,7 +21,7 @@ from agent.cli.app import cli, pass_ctx
 def ui_cmd(ctx, host, port, as_json) -> None:
     """Serve the web page at http(s)://HOST:PORT/ui until interrupted."""
     from agent.http.server import HttpServer
-    from agent.stores import create_store
+    from core.stores import create_store
     from agent.ui import UiOptions, install
 
     cfg = ctx.cfg

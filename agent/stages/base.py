@@ -12,7 +12,7 @@ librdkafka (the default client), on its IO thread with kafka-python 3.x (where n
 allowed). The stage only queues them there and applies them on its own thread, right after the
 poll that triggered them and before handling the batch, so stage state is never mutated by two
 threads and both clients behave alike. Each batch is timed and counted for
-/metrics, and traced (one span per batch) when tracing is on (agent.observability).
+/metrics, and traced (one span per batch) when tracing is on (core.observability).
 """
 from __future__ import annotations
 
@@ -22,10 +22,10 @@ import time
 from collections import deque
 from typing import ClassVar
 
-from agent.bus.base import Record
+from core.bus.base import Record
 from agent.health.heartbeat import HeartbeatWriter
-from agent.observability import metrics as _metrics
-from agent.observability import tracing as _tracing
+from core.observability import metrics as _metrics
+from core.observability import tracing as _tracing
 from agent.runtime import Runtime
 
 log = logging.getLogger("warden.stage")

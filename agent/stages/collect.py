@@ -5,10 +5,10 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from agent import codec
-from agent.event import Event
-from agent.event_bounds import out_of_bounds
-from agent.names import TOPIC_OF_KIND
+from core import codec
+from core.event import Event
+from core.event_bounds import out_of_bounds
+from core.names import TOPIC_OF_KIND
 from agent.stages.base import Stage
 
 log = logging.getLogger("warden.collect")
@@ -99,7 +99,7 @@ class CollectStage(Stage):
     def checkpoint(self) -> None:
         self.flush_sinks()
         if self._uncommitted_events():
-            from agent.lifecycle.counters_state import persist_counters
+            from core.counters_state import persist_counters
             persist_counters(self.rt)
 
     def _uncommitted_events(self) -> bool:

@@ -8,11 +8,11 @@ grouping key and the first finding's id, so a replay after a crash — which res
 state written with the last commit — produces the same ids. Episodes whose condition has cleared
 (no finding for `resolve_after` behind the event-time watermark) are emitted once as resolved.
 
-One alert per incident: a finding of a policy in a correlation rule (agent.lifecycle.correlate)
+One alert per incident: a finding of a policy in a correlation rule (policy.correlate)
 may join an open episode of another policy of the rule that shares a join key (a metric anomaly and
 the leak detector on the same node and metric; the steps of one attacker session); the most
 specific policy names the alert. Every contributing finding is kept as a step of the alert
-(agent.lifecycle.steps); title and headline evidence always come from the same finding.
+(policy.steps); title and headline evidence always come from the same finding.
 
 Alerts carry labels (alertname = policy id, severity, entity, rule, detector, detector_type,
 tags, plus the policy's own). Before an alert is emitted its labels are checked against the
@@ -29,17 +29,18 @@ import time
 
 import orjson
 
-from agent import codec
-from agent.bus.base import Record, partition_for
-from agent.codec import DecodeError
-from agent.event import Alert, Finding, max_severity, stable_id
-from agent.lifecycle.correlate import Correlator, merge_episode
-from agent.lifecycle.counters_state import persist_counters
-from agent.lifecycle.inhibit import inhibited_by
-from agent.lifecycle.silences import SilenceCache, open_silences
-from agent.lifecycle.steps import add_step
+from core import codec
+from core.bus.base import Record, partition_for
+from core.codec import DecodeError
+from core.event import Alert, Finding, max_severity, stable_id
+from policy.correlate import Correlator, merge_episode
+from core.counters_state import persist_counters
+from policy.inhibit import inhibited_by
+from policy.silences import SilenceCache, open_silences
+from policy.steps import add_step
 from agent.stages.base import Stage
-from rules.policy import Policy, PolicySet, lookup, render
+from policy.policies import Policy, PolicySet, render
+from core.lookup import lookup
 
 log = logging.getLogger("warden.decide")
 MAX_IDS = 50        # finding / event ids shown on the alert

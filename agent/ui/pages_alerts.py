@@ -7,9 +7,9 @@ import datetime as dt
 import re
 from dataclasses import dataclass, field
 
-from agent.event import SEVERITIES, Alert
-from agent.http.server import HttpError, Request, Response
-from agent.stores.search import STATUSES, AlertSearch
+from core.event import SEVERITIES, Alert
+from core.http import HttpError, Request, Response
+from core.stores.search import STATUSES, AlertSearch
 from agent.ui.app import PREFIX, UiContext, page
 from agent.ui.auth import Session
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from agent.event import Event
+from core.event import Event
 from collectors.audit.common import (FORMAT_KEY, LOGSOURCE_KEY, RECORD_KEY, as_dict, as_str,
                                      canonical_keys, ci_get, event_time, is_ip, put,
                                      require_context, require_dict)

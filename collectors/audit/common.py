@@ -7,7 +7,8 @@ import re
 import time as _time
 from typing import Any
 
-from collectors.formats import FormatError, iso_to_epoch
+from collectors.formats import FormatError
+from core.times import parse_time
 
 #: attribute holding the record as fields are looked up (set only when it differs from "raw":
 #: unwrapped EventBridge/AKS envelopes, canonicalised key case, ...)
@@ -66,26 +67,6 @@ def as_str(v: Any) -> str | None:
     return str(v)
 
 
-
-
-def parse_time(v: Any) -> float | None:
-    """Epoch seconds from ISO-8601 / 'YYYY-MM-DD HH:MM:SS.fff' strings or epoch s/ms numbers."""
-    if v is None or isinstance(v, bool):
-        return None
-    if isinstance(v, (int, float)):
-        x = float(v)
-        if x > 1e14:      # microseconds
-            return x / 1e6
-        if x > 1e11:      # milliseconds
-            return x / 1e3
-        return x
-    if not isinstance(v, str) or not v.strip():
-        return None
-    s = v.strip()
-    try:
-        return float(s) if re.fullmatch(r"\d+(\.\d+)?", s) else iso_to_epoch(s)
-    except ValueError:
-        return None
 
 
 def event_time(*candidates: Any) -> tuple[float, bool]:

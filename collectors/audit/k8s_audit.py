@@ -11,7 +11,7 @@ from typing import Any
 
 import orjson
 
-from agent.event import Event
+from core.event import Event
 from collectors.audit.common import (FORMAT_KEY, LOGSOURCE_KEY, RECORD_KEY, as_dict, as_str,
                                      event_time, is_ip, put, require_context, require_dict)
 from collectors.formats import FormatError, input_format

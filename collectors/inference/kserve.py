@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from agent.event import Event, stable_id
+from core.event import Event, stable_id
 from collectors.formats import FormatError, input_format
 from collectors.inference.records import (MAX_ROWS, _client_attrs, _features, _float, _number, _prompt_attrs,
                                           _require_dict, _str_field, parse_time)

@@ -23,9 +23,10 @@ import math
 import time as _time
 from typing import Any, Iterable
 
-from agent.chat import content_text
-from agent.event import Event
-from collectors.formats import FormatError, input_format, iso_to_epoch
+from core.chat import content_text
+from core.event import Event
+from collectors.formats import FormatError, input_format
+from core.times import iso_to_epoch
 
 #: prompts longer than this are clipped in the event (head and tail kept); the length is recorded
 MAX_PROMPT_CHARS = 256 * 1024

@@ -37,9 +37,9 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from agent import snapshot
-from agent.event import Event, Finding
-from agent.registry import register
+from core import snapshot
+from core.event import Event, Finding
+from core.registry import register
 from detectors.base import Detector
 from detectors.drift import stats as S
 from detectors.drift.endpoint import Endpoint, scalar, version_of

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from agent.event import Event
+from core.event import Event
 from detectors.drift.stream import SequentialDrift
 
 

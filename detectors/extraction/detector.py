@@ -41,9 +41,9 @@ from typing import Any, Sequence
 import numpy as np
 from scipy import stats as sstats
 
-from agent import snapshot
-from agent.event import Event, Finding
-from agent.registry import register
+from core import snapshot
+from core.event import Event, Finding
+from core.registry import register
 from detectors.base import Detector
 
 SEVERITIES = ("info", "low", "medium", "high", "critical")

@@ -11,7 +11,7 @@ from collections import defaultdict
 from operator import attrgetter
 from typing import Any, Iterable, Sequence
 
-from agent.event import Event, Finding
+from core.event import Event, Finding
 from detectors.sigma.compiler import GCP, K8S, LEVELS, CompiledRule, compile_rule
 from detectors.sigma.conditions import CompileError, pattern_pred
 from detectors.sigma.correlation import (MAX_EVENT_IDS, CompiledCorrelation, CorrelationState,

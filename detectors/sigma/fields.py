@@ -17,7 +17,7 @@ from typing import Any
 
 import orjson
 
-from agent.event import Event
+from core.event import Event
 
 RECORD_KEY = "audit.record"
 K8S_VIEW_KEY = "audit.k8s"

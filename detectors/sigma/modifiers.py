@@ -21,7 +21,7 @@ from sigma.types import (SigmaTimestampPart, CompareOperators, SigmaBool, SigmaC
                          SigmaNull, SigmaNumber, SigmaRegularExpression,
                          SigmaString, SpecialChars)
 
-from collectors.audit.common import parse_time
+from core.times import parse_time
 from detectors.sigma.fields import Entry, EventView
 
 Matcher = Callable[[Entry | None, EventView], bool]

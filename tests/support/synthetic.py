@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from agent.event import Event
+from core.event import Event
 from collectors.base import Collector
 
 

@@ -10,8 +10,8 @@ import logging
 import time
 from typing import Any, Callable
 
-from agent.bus.base import NotSupported, Record
-from agent.observability import metrics as _metrics
+from core.bus.base import NotSupported, Record
+from core.observability import metrics as _metrics
 
 log = logging.getLogger("warden.act")
 

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from agent.errors import ConfigError
-from agent.observability import metrics as _metrics
+from core.errors import ConfigError
+from core.observability import metrics as _metrics
 from agent.stages.act.delivery import DeliveryPolicy, DeliveryQueue, restore_entries
 from agent.stages.act.responders import ResponderSet
 from agent.stages.act.route import Route

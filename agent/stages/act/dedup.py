@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from agent import codec
-from agent.event import Action
+from core import codec
+from core.event import Action
 
 #: the action log's phases that end an action (it ran, or was recorded without running)
 FINAL_PHASES = ("result", "record", "undo-result")

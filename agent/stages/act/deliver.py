@@ -11,8 +11,8 @@ import logging
 import time
 from typing import Any, Callable
 
-from agent import codec
-from agent.event import Action
+from core import codec
+from core.event import Action
 from agent.stages.act.buffers import DeliveryBuffers
 from agent.stages.act.delivery import DeliveryEntry, DeliveryQueue
 from agent.stages.act.responders import ResponderSet

@@ -20,10 +20,10 @@ import time
 from collections.abc import Mapping
 from typing import Any, Callable
 
-from agent import codec
-from agent.actions.log import ActionLog
-from agent.actions.safety import BlastLimiter, Safety
-from agent.event import Action, Alert, stable_id
+from core import codec
+from policy.action_log import ActionLog
+from policy.safety import BlastLimiter, Safety
+from core.event import Action, Alert, stable_id
 from agent.stages.act.route import Route
 from responders.base import ResponderError
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from agent import codec
-from agent.bus.base import Record
-from agent.codec import DecodeError
-from agent.event import Alert
+from core import codec
+from core.bus.base import Record
+from core.codec import DecodeError
+from core.event import Alert
 
 
 def store_alerts(runtime: Any, records: list[Record]) -> list[Alert]:

@@ -9,9 +9,9 @@ from __future__ import annotations
 import logging
 from typing import Any, Callable
 
-from agent import codec
-from agent.errors import ConfigError
-from agent.event import Action, stable_id
+from core import codec
+from core.errors import ConfigError
+from core.event import Action, stable_id
 from agent.stages.act.buffers import DeliveryBuffers
 from agent.stages.act.dedup import ActionDedup
 from agent.stages.act.delivery import DeliveryEntry

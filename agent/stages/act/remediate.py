@@ -6,7 +6,7 @@ Resolved and suppressed alerts are not remediated: resolution is for notificatio
 """
 from __future__ import annotations
 
-from agent.event import Action, Alert
+from core.event import Action, Alert
 from agent.stages.act.dedup import ActionDedup
 from agent.stages.act.executor import ActionExecutor
 from agent.stages.act.reverts import RevertSchedule

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from agent import registry
-from agent.errors import ConfigError
+from core import registry
+from core.errors import ConfigError
 
 
 class ResponderSet:

@@ -13,8 +13,8 @@ from typing import Any, Callable
 
 import orjson
 
-from agent import codec
-from agent.event import Action
+from core import codec
+from core.event import Action
 
 log = logging.getLogger("warden.act")
 

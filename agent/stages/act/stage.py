@@ -34,12 +34,12 @@ from __future__ import annotations
 
 import time
 
-from agent import codec
-from agent.actions.log import ActionLog
-from agent.bus.base import Record
-from agent.errors import ConfigError
-from agent.event import Action, Alert
-from agent.lifecycle.counters_state import persist_counters
+from core import codec
+from policy.action_log import ActionLog
+from core.bus.base import Record
+from core.errors import ConfigError
+from core.event import Action, Alert
+from core.counters_state import persist_counters
 from agent.stages.act.backpressure import Backpressure
 from agent.stages.act.buffers import NS as NS_DELIVERY
 from agent.stages.act.buffers import DeliveryBuffers
@@ -56,7 +56,7 @@ from agent.stages.act.reverts import NS as NS_REVERTS
 from agent.stages.act.reverts import RevertSchedule
 from agent.stages.act.route import Route
 from agent.stages.base import Stage
-from agent.stores.workflow import all_quiet
+from core.stores.workflow import all_quiet
 
 
 class ActStage(Stage):
@@ -76,7 +76,7 @@ class ActStage(Stage):
         if policies is not None:
             self.check_policies(policies)
         else:
-            from rules.policy import PolicySet
+            from policy.policies import PolicySet
             try:
                 policies = PolicySet.load(rt.cfg.policies or None)
             except ConfigError:

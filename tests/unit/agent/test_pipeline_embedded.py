@@ -6,12 +6,12 @@ import dataclasses
 
 import pytest
 
-from agent import codec
+from core import codec
 from agent.config import parse
-from agent.counters import Counters
+from core.counters import Counters
 from agent.pipeline import Pipeline
 from agent.runtime import Runtime
-from agent.stores import AlertQuery
+from core.stores import AlertQuery
 from tests.support.synthetic import SyntheticCollector
 
 

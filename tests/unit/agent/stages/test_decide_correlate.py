@@ -1,10 +1,10 @@
-"""Decide: findings of correlated policies fold into one alert per incident (agent.lifecycle.correlate)."""
+"""Decide: findings of correlated policies fold into one alert per incident (policy.correlate)."""
 from __future__ import annotations
 
 import pytest
 
-from agent.errors import ConfigError
-from rules.policy import PolicySet
+from core.errors import ConfigError
+from policy.policies import PolicySet
 from tests.unit.agent.lifecycle.harness import Harness, finding
 
 POLICIES = """
@@ -178,7 +178,7 @@ def test_prompt_injection_groups_per_end_user_else_session_else_client(tmp_path)
 
 
 def test_steps_beyond_the_cap_are_counted_not_dropped_silently(h):
-    from agent.lifecycle.steps import MAX_STEPS
+    from policy.steps import MAX_STEPS
     h.feed(*[sigma(ARN + "alice", 1000 + i, f"Rule {i}", tags=("attack.credential-access",), n=i)
              for i in range(MAX_STEPS + 2)])
     [a] = h.alerts()

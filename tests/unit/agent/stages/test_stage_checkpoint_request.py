@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from agent.config import parse
-from agent.counters import Counters
+from core.counters import Counters
 from agent.runtime import Runtime
 from agent.stages.base import Stage
 

@@ -7,10 +7,10 @@ from dataclasses import dataclass
 
 import pytest
 
-from agent.actions.log import ActionLog
+from policy.action_log import ActionLog
 from agent.config import parse
-from agent.counters import Counters
-from agent.event import Alert
+from core.counters import Counters
+from core.event import Alert
 from agent.runtime import Runtime
 from responders.base import Responder, ResponderError
 

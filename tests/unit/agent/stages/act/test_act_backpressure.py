@@ -2,7 +2,7 @@
 arrive anyway are rewound, and a consumer that cannot pause stops the polling instead."""
 from __future__ import annotations
 
-from agent.bus.base import Consumer, Record
+from core.bus.base import Consumer, Record
 from agent.stages.act.backpressure import Backpressure
 
 

@@ -1,8 +1,8 @@
 """Dedup of actions: planned here already, in the store, or ended in the action log."""
 from __future__ import annotations
 
-from agent import codec
-from agent.event import Action
+from core import codec
+from core.event import Action
 from agent.stages.act.dedup import ActionDedup
 
 

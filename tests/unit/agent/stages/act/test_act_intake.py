@@ -1,10 +1,10 @@
 """Store step: alerts decoded and stored; a record that is not an alert is dead-lettered."""
 from __future__ import annotations
 
-from agent import codec
-from agent.bus.base import Record
+from core import codec
+from core.bus.base import Record
 from agent.stages.act.intake import store_alerts
-from agent.stores import AlertQuery
+from core.stores import AlertQuery
 from tests.unit.agent.stages.act.conftest import alert
 
 

@@ -1,7 +1,7 @@
 """Remediate: plan, dedup, execute through the executor, schedule the auto-revert."""
 from __future__ import annotations
 
-from agent.actions.safety import Safety
+from policy.safety import Safety
 from agent.stages.act.dedup import ActionDedup
 from agent.stages.act.executor import ActionExecutor
 from agent.stages.act.remediate import Remediation

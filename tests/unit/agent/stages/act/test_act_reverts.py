@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from agent.event import Action
+from core.event import Action
 from agent.stages.act.reverts import Revert, RevertSchedule
 
 

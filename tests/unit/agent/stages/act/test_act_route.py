@@ -3,10 +3,10 @@ from __future__ import annotations
 
 import pytest
 
-from agent.errors import ConfigError
+from core.errors import ConfigError
 from agent.stages.act.responders import ResponderSet, check_routes
 from agent.stages.act.route import Route
-from rules.policy import PolicySet
+from policy.policies import PolicySet
 from tests.unit.agent.stages.act.conftest import Isolator, alert
 
 

@@ -9,7 +9,7 @@ from typing import Any, Callable
 
 import pytest
 
-from agent.event import Action
+from core.event import Action
 from agent.stages.act.buffers import DeliveryBuffers
 from agent.stages.act.clock import WatermarkClock
 from agent.stages.act.delivery import DeliveryEntry

@@ -1,3 +1,0 @@
-"""Safe execution of responder actions: the hash-chained action log, protected resources, the
-blast-radius limit, approvals, undo and timed auto-revert (shared by the act stage and the CLI)."""
-from agent.actions.log import ActionLog, VerifyResult  # noqa: F401
