@@ -61,7 +61,8 @@ def run(n: int, entities: int, updates: int, batch: int = 100) -> dict:
     stage.checkpoint()
     cpu, wall = time.process_time() - t0, time.perf_counter() - w0
     c = rt.counters
-    out = {"alerts": n, "batches": stage._batch_hist.count, "cpu_s": round(cpu, 2), "alerts_per_cpu_s": round(n / cpu), "wall_s": round(wall, 2),
+    out = {"alerts": n, "batches": stage._batch_hist.count, "cpu_s": round(cpu, 2),
+           "alerts_per_cpu_s": round(n / cpu), "wall_s": round(wall, 2),
            "notifications": int(c.get("act.notifications")), "delivered": int(c.get("act.notify_delivered")),
            "dry_run": int(c.get("act.dry_run")), "dedup": int(c.get("act.dedup")),
            "actions": len(rt.store.list_actions(limit=10 ** 6))}

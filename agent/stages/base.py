@@ -202,8 +202,8 @@ class Stage:
             if not self._uncommitted:
                 self._oldest_uncommitted_ms = records[0].timestamp_ms
             self._uncommitted += len(records)
-        if self.checkpoint_pending and (self.monotonic() - self._last_checkpoint >= self.rt.cfg.pipeline.checkpoint_interval_s
-                                  or not records):
+        interval = self.rt.cfg.pipeline.checkpoint_interval_s
+        if self.checkpoint_pending and (self.monotonic() - self._last_checkpoint >= interval or not records):
             self.checkpoint()
         return len(records)
 

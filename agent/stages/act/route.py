@@ -29,7 +29,7 @@ class Route(Mapping):
 
     @classmethod
     def of(cls, route: "Route | Mapping[str, Any]") -> "Route":
-        if isinstance(route, Route):
+        if type(route) is Route:        # (not isinstance: an ABC's check costs, once per alert route)
             return route
         return cls(**{k: route[k] for k in _FIELDS if k in route})
 
@@ -51,7 +51,7 @@ class Route(Mapping):
 
     # a read-only mapping of the keys the source had ----------------------------------------------
     def __getitem__(self, key: str) -> Any:
-        v = getattr(self, key, None) if key in _FIELDS else None
+        v = self.__dict__.get(key) if key in _FIELD_SET else None
         if v is None:
             raise KeyError(key)
         return v
@@ -64,3 +64,4 @@ class Route(Mapping):
 
 
 _FIELDS = tuple(f.name for f in dataclasses.fields(Route))
+_FIELD_SET = frozenset(_FIELDS)

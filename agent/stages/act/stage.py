@@ -222,7 +222,7 @@ class ActStage(Stage):
         """Route: a notifier's alerts go to their group; other responders remediate."""
         route = Route.of(route)
         try:
-            r = self.responder(route.responder, where=f"alert {alert.id}")
+            r = self._responders.get(route.responder, where=f"alert {alert.id}")
         except ConfigError as e:
             self.rt.dead_letter("act", codec.to_dict(alert), str(e), route.responder)
             return []

@@ -70,7 +70,8 @@ UNITS = {
     "delivery buffers": Unit(
         new=_buffers, fill=lambda b: (_push(b, 1), _push(b, 2)), drop_one=_pop_first,
         restore=lambda b, st: b.restore(st), snapshot=lambda b: b.snapshot_items(),
-        content=lambda b: {n: [(e.id, e.key, e.enqueued_at) for e in q.entries] for n, q in b.queues.items() if len(q)}),
+        content=lambda b: {n: [(e.id, e.key, e.enqueued_at) for e in q.entries]
+                           for n, q in b.queues.items() if len(q)}),
     "notification groups": Unit(
         new=lambda rt: NotificationGroups(),
         fill=lambda g: (g.add(alert("a1", "e1"), ROUTE, 0.0), g.add(alert("a2", "e2"), ROUTE, 0.0)),
