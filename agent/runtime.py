@@ -88,6 +88,19 @@ class Runtime:
             self._state = StateStore(Path(self.cfg.data_dir) / "state.db")
         return self._state
 
+    def share_state(self) -> None:
+        """`pipeline.state: kafka`: the stages' state is the compacted topic replicas on any host
+        share, unless a state store was given to this runtime."""
+        if self._state is None and self.cfg.pipeline.state == "kafka":
+            from core.state_kafka import create_state_store
+            self._state = create_state_store(self.cfg)
+
+    def invalidate_state(self, partitions: set[int]) -> None:
+        """Partitions newly assigned to a stage: a shared state store re-reads what other replicas
+        wrote for them before it is used (a state store not opened yet has nothing to re-read)."""
+        if self._state is not None:
+            self._state.invalidate(partitions)
+
     @cached_property
     def store(self):
         from core.stores import create_store

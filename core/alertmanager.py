@@ -124,13 +124,12 @@ def common(items: list[dict[str, str]]) -> dict[str, str]:
 
 
 def default_external_url(cfg) -> str:
-    """Where people reach this warden: $WARDEN_EXTERNAL_URL, else the HTTP server's own address."""
+    """Where people reach this warden (`cfg`: agent.config.WardenConfig): $WARDEN_EXTERNAL_URL,
+    else the HTTP server's own address."""
     import os
     env = os.environ.get("WARDEN_EXTERNAL_URL", "")
     if env:
         return env.rstrip("/")
-    hc = getattr(cfg, "http", None)
-    if hc is None:
-        return ""
-    scheme = "https" if getattr(hc, "tls_cert", None) else "http"
+    hc = cfg.http
+    scheme = "https" if hc.tls_cert else "http"
     return f"{scheme}://{hc.host}:{hc.port}"

@@ -136,7 +136,8 @@ def decode(data: bytes | str, expect: str | None = None) -> Any:
     return from_dict(d, expect)
 
 
-_FINDING_REQUIRED = ("id", "detector", "entity", "time", "score", "threshold", "severity", "title")
+_FINDING_REQUIRED = tuple(f.name for f in dataclasses.fields(Finding)
+                          if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING)
 _FINDING_DEFAULTS = {f.name: (f.default_factory if f.default_factory is not dataclasses.MISSING else f.default)
                      for f in dataclasses.fields(Finding) if f.name not in _FINDING_REQUIRED}
 _FINDING_SETTERS = tuple((f.name, getattr(Finding, f.name).__set__) for f in dataclasses.fields(Finding))
@@ -186,9 +187,12 @@ def decode_events(values: "list[bytes]") -> list:
 
 
 _new = object.__new__
+#: the slot setters of Event, one per field of the model (tests/unit/agent/test_codec_fast_paths.py
+#: probes the fast decoder against from_dict on every field)
+_EVENT_SET = {f.name: getattr(Event, f.name).__set__ for f in dataclasses.fields(Event)}
 (_set_id, _set_time, _set_kind, _set_source, _set_entity, _set_name, _set_value, _set_attributes,
- _set_observed) = (getattr(Event, f).__set__ for f in ("id", "time", "kind", "source", "entity", "name", "value",
-                                                      "attributes", "observed_time"))
+ _set_observed) = (_EVENT_SET[f] for f in ("id", "time", "kind", "source", "entity", "name", "value",
+                                            "attributes", "observed_time"))
 _KINDS = frozenset(KINDS)
 _NUM = (float, int)
 _VALUE = (float, int, type(None))
@@ -209,7 +213,8 @@ def _fast_event(d: Any) -> Event | None:
     obs = d.get("observed_time", 0.0)
     if (type(t) not in _NUM or type(value) not in _VALUE or type(attrs) is not dict or type(id_) is not str
             or type(source) is not str or type(entity) is not str or type(name) is not str or type(kind) is not str
-            or kind not in _KINDS or not entity or not TIME_MIN <= t <= TIME_MAX or type(obs) not in _NUM):
+            or kind not in _KINDS or not entity or not TIME_MIN <= t <= TIME_MAX or type(obs) not in _NUM
+            or not TIME_MIN <= obs <= TIME_MAX):
         return None
     ev = _new(Event)
     _set_id(ev, id_)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import time as _time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 import orjson
@@ -106,9 +106,8 @@ class Finding:
 
 
 _new = object.__new__
-_FINDING_SET = tuple(getattr(Finding, n).__set__ for n in ("id", "detector", "entity", "time", "score", "threshold",
-                                                             "severity", "title", "evidence", "event_ids", "tags",
-                                                             "rule"))
+#: the slot setters of Finding in field order (Finding.create passes its values in that order)
+_FINDING_SET = tuple(getattr(Finding, f.name).__set__ for f in fields(Finding))
 
 
 @dataclass(frozen=True, slots=True)

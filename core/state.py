@@ -4,20 +4,18 @@ SQLite file by default (one per data dir). Writes of one checkpoint go in one tr
 """
 from __future__ import annotations
 
-import sqlite3
 import threading
 from pathlib import Path
 from typing import Iterable
+
+from core.sqlite import open_sqlite
 
 
 class StateStore:
     def __init__(self, path: str | Path | None) -> None:
         self.path = Path(path) if path else None
         self._lock = threading.Lock()
-        if self.path is not None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.db = sqlite3.connect(str(self.path) if self.path else ":memory:", check_same_thread=False, timeout=30)
-        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db = open_sqlite(self.path)
         self.db.execute("CREATE TABLE IF NOT EXISTS state (ns TEXT, key TEXT, blob BLOB, PRIMARY KEY (ns, key))")
         self.db.commit()
 
@@ -44,6 +42,9 @@ class StateStore:
     def namespaces(self) -> list[str]:
         with self._lock:
             return [r[0] for r in self.db.execute("SELECT DISTINCT ns FROM state ORDER BY ns")]
+
+    def invalidate(self, partitions: Iterable[int]) -> None:
+        """Nothing to re-read: this store is one process's own (core.state_kafka's is shared)."""
 
     def close(self) -> None:
         self.db.close()

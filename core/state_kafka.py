@@ -33,8 +33,8 @@ SEP = "|"
 class KafkaStateStore:
     def __init__(self, bus_cfg, *, topic: str | None = None, client_options: dict | None = None,
                  scope: str = "") -> None:
-        from core.bus.kafka import DEFAULTS
-        from core.bus.kafka import client_options as _opts
+        from core.bus.kafka_settings import DEFAULTS
+        from core.bus.kafka_settings import client_options as _opts
         self.cfg = bus_cfg
         self.topic = topic or bus_cfg.topic_prefix + "state"
         self.scope = scope.replace(SEP, "_")
@@ -168,7 +168,7 @@ def create_state_store(cfg):
     from pathlib import Path
 
     from core.state import StateStore
-    if getattr(cfg.pipeline, "state", "sqlite") == "kafka":
+    if cfg.pipeline.state == "kafka":
         if cfg.bus.type != "kafka":
             raise ValueError("pipeline.state: kafka needs bus.type: kafka")
         return KafkaStateStore(cfg.bus, scope=cfg.pipeline.group_prefix)

@@ -29,6 +29,7 @@ from typing import Any, Callable
 
 from core.errors import ConfigError
 from core.event import Finding, max_severity, stable_id
+from policy.episode import Episode
 from policy.steps import merge_steps
 
 
@@ -115,7 +116,7 @@ def check_rules(rules: list[CorrelationRule], policy_ids: set[str]) -> None:
 
 class Correlator:
     """Join key → episode key, for the open episodes. The keys live in each episode
-    (`ep["corr_keys"]`), so the index is rebuilt from restored episodes."""
+    (`Episode.corr_keys`), so the index is rebuilt from restored episodes."""
 
     def __init__(self, rules: list[CorrelationRule]) -> None:
         self.rules = rules
@@ -132,11 +133,11 @@ class Correlator:
                 return hit
         return None
 
-    def add(self, ep_key: str, ep: dict, keys: list[str]) -> list[str]:
+    def add(self, ep_key: str, ep: Episode, keys: list[str]) -> list[str]:
         """Index the episode under the keys; returns the other open episodes that held one of them
         (findings arrived out of order — partitions are ordered per entity only — and two
         episodes of one incident opened: the caller merges them)."""
-        have = ep.setdefault("corr_keys", [])
+        have = ep.corr_keys
         others = []
         for k in keys:
             prev = self.index.get(k)
@@ -147,33 +148,33 @@ class Correlator:
             self.index[k] = ep_key
         return others
 
-    def restore(self, ep_key: str, ep: dict) -> None:
-        for k in ep.get("corr_keys", ()):
+    def restore(self, ep_key: str, ep: Episode) -> None:
+        for k in ep.corr_keys:
             self.index[k] = ep_key
 
-    def forget(self, ep_key: str, ep: dict) -> None:
-        for k in ep.get("corr_keys", ()):
+    def forget(self, ep_key: str, ep: Episode) -> None:
+        for k in ep.corr_keys:
             if self.index.get(k) == ep_key:
                 del self.index[k]
 
 
-def merge_episode(dst: dict, src: dict, rule: CorrelationRule, max_ids: int) -> None:
+def merge_episode(dst: Episode, src: Episode, rule: CorrelationRule, max_ids: int) -> None:
     """Fold episode `src` into `dst` (two episodes of one incident: the earlier keeps its id)."""
-    dst["count"] += src["count"]
-    dst["first_seen"] = min(dst["first_seen"], src["first_seen"])
-    dst["last_seen"] = max(dst["last_seen"], src["last_seen"])
-    dst["severity"] = max_severity(dst["severity"], src["severity"])
-    dst["finding_ids"] = (dst["finding_ids"] + src["finding_ids"])[:max_ids]
-    dst["event_ids"] = (dst["event_ids"] + src["event_ids"])[:max_ids * 2]
-    have = set(dst["seen"])
-    dst["seen"] = dst["seen"] + [i for i in src["seen"] if i not in have]
-    dst["tags"] = dst["tags"] + [t for t in src["tags"] if t not in dst["tags"]]
-    merge_steps(dst.setdefault("steps", []), src.get("steps", []))
-    dst["steps_omitted"] = dst.get("steps_omitted", 0) + src.get("steps_omitted", 0)
-    for k in src.get("corr_keys", ()):
-        if k not in dst.setdefault("corr_keys", []):
-            dst["corr_keys"].append(k)
-    if rule.rank(src["policy"]) < rule.rank(dst["policy"]):
-        for k in ("policy", "rule_title", "description", "detector", "evidence", "labels"):
-            dst[k] = src[k]
-    dst["labels"]["severity"] = dst["severity"]
+    dst.count += src.count
+    dst.first_seen = min(dst.first_seen, src.first_seen)
+    dst.last_seen = max(dst.last_seen, src.last_seen)
+    dst.severity = max_severity(dst.severity, src.severity)
+    dst.finding_ids = (dst.finding_ids + src.finding_ids)[:max_ids]
+    dst.event_ids = (dst.event_ids + src.event_ids)[:max_ids * 2]
+    have = set(dst.seen)
+    dst.seen = dst.seen + [i for i in src.seen if i not in have]
+    dst.tags = dst.tags + [t for t in src.tags if t not in dst.tags]
+    merge_steps(dst.steps, src.steps)
+    dst.steps_omitted += src.steps_omitted
+    for k in src.corr_keys:
+        if k not in dst.corr_keys:
+            dst.corr_keys.append(k)
+    if rule.rank(src.policy) < rule.rank(dst.policy):
+        dst.policy, dst.rule_title, dst.description = src.policy, src.rule_title, src.description
+        dst.detector, dst.evidence, dst.labels = src.detector, src.evidence, src.labels
+    dst.labels["severity"] = dst.severity

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import abc
 import logging
-import sqlite3
 import threading
 import time
 import uuid
@@ -27,6 +26,7 @@ from typing import Any
 import orjson
 
 from policy.matchers import Matcher, matches_all, parse_matchers
+from core.sqlite import open_sqlite
 
 log = logging.getLogger("warden.silences")
 
@@ -108,10 +108,8 @@ class SilenceStore(abc.ABC):
 class SqliteSilenceStore(SilenceStore):
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        self.db = sqlite3.connect(str(self.path), check_same_thread=False, timeout=30)
-        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db = open_sqlite(self.path)
         self.db.execute("CREATE TABLE IF NOT EXISTS silences (id TEXT PRIMARY KEY, starts_at REAL, ends_at REAL, "
                         "doc BLOB NOT NULL)")
         self.db.commit()

@@ -20,7 +20,6 @@ takes a product down. The responder refuses `kind: client` unless its config set
 from __future__ import annotations
 
 import hashlib
-import sqlite3
 import threading
 import time
 from dataclasses import dataclass, field
@@ -31,6 +30,7 @@ import orjson
 
 from core.errors import ConfigError
 from core.registry import register
+from core.sqlite import open_sqlite
 from responders.base import Responder, ResponderError, alert_value
 
 KINDS = ("end_user", "session", "api_key", "client", "fingerprint")
@@ -51,10 +51,8 @@ def key_digest(api_key: str) -> str:
 class BlockList:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        self.db = sqlite3.connect(str(self.path), check_same_thread=False, timeout=30)
-        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db = open_sqlite(self.path)
         self.db.execute("CREATE TABLE IF NOT EXISTS blocks (kind TEXT, value TEXT, reason TEXT, created REAL, "
                         "expires_at REAL, alert_id TEXT, PRIMARY KEY (kind, value))")
         self.db.commit()

@@ -37,10 +37,8 @@ def parse_since(s: str | None) -> float | None:
         return dt.datetime.now(dt.timezone.utc).timestamp() - parse_duration(s, "--since")
     except ConfigError:
         pass
+    from core.times import TimeFormatError, iso_to_epoch
     try:
-        t = dt.datetime.fromisoformat(s.replace("Z", "+00:00"))
-    except ValueError:
+        return iso_to_epoch(s)
+    except TimeFormatError:
         raise click.BadParameter(f"{s!r}: use a duration ({EXAMPLES}) or an ISO time") from None
-    if t.tzinfo is None:
-        t = t.replace(tzinfo=dt.timezone.utc)
-    return t.timestamp()

@@ -27,7 +27,7 @@ def ui_cmd(ctx, host, port, as_json) -> None:
     cfg = ctx.cfg
     hc = cfg.http
     made = None
-    if not hc.token and not hc.client_ca and not getattr(hc, "tokens", None):   # nothing to sign in with
+    if not hc.token and not hc.client_ca and not hc.tokens:   # nothing to sign in with
         made = hc.token = secrets.token_urlsafe(24)
     if host is not None:
         hc.host = host

@@ -56,6 +56,7 @@ class CollectStage(Stage):
         self.collectors = collectors if collectors is not None else rt.build("collector")
         self.http = http_server
         self._started = False
+        self._persisted = 0          # collect.events + collect.deadletter when counters were last persisted
 
     def start(self) -> None:
         if self._started:
@@ -79,18 +80,15 @@ class CollectStage(Stage):
 
     @property
     def bounded_done(self) -> bool:
-        return all(getattr(c, "bounded", False) and getattr(c, "finished", False) for c in self.collectors)
+        """Every collector is bounded and has read its input (each says so itself)."""
+        return all(c.bounded and c.finished for c in self.collectors)
 
     def step(self, timeout: float = 0.1) -> int:
         self.start()
         n = 0
         for c in self.collectors:
-            if getattr(c, "bounded", False) and getattr(c, "finished", False):
-                continue
-            read = c.run_once()
-            n += read
-            if getattr(c, "bounded", False):
-                c.finished = True
+            if not c.finished:
+                n += c.run_once()
         if n:
             self.rt.counters.inc("collect.records", n)
         self.checkpoint()
@@ -104,7 +102,7 @@ class CollectStage(Stage):
 
     def _uncommitted_events(self) -> bool:
         n = self.rt.counters.get("collect.events") + self.rt.counters.get("collect.deadletter")
-        changed, self._persisted = n != getattr(self, "_persisted", 0), n
+        changed, self._persisted = n != self._persisted, n
         return changed
 
     def close(self) -> None:

@@ -7,18 +7,13 @@ import re
 import time as _time
 from typing import Any
 
+from core.times import parse_time_or_none
 from collectors.formats import FormatError
-from core.times import parse_time
 
-#: attribute holding the record as fields are looked up (set only when it differs from "raw":
-#: unwrapped EventBridge/AKS envelopes, canonicalised key case, ...)
-RECORD_KEY = "audit.record"
-#: attribute holding a Kubernetes-audit-shaped view of a record from another format (GKE)
-K8S_VIEW_KEY = "audit.k8s"
-#: attribute naming the logsource of the record: "aws/cloudtrail", "kubernetes/audit", "gcp/gcp.audit"
-LOGSOURCE_KEY = "audit.logsource"
-#: attribute naming the format that parsed the record
-FORMAT_KEY = "audit.format"
+# attribute names (core.names): AUDIT_RECORD holds the record as fields are looked up (set only
+# when it differs from "raw": unwrapped EventBridge/AKS envelopes, canonicalised key case, ...);
+# AUDIT_K8S_VIEW a Kubernetes-audit-shaped view of a record from another format (GKE);
+# AUDIT_LOGSOURCE the record's logsource ("aws/cloudtrail", ...); AUDIT_FORMAT the format that read it
 
 
 def ci_get(d: dict, key: str, default: Any = None) -> Any:
@@ -72,7 +67,7 @@ def as_str(v: Any) -> str | None:
 def event_time(*candidates: Any) -> tuple[float, bool]:
     """(time, from_record): the first parseable candidate, else the current time."""
     for c in candidates:
-        t = parse_time(c)
+        t = parse_time_or_none(c)
         if t is not None:
             return t, True
     return _time.time(), False

@@ -2,7 +2,7 @@
 
 Two implementations with the same semantics: `embedded` (in-process, default) and `kafka`.
 """
-from core.bus.base import Bus, Consumer, NotSupported, Producer, Record, partition_for  # noqa: F401
+from core.bus.base import Bus, CommitDeferred, Consumer, NotSupported, Producer, Record, partition_for  # noqa: F401
 
 
 def create_bus(cfg, spool_dir=None, spooled=(), counters=None) -> "Bus":

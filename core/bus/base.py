@@ -71,6 +71,14 @@ class NotSupported(NotImplementedError):
     backpressured act stage then stops polling instead of pausing)."""
 
 
+class CommitDeferred(Exception):
+    """`Consumer.commit()` could not commit now, and committing again later is the remedy: the
+    group is rebalancing, or its coordinator is unreachable or moving (a broker restart). The
+    stage keeps the work uncommitted and commits it at its next checkpoint (what a rebalance
+    moved away is replayed by its new owner). Each client maps its own errors to this one;
+    any other exception from commit() is a failure."""
+
+
 class Consumer(abc.ABC):
     """A member of a consumer group. Offsets move only on `commit()`."""
 
@@ -86,7 +94,8 @@ class Consumer(abc.ABC):
 
     @abc.abstractmethod
     def commit(self) -> None:
-        """Commit the position after every record returned by poll so far."""
+        """Commit the position after every record returned by poll so far. Raises CommitDeferred
+        when the commit has to wait (rebalance, coordinator moving)."""
 
     @abc.abstractmethod
     def close(self) -> None: ...

@@ -95,7 +95,7 @@ class ElasticsearchStore(AlertStore):
         self._pending: dict[str, dict] = {}
         self._started = False
         self.retries = 0
-        self.max_buffer = int(getattr(cfg, "max_buffer", 0) or cfg.bulk_max * 20)
+        self.max_buffer = int(cfg.max_buffer or cfg.bulk_max * 20)
         self._observed: list[float] = []
 
     def start(self) -> None:

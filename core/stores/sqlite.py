@@ -11,6 +11,7 @@ import orjson
 
 from core import codec
 from core.event import SEVERITY_RANK, Action, Alert
+from core.sqlite import open_sqlite
 from core.stores.base import AlertQuery, AlertStore, alert_document, alert_from_document
 from core.stores.search import AlertPage, AlertSearch, like_pattern
 from core.stores.workflow import ConcurrentChange
@@ -47,10 +48,7 @@ class SqliteStore(AlertStore):
     def start(self) -> None:
         if self._db is not None:
             return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(str(self.path), check_same_thread=False, timeout=30)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db = open_sqlite(self.path, synchronous="NORMAL")
         self._db.executescript(_SCHEMA)
 
     def upsert_alerts(self, alerts: list[Alert]) -> None:

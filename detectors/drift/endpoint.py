@@ -6,13 +6,14 @@ import math
 from typing import Any
 
 from core.event import Event
+from core.names import MODEL_VERSION
 from detectors.drift.stream import SequentialDrift
 
 
 def version_of(ev: Event) -> str:
     """The model version an inference event was served by ("" when it names none): each version of
     a model gets its own reference, so a release is not reported as drift of the previous one."""
-    v = ev.attributes.get("model.version")
+    v = ev.attributes.get(MODEL_VERSION)
     return "" if v is None else str(v)
 
 

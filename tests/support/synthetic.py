@@ -33,6 +33,8 @@ class SyntheticCollector(Collector):
         return out
 
     def run_once(self) -> int:
+        if not self.first_run():
+            return 0
         evs = self.events()
         for e in evs:
             self.emitter.emit(e)

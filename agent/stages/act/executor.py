@@ -31,7 +31,7 @@ log = logging.getLogger("warden.actions")
 
 
 def is_protected_error(e: Exception) -> bool:
-    return bool(getattr(e, "protected", False))
+    return isinstance(e, ResponderError) and e.protected
 
 
 class ActionExecutor:
@@ -97,7 +97,7 @@ class ActionExecutor:
                 self.counters.inc("act.done")
                 break
             except ResponderError as e:
-                if getattr(e, "skip", False):
+                if e.skip:
                     status, result = "skipped", {"reason": str(e)}
                     self.counters.inc("act.skipped")
                     break

@@ -122,7 +122,7 @@ def test_an_ended_correlated_episode_is_gone_from_the_state(h, later):
     h.decide.close()
     h.decide = DecideStage(h.rt, policies=h.policies)
     h.decide._load()
-    assert [ep["count"] for ep in h.decide.open.values()] == [1]
+    assert [ep.count for ep in h.decide.open.values()] == [1]
 
 
 def test_a_restarted_decide_stage_still_joins_the_open_episode(h):

@@ -13,6 +13,9 @@ import pytest
 from kafka import errors as KafkaErrors
 
 from core.bus import kafka as kbus
+from core.bus import kafka_python, rdkafka
+from core.bus.base import CommitDeferred
+from core.bus.failures import DeliveryFailures
 from agent.config import parse
 
 
@@ -121,15 +124,15 @@ class Msg:
 def bus(monkeypatch):
     fake = types.SimpleNamespace(Producer=FakeProducer, Consumer=FakeConsumer, KafkaError=ck.KafkaError,
                                  KafkaException=ck.KafkaException, TopicPartition=ck.TopicPartition)
-    monkeypatch.setattr(kbus, "_import_confluent", lambda: fake)
+    monkeypatch.setattr(rdkafka, "import_confluent", lambda: fake)
     FakeProducer.made = []
     return kbus.KafkaBus(parse({"bus": {"type": "kafka"}}).bus)
 
 
 def test_defaults_build_the_librdkafka_clients(bus):
-    assert isinstance(bus.producer(), kbus._ConfluentProducer)
+    assert isinstance(bus.producer(), rdkafka.ConfluentProducer)
     c = bus.consumer("g", ["t"])
-    assert isinstance(c, kbus._ConfluentConsumer)
+    assert isinstance(c, rdkafka.ConfluentConsumer)
     assert c.c.conf["enable.auto.offset.store"] is False and c.c.conf["enable.auto.commit"] is False
     assert c.c.conf["session.timeout.ms"] == 15000 and c.c.conf["partition.assignment.strategy"] == "range"
 
@@ -211,7 +214,7 @@ def test_the_consumer_stores_positions_per_batch_and_seek_holds_the_commit_back(
 def test_commits_refused_while_the_coordinator_moves_are_deferred(bus, code, deferred):
     c = bus.consumer("g", ["t"])
     c.c.commit_error = ck.KafkaError(code)
-    with pytest.raises(kbus.CommitFailedError if deferred else ck.KafkaException):
+    with pytest.raises(CommitDeferred if deferred else ck.KafkaException):
         c.commit()
     c.c.commit_error = ck.KafkaError(ck.KafkaError._NO_OFFSET)
     c.commit()                                  # nothing consumed since the last commit
@@ -227,7 +230,7 @@ def test_a_fatal_consumer_error_raises_from_poll(bus):
 def test_each_flushing_thread_is_told_of_a_failure_once():
     """Both producers share this: a record lost by the shared producer makes every stage
     thread's next flush raise (nobody knows whose record it was), and only once."""
-    f = kbus._Failures()
+    f = DeliveryFailures()
     f.raise_new()
     f.add("MSG_TIMED_OUT")
     seen = []
@@ -257,9 +260,9 @@ def test_a_commit_that_never_returns_is_deferred_and_the_consumer_abandoned_not_
     c = bus.consumer("g", ["t"])
     c.commit_timeout_s = 0.2
     c.c.commit_gate = threading.Event()
-    with pytest.raises(kbus.CommitFailedError, match="not acknowledged"):
+    with pytest.raises(CommitDeferred, match="not acknowledged"):
         c.commit()
-    with pytest.raises(kbus.CommitFailedError, match="still waiting"):
+    with pytest.raises(CommitDeferred, match="still waiting"):
         c.commit()                          # no second commit piled onto the stuck one
     c.close_timeout_s = 0.5
     c.close()
@@ -282,7 +285,7 @@ def test_closing_serves_the_queue_so_a_commit_waiting_on_a_rebalance_returns_and
         gate.set()
         return real_consume(num_messages, timeout)
     c.c.consume = consume
-    with pytest.raises(kbus.CommitFailedError):
+    with pytest.raises(CommitDeferred):
         c.commit()
     c.close()
     assert c.c.closed is True
@@ -308,12 +311,36 @@ class StuckKafkaPython:
 
 @pytest.mark.parametrize("due,in_flight,restarted", [(False, False, True), (True, False, False), (False, True, False)])
 def test_kafka_python_join_abandoned_by_the_client_is_restarted_by_the_next_poll(due, in_flight, restarted):
-    c = object.__new__(kbus._KafkaConsumer)
+    c = object.__new__(kafka_python.KafkaPythonConsumer)
     c.c, c._rejoin_poll = StuckKafkaPython(due, in_flight), False
-    with pytest.raises(KafkaErrors.RebalanceInProgressError):      # still deferred by the stage, as before
+    with pytest.raises(CommitDeferred):                            # still deferred by the stage, as before
         c.commit()
     assert c.c._coordinator.rejoins == int(restarted)
     c.poll(10, 0.1)
     c.poll(10, 0.1)
-    long_poll = int(kbus._KafkaConsumer.REJOIN_POLL_S * 1000)
+    long_poll = int(kafka_python.KafkaPythonConsumer.REJOIN_POLL_S * 1000)
     assert c.c.polls == ([long_poll, 100] if restarted else [100, 100])   # one long poll runs the join to its end
+
+
+class RefusingKafkaPython(StuckKafkaPython):
+    def __init__(self, error: Exception) -> None:
+        super().__init__(due=True)
+        self.error = error
+
+    def commit(self):
+        raise self.error
+
+
+@pytest.mark.parametrize("error, deferred", [
+    (KafkaErrors.RebalanceInProgressError("rebalancing"), True), (KafkaErrors.CommitFailedError("left the group"), True),
+    (KafkaErrors.IllegalGenerationError("old generation"), True), (KafkaErrors.UnknownMemberIdError("unknown"), True),
+    (KafkaErrors.TopicAuthorizationFailedError("denied"), False), (ConnectionError("gone"), False)])
+def test_kafka_python_commit_errors_map_to_the_bus_contract(error, deferred):
+    """The stage catches CommitDeferred by type: kafka-python's rebalance errors become it (the
+    original kept as the cause), every other error stays what it was."""
+    c = object.__new__(kafka_python.KafkaPythonConsumer)
+    c.c, c._rejoin_poll = RefusingKafkaPython(error), False
+    with pytest.raises(CommitDeferred if deferred else type(error)) as caught:
+        c.commit()
+    if deferred:
+        assert caught.value.__cause__ is error and type(error).__name__ in str(caught.value)

@@ -89,7 +89,7 @@ def test_config_fields_for_observability_and_state():
 
 
 def test_kafka_credentials_from_environment():
-    from core.bus.kafka import client_options, redacted
+    from core.bus.kafka_settings import client_options, redacted
     cfg = parse({"bus": {"kafka": {"security_protocol": "SASL_SSL"}}})
     env = {"WARDEN_KAFKA_SASL_USERNAME": "warden", "WARDEN_KAFKA_SASL_PASSWORD": "pw",
            "WARDEN_KAFKA_SASL_MECHANISM": "SCRAM-SHA-512", "WARDEN_KAFKA_SSL_CAFILE": "/etc/ca.pem"}
