@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import zlib
 
-from agent.http.types import HttpError
+from core.http import HttpError
 
 GZIP_ENCODINGS = ("gzip", "x-gzip")
 

@@ -106,7 +106,7 @@ def cross_validate(data_dir, detector: str = "novelty", grid: dict[str, list] | 
     configs = expand(DEFAULT_GRIDS.get(detector, {}) if grid is None else grid)
     cache = StreamCache(cache_dir)
     t0 = time.perf_counter()
-    from agent.progress import track
+    from core.progress import track
     streams = [cache.streams(detector, c, data) for c in track(configs, "NAB score streams per option set",
                                                                  enabled=progress)]
     cv = CrossValidation(detector, configs)

@@ -32,10 +32,10 @@ from typing import Sequence
 
 import numpy as np
 
-from agent.event import Event
-from agent.registry import register
-from detectors.metrics.common import (RunResult, SeriesTable, SeriesTableDetector, extract, halflife_alpha, njit,
-                                      unscored)
+from core.event import Event
+from core.registry import register
+from detectors.metrics.common import RunResult, SeriesTable, SeriesTableDetector, halflife_alpha, njit, unscored
+from detectors.metrics.columns import extract
 from detectors.metrics.config import ScaleFloorConfig
 
 # state columns

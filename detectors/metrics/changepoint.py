@@ -22,10 +22,11 @@ from typing import Sequence
 
 import numpy as np
 
-from agent.event import Event
-from agent.registry import register
+from core.event import Event
+from core.registry import register
 from detectors.metrics.baseline import _robust_init
-from detectors.metrics.common import RunResult, SeriesTable, SeriesTableDetector, extract, halflife_alpha, njit
+from detectors.metrics.common import RunResult, SeriesTable, SeriesTableDetector, halflife_alpha, njit
+from detectors.metrics.columns import extract
 from detectors.metrics.config import ScaleFloorConfig
 
 N, MU, SIG, GP, GN, FAST, LAST, NAN, LATE, BUFN, WARM, FIRST, CHANGES = range(13)

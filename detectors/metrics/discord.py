@@ -28,9 +28,10 @@ from typing import Sequence
 
 import numpy as np
 
-from agent.event import Event
-from agent.registry import register
-from detectors.metrics.common import RunResult, SeriesTable, SeriesTableDetector, extract, halflife_alpha, njit
+from core.event import Event
+from core.registry import register
+from detectors.metrics.common import RunResult, SeriesTable, SeriesTableDetector, halflife_alpha, njit
+from detectors.metrics.columns import extract
 from detectors.metrics.suppression import push_ring, suppress_damp
 from detectors.metrics.config import CalibrationConfig, ScaleFloorConfig
 

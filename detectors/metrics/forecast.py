@@ -9,7 +9,7 @@ points): raw score = |residual| / (1.2533 x scale) — a robust z of the forecas
 (``rate_target``) give the score.
 
 The model comes from a saved artifact (``model_path``, written by ``detectors.metrics.train`` /
-``warden train metric-model``: versioned and checksummed with agent.snapshot, verified on load)
+``warden train metric-model``: versioned and checksummed with core.snapshot, verified on load)
 or, without one, is trained by the detector itself once ``fit_after`` windows have been learned
 (pooled over its series, fixed seed, ``fit_epochs`` epochs) and then frozen. Inference is batched
 over every series of a batch in one forward pass, on ``device`` (``auto``: cuda when available).
@@ -27,10 +27,11 @@ from typing import Sequence
 
 import numpy as np
 
-from agent.event import Event
-from agent.registry import register
-from agent.snapshot import pack, unpack
-from detectors.metrics.common import MetricDetector, RunResult, extract, halflife_alpha, njit, unscored
+from core.event import Event
+from core.registry import register
+from core.snapshot import pack, unpack
+from detectors.metrics.common import MetricDetector, RunResult, halflife_alpha, njit, unscored
+from detectors.metrics.columns import extract
 from detectors.metrics.config import CalibrationConfig
 
 ARTIFACT_KIND = "model.metric-forecast"
@@ -118,7 +119,7 @@ def fit_net(W: np.ndarray, y: np.ndarray, *, window: int, hidden: int, epochs: i
     loss_fn = torch.nn.SmoothL1Loss()
     n = len(X)
     losses = []
-    from agent.progress import Bar
+    from core.progress import Bar
     bar = Bar(f"train forecaster ({device})", epochs * max(1, math.ceil(n / batch_size)), enabled=progress)
     net.train()
     for ep in range(epochs):

@@ -4,7 +4,7 @@
 a directory; columns ``timestamp,value`` like NAB, or ``value`` alone), cuts each series into
 windows of ``window`` values with the next value as target, trains the MLP of
 ``detectors.metrics.forecast`` (on cuda when ``device`` is auto and a GPU is present; rich progress
-bar) and writes a versioned, checksummed artifact (agent.snapshot) that the ``forecast`` detector
+bar) and writes a versioned, checksummed artifact (core.snapshot) that the ``forecast`` detector
 loads with ``model_path``. Returns a summary dict (path, device, epochs, windows, loss, checksum).
 """
 from __future__ import annotations

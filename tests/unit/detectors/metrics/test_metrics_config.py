@@ -5,9 +5,9 @@ import math
 
 import pytest
 
-from agent import registry
-from agent.errors import ConfigError
-from agent.names import (GPU_MEMORY_USED, GPU_TEMPERATURE, GPU_UTILIZATION, GPU_XID_ERRORS, HTTP_SERVER_DURATION,
+from core import registry
+from core.errors import ConfigError
+from core.names import (GPU_MEMORY_USED, GPU_TEMPERATURE, GPU_UTILIZATION, GPU_XID_ERRORS, HTTP_SERVER_DURATION,
                          HTTP_SERVER_ERRORS, HTTP_SERVER_REQUESTS, TRAIN_STEP_DURATION)
 from detectors.metrics.common import MetricDetector
 from detectors.metrics.config import SEVERITIES, CalibrationConfig, MetricConfig, ScaleFloorConfig

@@ -4,8 +4,8 @@ import math
 import numpy as np
 import pytest
 
-from agent import registry
-from agent.snapshot import SnapshotError
+from core import registry
+from core.snapshot import SnapshotError
 from detectors.metrics.common import MetricDetector
 from metric_streams import STEP, ev, interleave, series_events
 

@@ -3,8 +3,8 @@ forecast detector loads; tampering or a version mismatch is refused."""
 import numpy as np
 import pytest
 
-from agent import registry
-from agent.snapshot import SnapshotError, pack
+from core import registry
+from core.snapshot import SnapshotError, pack
 from detectors.metrics import forecast, train
 from metric_streams import series_events
 
