@@ -7,7 +7,7 @@ Only handler time counts: a request is admitted after its body has arrived, so h
 the server's event loop only (no lock)."""
 from __future__ import annotations
 
-from agent.http.types import HttpError
+from core.http import HttpError
 
 RETRY_AFTER_S = 1
 

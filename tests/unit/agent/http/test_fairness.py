@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import requests
 
-from agent.http.server import Request, Response
+from core.http import Request, Response
 
 ONE = "first-client-token-0123456789"
 TWO = "second-client-token-0123456789"
