@@ -71,6 +71,9 @@ def main() -> int:
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--slow-clients", type=int, default=200)
     ap.add_argument("--workers", type=int, default=4, help="concurrent attackers")
+    ap.add_argument("--attacker-nice", type=int, default=5,
+                    help="attacker threads run this many nice levels below the server and the good client, as "
+                         "attackers on other machines would not take the server's CPU (0: same priority)")
     ap.add_argument("--idle-probes", type=int, default=300, help="good requests before the attack starts")
     ap.add_argument("--window-s", type=float, default=5.0,
                     help="alternate attack and idle windows of this length (0: attack in one go)")
@@ -97,7 +100,7 @@ def main() -> int:
                 time.sleep(0.2)
             c0, rss0 = t.counters(), t.rss()
             idle_before = prober.count("idle")
-            slow = http_attack.SlowClients(host, port, token, a.slow_clients)
+            slow = http_attack.SlowClients(host, port, token, a.slow_clients, a.attacker_nice)
             slow.start()
             prober.phase = "attack"
             t0 = time.monotonic()
@@ -111,7 +114,7 @@ def main() -> int:
             gate = http_attack.Gate()
             result: list[http_attack.Outcome] = []
             attacker = threading.Thread(target=lambda: result.append(
-                http_attack.attack(attacks, host, port, token, a.workers, gate)), daemon=True)
+                http_attack.attack(attacks, host, port, token, a.workers, gate, a.attacker_nice)), daemon=True)
             attacker.start()
             windows = Windows(a.window_s)
             while attacker.is_alive():
@@ -149,7 +152,7 @@ def main() -> int:
     total = out.sent + slow.opened + r.files
     print(f"\ninputs: {total} = {out.sent} HTTP requests + {slow.opened} slow-client connections + "
           f"{r.files} replay files ({r.records} records) in {took:.0f} s: {windows.attack_s:.0f} s of attack "
-          f"({out.sent / max(windows.attack_s, 1e-9):.0f} requests/s from {a.workers} attackers, with "
+          f"({out.sent / max(windows.attack_s, 1e-9):.0f} requests/s from {a.workers} attackers at nice +{a.attacker_nice}, with "
           f"{a.slow_clients} slow clients held) alternating with {windows.idle_s:.0f} s idle")
     print("HTTP answers: " + ", ".join(f"{k}={v}" for k, v in sorted(out.codes.items(), key=lambda kv: str(kv[0]))))
     print(f"5xx answers (not counting /readyz's 503): {fivexx}" + ("" if not fivexx else " by class: " + dict(out.by_kind_5xx).__repr__()))

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import http.client
+import os
 import socket
 import threading
 from collections import Counter
@@ -118,8 +119,17 @@ class Gate:
             self._cond.wait_for(lambda: self._inflight == 0, timeout)
 
 
+def lower_priority(by: int) -> None:
+    """Raise the calling thread's nice value by `by` (Linux: setpriority on a thread id affects that
+    thread alone)."""
+    if by:
+        tid = threading.get_native_id()
+        os.setpriority(os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + by))
+
+
 def attack(attacks: list[Attack], host: str, port: int, token: str, workers: int = 6,
-           gate: Gate | None = None) -> Outcome:
+           gate: Gate | None = None, nice: int = 0) -> Outcome:
+    """Send every attack from `workers` threads, each `nice` levels below the calling thread."""
     out = Outcome()
 
     def one(a: Attack) -> None:
@@ -131,7 +141,7 @@ def attack(attacks: list[Attack], host: str, port: int, token: str, workers: int
             if gate is not None:
                 gate.leave()
         out.add(a, status, body)
-    with ThreadPoolExecutor(workers) as ex:
+    with ThreadPoolExecutor(workers, initializer=lower_priority, initargs=(nice,)) as ex:
         list(ex.map(one, attacks))
     return out
 
@@ -141,9 +151,9 @@ class SlowClients(threading.Thread):
     opening a new one whenever the server closes one; counts the connections opened. While
     `paused` is set, it holds none."""
 
-    def __init__(self, host: str, port: int, token: str, n: int = 200) -> None:
+    def __init__(self, host: str, port: int, token: str, n: int = 200, nice: int = 0) -> None:
         super().__init__(daemon=True)
-        self.host, self.port, self.token, self.n = host, port, token, n
+        self.host, self.port, self.token, self.n, self.nice = host, port, token, n, nice
         self.opened = 0
         self.stop_event = threading.Event()
         self.paused = threading.Event()
@@ -161,6 +171,7 @@ class SlowClients(threading.Thread):
             return None
 
     def run(self) -> None:
+        lower_priority(self.nice)
         socks = [self._open(i) for i in range(self.n)]
         while not self.stop_event.wait(0.5):
             if self.paused.is_set():
