@@ -9,7 +9,9 @@ against the server's own counters, and per replayed record), server RSS before/a
 p50/p99 latency of a good client's ingest requests while idle and while under attack (goal: p99
 within 2x), with 200 slow clients held open during the attack. Attack windows alternate with idle
 windows of the same length (`--window-s`), so both phases see the same load of a shared machine;
-the attack rate achieved (requests/s during attack windows) is printed with them.
+the attacker threads run `--attacker-nice` levels below the server and the good client (attackers
+on other machines would not take the server's CPU); the attack rate achieved (requests/s during
+attack windows) is printed with the latencies.
 """
 from __future__ import annotations
 
