@@ -18,7 +18,7 @@ SHARED_DEFAULTS = {
     "seasonal": (7.0, "medium", 2.0, []),
     "changepoint": (12.0, "medium", 0.0, []),
     "novelty": (0.1, "medium", 3.0, []),
-    "discord": (1.6, "medium", 3.0, []),
+    "discord": (2.8, "medium", 3.0, []),
     "pyod_window": (1.5, "medium", 2.0, []),
     "forecast": (8.0, "medium", 2.0, []),
     "ensemble": (1.0, "medium", 2.0, []),
