@@ -111,6 +111,9 @@ class HttpConfig:
     max_header_bytes: int = 16 << 10     # request head size cap
     max_connections: int = 1000          # concurrent connections + requests (503 beyond)
     max_inflight_per_client: int = 16    # one client's requests in the handlers at once (429 beyond); 0 = off
+    # HTTP parser h11 (Python) | httptools (C) and event loop asyncio | uvloop (C); auto: the C one when installed
+    parser: str = "auto"
+    loop: str = "auto"
 
     def validate(self) -> None:
         from agent.http.auth import parse_tokens
@@ -125,6 +128,8 @@ class HttpConfig:
             raise ValueError("client_ca (mTLS) needs tls_cert and tls_key")
         if self.rate_limit_rps < 0 or self.rate_limit_burst < 0 or self.max_inflight_per_client < 0:
             raise ValueError("rate limits and max_inflight_per_client must be >= 0")
+        if self.parser not in ("auto", "h11", "httptools") or self.loop not in ("auto", "asyncio", "uvloop"):
+            raise ValueError("parser must be auto, h11 or httptools; loop auto, asyncio or uvloop")
         if self.ui_redaction not in ("none", "secrets", "full"):
             raise ValueError("ui_redaction must be none, secrets or full")
 

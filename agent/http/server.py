@@ -14,7 +14,9 @@ core.http), so every component's routes work unchanged.
 - rate limit per client (429 + Retry-After), at most `max_inflight_per_client` requests of one
   client in the handlers at once (429 + Retry-After beyond; agent.http.fairness); body cap checked while reading (413), gzip request
   bodies decoded with a cap (413), header/body/idle deadlines (`head_timeout_s`, `body_timeout_s`,
-  `idle_timeout_s`), request heads over `max_header_bytes` refused (400);
+  `idle_timeout_s`), request heads over `max_header_bytes` refused (431, counted);
+- the HTTP parser (`parser`: h11 in Python, or httptools, llhttp in C) and the event loop (`loop`:
+  asyncio or uvloop); `auto` takes the C one when its wheel is installed (README, "Robustness");
 - `/metrics` (Prometheus, prometheus_client), `/openapi.json` (every route), `/healthz` (the
   process serves), `/readyz` (readiness checks registered by the pipeline: 503 when one fails);
 - nothing secret is logged: no headers, no bodies, no query strings; a handler's unexpected
@@ -23,6 +25,7 @@ core.http), so every component's routes work unchanged.
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import logging
 import socket
 import ssl
@@ -36,13 +39,29 @@ from agent.http.auth import Authenticator, check_exposure, parse_tokens
 from agent.http.fairness import InflightLimiter
 from agent.http.ratelimit import RateLimiter
 from agent.http.routing import RouteTable, match_template
-from agent.http.transport import counting_ssl_context, head_deadline_protocol
+from agent.http.transport import HeadGuard, counting_ssl_context, head_deadline_protocol
 from core.http import Handler, HttpError, Request, Response
 
 __all__ = ["HttpError", "HttpServer", "Handler", "RateLimiter", "Request", "Response", "match_template"]
 
 log = logging.getLogger("warden.http")
 ReadinessCheck = Callable[[], "tuple[bool, str]"]
+PARSERS, LOOPS = ("auto", "h11", "httptools"), ("auto", "asyncio", "uvloop")
+
+
+def resolve(choice: str, fast: str, fallback: str) -> str:
+    """`auto` is `fast` when its package is installed (a C extension: some platforms lack the
+    wheel), else `fallback`; an explicit choice stays (and fails at start when not installed)."""
+    if choice != "auto":
+        return choice
+    return fast if importlib.util.find_spec(fast) is not None else fallback
+
+
+def guarded_protocol(parser: str, guard: HeadGuard) -> type:
+    if resolve(parser, "httptools", "h11") == "httptools":
+        from agent.http.httptools_transport import head_guarded_httptools
+        return head_guarded_httptools(guard)
+    return head_deadline_protocol(guard)
 
 
 class HttpServer:
@@ -52,7 +71,11 @@ class HttpServer:
                  counters=None, tokens: dict | None = None, allow_unauthenticated: bool = True,
                  max_decompressed_bytes: int = 16 << 20, head_timeout_s: float = 10.0,
                  body_timeout_s: float = 30.0, idle_timeout_s: float = 5.0, max_header_bytes: int = 16 << 10,
-                 max_connections: int = 1000, max_inflight_per_client: int = 16) -> None:
+                 max_connections: int = 1000, max_inflight_per_client: int = 16, parser: str = "auto",
+                 loop: str = "auto") -> None:
+        if parser not in PARSERS or loop not in LOOPS:
+            raise ValueError(f"parser must be one of {PARSERS} and loop one of {LOOPS}")
+        self.parser, self.loop = parser, loop
         self.host, self.port = host, port
         self.max_body_bytes = max_body_bytes
         self.token = token
@@ -93,7 +116,8 @@ class HttpServer:
                   max_decompressed_bytes=g("max_decompressed_bytes", 16 << 20), head_timeout_s=g("head_timeout_s", 10.0),
                   body_timeout_s=g("body_timeout_s", 30.0), idle_timeout_s=g("idle_timeout_s", 5.0),
                   max_header_bytes=g("max_header_bytes", 16 << 10), max_connections=g("max_connections", 1000),
-                  max_inflight_per_client=g("max_inflight_per_client", 16))
+                  max_inflight_per_client=g("max_inflight_per_client", 16), parser=g("parser", "auto"),
+                  loop=g("loop", "auto"))
         try:
             check_exposure(srv.host, srv.tokens, bool(srv.client_ca), srv.allow_unauthenticated)
         except ValueError as e:
@@ -183,7 +207,9 @@ class HttpServer:
         app = WardenApp(Surface(self.table, Authenticator(self.tokens), self.limiter, self.limits, self.counters,
                                 self.open_paths, self.open_prefixes, InflightLimiter(self.max_inflight_per_client)))
         ctx = self.ssl_context()
-        protocol = head_deadline_protocol(self.head_timeout_s, lambda: self.counters.inc("http.head_timeouts"))
+        guard = HeadGuard(self.head_timeout_s, self.max_header_bytes, lambda: self.counters.inc("http.head_timeouts"),
+                          lambda: self.counters.inc("http.head_too_large"))
+        protocol = guarded_protocol(self.parser, guard)
         config = uvicorn.Config(
             app, http=protocol, loop="asyncio", lifespan="off", ws="none", interface="asgi3",
             timeout_keep_alive=self.idle_timeout_s, timeout_graceful_shutdown=2,
@@ -205,7 +231,13 @@ class HttpServer:
 
     def _serve(self) -> None:
         assert self._server is not None and self._sock is not None
-        asyncio.run(self._server.serve(sockets=[self._sock]))
+        if resolve(self.loop, "uvloop", "asyncio") == "uvloop":
+            import uvloop
+            factory = uvloop.new_event_loop
+        else:
+            factory = asyncio.new_event_loop
+        with asyncio.Runner(loop_factory=factory) as runner:
+            runner.run(self._server.serve(sockets=[self._sock]))
 
     def close(self) -> None:
         if self._server is None:

@@ -80,11 +80,13 @@ def main() -> int:
     ap.add_argument("--window-s", type=float, default=5.0,
                     help="alternate attack and idle windows of this length (0: attack in one go)")
     ap.add_argument("--log", help="copy the server's log here")
+    ap.add_argument("--parser", default="auto", choices=("auto", "h11", "httptools"), help="the server's http.parser")
+    ap.add_argument("--loop", default="auto", choices=("auto", "asyncio", "uvloop"), help="the server's http.loop")
     a = ap.parse_args()
     token = secrets.token_hex(16)
     with tempfile.TemporaryDirectory(prefix="warden-robust-") as tmp:
         work = Path(tmp)
-        t = Target(work, token)
+        t = Target(work, token, a.parser, a.loop)
         try:
             t.wait_ready()
             host, port = "127.0.0.1", t.port

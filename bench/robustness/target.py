@@ -15,7 +15,7 @@ import requests
 
 CONFIG = """\
 data_dir: {data_dir}
-http: {{enabled: true, host: 127.0.0.1, port: {port}, rate_limit_rps: 0, max_body_bytes: 4194304}}
+http: {{enabled: true, host: 127.0.0.1, port: {port}, rate_limit_rps: 0, max_body_bytes: 4194304, parser: {parser}, loop: {loop}}}
 collectors:
   otlp/default: {{}}
   http_ingest/default: {{}}
@@ -31,12 +31,12 @@ def free_port() -> int:
 
 
 class Target:
-    def __init__(self, workdir: Path, token: str) -> None:
+    def __init__(self, workdir: Path, token: str, parser: str = "auto", loop: str = "auto") -> None:
         self.workdir, self.token = workdir, token
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         conf = workdir / "warden.yaml"
-        conf.write_text(CONFIG.format(data_dir=workdir / "data", port=self.port))
+        conf.write_text(CONFIG.format(data_dir=workdir / "data", port=self.port, parser=parser, loop=loop))
         self.log_path = workdir / "server.log"
         env = {**os.environ, "WARDEN_HTTP_TOKEN": token, "PYTHONUNBUFFERED": "1"}
         self.proc = subprocess.Popen([sys.executable, "-c", "from agent.cli import main; main()", "-c", str(conf), "run"],
