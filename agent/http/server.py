@@ -1,4 +1,4 @@
-"""warden's HTTP server: uvicorn (ASGI, h11) under warden's own routing and auth, in a thread.
+"""warden's HTTP server: uvicorn (httptools + uvloop, or h11 + asyncio) under warden's routing and auth, in a thread.
 
 Why uvicorn + starlette: uvicorn is the maintained reference ASGI server — an asyncio event loop
 with h11's strict HTTP/1.1 parser (chunked bodies, HEAD, pipelining, bounded request heads),
