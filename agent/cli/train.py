@@ -21,16 +21,17 @@ def train() -> None:
 @click.option("--out", type=click.Path(dir_okay=False), default=None,
               help="Artifact path (default: the packaged model under detectors/guard/model/).")
 @click.option("--limit", type=int, default=None, help="Train on at most this many rows.")
-@click.option("--embeddings/--no-embeddings", default=False, show_default=True,
-              help="Also fit the joint MiniLM stage (embeds every window: hours on a small CPU, minutes on a GPU).")
+@click.option("--embeddings/--no-embeddings", default=True, show_default=True,
+              help="Fit the MiniLM sentence head (embeds every row once: ~25 min on a busy 2-core CPU, "
+                   "instant with a filled --embed-cache).")
 @click.option("--embed-cache", type=click.Path(dir_okay=False), default=None,
-              help="npz file keeping window embeddings between runs.")
+              help="npz file keeping the embeddings between runs (e.g. bench/out/guard/minilm-128.npz).")
 @DEVICE
 def prompt_guard(data, out, limit, embeddings, embed_cache, device) -> None:
-    """The prompt-injection / jailbreak guard (lexical stage; optional joint MiniLM stage)."""
-    from detectors.guard.train import TrainConfig, main
+    """The prompt-injection / jailbreak guard (model 4: char n-gram TF-IDF + MiniLM sentence head)."""
+    from detectors.guard.text_train import TextTrainConfig, main
     emit_json(main(data, out, device=device, limit=limit, embed_cache=embed_cache,
-                   cfg=TrainConfig(embeddings=embeddings)))
+                   cfg=TextTrainConfig(embeddings=embeddings)))
 
 
 @train.command("metric-model")
