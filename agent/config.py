@@ -23,8 +23,8 @@ from typing import Any
 
 import yaml
 
-from agent.component import build_config
-from agent.errors import ConfigError
+from core.component import build_config
+from core.errors import ConfigError
 
 
 @dataclass
@@ -41,7 +41,7 @@ class BusConfig:
     fetch_max_wait_ms: int = 100
     # client options, by kafka-python's names (security_protocol, sasl_*, ssl_*, session_timeout_ms, ...):
     # translated for the librdkafka clients; one with no librdkafka equivalent is an error at load
-    # (agent.bus.options)
+    # (core.bus.options)
     kafka: dict = field(default_factory=dict)
     # confluent = librdkafka (confluent-kafka): ~3x less CPU per record than kafka-python, measured
     producer_client: str = "confluent"          # confluent | kafka-python
@@ -62,7 +62,7 @@ class BusConfig:
             raise ValueError(f"consumer_client must be kafka-python or confluent, got {self.consumer_client!r}")
         if not isinstance(self.kafka, dict):
             raise ValueError("kafka must be a mapping of kafka-python option names to values")
-        from agent.bus.options import check
+        from core.bus.options import check
         check(self.kafka, self.producer_client, self.consumer_client)
 
 

@@ -11,8 +11,8 @@ from typing import Any, Callable
 
 import yaml
 
-from agent import registry
-from agent.errors import WardenError
+from core import registry
+from core.errors import WardenError
 
 
 def _collect(errors: list[str], fn: Callable[[], Any], where: str = "") -> Any:
@@ -83,7 +83,7 @@ def _check_http(cfg) -> None:
 
 def _check_policies(errors: list[str], paths, responders: dict) -> int:
     """Each policy and each of its routes on its own."""
-    from rules.policy import BUILTIN_DIR, PolicySet, _policy
+    from policy.policies import BUILTIN_DIR, PolicySet, _policy
     n = 0
     files: list[Path] = []
     for p in (paths if isinstance(paths, list) else [str(BUILTIN_DIR)]):

@@ -12,10 +12,10 @@ import time
 
 from agent.config import WardenConfig
 from agent.http.server import HttpServer
-from agent.lifecycle.memory import tuned_gc
+from core.memory import tuned_gc
 from agent.runtime import Runtime
 from agent.stages import STAGES, stage_class
-from rules.policy import PolicySet
+from policy.policies import PolicySet
 
 log = logging.getLogger("warden.pipeline")
 
@@ -27,24 +27,22 @@ class Pipeline:
         self.cfg = cfg
         self.rt = runtime or Runtime(cfg)
         self.rt.create_topics()
-        if getattr(self.rt, "_state", None) is None and getattr(cfg.pipeline, "state", "sqlite") == "kafka":
-            from agent.state_kafka import create_state_store   # shared state for replicas on any host
-            self.rt._state = create_state_store(cfg)
-        if getattr(cfg.pipeline, "tracing", "none") != "none":
-            from agent.observability import tracing
+        self.rt.share_state()
+        if cfg.pipeline.tracing != "none":
+            from core.observability import tracing
             if not tracing.enabled():
                 tracing.setup(cfg.pipeline.tracing, cfg.pipeline.tracing_endpoint)
-        from agent.observability import logs as _logs
-        _logs.configure_root(getattr(cfg.pipeline, "log_format", "text"))
+        from core.observability import logs as _logs
+        _logs.configure_root(cfg.pipeline.log_format)
         self.http = None
         want_http = cfg.http.enabled if http is None else http
-        if want_http and ("collect" in stages or getattr(cfg.http, "metrics", False)):
+        if want_http and ("collect" in stages or cfg.http.metrics):
             self.http = HttpServer.from_config(cfg.http, counters=self.rt.counters)
-            if getattr(cfg.http, "metrics", False):
+            if cfg.http.metrics:
                 self.http.add_metrics_route()
             from agent.alertmanager.api import for_config as alertmanager_api
             self.http.add_routes(alertmanager_api(cfg).routes())    # /api/v2/*: amtool, Grafana, Karma
-            if getattr(cfg.http, "ui", False):
+            if cfg.http.ui:
                 from agent.ui import UiOptions, install
                 install(self.http, cfg, self.rt.store, options=UiOptions(redaction=cfg.http.ui_redaction),
                         counters=self.rt.counters)
@@ -97,7 +95,7 @@ class Pipeline:
         self.start()
         threads = [threading.Thread(target=self._loop, args=(s,), name=f"warden-{s.name}", daemon=True)
                    for s in self.stages]
-        with tuned_gc(getattr(self.cfg.pipeline, "gc_threshold", 0)):
+        with tuned_gc(self.cfg.pipeline.gc_threshold):
             for t in threads:
                 t.start()
             try:

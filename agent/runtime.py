@@ -9,12 +9,12 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any, Callable
 
-from agent import codec, registry
-from agent.bus import create_bus
+from core import codec, registry
+from core.bus import create_bus
 from agent.config import WardenConfig
-from agent.counters import COUNTERS, Counters
-from agent.names import TOPICS
-from agent.state import StateStore
+from core.counters import COUNTERS, Counters
+from core.names import TOPICS
+from core.state import StateStore
 
 
 RAW_LIMIT = 4096
@@ -88,9 +88,22 @@ class Runtime:
             self._state = StateStore(Path(self.cfg.data_dir) / "state.db")
         return self._state
 
+    def share_state(self) -> None:
+        """`pipeline.state: kafka`: the stages' state is the compacted topic replicas on any host
+        share, unless a state store was given to this runtime."""
+        if self._state is None and self.cfg.pipeline.state == "kafka":
+            from core.state_kafka import create_state_store
+            self._state = create_state_store(self.cfg)
+
+    def invalidate_state(self, partitions: set[int]) -> None:
+        """Partitions newly assigned to a stage: a shared state store re-reads what other replicas
+        wrote for them before it is used (a state store not opened yet has nothing to re-read)."""
+        if self._state is not None:
+            self._state.invalidate(partitions)
+
     @cached_property
     def store(self):
-        from agent.stores import create_store
+        from core.stores import create_store
         s = create_store(self.cfg)
         s.start()
         return s

@@ -16,7 +16,7 @@ import time
 
 
 def findings(n: int, entities: int, addresses: int) -> list:
-    from agent.event import Finding
+    from core.event import Finding
     kinds = (("baseline/default", "gpu.memory.used", ()), ("gpu_memory_leak/default", "gpu.memory.used", ()),
              ("sigma/default", "console-login-failure", ("attack.credential-access",)))
     out = []
@@ -32,9 +32,9 @@ def findings(n: int, entities: int, addresses: int) -> list:
 
 
 def run(n: int, entities: int, addresses: int) -> dict:
-    from agent import codec
+    from core import codec
     from agent.config import parse
-    from agent.counters import Counters
+    from core.counters import Counters
     from agent.runtime import Runtime
     from agent.stages.decide import DecideStage
     cfg = parse({"data_dir": tempfile.mkdtemp(prefix="warden-bench-decide-")})

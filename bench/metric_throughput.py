@@ -15,7 +15,7 @@ import numpy as np
 
 
 def make_events(n: int, series: int, seed: int = 0):
-    from agent.event import Event
+    from core.event import Event
     rng = np.random.default_rng(seed)
     vals = 50 + 5 * rng.standard_normal(n)
     per = max(1, n // series)
@@ -79,7 +79,7 @@ def main(argv=None) -> dict:
         os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})  # one core
     except (AttributeError, OSError):
         pass
-    from agent import registry
+    from core import registry
     events = make_events(args.n, args.series)
     out = {}
     for typ in args.detectors.split(","):

@@ -1,1 +1,1 @@
-"""Collectors: one module per source. Each turns its input into agent.event.Event."""
+"""Collectors: one module per source. Each turns its input into core.event.Event."""

@@ -17,8 +17,8 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any, Callable, ClassVar, Sequence
 
-from agent.event import Event
-from agent.event_bounds import out_of_bounds
+from core.event import Event
+from core.event_bounds import out_of_bounds
 from collectors.base import Emitter
 from collectors.formats import FormatError, parse_record, resolve
 
@@ -121,7 +121,7 @@ def _one(record: Any, formats: Sequence[str], source: str, where: str, check_dep
 
 
 def _bounded(o: Outcome) -> Outcome:
-    """`o`, or `o` refused when one of its events carries a value no sink holds (agent.event_bounds)."""
+    """`o`, or `o` refused when one of its events carries a value no sink holds (core.event_bounds)."""
     for ev in o.events:
         why = out_of_bounds(ev)
         if why is not None:

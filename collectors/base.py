@@ -4,13 +4,17 @@ The collect stage calls `collector.bind(emitter)` and then `start()`. A collecto
 `emitter.emit(event)` for each event and `emitter.dead_letter(raw, reason)` for input it cannot
 turn into events: nothing is dropped silently. Pull-style collectors (file replay) also implement
 `run_once()`, which reads everything available and returns the number of records read.
+
+A bounded collector (one input, read to its end: replay, scenario) reports its own completion:
+it sets `finished` once its input is read (`first_run()` does it for those that read everything
+in one call). The collect stage then calls its `run_once()` no more, and a drain can end.
 """
 from __future__ import annotations
 
 from typing import Any, ClassVar, Protocol
 
-from agent.component import Component
-from agent.event import Event
+from core.component import Component
+from core.event import Event
 
 
 class Emitter(Protocol):
@@ -36,7 +40,9 @@ class Collector(Component):
     def __init__(self, *a, **kw) -> None:
         super().__init__(*a, **kw)
         self.emitter: Emitter | None = None
-        self._done = False
+        #: set by the collector itself once its bounded input is read to the end; never set on an
+        #: unbounded one. Clearing it asks a bounded collector to read its input again (tests).
+        self.finished = False
 
     def bind(self, emitter: Emitter) -> None:
         self.emitter = emitter
@@ -46,13 +52,14 @@ class Collector(Component):
         return 0
 
     def first_run(self) -> bool:
-        """For bounded collectors that read their input once: True on the first run_once(), False
-        after; raises if the collector was never bound to an emitter."""
-        if self._done:
+        """For bounded collectors that read their whole input in one run_once(): True on the
+        first call, which marks the collector `finished`; False after. Raises if the collector
+        was never bound to an emitter."""
+        if self.finished:
             return False
         if self.emitter is None:
             raise RuntimeError(f"{self.name}: run_once() before bind()")
-        self._done = True
+        self.finished = True
         return True
 
     def routes(self) -> dict[tuple[str, str], Any]:

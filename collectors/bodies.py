@@ -17,7 +17,7 @@ from typing import Any
 
 import orjson
 
-from agent.http.server import HttpError, Request
+from core.http import HttpError, Request
 
 GZIP_MAGIC = b"\x1f\x8b"
 JSON_TYPES = ("application/json", "text/json", "application/gzip", "application/x-gzip")

@@ -12,34 +12,15 @@ Formats register with @input_format("name"); modules under collectors/ register 
 """
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from typing import Any, Callable
 
-from agent.event import Event
+from core.event import Event
+from core.times import iso_to_epoch  # noqa: F401 - re-exported: the input formats parse times with it
 
 
 class FormatError(ValueError):
     pass
-
-
-_FRACTION = re.compile(r"\.(\d+)")
-
-
-def iso_to_epoch(s: str) -> float:
-    """An ISO-8601 time ('Z' or an offset; none = UTC; space for 'T'; fractions beyond
-    microseconds trimmed) -> epoch seconds. Raises ValueError."""
-    s = s.strip().replace(" ", "T", 1)
-    if s.endswith(("Z", "z")):
-        s = s[:-1] + "+00:00"
-    m = _FRACTION.search(s)
-    if m and len(m.group(1)) > 6:
-        s = s[:m.start(1)] + m.group(1)[:6] + s[m.end(1):]
-    dt = datetime.fromisoformat(s)
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=timezone.utc)
-    return dt.timestamp()
 
 
 Parser = Callable[[Any, str], list[Event]]
@@ -67,7 +48,7 @@ def input_format(name: str, *, detect: Callable[[Any], bool] | None = None, desc
 
 
 def get_format(name: str) -> InputFormat:
-    from agent.registry import load_builtins
+    from core.registry import load_builtins
     load_builtins()
     if name not in _formats:
         raise FormatError(f"unknown format {name!r} (known: {', '.join(sorted(_formats))}, auto)")
@@ -75,7 +56,7 @@ def get_format(name: str) -> InputFormat:
 
 
 def all_formats() -> dict[str, InputFormat]:
-    from agent.registry import load_builtins
+    from core.registry import load_builtins
     load_builtins()
     return dict(sorted(_formats.items()))
 

@@ -30,9 +30,9 @@ import time as _time
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from agent import names
-from agent.event import Event
-from agent.registry import register
+from core import names
+from core.event import Event
+from core.registry import register
 from collectors.base import Collector
 
 log = logging.getLogger(__name__)

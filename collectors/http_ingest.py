@@ -17,8 +17,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from agent.http.server import HttpError, Request, Response
-from agent.registry import register
+from core.http import HttpError, Request, Response
+from core.registry import register
 from collectors.base import Collector
 from collectors.formats import all_formats
 from collectors.ingest_route import Limits, handle_ingest

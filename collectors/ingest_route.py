@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from agent.http.server import HttpError, Request, Response
+from core.http import HttpError, Request, Response
 from collectors.accounting import Outcome, Tally, deliver, outcomes
 from collectors.base import Emitter
 from collectors.bodies import RAW_LIMIT, Broken, Document, documents

@@ -36,8 +36,8 @@ from typing import IO, Any, Iterable, Iterator
 
 import orjson
 
-from agent import codec
-from agent.registry import register
+from core import codec
+from core.registry import register
 from collectors.base import Collector
 from collectors.accounting import Tally, account
 from collectors.formats import get_format

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-from agent.deadletters import DeadLetter
+from core.deadletters import DeadLetter
 from collectors.accounting import outcomes
 from collectors.base import Collector
 

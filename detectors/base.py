@@ -7,7 +7,7 @@
   learns only from events that were not flagged (no poisoning) once past warm-up.
   Subclasses with vectorised paths override `process`; the result must equal the default's.
 - `snapshot(entity=None) -> bytes` / `restore(blob, entity=None)`: whole state or one entity's,
-  versioned (agent.snapshot). `dirty_entities()` lists entities changed since the last
+  versioned (core.snapshot). `dirty_entities()` lists entities changed since the last
   `mark_clean()`, so a checkpoint writes only what changed.
 """
 from __future__ import annotations
@@ -16,8 +16,8 @@ from typing import ClassVar, Iterable, Sequence
 
 import numpy as np
 
-from agent.component import Component
-from agent.event import Event, Finding
+from core.component import Component
+from core.event import Event, Finding
 
 
 class Detector(Component):

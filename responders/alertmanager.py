@@ -27,9 +27,9 @@ from dataclasses import dataclass, field
 
 import orjson
 
-from agent.alertmanager.model import AmAlert
-from agent.event import Alert
-from agent.registry import register
+from core.alertmanager import AmAlert
+from core.event import Alert
+from core.registry import register
 from responders.delivery import IDEMPOTENCY_HEADER, DeliveryConfigMixin, DeliveryError, idempotency_key, post
 from responders.http_notifier import HttpNotifier, check_http_url
 
@@ -113,7 +113,7 @@ class AlertmanagerResponder(HttpNotifier):
         if self._seeded or rt is None:
             return
         self._seeded = True
-        from agent.stores.base import AlertQuery
+        from core.stores.base import AlertQuery
         try:
             found = [a for status in ("firing", "acknowledged")
                      for a in rt.store.list_alerts(AlertQuery(status=status, limit=1000))]

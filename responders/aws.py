@@ -23,9 +23,9 @@ import re
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from agent.errors import ConfigError
-from agent.event import stable_id
-from agent.registry import register
+from core.errors import ConfigError
+from core.event import stable_id
+from core.registry import register
 from responders.base import Responder, ResponderError, alert_value
 
 OPERATIONS = ("deactivate_access_key", "attach_deny_policy", "revoke_sessions")

@@ -8,10 +8,10 @@ from __future__ import annotations
 import time
 from typing import Any, ClassVar
 
-from agent.component import Component
-from agent.errors import ConfigError
-from agent.event import Action, Alert, stable_id
-from rules.policy import lookup
+from core.component import Component
+from core.errors import ConfigError
+from core.event import Action, Alert, stable_id
+from core.lookup import lookup
 
 
 class ResponderError(Exception):

@@ -20,7 +20,6 @@ takes a product down. The responder refuses `kind: client` unless its config set
 from __future__ import annotations
 
 import hashlib
-import sqlite3
 import threading
 import time
 from dataclasses import dataclass, field
@@ -29,8 +28,9 @@ from typing import Any, ClassVar
 
 import orjson
 
-from agent.errors import ConfigError
-from agent.registry import register
+from core.errors import ConfigError
+from core.registry import register
+from core.sqlite import open_sqlite
 from responders.base import Responder, ResponderError, alert_value
 
 KINDS = ("end_user", "session", "api_key", "client", "fingerprint")
@@ -51,10 +51,8 @@ def key_digest(api_key: str) -> str:
 class BlockList:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        self.db = sqlite3.connect(str(self.path), check_same_thread=False, timeout=30)
-        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db = open_sqlite(self.path)
         self.db.execute("CREATE TABLE IF NOT EXISTS blocks (kind TEXT, value TEXT, reason TEXT, created REAL, "
                         "expires_at REAL, alert_id TEXT, PRIMARY KEY (kind, value))")
         self.db.commit()
@@ -151,7 +149,7 @@ class BlocklistResponder(Responder):
         if params.get("kind", DEFAULT_KIND) not in KINDS + ("user",):
             raise ConfigError(f"{where}: blocklist kind must be one of user, {', '.join(KINDS)}")
         if "ttl" in params:
-            from rules.policy import parse_duration
+            from core.durations import parse_duration
             parse_duration(params["ttl"], f"{where}.ttl")
 
     @property
@@ -203,7 +201,7 @@ class BlocklistResponder(Responder):
         self.rt.producer.send(self.rt.topic(self.config.topic), orjson.dumps(msg), str(msg.get("value", "")).encode())
 
     def execute(self, action, alert):
-        from rules.policy import parse_duration
+        from core.durations import parse_duration
         kind, v = self.value(alert, action.params)
         if not v:
             raise ResponderError(f"alert has no {kind} to block", retryable=False)

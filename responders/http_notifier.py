@@ -7,7 +7,7 @@ from typing import ClassVar
 
 import requests
 
-from agent.alertmanager.model import default_external_url
+from core.alertmanager import default_external_url
 from responders.base import Responder
 
 

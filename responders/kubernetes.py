@@ -25,9 +25,9 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from agent.errors import ConfigError
-from agent.event import stable_id
-from agent.registry import register
+from core.errors import ConfigError
+from core.event import stable_id
+from core.registry import register
 from responders.base import Responder, ResponderError, alert_value
 
 OPERATIONS = ("quarantine_pod", "label_pod", "cordon_node", "scale_to_zero", "delete_pod")

@@ -4,7 +4,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from agent.registry import register
+from core.registry import register
 from responders.base import Responder
 
 log = logging.getLogger("warden.notify")

@@ -25,10 +25,10 @@ from urllib.parse import quote
 
 import orjson
 
-from agent.alertmanager.model import generator_url
-from agent.event import Alert
-from agent.registry import register
-from agent.stores.base import iso
+from core.alertmanager import generator_url
+from core.event import Alert
+from core.registry import register
+from core.times import iso
 from responders.delivery import IDEMPOTENCY_HEADER, DeliveryConfigMixin, post
 from responders.http_notifier import HttpNotifier, check_http_url
 

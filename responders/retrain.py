@@ -20,7 +20,7 @@ from typing import Any, ClassVar
 import orjson
 import requests
 
-from agent.registry import register
+from core.registry import register
 from responders.base import Responder, ResponderError, SkipAction, alert_value
 from responders.webhook import sign
 

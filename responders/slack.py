@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 import requests
 
-from agent.registry import register
+from core.registry import register
 from responders.base import Responder
 from responders.delivery import IDEMPOTENCY_HEADER, DeliveryConfigMixin, idempotency_key, post
 

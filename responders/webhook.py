@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 
 import orjson
 
-from agent.alertmanager.model import AmAlert, common, group_key
-from agent.registry import register
+from core.alertmanager import AmAlert, common, group_key
+from core.registry import register
 from responders.delivery import IDEMPOTENCY_HEADER, DeliveryConfigMixin, idempotency_key, post
 from responders.http_notifier import HttpNotifier, check_http_url
 

@@ -1,1 +1,2 @@
-"""Rules: the policy engine and the built-in rule files (Sigma detection rules, response policies)."""
+"""Rules as data: the built-in response policies (policies/) and warden's Sigma rules (sigma/).
+The engine that reads them is policy/ (policies) and detectors/sigma (Sigma)."""

@@ -31,5 +31,5 @@ def embedded_cfg(tmp_path):
 
 @pytest.fixture
 def counters():
-    from agent.counters import Counters
+    from core.counters import Counters
     return Counters()

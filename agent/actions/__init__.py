@@ -1,3 +1,2 @@
-"""Safe execution of responder actions: the hash-chained action log, protected resources, the
-blast-radius limit, approvals, undo and timed auto-revert (shared by the act stage and the CLI)."""
-from agent.actions.log import ActionLog, VerifyResult  # noqa: F401
+"""The act stage's executor of responder actions (safety checks, the action log, undo and timed
+auto-revert; the rules themselves are in policy/)."""

@@ -19,17 +19,17 @@ import logging
 import time
 from typing import Any, Callable
 
-from agent import codec
-from agent.actions.log import ActionLog
-from agent.actions.safety import BlastLimiter, Safety
-from agent.event import Action, Alert, stable_id
+from core import codec
+from policy.action_log import ActionLog
+from policy.safety import BlastLimiter, Safety
+from core.event import Action, Alert, stable_id
 from responders.base import ResponderError
 
 log = logging.getLogger("warden.actions")
 
 
 def is_protected_error(e: Exception) -> bool:
-    return bool(getattr(e, "protected", False))
+    return isinstance(e, ResponderError) and e.protected
 
 
 class ActionExecutor:
@@ -94,7 +94,7 @@ class ActionExecutor:
                 self.counters.inc("act.done")
                 break
             except ResponderError as e:
-                if getattr(e, "skip", False):
+                if e.skip:
                     status, result = "skipped", {"reason": str(e)}
                     self.counters.inc("act.skipped")
                     break

@@ -25,13 +25,14 @@ from typing import Any, Callable
 
 from agent.alertmanager.convert import (BadRequest, gettable_alert, receivers_of, silence_from_json,
                                         silence_json)
-from agent.alertmanager.model import AmAlert
-from agent.errors import ConfigError
-from agent.event import Alert
-from agent.http.server import HttpError, Request, Response
-from agent.lifecycle.matchers import Matcher, matches_all, parse_matchers
-from agent.lifecycle.silences import SilenceStore
-from agent.stores.base import AlertQuery, AlertStore, iso
+from core.alertmanager import AmAlert
+from core.errors import ConfigError
+from core.event import Alert
+from core.http import HttpError, Request, Response
+from policy.matchers import Matcher, matches_all, parse_matchers
+from policy.silences import SilenceStore
+from core.stores.base import AlertQuery, AlertStore
+from core.times import iso
 
 OPEN_STATUSES = ("firing", "acknowledged", "suppressed")
 VERSION = "0.35.0"
@@ -222,9 +223,9 @@ class AlertmanagerApi:
 
 def for_config(cfg) -> AlertmanagerApi:
     """The API over the stores the config names (its own connections, opened on first use)."""
-    from agent.alertmanager.model import default_external_url
-    from agent.lifecycle.silences import open_silences
-    from agent.stores import create_store
+    from core.alertmanager import default_external_url
+    from policy.silences import open_silences
+    from core.stores import create_store
 
     def store() -> AlertStore:
         s = create_store(cfg)

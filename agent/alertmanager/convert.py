@@ -2,36 +2,27 @@
 and RFC 3339 times (Go writes nanoseconds; Python reads microseconds)."""
 from __future__ import annotations
 
-import datetime as dt
-import re
 from typing import Any
 
-from agent.alertmanager.model import AmAlert
-from agent.errors import ConfigError
-from agent.event import Alert
-from agent.lifecycle.matchers import Matcher
-from agent.lifecycle.silences import Silence
-from agent.stores.base import iso
-
-_RFC3339 = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(\.\d+)?(Z|[+-]\d\d:\d\d)$", re.IGNORECASE)
+from core.alertmanager import AmAlert
+from core.errors import ConfigError
+from core.event import Alert
+from policy.matchers import Matcher
+from policy.silences import Silence
+from core.times import TimeFormatError, iso, rfc3339_to_epoch
 
 
 class BadRequest(ValueError):
     """The request breaks the API's rules: answered 400 with this message."""
 
 
-def parse_time(value: Any, field: str) -> float:
-    """RFC 3339 (`2026-12-04T17:16:10.123456789Z`, any offset) → epoch seconds."""
-    m = _RFC3339.match(value) if isinstance(value, str) else None
-    if not m:
-        raise BadRequest(f"{field}: not an RFC 3339 time: {value!r}")
-    base, frac, zone = m.groups()
-    zone = "+00:00" if zone.upper() == "Z" else zone
+def request_time(value: Any, field: str) -> float:
+    """A request's RFC 3339 time (`2026-12-04T17:16:10.123456789Z`, any offset) → epoch seconds;
+    BadRequest naming the field otherwise."""
     try:
-        t = dt.datetime.fromisoformat(base + zone).timestamp()
-    except ValueError as e:
+        return rfc3339_to_epoch(value)
+    except TimeFormatError as e:
         raise BadRequest(f"{field}: {e}") from None
-    return t + (float(frac) if frac else 0.0)
 
 
 def matcher_json(m: Matcher) -> dict[str, Any]:
@@ -73,8 +64,8 @@ def silence_from_json(body: Any, now: float) -> Silence:
     for f in ("createdBy", "comment"):
         if not isinstance(body.get(f), str) or not body[f].strip():
             raise BadRequest(f"{f}: required, a non-empty string")
-    start = parse_time(body.get("startsAt"), "startsAt")
-    end = parse_time(body.get("endsAt"), "endsAt")
+    start = request_time(body.get("startsAt"), "startsAt")
+    end = request_time(body.get("endsAt"), "endsAt")
     if end <= start:
         raise BadRequest("endsAt must be after startsAt")
     if end <= now:

@@ -3,16 +3,25 @@
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import pkgutil
 import sys
 
 from agent.cli.app import cli
+
+#: command modules outside this package, loaded by name when their package is installed: the
+#: benchmarks' `warden bench` group (bench/ sits above the CLI: it adds its commands to `cli`, the
+#: CLI never imports it; the container image ships without bench/)
+OTHER_COMMANDS = ("bench.cli",)
 
 
 def _load_commands() -> None:
     for mod in pkgutil.iter_modules(__path__):
         if mod.name not in ("app", "output", "render") and not mod.name.startswith("_"):
             importlib.import_module(f"{__name__}.{mod.name}")
+    for name in OTHER_COMMANDS:
+        if importlib.util.find_spec(name.partition(".")[0]) is not None:
+            importlib.import_module(name)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -3,7 +3,7 @@
 - `approve ID` runs an action that waits for approval (`pending_approval`), through the same
   safety checks as the agent (protected resources, blast radius, the hash-chained action log);
   an approval past its route's `approval_expires` (default 24h) is refused and recorded `expired`;
-  `approve ID --real` runs a planned dry-run action for real (agent.actions.approval).
+  `approve ID --real` runs a planned dry-run action for real (policy.approval).
 - `reject ID --note why` records `rejected`: the action never runs.
 - `undo ID` reverts an executed action with its responder's undo (recorded `undone`).
 - `verify` checks the action log's HMAC-keyed hash chain; exit 1 when it is broken (tampering) or missing.
@@ -18,8 +18,9 @@ import time
 import click
 
 from agent.cli.app import EXIT_FAIL, EXIT_NOT_FOUND, EXIT_USAGE, cli, current_user, open_store, pass_ctx
-from agent import codec
+from core import codec
 from agent.cli.output import emit_json, fmt_time, table
+from agent.action_env import _Env
 
 STATUSES = ["planned", "done", "failed", "skipped", "undone", "pending_approval", "blocked_by_blast_radius",
             "rejected", "expired"]
@@ -29,40 +30,6 @@ def _find(store, action_id: str):
     hits = [a for a in store.list_actions(limit=100000) if a.id == action_id or a.id.startswith(action_id)]
     exact = [a for a in hits if a.id == action_id]
     return exact[0] if exact else (hits[0] if len(hits) == 1 else None)
-
-
-class _Env:
-    """What approve / undo need: runtime (for responders that publish), executor, responders."""
-
-    def __init__(self, cfg) -> None:
-        from agent import registry
-        from agent.actions.executor import ActionExecutor
-        from agent.actions.log import ActionLog
-        from agent.counters import COUNTERS
-        from agent.runtime import Runtime
-        from rules.policy import PolicySet
-        self.cfg = cfg
-        self.rt = Runtime(cfg)
-        self.registry = registry
-        self._responders: dict = {}
-        policies = PolicySet.load(cfg.policies or None)
-        self.executor = ActionExecutor(action_log=ActionLog.for_data_dir(cfg.data_dir), safety=policies.safety,
-                                       state=self.rt.state, counters=COUNTERS, responder_for=self.responder)
-
-    def responder(self, name: str):
-        r = self._responders.get(name)
-        if r is None:
-            r = self.registry.create("responder", name, self.cfg.responders.get(name, {}))
-            if hasattr(r, "bind_runtime"):
-                r.bind_runtime(self.rt)
-            self._responders[name] = r
-        return r
-
-    def close(self) -> None:
-        for r in self._responders.values():
-            r.close()
-        self.rt.producer.flush()
-        self.rt.close()
 
 
 @cli.group()
@@ -86,7 +53,7 @@ def list_actions(ctx, alert_id, status, limit, as_json) -> None:
         items = store.list_actions(alert_id, limit=max(limit, 1000) if status else limit)
     finally:
         store.close()
-    from agent.actions.approval import as_seen
+    from policy.approval import as_seen
     now = time.time()
     items = [as_seen(x, now) for x in items]
     if status:
@@ -112,7 +79,7 @@ def approve(ctx, action_id, by, real, override_blast_radius, as_json) -> None:
     """Approve and run an action waiting for approval (refused once its approval expired: the
     route's approval_expires, default 24h), a dry-run action with --real, or one the blast-radius
     limit stopped with --override-blast-radius. Protected resources stay protected."""
-    from agent.actions.approval import ApprovalError, check_approvable, real_from_dry_run, record_if_expired
+    from policy.approval import ApprovalError, check_approvable, real_from_dry_run, record_if_expired
     store = open_store(ctx)
     env = None
     who = by or current_user()
@@ -164,8 +131,8 @@ def approve(ctx, action_id, by, real, override_blast_radius, as_json) -> None:
 @pass_ctx
 def reject(ctx, action_id, by, note, as_json) -> None:
     """Reject an action waiting for approval: recorded `rejected`, it never runs."""
-    from agent.actions.approval import decided
-    from agent.actions.log import ActionLog
+    from policy.approval import decided
+    from policy.action_log import ActionLog
     store = open_store(ctx)
     try:
         act = _find(store, action_id)
@@ -226,7 +193,7 @@ def undo(ctx, action_id, by, as_json) -> None:
 @pass_ctx
 def verify(ctx, as_json) -> None:
     """Check the action log's HMAC-keyed hash chain (exit 1 when broken or missing)."""
-    from agent.actions.log import ActionLog
+    from policy.action_log import ActionLog
     log = ActionLog.for_data_dir(ctx.cfg.data_dir)
     r = log.verify()
     if as_json:

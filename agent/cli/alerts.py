@@ -14,10 +14,10 @@ import click
 from agent.cli.app import EXIT_NOT_FOUND, EXIT_USAGE, cli, current_user, open_store, pass_ctx
 from agent.cli.output import emit_json, fmt_time, parse_since, table
 from agent.cli.render import evidence_lines, fmt_value, history_lines, step_lines
-from agent.lifecycle.steps import MAX_STEPS, step_rules
-from agent.durations import format_duration
-from agent.event import SEVERITIES
-from agent.stores import AlertQuery
+from policy.steps import MAX_STEPS, step_rules
+from core.durations import format_duration
+from core.event import SEVERITIES
+from core.stores import AlertQuery
 
 
 @cli.group()
@@ -72,7 +72,7 @@ def show(ctx, alert_id, as_json) -> None:
     """Show one alert (id or unique id prefix) with its evidence and actions."""
     a, actions = alert_with_actions(ctx, alert_id)
     if as_json:
-        from agent.codec import to_dict
+        from core.codec import to_dict
         emit_json({**to_dict(a), "actions": [to_dict(x) for x in actions]})
         return
     click.echo(f"{a.title}\n  id:        {a.id}\n  rule:      {a.rule}   detector: {a.detector}"
@@ -101,7 +101,7 @@ def show(ctx, alert_id, as_json) -> None:
 
 def _workflow(ctx, alert_id: str, as_json: bool, action: str, by: str | None, note: str = "",
               assignee: str | None = None) -> None:
-    from agent.stores.workflow import WorkflowError
+    from core.stores.workflow import WorkflowError
     store = open_store(ctx)
     try:
         a = store.change_workflow(alert_id, action, by or current_user(), note, assignee)
@@ -158,8 +158,8 @@ def _find_events(cfg, ids: set[str], limit: int, timeout_s: float) -> dict[str, 
     if not ids or cfg.bus.type != "kafka":
         return {}
     import time as _t
-    from agent import codec
-    from agent.bus import create_bus
+    from core import codec
+    from core.bus import create_bus
     bus = create_bus(cfg.bus)
     found: dict[str, dict] = {}
     try:
@@ -200,9 +200,9 @@ def _find_events(cfg, ids: set[str], limit: int, timeout_s: float) -> dict[str, 
 def explain(ctx, alert_id, events, scan_limit, as_json, png) -> None:
     """Why an alert fired: the policy and its match, the detector / rule, the evidence, the
     events behind it, whether it is muted (silence / inhibition) and what was done about it."""
-    from agent.codec import to_dict
-    from agent.lifecycle.silences import open_silences
-    from rules.policy import PolicySet
+    from core.codec import to_dict
+    from policy.silences import open_silences
+    from policy.policies import PolicySet
 
     a, actions = alert_with_actions(ctx, alert_id)
     if png:

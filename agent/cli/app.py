@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from agent.errors import WardenError
+from core.errors import WardenError
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE, EXIT_NOT_FOUND = 0, 1, 2, 3
 
@@ -67,7 +67,7 @@ def current_user() -> str:
 def open_store(ctx: Context):
     """The alert store the config names, started. A SQLite store that does not exist is not created
     by reading commands: exit 3 with where it was looked for (a mistyped data_dir, no run yet)."""
-    from agent.stores import create_store
+    from core.stores import create_store
     cfg = ctx.cfg
     if cfg.store.type == "sqlite" and not cfg.sqlite_path.exists():
         click.echo(f"error: no alert store at {cfg.sqlite_path} (nothing ran with this data_dir yet; "

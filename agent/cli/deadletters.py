@@ -5,7 +5,7 @@ group; embedded: its file under `<data_dir>/bus/`). `replay` re-submits the inpu
 collect-stage letters after a fix (a new format, a corrected parser): on the embedded bus through
 the whole pipeline in this process, as `warden replay` does; on Kafka through the collect stage
 only (the events go to their topics and the running stages process them). A record refused again
-is reported, not dead-lettered again. Replayed letters are marked (agent/deadletters.py) and
+is reported, not dead-lettered again. Replayed letters are marked (core/deadletters.py) and
 skipped by a later replay unless `--again`.
 Exit codes: 0 ok, 1 some letters were refused again, 3 unknown letter id or no such data dir.
 """
@@ -22,7 +22,7 @@ from agent.cli.output import emit_json, fmt_time, parse_since, table
 def _letters(ctx):
     from pathlib import Path
 
-    from agent.deadletters import read_letters
+    from core.deadletters import read_letters
     from agent.runtime import Runtime
     if ctx.cfg.bus.type == "embedded" and not Path(ctx.cfg.data_dir).is_dir():
         click.echo(f"error: no data dir {ctx.cfg.data_dir}: nothing has run there (check data_dir)", err=True)
@@ -100,7 +100,7 @@ def show(ctx, letter_id, as_json) -> None:
 @pass_ctx
 def replay(ctx, ids, everything, again, fmt, dry_run, as_json) -> None:
     """Re-submit the input records of dead letters (IDS, or --all) after a fix."""
-    from agent.deadletters import mark_replayed
+    from core.deadletters import mark_replayed
     from agent.pipeline import Pipeline
     from agent.stages import STAGES
     from collectors.base import ListEmitter

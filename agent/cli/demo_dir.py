@@ -15,7 +15,7 @@ from pathlib import Path
 
 import orjson
 
-from agent.errors import WardenError
+from core.errors import WardenError
 
 MARK = ".warden-demo"
 

@@ -5,7 +5,7 @@ import click
 
 from agent.cli.app import cli
 from agent.cli.output import emit_json
-from agent.progress import Bar
+from core.progress import Bar
 
 
 @cli.group()

@@ -8,7 +8,7 @@ import click
 import orjson
 
 from agent.cli.render import fmt_time  # noqa: F401 - times with their zone, for every command
-from agent.codec import to_dict
+from core.codec import to_dict
 
 
 def emit_json(obj: Any) -> None:
@@ -28,19 +28,17 @@ def table(headers: list[str], rows: Iterable[list[Any]]) -> None:
 
 
 def parse_since(s: str | None) -> float | None:
-    """A duration ago (`90s`, `1h30m`, `2d`, `1w`, `1.5h`: agent.durations) or an ISO time → epoch seconds."""
+    """A duration ago (`90s`, `1h30m`, `2d`, `1w`, `1.5h`: core.durations) or an ISO time → epoch seconds."""
     if not s:
         return None
-    from agent.durations import EXAMPLES, parse_duration
-    from agent.errors import ConfigError
+    from core.durations import EXAMPLES, parse_duration
+    from core.errors import ConfigError
     try:
         return dt.datetime.now(dt.timezone.utc).timestamp() - parse_duration(s, "--since")
     except ConfigError:
         pass
+    from core.times import TimeFormatError, iso_to_epoch
     try:
-        t = dt.datetime.fromisoformat(s.replace("Z", "+00:00"))
-    except ValueError:
+        return iso_to_epoch(s)
+    except TimeFormatError:
         raise click.BadParameter(f"{s!r}: use a duration ({EXAMPLES}) or an ISO time") from None
-    if t.tzinfo is None:
-        t = t.replace(tzinfo=dt.timezone.utc)
-    return t.timestamp()

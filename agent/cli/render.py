@@ -12,7 +12,7 @@ import datetime as dt
 import math
 from typing import Any
 
-from agent.durations import format_duration
+from core.durations import format_duration
 
 #: evidence keys that hold a value of the finding's metric (its unit applies)
 METRIC_VALUE_KEYS = frozenset(("value", "baseline", "deviation", "rise", "recent", "scale", "latency_threshold",

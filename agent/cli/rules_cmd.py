@@ -46,7 +46,7 @@ def _report(rep: dict, code: int, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True)
 def test(paths, as_json) -> None:
     """Run each rule's malicious and benign example events (default: warden's own rules)."""
-    from detectors.sigma.cli_support import test_rules
+    from agent.cli.sigma_support import test_rules
     rep, code = test_rules(list(paths) or None)
     _report(rep, code, as_json)
 
@@ -56,6 +56,6 @@ def test(paths, as_json) -> None:
 @click.option("--json", "as_json", is_flag=True)
 def lint(paths, as_json) -> None:
     """Report rules that do not parse or compile, and missing metadata."""
-    from detectors.sigma.cli_support import lint_rules
+    from agent.cli.sigma_support import lint_rules
     rep, code = lint_rules(list(paths) or None)
     _report(rep, code, as_json)

@@ -49,7 +49,7 @@ def run(ctx, stages, as_json) -> None:
 def replay(ctx, paths, fmt, as_json) -> None:
     """Replay JSON-lines (or whole JSON) files through the full pipeline ('-' reads stdin)."""
     from agent.pipeline import Pipeline
-    from agent import registry
+    from core import registry
 
     collector = registry.create("collector", "replay/cli", {"paths": list(paths), "format": fmt})
     p = Pipeline(ctx.cfg, collectors=[collector], http=False)
@@ -69,7 +69,7 @@ def replay(ctx, paths, fmt, as_json) -> None:
 
 
 def demo_config(data_dir: str, hours: int, seed: int):
-    from agent import registry
+    from core import registry
     from agent.config import parse
 
     # the built-in set, each one that is installed
@@ -93,7 +93,7 @@ def demo(hours, seed, data_dir, as_json) -> None:
     """Run the embedded pipeline over the bundled incident scenario and show alerts and actions."""
     from agent.cli.demo_dir import existing, prepare, record
     from agent.pipeline import Pipeline
-    from agent.stores import AlertQuery
+    from core.stores import AlertQuery
 
     prepare(data_dir)
     before = existing(data_dir)

@@ -15,11 +15,11 @@ import click
 
 from agent.cli.app import EXIT_NOT_FOUND, EXIT_USAGE, cli, current_user, pass_ctx
 from agent.cli.output import emit_json, fmt_time, parse_since, table
-from agent.errors import ConfigError
+from core.errors import ConfigError
 
 
 def _store(ctx):
-    from agent.lifecycle.silences import open_silences
+    from policy.silences import open_silences
     return open_silences(ctx.cfg)
 
 
@@ -39,9 +39,9 @@ def silences() -> None:
 @pass_ctx
 def add(ctx, matchers, duration, until, comment, by, as_json) -> None:
     """Add a silence: warden silences add 'alertname=gpu-memory-leak' 'entity=~gpu-node-.*' --for 2h --comment 'known'"""
-    from agent.lifecycle.matchers import parse_matchers
-    from agent.lifecycle.silences import Silence
-    from agent.durations import parse_duration
+    from policy.matchers import parse_matchers
+    from policy.silences import Silence
+    from core.durations import parse_duration
     try:
         ms = parse_matchers(list(matchers))
         if until:

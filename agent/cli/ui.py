@@ -21,13 +21,13 @@ from agent.cli.app import cli, pass_ctx
 def ui_cmd(ctx, host, port, as_json) -> None:
     """Serve the web page at http(s)://HOST:PORT/ui until interrupted."""
     from agent.http.server import HttpServer
-    from agent.stores import create_store
+    from core.stores import create_store
     from agent.ui import UiOptions, install
 
     cfg = ctx.cfg
     hc = cfg.http
     made = None
-    if not hc.token and not hc.client_ca and not getattr(hc, "tokens", None):   # nothing to sign in with
+    if not hc.token and not hc.client_ca and not hc.tokens:   # nothing to sign in with
         made = hc.token = secrets.token_urlsafe(24)
     if host is not None:
         hc.host = host

@@ -42,7 +42,7 @@ def register(http, stages: list, rt, *, alive_s: float = 30.0, ttl_s: float = 10
         return True, f"{rt.cfg.bus.type} bus answers"
 
     def store() -> tuple[bool, str]:
-        from agent.stores import AlertQuery
+        from core.stores import AlertQuery
         rt.store.list_alerts(AlertQuery(limit=1))
         return True, f"{rt.cfg.store.type} store answers"
 

@@ -23,8 +23,8 @@ from agent.http import body as _body
 from agent.http.auth import Authenticator, Caller, SCOPES, required_scope
 from agent.http.ratelimit import RateLimiter
 from agent.http.routing import RouteTable
-from agent.http.types import HttpError, Request, Response
-from agent.observability import metrics
+from core.http import HttpError, Request, Response
+from core.observability import metrics
 
 log = logging.getLogger("warden.http")
 

@@ -23,7 +23,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from agent.http.types import Handler, HttpError
+from core.http import Handler, HttpError
 
 log = logging.getLogger("warden.http")
 

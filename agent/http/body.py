@@ -6,7 +6,7 @@ import asyncio
 import time
 import zlib
 
-from agent.http.types import HttpError
+from core.http import HttpError
 
 GZIP_ENCODINGS = ("gzip", "x-gzip")
 

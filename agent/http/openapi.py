@@ -10,7 +10,7 @@ import re
 from typing import Any
 
 from agent.http.auth import required_scope
-from agent.http.types import Handler
+from core.http import Handler
 
 _PARAM = re.compile(r"\{([^}/]+)\}")
 COMMON_ANSWERS = {

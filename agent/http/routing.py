@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from urllib.parse import unquote
 
-from agent.http.types import Handler, HttpError
+from core.http import Handler, HttpError
 
 
 def match_template(template: str, path: str) -> dict[str, str] | None:

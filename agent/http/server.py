@@ -6,7 +6,7 @@ keep-alive/idle timeouts and TLS, so a slow or half-sent request costs a corouti
 instead of a thread (the `http.server` it replaces pinned one thread per slow client, without
 timeouts). starlette supplies the response objects and the thread pool the (blocking) handlers
 run in. Routing, auth and the handler contract stay warden's (agent.http.routing, agent.http.auth,
-agent.http.types), so every component's routes work unchanged.
+core.http), so every component's routes work unchanged.
 
 - authentication: bearer tokens with scopes (agent.http.auth) and/or mTLS (`tls_cert`, `tls_key`,
   `client_ca`); the server refuses to start unauthenticated except on loopback with
@@ -35,7 +35,7 @@ from agent.http.auth import Authenticator, check_exposure, parse_tokens
 from agent.http.ratelimit import RateLimiter
 from agent.http.routing import RouteTable, match_template
 from agent.http.transport import counting_ssl_context, head_deadline_protocol
-from agent.http.types import Handler, HttpError, Request, Response
+from core.http import Handler, HttpError, Request, Response
 
 __all__ = ["HttpError", "HttpServer", "Handler", "RateLimiter", "Request", "Response", "match_template"]
 
@@ -62,7 +62,7 @@ class HttpServer:
         self.head_timeout_s, self.idle_timeout_s = head_timeout_s, idle_timeout_s
         self.max_header_bytes, self.max_connections = max_header_bytes, max_connections
         if counters is None:
-            from agent.counters import COUNTERS as counters
+            from core.counters import COUNTERS as counters
         self.counters = counters
         self.table = RouteTable()
         self.routes: dict[tuple[str, str], Handler] = self.table.routes
@@ -93,7 +93,7 @@ class HttpServer:
         try:
             check_exposure(srv.host, srv.tokens, bool(srv.client_ca), srv.allow_unauthenticated)
         except ValueError as e:
-            from agent.errors import ConfigError
+            from core.errors import ConfigError
             raise ConfigError(f"http: {e}") from None
         return srv
 
@@ -107,7 +107,7 @@ class HttpServer:
 
     def add_metrics_route(self, render: Callable[[], bytes] | None = None) -> None:
         """GET /metrics: Prometheus text exposition (scope `read`, like every GET)."""
-        from agent.observability import metrics
+        from core.observability import metrics
 
         def prometheus_metrics(req: Request) -> Response:
             """Prometheus text exposition: warden's counters, gauges, histograms, process metrics."""

@@ -21,10 +21,10 @@ from typing import Any
 
 import orjson
 
-from agent import codec
-from agent.event import SEVERITY_RANK, Alert, stable_id
+from core import codec
+from core.event import SEVERITY_RANK, Alert, stable_id
+from policy.policies import DEFAULT_NOTIFY
 
-DEFAULT_NOTIFY = {"group_by": ["alertname"], "group_wait": 30.0, "group_interval": 300.0, "repeat_interval": 14400.0}
 
 
 @dataclass
@@ -57,7 +57,7 @@ def _entities(a: dict[str, Any]) -> list[str]:
 
 def escalated(g: dict[str, Any]) -> bool:
     """An alert of the group got more severe, or reached another entity, since it was last
-    notified: a change to notify (an ack on it ended too, agent.stores.workflow)."""
+    notified: a change to notify (an ack on it ended too, core.stores.workflow)."""
     sev, ents = g.get("sent_severity") or {}, g.get("sent_entities") or {}
     for aid, a in g["alerts"].items():
         if a["status"] == "resolved":

@@ -32,18 +32,18 @@ import time
 
 import orjson
 
-from agent import codec, registry
+from core import codec, registry
 from agent.actions.executor import ActionExecutor
-from agent.actions.log import ActionLog
-from agent.bus.base import NotSupported, Record
-from agent.codec import DecodeError
-from agent.errors import ConfigError
-from agent.event import Action, Alert, stable_id
-from agent.lifecycle.counters_state import persist_counters
+from policy.action_log import ActionLog
+from core.bus.base import NotSupported, Record
+from core.codec import DecodeError
+from core.errors import ConfigError
+from core.event import Action, Alert, stable_id
+from core.counters_state import persist_counters
 from agent.lifecycle.delivery import DeliveryPolicy, DeliveryQueue, restore_entries
 from agent.lifecycle.grouping import Notification, NotificationGroups
-from agent.stores.workflow import all_quiet
-from agent.observability import metrics as _metrics
+from core.stores.workflow import all_quiet
+from core.observability import metrics as _metrics
 from agent.stages.base import Stage
 from responders.base import ResponderError
 from responders.delivery import idempotency_key
@@ -71,7 +71,7 @@ class ActStage(Stage):
         if policies is not None:
             self.check_policies(policies)
         else:
-            from rules.policy import PolicySet
+            from policy.policies import PolicySet
             try:
                 policies = PolicySet.load(rt.cfg.policies or None)
             except ConfigError:

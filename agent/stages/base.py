@@ -12,7 +12,7 @@ librdkafka (the default client), on its IO thread with kafka-python 3.x (where n
 allowed). The stage only queues them there and applies them on its own thread, right after the
 poll that triggered them and before handling the batch, so stage state is never mutated by two
 threads and both clients behave alike. Each batch is timed and counted for
-/metrics, and traced (one span per batch) when tracing is on (agent.observability).
+/metrics, and traced (one span per batch) when tracing is on (core.observability).
 """
 from __future__ import annotations
 
@@ -22,10 +22,10 @@ import time
 from collections import deque
 from typing import ClassVar
 
-from agent.bus.base import Record
+from core.bus.base import CommitDeferred, Record
 from agent.health.heartbeat import HeartbeatWriter
-from agent.observability import metrics as _metrics
-from agent.observability import tracing as _tracing
+from core.observability import metrics as _metrics
+from core.observability import tracing as _tracing
 from agent.runtime import Runtime
 
 log = logging.getLogger("warden.stage")
@@ -48,10 +48,6 @@ def _with_heartbeat(step):
         self.heartbeat.beat(n or 0, self._lag_or_none)
         return n
     return beating
-
-
-_REBALANCE_ERRORS = {"RebalanceInProgressError", "CommitFailedError", "IllegalGenerationError",
-                     "UnknownMemberIdError"}
 
 
 class Stage:
@@ -123,7 +119,7 @@ class Stage:
 
     # rebalance callbacks: queued on the bus's thread, applied on the stage's --------------------
     def _queue_revoke(self, tps: list[tuple[str, int]]) -> None:
-        if self._uncommitted and getattr(self.consumer, "callbacks_on_poll_thread", False):
+        if self._uncommitted and self.consumer.callbacks_on_poll_thread:
             # called inside our own poll while the partitions are still ours (librdkafka): hand
             # them over checkpointed, so their next owner continues after this work instead of
             # replaying it. A failure only means the replay happens (at-least-once either way).
@@ -136,9 +132,7 @@ class Stage:
         self._rebalance.append(("revoke", list(tps)))
 
     def _queue_assign(self, tps: list[tuple[str, int]]) -> None:
-        inv = getattr(getattr(self.rt, "_state", None), "invalidate", None)
-        if inv is not None:        # shared (Kafka) state: re-read these partitions before use
-            inv({p for _, p in tps})
+        self.rt.invalidate_state({p for _, p in tps})   # shared (Kafka) state: re-read them before use
         self._rebalance.append(("assign", list(tps)))
 
     def apply_rebalance(self) -> None:
@@ -212,13 +206,11 @@ class Stage:
         if self.consumer is not None:
             try:
                 self.consumer.commit()
-            except Exception as e:  # noqa: BLE001 - classified below
-                if type(e).__name__ not in _REBALANCE_ERRORS:
-                    raise
+            except CommitDeferred as e:
                 # the group is rebalancing: keep the work uncommitted; the next step's poll joins
                 # the new generation and the next checkpoint commits what we still own (what moved
                 # is replayed by its new owner: at-least-once, deterministic ids)
-                self.last_commit_deferral = f"{type(e).__name__}: {e}"[:300]   # for diagnostics
+                self.last_commit_deferral = str(e)[:300]   # for diagnostics
                 log.info("%s: commit deferred by a rebalance (%s)", self.name, self.last_commit_deferral)
                 self.rt.counters.inc(f"{self.name}.commit_deferred")
                 now = self.monotonic()

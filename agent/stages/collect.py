@@ -5,10 +5,10 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from agent import codec
-from agent.event import Event
-from agent.event_bounds import out_of_bounds
-from agent.names import TOPIC_OF_KIND
+from core import codec
+from core.event import Event
+from core.event_bounds import out_of_bounds
+from core.names import TOPIC_OF_KIND
 from agent.stages.base import Stage
 
 log = logging.getLogger("warden.collect")
@@ -56,6 +56,7 @@ class CollectStage(Stage):
         self.collectors = collectors if collectors is not None else rt.build("collector")
         self.http = http_server
         self._started = False
+        self._persisted = 0          # collect.events + collect.deadletter when counters were last persisted
 
     def start(self) -> None:
         if self._started:
@@ -79,18 +80,15 @@ class CollectStage(Stage):
 
     @property
     def bounded_done(self) -> bool:
-        return all(getattr(c, "bounded", False) and getattr(c, "finished", False) for c in self.collectors)
+        """Every collector is bounded and has read its input (each says so itself)."""
+        return all(c.bounded and c.finished for c in self.collectors)
 
     def step(self, timeout: float = 0.1) -> int:
         self.start()
         n = 0
         for c in self.collectors:
-            if getattr(c, "bounded", False) and getattr(c, "finished", False):
-                continue
-            read = c.run_once()
-            n += read
-            if getattr(c, "bounded", False):
-                c.finished = True
+            if not c.finished:
+                n += c.run_once()
         if n:
             self.rt.counters.inc("collect.records", n)
         self.checkpoint()
@@ -99,12 +97,12 @@ class CollectStage(Stage):
     def checkpoint(self) -> None:
         self.flush_sinks()
         if self._uncommitted_events():
-            from agent.lifecycle.counters_state import persist_counters
+            from core.counters_state import persist_counters
             persist_counters(self.rt)
 
     def _uncommitted_events(self) -> bool:
         n = self.rt.counters.get("collect.events") + self.rt.counters.get("collect.deadletter")
-        changed, self._persisted = n != getattr(self, "_persisted", 0), n
+        changed, self._persisted = n != self._persisted, n
         return changed
 
     def close(self) -> None:

@@ -8,11 +8,11 @@ grouping key and the first finding's id, so a replay after a crash — which res
 state written with the last commit — produces the same ids. Episodes whose condition has cleared
 (no finding for `resolve_after` behind the event-time watermark) are emitted once as resolved.
 
-One alert per incident: a finding of a policy in a correlation rule (agent.lifecycle.correlate)
+One alert per incident: a finding of a policy in a correlation rule (policy.correlate)
 may join an open episode of another policy of the rule that shares a join key (a metric anomaly and
 the leak detector on the same node and metric; the steps of one attacker session); the most
 specific policy names the alert. Every contributing finding is kept as a step of the alert
-(agent.lifecycle.steps); title and headline evidence always come from the same finding.
+(policy.steps); title and headline evidence always come from the same finding.
 
 Alerts carry labels (alertname = policy id, severity, entity, rule, detector, detector_type,
 tags, plus the policy's own). Before an alert is emitted its labels are checked against the
@@ -27,19 +27,19 @@ from __future__ import annotations
 import logging
 import time
 
-import orjson
-
-from agent import codec
-from agent.bus.base import Record, partition_for
-from agent.codec import DecodeError
-from agent.event import Alert, Finding, max_severity, stable_id
-from agent.lifecycle.correlate import Correlator, merge_episode
-from agent.lifecycle.counters_state import persist_counters
-from agent.lifecycle.inhibit import inhibited_by
-from agent.lifecycle.silences import SilenceCache, open_silences
-from agent.lifecycle.steps import add_step
+from core import codec
+from core.bus.base import Record, partition_for
+from core.codec import DecodeError
+from core.event import Alert, Finding, max_severity, stable_id
+from policy.correlate import Correlator, merge_episode
+from core.counters_state import persist_counters
+from policy.episode import Episode
+from policy.inhibit import inhibited_by
+from policy.silences import SilenceCache, open_silences
+from policy.steps import add_step
 from agent.stages.base import Stage
-from rules.policy import Policy, PolicySet, lookup, render
+from policy.policies import Policy, PolicySet, render
+from core.lookup import lookup
 
 log = logging.getLogger("warden.decide")
 MAX_IDS = 50        # finding / event ids shown on the alert
@@ -57,9 +57,9 @@ class DecideStage(Stage):
         self.policies = policies or PolicySet.load(rt.cfg.policies or None)
         self._by_id = {p.id: p for p in self.policies.policies}
         self.correlator = Correlator(self.policies.correlate)
-        self.open: dict[str, dict] = {}      # episode key → episode state
+        self.open: dict[str, Episode] = {}      # episode key → episode
         self._dirty: set[str] = set()
-        self._seen_sets: dict[str, tuple[dict, set]] = {}   # episode key → (episode, its "seen" ids as a set)
+        self._seen_sets: dict[str, tuple[Episode, set]] = {}   # episode key → (episode, its "seen" ids as a set)
         self._removed: set[str] = set()
         self._changed: dict[str, Policy] = {}
         self.watermark = 0.0
@@ -90,13 +90,10 @@ class DecideStage(Stage):
         for key in self.rt.state.keys(self.NS):
             blob = self.rt.state.get(self.NS, key)
             if blob:
-                ep = orjson.loads(blob)
-                ep.setdefault("seen", list(ep.get("finding_ids", [])))
-                ep.setdefault("labels", {})
-                ep.setdefault("status", "firing" if ep.get("emitted_count") else "")
+                ep = Episode.from_json(blob)
                 self.open[key] = ep
                 self.correlator.restore(key, ep)
-                self.watermark = max(self.watermark, ep.get("watermark", 0.0))
+                self.watermark = max(self.watermark, ep.watermark)
 
     def handle(self, records: list[Record]) -> None:
         self._load()
@@ -125,8 +122,8 @@ class DecideStage(Stage):
             return
         self._last_recheck = now
         for key, ep in self.open.items():
-            p = self._by_id.get(ep["policy"])
-            if p is not None and key not in self._changed and ep.get("emitted_count"):
+            p = self._by_id.get(ep.policy)
+            if p is not None and key not in self._changed and ep.emitted_count:
                 self._changed[key] = p
 
     def step(self, timeout: float = 0.1) -> int:
@@ -152,29 +149,30 @@ class DecideStage(Stage):
             ep = self.open.get(key)
             if ep is None:
                 continue
-            s = self.silences.match(ep["labels"], wall)
+            s = self.silences.match(ep.labels, wall)
             want[key] = f"silence:{s.id}" if s else ""
-        firing = [(ep["id"], ep["labels"]) for k, ep in self.open.items()
-                  if (want[k] == "" if k in want else ep.get("status") == "firing")]
+        firing = [(ep.id, ep.labels) for k, ep in self.open.items()
+                  if (want[k] == "" if k in want else ep.status == "firing")]
         for key, p in changed.items():
             ep = self.open.get(key)
             if ep is None:
                 continue
             by = want[key]
             if not by and self.policies.inhibit_rules:
-                hit = inhibited_by(self.policies.inhibit_rules, ep["id"], ep["labels"], firing)
+                hit = inhibited_by(self.policies.inhibit_rules, ep.id, ep.labels, firing)
                 if hit:
                     by = f"inhibit:{hit[0]}:{hit[1]}"
             status = "suppressed" if by else "firing"
-            new_findings = ep["count"] - ep.get("counted_suppressed_upto", ep["emitted_count"])
+            upto = ep.counted_suppressed_upto
+            new_findings = ep.count - (ep.emitted_count if upto is None else upto)
             if by and new_findings > 0:
                 self.rt.counters.inc("decide.suppressed", new_findings)
                 self.rt.counters.inc("decide.silenced" if by.startswith("silence:") else "decide.inhibited",
                                      new_findings)
-            ep["counted_suppressed_upto"] = ep["count"]
-            if (ep["count"] != ep["emitted_count"] or ep["severity"] != ep["emitted_severity"]
-                    or status != ep.get("status") or by != ep.get("suppressed_by", "")):
-                ep["suppressed_by"] = by
+            ep.counted_suppressed_upto = ep.count
+            if (ep.count != ep.emitted_count or ep.severity != ep.emitted_severity
+                    or status != ep.status or by != ep.suppressed_by):
+                ep.suppressed_by = by
                 self._emit(p, ep, status=status)
                 self._dirty.add(key)
         changed.clear()
@@ -199,9 +197,9 @@ class DecideStage(Stage):
         ep = self.open.get(key)
         sev = p.severity or f.severity
         if ep is not None:
-            owner = self._by_id.get(ep["policy"], p)
-            if f.time - ep["last_seen"] > owner.resolve_after:
-                if not ep.get("status"):
+            owner = self._by_id.get(ep.policy, p)
+            if f.time - ep.last_seen > owner.resolve_after:
+                if not ep.status:
                     # opened and cleared inside one batch (replay, backfill): it still fired first
                     self._changed.pop(key, None)
                     self._emit_changed({key: owner})
@@ -211,13 +209,12 @@ class DecideStage(Stage):
                 ep = self.open.get(key)
         if ep is None:
             gk = p.group_key(f)
-            ep = {"id": stable_id("alert", p.id, gk, f.id), "policy": p.id, "group_key": gk,
-                  "entity": f.entity, "detector": f.detector, "rule_title": render(p.title, f),
-                  "description": render(p.description, f), "severity": sev, "first_seen": f.time,
-                  "last_seen": f.time, "count": 1, "finding_ids": [f.id], "seen": [f.id],
-                  "event_ids": list(f.event_ids[:MAX_IDS]), "tags": list(f.tags), "evidence": f.evidence,
-                  "labels": p.alert_labels(f, sev), "emitted_count": 0, "emitted_severity": "", "status": "",
-                  "suppressed_by": "", "steps": [], "steps_omitted": 0}
+            ep = Episode(id=stable_id("alert", p.id, gk, f.id), policy=p.id, group_key=gk,
+                         entity=f.entity, detector=f.detector, rule_title=render(p.title, f),
+                         description=render(p.description, f), severity=sev, first_seen=f.time,
+                         last_seen=f.time, count=1, finding_ids=[f.id], seen=[f.id],
+                         event_ids=list(f.event_ids[:MAX_IDS]), tags=list(f.tags), evidence=f.evidence,
+                         labels=p.alert_labels(f, sev))
             self.open[key] = ep
             self._removed.discard(key)       # a new episode under the key of one that just ended
             self.rt.counters.inc("decide.alerts_opened")
@@ -226,107 +223,107 @@ class DecideStage(Stage):
             if f.id in seen:
                 self.rt.counters.inc("decide.dedup")   # redelivered finding: no change
                 return
-            ids = ep["seen"]
+            ids = ep.seen
             ids.append(f.id)
             seen.add(f.id)
             if len(ids) > MAX_SEEN:
                 cut = len(ids) - MAX_SEEN
                 seen.difference_update(ids[:cut])
                 del ids[:cut]
-            ep["count"] += 1
-            ep["last_seen"] = max(ep["last_seen"], f.time)
-            ep["severity"] = max_severity(ep["severity"], sev)
-            if len(ep["finding_ids"]) < MAX_IDS:
-                ep["finding_ids"].append(f.id)
-            room = MAX_IDS * 2 - len(ep["event_ids"])
+            ep.count += 1
+            ep.last_seen = max(ep.last_seen, f.time)
+            ep.severity = max_severity(ep.severity, sev)
+            if len(ep.finding_ids) < MAX_IDS:
+                ep.finding_ids.append(f.id)
+            room = MAX_IDS * 2 - len(ep.event_ids)
             if room > 0:
-                ep["event_ids"].extend(list(f.event_ids[:room]))
+                ep.event_ids.extend(list(f.event_ids[:room]))
             for t in f.tags:
-                if t not in ep["tags"]:
-                    ep["tags"].append(t)
+                if t not in ep.tags:
+                    ep.tags.append(t)
             rule = self.correlator.rule_for(p.id)
-            if rule is not None and rule.rank(p.id) < rule.rank(ep["policy"]):
+            if rule is not None and rule.rank(p.id) < rule.rank(ep.policy):
                 # the more specific policy names the alert from now on: title, detector, labels and
                 # headline evidence all from this finding (the alert id stays)
-                ep["severity"] = max_severity(ep["severity"], sev)
-                ep.update(policy=p.id, rule_title=render(p.title, f), description=render(p.description, f),
-                          detector=f.detector, evidence=f.evidence, labels=p.alert_labels(f, ep["severity"]))
+                ep.severity = max_severity(ep.severity, sev)
+                ep.policy, ep.rule_title, ep.description = p.id, render(p.title, f), render(p.description, f)
+                ep.detector, ep.evidence, ep.labels = f.detector, f.evidence, p.alert_labels(f, ep.severity)
                 self.rt.counters.inc("decide.renamed")
-            ep["labels"]["severity"] = ep["severity"]
+            ep.labels["severity"] = ep.severity
             self.rt.counters.inc("decide.folded")
-        if not add_step(ep.setdefault("steps", []), f, p.id):
-            ep["steps_omitted"] = ep.get("steps_omitted", 0) + 1
+        if not add_step(ep.steps, f, p.id):
+            ep.steps_omitted += 1
             self.rt.counters.inc("decide.steps_omitted")     # the alert's count still has it
         if ckeys:
             for other in self.correlator.add(key, ep, ckeys):
                 key, ep = self._merge(key, other)
-        ep["watermark"] = self.watermark
+        ep.watermark = self.watermark
         self._dirty.add(key)
-        self._changed[key] = self._by_id.get(ep["policy"], p)
+        self._changed[key] = self._by_id.get(ep.policy, p)
 
-    def _merge(self, key: str, other: str) -> tuple[str, dict]:
+    def _merge(self, key: str, other: str) -> tuple[str, Episode]:
         """Two open episodes turned out to be one incident: the one that opened first absorbs the
         other, which is emitted once as resolved with the label `merged_into` (`decide.merged`)."""
         a, b = self.open.get(key), self.open.get(other)
         if a is None or b is None:
             return key, a if a is not None else b
-        (dk, dst), (sk, src) = sorted(((key, a), (other, b)), key=lambda kv: (kv[1]["first_seen"], kv[1]["id"]))
-        rule = self.correlator.rule_for(dst["policy"]) or self.correlator.rule_for(src["policy"])
+        (dk, dst), (sk, src) = sorted(((key, a), (other, b)), key=lambda kv: (kv[1].first_seen, kv[1].id))
+        rule = self.correlator.rule_for(dst.policy) or self.correlator.rule_for(src.policy)
         merge_episode(dst, src, rule, MAX_IDS)
-        del dst["seen"][:max(0, len(dst["seen"]) - MAX_SEEN)]
-        src["labels"] = {**src["labels"], "merged_into": dst["id"]}
-        if src.get("emitted_count"):
-            self._emit(self._by_id.get(src["policy"]), src, status="resolved")
+        del dst.seen[:max(0, len(dst.seen) - MAX_SEEN)]
+        src.labels = {**src.labels, "merged_into": dst.id}
+        if src.emitted_count:
+            self._emit(self._by_id.get(src.policy), src, status="resolved")
         self._changed.pop(sk, None)
         self._close(sk, src)
-        self.correlator.add(dk, dst, list(dst.get("corr_keys", ())))
+        self.correlator.add(dk, dst, list(dst.corr_keys))
         self._seen_sets.pop(dk, None)
         self._dirty.add(dk)
         self.rt.counters.inc("decide.merged")
         return dk, dst
 
-    def _close(self, key: str, ep: dict) -> None:
+    def _close(self, key: str, ep: Episode) -> None:
         del self.open[key]
         self.correlator.forget(key, ep)
         self._seen_sets.pop(key, None)
         self._dirty.discard(key)
         self._removed.add(key)
 
-    def _seen_set(self, key: str, ep: dict) -> set:
+    def _seen_set(self, key: str, ep: Episode) -> set:
         """The episode's remembered finding ids as a set (membership per finding without scanning
         the up-to-MAX_SEEN list); rebuilt whenever the episode object under the key changed."""
         cached = self._seen_sets.get(key)
         if cached is None or cached[0] is not ep:
-            cached = self._seen_sets[key] = (ep, set(ep["seen"]))
+            cached = self._seen_sets[key] = (ep, set(ep.seen))
         return cached[1]
 
-    def _emit(self, p: Policy | None, ep: dict, status: str) -> None:
+    def _emit(self, p: Policy | None, ep: Episode, status: str) -> None:
         routes = tuple(p.routes) if p is not None else ()
-        labels = dict(ep.get("labels") or {})
-        if status == "suppressed" and ep.get("suppressed_by"):
-            labels["suppressed_by"] = ep["suppressed_by"]
-        a = Alert(id=ep["id"], rule=ep["policy"], title=ep["rule_title"], severity=ep["severity"],
-                  entity=ep["entity"], group_key=ep["group_key"], status=status, first_seen=ep["first_seen"],
-                  last_seen=ep["last_seen"], count=ep["count"], detector=ep["detector"],
-                  description=ep["description"], tags=tuple(ep["tags"]), finding_ids=tuple(ep["finding_ids"]),
-                  event_ids=tuple(ep["event_ids"]), evidence=ep["evidence"], labels=labels,
-                  updated=ep["last_seen"], routes=routes, steps=tuple(ep.get("steps", ())))
+        labels = dict(ep.labels or {})
+        if status == "suppressed" and ep.suppressed_by:
+            labels["suppressed_by"] = ep.suppressed_by
+        a = Alert(id=ep.id, rule=ep.policy, title=ep.rule_title, severity=ep.severity,
+                  entity=ep.entity, group_key=ep.group_key, status=status, first_seen=ep.first_seen,
+                  last_seen=ep.last_seen, count=ep.count, detector=ep.detector,
+                  description=ep.description, tags=tuple(ep.tags), finding_ids=tuple(ep.finding_ids),
+                  event_ids=tuple(ep.event_ids), evidence=ep.evidence, labels=labels,
+                  updated=ep.last_seen, routes=routes, steps=tuple(ep.steps))
         self.rt.producer.send(self._topic, codec.encode(a), a.entity.encode())
-        ep["emitted_count"] = ep["count"]
-        ep["emitted_severity"] = ep["severity"]
-        ep["status"] = status
+        ep.emitted_count = ep.count
+        ep.emitted_severity = ep.severity
+        ep.status = status
         self.rt.counters.inc(f"decide.alerts_{status}")
 
     def _resolve_cleared(self) -> None:
         for key, ep in list(self.open.items()):
-            p = self._by_id.get(ep["policy"])
+            p = self._by_id.get(ep.policy)
             after = p.resolve_after if p else 3600.0
-            if self.watermark - ep["last_seen"] > after:
+            if self.watermark - ep.last_seen > after:
                 self._emit(p, ep, status="resolved")
                 self._close(key, ep)
 
     def snapshot_state(self) -> None:
-        items = [(self.NS, k, orjson.dumps(self.open[k])) for k in self._dirty if k in self.open]
+        items = [(self.NS, k, self.open[k].to_json()) for k in self._dirty if k in self.open]
         items += [(self.NS, k, b"") for k in self._removed]
         self.rt.state.put_many(items)
         self._dirty.clear()
@@ -338,7 +335,7 @@ class DecideStage(Stage):
         n = self.rt.cfg.bus.partitions
         gone = {p for _, p in tps}
         for key, ep in list(self.open.items()):
-            if partition_for(ep["entity"].encode(), n) in gone:
+            if partition_for(ep.entity.encode(), n) in gone:
                 del self.open[key]
                 self.correlator.forget(key, ep)
                 self._seen_sets.pop(key, None)

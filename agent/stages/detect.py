@@ -21,10 +21,10 @@ from __future__ import annotations
 
 import logging
 
-from agent import codec
-from agent.bus.base import Record
-from agent.codec import DecodeError
-from agent.event import Event
+from core import codec
+from core.bus.base import Record
+from core.codec import DecodeError
+from core.event import Event
 from agent.stages.base import Stage
 
 log = logging.getLogger("warden.detect")

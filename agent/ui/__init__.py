@@ -7,7 +7,8 @@ this package (templates/, static/): no CDN, no third-party script.
 """
 from __future__ import annotations
 
-from agent.ui.app import PREFIX, UiContext, UiOptions, routes
+from agent.ui.app import PREFIX, UiContext, UiOptions
+from agent.ui.site import routes
 from agent.ui.auth import Auth
 
 

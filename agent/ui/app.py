@@ -6,7 +6,7 @@ import functools
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from agent.http.server import HttpError, Request, Response
+from core.http import HttpError, Request, Response
 from agent.ui import render
 from agent.ui.auth import Auth, Form, Session
 from agent.ui.evidence import REDACT_MODES
@@ -85,11 +85,3 @@ def auth_routes(ui: UiContext) -> dict[tuple[str, str], Callable[[Request], Resp
             ("POST", f"{PREFIX}/logout"): action(ui, logout, scope=None), ("GET", PREFIX): page(ui, home),
             ("GET", f"{PREFIX}/"): page(ui, home),
             ("GET", f"{PREFIX}/static/{{name}}"): lambda req: render.static_file(req.path_params["name"])}
-
-
-def routes(ui: UiContext) -> dict[tuple[str, str], Callable[[Request], Response]]:
-    from agent.ui import pages_alert, pages_alerts, pages_ops
-    out = auth_routes(ui)
-    for mod in (pages_alerts, pages_alert, pages_ops):
-        out.update(mod.routes(ui))
-    return out

@@ -26,7 +26,8 @@ from dataclasses import dataclass
 from urllib.parse import parse_qs, urlsplit
 
 from agent.http.auth import SCOPES, Token, parse_tokens
-from agent.http.server import HttpError, RateLimiter, Request
+from core.http import HttpError, Request
+from agent.http.server import RateLimiter
 
 COOKIE = "warden_ui"
 

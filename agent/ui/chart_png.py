@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
-from agent.event import Alert
+from core.event import Alert
 from agent.ui.chart import ChartData
 
 

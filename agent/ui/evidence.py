@@ -9,7 +9,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from agent.event import Alert
+from core.event import Alert
 from agent.ui.render import fmt_num
 
 REDACT_MODES = ("none", "secrets", "full")

@@ -1,19 +1,19 @@
 """What the page's buttons do, through the same code as the CLI: the store's workflow fields (ack,
 assign, resolve), the silence store, and the action executor with its safety checks and
-hash-chained log (`agent.cli.actions._Env`: runtime, executor, responders)."""
+hash-chained log (`agent.action_env._Env`: runtime, executor, responders)."""
 from __future__ import annotations
 
 import dataclasses
 import time
 
-from agent.event import Action
-from agent.http.server import HttpError
+from core.event import Action
+from core.http import HttpError
 
 
 def workflow(store, alert_id: str, by: str, **fields) -> None:
-    """ack / assign / resolve through the store's workflow (agent.stores.workflow): a change that
+    """ack / assign / resolve through the store's workflow (core.stores.workflow): a change that
     makes no sense for the alert as it is (acking a resolved alert) is a 409 with the reason."""
-    from agent.stores.workflow import WorkflowError
+    from core.stores.workflow import WorkflowError
     try:
         found = store.set_workflow(alert_id, by=by, **fields)
     except WorkflowError as e:
@@ -24,10 +24,10 @@ def workflow(store, alert_id: str, by: str, **fields) -> None:
 
 
 def add_silence(cfg, matchers: list[str], duration: str, comment: str, by: str):
-    from agent.errors import ConfigError
-    from agent.lifecycle.matchers import parse_matchers
-    from agent.lifecycle.silences import Silence, open_silences
-    from agent.durations import parse_duration
+    from core.errors import ConfigError
+    from policy.matchers import parse_matchers
+    from policy.silences import Silence, open_silences
+    from core.durations import parse_duration
     try:
         s = Silence.new(parse_matchers([m for m in matchers if m]), duration=parse_duration(duration, "duration"),
                         created_by=by, comment=comment)
@@ -42,7 +42,7 @@ def add_silence(cfg, matchers: list[str], duration: str, comment: str, by: str):
 
 
 def expire_silence(cfg, silence_id: str) -> None:
-    from agent.lifecycle.silences import open_silences
+    from policy.silences import open_silences
     st = open_silences(cfg)
     try:
         if st.expire(silence_id) is None:
@@ -64,8 +64,8 @@ def approve(cfg, store, action_id: str, by: str, now: float | None = None) -> Ac
     """Run an action waiting for approval, as `warden actions approve` does: refused (409 with the
     reason) unless it is pending and its approval has not expired; an expired one is recorded
     `expired` in the action log and the store, as the CLI does."""
-    from agent.actions.approval import ApprovalError, check_approvable, record_if_expired
-    from agent.cli.actions import _Env
+    from policy.approval import ApprovalError, check_approvable, record_if_expired
+    from agent.action_env import _Env
     act = find_action(store, action_id)
     now = time.time() if now is None else now
     try:
@@ -91,7 +91,7 @@ def approve(cfg, store, action_id: str, by: str, now: float | None = None) -> Ac
 
 def reject(cfg, store, action_id: str, by: str, note: str) -> Action:
     """Refuse an action waiting for approval: recorded in the action log and the store (`rejected`)."""
-    from agent.actions.log import ActionLog
+    from policy.action_log import ActionLog
     act = find_action(store, action_id)
     if act.status != "pending_approval":
         raise HttpError(409, f"action is {act.status}, not pending_approval")
@@ -103,7 +103,7 @@ def reject(cfg, store, action_id: str, by: str, note: str) -> Action:
 
 
 def undo(cfg, store, action_id: str, by: str) -> Action:
-    from agent.cli.actions import _Env
+    from agent.action_env import _Env
     from responders.base import ResponderError
     act = find_action(store, action_id)
     env = _Env(cfg)

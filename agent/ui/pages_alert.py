@@ -6,9 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from urllib.parse import quote
 
-from agent.event import Alert
-from agent.http.server import HttpError, Request, Response
-from agent.stores.search import AlertSearch
+from core.event import Alert
+from core.http import HttpError, Request, Response
+from core.stores.search import AlertSearch
 from agent.ui import operations, render
 from agent.ui.app import PREFIX, UiContext, action, page
 from agent.ui.auth import Form, Session

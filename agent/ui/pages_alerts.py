@@ -3,13 +3,13 @@ grouped by incident (the alert's grouping key), paging done by the store, and a 
 fragment (`/ui/alerts/rows`) that the page's script fetches for live updates."""
 from __future__ import annotations
 
-import datetime as dt
 import re
 from dataclasses import dataclass, field
 
-from agent.event import SEVERITIES, Alert
-from agent.http.server import HttpError, Request, Response
-from agent.stores.search import STATUSES, AlertSearch
+from core.event import SEVERITIES, Alert
+from core.http import HttpError, Request, Response
+from core.stores.search import STATUSES, AlertSearch
+from core.times import TimeFormatError, iso_to_epoch
 from agent.ui.app import PREFIX, UiContext, page
 from agent.ui.auth import Session
 
@@ -17,7 +17,7 @@ _REL = re.compile(r"^(\d+)\s*([smhd])$")
 FILTERS = ("status", "severity", "detector", "entity", "since", "until", "q")
 
 
-def parse_time(s: str, now: float) -> float | None:
+def filter_time(s: str, now: float) -> float | None:
     """'30m', '2h', '1d' ago, or an ISO time (a browser's datetime-local too; UTC when no zone)."""
     s = s.strip()
     if not s:
@@ -26,10 +26,9 @@ def parse_time(s: str, now: float) -> float | None:
     if m:
         return now - int(m.group(1)) * {"s": 1, "m": 60, "h": 3600, "d": 86400}[m.group(2)]
     try:
-        t = dt.datetime.fromisoformat(s.replace("Z", "+00:00"))
-    except ValueError:
+        return iso_to_epoch(s)
+    except TimeFormatError:
         raise HttpError(400, f"bad time {s!r}: use 30m, 2h, 1d or an ISO time") from None
-    return (t if t.tzinfo else t.replace(tzinfo=dt.timezone.utc)).timestamp()
 
 
 @dataclass
@@ -49,7 +48,7 @@ def search_from(req: Request, page_size: int, now: float) -> tuple[AlertSearch, 
     if f["severity"] and f["severity"] not in SEVERITIES:
         raise HttpError(400, f"unknown severity {f['severity']!r}")
     q = AlertSearch(status=f["status"] or None, severity=f["severity"] or None, detector=f["detector"] or None,
-                    entity=f["entity"] or None, since=parse_time(f["since"], now), until=parse_time(f["until"], now),
+                    entity=f["entity"] or None, since=filter_time(f["since"], now), until=filter_time(f["until"], now),
                     text=f["q"], offset=(page_no - 1) * page_size, limit=page_size)
     return q, f, page_no
 

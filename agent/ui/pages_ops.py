@@ -7,7 +7,7 @@ import time
 from collections import deque
 from urllib.parse import quote
 
-from agent.http.server import Request, Response
+from core.http import Request, Response
 from agent.ui import operations, render
 from agent.ui.app import PREFIX, UiContext, action, page
 from agent.ui.auth import Form, Session
@@ -54,7 +54,7 @@ class StatusCache:
         self._lock = threading.Lock()
 
     def get(self, cfg) -> dict:
-        from agent.cli.status import collect_status
+        from agent.status import collect_status
         with self._lock:
             if self._value is None or time.monotonic() - self._at >= self.ttl_s:
                 self._value, self._at = collect_status(cfg), time.monotonic()
@@ -66,7 +66,7 @@ def routes(ui: UiContext):
     status = StatusCache(ui.options.refresh_s)
 
     def actions_page(req: Request, s: Session) -> Response:
-        from agent.actions.log import ActionLog
+        from policy.action_log import ActionLog
         items = sorted(ui.store.list_actions(limit=500), key=lambda x: (-x.time, x.id))
         log = ActionLog.for_data_dir(ui.cfg.data_dir)
         return ui.page("actions.html", s, items=items, chain=log.verify(), log_path=str(log.path), prefix=PREFIX)
@@ -87,7 +87,7 @@ def routes(ui: UiContext):
         return post
 
     def silences_page(req: Request, s: Session) -> Response:
-        from agent.lifecycle.silences import open_silences
+        from policy.silences import open_silences
         st = open_silences(ui.cfg)
         try:
             items = st.list(include_expired=bool(req.query.get("all")))
@@ -101,7 +101,7 @@ def routes(ui: UiContext):
         return render.redirect(f"{PREFIX}/silences")
 
     def status_page(req: Request, s: Session) -> Response:
-        from agent.stores.search import STATUSES, AlertSearch
+        from core.stores.search import STATUSES, AlertSearch
         # alerts by status from the store's own count (warden status reads every alert to count them)
         st = {**status.get(ui.cfg),
               "alerts": {k: ui.store.search_alerts(AlertSearch(status=k, limit=1)).total for k in STATUSES}}

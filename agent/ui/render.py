@@ -16,7 +16,7 @@ from urllib.parse import urlencode
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
-from agent.http.server import HttpError, Response
+from core.http import HttpError, Response
 
 HERE = Path(__file__).parent
 STATIC = HERE / "static"

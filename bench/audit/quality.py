@@ -84,7 +84,7 @@ EXCLUSIONS = Path(__file__).with_name("exclusions.yml")
 
 
 def build_detectors(data_dir: Path, ueba: bool = True, tuned: bool = False, sigmahq: bool = True) -> list:
-    from agent.registry import get
+    from core.registry import get
     sigma = resolve(data_dir)[1]
     opts = {"rules": [str(sigma)] if sigma.is_dir() and sigmahq else [], "min_level": MIN_LEVEL}
     if tuned:

@@ -99,7 +99,7 @@ def run(rows: Sequence[PromptRow], name: str, fit: Fit, sources: Sequence[str] |
         progress: bool = True) -> LosoReport:
     srcs = list(sources) if sources else sorted({r.source for r in rows})
     report = LosoReport(name)
-    from agent.progress import track
+    from core.progress import track
     for src in track(srcs, f"leave-one-source-out ({name})", enabled=progress):
         report.results.append(evaluate_source(rows, src, fit))
     return report

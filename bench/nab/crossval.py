@@ -36,12 +36,11 @@ from bench.nab.streams import StreamCache
 
 DEFAULT_GRIDS: dict[str, dict[str, list]] = {
     "novelty": {"memory": [1000, 3000], "suppress": [100, 300]},
-    "discord": {"threshold": [1.3, 1.6], "window": [32, 64]},
-    # value novelty + shape novelty, each calibrated by its own threshold, the larger speaks; with or
-    # without damping a member that keeps firing on a series (flag rate above 0.3%)
-    "ensemble": {"members": [["novelty", "discord"]], "rate_target": [0.0, 0.003], "rate_halflife": [5000.0],
-                 "member_options": [{"discord": {"threshold": t, "window": w}}
-                                    for t in (1.3, 1.6) for w in (32, 64)]},
+    "discord": {"threshold": [2.0, 2.8, 4.0], "window": [32, 64]},
+    # value novelty + shape novelty, each calibrated by its own threshold, the larger speaks; the
+    # grid is the weight of shape novelty: a ladder (x1.4) of discord thresholds around its default
+    "ensemble": {"members": [["novelty", "discord"]], "rate_target": [0.0],
+                 "member_options": [{"discord": {"threshold": t, "window": 64}} for t in (2.0, 2.8, 4.0)]},
 }
 
 
@@ -106,7 +105,7 @@ def cross_validate(data_dir, detector: str = "novelty", grid: dict[str, list] | 
     configs = expand(DEFAULT_GRIDS.get(detector, {}) if grid is None else grid)
     cache = StreamCache(cache_dir)
     t0 = time.perf_counter()
-    from agent.progress import track
+    from core.progress import track
     streams = [cache.streams(detector, c, data) for c in track(configs, "NAB score streams per option set",
                                                                  enabled=progress)]
     cv = CrossValidation(detector, configs)

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from agent.event import Event
+from core.event import Event
 from bench.nab import corpus as _corpus
 from bench.nab.scorer import score_corpus
 
@@ -20,7 +20,7 @@ def build_detector(detector: Any, options: dict | None = None):
     """A detector instance from an instance, a registered type ("ensemble", "baseline/x") or a class."""
     if not isinstance(detector, (str, type)):
         return detector
-    from agent import registry
+    from core import registry
     if isinstance(detector, type):
         return detector(config=None, **(options or {}))
     name = detector if "/" in detector else f"{detector}/nab"
@@ -78,7 +78,7 @@ def run(data_dir, out_dir, detector: Any = "novelty", threshold: float | None = 
     thr = float(getattr(probe.config, "threshold", 1.0))
     out_dir = Path(out_dir)
     units, npts, t0 = [], 0, time.perf_counter()
-    from agent.progress import track
+    from core.progress import track
     for df in track(data, "NAB files", enabled=progress):
         det = build_detector(detector, options)     # fresh state per file: independent streams
         s = stream_scores(det, df)

@@ -71,7 +71,7 @@ def make_events(n: int, audit_ratio: float, entities: int = 200, seed: int = 1, 
     principals per record (the arn gets one of `principals` suffixes), as on a real account."""
     import copy
 
-    from agent.event import Event
+    from core.event import Event
     from collectors.formats import parse_record
     rng = random.Random(seed)
     recs = audit_records()
@@ -133,7 +133,7 @@ class ListCollector:
 def _drop_topics(cfg, prefix: str) -> None:
     """The run's topics (hundreds of thousands of records) go when it ends: a broker left with
     thousands of partitions from earlier runs is slower and noisier to measure against."""
-    from agent.bus.kafka import KafkaBus
+    from core.bus.kafka import KafkaBus
     try:
         n = KafkaBus(cfg.bus).delete_topics(prefix)
         print(f"  (deleted the run's {n} topics {prefix}*)")
@@ -192,7 +192,7 @@ def warm_up(cfg, events, n: int = 4000) -> float:
     instances of the configured detectors process a sample, so numba loads (or compiles) its
     kernels and lazily imported modules are imported. The pipeline's own detectors start cold
     (empty state). Returns the seconds it took."""
-    from agent import registry
+    from core import registry
     t = time.perf_counter()
     sample = events[:n]
     for name, opts in cfg.detectors.items():
@@ -204,7 +204,7 @@ def warm_up(cfg, events, n: int = 4000) -> float:
         d.close()
     # the bench's prebuilt input (every event of the run, in one list) does not exist in production:
     # moved out of the garbage collector's scans before timing, so the collection the pipeline does
-    # when it starts (agent.lifecycle.memory) and its full collections do not walk it
+    # when it starts (core.memory) and its full collections do not walk it
     import gc
     gc.collect()
     gc.freeze()
@@ -214,7 +214,7 @@ def warm_up(cfg, events, n: int = 4000) -> float:
 def bench_pipeline(cfg, events):
     """The production shape: each stage on its own thread (Pipeline.run); done when detect has
     handled every event and decide has caught up with every finding."""
-    from agent.counters import Counters
+    from core.counters import Counters
     from agent.pipeline import Pipeline
     from agent.runtime import Runtime
     warm = warm_up(cfg, events)
@@ -280,8 +280,8 @@ def _stage_worker(cfg, stage, build, barrier, stop, out):
     (`build`: make_events' arguments, same seed) and emits it all; the others step until stopped."""
     import gc
 
-    from agent.counters import Counters
-    from agent.lifecycle.memory import tuned_gc
+    from core.counters import Counters
+    from core.memory import tuned_gc
     from agent.pipeline import Pipeline
     from agent.runtime import Runtime
     counters = Counters()
@@ -339,7 +339,7 @@ def bench_pipeline_processes(cfg, n: int, build: tuple):
     detect produced; CPU = the three processes' CPU seconds over the same time."""
     import dataclasses
 
-    from agent.bus.kafka import KafkaBus
+    from core.bus.kafka import KafkaBus
     # its own topics, groups and state: nothing of the threaded run is read again
     cfg = dataclasses.replace(cfg, data_dir=os.path.join(cfg.data_dir, "procs"))
     cfg.pipeline = dataclasses.replace(cfg.pipeline, group_prefix=cfg.pipeline.group_prefix + "procs-")
@@ -382,7 +382,7 @@ def bench_pipeline_processes(cfg, n: int, build: tuple):
 def bench_scale(cfg, replicas: int, n_expected: int):
     import dataclasses
 
-    from agent.bus.kafka import KafkaBus
+    from core.bus.kafka import KafkaBus
     cfg = dataclasses.replace(cfg)
     cfg.pipeline = dataclasses.replace(cfg.pipeline, group_prefix=cfg.pipeline.group_prefix + f"r{replicas}-",
                                        state="kafka")
@@ -433,9 +433,9 @@ def bench_scale(cfg, replicas: int, n_expected: int):
 def _paced_producer(cfg, rate, seconds, entities, spike_every, warm_s, ready, go):
     """Its own process (as the collect stage is in production): `rate` metric events/s with event
     time = now, a spike on one entity every `spike_every` s after `warm_s`."""
-    from agent import codec
-    from agent.bus.kafka import KafkaBus
-    from agent.event import Event
+    from core import codec
+    from core.bus.kafka import KafkaBus
+    from core.event import Event
     bus = KafkaBus(cfg.bus)
     prod = bus.producer()
     topic = cfg.bus.topic_prefix + "telemetry"
@@ -468,7 +468,7 @@ def _hop_latencies(cfg) -> str:
     """p50/p90 of (record append time − event time) on the findings and alerts topics."""
     from kafka import KafkaConsumer, TopicPartition
 
-    from agent import codec
+    from core import codec
     c = KafkaConsumer(bootstrap_servers=cfg.bus.bootstrap, group_id=None, enable_auto_commit=False)
     out = []
     try:
@@ -496,8 +496,8 @@ def _hop_latencies(cfg) -> str:
 
 def bench_latency(prefix, rate, seconds, detectors, entities=None):
     entities = entities or max(10, rate // 20)       # ~20 points per entity per second: warm in 2 s
-    from agent.counters import Counters
-    from agent.observability import metrics
+    from core.counters import Counters
+    from core.observability import metrics
     from agent.pipeline import Pipeline
     from agent.runtime import Runtime
     samples: list[float] = []

@@ -34,7 +34,7 @@ def main() -> None:
     ap.add_argument("--max-held", type=int, default=200_000)
     a = ap.parse_args()
     from agent.config import parse
-    from agent.counters import Counters
+    from core.counters import Counters
     from agent.pipeline import Pipeline
     from agent.runtime import Runtime
     from collectors.http_ingest import HttpIngestCollector

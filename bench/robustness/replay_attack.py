@@ -71,7 +71,7 @@ def _files(fmt: str, seeds: list[Any], n: int, seed: int, workdir: Path) -> list
 
 
 def run(formats: dict[str, list[Any]], per_format: int, seed: int, workdir: Path) -> ReplayOutcome:
-    from agent import registry
+    from core import registry
     out = ReplayOutcome()
     for fmt, seeds in sorted(formats.items()):
         d = workdir / fmt

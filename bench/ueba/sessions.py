@@ -123,7 +123,7 @@ def _score(stream: list, sessions: list[Session], benign_ids: set[str], findings
 def run(data: Path = DEFAULT_DATA, weeks: int = 3, replays: int = 3, seed: int = 7, batch: int = 500,
         with_sigma: bool = True) -> dict[str, Any]:
     """UEBA alone, and warden's default audit detectors (Sigma rules + UEBA) for reference."""
-    from agent.registry import get
+    from core.registry import get
     stream, sessions, benign_ids = build(Path(data), weeks, replays, seed)
     dets = {"ueba": [get("detector", "ueba")("bench")]}
     if with_sigma:

@@ -22,7 +22,7 @@ import uuid
 
 import requests
 
-from agent.event import SEVERITIES, Alert
+from core.event import SEVERITIES, Alert
 
 
 def make_alerts(n: int, seed: int = 7) -> list[Alert]:
@@ -68,7 +68,7 @@ def main() -> None:
 
     from agent.config import parse
     from agent.http.server import HttpServer
-    from agent.stores import create_store
+    from core.stores import create_store
     from agent.ui import install
     from tests.browser.conftest import CHROMEDRIVER, CHROMIUM, CHROMIUM_FLAGS
 

@@ -10,8 +10,8 @@ import time
 
 import numpy as np
 
-from agent.event import Event
-from agent.registry import create
+from core.event import Event
+from core.registry import create
 from detectors.metrics.recent import ChartWindow
 
 

@@ -11,10 +11,10 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from agent.event import Event
-from collectors.audit.common import (FORMAT_KEY, LOGSOURCE_KEY, RECORD_KEY, as_dict, as_str,
-                                     canonical_keys, ci_get, event_time, is_ip, put,
-                                     require_context, require_dict)
+from core.event import Event
+from core.names import AUDIT_FORMAT, AUDIT_LOGSOURCE, AUDIT_RECORD
+from collectors.audit.common import (as_dict, as_str, canonical_keys, ci_get, event_time, is_ip, put, require_context,
+                                     require_dict)
 from collectors.formats import FormatError, input_format
 
 FORMAT = "cloudtrail"
@@ -144,9 +144,9 @@ def normalise(rec: dict, source: str, raw: Any, envelope: dict | None) -> Event:
     ui = as_dict(canon.get("userIdentity"))
     t, from_record = event_time(canon.get("eventTime"), (envelope or {}).get("time"),
                                 (envelope or {}).get("eventTime"))
-    attrs: dict[str, Any] = {"raw": raw, LOGSOURCE_KEY: LOGSOURCE, FORMAT_KEY: FORMAT}
+    attrs: dict[str, Any] = {"raw": raw, AUDIT_LOGSOURCE: LOGSOURCE, AUDIT_FORMAT: FORMAT}
     if canon is not rec or envelope is not None:
-        attrs[RECORD_KEY] = canon
+        attrs[AUDIT_RECORD] = canon
     err = canon.get("errorCode")
     resp = canon.get("responseElements")
     # console sign-in events report their result in responseElements ({"ConsoleLogin": "Failure"},

@@ -7,17 +7,13 @@ import re
 import time as _time
 from typing import Any
 
-from collectors.formats import FormatError, iso_to_epoch
+from core.times import parse_time_or_none
+from collectors.formats import FormatError
 
-#: attribute holding the record as fields are looked up (set only when it differs from "raw":
-#: unwrapped EventBridge/AKS envelopes, canonicalised key case, ...)
-RECORD_KEY = "audit.record"
-#: attribute holding a Kubernetes-audit-shaped view of a record from another format (GKE)
-K8S_VIEW_KEY = "audit.k8s"
-#: attribute naming the logsource of the record: "aws/cloudtrail", "kubernetes/audit", "gcp/gcp.audit"
-LOGSOURCE_KEY = "audit.logsource"
-#: attribute naming the format that parsed the record
-FORMAT_KEY = "audit.format"
+# attribute names (core.names): AUDIT_RECORD holds the record as fields are looked up (set only
+# when it differs from "raw": unwrapped EventBridge/AKS envelopes, canonicalised key case, ...);
+# AUDIT_K8S_VIEW a Kubernetes-audit-shaped view of a record from another format (GKE);
+# AUDIT_LOGSOURCE the record's logsource ("aws/cloudtrail", ...); AUDIT_FORMAT the format that read it
 
 
 def ci_get(d: dict, key: str, default: Any = None) -> Any:
@@ -68,30 +64,10 @@ def as_str(v: Any) -> str | None:
 
 
 
-def parse_time(v: Any) -> float | None:
-    """Epoch seconds from ISO-8601 / 'YYYY-MM-DD HH:MM:SS.fff' strings or epoch s/ms numbers."""
-    if v is None or isinstance(v, bool):
-        return None
-    if isinstance(v, (int, float)):
-        x = float(v)
-        if x > 1e14:      # microseconds
-            return x / 1e6
-        if x > 1e11:      # milliseconds
-            return x / 1e3
-        return x
-    if not isinstance(v, str) or not v.strip():
-        return None
-    s = v.strip()
-    try:
-        return float(s) if re.fullmatch(r"\d+(\.\d+)?", s) else iso_to_epoch(s)
-    except ValueError:
-        return None
-
-
 def event_time(*candidates: Any) -> tuple[float, bool]:
     """(time, from_record): the first parseable candidate, else the current time."""
     for c in candidates:
-        t = parse_time(c)
+        t = parse_time_or_none(c)
         if t is not None:
             return t, True
     return _time.time(), False

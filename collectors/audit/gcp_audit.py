@@ -9,10 +9,10 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from agent.event import Event
-from collectors.audit.common import (FORMAT_KEY, K8S_VIEW_KEY, LOGSOURCE_KEY, RECORD_KEY, as_dict,
-                                     as_str, canonical_keys, ci_get, event_time, is_ip, put,
-                                     require_context, require_dict)
+from core.event import Event
+from core.names import AUDIT_FORMAT, AUDIT_K8S_VIEW, AUDIT_LOGSOURCE, AUDIT_RECORD
+from collectors.audit.common import (as_dict, as_str, canonical_keys, ci_get, event_time, is_ip, put, require_context,
+                                     require_dict)
 from collectors.audit.k8s_audit import k8s_attrs
 from collectors.formats import FormatError, input_format
 
@@ -169,9 +169,9 @@ def normalise(record: dict, source: str, raw: Any = None) -> Event:
     labels = as_dict(res.get("labels"))
     t, from_record = event_time(entry.get("timestamp"), entry.get("receiveTimestamp"),
                                 as_dict(meta.get("requestAttributes")).get("time"))
-    attrs: dict[str, Any] = {"raw": raw, LOGSOURCE_KEY: LOGSOURCE, FORMAT_KEY: FORMAT}
+    attrs: dict[str, Any] = {"raw": raw, AUDIT_LOGSOURCE: LOGSOURCE, AUDIT_FORMAT: FORMAT}
     if entry is not raw:
-        attrs[RECORD_KEY] = entry
+        attrs[AUDIT_RECORD] = entry
     status = as_dict(p.get("status"))
     code = status.get("code")
     granted = _granted(p)
@@ -182,7 +182,7 @@ def normalise(record: dict, source: str, raw: Any = None) -> Event:
                  or as_str(as_dict(auth.get("serviceAccountDelegationInfo")).get("principalEmail")))
     view = k8s_view(entry, p)
     if view is not None:
-        attrs[K8S_VIEW_KEY] = view
+        attrs[AUDIT_K8S_VIEW] = view
         k8s_attrs(view, attrs)
     put(attrs, "event.action", method)
     put(attrs, "event.provider", as_str(p.get("serviceName")))

@@ -11,9 +11,9 @@ from typing import Any
 
 import orjson
 
-from agent.event import Event
-from collectors.audit.common import (FORMAT_KEY, LOGSOURCE_KEY, RECORD_KEY, as_dict, as_str,
-                                     event_time, is_ip, put, require_context, require_dict)
+from core.event import Event
+from core.names import AUDIT_FORMAT, AUDIT_LOGSOURCE, AUDIT_RECORD
+from collectors.audit.common import as_dict, as_str, event_time, is_ip, put, require_context, require_dict
 from collectors.formats import FormatError, input_format
 
 FORMAT = "k8s-audit"
@@ -137,9 +137,9 @@ def normalise(ev: Any, original: Any, source: str) -> Event:
     t, from_record = event_time(ev.get("stageTimestamp"), ev.get("requestReceivedTimestamp"),
                                 ev.get("timestamp"),
                                 original.get("time") if isinstance(original, dict) else None)
-    attrs: dict[str, Any] = {"raw": original, LOGSOURCE_KEY: LOGSOURCE, FORMAT_KEY: FORMAT}
+    attrs: dict[str, Any] = {"raw": original, AUDIT_LOGSOURCE: LOGSOURCE, AUDIT_FORMAT: FORMAT}
     if ev is not original:
-        attrs[RECORD_KEY] = ev
+        attrs[AUDIT_RECORD] = ev
     k8s_attrs(ev, attrs)
     if not from_record:
         attrs["warden.time_source"] = "observed"

@@ -4,8 +4,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from agent.http.server import Request, Response
-from agent.registry import register
+from core.http import Request, Response
+from core.registry import register
 from collectors.audit import k8s_audit
 from collectors.base import Collector
 from collectors.ingest_route import Limits, handle_ingest

@@ -11,10 +11,12 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from agent.event import Event, stable_id
+from core.event import Event, stable_id
+from core.names import (FEATURE_PREFIX, LATENCY_MS, MODEL_NAME, MODEL_VERSION, PREDICTION, PROBABILITY, PROTOCOL,
+                         REQUEST_MODEL)
 from collectors.formats import FormatError, input_format
 from collectors.inference.records import (MAX_ROWS, _client_attrs, _features, _float, _number, _prompt_attrs,
-                                          _require_dict, _str_field, parse_time)
+                                          _require_dict, _str_field, record_time)
 
 
 _V2_TYPES = {"BOOL", "UINT8", "UINT16", "UINT32", "UINT64", "INT8", "INT16", "INT32", "INT64",
@@ -142,9 +144,9 @@ def parse_kserve(record: Any, source: str) -> list[Event]:
     fnames = params.get("feature_names")
     if fnames is not None and (not isinstance(fnames, list) or not all(isinstance(f, str) for f in fnames)):
         raise FormatError("kserve-v2: parameters.feature_names must be a list of strings")
-    base: dict[str, Any] = {"model.name": model, "inference.protocol": "v2"}
+    base: dict[str, Any] = {MODEL_NAME: model, PROTOCOL: "v2"}
     if version is not None:
-        base["model.version"] = version
+        base[MODEL_VERSION] = version
     client_src = {k: v for k, v in params.items() if k in ("client_id", "api_key_id", "api_key", "client_ip", "user")}
     client_src.update({k: v for k, v in rec.items() if k in ("client_id", "api_key_id", "api_key", "client_ip")})
     _client_attrs(client_src, base, llm=False, where="kserve-v2: ")
@@ -152,8 +154,8 @@ def parse_kserve(record: Any, source: str) -> list[Event]:
     if rid is not None:
         base["request.id"] = rid
     if rec.get("latency_ms") is not None:
-        base["inference.latency_ms"] = _number(rec["latency_ms"], "latency_ms")
-    t = parse_time(rec.get("time", rec.get("timestamp", params.get("time"))))
+        base[LATENCY_MS] = _number(rec["latency_ms"], "latency_ms")
+    t = record_time(rec.get("time", rec.get("timestamp", params.get("time"))))
     endpoint = _str_field(rec, "endpoint", where="kserve-v2: ") or model
     rec_hash = stable_id(rec)
     events = []
@@ -165,15 +167,15 @@ def parse_kserve(record: Any, source: str) -> list[Event]:
             vals = flat[row * per:(row + 1) * per]
             if dt == "BYTES" and name.lower() in _TEXT_INPUTS:
                 _prompt_attrs("\n".join(vals), attrs)
-                attrs["gen_ai.request.model"] = model
+                attrs[REQUEST_MODEL] = model
                 continue
             if per == 1:
-                attrs["feature." + name] = vals[0]
+                attrs[FEATURE_PREFIX + name] = vals[0]
             else:
                 names = fnames if (fnames is not None and len(fnames) == per and len(ins) == 1) else \
                     [f"{name}_{j}" for j in range(per)]
                 for fn, v in zip(names, vals):
-                    attrs["feature." + fn] = v
+                    attrs[FEATURE_PREFIX + fn] = v
         for name, shape, dt, flat in outs:
             _, per = _rows(shape)
             vals = flat[row * per:(row + 1) * per]
@@ -186,11 +188,11 @@ def parse_kserve(record: Any, source: str) -> list[Event]:
                 attrs["output." + name] = vals[0]
                 if value is None and not isinstance(vals[0], bool):
                     value = _float(vals[0]) if math.isfinite(_float(vals[0])) else None
-                    attrs.setdefault("inference.prediction", vals[0])
+                    attrs.setdefault(PREDICTION, vals[0])
             elif dt.startswith("FP") or dt == "BF16":
                 j = max(range(per), key=lambda k: vals[k])
-                attrs["inference.prediction"] = j
-                attrs["inference.probability"] = _float(vals[j])
+                attrs[PREDICTION] = j
+                attrs[PROBABILITY] = _float(vals[j])
                 attrs[f"output.{name}"] = [_float(v) for v in vals]
                 value = _float(vals[j]) if math.isfinite(_float(vals[j])) else None
             else:
@@ -238,21 +240,21 @@ def _v1_instance(inst: Any, fnames: list | None, attrs: dict) -> None:
 def _v1_prediction(pred: Any, attrs: dict) -> float | None:
     """Sets the prediction attributes of one row; returns the event's value."""
     if isinstance(pred, bool) or isinstance(pred, str):
-        attrs["inference.prediction"] = pred
+        attrs[PREDICTION] = pred
         return None
     if isinstance(pred, (int, float)):
-        attrs["inference.prediction"] = pred
+        attrs[PREDICTION] = pred
         f = _float(pred)
         return f if math.isfinite(f) else None
     if isinstance(pred, list) and pred and all(isinstance(p, (int, float)) and not isinstance(p, bool) for p in pred):
         probs = [_float(p) for p in pred]
         j = max(range(len(probs)), key=lambda k: probs[k])
-        attrs["inference.prediction"], attrs["inference.probability"] = j, probs[j]
+        attrs[PREDICTION], attrs[PROBABILITY] = j, probs[j]
         attrs["output.predictions"] = probs
         return probs[j] if math.isfinite(probs[j]) else None
     if isinstance(pred, dict):
         _features(pred, scratch := {})
-        attrs.update({"output." + k[len("feature."):]: v for k, v in scratch.items()})
+        attrs.update({"output." + k[len(FEATURE_PREFIX):]: v for k, v in scratch.items()})
         return None
     raise FormatError(f"kserve-v1: a prediction must be a number, string, list of numbers or object, "
                       f"got {type(pred).__name__}")
@@ -283,17 +285,17 @@ def parse_kserve_v1(record: Any, source: str) -> list[Event]:
     if fnames is not None and (not isinstance(fnames, list) or not all(isinstance(f, str) for f in fnames)):
         raise FormatError("kserve-v1: parameters.feature_names must be a list of strings")
     model = _str_field(rec, "model_name", "model", where="kserve-v1: ")
-    base: dict[str, Any] = {"model.name": model or "unknown", "inference.protocol": "v1"}
+    base: dict[str, Any] = {MODEL_NAME: model or "unknown", PROTOCOL: "v1"}
     if model is None:
         base["warden.model_source"] = "missing"
     version = _str_field(rec, "model_version", where="kserve-v1: ")
     if version is not None:
-        base["model.version"] = version
+        base[MODEL_VERSION] = version
     _client_attrs(rec, base, llm=False, where="kserve-v1: ")
     if rec.get("latency_ms") is not None:
-        base["inference.latency_ms"] = _number(rec["latency_ms"], "latency_ms")
-    t = parse_time(rec.get("time", rec.get("timestamp")))
-    endpoint = _str_field(rec, "endpoint", where="kserve-v1: ") or base["model.name"]
+        base[LATENCY_MS] = _number(rec["latency_ms"], "latency_ms")
+    t = record_time(rec.get("time", rec.get("timestamp")))
+    endpoint = _str_field(rec, "endpoint", where="kserve-v1: ") or base[MODEL_NAME]
     rec_hash = stable_id(rec)
     events = []
     for row in range(nrows):

@@ -23,9 +23,12 @@ import math
 import time as _time
 from typing import Any, Iterable
 
-from agent.chat import content_text
-from agent.event import Event
-from collectors.formats import FormatError, input_format, iso_to_epoch
+from core.chat import content_text
+from core.event import Event
+from core.names import (API_KEY_ID, CLIENT_ID, CLIENT_IP, FEATURE_PREFIX, LATENCY_MS, MODEL_NAME, MODEL_VERSION,
+                         PREDICTION, PROBABILITY, PROMPT, REQUEST_MODEL, REQUEST_USER)
+from core.times import TimeFormatError, parse_time
+from collectors.formats import FormatError, input_format
 
 #: prompts longer than this are clipped in the event (head and tail kept); the length is recorded
 MAX_PROMPT_CHARS = 256 * 1024
@@ -36,30 +39,15 @@ MAX_ROWS = 100_000
 # ---------------------------------------------------------------------------------------------
 # shared helpers
 
-def parse_time(value: Any, default: float | None = None) -> float:
-    """Epoch seconds (or ms / µs / ns, by magnitude) or an ISO-8601 string -> float seconds."""
+def record_time(value: Any, default: float | None = None) -> float:
+    """A record's time (core.times.parse_time): absent → `default`, else the current time; a
+    value that is no time raises FormatError."""
     if value is None or value == "":
         return _time.time() if default is None else default
-    if isinstance(value, bool):
-        raise FormatError(f"invalid time {value!r}")
-    if isinstance(value, (int, float)):
-        v = _float(value)
-        if not math.isfinite(v) or v < 0:
-            raise FormatError(f"invalid time {value!r}")
-        while v > 1e11:  # ms, µs, ns
-            v /= 1000.0
-        return v
-    if isinstance(value, str):
-        s = value.strip()
-        try:
-            return parse_time(float(s))
-        except ValueError:
-            pass
-        try:
-            return iso_to_epoch(s)
-        except ValueError:
-            raise FormatError(f"invalid time {value!r}: expected epoch seconds or ISO-8601") from None
-    raise FormatError(f"invalid time {value!r}: expected epoch seconds or ISO-8601")
+    try:
+        return parse_time(value)
+    except TimeFormatError as e:
+        raise FormatError(str(e)) from None
 
 
 def _float(v: Any) -> float:
@@ -103,7 +91,7 @@ def _count(v: Any, name: str) -> int:
     return int(f)
 
 
-def _prompt_attrs(text: Any, attrs: dict, name: str = "gen_ai.prompt") -> None:
+def _prompt_attrs(text: Any, attrs: dict, name: str = PROMPT) -> None:
     if text is None:
         return
     if not isinstance(text, str):
@@ -119,9 +107,9 @@ def _prompt_attrs(text: Any, attrs: dict, name: str = "gen_ai.prompt") -> None:
 def _client_attrs(rec: dict, attrs: dict, *, llm: bool, where: str = "") -> None:
     cid = _str_field(rec, "client_id", "client", "user", where=where)
     if cid is not None:
-        attrs["client.id"] = cid
+        attrs[CLIENT_ID] = cid
         if llm:
-            attrs["gen_ai.request.user"] = cid
+            attrs[REQUEST_USER] = cid
     end_user = _str_field(rec, "end_user", "enduser.id", where=where)
     if end_user is not None:   # the product's user (OpenTelemetry enduser.id), not the calling client
         attrs["enduser.id"] = end_user
@@ -131,10 +119,10 @@ def _client_attrs(rec: dict, attrs: dict, *, llm: bool, where: str = "") -> None
         if raw_key is not None:
             kid = key_id(raw_key)
     if kid is not None:
-        attrs["api_key.id"] = kid
+        attrs[API_KEY_ID] = kid
     ip = _str_field(rec, "client_ip", "ip", where=where)
     if ip is not None:
-        attrs["client.ip"] = ip
+        attrs[CLIENT_IP] = ip
 
 
 def _features(feats: Any, attrs: dict) -> None:
@@ -154,10 +142,10 @@ def _features(feats: Any, attrs: dict) -> None:
         if not isinstance(k, str) or not k:
             raise FormatError(f"feature names must be non-empty strings, got {k!r}")
         if v is None or isinstance(v, (bool, str)):
-            attrs["feature." + k] = v
+            attrs[FEATURE_PREFIX + k] = v
         elif isinstance(v, (int, float)):
             f = _float(v)
-            attrs["feature." + k] = f if math.isfinite(f) else None
+            attrs[FEATURE_PREFIX + k] = f if math.isfinite(f) else None
         else:
             raise FormatError(f"feature {k!r} must be a number, string, boolean or null, got {type(v).__name__}")
 
@@ -206,12 +194,12 @@ def parse_warden(record: Any, source: str) -> list[Event]:
     if not any(k in rec for k in ("features", "prompt", "prediction", "output")):
         raise FormatError("warden-inference: record has none of features, prompt, prediction, output")
     endpoint = _str_field(rec, "endpoint", where="warden-inference: ") or model
-    attrs: dict[str, Any] = {"model.name": model}
+    attrs: dict[str, Any] = {MODEL_NAME: model}
     if version is not None:
-        attrs["model.version"] = str(version)
+        attrs[MODEL_VERSION] = str(version)
     llm = "prompt" in rec
     if llm:
-        attrs["gen_ai.request.model"] = model
+        attrs[REQUEST_MODEL] = model
     _client_attrs(rec, attrs, llm=llm, where="warden-inference: ")
     rid = _str_field(rec, "request_id", "id", where="warden-inference: ")
     if rid is not None:
@@ -223,14 +211,14 @@ def parse_warden(record: Any, source: str) -> list[Event]:
         p = rec["prediction"]
         if isinstance(p, (dict, list)):
             raise FormatError("warden-inference: prediction must be a class label or a number")
-        attrs["inference.prediction"] = p
+        attrs[PREDICTION] = p
         if isinstance(p, (int, float)) and not isinstance(p, bool):
             value = _number(p, "prediction")
     if rec.get("probability") is not None:
         pr = _number(rec["probability"], "probability")
         if not 0.0 <= pr <= 1.0:
             raise FormatError(f"warden-inference: probability must be in [0, 1], got {pr}")
-        attrs["inference.probability"] = pr
+        attrs[PROBABILITY] = pr
         if value is None:
             value = pr
     out = rec.get("output")
@@ -250,7 +238,7 @@ def parse_warden(record: Any, source: str) -> list[Event]:
         else:
             raise FormatError("warden-inference: output must be text, a number or a mapping of scalars")
     if rec.get("latency_ms") is not None:
-        attrs["inference.latency_ms"] = _number(rec["latency_ms"], "latency_ms")
+        attrs[LATENCY_MS] = _number(rec["latency_ms"], "latency_ms")
     tokens = rec.get("tokens")
     if isinstance(tokens, dict):
         itok, otok = tokens.get("input"), tokens.get("output")
@@ -262,7 +250,7 @@ def parse_warden(record: Any, source: str) -> list[Event]:
         attrs["gen_ai.usage.input_tokens"] = _count(itok, "input_tokens")
     if otok is not None:
         attrs["gen_ai.usage.output_tokens"] = _count(otok, "output_tokens")
-    t = parse_time(rec.get("time", rec.get("timestamp")))
+    t = record_time(rec.get("time", rec.get("timestamp")))
     return [Event.create(source=source, kind="inference", entity=endpoint, name="inference.request",
                          time=t, value=value, attributes=attrs, raw=rec)]
 
@@ -310,12 +298,12 @@ def parse_openai(record: Any, source: str) -> list[Event]:
         model = _str_field(rec, "model", where="openai-chat: ")
     if model is None:
         raise FormatError("openai-chat: missing model (request.model or response.model)")
-    attrs["gen_ai.request.model"] = _str_field(req, "model") or model
-    attrs["model.name"] = model
+    attrs[REQUEST_MODEL] = _str_field(req, "model") or model
+    attrs[MODEL_NAME] = model
     if resp.get("model") is not None:
         attrs["gen_ai.response.model"] = _str_field(resp, "model", where="openai-chat: response.")
     if rec.get("model_version") is not None:
-        attrs["model.version"] = str(rec["model_version"])
+        attrs[MODEL_VERSION] = str(rec["model_version"])
     if req:
         msgs = req.get("messages")
         if not isinstance(msgs, list):
@@ -341,7 +329,7 @@ def parse_openai(record: Any, source: str) -> list[Event]:
                 attrs[f"gen_ai.request.{k}"] = _number(req[k], k)
     # client: record-level fields first, then the request's `user`
     _client_attrs(rec, attrs, llm=True, where="openai-chat: ")
-    if "client.id" not in attrs and req.get("user") is not None:
+    if CLIENT_ID not in attrs and req.get("user") is not None:
         _client_attrs({"user": req["user"]}, attrs, llm=True, where="openai-chat: request.")
     if resp:
         choices = resp.get("choices", [])
@@ -375,11 +363,11 @@ def parse_openai(record: Any, source: str) -> list[Event]:
             if otok is not None:
                 attrs["gen_ai.usage.output_tokens"] = _count(otok, "usage.completion_tokens")
     if rec.get("latency_ms") is not None:
-        attrs["inference.latency_ms"] = _number(rec["latency_ms"], "latency_ms")
+        attrs[LATENCY_MS] = _number(rec["latency_ms"], "latency_ms")
     rid = _str_field(rec, "request_id", where="openai-chat: ")
     if rid is not None:
         attrs["request.id"] = rid
-    t = parse_time(rec.get("time", rec.get("timestamp", resp.get("created"))))
+    t = record_time(rec.get("time", rec.get("timestamp", resp.get("created"))))
     endpoint = _str_field(rec, "endpoint", where="openai-chat: ") or model
     return [Event.create(source=source, kind="inference", entity=endpoint, name="gen_ai.chat",
                          time=t, attributes=attrs, raw=rec)]

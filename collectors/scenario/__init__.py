@@ -24,7 +24,7 @@ The platform (account 123456789012, us-east-1, Kubernetes cluster "ml-prod"):
   a CI user (ECR token, DescribeInstances); Kubernetes audit events (format `k8s-audit`):
   get/list/watch by service accounts.
 
-Metric records are warden Events in wire form (format `event`, agent.codec.to_dict) with
+Metric records are warden Events in wire form (format `event`, core.codec.to_dict) with
 `observed_time == time`, so ids and bytes are stable.
 
 Injected incidents (times are fractions of the run, so the defaults give the timeline below for 6 h;

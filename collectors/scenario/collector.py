@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Iterator
 
-from agent.registry import register
+from core.registry import register
 from collectors.base import Collector
 from collectors.formats import FormatError, parse_record
 from collectors.scenario.records import iter_records

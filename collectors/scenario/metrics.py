@@ -6,8 +6,8 @@ from __future__ import annotations
 import math
 from typing import Iterator
 
-from agent import codec, names
-from agent.event import Event
+from core import codec, names
+from core.event import Event
 from collectors.scenario.platform import (CLUSTER, ENDPOINTS, EVENT_FORMAT, GIB, JOB, LEAK_NODE, NODES,
                                           SLOW_ENDPOINT, STRAGGLER_NODE)
 from collectors.scenario.stream import RecordHeap, daily_load, poisson, stream_rng

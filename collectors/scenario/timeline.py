@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any
 
-from agent import names
-from collectors.formats import iso_to_epoch
+from core import names
+from core.times import iso_to_epoch
 from collectors.scenario.platform import (ACCOUNT, ATTACKER_IP, BRUTE_USER, CLOUDTRAIL_FORMAT, EVENT_FORMAT,
                                           INFERENCE_FORMAT, INJECTION_CLIENT, JOB, LEAK_NODE, NEW_PRINCIPAL, NODES,
                                           SLOW_ENDPOINT, STRAGGLER_NODE, WEIGHTS_BUCKET)

@@ -55,7 +55,7 @@ def check(reference_csv: str | Path, current_csv: str | Path, *, alpha: float = 
     `drift` is true when any feature's corrected p-value is below alpha or the MMD test rejects.
     `progress`: a bar over the three steps (read, per-feature tests, MMD) on a terminal.
     """
-    from agent.progress import Bar
+    from core.progress import Bar
     with Bar("drift check", 3, enabled=progress) as bar:
         bar.describe("reading")
         ref = read_columns(reference_csv)
@@ -91,7 +91,7 @@ def stream(reference_csv: str | Path, stream_csv: str | Path, *, window: int = 5
     The false-alarm probability over the whole stream is at most `alpha` (alpha spending).
     `progress`: a bar over the stream's rows on a terminal.
     """
-    from agent.progress import track
+    from core.progress import track
     ref = read_columns(reference_csv)
     if not ref:
         raise ValueError(f"{reference_csv}: no rows")

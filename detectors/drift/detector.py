@@ -37,9 +37,10 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from agent import snapshot
-from agent.event import Event, Finding
-from agent.registry import register
+from core import snapshot
+from core.event import Event, Finding
+from core.names import FEATURE_PREFIX, MODEL_NAME, MODEL_VERSION, PROMPT, PROMPT_LENGTH
+from core.registry import register
 from detectors.base import Detector
 from detectors.drift import stats as S
 from detectors.drift.endpoint import Endpoint, scalar, version_of
@@ -123,18 +124,18 @@ class DriftDetector(Detector):
         want, skip = set(self.config.features), set(self.config.exclude)
         row = {}
         for k, v in a.items():
-            if k.startswith("feature."):
-                name = k[8:]
+            if k.startswith(FEATURE_PREFIX):
+                name = k[len(FEATURE_PREFIX):]
                 if (not want or name in want) and name not in skip:
                     row[name] = scalar(v)
         if self.config.outputs:
             for k, v in output_columns(a).items():
                 row[k] = scalar(v)
-            row["prompt:length"] = scalar(a.get("gen_ai.prompt.length"))
+            row["prompt:length"] = scalar(a.get(PROMPT_LENGTH))
         return row
 
     def _prompt(self, ev: Event) -> str | None:
-        p = ev.attributes.get("gen_ai.prompt")
+        p = ev.attributes.get(PROMPT)
         return p[:2000] if isinstance(p, str) and p.strip() else None
 
     # -- warm-up ----------------------------------------------------------------------------------
@@ -200,9 +201,9 @@ class DriftDetector(Detector):
             self._current[ev.entity] = key[1]
             ep.n += 1
             a = ev.attributes
-            if a.get("model.name") is not None:
-                ep.model = {"name": str(a["model.name"]),
-                            "version": None if a.get("model.version") is None else str(a["model.version"])}
+            if a.get(MODEL_NAME) is not None:
+                ep.model = {"name": str(a[MODEL_NAME]),
+                            "version": None if a.get(MODEL_VERSION) is None else str(a[MODEL_VERSION])}
             row = self.row_of(ev)
             self._dirty.add(ev.entity)
             if ep.seq is None:

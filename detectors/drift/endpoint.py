@@ -5,14 +5,15 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from agent.event import Event
+from core.event import Event
+from core.names import MODEL_VERSION
 from detectors.drift.stream import SequentialDrift
 
 
 def version_of(ev: Event) -> str:
     """The model version an inference event was served by ("" when it names none): each version of
     a model gets its own reference, so a release is not reported as drift of the previous one."""
-    v = ev.attributes.get("model.version")
+    v = ev.attributes.get(MODEL_VERSION)
     return "" if v is None else str(v)
 
 

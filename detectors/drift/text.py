@@ -13,6 +13,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from core.names import PREDICTION, PROBABILITY
 from detectors.drift import stats as S
 from detectors.drift.mmd import mmd_test
 
@@ -70,8 +71,8 @@ def text_drift(ref_texts: Sequence[str], cur_texts: Sequence[str], *, alpha: flo
 
 
 OUTPUT_KEYS = {
-    "output:prediction": "inference.prediction",
-    "output:probability": "inference.probability",
+    "output:prediction": PREDICTION,
+    "output:probability": PROBABILITY,
     "output:output_tokens": "gen_ai.usage.output_tokens",
     "output:finish_reasons": "gen_ai.response.finish_reasons",
     "output:completion_length": "gen_ai.completion.length",

@@ -20,9 +20,9 @@ from typing import Sequence
 
 import numpy as np
 
-from agent import snapshot
-from agent.event import Event, Finding
-from agent.registry import register
+from core import snapshot
+from core.event import Event, Finding
+from core.registry import register
 from detectors.base import Detector
 from detectors.guard.guard import DECISIONS, PromptGuard
 

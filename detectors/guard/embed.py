@@ -211,7 +211,7 @@ class TextEncoder:
         ids = self._ids(texts)
         order = np.argsort([len(x) for x in ids], kind="stable")
         out = np.zeros((len(texts), DIM), np.float32)
-        from agent.progress import track
+        from core.progress import track
         it = track(range(0, len(order), batch_size), "embed", enabled=progress)
         with torch.inference_mode():
             for s in it:

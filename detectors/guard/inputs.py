@@ -17,7 +17,7 @@ import unicodedata
 from dataclasses import dataclass
 from typing import Any
 
-from agent.chat import content_text
+from core.chat import content_text
 
 TEXT_FIELDS = ("prompt", "text", "input", "gen_ai.prompt")
 SCORED_ROLES = ("user", "tool", "function")

@@ -149,7 +149,7 @@ def fit(rows: Sequence[PromptRow], cfg: TrainConfig | None = None, *, store=None
     cfg = cfg or TrainConfig()
     steps = (["threshold (out of source)"] if cfg.threshold is None else []) + \
         ["windows", "n-gram features", "embeddings", "fit", "refine + refit"]
-    from agent.progress import Bar
+    from core.progress import Bar
     bar = Bar("train prompt guard", len(steps), enabled=progress)
 
     def step(name: str) -> None:

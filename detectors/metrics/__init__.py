@@ -4,7 +4,7 @@ Series key = (event.entity, event.name) for events of kind "metric" with a numer
 Every detector here is a ``MetricDetector`` (detectors.metrics.common): ``run(events)`` gives the
 stream scores (score with the state before each point, learn only unflagged points once warm),
 ``process`` builds findings with evidence from it, ``score_many`` is pure, snapshots are
-versioned and checksummed (agent.snapshot, no pickle), per entity or whole.
+versioned and checksummed (core.snapshot, no pickle), per entity or whole.
 
 | type | module | what |
 |---|---|---|

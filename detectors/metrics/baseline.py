@@ -32,11 +32,12 @@ from typing import Sequence
 
 import numpy as np
 
-from agent.event import Event
-from agent.registry import register
-from detectors.metrics.common import (RunResult, SeriesTable, SeriesTableDetector, extract, halflife_alpha, njit,
-                                      unscored)
+from core.event import Event
+from core.registry import register
+from detectors.metrics.common import RunResult, SeriesTable, SeriesTableDetector, halflife_alpha, njit, unscored
+from detectors.metrics.columns import extract
 from detectors.metrics.config import ScaleFloorConfig
+from detectors.metrics.stream_point import open_point
 
 # state columns
 N, C, S, LAST, NAN, LATE, RUN, BUFN, WARM, FIRST, RELEARN = range(11)
@@ -59,49 +60,41 @@ def _baseline_kernel(ids, x, t, st, buf, mode, warmup, thr, a_c, a_s, k, min_sca
                      direction, relearn_after, max_gap, scores, flags, centers, scales):
     n = ids.shape[0]
     for i in range(n):
-        s = ids[i]
-        scores[i] = 0.0
-        flags[i] = False
-        centers[i] = np.nan
-        scales[i] = np.nan
+        s, late = open_point(i, ids, x, t, st, NAN, LAST, scores, flags, centers, scales)
         if s < 0:
             continue
         xi = x[i]
         ti = t[i]
-        if not np.isfinite(xi):
-            st[s, 4] += 1.0
-            continue
-        late = ti < st[s, 3]
-        if (not late) and max_gap > 0.0 and st[s, 3] > -np.inf and ti - st[s, 3] > max_gap:
+        if (not late) and max_gap > 0.0 and st[s, LAST] > -np.inf and ti - st[s, LAST] > max_gap:
             # long gap: start over
-            st[s, 8] = 0.0
-            st[s, 7] = 0.0
-            st[s, 6] = 0.0
-        if st[s, 8] == 0.0:
+            st[s, WARM] = 0.0
+            st[s, BUFN] = 0.0
+            st[s, RUN] = 0.0
+        if st[s, WARM] == 0.0:
             # warming up: no score; buffer in-order points
             if late:
-                st[s, 5] += 1.0
+                st[s, LATE] += 1.0
                 continue
             if mode == 2:
                 continue
-            b = int(st[s, 7])
+            b = int(st[s, BUFN])
             buf[s, b] = xi
             b += 1
-            st[s, 7] = b
-            st[s, 3] = ti
-            if np.isnan(st[s, 9]):
-                st[s, 9] = ti
+            st[s, BUFN] = b
+            st[s, LAST] = ti
+            if np.isnan(st[s, FIRST]):
+                st[s, FIRST] = ti
             if b >= warmup:
                 med, sc = _robust_init(buf[s, :b])
-                st[s, 1] = med
-                st[s, 2] = sc
-                st[s, 0] += b
-                st[s, 8] = 1.0
-                st[s, 7] = 0.0
-                st[s, 6] = 0.0
+                st[s, C] = med
+                st[s, S] = sc
+                st[s, N] += b
+                st[s, WARM] = 1.0
+                st[s, BUFN] = 0.0
+                st[s, RUN] = 0.0
             continue
-        c = st[s, 1]
-        sc = st[s, 2]
+        c = st[s, C]
+        sc = st[s, S]
         floor = min_rel * abs(c)
         if floor < min_scale:
             floor = min_scale
@@ -123,35 +116,35 @@ def _baseline_kernel(ids, x, t, st, buf, mode, warmup, thr, a_c, a_s, k, min_sca
         if mode == 0 and score >= thr:
             flags[i] = True
             if late:
-                st[s, 5] += 1.0
+                st[s, LATE] += 1.0
                 continue
-            r = int(st[s, 6])
+            r = int(st[s, RUN])
             if relearn_after > 0:
                 buf[s, r] = xi
             r += 1
-            st[s, 6] = r
-            st[s, 3] = ti
+            st[s, RUN] = r
+            st[s, LAST] = ti
             if relearn_after > 0 and r >= relearn_after:
                 med, nsc = _robust_init(buf[s, :r])
-                st[s, 1] = med
-                st[s, 2] = nsc
-                st[s, 6] = 0.0
-                st[s, 10] += 1.0
+                st[s, C] = med
+                st[s, S] = nsc
+                st[s, RUN] = 0.0
+                st[s, RELEARN] += 1.0
             continue
         if late:
-            st[s, 5] += 1.0
+            st[s, LATE] += 1.0
             continue
-        st[s, 6] = 0.0
+        st[s, RUN] = 0.0
         lim = k * sc
         d = dev
         if d > lim:
             d = lim
         elif d < -lim:
             d = -lim
-        st[s, 1] = c + a_c * d
-        st[s, 2] = st[s, 2] + a_s * (1.2533 * abs(d) - st[s, 2])
-        st[s, 0] += 1.0
-        st[s, 3] = ti
+        st[s, C] = c + a_c * d
+        st[s, S] = st[s, S] + a_s * (1.2533 * abs(d) - st[s, S])
+        st[s, N] += 1.0
+        st[s, LAST] = ti
 
 
 @register

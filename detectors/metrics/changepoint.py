@@ -22,11 +22,13 @@ from typing import Sequence
 
 import numpy as np
 
-from agent.event import Event
-from agent.registry import register
+from core.event import Event
+from core.registry import register
 from detectors.metrics.baseline import _robust_init
-from detectors.metrics.common import RunResult, SeriesTable, SeriesTableDetector, extract, halflife_alpha, njit
+from detectors.metrics.common import RunResult, SeriesTable, SeriesTableDetector, halflife_alpha, njit
+from detectors.metrics.columns import extract
 from detectors.metrics.config import ScaleFloorConfig
+from detectors.metrics.stream_point import open_point
 
 N, MU, SIG, GP, GN, FAST, LAST, NAN, LATE, BUFN, WARM, FIRST, CHANGES = range(13)
 NCOLS = 13
@@ -38,41 +40,33 @@ def _cusum_kernel(ids, x, t, st, buf, mode, warmup, thr, a_c, a_s, a_f, drift, c
                   min_rel, scores, flags, centers, scales):
     n = ids.shape[0]
     for i in range(n):
-        s = ids[i]
-        scores[i] = 0.0
-        flags[i] = False
-        centers[i] = np.nan
-        scales[i] = np.nan
+        s, late = open_point(i, ids, x, t, st, NAN, LAST, scores, flags, centers, scales)
         if s < 0:
             continue
         xi = x[i]
-        if not np.isfinite(xi):
-            st[s, 7] += 1.0
-            continue
-        late = t[i] < st[s, 6]
-        if st[s, 10] == 0.0:
+        if st[s, WARM] == 0.0:
             if late:
-                st[s, 8] += 1.0
+                st[s, LATE] += 1.0
                 continue
             if mode == 2:
                 continue
-            b = int(st[s, 9])
+            b = int(st[s, BUFN])
             buf[s, b] = xi
             b += 1
-            st[s, 9] = b
-            st[s, 6] = t[i]
-            if np.isnan(st[s, 11]):
-                st[s, 11] = t[i]
+            st[s, BUFN] = b
+            st[s, LAST] = t[i]
+            if np.isnan(st[s, FIRST]):
+                st[s, FIRST] = t[i]
             if b >= warmup:
                 med, sc = _robust_init(buf[s, :b])
-                st[s, 1] = med
-                st[s, 2] = sc
-                st[s, 5] = med
-                st[s, 10] = 1.0
-                st[s, 0] += b
+                st[s, MU] = med
+                st[s, SIG] = sc
+                st[s, FAST] = med
+                st[s, WARM] = 1.0
+                st[s, N] += b
             continue
-        mu = st[s, 1]
-        sig = st[s, 2]
+        mu = st[s, MU]
+        sig = st[s, SIG]
         floor = min_rel * abs(mu)
         if floor < min_scale:
             floor = min_scale
@@ -84,10 +78,10 @@ def _cusum_kernel(ids, x, t, st, buf, mode, warmup, thr, a_c, a_s, a_f, drift, c
             zc = clip
         elif zc < -clip:
             zc = -clip
-        gp = st[s, 3] + zc - drift
+        gp = st[s, GP] + zc - drift
         if gp < 0.0:
             gp = 0.0
-        gn = st[s, 4] - zc - drift
+        gn = st[s, GN] - zc - drift
         if gn < 0.0:
             gn = 0.0
         score = gp if gp > gn else gn
@@ -97,31 +91,31 @@ def _cusum_kernel(ids, x, t, st, buf, mode, warmup, thr, a_c, a_s, a_f, drift, c
         if mode == 2:
             continue
         if late:
-            st[s, 8] += 1.0
+            st[s, LATE] += 1.0
             if mode == 0 and score >= thr:
                 flags[i] = True
             continue
-        st[s, 6] = t[i]
+        st[s, LAST] = t[i]
         if mode == 0 and score >= thr:
             flags[i] = True
             # change point: restart at the recent level
-            st[s, 1] = st[s, 5]
-            st[s, 3] = 0.0
-            st[s, 4] = 0.0
-            st[s, 12] += 1.0
+            st[s, MU] = st[s, FAST]
+            st[s, GP] = 0.0
+            st[s, GN] = 0.0
+            st[s, CHANGES] += 1.0
             continue
-        st[s, 3] = gp
-        st[s, 4] = gn
+        st[s, GP] = gp
+        st[s, GN] = gn
         lim = 3.0 * sig
         d = xi - mu
         if d > lim:
             d = lim
         elif d < -lim:
             d = -lim
-        st[s, 1] = mu + a_c * d
-        st[s, 2] = st[s, 2] + a_s * (1.2533 * abs(d) - st[s, 2])
-        st[s, 5] = st[s, 5] + a_f * (xi - st[s, 5])
-        st[s, 0] += 1.0
+        st[s, MU] = mu + a_c * d
+        st[s, SIG] = st[s, SIG] + a_s * (1.2533 * abs(d) - st[s, SIG])
+        st[s, FAST] = st[s, FAST] + a_f * (xi - st[s, FAST])
+        st[s, N] += 1.0
 
 
 @register

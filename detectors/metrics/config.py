@@ -4,7 +4,7 @@ Every detector's ``Config`` derives from ``MetricConfig`` (or one of the option 
 declares only what is its own: its own options, and a shared option again only where its default
 differs. Its ``validate()`` checks its own options and then calls ``super().validate()``, which
 checks the shared ones. Field names and defaults are the detectors' documented options; the
-component machinery (agent.component) copies them to same-named attributes.
+component machinery (core.component) copies them to same-named attributes.
 
 | base | options | used by |
 |---|---|---|

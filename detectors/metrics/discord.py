@@ -10,7 +10,11 @@ pieces (piecewise aggregate approximation). ``memory`` shapes are remembered.
 - raw score = distance / (``spread`` × the largest distance among the last ``memory`` learned
   points), floored at ``min_rel_scale`` × the range of learned values: unit-free, 1.0 = as unusual
   as the most unusual shape this very series has shown as normal, whatever its noise level (the
-  normal model is what the series has shown, adapted online as it learns). An EWMA
+  normal model is what the series has shown, adapted online as it learns). The last ``window``
+  learned distances are left out of that maximum (once ``warmup`` older ones exist): their shapes
+  overlap the current one, so a shape change that grows as the window slides into it (a day at a
+  lower level, a wave that flattens) would otherwise raise its own yardstick point by point and
+  never stand out. An EWMA
   (``scale_halflife``) of the distances is kept as the series' typical distance (``stats``).
 - record suppression and flag-rate calibration as in ``novelty`` (``suppress``, ``rate_target``).
 
@@ -28,11 +32,13 @@ from typing import Sequence
 
 import numpy as np
 
-from agent.event import Event
-from agent.registry import register
-from detectors.metrics.common import RunResult, SeriesTable, SeriesTableDetector, extract, halflife_alpha, njit
+from core.event import Event
+from core.registry import register
+from detectors.metrics.common import RunResult, SeriesTable, SeriesTableDetector, halflife_alpha, njit
+from detectors.metrics.columns import extract
 from detectors.metrics.suppression import push_ring, suppress_damp
 from detectors.metrics.config import CalibrationConfig, ScaleFloorConfig
+from detectors.metrics.stream_point import open_point
 
 # state columns
 N, LAST, NAN, LATE, VHEAD, VFILL, FHEAD, FFILL, DMEAN, LO, HI, RPOS, RATE, DN = range(14)
@@ -54,99 +60,119 @@ def _shape(vals, head, W, P, xi, out):
 
 
 @njit
+def _nearest(feats, cur, P, lo, hi):
+    """Smallest squared distance between `cur` and the shapes lo..hi-1 of `feats` (P values each)."""
+    best = np.inf
+    for q in range(lo, hi):
+        r = q * P
+        d = 0.0
+        for j in range(P):
+            e = feats[r + j] - cur[j]
+            d += e * e
+        if d < best:
+            best = d
+    return best
+
+
+@njit
+def _max_but_newest(ring, filled, end, lag):
+    """Largest of the `filled` values of a ring whose newest value is at end - 1, leaving out the
+    `lag` newest (lag < filled; the ring has wrapped when end - lag < 0)."""
+    out = 0.0
+    start = end - lag
+    if start >= 0:
+        for q in range(min(start, filled)):
+            if ring[q] > out:
+                out = ring[q]
+        for q in range(end, filled):
+            if ring[q] > out:
+                out = ring[q]
+    else:
+        for q in range(end, ring.shape[0] + start):
+            if ring[q] > out:
+                out = ring[q]
+    return out
+
+
+@njit
 def _discord_kernel(ids, x, t, st, buf, mode, W, P, M, K, warmup, thr, spread, a_s, min_rel, min_scale,
                     r0, a_r, scores, flags, dist, scales):
     n = ids.shape[0]
     cur = np.empty(P)
     for i in range(n):
-        s = ids[i]
-        scores[i] = 0.0
-        flags[i] = False
-        dist[i] = np.nan
-        scales[i] = np.nan
+        s, late = open_point(i, ids, x, t, st, NAN, LAST, scores, flags, dist, scales)
         if s < 0:
             continue
         xi = x[i]
-        if not np.isfinite(xi):
-            st[s, 2] += 1.0
-            continue
-        late = t[i] < st[s, 1]
         vals = buf[s, 0:W]
         feats = buf[s, W:W + M * P]
         ring = buf[s, W + M * P:W + M * P + K]
         dring = buf[s, W + M * P + K:W + M * P + K + M]
-        vhead = int(st[s, 4])
-        vfill = int(st[s, 5])
-        fhead = int(st[s, 6])
-        ffill = int(st[s, 7])
+        vhead = int(st[s, VHEAD])
+        vfill = int(st[s, VFILL])
+        fhead = int(st[s, FHEAD])
+        ffill = int(st[s, FFILL])
         have = vfill >= W - 1
         if have:
             _shape(vals, vhead, W, P, xi, cur)
         raw = 0.0
         usable = ffill - W
         if have and usable >= warmup:
-            best = np.inf
-            start = (fhead - ffill) % M
-            for q in range(usable):
-                r = ((start + q) % M) * P
-                d = 0.0
-                for j in range(P):
-                    e = feats[r + j] - cur[j]
-                    d += e * e
-                if d < best:
-                    best = d
+            start = (fhead - ffill) % M           # the oldest shape; the usable ones follow it
+            first = min(usable, M - start)
+            best = min(_nearest(feats, cur, P, start, start + first), _nearest(feats, cur, P, 0, usable - first))
             best = math.sqrt(best / P)
             dist[i] = best
-            floor = min_rel * (st[s, 10] - st[s, 9])
+            floor = min_rel * (st[s, HI] - st[s, LO])
             if floor < min_scale:
                 floor = min_scale
-            dmax = 0.0
-            nd = int(min(st[s, 13], M))
-            for q in range(nd):
-                if dring[q] > dmax:
-                    dmax = dring[q]
+            # the normal scale: the largest distance of a learned point, leaving out the last
+            # `W` (their shapes overlap the current one: an excursion must not normalise itself)
+            # once `warmup` distances are older than that
+            dn = int(st[s, DN])
+            dmax = _max_but_newest(dring, min(dn, M), (dn - 1) % M + 1, W if dn - W >= warmup else 0)
             den = dmax * spread
             if den < floor:
                 den = floor
             scales[i] = den
             raw = best / den
-            out = suppress_damp(raw, ring, K, st, s, 12, r0, a_r, thr, mode != 2 and not late)
+            out = suppress_damp(raw, ring, K, st, s, RATE, r0, a_r, thr, mode != 2 and not late)
             scores[i] = out
         if mode == 2 or late:
             if late and mode != 2:
-                st[s, 3] += 1.0
+                st[s, LATE] += 1.0
                 if mode == 0 and scores[i] >= thr and usable >= warmup:
                     flags[i] = True
             continue
-        push_ring(ring, K, st, s, 11, raw)
-        st[s, 1] = t[i]
+        push_ring(ring, K, st, s, RPOS, raw)
+        st[s, LAST] = t[i]
         vals[vhead] = xi                       # the context holds every in-order value
-        st[s, 4] = (vhead + 1) % W
+        st[s, VHEAD] = (vhead + 1) % W
         if vfill < W:
-            st[s, 5] = vfill + 1
+            st[s, VFILL] = vfill + 1
         if mode == 0 and usable >= warmup and scores[i] >= thr:
             flags[i] = True
             continue
-        st[s, 0] += 1.0
-        if xi < st[s, 9]:
-            st[s, 9] = xi
-        if xi > st[s, 10]:
-            st[s, 10] = xi
+        st[s, N] += 1.0
+        if xi < st[s, LO]:
+            st[s, LO] = xi
+        if xi > st[s, HI]:
+            st[s, HI] = xi
         if not have:
             continue
         if np.isfinite(dist[i]):
-            if st[s, 13] == 0.0:
-                st[s, 8] = dist[i]
+            if st[s, DN] == 0.0:
+                st[s, DMEAN] = dist[i]
             else:
-                st[s, 8] += a_s * (dist[i] - st[s, 8])
-            dring[int(st[s, 13]) % M] = dist[i]
-            st[s, 13] += 1.0
+                st[s, DMEAN] += a_s * (dist[i] - st[s, DMEAN])
+            dring[int(st[s, DN]) % M] = dist[i]
+            st[s, DN] += 1.0
         r = fhead * P
         for j in range(P):
             feats[r + j] = cur[j]
-        st[s, 6] = (fhead + 1) % M
+        st[s, FHEAD] = (fhead + 1) % M
         if ffill < M:
-            st[s, 7] = ffill + 1
+            st[s, FFILL] = ffill + 1
 
 
 @register
@@ -163,7 +189,7 @@ class DiscordDetector(SeriesTableDetector):
         memory: int = 2000            # remembered shapes per series
         warmup: int = 150             # shapes beyond the trivial-match zone before the first score
         spread: float = 1.0           # the typical distance is multiplied by this
-        threshold: float = 1.6        # flag at or above this score (1.0 = the largest distance of a learned point)
+        threshold: float = 2.8        # flag at or above this score (1.0 = the largest distance of a learned point)
         scale_halflife: float = 2000.0  # EWMA half-life of the typical distance, points
         min_scale: float = 1e-12
         min_rel_scale: float = 0.002  # floor of the typical distance, relative to the learned range

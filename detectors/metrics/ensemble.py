@@ -23,11 +23,12 @@ from typing import Sequence
 
 import numpy as np
 
-from agent import registry
-from agent.event import Event, Finding
-from agent.registry import register
-from agent.snapshot import pack, unpack
-from detectors.metrics.common import MetricDetector, RunResult, SeriesTable, extract, halflife_alpha, njit
+from core import registry
+from core.event import Event, Finding
+from core.registry import register
+from core.snapshot import pack, unpack
+from detectors.metrics.common import MetricDetector, RunResult, SeriesTable, halflife_alpha, njit
+from detectors.metrics.columns import extract
 from detectors.metrics.config import MetricConfig
 
 COMBINE = ("max", "mean", "rank2")

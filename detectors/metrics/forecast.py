@@ -9,7 +9,7 @@ points): raw score = |residual| / (1.2533 x scale) — a robust z of the forecas
 (``rate_target``) give the score.
 
 The model comes from a saved artifact (``model_path``, written by ``detectors.metrics.train`` /
-``warden train metric-model``: versioned and checksummed with agent.snapshot, verified on load)
+``warden train metric-model``: versioned and checksummed with core.snapshot, verified on load)
 or, without one, is trained by the detector itself once ``fit_after`` windows have been learned
 (pooled over its series, fixed seed, ``fit_epochs`` epochs) and then frozen. Inference is batched
 over every series of a batch in one forward pass, on ``device`` (``auto``: cuda when available).
@@ -20,183 +20,21 @@ std floor keeps flat windows finite.
 """
 from __future__ import annotations
 
-import base64
 import math
 from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
 
-from agent.event import Event
-from agent.registry import register
-from agent.snapshot import pack, unpack
-from detectors.metrics.common import MetricDetector, RunResult, extract, halflife_alpha, njit, unscored
+from core.event import Event
+from core.registry import register
+from detectors.metrics.common import MetricDetector, RunResult, halflife_alpha, unscored
+from detectors.metrics.columns import extract
 from detectors.metrics.config import CalibrationConfig
-
-ARTIFACT_KIND = "model.metric-forecast"
-ARTIFACT_VERSION = 1
-
-
-def pick_device(device: str = "auto") -> str:
-    import torch
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("device cuda requested but torch.cuda.is_available() is False")
-    if device not in ("cpu", "cuda"):
-        raise ValueError(f"device must be auto, cuda or cpu, not {device!r}")
-    return device
-
-
-def build_net(window: int, hidden: int, layers: int = 2):
-    import torch.nn as nn
-    mods, d = [], window
-    for _ in range(layers):
-        mods += [nn.Linear(d, hidden), nn.GELU()]
-        d = hidden
-    mods.append(nn.Linear(d, 1))
-    return nn.Sequential(*mods)
-
-
-def normalise_windows(W: np.ndarray, min_rel_std: float = 1e-3, min_std: float = 1e-9):
-    mu = W.mean(axis=1)
-    sd = W.std(axis=1)
-    sd = np.maximum(sd, np.maximum(min_rel_std * np.abs(mu), min_std))
-    return (W - mu[:, None]) / sd[:, None], mu, sd
-
-
-def net_to_state(net, arch: dict, meta: dict | None = None) -> dict:
-    tensors = {}
-    for k, v in net.state_dict().items():
-        a = v.detach().cpu().numpy().astype("<f4")
-        tensors[k] = {"shape": list(a.shape), "data": base64.b64encode(a.tobytes()).decode()}
-    return {"arch": arch, "tensors": tensors, "meta": meta or {}}
-
-
-def net_from_state(state: dict):
-    import torch
-    arch = state["arch"]
-    net = build_net(int(arch["window"]), int(arch["hidden"]), int(arch.get("layers", 2)))
-    sd = {}
-    for k, t in state["tensors"].items():
-        a = np.frombuffer(base64.b64decode(t["data"]), dtype="<f4").reshape(t["shape"])
-        sd[k] = torch.from_numpy(a.copy())
-    net.load_state_dict(sd)
-    net.eval()
-    return net, arch
-
-
-def save_artifact(path, net, arch: dict, meta: dict | None = None) -> bytes:
-    blob = pack(ARTIFACT_KIND, ARTIFACT_VERSION, net_to_state(net, arch, meta))
-    if path:
-        with open(path, "wb") as fh:
-            fh.write(blob)
-    return blob
-
-
-def load_artifact(path_or_blob):
-    """(net, arch, meta) from an artifact file or bytes; version and checksum are verified."""
-    blob = path_or_blob if isinstance(path_or_blob, (bytes, bytearray)) else open(path_or_blob, "rb").read()
-    _, state = unpack(bytes(blob), ARTIFACT_KIND, ARTIFACT_VERSION)
-    net, arch = net_from_state(state)
-    return net, arch, state.get("meta", {})
-
-
-def fit_net(W: np.ndarray, y: np.ndarray, *, window: int, hidden: int, epochs: int, lr: float = 3e-3,
-            batch_size: int = 512, device: str = "cpu", seed: int = 0, progress: bool = False,
-            min_rel_std: float = 1e-3):
-    """Train the forecaster on raw windows W (n x window) and next values y; returns (net, losses)."""
-    import torch
-    torch.manual_seed(seed)
-    g = torch.Generator().manual_seed(seed)
-    Z, mu, sd = normalise_windows(W, min_rel_std)
-    T = np.clip((y - mu) / sd, -20, 20)
-    X = torch.tensor(Z, dtype=torch.float32)
-    Y = torch.tensor(T, dtype=torch.float32)[:, None]
-    net = build_net(window, hidden).to(device)
-    opt = torch.optim.Adam(net.parameters(), lr=lr)
-    loss_fn = torch.nn.SmoothL1Loss()
-    n = len(X)
-    losses = []
-    from agent.progress import Bar
-    bar = Bar(f"train forecaster ({device})", epochs * max(1, math.ceil(n / batch_size)), enabled=progress)
-    net.train()
-    for ep in range(epochs):
-        perm = torch.randperm(n, generator=g)
-        tot = 0.0
-        for b in range(0, n, batch_size):
-            idx = perm[b:b + batch_size]
-            xb, yb = X[idx].to(device), Y[idx].to(device)
-            opt.zero_grad()
-            loss = loss_fn(net(xb), yb)
-            loss.backward()
-            opt.step()
-            tot += float(loss.detach()) * len(idx)
-            bar.update(1)
-        losses.append(tot / max(n, 1))
-        bar.describe(f"epoch {ep + 1}, loss {losses[-1]:.4f}")
-    bar.close()
-    net.eval()
-    return net.cpu(), losses
-
-
-NCOL = 4      # residual state columns: scale, learned residuals, flag rate, ring position; then the ring
-
-
-@njit
-def _residual_kernel(sids, x, pred, sd, late, st, mode, warm_n, thr, a, floor, K, r0, a_r,
-                     scores, flags):
-    """Residual z per point, record suppression over the last K raw scores, flag-rate damping;
-    learns the residual scale from unflagged in-order points. Late points: scored, never learned."""
-    n = sids.shape[0]
-    for i in range(n):
-        scores[i] = 0.0
-        flags[i] = False
-        s = sids[i]
-        if s < 0:
-            continue
-        r = (x[i] - pred[i]) / sd[i]
-        sc = st[s, 0] * 1.2533
-        if sc < floor:
-            sc = floor
-        warm = st[s, 1] >= warm_n
-        raw = abs(r) / sc if warm else 0.0
-        out = raw
-        if warm and K > 0:
-            prev = 0.0
-            for k in range(K):
-                if st[s, NCOL + k] > prev:
-                    prev = st[s, NCOL + k]
-            if raw <= prev:
-                out = 0.0
-        damp = 1.0
-        if warm and r0 > 0.0:
-            rate = st[s, 2]
-            if rate > r0:
-                damp = r0 / rate
-            if mode != 2 and not late[i]:
-                st[s, 2] = rate + a_r * ((1.0 if out >= thr else 0.0) - rate)
-        scores[i] = out * damp
-        if mode == 2:
-            continue
-        if K > 0 and not late[i]:
-            p = int(st[s, 3])
-            st[s, NCOL + p] = raw
-            st[s, 3] = (p + 1) % K
-        if mode == 0 and warm and scores[i] >= thr:
-            flags[i] = True
-            continue
-        if late[i]:
-            continue
-        ar = abs(r)
-        lim = 4.0 * sc if warm else ar
-        if ar > lim:
-            ar = lim
-        if st[s, 1] == 0.0:
-            st[s, 0] = ar
-        else:
-            st[s, 0] += a * (ar - st[s, 0])
-        st[s, 1] += 1.0
+# build_net is re-exported for bench.metric_throughput
+from detectors.metrics.forecast_net import (build_net, fit_net, load_artifact, net_from_state,  # noqa: F401
+                                            net_to_state, normalise_windows, pick_device)
+from detectors.metrics.forecast_residual import LEARNED, NCOL, SCALE, residual_kernel
 
 
 class _S:
@@ -360,13 +198,13 @@ class ForecastDetector(MetricDetector):
         sc = np.empty(len(idx))
         fl = np.empty(len(idx), dtype=np.bool_)
         cfg = self.config
-        _residual_kernel(sids, ex.values[idx], pred, sd, isl, self.rstate, mode, cfg.warmup,
+        residual_kernel(sids, ex.values[idx], pred, sd, isl, self.rstate, mode, cfg.warmup,
                          cfg.threshold, halflife_alpha(cfg.halflife), cfg.min_scale, cfg.suppress,
                          cfg.rate_target, halflife_alpha(cfg.rate_halflife), sc, fl)
         scores[idx] = sc
         flags[idx] = fl
         center[idx] = pred
-        scale[idx] = sd * np.maximum(self.rstate[sids, 0] * 1.2533, cfg.min_scale)
+        scale[idx] = sd * np.maximum(self.rstate[sids, SCALE] * 1.2533, cfg.min_scale)
         return RunResult(scores, flags, center, scale)
 
     def _score_only(self, events, ex, okm) -> RunResult:
@@ -403,12 +241,12 @@ class ForecastDetector(MetricDetector):
             cfg = self.config
             sc = np.empty(len(idx))
             fl = np.empty(len(idx), dtype=np.bool_)
-            _residual_kernel(sids, ex.values[idx], pred, sd, np.zeros(len(idx), np.bool_), self.rstate.copy(),
+            residual_kernel(sids, ex.values[idx], pred, sd, np.zeros(len(idx), np.bool_), self.rstate.copy(),
                              2, cfg.warmup, cfg.threshold, halflife_alpha(cfg.halflife), cfg.min_scale,
                              cfg.suppress, cfg.rate_target, halflife_alpha(cfg.rate_halflife), sc, fl)
             scores[idx] = sc
             center[idx] = pred
-            scale[idx] = sd * np.maximum(self.rstate[sids, 0] * 1.2533, cfg.min_scale)
+            scale[idx] = sd * np.maximum(self.rstate[sids, SCALE] * 1.2533, cfg.min_scale)
         return RunResult(scores, flags, center, scale)
 
     def _self_train(self) -> None:
@@ -423,14 +261,14 @@ class ForecastDetector(MetricDetector):
 
     def is_warm(self, event: Event) -> bool:
         s = self.sid.get((event.entity, event.name))
-        return self.net is not None and s is not None and self.rstate[s, 1] >= self.config.warmup
+        return self.net is not None and s is not None and self.rstate[s, LEARNED] >= self.config.warmup
 
     def window_evidence(self) -> dict:
         return {"window_points": self.W, "model": "mlp-forecaster", "device": self._device or "auto"}
 
     def stats(self, entity: str | None = None) -> dict:
         return {k: {"seen": s.seen, "nan": s.nan, "late": s.late,
-                    "residuals": int(self.rstate[self.sid[k], 1]), "trained": self.net is not None}
+                    "residuals": int(self.rstate[self.sid[k], LEARNED]), "trained": self.net is not None}
                 for k, s in self.series.items() if entity is None or k[0] == entity}
 
     # state ------------------------------------------------------------------------------------

@@ -17,8 +17,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from agent.names import GPU_TEMPERATURE, GPU_UTILIZATION, GPU_XID_ERRORS
-from agent.registry import register
+from core.names import GPU_TEMPERATURE, GPU_UTILIZATION, GPU_XID_ERRORS
+from core.registry import register
 from detectors.metrics.common import halflife_alpha
 from detectors.metrics.config import MetricConfig
 from detectors.metrics.keyed import KeyedStateDetector, ledger, ledger_add, ledger_sum, ledger_trim

@@ -23,7 +23,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from agent.event import Event, Finding
+from core.event import Event, Finding
 from detectors.metrics.common import MetricDetector, RunResult, unscored
 
 

@@ -38,11 +38,13 @@ from typing import Sequence
 
 import numpy as np
 
-from agent.event import Event, Finding
-from agent.registry import register
-from detectors.metrics.common import RunResult, SeriesTable, SeriesTableDetector, extract, halflife_alpha, njit
+from core.event import Event, Finding
+from core.registry import register
+from detectors.metrics.common import RunResult, SeriesTable, SeriesTableDetector, halflife_alpha, njit
+from detectors.metrics.columns import extract
 from detectors.metrics.suppression import push_ring, suppress_damp
 from detectors.metrics.config import CalibrationConfig, ScaleFloorConfig
+from detectors.metrics.stream_point import open_point
 
 # state columns
 N, LO, HI, C, S, LAST, NAN, LATE, HEAD, FILL, RPOS, FIRST, SEEN, FPOS, RATE = range(15)
@@ -56,26 +58,18 @@ def _novelty_kernel(ids, x, t, st, buf, mode, L, K, Q, warmup, thr, a_s, min_sca
                     r0, a_r, scores, flags, nearest, scales, raws):
     n = ids.shape[0]
     for i in range(n):
-        s = ids[i]
-        scores[i] = 0.0
         raws[i] = 0.0
-        flags[i] = False
-        nearest[i] = np.nan
-        scales[i] = np.nan
+        s, late = open_point(i, ids, x, t, st, NAN, LAST, scores, flags, nearest, scales)
         if s < 0:
             continue
         xi = x[i]
-        if not np.isfinite(xi):
-            st[s, 6] += 1.0
-            continue
-        late = t[i] < st[s, 5]
-        fill = int(st[s, 9])
+        fill = int(st[s, FILL])
         ring = buf[s, 0:L]
         srt = buf[s, L:2 * L]
         sc_ring = buf[s, 2 * L:2 * L + K]
         rep_v = buf[s, 2 * L + K:2 * L + K + Q]
         rep_at = buf[s, 2 * L + K + Q:2 * L + K + 2 * Q]
-        seen = st[s, 12]
+        seen = st[s, SEEN]
         raw = 0.0
         if fill >= warmup:
             j = np.searchsorted(srt[:fill], xi)
@@ -91,9 +85,9 @@ def _novelty_kernel(ids, x, t, st, buf, mode, L, K, Q, warmup, thr, a_s, min_sca
             for k in range(Q):
                 if rep_at[k] > 0.0 and seen - rep_at[k] < L and abs(xi - rep_v[k]) < best:
                     best = abs(xi - rep_v[k])
-            rng = st[s, 2] - st[s, 1]
-            den = math.sqrt(max(rng, 0.0) * 10.0 * st[s, 4])
-            floor = min_rel * abs(st[s, 3])
+            rng = st[s, HI] - st[s, LO]
+            den = math.sqrt(max(rng, 0.0) * 10.0 * st[s, S])
+            floor = min_rel * abs(st[s, C])
             if floor < min_scale:
                 floor = min_scale
             if den < floor:
@@ -101,29 +95,29 @@ def _novelty_kernel(ids, x, t, st, buf, mode, L, K, Q, warmup, thr, a_s, min_sca
             raw = best / den
             scales[i] = den
             raws[i] = raw
-            out = suppress_damp(raw, sc_ring, K, st, s, 14, r0, a_r, thr, mode != 2 and not late)
+            out = suppress_damp(raw, sc_ring, K, st, s, RATE, r0, a_r, thr, mode != 2 and not late)
             scores[i] = out
         if mode == 2 or late:
             if late and mode != 2:
-                st[s, 7] += 1.0
+                st[s, LATE] += 1.0
                 if mode == 0 and scores[i] >= thr and fill >= warmup:
                     flags[i] = True
             continue
         # in-order point: remember its raw score for suppression
-        push_ring(sc_ring, K, st, s, 10, raw)
-        st[s, 5] = t[i]
-        st[s, 12] = seen + 1.0
-        if np.isnan(st[s, 11]):
-            st[s, 11] = t[i]
+        push_ring(sc_ring, K, st, s, RPOS, raw)
+        st[s, LAST] = t[i]
+        st[s, SEEN] = seen + 1.0
+        if np.isnan(st[s, FIRST]):
+            st[s, FIRST] = t[i]
         if mode == 0 and fill >= warmup and scores[i] >= thr:
             flags[i] = True
-            fp = int(st[s, 13])
+            fp = int(st[s, FPOS])
             rep_v[fp] = xi
             rep_at[fp] = seen + 1.0
-            st[s, 13] = (fp + 1) % Q
+            st[s, FPOS] = (fp + 1) % Q
             continue
         # learn: ring + sorted memory
-        head = int(st[s, 8])
+        head = int(st[s, HEAD])
         if fill == L:
             old = ring[head]
             r = np.searchsorted(srt[:fill], old)
@@ -135,18 +129,18 @@ def _novelty_kernel(ids, x, t, st, buf, mode, L, K, Q, warmup, thr, a_s, min_sca
         srt[q] = xi
         fill += 1
         ring[head] = xi
-        st[s, 8] = (head + 1) % L
-        st[s, 9] = fill
-        if xi < st[s, 1]:
-            st[s, 1] = xi
-        if xi > st[s, 2]:
-            st[s, 2] = xi
-        if st[s, 0] == 0.0:
-            st[s, 3] = xi
-        d = xi - st[s, 3]
-        st[s, 3] += a_s * d
-        st[s, 4] += a_s * (abs(d) - st[s, 4])
-        st[s, 0] += 1.0
+        st[s, HEAD] = (head + 1) % L
+        st[s, FILL] = fill
+        if xi < st[s, LO]:
+            st[s, LO] = xi
+        if xi > st[s, HI]:
+            st[s, HI] = xi
+        if st[s, N] == 0.0:
+            st[s, C] = xi
+        d = xi - st[s, C]
+        st[s, C] += a_s * d
+        st[s, S] += a_s * (abs(d) - st[s, S])
+        st[s, N] += 1.0
 
 
 @register

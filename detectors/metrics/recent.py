@@ -18,15 +18,14 @@ points per series (4.8 KB per series at 120). A batch is written in one vectoris
 from __future__ import annotations
 
 import math
-import threading
 from typing import Any, Sequence
 
 import numpy as np
 
+from detectors.metrics.columns import LAST_EXTRACT, extract
+
 POINTS = 120
 _W = 5          # t, value, centre, scale, flagged
-#: the last batch `extract` read in this thread (common.py sets it): the window reuses its columns
-LAST_EXTRACT = threading.local()
 
 
 class RecentPoints:
@@ -145,7 +144,6 @@ class ChartWindow:
             ex = LAST_EXTRACT.ex                       # the columns `_run` extracted from this batch
             keys = ex.keys
         else:
-            from detectors.metrics.common import extract
             ex = extract(events, self.event_kinds)
             keys = [self.chart_key(e) for e in events]
         self.recent.observe(keys, ex.times, ex.values, res.center, res.scale, res.flags, self._accept_mask(ex))

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from agent.event import Event
-from agent.registry import register
+from core.event import Event
+from core.registry import register
 from detectors.metrics.baseline import BaselineDetector
 
 

@@ -25,8 +25,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from agent.names import HTTP_SERVER_DURATION, HTTP_SERVER_ERRORS, HTTP_SERVER_REQUESTS
-from agent.registry import register
+from core.names import HTTP_SERVER_DURATION, HTTP_SERVER_ERRORS, HTTP_SERVER_REQUESTS
+from core.registry import register
 from detectors.metrics.config import MetricConfig
 from detectors.metrics.keyed import KeyedStateDetector, ledger, ledger_add, ledger_sum, ledger_trim
 

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from agent.names import GPU_UTILIZATION
-from agent.registry import register
+from core.names import GPU_UTILIZATION
+from core.registry import register
 from detectors.metrics.config import MetricConfig
 from detectors.metrics.keyed import KeyedStateDetector, ledger, ledger_add, ledger_sum, ledger_trim
 

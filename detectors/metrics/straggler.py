@@ -16,8 +16,8 @@ from __future__ import annotations
 import statistics
 from dataclasses import dataclass, field
 
-from agent.names import TRAIN_STEP_DURATION
-from agent.registry import register
+from core.names import TRAIN_STEP_DURATION
+from core.registry import register
 from detectors.metrics.common import halflife_alpha
 from detectors.metrics.config import MetricConfig
 from detectors.metrics.keyed import KeyedStateDetector

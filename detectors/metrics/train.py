@@ -3,8 +3,8 @@
 ``main(data, out, device="auto", epochs=20, ...)`` reads every ``*.csv`` under ``data`` (a file or
 a directory; columns ``timestamp,value`` like NAB, or ``value`` alone), cuts each series into
 windows of ``window`` values with the next value as target, trains the MLP of
-``detectors.metrics.forecast`` (on cuda when ``device`` is auto and a GPU is present; rich progress
-bar) and writes a versioned, checksummed artifact (agent.snapshot) that the ``forecast`` detector
+``detectors.metrics.forecast_net`` (on cuda when ``device`` is auto and a GPU is present; rich progress
+bar) and writes a versioned, checksummed artifact (core.snapshot) that the ``forecast`` detector
 loads with ``model_path``. Returns a summary dict (path, device, epochs, windows, loss, checksum).
 """
 from __future__ import annotations
@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from detectors.metrics.forecast import ARTIFACT_VERSION, fit_net, load_artifact, pick_device, save_artifact
+from detectors.metrics.forecast_net import ARTIFACT_VERSION, fit_net, load_artifact, pick_device, save_artifact
 
 DEFAULT_NAME = "metric-forecast.wmodel"
 

@@ -24,9 +24,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from agent.event import Event
-from agent.names import GPU_MEMORY_USED
-from agent.registry import register
+from core.event import Event
+from core.names import GPU_MEMORY_USED
+from core.registry import register
 from detectors.metrics.config import MetricConfig
 from detectors.metrics.keyed import KeyedStateDetector
 

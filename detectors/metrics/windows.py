@@ -29,10 +29,10 @@ from typing import Sequence
 
 import numpy as np
 
-from agent.event import Event
-from agent.registry import register
-from detectors.metrics.common import (MetricDetector, RunResult, extract, halflife_alpha, suppress_and_calibrate,
-                                      unscored)
+from core.event import Event
+from core.registry import register
+from detectors.metrics.common import MetricDetector, RunResult, halflife_alpha, suppress_and_calibrate, unscored
+from detectors.metrics.columns import extract
 from detectors.metrics.config import CalibrationConfig
 
 MODELS = ("iforest", "ecod", "copod", "lof", "hbos", "knn")

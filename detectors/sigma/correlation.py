@@ -18,7 +18,7 @@ from typing import Any
 from sigma.correlations import (SigmaCorrelationCondition, SigmaCorrelationConditionOperator,
                                 SigmaCorrelationRule, SigmaCorrelationType)
 
-from agent.event import Event
+from core.event import Event
 from detectors.sigma.compiler import SEVERITY, CompiledRule, rule_key
 from detectors.sigma.conditions import CompileError
 from detectors.sigma.fields import EventView

@@ -19,10 +19,10 @@ from typing import ClassVar, Iterable, Sequence
 
 import numpy as np
 
-from agent import snapshot as snap
-from agent.errors import ConfigError
-from agent.event import Event, Finding
-from agent.registry import register
+from core import snapshot as snap
+from core.errors import ConfigError
+from core.event import Event, Finding
+from core.registry import register
 from detectors.base import Detector
 from detectors.sigma.compiler import LEVELS
 from detectors.sigma.engine import SigmaEngine

@@ -11,24 +11,24 @@ from collections import defaultdict
 from operator import attrgetter
 from typing import Any, Iterable, Sequence
 
-from agent.event import Event, Finding
+from core.event import Event, Finding
+from core.names import AUDIT_K8S_VIEW, AUDIT_LOGSOURCE
 from detectors.sigma.compiler import GCP, K8S, LEVELS, CompiledRule, compile_rule
 from detectors.sigma.conditions import CompileError, pattern_pred
 from detectors.sigma.correlation import (MAX_EVENT_IDS, CompiledCorrelation, CorrelationState,
                                          compile_correlation)
-from detectors.sigma.fields import K8S_VIEW_KEY, EventView, to_str
+from detectors.sigma.fields import EventView, to_str
 from detectors.sigma.filters import ExclusionSet
 from detectors.sigma.loader import Parsed, parse_paths, parse_text
 
-LOGSOURCE_KEY = "audit.logsource"
 from detectors.sigma.conditions import INDEX_FIELDS  # noqa: E402,F401  (re-exported)
 MAX_EVIDENCE_CHARS = 512
 
 
 def event_sources(event: Event) -> tuple[str, ...]:
     a = event.attributes
-    src = a.get(LOGSOURCE_KEY)
-    if src == GCP and a.get(K8S_VIEW_KEY) is not None:
+    src = a.get(AUDIT_LOGSOURCE)
+    if src == GCP and a.get(AUDIT_K8S_VIEW) is not None:
         return (GCP, K8S)
     if src:
         return (src,)

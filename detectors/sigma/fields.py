@@ -17,10 +17,9 @@ from typing import Any
 
 import orjson
 
-from agent.event import Event
+from core.event import Event
+from core.names import AUDIT_K8S_VIEW, AUDIT_RECORD
 
-RECORD_KEY = "audit.record"
-K8S_VIEW_KEY = "audit.k8s"
 MISSING = None
 
 
@@ -245,11 +244,11 @@ class EventView:
         self.event = event
         attrs = event.attributes
         self.attrs = attrs
-        rec = attrs.get(RECORD_KEY)
+        rec = attrs.get(AUDIT_RECORD)
         if rec is None:
             rec = attrs.get("raw")
         self.record = rec if isinstance(rec, (dict, list)) else {}
-        k = attrs.get(K8S_VIEW_KEY)
+        k = attrs.get(AUDIT_K8S_VIEW)
         self.k8s = k if isinstance(k, dict) else None
         self._cache: dict[str, Any] = {}
         self._text: tuple[str, ...] | None = None

@@ -21,7 +21,7 @@ from sigma.types import (SigmaTimestampPart, CompareOperators, SigmaBool, SigmaC
                          SigmaNull, SigmaNumber, SigmaRegularExpression,
                          SigmaString, SpecialChars)
 
-from collectors.audit.common import parse_time
+from core.times import parse_time_or_none
 from detectors.sigma.fields import Entry, EventView
 
 Matcher = Callable[[Entry | None, EventView], bool]
@@ -126,7 +126,7 @@ def compile_value(val: Any) -> tuple[Matcher, tuple[str, str] | None, str]:
             if e is None:
                 return False
             for x in e.vals:
-                t = parse_time(x)
+                t = parse_time_or_none(x)
                 if t is None:
                     continue
                 d = datetime.fromtimestamp(t, tz=timezone.utc)

@@ -27,9 +27,9 @@ from typing import Any, ClassVar, Iterable, Sequence
 
 import numpy as np
 
-from agent import snapshot as snap
-from agent.event import Event, Finding
-from agent.registry import register
+from core import snapshot as snap
+from core.event import Event, Finding
+from core.registry import register
 from detectors.base import Detector
 from detectors.ueba.peers import PeerGroups, peer_group
 from detectors.ueba.profile import FIELDS, Profile, _bump, features, is_denied, is_error

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from agent.event import Event
+from core.event import Event
 from detectors.ueba.profile import Profile
 
 MAX_MEMBERS = 1024

@@ -10,7 +10,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from agent.event import Event
+from core.event import Event
 
 #: fields a profile tracks: name -> function(event) -> value or None
 DENIED_CODES = ("accessdenied", "unauthorized", "forbidden", "permission_denied", "authorizationerror")

@@ -101,7 +101,7 @@ def _hostile_files(d: Path) -> list[tuple[str, str]]:
 @pytest.fixture(scope="session")
 def demo_cfg(tmp_path_factory):
     """The demo's scenario through the real embedded pipeline, then hostile records replayed."""
-    from agent import registry
+    from core import registry
     from agent.cli.run import demo_config
     from agent.pipeline import Pipeline
     d = tmp_path_factory.mktemp("ui-demo")
@@ -134,7 +134,8 @@ def _serve(cfg, store):
 
 
 def _serve_with(cfg, store, **server_kw):
-    from agent.http.server import HttpServer, Response
+    from agent.http.server import HttpServer
+    from core.http import Response
     from agent.ui import UiOptions, install
     srv = HttpServer("127.0.0.1", 0, token=TOKEN, rate_limit_rps=0, **server_kw)
     site = Site("", store, cfg)
@@ -154,7 +155,7 @@ def _serve_with(cfg, store, **server_kw):
 
 @pytest.fixture(scope="session")
 def sqlite_site(demo_cfg):
-    from agent.stores import create_store
+    from core.stores import create_store
     store = create_store(demo_cfg)
     store.start()
     srv, site = _serve(demo_cfg, store)
@@ -169,7 +170,7 @@ def es_site(demo_cfg, tmp_path_factory):
     import dataclasses
     import requests
     from agent.config import parse
-    from agent.stores import AlertQuery, create_store
+    from core.stores import AlertQuery, create_store
     try:
         requests.get(ES + "/_cluster/health", timeout=2)
     except requests.RequestException:

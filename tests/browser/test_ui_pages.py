@@ -12,7 +12,7 @@ import uuid
 
 import pytest
 
-from agent.event import Action
+from core.event import Action
 from tests.browser.conftest import ARTIFACTS, PAGE_SIZE, ROOT, click_and_wait, sign_in
 
 pytestmark = pytest.mark.integration
@@ -34,7 +34,7 @@ def _text(browser, element_id: str) -> str:
 
 
 def _all_alerts(site):
-    from agent.stores.search import AlertSearch
+    from core.stores.search import AlertSearch
     return site.store.search_alerts(AlertSearch(limit=500)).alerts
 
 
@@ -140,7 +140,7 @@ def _submit(browser, form_id: str, **fields) -> None:
 
 
 def test_ack_assign_resolve_silence_and_approve_from_the_page_change_the_store(site, browser):
-    from agent.lifecycle.silences import open_silences
+    from policy.silences import open_silences
     By = _by()
     firing = [a for a in _all_alerts(site) if a.status == "firing"]
     assert len(firing) >= 2
@@ -180,14 +180,14 @@ def test_ack_assign_resolve_silence_and_approve_from_the_page_change_the_store(s
     assert "done=" + pending.id[:12] in browser.current_url
     after = [x for x in site.store.list_actions(acked.id) if x.id == pending.id]
     assert after and after[0].status != "pending_approval"
-    from agent.actions.log import ActionLog
+    from policy.action_log import ActionLog
     assert any(e.get("phase") == "approve" and (e.get("action") or {}).get("id") == pending.id
                for e in ActionLog.for_data_dir(site.cfg.data_dir).entries())
 
 
 def test_actions_silences_and_status_pages(site, browser):
     from selenium.webdriver.support.ui import WebDriverWait
-    from agent.lifecycle.silences import open_silences
+    from policy.silences import open_silences
     from tests.browser.conftest import click_and_wait
     By = _by()
     sign_in(browser, site)

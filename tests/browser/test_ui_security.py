@@ -10,7 +10,7 @@ import time
 import pytest
 import requests
 
-from agent.stores.search import AlertSearch
+from core.stores.search import AlertSearch
 from tests.browser.conftest import HOSTILE_PROMPT, HOSTILE_USER, TOKEN, sign_in
 
 pytestmark = pytest.mark.integration
@@ -52,7 +52,8 @@ def test_hostile_user_name_and_prompt_render_as_text_and_no_script_runs(sqlite_s
 
 
 def _ui_routes(site):
-    from agent.ui.app import UiContext, UiOptions, routes
+    from agent.ui.app import UiContext, UiOptions
+    from agent.ui.site import routes
     ctx = UiContext(cfg=site.cfg, store=site.store, auth=None, options=UiOptions())
     return [k for k in routes(ctx) if k[1] not in ("/ui/login",) and not k[1].startswith("/ui/static")]
 

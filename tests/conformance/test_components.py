@@ -8,9 +8,9 @@ import dataclasses
 
 import pytest
 
-from agent import registry
-from agent.component import build_config
-from agent.errors import ConfigError
+from core import registry
+from core.component import build_config
+from core.errors import ConfigError
 
 
 def all_components():

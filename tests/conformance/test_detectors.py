@@ -8,8 +8,8 @@ import math
 import numpy as np
 import pytest
 
-from agent import registry
-from agent.event import Event, Finding
+from core import registry
+from core.event import Event, Finding
 from tests.conformance.test_components import example_config
 
 

@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import pytest
 
-from agent import registry
+from core import registry
 from agent.cli.run import demo_config
-from agent.counters import Counters
+from core.counters import Counters
 from agent.pipeline import Pipeline
 from agent.runtime import Runtime
-from agent.stores import AlertQuery
+from core.stores import AlertQuery
 from collectors.scenario import ground_truth
 
 SLACK_BEFORE, SLACK_AFTER = 600, 2700

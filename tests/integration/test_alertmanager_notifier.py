@@ -11,8 +11,8 @@ import time
 
 import pytest
 
-from agent.alertmanager.model import fingerprint
-from agent.event import Alert, stable_id
+from core.alertmanager import fingerprint
+from core.event import Alert, stable_id
 from responders.alertmanager import AlertmanagerResponder
 from tests.support.alertmanager_bin import Alertmanager, bin_dir, free_port, wait_for
 from tests.unit.agent.lifecycle.harness import Harness

@@ -10,10 +10,10 @@ import subprocess
 import pytest
 
 from agent.config import parse
-from agent.event import Alert
-from agent.lifecycle.silences import open_silences
+from core.event import Alert
+from policy.silences import open_silences
 from agent.pipeline import Pipeline
-from agent.stores import create_store
+from core.stores import create_store
 from tests.integration.conftest import _clean_up
 from tests.support.alertmanager_bin import bin_dir
 

@@ -9,13 +9,13 @@ from pathlib import Path
 
 import yaml
 
-from agent.alertmanager.model import labels_of
+from core.alertmanager import labels_of
 from agent.cli.run import demo_config
-from agent.counters import Counters
+from core.counters import Counters
 from agent.pipeline import Pipeline
 from agent.runtime import Runtime
-from agent.stores import AlertQuery
-from rules.policy import BUILTIN_DIR
+from core.stores import AlertQuery
+from policy.policies import BUILTIN_DIR
 from tests.support.alertmanager_bin import Alertmanager, bin_dir, wait_for
 
 ROUTE = {"responder": "alertmanager/demo", "dry_run": False,

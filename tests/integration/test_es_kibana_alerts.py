@@ -10,17 +10,17 @@ import dataclasses
 import json
 from pathlib import Path
 
-from agent import codec
+from core import codec
 from agent.config import parse
-from agent.counters import Counters
-from agent.ecs import fields
+from core.counters import Counters
+from core.ecs import fields
 from agent.runtime import Runtime
 from agent.stages.act import ActStage
 from agent.stages.decide import DecideStage
 from collectors.formats import parse_record
 from detectors.sigma.detector import BUILTIN_RULES
 from detectors.sigma.engine import SigmaEngine
-from rules.policy import PolicySet
+from policy.policies import PolicySet
 
 CASES = {c["name"]: c for c in json.loads((Path(__file__).resolve().parents[1] / "golden" / "audit" /
                                            "cases.json").read_text())}

@@ -9,7 +9,7 @@ import uuid
 import pytest
 import requests
 
-from agent.stores.search import AlertSearch
+from core.stores.search import AlertSearch
 from tests.unit.agent.ui.test_ui_parts import _alerts
 
 pytestmark = pytest.mark.integration
@@ -24,7 +24,7 @@ QUERIES = [AlertSearch(), AlertSearch(status="firing"), AlertSearch(status="ackn
 @pytest.fixture(scope="module")
 def es_store():
     from agent.config import parse
-    from agent.stores import create_store
+    from core.stores import create_store
     es = "http://127.0.0.1:9200"
     try:
         requests.get(es + "/_cluster/health", timeout=2)

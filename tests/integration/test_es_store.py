@@ -6,9 +6,9 @@ import dataclasses
 
 import pytest
 
-from agent.event import Action, Alert
-from agent.stores import AlertQuery
-from agent.stores.elasticsearch import ElasticsearchStore
+from core.event import Action, Alert
+from core.stores import AlertQuery
+from core.stores.elasticsearch import ElasticsearchStore
 
 
 def make_alert(i=0, **kw):
@@ -47,7 +47,7 @@ def test_upsert_by_id_and_workflow_survives(kafka_cfg, es_client):
     assert [(h["by"], h["action"], h["note"]) for h in doc["workflow"]["history"]] == [
         ("ann", "ack", "on it"), ("ann", "assign", "")]
     assert [h["action"] for h in got.history] == ["ack", "assign"]
-    from agent.stores.workflow import ConcurrentChange, record_change
+    from core.stores.workflow import ConcurrentChange, record_change
     _, wf, token = store._read_workflow("alert-1")
     store.change_workflow("alert-1", "note", "bob", "meanwhile")
     with pytest.raises(ConcurrentChange):                 # a stale write is refused, not lost

@@ -24,10 +24,10 @@ import pytest
 import yaml
 
 from agent.config import parse
-from agent.counters import Counters
+from core.counters import Counters
 from agent.pipeline import Pipeline
 from agent.runtime import Runtime
-from agent.stores import AlertQuery
+from core.stores import AlertQuery
 from tests.integration.conftest import ROOT
 from tests.support.synthetic import SyntheticCollector
 
@@ -79,7 +79,7 @@ def expected_alerts(tmp_path):
 
 
 def es_view(cfg):
-    from agent.stores.elasticsearch import ElasticsearchStore
+    from core.stores.elasticsearch import ElasticsearchStore
     store = ElasticsearchStore(cfg.store)
     try:
         return sorted((a.id, a.entity, a.count) for a in store.list_alerts(AlertQuery(limit=1000)))

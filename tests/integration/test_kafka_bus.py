@@ -6,8 +6,8 @@ import time
 
 import pytest
 
-from agent.bus.base import partition_for
-from agent.bus.kafka import KafkaBus
+from core.bus.base import partition_for
+from core.bus.kafka import KafkaBus
 
 #: both client implementations keep the same contract (librdkafka's is the default)
 CLIENTS = ["confluent", "kafka-python"]

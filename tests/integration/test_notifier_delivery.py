@@ -18,14 +18,14 @@ import time
 
 import pytest
 
-from agent import codec
-from agent.counters import Counters
-from agent.event import Alert, stable_id
-from agent.observability import metrics
+from core import codec
+from core.counters import Counters
+from core.event import Alert, stable_id
+from core.observability import metrics
 from agent.runtime import Runtime
 from agent.stages.act import ActStage
 from responders.webhook import WebhookResponder
-from rules.policy import PolicySet
+from policy.policies import PolicySet
 from tests.support.receiver import Receiver
 
 POLICY = """

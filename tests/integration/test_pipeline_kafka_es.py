@@ -6,10 +6,10 @@ from __future__ import annotations
 import time
 
 from agent.config import parse
-from agent.counters import Counters
+from core.counters import Counters
 from agent.pipeline import Pipeline
 from agent.runtime import Runtime
-from agent.stores import AlertQuery
+from core.stores import AlertQuery
 from tests.support.synthetic import SyntheticCollector
 
 
@@ -38,7 +38,7 @@ def pump(pipes, until, timeout=120.0):
 
 
 def es_view(cfg):
-    from agent.stores.elasticsearch import ElasticsearchStore
+    from core.stores.elasticsearch import ElasticsearchStore
     store = ElasticsearchStore(cfg.store)
     try:
         return sorted((a.id, a.entity, a.count) for a in store.list_alerts(AlertQuery(limit=1000)))

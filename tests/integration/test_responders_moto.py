@@ -12,7 +12,7 @@ import orjson
 import pytest
 from click.testing import CliRunner
 
-from agent.event import Alert, Finding
+from core.event import Alert, Finding
 from responders.aws import DENY_POLICY_NAME, REVOKE_POLICY_NAME, AwsIamResponder, parse_principal
 
 ACCOUNT = "123456789012"

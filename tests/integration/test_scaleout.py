@@ -11,10 +11,10 @@ import time
 import pytest
 
 from agent.config import parse
-from agent.counters import Counters
+from core.counters import Counters
 from agent.pipeline import Pipeline
 from agent.runtime import Runtime
-from agent.stores import AlertQuery
+from core.stores import AlertQuery
 from tests.support.synthetic import SyntheticCollector
 
 NODES, POINTS = 6, 300
@@ -44,7 +44,7 @@ def embedded_alerts(tmp_path):
 
 
 def es_view(cfg):
-    from agent.stores.elasticsearch import ElasticsearchStore
+    from core.stores.elasticsearch import ElasticsearchStore
     store = ElasticsearchStore(cfg.store)
     try:
         return sorted((a.id, a.entity, a.count) for a in store.list_alerts(AlertQuery(limit=1000)))
@@ -133,8 +133,8 @@ def test_partition_given_back_reloads_fresh_state_embedded(tmp_path):
     B joins and learns part 2 of its partitions, B leaves and A gets them back: A must continue from
     B's checkpoint (not from its own stale memory of part 1), so every entity's detector state ends
     byte-identical to a single replica's that saw the whole stream."""
-    from agent.bus.embedded import EmbeddedBus
-    from agent.state import StateStore
+    from core.bus.embedded import EmbeddedBus
+    from core.state import StateStore
 
     def run(replica_plan):
         cfg = parse({"data_dir": str(tmp_path / f"w{len(replica_plan)}"), "pipeline": {"batch_size": 100}})
@@ -187,10 +187,10 @@ def test_partition_given_back_reloads_fresh_state_embedded(tmp_path):
 @pytest.mark.parametrize("client", ["confluent", "kafka-python"])
 def test_both_producers_use_kafkas_key_partitions(kafka_cfg, client):
     """Both producers — librdkafka's (the default) and kafka-python's — put each key on the
-    partition agent.bus.base.partition_for (Kafka's murmur2) names: an entity's records stay on one
+    partition core.bus.base.partition_for (Kafka's murmur2) names: an entity's records stay on one
     partition whatever producer wrote them."""
-    from agent.bus.base import partition_for
-    from agent.bus.kafka import KafkaBus
+    from core.bus.base import partition_for
+    from core.bus.kafka import KafkaBus
     bus_cfg = dataclasses.replace(kafka_cfg.bus, producer_client=client)
     bus = KafkaBus(bus_cfg)
     topic = bus_cfg.topic_prefix + "telemetry"

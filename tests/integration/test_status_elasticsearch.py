@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import logging
 
-from agent.cli.status import collect_status
-from agent.stores import create_store
+from agent.status import collect_status
+from core.stores import create_store
 
 
 def test_status_on_elasticsearch_reads_alerts_and_stays_truthful(kafka_cfg, caplog):
-    from agent.bus import create_bus
+    from core.bus import create_bus
     bus = create_bus(kafka_cfg.bus)
     bus.create_topics([kafka_cfg.bus.topic_prefix + t for t in ("telemetry", "findings", "alerts")])
     bus.close()

@@ -14,10 +14,10 @@ import requests
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from agent import codec
+from core import codec
 from agent.config import parse
-from agent.counters import Counters
-from agent.event import Event
+from core.counters import Counters
+from core.event import Event
 from agent.pipeline import Pipeline
 from agent.runtime import Runtime
 from collectors.formats import FormatError, all_formats, parse_record

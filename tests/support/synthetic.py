@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from agent.event import Event
+from core.event import Event
 from collectors.base import Collector
 
 
@@ -33,6 +33,8 @@ class SyntheticCollector(Collector):
         return out
 
     def run_once(self) -> int:
+        if not self.first_run():
+            return 0
         evs = self.events()
         for e in evs:
             self.emitter.emit(e)

@@ -9,7 +9,7 @@ from click.testing import CliRunner
 
 from agent.cli import _load_commands, cli
 from agent.config import parse
-from agent.stores import AlertQuery, create_store
+from core.stores import AlertQuery, create_store
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 _load_commands()

@@ -7,7 +7,7 @@ from click.testing import CliRunner
 
 from agent.cli import _load_commands, cli
 from agent.config import parse
-from agent.counters import Counters
+from core.counters import Counters
 from agent.pipeline import Pipeline
 from agent.runtime import Runtime
 from tests.support.synthetic import SyntheticCollector

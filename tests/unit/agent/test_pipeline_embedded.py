@@ -6,12 +6,13 @@ import dataclasses
 
 import pytest
 
-from agent import codec
+from core import codec
+from core.bus.base import CommitDeferred
 from agent.config import parse
-from agent.counters import Counters
+from core.counters import Counters
 from agent.pipeline import Pipeline
 from agent.runtime import Runtime
-from agent.stores import AlertQuery
+from core.stores import AlertQuery
 from tests.support.synthetic import SyntheticCollector
 
 
@@ -114,10 +115,6 @@ def test_malformed_records_go_to_dead_letters_and_the_pipeline_keeps_going(tmp_p
     p.close()
 
 
-class CommitFailedError(Exception):
-    """Named like kafka-python's: the stage treats it as a rebalance that defers the commit."""
-
-
 def test_a_member_whose_commits_stay_deferred_is_replaced_and_its_work_replayed(tmp_path, monkeypatch):
     clean = run_pipeline(tmp_path, "clean")
     expected = alert_view(clean)
@@ -133,7 +130,7 @@ def test_a_member_whose_commits_stay_deferred_is_replaced_and_its_work_replayed(
     stuck = detect.consumer
 
     def never_commits():
-        raise CommitFailedError("not part of an active group")
+        raise CommitDeferred("not part of an active group")
 
     monkeypatch.setattr(stuck, "commit", never_commits)
     detect.step(0)                                   # a batch...
@@ -174,4 +171,28 @@ def test_revoke_inside_poll_hands_the_partitions_over_checkpointed(tmp_path, on_
         assert after == before and detect._uncommitted == 200
         assert rt.counters.get("detect.handover_checkpoints") == 0
     assert list(detect._rebalance) == [("revoke", [(telemetry, 0)])]     # applied after the poll, as before
+    p.close()
+
+
+class CommitFailedError(Exception):
+    """Named like kafka-python's CommitFailedError, but not the bus contract's CommitDeferred."""
+
+
+def test_a_commit_error_is_deferred_by_type_not_by_name(tmp_path, monkeypatch):
+    """Only CommitDeferred defers a commit; any other error from commit() fails the checkpoint,
+    whatever its class is called."""
+    rt, p, detect = _collected(tmp_path / "w")
+    detect.step(0)
+
+    def refuse(error):
+        def commit():
+            raise error
+        return commit
+    monkeypatch.setattr(detect.consumer, "commit", refuse(CommitFailedError("named like a rebalance")))
+    with pytest.raises(CommitFailedError):
+        detect.checkpoint()
+    assert rt.counters.get("detect.commit_deferred") == 0
+    monkeypatch.setattr(detect.consumer, "commit", refuse(CommitDeferred("rebalancing")))
+    detect.checkpoint()
+    assert rt.counters.get("detect.commit_deferred") == 1 and detect.last_commit_deferral == "rebalancing"
     p.close()

@@ -1,8 +1,8 @@
 import orjson
 import pytest
 
-from agent import codec
-from agent.event import Event
+from core import codec
+from core.event import Event
 from collectors.formats import FormatError, all_formats, parse_record
 
 

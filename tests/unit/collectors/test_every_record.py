@@ -10,7 +10,7 @@ import pytest
 import requests
 
 from agent.config import parse
-from agent.counters import Counters
+from core.counters import Counters
 from agent.pipeline import Pipeline
 from agent.runtime import Runtime
 from collectors.audit.webhook import K8sAuditWebhook

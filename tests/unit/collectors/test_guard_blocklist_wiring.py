@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import requests
 
-from agent import registry
+from core import registry
 from agent.config import parse
-from agent.counters import Counters
+from core.counters import Counters
 from agent.pipeline import Pipeline
 from agent.runtime import Runtime
 from responders.blocklist import BlockList

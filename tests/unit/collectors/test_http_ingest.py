@@ -6,9 +6,9 @@ import orjson
 import pytest
 import requests
 
-from agent import codec
+from core import codec
 from agent.config import parse
-from agent.counters import Counters
+from core.counters import Counters
 from agent.pipeline import Pipeline
 from agent.runtime import Runtime
 from collectors.http_ingest import HttpIngestCollector

@@ -12,9 +12,10 @@ from opentelemetry.proto.common.v1 import common_pb2
 from opentelemetry.proto.logs.v1 import logs_pb2
 from opentelemetry.proto.metrics.v1 import metrics_pb2
 
-from agent import registry
-from agent.errors import ConfigError
-from agent.http.server import HttpServer, Request
+from core import registry
+from core.errors import ConfigError
+from agent.http.server import HttpServer
+from core.http import Request
 from collectors.base import ListEmitter
 from collectors.otlp import JSON, PROTOBUF, OtlpCollector
 

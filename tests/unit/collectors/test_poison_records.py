@@ -9,15 +9,15 @@ import orjson
 import pytest
 import requests
 
-from agent import codec, snapshot
+from core import codec, snapshot
 from agent.config import parse
-from agent.counters import Counters
-from agent.event import Event
-from agent.event_bounds import out_of_bounds
-from agent.names import TOPIC_OF_KIND
+from core.counters import Counters
+from core.event import Event
+from core.event_bounds import out_of_bounds
+from core.names import TOPIC_OF_KIND
 from agent.pipeline import Pipeline
 from agent.runtime import Runtime
-from agent.stores.base import iso
+from core.times import iso
 from collectors.audit.webhook import K8sAuditWebhook
 from collectors.http_ingest import HttpIngestCollector
 from collectors.replay import ReplayCollector

@@ -5,9 +5,9 @@ import sys
 import orjson
 import pytest
 
-from agent import codec, registry
-from agent.errors import ConfigError
-from agent.event import Event
+from core import codec, registry
+from core.errors import ConfigError
+from core.event import Event
 from collectors import scenario
 from collectors.base import ListEmitter
 from collectors.replay import RAW_LIMIT, ReplayCollector, write_envelopes

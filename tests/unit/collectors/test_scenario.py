@@ -5,8 +5,8 @@ from datetime import datetime
 import orjson
 import pytest
 
-from agent import codec, names, registry
-from agent.errors import ConfigError
+from core import codec, names, registry
+from core.errors import ConfigError
 from collectors import scenario
 from collectors.base import ListEmitter
 

@@ -15,8 +15,8 @@ import pytest
 import yaml
 
 from agent.config import parse
-from agent.counters import Counters
-from agent.event import Alert
+from core.counters import Counters
+from core.event import Alert
 from agent.runtime import Runtime
 from responders.alertmanager import AlertmanagerResponder
 from tests.support.receiver import Receiver

@@ -8,7 +8,7 @@ from email.utils import formatdate
 
 import pytest
 
-from agent.event import Action, Alert, stable_id
+from core.event import Action, Alert, stable_id
 from responders.delivery import DeliveryError, classify, idempotency_key, parse_retry_after
 from responders.slack import SlackResponder
 from responders.webhook import WebhookResponder
@@ -108,8 +108,8 @@ def test_slack_sends_the_idempotency_key_and_429_is_retryable(receiver):
 
 
 def test_delivery_settings_are_validated():
-    from agent.errors import ConfigError
-    from agent.registry import create
+    from core.errors import ConfigError
+    from core.registry import create
     assert create("responder", "webhook/x", {"url": "http://h/", "max_buffer": 5}).config.max_buffer == 5
     for bad in ({"max_buffer": 0}, {"retry_initial_s": 0}, {"retry_initial_s": 10, "retry_max_s": 1},
                 {"give_up_after_s": 0}):

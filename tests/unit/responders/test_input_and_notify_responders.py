@@ -14,9 +14,9 @@ import orjson
 import pytest
 
 from agent.config import parse
-from agent.counters import Counters
-from agent.errors import ConfigError
-from agent.event import Alert
+from core.counters import Counters
+from core.errors import ConfigError
+from core.event import Alert
 from agent.runtime import Runtime
 from responders.base import ResponderError
 from responders.blocklist import BlockList, BlocklistResponder

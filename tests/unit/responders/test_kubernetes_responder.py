@@ -8,8 +8,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from agent.actions.safety import Protected
-from agent.event import Alert
+from policy.safety import Protected
+from core.event import Alert
 from responders.base import ProtectedResourceError, ResponderError
 from responders.kubernetes import QUARANTINE_LABEL, KubernetesResponder
 
@@ -205,7 +205,7 @@ def test_unreachable_api_is_retryable():
 
 
 def test_route_params_are_checked_at_policy_load():
-    from agent.errors import ConfigError
+    from core.errors import ConfigError
     with pytest.raises(ConfigError, match="operation must be one of"):
         KubernetesResponder.check_route({"operation": "nuke"}, "p.routes[0]")
     with pytest.raises(ConfigError, match="needs parameter 'operation'"):

@@ -8,9 +8,9 @@ import dataclasses
 
 import pytest
 
-from agent.errors import ConfigError
-from agent.event import Alert, stable_id
-from agent.registry import create
+from core.errors import ConfigError
+from core.event import Alert, stable_id
+from core.registry import create
 from responders.opsgenie import OpsgenieResponder
 from responders.pagerduty import PagerDutyResponder
 from tests.support.incident_receivers import OpsgenieAlerts, PagerDutyEvents

@@ -8,8 +8,8 @@ import json
 
 import pytest
 
-from agent.alertmanager.model import fingerprint, group_key
-from agent.event import Alert, stable_id
+from core.alertmanager import fingerprint, group_key
+from core.event import Alert, stable_id
 from responders.webhook import WebhookResponder
 from tests.support.receiver import Receiver
 from tests.unit.agent.lifecycle.harness import Harness

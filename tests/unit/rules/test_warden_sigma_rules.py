@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from detectors.sigma.cli_support import examples_file, lint_rules, test_rules as run_rule_tests
+from agent.cli.sigma_support import examples_file, lint_rules, test_rules as run_rule_tests
 from detectors.sigma.detector import BUILTIN_RULES
 from detectors.sigma.loader import rule_files
 

@@ -13,11 +13,11 @@ import requests
 import yaml
 
 from agent.alertmanager.api import AlertmanagerApi
-from agent.alertmanager.model import fingerprint
-from agent.event import Alert
+from core.alertmanager import fingerprint
+from core.event import Alert
 from agent.http.server import HttpServer
-from agent.lifecycle.silences import SqliteSilenceStore
-from agent.stores.sqlite import SqliteStore
+from policy.silences import SqliteSilenceStore
+from core.stores.sqlite import SqliteStore
 
 SPEC = yaml.safe_load((Path(__file__).resolve().parents[3] / "support" / "alertmanager" /
                        "openapi-v0.35.0.yaml").read_text())

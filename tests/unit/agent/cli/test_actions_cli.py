@@ -33,7 +33,7 @@ def test_approve_runs_the_pending_action_and_undo_reverts_it(tmp_path):
 
     v = orjson.loads(invoke(conf, "actions", "verify", "--json").output)
     assert v["ok"]
-    phases = [e["phase"] for e in __import__("agent.actions.log", fromlist=["ActionLog"]).ActionLog.for_data_dir(
+    phases = [e["phase"] for e in __import__("policy.action_log", fromlist=["ActionLog"]).ActionLog.for_data_dir(
         tmp_path / "w").entries()]
     assert phases[-5:] == ["approve", "intent", "result", "undo-intent", "undo-result"]
 

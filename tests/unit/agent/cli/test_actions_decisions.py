@@ -8,8 +8,8 @@ import time
 import orjson
 import pytest
 
-from agent.actions.log import ActionLog
-from agent.stores.sqlite import SqliteStore
+from policy.action_log import ActionLog
+from core.stores.sqlite import SqliteStore
 from responders.blocklist import BlockList
 from tests.unit.agent.lifecycle.cli_fixture import invoke
 from tests.unit.agent.lifecycle.harness import Harness, finding
@@ -84,7 +84,7 @@ def test_a_dry_run_action_can_be_approved_to_run_for_real(tmp_path):
 @pytest.mark.parametrize("age_s, status", [(60, "done"), (3 * 3600, "expired")])
 def test_the_web_page_approves_with_the_same_expiry_check(tmp_path, age_s, status):
     from agent.config import load
-    from agent.http.server import HttpError
+    from core.http import HttpError
     from agent.ui import operations
     conf, act = populate(tmp_path, dry=False)
     store = SqliteStore(tmp_path / "w" / "warden.db")

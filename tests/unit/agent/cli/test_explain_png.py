@@ -1,8 +1,8 @@
 """`warden alerts explain ID --png FILE`: the metric chart as a PNG; a clear error for alerts without one."""
 from __future__ import annotations
 
-from agent.event import Alert
-from agent.stores.sqlite import SqliteStore
+from core.event import Alert
+from core.stores.sqlite import SqliteStore
 from tests.unit.agent.lifecycle.cli_fixture import invoke
 
 

@@ -8,9 +8,9 @@ import pytest
 from agent.cli import _load_commands, cli
 from agent.cli.output import parse_since
 from agent.cli.render import evidence_lines, fmt_time, fmt_value
-from agent.durations import format_duration, parse_duration
-from agent.errors import ConfigError
-from rules.policy import PolicySet
+from core.durations import format_duration, parse_duration
+from core.errors import ConfigError
+from policy.policies import PolicySet
 
 _load_commands()
 
@@ -43,7 +43,7 @@ def test_durations_are_written_back_in_the_same_grammar(seconds, text):
     ("responder", "webhook/x", {"url": "http://127.0.0.1:9/x", "timeout_s": "250ms"}, "timeout_s", 0.25),
 ])
 def test_config_duration_options_take_the_same_grammar(section, name, opts, attr, seconds):
-    from agent import registry
+    from core import registry
     from agent.config import parse
     if name is None:
         got = getattr(parse({section: opts}).pipeline, attr)

@@ -9,12 +9,12 @@ from click.testing import CliRunner
 
 from agent.cli import _load_commands, cli
 from agent.config import parse
-from agent.counters import Counters
+from core.counters import Counters
 from agent.health.heartbeat import Heartbeat, HeartbeatWriter, read_heartbeats
 from agent.health.verdict import Thresholds, assess
 from agent.pipeline import Pipeline
 from agent.runtime import Runtime
-from agent.state import StateStore
+from core.state import StateStore
 from tests.support.synthetic import SyntheticCollector
 
 NOW = 1_800_000_000.0

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from agent.counters import Counters
+from core.counters import Counters
 from agent.http.server import HttpServer
 
 

@@ -10,9 +10,10 @@ import threading
 import pytest
 import requests
 
-from agent.counters import Counters
-from agent.errors import ConfigError
-from agent.http.server import HttpServer, Request, Response
+from core.counters import Counters
+from core.errors import ConfigError
+from agent.http.server import HttpServer
+from core.http import Request, Response
 
 TOKEN = "all-scopes-token-0123456789"
 INGEST = "ingest-only-token-0123456789"

@@ -1,7 +1,8 @@
 """Route templates: `{name}` segments reach the handler as `path_params`; exact routes win."""
 import pytest
 
-from agent.http.server import HttpError, HttpServer, Response, match_template
+from core.http import HttpError, Response
+from agent.http.server import HttpServer, match_template
 
 
 @pytest.mark.parametrize("template,path,want", [

@@ -10,8 +10,9 @@ import threading
 import pytest
 import requests
 
-from agent.counters import Counters
-from agent.http.server import HttpServer, RateLimiter, Request, Response
+from core.counters import Counters
+from agent.http.server import HttpServer, RateLimiter
+from core.http import Request, Response
 
 TOKEN = "s3cr3t-t0ken-value-1234567890"
 
@@ -116,7 +117,7 @@ def test_secrets_never_logged(server, caplog):
 def test_log_redaction_filter_and_json_logs():
     import io
 
-    from agent.observability import logs
+    from core.observability import logs
     buf = io.StringIO()
     h = logs.setup("json", stream=buf)
     try:
@@ -203,7 +204,7 @@ def test_tls_context_is_cert_required(tmp_path):
 
 def test_config_validates_tls_fields():
     from agent.config import parse
-    from agent.errors import ConfigError
+    from core.errors import ConfigError
     with pytest.raises(ConfigError):
         parse({"http": {"tls_cert": "a.pem"}})
     with pytest.raises(ConfigError):
@@ -253,7 +254,7 @@ EVIL = "!!python/object/apply:os.system ['touch {marker}']"
 
 def test_config_yaml_with_python_tags_is_rejected(tmp_path):
     from agent.config import load
-    from agent.errors import ConfigError
+    from core.errors import ConfigError
     marker = tmp_path / "pwned"
     p = tmp_path / "warden.yaml"
     p.write_text(f"data_dir: {EVIL.format(marker=marker)}\n")
@@ -266,8 +267,8 @@ def test_config_yaml_with_python_tags_is_rejected(tmp_path):
 
 
 def test_policy_yaml_with_python_tags_is_rejected(tmp_path):
-    from agent.errors import ConfigError
-    from rules.policy import PolicySet
+    from core.errors import ConfigError
+    from policy.policies import PolicySet
     marker = tmp_path / "pwned"
     p = tmp_path / "policies.yaml"
     p.write_text(f"policies:\n  - id: x\n    match: {EVIL.format(marker=marker)}\n")

@@ -1,14 +1,14 @@
 """Helpers for the decide/act lifecycle tests: a decide+act pair on the embedded bus fed with findings."""
 from __future__ import annotations
 
-from agent import codec
+from core import codec
 from agent.config import parse
-from agent.counters import Counters
-from agent.event import Finding
+from core.counters import Counters
+from core.event import Finding
 from agent.runtime import Runtime
 from agent.stages.act import ActStage
 from agent.stages.decide import DecideStage
-from rules.policy import PolicySet
+from policy.policies import PolicySet
 
 
 def finding(entity="n1", t=1000.0, detector="gpu_memory_leak/default", rule="gpu.memory.used", severity="high",
@@ -48,7 +48,7 @@ class Harness:
                 pass
 
     def alerts(self):
-        from agent.stores import AlertQuery
+        from core.stores import AlertQuery
         return self.rt.store.list_alerts(AlertQuery(limit=1000))
 
     def actions(self):

@@ -6,12 +6,12 @@ import socket
 import time
 from types import SimpleNamespace
 
-from agent.counters import Counters
-from agent.event import Alert
+from core.counters import Counters
+from core.event import Alert
 from agent.lifecycle.delivery import DeliveryPolicy, DeliveryQueue, restore_entries
 from agent.lifecycle.grouping import NotificationGroups
-from agent.lifecycle.silences import ElasticsearchSilenceStore, Silence, SilenceCache, SqliteSilenceStore
-from agent.state import StateStore
+from policy.silences import ElasticsearchSilenceStore, Silence, SilenceCache, SqliteSilenceStore
+from core.state import StateStore
 from responders.webhook import WebhookResponder
 
 
@@ -124,8 +124,8 @@ def test_unreachable_elasticsearch_silence_store_is_a_bounded_stale_read():
 
 
 def test_decide_keeps_silencing_from_the_cache_while_the_store_is_down(tmp_path):
-    from agent.counters import COUNTERS
-    from agent.lifecycle.silences import open_silences
+    from core.counters import COUNTERS
+    from policy.silences import open_silences
     from tests.unit.agent.lifecycle.harness import Harness, finding
     h = Harness(tmp_path, """
 policies:

@@ -5,13 +5,13 @@ import time
 
 import pytest
 
-from agent.errors import ConfigError
-from agent.event import Alert
+from core.errors import ConfigError
+from core.event import Alert
 from agent.lifecycle.grouping import NotificationGroups
-from agent.lifecycle.inhibit import inhibited_by, parse_inhibit_rules
-from agent.lifecycle.matchers import parse_matcher, parse_matchers
-from agent.lifecycle.silences import Silence, SilenceCache, SqliteSilenceStore
-from agent.state import StateStore
+from policy.inhibit import inhibited_by, parse_inhibit_rules
+from policy.matchers import parse_matcher, parse_matchers
+from policy.silences import Silence, SilenceCache, SqliteSilenceStore
+from core.state import StateStore
 
 
 def test_matchers_like_alertmanager():

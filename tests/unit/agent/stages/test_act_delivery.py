@@ -160,7 +160,7 @@ def test_a_crash_after_delivery_before_the_checkpoint_resends_with_the_same_key(
 
 
 def test_flush_notifications_without_a_consumer_still_persists_the_buffer(tmp_path, receiver):
-    from agent import codec
+    from core import codec
     clock = {"t": 1_000_000.0}
     h = make(tmp_path, receiver, clock)
     h.feed(finding("n1"))

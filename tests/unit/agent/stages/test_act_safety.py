@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from agent.actions.log import ActionLog
+from policy.action_log import ActionLog
 from responders.base import Responder, ResponderError
 from tests.unit.agent.lifecycle.harness import Harness, finding
 

@@ -15,15 +15,15 @@ import orjson
 import pytest
 from click.testing import CliRunner
 
-from agent import codec
-from agent.actions.log import ActionLog
+from core import codec
+from policy.action_log import ActionLog
 from agent.config import parse
-from agent.counters import Counters
-from agent.lifecycle.counters_state import read_counters
-from agent.lifecycle.silences import Silence, open_silences
+from core.counters import Counters
+from core.counters_state import read_counters
+from policy.silences import Silence, open_silences
 from agent.pipeline import Pipeline
 from agent.runtime import Runtime
-from agent.stores import AlertQuery
+from core.stores import AlertQuery
 
 pytest.importorskip("collectors.scenario")
 DETECTORS = {"sigma/default": {}, "gpu_memory_leak/default": {}, "straggler/default": {}}
@@ -64,7 +64,7 @@ def key_states(iam, user="alice"):
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory, moto):
-    from agent import registry
+    from core import registry
     missing = [d for d in DETECTORS if d.split("/")[0] not in registry.all_of("detector")]
     if missing:
         pytest.skip(f"detectors not available yet: {missing}")

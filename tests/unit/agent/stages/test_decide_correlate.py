@@ -1,10 +1,10 @@
-"""Decide: findings of correlated policies fold into one alert per incident (agent.lifecycle.correlate)."""
+"""Decide: findings of correlated policies fold into one alert per incident (policy.correlate)."""
 from __future__ import annotations
 
 import pytest
 
-from agent.errors import ConfigError
-from rules.policy import PolicySet
+from core.errors import ConfigError
+from policy.policies import PolicySet
 from tests.unit.agent.lifecycle.harness import Harness, finding
 
 POLICIES = """
@@ -122,7 +122,7 @@ def test_an_ended_correlated_episode_is_gone_from_the_state(h, later):
     h.decide.close()
     h.decide = DecideStage(h.rt, policies=h.policies)
     h.decide._load()
-    assert [ep["count"] for ep in h.decide.open.values()] == [1]
+    assert [ep.count for ep in h.decide.open.values()] == [1]
 
 
 def test_a_restarted_decide_stage_still_joins_the_open_episode(h):
@@ -178,7 +178,7 @@ def test_prompt_injection_groups_per_end_user_else_session_else_client(tmp_path)
 
 
 def test_steps_beyond_the_cap_are_counted_not_dropped_silently(h):
-    from agent.lifecycle.steps import MAX_STEPS
+    from policy.steps import MAX_STEPS
     h.feed(*[sigma(ARN + "alice", 1000 + i, f"Rule {i}", tags=("attack.credential-access",), n=i)
              for i in range(MAX_STEPS + 2)])
     [a] = h.alerts()

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from agent.lifecycle.counters_state import read_counters
-from agent.lifecycle.silences import Silence, open_silences
+from core.counters_state import read_counters
+from policy.silences import Silence, open_silences
 from tests.unit.agent.lifecycle.harness import Harness, finding
 
 POLICIES = """

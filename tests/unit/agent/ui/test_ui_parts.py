@@ -6,9 +6,9 @@ import itertools
 
 import pytest
 
-from agent.event import Alert
-from agent.http.server import HttpError, Request
-from agent.stores.search import AlertSearch
+from core.event import Alert
+from core.http import HttpError, Request
+from core.stores.search import AlertSearch
 from agent.ui.auth import Auth, Form
 from agent.ui.chart import ChartData, svg_geometry
 from agent.ui.evidence import redact, tag_link
@@ -107,8 +107,9 @@ def test_any_token_with_read_signs_in_and_changes_need_admin(given, principal, c
 def test_the_page_refuses_a_read_only_session_s_changes_before_doing_them(tmp_path):
     from agent.config import parse
     from agent.http.auth import parse_tokens
-    from agent.stores.sqlite import SqliteStore
-    from agent.ui.app import UiContext, UiOptions, routes
+    from core.stores.sqlite import SqliteStore
+    from agent.ui.app import UiContext, UiOptions
+    from agent.ui.site import routes
     a = Auth(tokens=parse_tokens(None, TOKENS), mtls=False, tls=False)
     store = SqliteStore(tmp_path / "warden.db")
     [alert] = _alerts()[:1]
@@ -196,7 +197,7 @@ def _alerts() -> list[Alert]:
     AlertSearch(text="0003"), AlertSearch(limit=3, offset=4), AlertSearch(status="firing", severity="high", text="sigma"),
 ])
 def test_sqlite_search_matches_the_python_filter(tmp_path, q):
-    from agent.stores.sqlite import SqliteStore
+    from core.stores.sqlite import SqliteStore
     store = SqliteStore(tmp_path / "w.db")
     alerts = _alerts()
     store.upsert_alerts(alerts)

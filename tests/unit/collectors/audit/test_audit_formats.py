@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from agent.http.server import Request
+from core.http import Request
 from collectors.audit.webhook import K8sAuditWebhook
 from collectors.base import ListEmitter
 from collectors.formats import FormatError, all_formats, parse_record
@@ -205,7 +205,7 @@ def test_webhook_posts_eventlist():
 
 
 def test_webhook_registered():
-    from agent.registry import get
+    from core.registry import get
     assert get("collector", "k8s_audit_webhook") is K8sAuditWebhook
 
 

@@ -3,8 +3,9 @@ from __future__ import annotations
 
 import pytest
 
+from core.times import parse_time
 from collectors.formats import FormatError, all_formats, parse_record
-from collectors.inference.records import key_id, parse_time
+from collectors.inference.records import key_id
 
 SRC = "replay/test"
 

@@ -66,8 +66,8 @@ def test_a_version_1_state_loads_without_cusums():
 
 
 def test_calendar_features_are_left_out_by_default():
-    from agent.event import Event
-    from agent.registry import create
+    from core.event import Event
+    from core.registry import create
     det = create("detector", "drift/cal", {})
     ev = Event.create(source="t/t", kind="inference", entity="m", name="inference.request", time=1.0,
                       attributes={"feature.hour": 3, "feature.amount": 12.5}, raw="x")
@@ -78,7 +78,7 @@ def test_calendar_features_are_left_out_by_default():
 def test_the_scenario_feature_drift_is_found_once_on_its_endpoint_in_time():
     scenario = pytest.importorskip("collectors.scenario")
     from agent.config import DEFAULT_DETECTORS
-    from agent.registry import create
+    from core.registry import create
     from collectors.formats import parse_record
     g = next(x for x in scenario.ground_truth() if x["id"] == "feature-drift")
     events = [e for fmt, rec in scenario.iter_records() if fmt == g["format"]

@@ -7,8 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from agent.errors import ConfigError
-from agent.event import Event
+from core.errors import ConfigError
+from core.event import Event
 from detectors.drift import stats as S
 from detectors.drift.mmd import mmd_test
 from detectors.drift.stream import SequentialDrift, spend
@@ -126,7 +126,7 @@ def _ev(i, x, model="fraud", version="7", **extra):
 
 
 def test_drift_detector_finding_report_and_snapshot():
-    from agent.registry import create
+    from core.registry import create
     det = create("detector", "drift/test", {"reference_size": 400, "window": 300, "step": 50,
                                             "mmd_permutations": 50})
     rng = np.random.default_rng(7)
@@ -166,7 +166,7 @@ def test_drift_detector_finding_report_and_snapshot():
 
 
 def test_drift_detector_bad_inputs_and_config():
-    from agent.registry import create
+    from core.registry import create
     det = create("detector", "drift/bad", {"reference_size": 50, "window": 40, "step": 10, "mmd": False})
     rng = np.random.default_rng(0)
     evs = [_ev(i, rng.normal(size=3).tolist()) for i in range(60)]
@@ -245,7 +245,7 @@ def test_text_drift_on_prompt_embeddings():
 
 
 def test_drift_detector_text_mode_flags_topic_change():
-    from agent.registry import create
+    from core.registry import create
     det = create("detector", "drift/text", {"reference_size": 60, "window": 40, "step": 10, "text": True,
                                             "text_components": 4, "outputs": False, "mmd": False,
                                             "min_samples": 20})
@@ -269,7 +269,7 @@ def test_drift_detector_text_mode_flags_topic_change():
 
 
 def test_each_model_version_gets_its_own_reference():
-    from agent.registry import create
+    from core.registry import create
     det = create("detector", "drift/ver", {"reference_size": 300, "mmd": False})
     rng = np.random.default_rng(3)
     old = [_ev(i, rng.normal(size=3).tolist(), version="7") for i in range(1200)]
@@ -285,7 +285,7 @@ def test_each_model_version_gets_its_own_reference():
     again.restore(det.snapshot("fraud"), "fraud")
     assert again.entities() == ["fraud"] and again.report("fraud")["model"]["version"] == "7"
     # a version-1 snapshot (one reference per endpoint) restores under the version it last saw
-    from agent import snapshot
+    from core import snapshot
     v1 = snapshot.pack("drift", 1, {"entities": {"fraud": det._eps[("fraud", "8")].to_state()}})
     old_style = create("detector", "drift/ver3", {"reference_size": 300, "mmd": False})
     old_style.restore(v1)

@@ -4,9 +4,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from agent.errors import ConfigError
-from agent.event import Event
-from agent.registry import create
+from core.errors import ConfigError
+from core.event import Event
+from core.registry import create
 
 
 def _ev(i, client, x=None, t=None, endpoint="fraud", prompt=None, name="inference.request", **extra):

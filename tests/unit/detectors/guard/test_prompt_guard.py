@@ -5,9 +5,9 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from agent.errors import ConfigError
-from agent.event import Event
-from agent.http.server import Request
+from core.errors import ConfigError
+from core.event import Event
+from core.http import Request
 from collectors.base import ListEmitter
 from detectors.guard import loader
 from detectors.guard.cascade import DEFAULT_PATH, ArtifactError, GuardModel
@@ -159,7 +159,7 @@ def _ev(prompt=None, **attrs):
 
 
 def test_detector_findings_for_denies():
-    from agent.registry import create
+    from core.registry import create
     det = create("detector", "prompt_guard/test", {"use_embedding": False})
     evs = [_ev(INJ, **{"client.id": "c1"}), _ev(BENIGN), _ev(None, **{"guard.decision": "deny", "guard.score": 0.9,
                                                                       "guard.reason": "inline"}),
@@ -186,7 +186,7 @@ def _req(body: bytes) -> Request:
 
 
 def test_collector_route_and_emitted_denies():
-    from agent.registry import create
+    from core.registry import create
     col = create("collector", "guard/test", {"use_embedding": False, "warmup": False})
     em = ListEmitter()
     col.bind(em)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from agent.event import Event
+from core.event import Event
 
 STEP = 60.0
 DAY = 1440

@@ -4,8 +4,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from agent import registry
-from agent.errors import ConfigError
+from core import registry
+from core.errors import ConfigError
 from collectors.base import ListEmitter
 from collectors.hostmetrics import HostMetricsCollector
 from detectors.metrics.gpu import GpuHealthDetector

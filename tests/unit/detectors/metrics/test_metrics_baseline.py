@@ -3,9 +3,9 @@ import math
 import numpy as np
 import pytest
 
-from agent import registry
-from agent.errors import ConfigError
-from agent.snapshot import SnapshotError
+from core import registry
+from core.errors import ConfigError
+from core.snapshot import SnapshotError
 from detectors.base import Detector
 from detectors.metrics.baseline import BaselineDetector
 
@@ -191,7 +191,7 @@ def test_snapshot_restore_whole_and_per_entity_and_forget():
 
 
 def test_ignores_other_kinds_and_filters_metric_names():
-    from agent.event import Event
+    from core.event import Event
     log = Event(id="l", time=0.0, kind="log", source="s/x", entity="a", name="m", value=None)
     d = BaselineDetector(warmup=3, metrics=["m"])
     assert not d.accepts(log) and d.accepts(ev("a", "m", 0, 1.0)) and not d.accepts(ev("a", "x", 0, 1.0))

@@ -5,9 +5,9 @@ import math
 
 import pytest
 
-from agent import registry
-from agent.errors import ConfigError
-from agent.names import (GPU_MEMORY_USED, GPU_TEMPERATURE, GPU_UTILIZATION, GPU_XID_ERRORS, HTTP_SERVER_DURATION,
+from core import registry
+from core.errors import ConfigError
+from core.names import (GPU_MEMORY_USED, GPU_TEMPERATURE, GPU_UTILIZATION, GPU_XID_ERRORS, HTTP_SERVER_DURATION,
                          HTTP_SERVER_ERRORS, HTTP_SERVER_REQUESTS, TRAIN_STEP_DURATION)
 from detectors.metrics.common import MetricDetector
 from detectors.metrics.config import SEVERITIES, CalibrationConfig, MetricConfig, ScaleFloorConfig
@@ -18,7 +18,7 @@ SHARED_DEFAULTS = {
     "seasonal": (7.0, "medium", 2.0, []),
     "changepoint": (12.0, "medium", 0.0, []),
     "novelty": (0.1, "medium", 3.0, []),
-    "discord": (1.6, "medium", 3.0, []),
+    "discord": (2.8, "medium", 3.0, []),
     "pyod_window": (1.5, "medium", 2.0, []),
     "forecast": (8.0, "medium", 2.0, []),
     "ensemble": (1.0, "medium", 2.0, []),

@@ -4,8 +4,8 @@ import math
 import numpy as np
 import pytest
 
-from agent import registry
-from agent.snapshot import SnapshotError
+from core import registry
+from core.snapshot import SnapshotError
 from detectors.metrics.common import MetricDetector
 from metric_streams import STEP, ev, interleave, series_events
 
@@ -129,6 +129,20 @@ def test_discord_flags_a_shape_change_of_values_already_seen_and_novelty_does_no
     flagged = np.flatnonzero(shape.flags[1000:]) + 1000      # once a few periods are known
     assert len(flagged) and all(3000 <= i < 3144 + 64 for i in flagged)
     assert not value.flags[2900:3300].any()
+
+
+def test_discord_scale_leaves_out_the_shapes_that_overlap_the_current_one():
+    # a square "day" (low, then high) whose high half comes one day at a lower level: the shape
+    # change grows as the window slides into it; the distances of those overlapping shapes must not
+    # raise the normal scale it is measured against (the excursion cannot normalise itself)
+    rng = np.random.default_rng(4)
+    t = np.arange(3000)
+    v = np.where(t % 144 < 72, 20.0, 80.0) + 3.0 * rng.standard_normal(len(t))
+    day = slice(144 * 17 + 72, 144 * 18)
+    v[day] -= 30.0
+    r = registry.create("detector", "discord/t", {}).run(series_events("s", "m", v))
+    flagged = np.flatnonzero(r.flags[1000:]) + 1000
+    assert len(flagged) and all(day.start <= i < day.stop + 64 for i in flagged)
 
 
 def test_changepoint_flags_a_shift_not_a_spike():

@@ -2,8 +2,8 @@
 import numpy as np
 import pytest
 
-from agent import registry
-from agent.names import (GPU_MEMORY_USED, GPU_TEMPERATURE, GPU_UTILIZATION, GPU_XID_ERRORS,
+from core import registry
+from core.names import (GPU_MEMORY_USED, GPU_TEMPERATURE, GPU_UTILIZATION, GPU_XID_ERRORS,
                          HTTP_SERVER_DURATION, HTTP_SERVER_ERRORS, HTTP_SERVER_REQUESTS,
                          TRAIN_STEP_DURATION)
 from metric_streams import DAY, STEP, ev, interleave, seasonal, series_events

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from agent.event import Event
-from agent.registry import create
+from core.event import Event
+from core.registry import create
 from detectors.metrics.recent import RecentPoints
 
 

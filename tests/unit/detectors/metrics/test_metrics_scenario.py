@@ -2,7 +2,7 @@
 by the detectors meant for them, and nothing else in the metric streams is flagged."""
 import pytest
 
-from agent import registry
+from core import registry
 
 scenario = pytest.importorskip("collectors.scenario")
 

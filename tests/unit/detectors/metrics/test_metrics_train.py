@@ -3,9 +3,9 @@ forecast detector loads; tampering or a version mismatch is refused."""
 import numpy as np
 import pytest
 
-from agent import registry
-from agent.snapshot import SnapshotError, pack
-from detectors.metrics import forecast, train
+from core import registry
+from core.snapshot import SnapshotError, pack
+from detectors.metrics import forecast_net, train
 from metric_streams import series_events
 
 
@@ -25,7 +25,7 @@ def test_train_main_writes_a_loadable_artifact(tmp_path, capsys):
     assert res["device"] == "cpu" or res["device"] == "cuda"
     assert res["series"] == 3 and res["windows"] == 3 * (400 - 8) and len(res["losses"]) == 2
     assert res["path"].endswith(train.DEFAULT_NAME) and "trained metric forecaster" in capsys.readouterr().out
-    net, arch, meta = forecast.load_artifact(res["path"])
+    net, arch, meta = forecast_net.load_artifact(res["path"])
     assert arch["window"] == 8 and meta["epochs"] == 2
     d = registry.create("detector", "forecast/t", {"model_path": res["path"], "warmup": 5})
     assert d.net is not None and d.W == 8
@@ -42,17 +42,17 @@ def test_artifact_checksum_and_version_are_verified(tmp_path):
     blob = bytearray(open(res["path"], "rb").read())
     blob[-5] ^= 0x01
     with pytest.raises(SnapshotError, match="checksum"):
-        forecast.load_artifact(bytes(blob))
+        forecast_net.load_artifact(bytes(blob))
     with pytest.raises(SnapshotError, match="version"):
-        forecast.load_artifact(pack(forecast.ARTIFACT_KIND, 99, {}))
+        forecast_net.load_artifact(pack(forecast_net.ARTIFACT_KIND, 99, {}))
     with pytest.raises(SnapshotError):
-        forecast.load_artifact(pack("detector.baseline", 1, {}))
+        forecast_net.load_artifact(pack("detector.baseline", 1, {}))
 
 
 def test_device_selection():
     import torch
-    assert forecast.pick_device("cpu") == "cpu"
-    assert forecast.pick_device("auto") == ("cuda" if torch.cuda.is_available() else "cpu")
+    assert forecast_net.pick_device("cpu") == "cpu"
+    assert forecast_net.pick_device("auto") == ("cuda" if torch.cuda.is_available() else "cpu")
     if not torch.cuda.is_available():
         with pytest.raises(RuntimeError):
-            forecast.pick_device("cuda")
+            forecast_net.pick_device("cuda")

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from agent.snapshot import SnapshotError
+from core.snapshot import SnapshotError
 from collectors.formats import parse_record
 from detectors.sigma.detector import SigmaDetector
 from detectors.sigma.engine import SigmaEngine

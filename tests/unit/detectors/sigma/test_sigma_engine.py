@@ -5,7 +5,7 @@ import textwrap
 
 import pytest
 
-from agent.errors import ConfigError
+from core.errors import ConfigError
 from collectors.formats import parse_record
 from detectors.sigma.detector import SigmaDetector
 from detectors.sigma.engine import SigmaEngine
@@ -192,7 +192,7 @@ def test_unindexable_rules_still_evaluated_in_load_order():
 
 
 def test_detector_registered_config_and_builtin_rules(tmp_path):
-    from agent.registry import create
+    from core.registry import create
     d = create("detector", "sigma/x", {"lateness": 60.0})
     assert isinstance(d, SigmaDetector) and d.event_kinds == ("audit",)
     assert d.stats()["rules_loaded"] > 20 and d.rule_errors == []

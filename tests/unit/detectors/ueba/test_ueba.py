@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from agent.errors import ConfigError
-from agent.registry import create
+from core.errors import ConfigError
+from core.registry import create
 from collectors.formats import parse_record
 from detectors.ueba.detector import UebaDetector
 

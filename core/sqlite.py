@@ -1,0 +1,26 @@
+"""The one way warden opens a SQLite file (alerts store, checkpoint state, silences, the guard's
+block list): the parent directory created, write-ahead logging (readers do not block the
+writer), a 30 s wait for another connection's lock, and one connection shared by threads —
+each user serialises its own calls with a lock."""
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+from typing import Literal
+
+#: seconds a statement waits for another connection's lock before raising "database is locked"
+BUSY_TIMEOUT_S = 30.0
+
+
+def open_sqlite(path: str | Path | None, *, synchronous: Literal["FULL", "NORMAL"] = "FULL") -> sqlite3.Connection:
+    """A connection to the SQLite file at `path` (None: a private in-memory database).
+    `synchronous`: FULL (SQLite's default: a commit survives a power cut) or NORMAL (WAL mode:
+    a commit survives a crash of the process, the last ones may be lost on a power cut)."""
+    if path is not None:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    db = sqlite3.connect(str(path) if path is not None else ":memory:", check_same_thread=False,
+                         timeout=BUSY_TIMEOUT_S)
+    db.execute("PRAGMA journal_mode=WAL")
+    if synchronous != "FULL":
+        db.execute(f"PRAGMA synchronous={synchronous}")
+    return db
