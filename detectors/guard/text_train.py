@@ -90,7 +90,7 @@ def fit(rows: Sequence[PromptRow], cfg: TextTrainConfig | None = None, *,
     cfg.embeddings False: lexical stage only)."""
     from sklearn.linear_model import LogisticRegression
 
-    from agent.progress import Bar
+    from core.progress import Bar
     cfg = cfg or TextTrainConfig()
     bar = Bar("train prompt guard", 4, enabled=progress)
     texts = [clean(r.text) for r in rows]
