@@ -80,8 +80,8 @@ def _stored():
     return _STORE[0] + (_COUNTS[0],)
 
 
-def fit_guard(rows: Sequence[PromptRow], embeddings: bool = True) -> GuardScorer:
-    """This repository's trainer (model 4, detectors.guard.text_train.fit) refitted on the training
+def fit_text(rows: Sequence[PromptRow], embeddings: bool = True) -> GuardScorer:
+    """Model 4's trainer (, detectors.guard.text_train.fit) refitted on the training
     sources plus warden's everyday seed; embeddings from the store (computed once)."""
     from detectors.guard import text_train
     from detectors.guard.data import seed_rows
@@ -96,11 +96,12 @@ def fit_guard(rows: Sequence[PromptRow], embeddings: bool = True) -> GuardScorer
 
 def fit_lexical(rows: Sequence[PromptRow]) -> GuardScorer:
     """Model 4's lexical stage alone (the ablation)."""
-    return fit_guard(rows, embeddings=False)
+    return fit_text(rows, embeddings=False)
 
 
-def fit_hashed(rows: Sequence[PromptRow], cfg: Any = None) -> GuardScorer:
-    """Model 3's trainer (detectors.guard.train.fit: hashed n-grams), refitted on the training sources."""
+def fit_guard(rows: Sequence[PromptRow], cfg: Any = None) -> GuardScorer:
+    """The shipped model's trainer (model 3, detectors.guard.train.fit: hashed n-grams), refitted on
+    the training sources."""
     from detectors.guard import train
     from detectors.guard.guard import PromptGuard
     cfg = cfg or train.TrainConfig()

@@ -1,6 +1,6 @@
 """Train model 4 of the prompt guard (detectors.guard.text_model) and save its artifact.
 
-    warden train prompt-guard --data ../shared/data/prompts [--out F] [--embed-cache F] [--device auto]
+    warden train prompt-guard --model 4 --data ../shared/data/prompts --out F [--embed-cache F] [--device auto]
 
 Steps, each on a progress bar (the embedding step has its own):
 1. every row's text is cleaned (normalize.clean); the lexical stage sees it whole up to
@@ -126,7 +126,8 @@ def store_embedder(store: Any, encoder: Any, progress: bool = True) -> Callable[
 
 def main(data: str | Path, out: str | Path | None = None, device: str = "auto", *, limit: int | None = None,
          embed_cache: str | None = None, progress: bool = True, cfg: TextTrainConfig | None = None) -> dict:
-    """Train on every row of `data` (plus the seed), save the artifact to `out` (default: the shipped one)."""
+    """Train on every row of `data` (plus the seed), save the artifact to `out` (default: the shipped
+    path; model 3 is what the repository ships, README)."""
     cfg = cfg or TextTrainConfig()
     t0 = time.time()
     rows = training_rows(data, limit, cfg.seed)
