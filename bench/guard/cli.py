@@ -89,11 +89,14 @@ def main(argv=None) -> int:
     ap.add_argument("--latency", action="store_true")
     ap.add_argument("--requests", type=int, default=1000)
     ap.add_argument("--rate", type=float, default=50.0)
+    ap.add_argument("--model", default=None, help="guard artifact for the everyday and latency figures "
+                    "(default: the shipped one; e.g. a model 4 artifact)")
     ap.add_argument("--json", action="store_true")
     a = ap.parse_args(argv)
     res = run(a.data, loso=a.leave_one_source_out, candidates=[c for c in a.candidates.split(",") if c],
               sources=[s for s in a.sources.split(",") if s],
-              exclude=[s for s in a.exclude.split(",") if s], latency=a.latency, requests=a.requests, rate=a.rate)
+              exclude=[s for s in a.exclude.split(",") if s], latency=a.latency, requests=a.requests, rate=a.rate,
+              model=a.model)
     print(render(res))
     if a.json:
         print(json.dumps(res, indent=2, default=lambda o: float(o) if isinstance(o, np.floating) else str(o)))
