@@ -110,6 +110,7 @@ class HttpConfig:
     idle_timeout_s: float = 5.0          # keep-alive connections idle this long are closed
     max_header_bytes: int = 16 << 10     # request head size cap
     max_connections: int = 1000          # concurrent connections + requests (503 beyond)
+    max_inflight_per_client: int = 16    # one client's requests in the handlers at once (429 beyond); 0 = off
 
     def validate(self) -> None:
         from agent.http.auth import parse_tokens
@@ -122,8 +123,8 @@ class HttpConfig:
             raise ValueError("tls_cert and tls_key go together")
         if self.client_ca and not self.tls_cert:
             raise ValueError("client_ca (mTLS) needs tls_cert and tls_key")
-        if self.rate_limit_rps < 0 or self.rate_limit_burst < 0:
-            raise ValueError("rate limits must be >= 0")
+        if self.rate_limit_rps < 0 or self.rate_limit_burst < 0 or self.max_inflight_per_client < 0:
+            raise ValueError("rate limits and max_inflight_per_client must be >= 0")
         if self.ui_redaction not in ("none", "secrets", "full"):
             raise ValueError("ui_redaction must be none, secrets or full")
 

@@ -77,11 +77,19 @@ class Outcome:
     reason: str | None = None
 
 
-def outcomes(document: Any, formats: Sequence[str], source: str, where: str = "") -> list[Outcome]:
+class TooManyRecords(ValueError):
+    """A document holds more records than the caller takes in one go: refused before any is parsed."""
+
+
+def outcomes(document: Any, formats: Sequence[str], source: str, where: str = "",
+             max_records: int | None = None) -> list[Outcome]:
     """Each record of `document` parsed on its own with the first of `formats` that reads it
-    (`auto` detects); a container is split into its members with its format's split()."""
-    check_depth = deeper_than(document)          # one walk of the document; members only when needed
+    (`auto` detects); a container is split into its members with its format's split(). A container
+    of more than `max_records` members raises TooManyRecords before any member is parsed."""
     members, member_formats = _members(document, formats)
+    if members is not None and max_records is not None and len(members) > max_records:
+        raise TooManyRecords(f"{len(members)} records, more than {max_records}")
+    check_depth = deeper_than(document)          # one walk of the document; members only when needed
     if members is None:
         return [_one(document, formats, source, where, check_depth)]
     return [_one(m, member_formats, source, f"{where}[{i}]", check_depth) for i, m in enumerate(members)]

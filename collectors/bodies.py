@@ -61,8 +61,13 @@ def inflate_bounded(data: bytes, max_bytes: int, *, wbits: int = GZIP_WBITS, wha
     return out
 
 
-def documents(req: Request, max_bytes: int) -> list[Document | Broken]:
-    """The documents of an ingest body (see the module doc); HttpError for unusable bodies."""
+def too_many(limit: int) -> HttpError:
+    return HttpError(413, f"more than {limit} records in one request")
+
+
+def documents(req: Request, max_bytes: int, max_records: int | None = None) -> list[Document | Broken]:
+    """The documents of an ingest body (see the module doc); HttpError for unusable bodies, 413 for
+    more than `max_records` lines or array items (counted before any is decoded or parsed)."""
     ctype = req.headers.get("content-type", "application/json").split(";")[0].strip().lower()
     if ctype not in JSON_TYPES + NDJSON_TYPES:
         raise HttpError(415, f"unsupported content type {ctype!r} (application/json or application/x-ndjson)")
@@ -70,8 +75,12 @@ def documents(req: Request, max_bytes: int) -> list[Document | Broken]:
     if body[:2] == GZIP_MAGIC:
         body = inflate_bounded(body, max_bytes)
     if ctype in NDJSON_TYPES:
+        lines = body.split(b"\n")
+        if max_records is not None and len(lines) > max_records and \
+                sum(1 for line in lines if line.strip()) > max_records:
+            raise too_many(max_records)
         out: list[Document | Broken] = []
-        for i, line in enumerate(body.split(b"\n"), 1):
+        for i, line in enumerate(lines, 1):
             if line.strip():
                 out.append(_decode(line, f"line {i}"))
         return out
@@ -79,6 +88,8 @@ def documents(req: Request, max_bytes: int) -> list[Document | Broken]:
         body = body[3:]
     doc = _decode(body, "")
     if isinstance(doc, Document) and isinstance(doc.value, list):
+        if max_records is not None and len(doc.value) > max_records:
+            raise too_many(max_records)
         return [Document(f"[{i}]", v) for i, v in enumerate(doc.value)]
     return [doc]
 

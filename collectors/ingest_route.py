@@ -5,7 +5,9 @@
 2. The body becomes documents (collectors/bodies.py: JSON, NDJSON, gzip); one that is not JSON is
    dead-lettered with its reason.
 3. Each record of each document (members of a container included) is parsed on its own
-   (collectors/accounting.py); more than `max_records` in one request is a 413, nothing emitted.
+   (collectors/accounting.py); more than `max_records` in one request is a 413, nothing emitted
+   nor dead-lettered; lines, array items and container members are counted before any is parsed,
+   so a 300,000-item array costs its decoding, not 300,000 parser calls.
 4. The accepted events are handed to the bus (`emitter.flush()`), then the answer:
    `{"accepted", "dead_lettered", "events", "reasons": [{"record", "reason"}], "durability"}`;
    200 when any record was accepted (or there was none), 400 (with `error`) when every record
@@ -18,9 +20,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from core.http import HttpError, Request, Response
-from collectors.accounting import Outcome, Tally, deliver, outcomes
+from collectors.accounting import Outcome, Tally, TooManyRecords, deliver, outcomes
 from collectors.base import Emitter
-from collectors.bodies import RAW_LIMIT, Broken, Document, documents
+from collectors.bodies import RAW_LIMIT, Broken, Document, documents, too_many
 
 RETRY_AFTER_S = 1
 
@@ -39,20 +41,26 @@ def handle_ingest(req: Request, emitter: Emitter | None, formats: tuple[str, ...
     if busy is not None:
         return busy
     tally = Tally()
-    parsed: list[tuple[Document, list[Outcome]]] = []
-    n = 0
-    for doc in documents(req, limits.max_decompressed_bytes):
+    docs = documents(req, limits.max_decompressed_bytes, limits.max_records)
+    parsed: list[tuple[Document | Broken, list[Outcome]]] = []
+    n = sum(isinstance(d, Broken) for d in docs)
+    for doc in docs:
+        done: list[Outcome] = []
+        if isinstance(doc, Document):
+            try:
+                done = outcomes(doc.value, formats, source, doc.where, max_records=limits.max_records - n)
+            except TooManyRecords:
+                raise too_many(limits.max_records) from None
+            n += len(done)
+            if n > limits.max_records:
+                raise too_many(limits.max_records)
+        parsed.append((doc, done))
+    for doc, done in parsed:        # a request refused whole (413 above) dead-letters nothing
         if isinstance(doc, Broken):
             emitter.dead_letter(doc.raw, f"{doc.where}: {doc.reason}" if doc.where else doc.reason, source)
             tally.refused(doc.where, doc.reason)
-            continue
-        done = outcomes(doc.value, formats, source, doc.where)
-        n += len(done)
-        if n > limits.max_records:
-            raise HttpError(413, f"more than {limits.max_records} records in one request")
-        parsed.append((doc, done))
-    for doc, done in parsed:
-        deliver(done, emitter, source, tally, _raw_of(req, doc))
+        else:
+            deliver(done, emitter, source, tally, _raw_of(req, doc))
     emitter.flush()
     body: dict[str, Any] = tally.as_dict()
     body["durability"] = emitter.durability

@@ -3,8 +3,9 @@ component's handler in a worker thread.
 
 Order per request: route lookup (to know the scope a route needs) → bearer token / scope
 (401 with `WWW-Authenticate`, 403 for a missing scope) → rate limit (429 + Retry-After) → 404/405 →
-body (size cap checked while reading: 413; deadline: 408; declared size first) → gzip decoding
-(decoded-size cap: 413) → handler. Nothing is read from a client that is refused. Handlers run in
+body (size cap checked while reading: 413; deadline: 408; declared size first) → the client's
+share of the handlers (agent.http.fairness: 429 + Retry-After beyond `max_inflight_per_client`) →
+gzip decoding (decoded-size cap: 413) → handler. Nothing is read from a client that is refused. Handlers run in
 starlette's thread pool (they block: bus writes, model inference); the event loop only waits on
 sockets, so a slow client holds a coroutine, never a thread.
 """
@@ -21,6 +22,7 @@ from starlette.responses import Response as StarletteResponse
 
 from agent.http import body as _body
 from agent.http.auth import Authenticator, Caller, SCOPES, required_scope
+from agent.http.fairness import InflightLimiter
 from agent.http.ratelimit import RateLimiter
 from agent.http.routing import RouteTable
 from core.http import HttpError, Request, Response
@@ -47,6 +49,7 @@ class Surface:
     counters: object
     open_paths: set[str] = field(default_factory=set)
     open_prefixes: set[str] = field(default_factory=set)
+    inflight: InflightLimiter = field(default_factory=lambda: InflightLimiter(0))
 
 
 def _where(e: BaseException) -> str:
@@ -124,7 +127,7 @@ class WardenApp:
         headers = _headers(scope)
         found = self.s.routes.lookup(method, path)
         route = found.template or "unmatched"
-        self._caller(scope, headers, path, required_scope(method, found.template or path, found.handler))
+        caller = self._caller(scope, headers, path, required_scope(method, found.template or path, found.handler))
         if found.handler is None:
             raise HttpError(found.status, "method not allowed" if found.status == 405 else "not found",
                             {"Allow": ", ".join(found.allowed)} if found.allowed else None)
@@ -133,7 +136,11 @@ class WardenApp:
         raw = await _body.read_body(receive, lim.max_body_bytes, lim.body_timeout_s)
         req = Request(method, path, parse_qs(scope.get("query_string", b"").decode("latin-1")), headers, raw,
                       found.params)
-        return await run_in_threadpool(self._call, found.handler, req), route
+        self.s.inflight.acquire(caller.key)
+        try:
+            return await run_in_threadpool(self._call, found.handler, req), route
+        finally:
+            self.s.inflight.release(caller.key)
 
     def _call(self, handler: Callable[[Request], Response], req: Request) -> Response:
         try:

@@ -3,7 +3,6 @@ cap on the decoded size (a gzip bomb is a 413, not a full memory)."""
 from __future__ import annotations
 
 import asyncio
-import time
 import zlib
 
 from core.http import HttpError
@@ -35,29 +34,26 @@ def declared_length(headers: dict[str, str], limit: int) -> int | None:
 
 
 async def read_body(receive, limit: int, timeout_s: float) -> bytes:
-    """The whole body from an ASGI `receive`, at most `limit` bytes, within `timeout_s`."""
-    deadline = time.monotonic() + timeout_s
+    """The whole body from an ASGI `receive`, at most `limit` bytes, within `timeout_s` (one
+    deadline for the whole body, not a timer per chunk)."""
     chunks: list[bytes] = []
     size = 0
-    while True:
-        left = deadline - time.monotonic()
-        if left <= 0:
-            raise HttpError(408, f"request body not received within {timeout_s:g} s", {"Connection": "close"})
-        try:
-            message = await asyncio.wait_for(receive(), left)
-        except asyncio.TimeoutError:
-            raise HttpError(408, f"request body not received within {timeout_s:g} s",
-                            {"Connection": "close"}) from None
-        if message["type"] == "http.disconnect":
-            raise ClientGone()
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > limit:
-            raise too_large(limit)
-        if chunk:
-            chunks.append(chunk)
-        if not message.get("more_body", False):
-            return b"".join(chunks)
+    try:
+        async with asyncio.timeout(timeout_s):
+            while True:
+                message = await receive()
+                if message["type"] == "http.disconnect":
+                    raise ClientGone()
+                chunk = message.get("body", b"")
+                size += len(chunk)
+                if size > limit:
+                    raise too_large(limit)
+                if chunk:
+                    chunks.append(chunk)
+                if not message.get("more_body", False):
+                    return b"".join(chunks)
+    except TimeoutError:
+        raise HttpError(408, f"request body not received within {timeout_s:g} s", {"Connection": "close"}) from None
 
 
 def gunzip(data: bytes, limit: int) -> bytes:

@@ -11,7 +11,8 @@ core.http), so every component's routes work unchanged.
 - authentication: bearer tokens with scopes (agent.http.auth) and/or mTLS (`tls_cert`, `tls_key`,
   `client_ca`); the server refuses to start unauthenticated except on loopback with
   `allow_unauthenticated`; `/healthz` and `/readyz` stay open;
-- rate limit per client (429 + Retry-After); body cap checked while reading (413), gzip request
+- rate limit per client (429 + Retry-After), at most `max_inflight_per_client` requests of one
+  client in the handlers at once (429 + Retry-After beyond; agent.http.fairness); body cap checked while reading (413), gzip request
   bodies decoded with a cap (413), header/body/idle deadlines (`head_timeout_s`, `body_timeout_s`,
   `idle_timeout_s`), request heads over `max_header_bytes` refused (400);
 - `/metrics` (Prometheus, prometheus_client), `/openapi.json` (every route), `/healthz` (the
@@ -32,6 +33,7 @@ import uvicorn
 
 from agent.http.app import Limits, Surface, WardenApp
 from agent.http.auth import Authenticator, check_exposure, parse_tokens
+from agent.http.fairness import InflightLimiter
 from agent.http.ratelimit import RateLimiter
 from agent.http.routing import RouteTable, match_template
 from agent.http.transport import counting_ssl_context, head_deadline_protocol
@@ -50,7 +52,7 @@ class HttpServer:
                  counters=None, tokens: dict | None = None, allow_unauthenticated: bool = True,
                  max_decompressed_bytes: int = 16 << 20, head_timeout_s: float = 10.0,
                  body_timeout_s: float = 30.0, idle_timeout_s: float = 5.0, max_header_bytes: int = 16 << 10,
-                 max_connections: int = 1000) -> None:
+                 max_connections: int = 1000, max_inflight_per_client: int = 16) -> None:
         self.host, self.port = host, port
         self.max_body_bytes = max_body_bytes
         self.token = token
@@ -61,6 +63,7 @@ class HttpServer:
         self.limits = Limits(max_body_bytes, max_decompressed_bytes, body_timeout_s, max_header_bytes)
         self.head_timeout_s, self.idle_timeout_s = head_timeout_s, idle_timeout_s
         self.max_header_bytes, self.max_connections = max_header_bytes, max_connections
+        self.max_inflight_per_client = max_inflight_per_client
         if counters is None:
             from core.counters import COUNTERS as counters
         self.counters = counters
@@ -89,7 +92,8 @@ class HttpServer:
                   counters=counters, tokens=g("tokens", None), allow_unauthenticated=g("allow_unauthenticated", False),
                   max_decompressed_bytes=g("max_decompressed_bytes", 16 << 20), head_timeout_s=g("head_timeout_s", 10.0),
                   body_timeout_s=g("body_timeout_s", 30.0), idle_timeout_s=g("idle_timeout_s", 5.0),
-                  max_header_bytes=g("max_header_bytes", 16 << 10), max_connections=g("max_connections", 1000))
+                  max_header_bytes=g("max_header_bytes", 16 << 10), max_connections=g("max_connections", 1000),
+                  max_inflight_per_client=g("max_inflight_per_client", 16))
         try:
             check_exposure(srv.host, srv.tokens, bool(srv.client_ca), srv.allow_unauthenticated)
         except ValueError as e:
@@ -177,7 +181,7 @@ class HttpServer:
             return
         check_exposure(self.host, self.tokens, bool(self.client_ca), self.allow_unauthenticated)
         app = WardenApp(Surface(self.table, Authenticator(self.tokens), self.limiter, self.limits, self.counters,
-                                self.open_paths, self.open_prefixes))
+                                self.open_paths, self.open_prefixes, InflightLimiter(self.max_inflight_per_client)))
         ctx = self.ssl_context()
         protocol = head_deadline_protocol(self.head_timeout_s, lambda: self.counters.inc("http.head_timeouts"))
         config = uvicorn.Config(

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import http.client
+import os
 import socket
 import threading
 from collections import Counter
@@ -86,26 +87,76 @@ def send(a: Attack, host: str, port: int, token: str, timeout: float = 30.0) -> 
         c.close()
 
 
-def attack(attacks: list[Attack], host: str, port: int, token: str, workers: int = 6) -> Outcome:
+class Gate:
+    """Lets the attackers through while open; `close()` waits until no attack is in flight, so an
+    idle window measured after it sees a server with nothing of the attack left to answer."""
+
+    def __init__(self) -> None:
+        self._open = threading.Event()
+        self._open.set()
+        self._cond = threading.Condition()
+        self._inflight = 0
+
+    def enter(self) -> None:
+        while True:
+            self._open.wait()
+            with self._cond:
+                if self._open.is_set():
+                    self._inflight += 1
+                    return
+
+    def leave(self) -> None:
+        with self._cond:
+            self._inflight -= 1
+            self._cond.notify_all()
+
+    def open(self) -> None:
+        self._open.set()
+
+    def close(self, timeout: float = 120.0) -> None:
+        with self._cond:
+            self._open.clear()
+            self._cond.wait_for(lambda: self._inflight == 0, timeout)
+
+
+def lower_priority(by: int) -> None:
+    """Raise the calling thread's nice value by `by` (Linux: setpriority on a thread id affects that
+    thread alone)."""
+    if by:
+        tid = threading.get_native_id()
+        os.setpriority(os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + by))
+
+
+def attack(attacks: list[Attack], host: str, port: int, token: str, workers: int = 6,
+           gate: Gate | None = None, nice: int = 0) -> Outcome:
+    """Send every attack from `workers` threads, each `nice` levels below the calling thread."""
     out = Outcome()
 
     def one(a: Attack) -> None:
-        status, body = send(a, host, port, token)
+        if gate is not None:
+            gate.enter()
+        try:
+            status, body = send(a, host, port, token)
+        finally:
+            if gate is not None:
+                gate.leave()
         out.add(a, status, body)
-    with ThreadPoolExecutor(workers) as ex:
+    with ThreadPoolExecutor(workers, initializer=lower_priority, initargs=(nice,)) as ex:
         list(ex.map(one, attacks))
     return out
 
 
 class SlowClients(threading.Thread):
     """Keeps `n` half-sent requests open (a head never finished, or a body never finished),
-    opening a new one whenever the server closes one; counts the connections opened."""
+    opening a new one whenever the server closes one; counts the connections opened. While
+    `paused` is set, it holds none."""
 
-    def __init__(self, host: str, port: int, token: str, n: int = 200) -> None:
+    def __init__(self, host: str, port: int, token: str, n: int = 200, nice: int = 0) -> None:
         super().__init__(daemon=True)
-        self.host, self.port, self.token, self.n = host, port, token, n
+        self.host, self.port, self.token, self.n, self.nice = host, port, token, n, nice
         self.opened = 0
         self.stop_event = threading.Event()
+        self.paused = threading.Event()
 
     def _open(self, i: int) -> socket.socket | None:
         try:
@@ -120,8 +171,15 @@ class SlowClients(threading.Thread):
             return None
 
     def run(self) -> None:
+        lower_priority(self.nice)
         socks = [self._open(i) for i in range(self.n)]
         while not self.stop_event.wait(0.5):
+            if self.paused.is_set():
+                for i, s in enumerate(socks):
+                    if s is not None:
+                        s.close()
+                    socks[i] = None
+                continue
             for i, s in enumerate(socks):
                 dead = s is None
                 if s is not None:

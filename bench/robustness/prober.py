@@ -1,6 +1,7 @@
 """The good client: one small ingest request every `interval_s`, timed per request, in a process
 of its own, so that the attackers' threads (in the bench's process) do not slow its own clock: its
-latency is the server's."""
+latency is the server's. Each request counts in the phase it was sent in (`idle`, `attack`;
+`drain`, the moments between an attack window and the next idle one, counts in neither)."""
 from __future__ import annotations
 
 import multiprocessing as mp
@@ -9,7 +10,7 @@ from collections import Counter
 
 from bench.robustness.inputs import Attack
 
-PHASES = ("idle", "attack")
+PHASES = ("idle", "attack", "drain")     # drain: attack paused, its last requests still in flight
 
 
 def _probe(good: Attack, host: str, port: int, token: str, interval_s: float, phase, counts, stop, out) -> None:

@@ -5,12 +5,14 @@ capped: when full, the least-seen quarter is evicted (such a value can become "n
 """
 from __future__ import annotations
 
+import functools
 import ipaddress
 import math
 from dataclasses import dataclass, field
 from typing import Any
 
 from core.event import Event
+from detectors.ueba.session import Session
 
 #: fields a profile tracks: name -> function(event) -> value or None
 DENIED_CODES = ("accessdenied", "unauthorized", "forbidden", "permission_denied", "authorizationerror")
@@ -29,6 +31,7 @@ def _ua_family(ua: str) -> str:
     return tok.split("/", 1)[0].lower()[:64]
 
 
+@functools.lru_cache(maxsize=8192)
 def network_of(ip: str) -> str:
     """The network a source address stands for: internal addresses are one place (pods and instances
     change addresses inside the VPC all the time), a public address counts by its /24 (IPv6: /48),
@@ -93,6 +96,16 @@ def is_denied(ev: Event) -> bool:
     return (status in (401, 403)) or code in ("7", "16") or any(d in code for d in DENIED_CODES)
 
 
+def outcome_of(ev: Event) -> str:
+    """'ok', or the error the call got (its code, lower-cased): a principal that never gets
+    AccessDenied suddenly getting it is behaviour too."""
+    a = ev.attributes
+    if a.get("event.outcome") != "failure":
+        return "ok"
+    code = a.get("error.code") or a.get("http.response.status_code") or "failure"
+    return str(code).lower()[:64]
+
+
 def features(ev: Event) -> dict[str, str]:
     a = ev.attributes
     out = {"action": action_of(ev)}
@@ -102,6 +115,7 @@ def features(ev: Event) -> dict[str, str]:
     ip = a.get("source.ip")
     if ip:
         out["source_ip"] = network_of(str(ip))
+    out["outcome"] = outcome_of(ev)
     reg = a.get("cloud.region")
     if reg:
         out["region"] = str(reg)
@@ -113,19 +127,23 @@ def features(ev: Event) -> dict[str, str]:
     return out
 
 
-FIELDS = ("action", "resource", "source_ip", "region", "user_agent")
+FIELDS = ("action", "resource", "source_ip", "region", "user_agent", "outcome")
 
 
-def _bump(table: dict[str, int], value: str, cap: int) -> None:
+def _bump(table: dict[str, int], value: str, cap: int) -> bool:
+    """Count `value`; True when the table was full and its least-seen quarter was evicted."""
     if value in table:
         table[value] += 1
-        return
+        return False
+    evicted = False
     if len(table) >= cap:
         # amortised O(1): drop the least-seen quarter at once (ties: oldest first)
         keep = sorted(table.items(), key=lambda kv: -kv[1])[: max(1, cap - cap // 4 - 1)]
         table.clear()
         table.update(keep)
+        evicted = True
     table[value] = 1
+    return evicted
 
 
 @dataclass
@@ -177,24 +195,45 @@ class Profile:
     last_time: float = 0.0
     events: int = 0                     # events learned
     seen: dict[str, dict[str, int]] = field(default_factory=lambda: {f: {} for f in FIELDS})
+    totals: dict[str, int] = field(default_factory=dict)        # per field: the counts in `seen`, summed
     volume: Rate = field(default_factory=Rate)
     errors: Rate = field(default_factory=Rate)
     denied_times: list[float] = field(default_factory=list)
     reported: dict[str, float] = field(default_factory=dict)   # "kind|field|value" -> last report time
     burst_until: float = 0.0
+    session: Session = field(default_factory=Session)
+    surprise_mean: float = 0.0          # bits a learned event of this principal (group, account) usually costs
+    surprise_n: int = 0
+
+    def note_surprise(self, bits: float, alpha: float = 0.01) -> None:
+        """Running mean of event surprise: exact over the first 1/alpha events, then exponential."""
+        self.surprise_n += 1
+        self.surprise_mean += max(alpha, 1.0 / self.surprise_n) * (bits - self.surprise_mean)
 
     def learn(self, feats: dict[str, str], t: float, cap: int) -> None:
         if self.events == 0:
             self.first_time = t
         self.events += 1
         self.last_time = max(self.last_time, t)
+        seen, totals = self.seen, self.totals
         for f, v in feats.items():
-            _bump(self.seen.setdefault(f, {}), v, cap)
+            table = seen.get(f)
+            if table is None:
+                table = seen[f] = {}
+            n = table.get(v)
+            if n is not None:           # the common case, inline
+                table[v] = n + 1
+                totals[f] = totals.get(f, 0) + 1
+            elif _bump(table, v, cap):
+                totals[f] = sum(table.values())
+            else:
+                totals[f] = totals.get(f, 0) + 1
 
     def to_state(self) -> dict[str, Any]:
         return {"first": self.first_time, "last": self.last_time, "events": self.events, "seen": self.seen,
                 "volume": self.volume.to_state(), "errors": self.errors.to_state(),
-                "denied": self.denied_times, "reported": self.reported, "burst_until": self.burst_until}
+                "denied": self.denied_times, "reported": self.reported, "burst_until": self.burst_until,
+                "session": self.session.to_state(), "surprise": [self.surprise_mean, self.surprise_n]}
 
     @classmethod
     def from_state(cls, s: dict[str, Any]) -> "Profile":
@@ -203,7 +242,9 @@ class Profile:
                 volume=Rate.from_state(s["volume"]), errors=Rate.from_state(s["errors"]),
                 denied_times=[float(x) for x in s.get("denied", [])],
                 reported={str(k): float(v) for k, v in s.get("reported", {}).items()},
-                burst_until=float(s.get("burst_until", 0.0)))
+                burst_until=float(s.get("burst_until", 0.0)), session=Session.from_state(s.get("session")),
+                surprise_mean=float(s.get("surprise", [0.0, 0])[0]), surprise_n=int(s.get("surprise", [0.0, 0])[1]))
         for f in FIELDS:
             p.seen.setdefault(f, {})
+        p.totals = {f: sum(t.values()) for f, t in p.seen.items()}
         return p
