@@ -9,7 +9,7 @@ class _Env:
 
     def __init__(self, cfg) -> None:
         from core import registry
-        from agent.actions.executor import ActionExecutor
+        from agent.stages.act.executor import ActionExecutor
         from policy.action_log import ActionLog
         from core.counters import COUNTERS
         from agent.runtime import Runtime

@@ -120,13 +120,7 @@ class Pipeline:
 
     def _recover(self, stage) -> None:
         """After a failed step, restart the stage's consumer from its last commit (replay)."""
-        if stage.consumer is not None:
-            try:
-                stage.consumer.close()
-            except Exception:  # noqa: BLE001
-                pass
-            stage.consumer = None
-            stage._uncommitted = 0
+        stage.reset_consumer()
 
     def stop(self) -> None:
         self._stop.set()

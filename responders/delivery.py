@@ -8,7 +8,7 @@
   after a crash, a redelivered alert or a retry of a request whose answer was lost carries the same
   `Idempotency-Key` header and a receiver that honours the header never shows it twice.
 
-The act stage owns retries, the bounded buffer and backpressure (agent.lifecycle.delivery).
+The act stage owns retries, the bounded buffer and backpressure (agent.stages.act.delivery).
 """
 from __future__ import annotations
 

@@ -71,7 +71,8 @@ class Stage:
         self.consumer = None
         self.monotonic = rt.clock  # every interval below is measured on this one clock (act.py: `clock` is its event-time watermark)
         self._last_checkpoint = self.monotonic()
-        self._uncommitted = 0
+        self._uncommitted = 0               # records handled since the last checkpoint
+        self._checkpoint_requested = False  # state changed without records (request_checkpoint)
         self._rebalance: deque = deque()
         self._oldest_uncommitted_ms = 0
         self._commit_deferred = False
@@ -107,6 +108,20 @@ class Stage:
             return f"steps failing ({hb.last_error}, {hb.failures} failed)"
         return f"no step for {time.time() - hb.time:.0f} s"
 
+    def request_checkpoint(self) -> None:
+        """State changed without a record (a timer fired, a delivery finished): the next step
+        checkpoints it as if it had handled a record, and so does a hand-over or close."""
+        self._checkpoint_requested = True
+
+    @property
+    def checkpoint_pending(self) -> bool:
+        """Work handled (records or requested state) that the last checkpoint does not cover."""
+        return bool(self._uncommitted or self._checkpoint_requested)
+
+    def _forget_uncommitted(self) -> None:
+        self._uncommitted = 0
+        self._checkpoint_requested = False
+
     @property
     def group(self) -> str:
         return self.rt.cfg.pipeline.group_prefix + self.name
@@ -119,7 +134,7 @@ class Stage:
 
     # rebalance callbacks: queued on the bus's thread, applied on the stage's --------------------
     def _queue_revoke(self, tps: list[tuple[str, int]]) -> None:
-        if self._uncommitted and self.consumer.callbacks_on_poll_thread:
+        if self.checkpoint_pending and self.consumer.callbacks_on_poll_thread:
             # called inside our own poll while the partitions are still ours (librdkafka): hand
             # them over checkpointed, so their next owner continues after this work instead of
             # replaying it. A failure only means the replay happens (at-least-once either way).
@@ -165,7 +180,7 @@ class Stage:
         # streams — findings, alerts — reach their sink without waiting for the interval). After
         # a commit deferred by a rebalance, poll with the full timeout: the consumer rejoins the
         # group inside poll, and a zero-timeout poll can starve that join (commit deferred forever)
-        wait = timeout if (self._commit_deferred or not self._uncommitted) else 0
+        wait = timeout if (self._commit_deferred or not self.checkpoint_pending) else 0
         records = self.consumer.poll(self.rt.cfg.pipeline.batch_size, wait)
         if self._rebalance:
             self.apply_rebalance()
@@ -181,8 +196,8 @@ class Stage:
             if not self._uncommitted:
                 self._oldest_uncommitted_ms = records[0].timestamp_ms
             self._uncommitted += len(records)
-        if self._uncommitted and (self.monotonic() - self._last_checkpoint >= self.rt.cfg.pipeline.checkpoint_interval_s
-                                  or not records):
+        interval = self.rt.cfg.pipeline.checkpoint_interval_s
+        if self.checkpoint_pending and (self.monotonic() - self._last_checkpoint >= interval or not records):
             self.checkpoint()
         return len(records)
 
@@ -227,7 +242,7 @@ class Stage:
                                     "Records in the stage's assigned partitions not yet consumed", stage=self.name)
             except Exception:  # noqa: BLE001 - lag is best effort
                 pass
-        self._uncommitted = 0
+        self._forget_uncommitted()
         self._last_checkpoint = self.monotonic()
         self.rt.counters.inc(f"{self.name}.checkpoints")
 
@@ -249,13 +264,24 @@ class Stage:
         except Exception:  # noqa: BLE001 - the member is being abandoned either way
             log.warning("%s: closing the stuck consumer failed", self.name, exc_info=True)
         self.consumer = None
-        self._uncommitted = 0
+        self._forget_uncommitted()
         self._commit_deferred = False
+
+    def reset_consumer(self) -> None:
+        """After a failed step: close the consumer; the next step starts a new one from the last
+        commit, so the failed work is replayed (deterministic ids make that harmless)."""
+        if self.consumer is not None:
+            try:
+                self.consumer.close()
+            except Exception:  # noqa: BLE001 - the consumer is being replaced either way
+                pass
+            self.consumer = None
+            self._forget_uncommitted()
 
     def close(self) -> None:
         if self.consumer is not None:
             try:
-                if self._uncommitted:
+                if self.checkpoint_pending:
                     self.checkpoint()
             finally:
                 self.consumer.close()

@@ -134,7 +134,7 @@ class DecideStage(Stage):
             before = self.rt.counters.get("decide.alerts_firing") + self.rt.counters.get("decide.alerts_suppressed")
             self._emit_changed()
             if self.rt.counters.get("decide.alerts_firing") + self.rt.counters.get("decide.alerts_suppressed") != before:
-                self._uncommitted += 1     # the next idle step checkpoints the new mute state
+                self.request_checkpoint()     # the next idle step checkpoints the new mute state
         return n
 
     def _emit_changed(self, only: dict[str, Policy] | None = None) -> None:

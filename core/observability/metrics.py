@@ -117,6 +117,11 @@ class HistogramHandle:
         for v in values:
             self.child.observe(v)
 
+    @property
+    def count(self) -> int:
+        """Observations so far (benches read it: batches handled per stage)."""
+        return int(sum(b.get() for b in self.child._buckets))
+
     def quantile(self, q: float) -> float:
         """Upper bound of the bucket holding the q-quantile."""
         counts = [b.get() for b in self.child._buckets]          # non-cumulative per bucket

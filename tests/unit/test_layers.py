@@ -58,7 +58,7 @@ NEW_IMPORTS = [
     ("plugins-no-engine", "collectors/formats.py", "policy.silences"),
     ("engine-no-plugins", "policy/inhibit.py", "detectors.base"),
     ("layers", "detectors/base.py", "bench"),
-    ("layers", "policy/silences.py", "agent.lifecycle.grouping"),
+    ("layers", "policy/silences.py", "agent.stages.act.grouping"),
     ("acyclic", "core/component.py", "core.registry"),  # core.registry imports core.component
 ]
 

@@ -74,16 +74,14 @@ def test_invalid_files_fail_with_a_clear_error(tmp_path, bad, msg):
 
 
 def test_builtin_policies_load_and_every_route_checks():
-    from agent.stages.act import ActStage
+    from agent.stages.act.responders import check_routes
     ps = PolicySet.load()
     ids = [p.id for p in ps.policies]
     for pid in ("gpu-memory-leak", "training-straggler", "latency-slo-burn", "credential-abuse",
                 "k8s-exec-into-inference-pod", "prompt-injection", "model-drift", "default"):
         assert pid in ids
     assert ids[-1] == "default"                                   # the catch-all stays last
-    act = ActStage.__new__(ActStage)
-    act.responders = {}
-    act.check_policies(ps)                                        # no route needs unconfigured options
+    check_routes(ps)                                              # no route needs unconfigured options
     assert all(r["dry_run"] for p in ps.policies for r in p.routes)
     routes = {(p.id, r["responder"], (r.get("params") or {}).get("operation")) for p in ps.policies for r in p.routes}
     assert ("credential-abuse", "aws_iam/default", "deactivate_access_key") in routes
@@ -93,15 +91,13 @@ def test_builtin_policies_load_and_every_route_checks():
 
 
 def test_route_to_a_responder_needing_config_is_refused(tmp_path):
-    from agent.stages.act import ActStage
+    from agent.stages.act.responders import check_routes
     ps = load(tmp_path, "policies: [{id: a, routes: [{responder: webhook/oncall}]}]")
-    act = ActStage.__new__(ActStage)
-    act.responders = {}
     with pytest.raises(ConfigError, match="webhook/oncall is not configured"):
-        act.check_policies(ps)
+        check_routes(ps)
     ps = load(tmp_path, "policies: [{id: a, routes: [{responder: aws_iam/default, params: {operation: nuke}}]}]")
     with pytest.raises(ConfigError, match="operation must be one of"):
-        act.check_policies(ps)
+        check_routes(ps)
 
 
 def test_matching_on_built_in_policies():

@@ -8,8 +8,8 @@ from types import SimpleNamespace
 
 from core.counters import Counters
 from core.event import Alert
-from agent.lifecycle.delivery import DeliveryPolicy, DeliveryQueue, restore_entries
-from agent.lifecycle.grouping import NotificationGroups
+from agent.stages.act.delivery import DeliveryPolicy, DeliveryQueue, restore_entries
+from agent.stages.act.grouping import NotificationGroups
 from policy.silences import ElasticsearchSilenceStore, Silence, SilenceCache, SqliteSilenceStore
 from core.state import StateStore
 from responders.webhook import WebhookResponder

@@ -7,7 +7,7 @@ import pytest
 
 from core.errors import ConfigError
 from core.event import Alert
-from agent.lifecycle.grouping import NotificationGroups
+from agent.stages.act.grouping import NotificationGroups
 from policy.inhibit import inhibited_by, parse_inhibit_rules
 from policy.matchers import parse_matcher, parse_matchers
 from policy.silences import Silence, SilenceCache, SqliteSilenceStore

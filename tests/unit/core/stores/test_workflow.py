@@ -129,7 +129,7 @@ def test_the_field_style_call_records_changes_too(tmp_path):
 @pytest.mark.parametrize("change, notified", [({}, False), ({"severity": "critical"}, True),
                                               ({"steps": ({"entity": "n1"}, {"entity": "n2"})}, True)])
 def test_an_alert_that_escalates_is_notified_at_the_next_group_interval(change, notified):
-    from agent.lifecycle.grouping import NotificationGroups
+    from agent.stages.act.grouping import NotificationGroups
     g = NotificationGroups()
     route = {"responder": "log/default", "notify": {"group_wait": 0, "group_interval": 60, "repeat_interval": 3600}}
     g.add(alert(steps=({"entity": "n1"},)), route, 1000)

@@ -23,15 +23,15 @@ import orjson
 
 from core import codec
 from core.event import SEVERITY_RANK, Alert, stable_id
+from agent.stages.act.route import Route
 from policy.policies import DEFAULT_NOTIFY
-
 
 
 @dataclass
 class Notification:
     group_key: str
     responder: str
-    route: dict[str, Any]
+    route: Route
     group_labels: dict[str, str]
     alerts: list[Alert]
     seq: int
@@ -89,18 +89,19 @@ class NotificationGroups:
         #: reminders not sent because every alert of the group was acknowledged / resolved by hand
         self.quieted = 0
 
-    def add(self, alert: Alert, route: dict[str, Any], now: float) -> bool:
+    def add(self, alert: Alert, route: Route | dict[str, Any], now: float) -> bool:
         """Put an alert (update) into its group; returns True when the group's content changed.
         An update older than what the group holds, or of an alert whose resolution was already
         notified, is stale (a redelivery) and ignored (`self.stale` counts them)."""
-        notify = {**DEFAULT_NOTIFY, **(route.get("notify") or {})}
+        route = Route.of(route)
+        notify = {**DEFAULT_NOTIFY, **(route.notify or {})}
         gl = group_labels(alert, list(notify["group_by"]))
-        key = stable_id("group", route["responder"], bool(route.get("dry_run", True)), gl)
+        key = stable_id("group", route.responder, route.is_dry_run, gl)
         rkey = f"{key}|{alert.id}"
         if rkey in self.resolved:
             self.stale += 1
             return False
-        self._leave_other_groups(alert.id, route["responder"], key)
+        self._leave_other_groups(alert.id, route.responder, key)
         g = self.groups.get(key)
         if g is not None:
             prev = g["alerts"].get(alert.id)
@@ -111,8 +112,8 @@ class NotificationGroups:
         if g is None:
             if alert.status == "resolved":
                 return False   # never notified as firing in this group: nothing to say
-            g = {"key": key, "responder": route["responder"],
-                 "route": {k: v for k, v in route.items() if k != "notify"}, "notify": notify, "labels": gl,
+            g = {"key": key, "responder": route.responder, "route": route.to_dict(notify=False), "notify": notify,
+                 "labels": gl,
                  "alerts": {}, "created": now, "next_flush": now + float(notify["group_wait"]),
                  "last_sent_at": None, "sent": {}, "seq": 0}
             self.groups[key] = g
@@ -149,7 +150,7 @@ class NotificationGroups:
 
     def due(self, now: float, force: bool = False, accept=None, quiet=None) -> list[Notification]:
         """Notifications whose time has come (all pending ones when force). Marks them sent.
-        `accept(responder, route) -> bool` is asked before each one: a refused group (its
+        `accept(responder, route: Route) -> bool` is asked before each one: a refused group (its
         notifier's delivery buffer is full) is left untouched and stays due. `quiet(alert_ids)
         -> bool` is asked before a reminder (an unchanged group after repeat_interval): True (every
         alert acked or resolved by hand) skips it until the next repeat_interval (`self.quieted`)."""
@@ -166,7 +167,7 @@ class NotificationGroups:
                 self.dirty.add(key)
                 self.quieted += 1
                 repeat = False
-            if (changed or repeat) and accept is not None and not accept(g["responder"], g["route"]):
+            if (changed or repeat) and accept is not None and not accept(g["responder"], Route.of(g["route"])):
                 self.deferred += 1
                 continue
             g["next_flush"] = now + float(g["notify"]["group_interval"])
@@ -176,8 +177,8 @@ class NotificationGroups:
             g["seq"] += 1
             alerts = [codec.from_dict(a, "alert") for _, a in sorted(g["alerts"].items())]
             nid = stable_id("notification", key, g["seq"], sorted(current.items()))
-            out.append(Notification(key, g["responder"], dict(g["route"], notify=g["notify"]), dict(g["labels"]),
-                                    alerts, g["seq"], nid))
+            route = Route.of(dict(g["route"], notify=g["notify"]))
+            out.append(Notification(key, g["responder"], route, dict(g["labels"]), alerts, g["seq"], nid))
             g["last_sent_at"] = now
             g["sent"] = dict(current)
             g["sent_severity"] = {aid: a["severity"] for aid, a in g["alerts"].items()}

@@ -1,4 +1,4 @@
-"""Running one action safely (used by the act stage and by `warden actions approve|undo`).
+"""Running one action safely (the act stage's remediate step, and `warden actions approve|undo`).
 
 Order, for every planned action:
 1. the alert lacks a field the responder needs → `skipped` (`act.skipped`);
@@ -17,12 +17,14 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
+from collections.abc import Mapping
 from typing import Any, Callable
 
 from core import codec
 from policy.action_log import ActionLog
 from policy.safety import BlastLimiter, Safety
 from core.event import Action, Alert, stable_id
+from agent.stages.act.route import Route
 from responders.base import ResponderError
 
 log = logging.getLogger("warden.actions")
@@ -56,8 +58,9 @@ class ActionExecutor:
                                                 result={**action.result, **result} if result else action.result))
 
     # one action ---------------------------------------------------------------------------------
-    def run(self, r, action: Action, alert: Alert, route: dict[str, Any], *, approved: bool = False,
+    def run(self, r, action: Action, alert: Alert, route: Route | Mapping[str, Any], *, approved: bool = False,
             override_blast_radius: bool = False) -> list[Action]:
+        route = Route.of(route)
         missing = r.missing_fields(alert)
         if missing:
             return [self._final(action, "skipped", "act.skipped", reason=f"alert lacks field(s) {', '.join(missing)}")]
@@ -67,21 +70,21 @@ class ActionExecutor:
         if action.dry_run:
             self.counters.inc("act.dry_run")
             return [self._record(action)]
-        if route.get("approval") and not approved:
+        if route.approval and not approved:
             return [self._final(action, "pending_approval", "act.pending_approval",
-                                reason="waiting for `warden actions approve`", route=_route_meta(route))]
+                                reason="waiting for `warden actions approve`", route=route.meta())]
         allowed, page = (True, False) if override_blast_radius else self.limiter.try_acquire(self.clock())
         if not allowed:
             br = self.safety.blast_radius
             out = [self._final(action, "blocked_by_blast_radius", "act.blocked_by_blast_radius",
                                reason=f"more than {br.max_actions} real actions in {br.window:g}s",
-                               route=_route_meta(route))]
+                               route=route.meta())]
             if page:
                 out.extend(self.page(action, alert))
             return out
         return [self.execute(r, action, alert, route)]
 
-    def execute(self, r, action: Action, alert: Alert, route: dict[str, Any] | None = None) -> Action:
+    def execute(self, r, action: Action, alert: Alert, route: Route | None = None) -> Action:
         self.log.append("intent", codec.to_dict(action))
         r.safety_check = self.safety.protected.reason
         result: dict[str, Any] = {}
@@ -116,8 +119,8 @@ class ActionExecutor:
                 result = {"error": f"{type(e).__name__}: {e}", "retryable": False}
                 break
         now = self.clock()
-        if status == "done" and route and route.get("auto_revert"):
-            result["revert_at"] = now + float(route["auto_revert"])
+        if status == "done" and route is not None and route.auto_revert:
+            result["revert_at"] = now + float(route.auto_revert)
         done = dataclasses.replace(action, status=status, time=now, result=result)
         self.log.append("result", codec.to_dict(done))
         return done
@@ -163,6 +166,3 @@ class ActionExecutor:
         self.counters.inc("act.undone")
         return undone
 
-
-def _route_meta(route: dict[str, Any]) -> dict[str, Any]:
-    return {k: route[k] for k in ("responder", "policy", "approval", "approval_expires", "auto_revert") if k in route}
