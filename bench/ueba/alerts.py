@@ -5,7 +5,8 @@ matching a policy joins that policy's open alert for its key unless the alert ha
 policy's `resolve_after` (event time), when a new alert opens. A finding of a policy named in a
 correlation rule (`correlate:` in rules/policies, policy.correlate) whose own alert is not open joins an
 open alert of that rule that shares one of its join keys (same principal, same source address...), as
-the decide stage does. This replays both over a bench's findings with warden's policies, so "false
+the decide stage does (two alerts already open when a finding links them stay two here: both were
+already sent). This replays both over a bench's findings with warden's policies, so "false
 alerts" count notifications, not detector findings. Not replayed: silences and inhibition (they can
 only hide alerts, so the counts here are an upper bound on what a user receives).
 """
