@@ -31,6 +31,7 @@ class Alert:
     rules: set[str] = field(default_factory=set)
     detectors: set[str] = field(default_factory=set)
     event_ids: set[str] = field(default_factory=set)
+    opened_by: tuple[str, ...] = ()             # the event ids of the finding that opened it
     findings: int = 0
 
     def open_at(self, t: float) -> bool:
@@ -51,7 +52,8 @@ def group_alerts(findings: Iterable[Finding], policies: PolicySet) -> list[Alert
             if a is None or not a.open_at(f.time):
                 a = next((j for k in ckeys if (j := joins.get(k)) is not None and j.open_at(f.time)), None)
             if a is None:
-                a = open_[key] = Alert(p.id, key, f.entity, f.time, f.time, p.resolve_after)
+                a = open_[key] = Alert(p.id, key, f.entity, f.time, f.time, p.resolve_after,
+                                       opened_by=tuple(sorted(f.event_ids)))
                 out.append(a)
             a.last_seen = max(a.last_seen, f.time)
             a.rules.add(f.rule)

@@ -2,7 +2,7 @@
 
 Per fold (a source of background and attack sessions, background.py): sessions alerted (an alert holds
 one of the session's events), false alerts (alerts holding benign events only, counted in the fold of
-their events) and benign principal-hours. An alert whose events are all benign copies of records labelled
+the finding that opened them: correlation can join findings of two sources) and benign principal-hours. An alert whose events are all benign copies of records labelled
 malicious elsewhere in the data (Stream.conflict) is a label conflict: counted apart, not as false.
 False alerts are also broken down by the rules in them and by cause (CAUSES). Leave-one-fold-out: for each fold, the parameter set is the
 one with the best session recall on the other folds among those within the false-alert budget there
@@ -78,7 +78,7 @@ def score(stream: Stream, alerts: list[Alert], warmup: float = 0.0) -> Scored:
     for a in alerts:
         flagged |= a.event_ids
         if a.event_ids and a.first_seen >= since and all(i in stream.benign_fold for i in a.event_ids):
-            fold = Counter(stream.benign_fold[i] for i in a.event_ids).most_common(1)[0][0]
+            fold = stream.benign_fold[(a.opened_by or sorted(a.event_ids))[0]]   # where the notification came from
             if all(i in stream.conflict for i in a.event_ids):
                 conflict[fold] += 1
                 continue
