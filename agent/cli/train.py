@@ -21,16 +21,25 @@ def train() -> None:
 @click.option("--out", type=click.Path(dir_okay=False), default=None,
               help="Artifact path (default: the packaged model under detectors/guard/model/).")
 @click.option("--limit", type=int, default=None, help="Train on at most this many rows.")
-@click.option("--embeddings/--no-embeddings", default=False, show_default=True,
-              help="Also fit the joint MiniLM stage (embeds every window: hours on a small CPU, minutes on a GPU).")
+@click.option("--model", "version", type=click.Choice(["3", "4"]), default="3", show_default=True,
+              help="3: hashed n-grams (the shipped artifact); 4: char n-gram TF-IDF + MiniLM sentence head "
+                   "(better on unseen sources, slower; README, 'The prompt guard').")
+@click.option("--embeddings/--no-embeddings", default=None,
+              help="The MiniLM stage (model 3: joint window stage, off by default; model 4: sentence head, on "
+                   "by default). Embeds every row / window once: ~25 min on a busy 2-core CPU.")
 @click.option("--embed-cache", type=click.Path(dir_okay=False), default=None,
-              help="npz file keeping window embeddings between runs.")
+              help="npz file keeping embeddings between runs (e.g. bench/out/guard/minilm-128.npz for model 4).")
 @DEVICE
-def prompt_guard(data, out, limit, embeddings, embed_cache, device) -> None:
-    """The prompt-injection / jailbreak guard (lexical stage; optional joint MiniLM stage)."""
+def prompt_guard(data, out, limit, version, embeddings, embed_cache, device) -> None:
+    """The prompt-injection / jailbreak guard."""
+    if version == "4":
+        from detectors.guard.text_train import TextTrainConfig, main as main4
+        emit_json(main4(data, out, device=device, limit=limit, embed_cache=embed_cache,
+                        cfg=TextTrainConfig(embeddings=True if embeddings is None else embeddings)))
+        return
     from detectors.guard.train import TrainConfig, main
     emit_json(main(data, out, device=device, limit=limit, embed_cache=embed_cache,
-                   cfg=TrainConfig(embeddings=embeddings)))
+                   cfg=TrainConfig(embeddings=bool(embeddings))))
 
 
 @train.command("metric-model")

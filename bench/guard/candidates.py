@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
@@ -62,8 +63,45 @@ def fit_shipped(rows: Sequence[PromptRow]) -> GuardScorer:
 _FEATURES: dict[int, Any] = {}
 
 
+EMBED_CACHE = Path(__file__).resolve().parents[1] / "out" / "guard" / "minilm-128.npz"
+_STORE: list[Any] = []
+_COUNTS: list[Any] = []
+
+
+def _stored():
+    """One MiniLM embedding store (bench/out/guard/, gitignored) and count cache for every fold."""
+    if not _STORE:
+        from detectors.guard.embed import TextEncoder
+        from detectors.guard.embed_store import EmbeddingStore
+        from detectors.guard.text_train import ENCODER_SETTINGS, CountCache
+        enc = TextEncoder(device="cpu", **ENCODER_SETTINGS)
+        _STORE.append((EmbeddingStore(EMBED_CACHE, dict(enc.settings(), quantize=False)), enc))
+        _COUNTS.append(CountCache())
+    return _STORE[0] + (_COUNTS[0],)
+
+
+def fit_text(rows: Sequence[PromptRow], embeddings: bool = True) -> GuardScorer:
+    """Model 4's trainer (, detectors.guard.text_train.fit) refitted on the training
+    sources plus warden's everyday seed; embeddings from the store (computed once)."""
+    from detectors.guard import text_train
+    from detectors.guard.data import seed_rows
+    from detectors.guard.embed_store import StoredEncoder
+    from detectors.guard.guard import PromptGuard
+    store, enc, counts = _stored()
+    cfg = text_train.TextTrainConfig(embeddings=embeddings)
+    model = text_train.fit(list(rows) + seed_rows(), cfg, embed=text_train.store_embedder(store, enc, False),
+                           featurize=counts, progress=False)
+    return GuardScorer(PromptGuard(model=model, encoder=StoredEncoder(store, enc), use_embedding=embeddings))
+
+
+def fit_lexical(rows: Sequence[PromptRow]) -> GuardScorer:
+    """Model 4's lexical stage alone (the ablation)."""
+    return fit_text(rows, embeddings=False)
+
+
 def fit_guard(rows: Sequence[PromptRow], cfg: Any = None) -> GuardScorer:
-    """This repository's trainer (detectors.guard.train.fit), refitted on the training sources."""
+    """The shipped model's trainer (model 3, detectors.guard.train.fit: hashed n-grams), refitted on
+    the training sources."""
     from detectors.guard import train
     from detectors.guard.guard import PromptGuard
     cfg = cfg or train.TrainConfig()

@@ -21,6 +21,7 @@ def everyday(guard) -> dict[str, Any]:
 
 
 def run(data: str, *, loso: bool = False, candidates: Sequence[str] = ("guard",), sources: Sequence[str] = (),
+        exclude: Sequence[str] = (),
         latency: bool = False, requests: int = 1000, rate: float = 50.0, threads: int = 1,
         model: str | None = None, progress: bool = True) -> dict[str, Any]:
     from bench.guard import candidates as cands, loso as loso_mod
@@ -28,6 +29,12 @@ def run(data: str, *, loso: bool = False, candidates: Sequence[str] = ("guard",)
     from detectors.guard.guard import PromptGuard
     out: dict[str, Any] = {}
     rows = load_sources(data)
+    if exclude:
+        unknown = set(exclude) - {r.source for r in rows}
+        if unknown:
+            raise ValueError(f"--exclude: no such source {sorted(unknown)}")
+        rows = [r for r in rows if r.source not in set(exclude)]
+        out["excluded_sources"] = sorted(exclude)
     if loso:
         reports = [loso_mod.run(rows, c, getattr(cands, "fit_" + c), sources=list(sources) or None,
                                progress=progress)
@@ -54,6 +61,8 @@ def render(res: dict[str, Any]) -> str:
     lines = []
     if "table" in res:
         lines += [res["table"], ""]
+    if res.get("excluded_sources"):
+        lines.append(f"excluded from training and evaluation: {', '.join(res['excluded_sources'])}")
     e = res["everyday"]
     lines.append(f"everyday prompts ({e['prompts']}, {len(e['languages'])} languages): TNR {e['tnr']:.3f}"
                  + (f"; denied: {e['denied'][:5]}" if e["denied"] else ""))
@@ -73,15 +82,21 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench.guard")
     ap.add_argument("data", help="../shared/data/prompts (the dev file and extra/) or one JSON-lines file")
     ap.add_argument("--leave-one-source-out", action="store_true")
-    ap.add_argument("--candidates", default="guard", help="comma-separated: guard, tfidf, shipped")
+    ap.add_argument("--candidates", default="guard", help="comma-separated: guard (model 3, shipped trainer), text (model 4), lexical (model 4's lexical stage), tfidf, shipped")
     ap.add_argument("--sources", default="", help="comma-separated held-out sources (default: all)")
+    ap.add_argument("--exclude", default="", help="comma-separated sources left out of training and evaluation "
+                    "(e.g. one whose labels contradict the others')")
     ap.add_argument("--latency", action="store_true")
     ap.add_argument("--requests", type=int, default=1000)
     ap.add_argument("--rate", type=float, default=50.0)
+    ap.add_argument("--model", default=None, help="guard artifact for the everyday and latency figures "
+                    "(default: the shipped one; e.g. a model 4 artifact)")
     ap.add_argument("--json", action="store_true")
     a = ap.parse_args(argv)
     res = run(a.data, loso=a.leave_one_source_out, candidates=[c for c in a.candidates.split(",") if c],
-              sources=[s for s in a.sources.split(",") if s], latency=a.latency, requests=a.requests, rate=a.rate)
+              sources=[s for s in a.sources.split(",") if s],
+              exclude=[s for s in a.exclude.split(",") if s], latency=a.latency, requests=a.requests, rate=a.rate,
+              model=a.model)
     print(render(res))
     if a.json:
         print(json.dumps(res, indent=2, default=lambda o: float(o) if isinstance(o, np.floating) else str(o)))

@@ -6,8 +6,9 @@ balanced accuracy when it has both classes, recall when it is attack-only, TNR (
 rate) when it is benign-only; the worst of each is the figure that counts. Thresholds and every
 other parameter are chosen inside the training folds (the candidates never see the held-out rows).
 
-Candidates (`CANDIDATES`): `guard` (this repository's trainer, detectors.guard.train), `tfidf`
-(char 2-5-gram TF-IDF + logistic regression baseline) and `shipped` (the artifact in the repository,
+Candidates (bench/guard/candidates.py): `guard` (the shipped model 3's trainer, detectors.guard.train),
+`text` (model 4, detectors.guard.text_train; embeddings from a cache), `lexical` (model 4's lexical
+stage alone), `tfidf` (char 2-5-gram TF-IDF + logistic regression baseline) and `shipped` (the artifact in the repository,
 NOT retrained per fold: on sources it was trained on the figure is in-source).
 """
 from __future__ import annotations

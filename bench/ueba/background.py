@@ -3,8 +3,8 @@
 Background (benign): the bundled scenario's audit records without its incidents (one day: CloudTrail and
 Kubernetes audit), repeated every day for `weeks` weeks (each copy shifted by whole days, so principals keep
 their daily habits), plus every benign development audit record (`malicious: false` in
-../shared/data/audit): with `dev="scattered"` (the default) replayed `replays` times at random moments of
-those weeks (one-off benign calls, the hard case for a behavioural baseline), with `dev="daily"` repeated every
+../shared/data/audit): with `mode="scattered"` (the default) replayed `replays` times at random moments of
+those weeks (one-off benign calls, the hard case for a behavioural baseline), with `mode="daily"` repeated every
 day at a moment of the day drawn once per record (a routine, like the scenario's days).
 Attack sessions, each injected at a random moment of the last week: the scenario's own incident (failed
 console logins, then a new principal pulling model weights) and, for every development rule id, its
@@ -44,6 +44,7 @@ class Stream:
     sessions: list[Session]
     benign_fold: dict[str, str]         # benign event id -> fold
     start: float = 0.0                  # the background's first moment
+    conflict: frozenset[str] = frozenset()   # benign event ids whose record is also labelled malicious
 
     def benign_hours(self, since: float = float("-inf")) -> dict[str, int]:
         """Benign principal-hours per fold: (principal, hour) pairs holding at least one benign event
@@ -77,27 +78,42 @@ def scenario_parts(hours: float = 24.0) -> tuple[list[Event], list[Event]]:
     return ([e for f, r in benign for e in _parse(r, f)], [e for f, r in attack for e in _parse(r, f)])
 
 
-def dev_cases(data: Path) -> tuple[list[tuple[str, Event]], dict[str, tuple[str, list[Event]]]]:
-    """([(fold, benign dev event)], {rule id: (fold, its malicious dev events)})."""
-    from bench.audit.quality import load_cases, parse_case
-    benign: list[tuple[str, Event]] = []
-    attacks: dict[str, tuple[str, list[Event]]] = {}
-    for c in load_cases(data):
+@dataclasses.dataclass
+class DevCases:
+    benign: list[tuple[str, Event]]                     # (fold, benign dev event)
+    attacks: dict[str, tuple[str, list[Event]]]         # rule id -> (fold, its malicious dev events)
+    conflict: set[str]                                  # ids of benign events whose record is labelled malicious elsewhere
+
+
+def dev_cases(data: Path) -> DevCases:
+    """The development records as background and attacks. A benign record that is identical, apart from its
+    ids, times and key case (bench.audit.quality.conflicting_events), to a record labelled malicious elsewhere
+    in the data is kept in the background and marked: an alert on it is counted apart (a label conflict: no
+    detector can be right on both copies), never as a false alert and never dropped."""
+    from bench.audit.quality import _canonical, conflicting_events, load_cases, parse_case
+    cases = load_cases(data)
+    both_ways = conflicting_events(cases)
+    out = DevCases([], {}, set())
+    for c in cases:
         events, _ = parse_case(c)
         fold = FOLD_OF_FILE.get(c["_file"], "other")
         if c["malicious"]:
-            attacks.setdefault(c["rule_id"], (fold, []))[1].extend(events)
+            out.attacks.setdefault(c["rule_id"], (fold, []))[1].extend(events)
         else:
-            benign.extend((fold, e) for e in events)
-    return benign, {k: v for k, v in attacks.items() if v[1]}
+            out.benign.extend((fold, e) for e in events)
+            if _canonical(c["event"]) in both_ways:
+                out.conflict.update(e.id for e in events)
+    out.attacks = {k: v for k, v in out.attacks.items() if v[1]}
+    return out
 
 
 DEV_BACKGROUNDS = ("scattered", "daily")
 
 
-def build(data: Path, weeks: int = 3, replays: int = 3, seed: int = 7, dev: str = "scattered") -> Stream:
-    if dev not in DEV_BACKGROUNDS:
-        raise ValueError(f"dev background must be one of {', '.join(DEV_BACKGROUNDS)}, not {dev!r}")
+def build(data: Path, weeks: int = 3, replays: int = 3, seed: int = 7, mode: str = "scattered") -> Stream:
+    """`mode`: the development records' background, "scattered" or "daily" (module docstring)."""
+    if mode not in DEV_BACKGROUNDS:
+        raise ValueError(f"dev background must be one of {', '.join(DEV_BACKGROUNDS)}, not {mode!r}")
     rng = random.Random(seed)
     day, incident = scenario_parts()
     t0 = min(e.time for e in day)
@@ -108,16 +124,20 @@ def build(data: Path, weeks: int = 3, replays: int = 3, seed: int = 7, dev: str 
         for e in day:
             events.append(_shift(e, d * DAY, f"d{d}"))
             benign_fold[events[-1].id] = "scenario"
-    dev_benign, dev_attacks = dev_cases(data) if (data / "audit").is_dir() else ([], {})
-    if dev == "daily":
+    dev = dev_cases(data) if (data / "audit").is_dir() else DevCases([], {}, set())
+    dev_benign, dev_attacks = dev.benign, dev.attacks
+    if mode == "daily":
         moments = [rng.uniform(0, DAY) for _ in dev_benign]
         copies = [(t0 + d * DAY + m, f"b{d}", fold, e) for d in range(weeks * 7)
                   for m, (fold, e) in zip(moments, dev_benign)]
     else:
         copies = [(t0 + rng.uniform(0, span), f"b{k}", fold, e) for k in range(replays) for fold, e in dev_benign]
+    conflict: set[str] = set()
     for at, tag, fold, e in copies:
         events.append(_shift(e, at - e.time, tag))
         benign_fold[events[-1].id] = fold
+        if e.id in dev.conflict:
+            conflict.add(events[-1].id)
     sessions = []
     last_week = t0 + span - 7 * DAY
     if incident:
@@ -132,4 +152,4 @@ def build(data: Path, weeks: int = 3, replays: int = 3, seed: int = 7, dev: str 
     for s in sessions:
         events.extend(s.events)
     events.sort(key=lambda e: e.time)
-    return Stream(events, sessions, benign_fold, t0)
+    return Stream(events, sessions, benign_fold, t0, frozenset(conflict))

@@ -2,13 +2,16 @@
 
 Per fold (a source of background and attack sessions, background.py): sessions alerted (an alert holds
 one of the session's events), false alerts (alerts holding benign events only, counted in the fold of
-their events) and benign principal-hours. Leave-one-fold-out: for each fold, the parameter set is the
+the finding that opened them: correlation can join findings of two sources) and benign principal-hours. An alert whose events are all benign copies of records labelled
+malicious elsewhere in the data (Stream.conflict) is a label conflict: counted apart, not as false.
+False alerts are also broken down by the rules in them and by cause (CAUSES). Leave-one-fold-out: for each fold, the parameter set is the
 one with the best session recall on the other folds among those within the false-alert budget there
 (else the one with the fewest false alerts per hour there); the figures reported for the fold are that
 set's on the fold. Nothing of the held-out fold chooses anything.
 """
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
 from dataclasses import dataclass
 
@@ -22,6 +25,7 @@ class FoldScore:
     alerted: int
     benign_hours: int
     false_alerts: int
+    conflict_alerts: int = 0            # alerts on records labelled both ways (counted apart)
 
     @property
     def recall(self) -> float:
@@ -33,7 +37,7 @@ class FoldScore:
 
     def __add__(self, o: "FoldScore") -> "FoldScore":
         return FoldScore(self.sessions + o.sessions, self.alerted + o.alerted, self.benign_hours + o.benign_hours,
-                         self.false_alerts + o.false_alerts)
+                         self.false_alerts + o.false_alerts, self.conflict_alerts + o.conflict_alerts)
 
 
 ZERO = FoldScore(0, 0, 0, 0)
@@ -44,9 +48,21 @@ class Scored:
     folds: dict[str, FoldScore]
     missed: list[str]
     false_rules: dict[str, int]         # false alerts by the rules in them
+    false_causes: dict[str, int] = dataclasses.field(default_factory=dict)    # false alerts by cause (CAUSES)
 
     def total(self, folds: list[str] | None = None) -> FoldScore:
         return sum((s for f, s in self.folds.items() if folds is None or f in folds), ZERO)
+
+
+DAY = 86400.0
+#: why a false alert happened, from what is known of its events and detectors (first matching cause)
+CAUSES = ("UEBA in its first day (cold start)", "a replayed development record", "the scenario's routine")
+
+
+def cause(stream: Stream, a: Alert) -> str:
+    if a.first_seen < stream.start + DAY and any(d.startswith("ueba/") for d in a.detectors):
+        return CAUSES[0]
+    return CAUSES[1] if any(stream.benign_fold[i] != "scenario" for i in a.event_ids) else CAUSES[2]
 
 
 def score(stream: Stream, alerts: list[Alert], warmup: float = 0.0) -> Scored:
@@ -56,21 +72,27 @@ def score(stream: Stream, alerts: list[Alert], warmup: float = 0.0) -> Scored:
     hours = stream.benign_hours(since)
     flagged: set[str] = set()
     false: Counter = Counter()
+    conflict: Counter = Counter()
     false_rules: Counter = Counter()
+    causes: Counter = Counter()
     for a in alerts:
         flagged |= a.event_ids
         if a.event_ids and a.first_seen >= since and all(i in stream.benign_fold for i in a.event_ids):
-            fold = Counter(stream.benign_fold[i] for i in a.event_ids).most_common(1)[0][0]
+            fold = stream.benign_fold[(a.opened_by or sorted(a.event_ids))[0]]   # where the notification came from
+            if all(i in stream.conflict for i in a.event_ids):
+                conflict[fold] += 1
+                continue
             false[fold] += 1
             false_rules["+".join(sorted(a.rules))] += 1
+            causes[cause(stream, a)] += 1
     folds = sorted(set(hours) | {s.fold for s in stream.sessions})
     out = {}
     for f in folds:
         ss = [s for s in stream.sessions if s.fold == f]
         hit = sum(1 for s in ss if any(e.id in flagged for e in s.events))
-        out[f] = FoldScore(len(ss), hit, hours.get(f, 0), false[f])
+        out[f] = FoldScore(len(ss), hit, hours.get(f, 0), false[f], conflict[f])
     missed = [s.name for s in stream.sessions if not any(e.id in flagged for e in s.events)]
-    return Scored(out, missed, dict(false_rules))
+    return Scored(out, missed, dict(false_rules), dict(causes))
 
 
 @dataclass(frozen=True)

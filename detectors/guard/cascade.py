@@ -19,25 +19,18 @@ shape / offset, cascade bounds, threshold, encoder settings and training metadat
 """
 from __future__ import annotations
 
-import hashlib
-import json
-import struct
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from detectors.guard import features
+from detectors.guard import artifact, features
+from detectors.guard.artifact import MAGIC, ArtifactError  # noqa: F401 - re-exported
 
-MAGIC = b"WGRD"
 FORMAT = 3
 DEFAULT_PATH = Path(__file__).resolve().parent / "model" / "guard.bin"
 ARRAYS = ("lex_w", "joint_w", "emb_w")
-
-
-class ArtifactError(ValueError):
-    pass
 
 
 def sigmoid(z: np.ndarray) -> np.ndarray:
@@ -86,57 +79,26 @@ class GuardModel:
     def in_band(self, p_lex: np.ndarray) -> np.ndarray:
         return (p_lex > self.cascade[0]) & (p_lex < self.cascade[1])
 
-    # -- artifact -------------------------------------------------------------------------------
+    # -- artifact (detectors.guard.artifact) ------------------------------------------------------
     def to_bytes(self) -> bytes:
-        body = bytearray()
-        spec = {}
-        for name in ARRAYS:
-            a = np.ascontiguousarray(getattr(self, name), np.float16 if name != "emb_w" else np.float32)
-            b = a.astype(a.dtype.newbyteorder("<")).tobytes()
-            spec[name] = {"dtype": a.dtype.str.lstrip("<>|="), "shape": list(a.shape),
-                          "offset": len(body), "nbytes": len(b)}
-            body += b
         header = {"format": FORMAT, "kind": "warden.prompt_guard", "model_version": self.model_version,
-                  "sha256": hashlib.sha256(bytes(body)).hexdigest(), "arrays": spec, "dim": self.dim,
-                  "lex_b": self.lex_b, "joint_b": self.joint_b, "cascade": list(self.cascade),
+                  "dim": self.dim, "lex_b": self.lex_b, "joint_b": self.joint_b, "cascade": list(self.cascade),
                   "threshold": self.threshold, "fine_threshold": self.fine_threshold, "encoder": self.encoder,
                   "meta": self.meta}
-        hb = json.dumps(header, sort_keys=True).encode()
-        return MAGIC + struct.pack("<I", len(hb)) + hb + bytes(body)
+        return artifact.write(header, {name: np.asarray(getattr(self, name),
+                                                        np.float16 if name != "emb_w" else np.float32)
+                                       for name in ARRAYS})
 
     def save(self, path: str | Path) -> Path:
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(path.suffix + ".tmp")
-        tmp.write_bytes(self.to_bytes())
-        tmp.replace(path)
-        return path
+        return artifact.save(self.to_bytes(), path)
 
     @classmethod
     def from_bytes(cls, blob: bytes) -> "GuardModel":
-        if len(blob) < 8 or blob[:4] != MAGIC:
-            raise ArtifactError("not a warden guard artifact (bad magic)")
-        (hlen,) = struct.unpack_from("<I", blob, 4)
-        if 8 + hlen > len(blob):
-            raise ArtifactError("guard artifact truncated (header)")
-        try:
-            header = json.loads(blob[8:8 + hlen])
-        except ValueError as e:
-            raise ArtifactError(f"guard artifact header is not JSON: {e}") from None
+        header, body = artifact.read_header(blob)
         if header.get("format") != FORMAT:
             raise ArtifactError(f"unsupported guard artifact format {header.get('format')!r} (this warden "
-                                f"reads format {FORMAT}; retrain with `warden train prompt-guard`)")
-        body = blob[8 + hlen:]
-        if hashlib.sha256(body).hexdigest() != header.get("sha256"):
-            raise ArtifactError("guard artifact checksum mismatch (corrupt or tampered)")
-        arrays = {}
-        for name in ARRAYS:
-            s = header["arrays"].get(name)
-            if s is None or s["offset"] + s["nbytes"] > len(body):
-                raise ArtifactError(f"guard artifact truncated or incomplete (array {name})")
-            a = np.frombuffer(body, dtype=np.dtype("<" + s["dtype"]), count=int(np.prod(s["shape"])),
-                              offset=s["offset"])
-            arrays[name] = a.reshape(s["shape"]).astype(np.float32)
+                                f"reads formats {FORMAT} and 4; retrain with `warden train prompt-guard`)")
+        arrays = artifact.read_arrays(header, body, ARRAYS)
         return cls(dim=int(header["dim"]), lex_b=float(header["lex_b"]), joint_b=float(header["joint_b"]),
                    cascade=tuple(header["cascade"]), threshold=float(header["threshold"]),
                    fine_threshold=float(header.get("fine_threshold", 1.0)),

@@ -67,3 +67,21 @@ def seed_rows() -> list[PromptRow]:
     none of the public sources has. Always part of training, never an evaluation source; none of
     its lines is a prompt of the everyday-prompt test fixture."""
     return load_file(SEED)
+
+
+def training_rows(data: str | Path, limit: int | None = None, seed: bool = True) -> list[PromptRow]:
+    """Every row of `data` (at most `limit`, a fixed random sample), plus the seed when asked."""
+    import numpy as np
+    rows = load_sources(data)
+    if limit is not None and len(rows) > limit:
+        pick = np.random.default_rng(0).choice(len(rows), limit, replace=False)
+        rows = [rows[i] for i in sorted(pick)]
+    return rows + (seed_rows() if seed else [])
+
+
+def source_counts(rows: list[PromptRow]) -> dict[str, dict[str, int]]:
+    """{source: {"benign": n, "attack": n}}, sorted by source (training metadata)."""
+    n: dict[str, list[int]] = {}
+    for r in rows:
+        n.setdefault(r.source, [0, 0])[r.label] += 1
+    return {k: {"benign": v[0], "attack": v[1]} for k, v in sorted(n.items())}

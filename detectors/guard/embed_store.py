@@ -26,7 +26,8 @@ class EmbeddingStore:
                 if str(z["settings"]) == self.settings:
                     V = z["vectors"]
                     self._vecs = list(V)
-                    self._rows = {bytes(k): i for i, k in enumerate(z["keys"])}
+                    # numpy "S20" drops trailing NUL bytes: pad them back
+                    self._rows = {bytes(k).ljust(20, b"\0"): i for i, k in enumerate(z["keys"])}
 
     def __len__(self) -> int:
         return len(self._vecs)
@@ -56,3 +57,15 @@ class EmbeddingStore:
         keys = np.array(sorted(self._rows, key=self._rows.get), dtype="S20")
         np.savez(tmp, keys=keys, vectors=np.stack(self._vecs).astype(np.float32), settings=self.settings)
         tmp.replace(self.path)
+
+
+class StoredEncoder:
+    """An encoder that looks every text up in an EmbeddingStore first (bench folds and training
+    score texts that were embedded before); the same vectors as the encoder alone."""
+
+    def __init__(self, store: EmbeddingStore, encoder) -> None:
+        self.store = store
+        self.encoder = encoder
+
+    def encode(self, texts: Sequence[str], batch_size: int = 32, progress: bool = False) -> np.ndarray:
+        return self.store.embed(self.encoder, list(texts), progress=progress, batch_size=batch_size)

@@ -29,10 +29,11 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from detectors.guard import features
-from detectors.guard.cascade import GuardModel
+from detectors.guard.loader import GuardModels, load_model
 from detectors.guard.inputs import GuardInputError, Part, prompt_parts, prompt_text, to_text
 from detectors.guard.keys import RequestKeys
 from detectors.guard.scoring import ScoreDetail, score_texts
+from detectors.guard.text_model import TextModel
 
 log = logging.getLogger("warden.guard")
 
@@ -59,13 +60,13 @@ def _where(d: ScoreDetail, part: Part | None) -> str:
 class PromptGuard:
     def __init__(self, model_path: str | Path | None = None, *, threshold: float | None = None,
                  max_chars: int = 32768, on_error: str = "deny", use_embedding: bool = True,
-                 blocklist: Any = None, torch_threads: int = 0, model: GuardModel | None = None,
+                 blocklist: Any = None, torch_threads: int = 0, model: GuardModels | None = None,
                  encoder: Any = None) -> None:
         if on_error not in DECISIONS:
             raise ValueError(f"on_error must be allow or deny, got {on_error!r}")
         if max_chars < 1:
             raise ValueError("max_chars must be >= 1")
-        self.model = model if model is not None else GuardModel.load(model_path or None)
+        self.model = model if model is not None else load_model(model_path or None)
         self.threshold = float(self.model.threshold if threshold is None else threshold)
         if not 0.0 <= self.threshold <= 1.0:
             raise ValueError("threshold must be in [0, 1]")
@@ -127,16 +128,21 @@ class PromptGuard:
                 except (RuntimeError, OSError, ImportError) as e:
                     self._disable_embedding(e)
             try:
-                res = score_texts(self.model, enc, todo)
+                res = self._score(enc, todo)
             except (RuntimeError, OSError, ImportError) as e:
                 self._disable_embedding(e)
-                res = score_texts(self.model, None, todo)
+                res = self._score(None, todo)
             with self._lock:
                 for t, d in zip(todo, res):
                     out[t] = self._cache[t] = d
                 while len(self._cache) > self.cache_size:
                     self._cache.popitem(last=False)
         return [out[t] for t in texts]
+
+    def _score(self, enc, texts: list[str]) -> list[ScoreDetail]:
+        if isinstance(self.model, TextModel):
+            return self.model.score_texts(enc, texts)
+        return score_texts(self.model, enc, texts)
 
     def prime(self, texts: Sequence[Any]) -> None:
         """Score a batch ahead of per-request decisions (one batched embedding run; cached)."""

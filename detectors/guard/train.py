@@ -32,7 +32,7 @@ import numpy as np
 
 from detectors.guard import features
 from detectors.guard.cascade import DEFAULT_PATH, GuardModel
-from detectors.guard.data import PromptRow, load_sources, seed_rows
+from detectors.guard.data import PromptRow, source_counts, training_rows
 from detectors.guard.normalize import clean
 from detectors.guard.windows import windows
 
@@ -205,20 +205,14 @@ def main(data: str | Path, out: str | Path | None = None, device: str = "auto", 
     from detectors.guard.embed_store import EmbeddingStore
     cfg = cfg or TrainConfig()
     t0 = time.time()
-    rows = load_sources(data)
-    if limit is not None and len(rows) > limit:
-        pick = np.random.default_rng(0).choice(len(rows), limit, replace=False)
-        rows = [rows[i] for i in sorted(pick)]
-    rows = rows + (seed_rows() if cfg.seed else [])
+    rows = training_rows(data, limit, cfg.seed)
     encoder = TextEncoder(device=device, **ENCODER_SETTINGS) if cfg.embeddings else None
     store = EmbeddingStore(embed_cache, encoder.settings()) if encoder else None
     model = fit(rows, cfg, store=store, encoder=encoder, progress=progress)
-    srcs: dict[str, list[int]] = {}
-    for r in rows:
-        srcs.setdefault(r.source, [0, 0])[r.label] += 1
+    srcs = source_counts(rows)
     # nothing time-dependent in the artifact: same data, same bytes
     model.meta.update({"data": Path(data).name, "rows": len(rows), "sources_trained": sorted(srcs),
-                       "source_counts": {k: {"benign": v[0], "attack": v[1]} for k, v in sorted(srcs.items())},
+                       "source_counts": srcs,
                        "config": {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(cfg).items()},
                        "device": encoder.device if encoder else "cpu"})
     path = model.save(out or DEFAULT_PATH)

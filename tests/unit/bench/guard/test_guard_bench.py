@@ -25,17 +25,17 @@ def _folder(tmp_path):
     return tmp_path
 
 
-@pytest.mark.parametrize("as_json", [False, True])
-def test_guard_bench_leaves_each_source_out(tmp_path, as_json):
+@pytest.mark.parametrize("as_json,candidate", [(False, "tfidf"), (True, "tfidf"), (True, "lexical")])
+def test_guard_bench_leaves_each_source_out(tmp_path, as_json, candidate):
     from agent.cli import _load_commands, cli
     _load_commands()
     r = CliRunner().invoke(cli, ["bench", "guard", "--data", str(_folder(tmp_path)), "--leave-one-source-out",
-                                 "--candidates", "tfidf", *(["--json"] if as_json else [])], catch_exceptions=False)
+                                 "--candidates", candidate, *(["--json"] if as_json else [])], catch_exceptions=False)
     assert r.exit_code == 0, r.output
     assert "alpha" in r.stdout and "beta" in r.stdout and "everyday prompts" in r.stdout
     if as_json:
         res = json.loads(r.stdout[r.stdout.index("\n{") + 1:])
         [rep] = res["leave_one_source_out"]
-        assert rep["candidate"] == "tfidf" and {s["source"] for s in rep["sources"]} == {"alpha", "beta"}
+        assert rep["candidate"] == candidate and {s["source"] for s in rep["sources"]} == {"alpha", "beta"}
         assert all(s["metric"] == "balanced_accuracy" and 0.0 <= s["value"] <= 1.0 for s in rep["sources"])
         assert res["everyday"]["prompts"] > 0 and 0.0 <= res["everyday"]["tnr"] <= 1.0

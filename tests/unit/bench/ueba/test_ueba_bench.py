@@ -11,9 +11,9 @@ T0 = 1767600000.0
 TAGS = ("attack.t1078", "attack.initial-access")
 
 
-def finding(entity: str, t: float, *event_ids: str, rule: str = "session_novelty") -> Finding:
+def finding(entity: str, t: float, *event_ids: str, rule: str = "session_novelty", tags=TAGS) -> Finding:
     return Finding.create(detector="ueba/bench", entity=entity, time=t, score=30.0, threshold=24.0,
-                          severity="medium", title="unusual session", event_ids=event_ids, tags=TAGS, rule=rule)
+                          severity="medium", title="unusual session", event_ids=event_ids, tags=tags, rule=rule)
 
 
 def event(entity: str, t: float, name: str = "GetObject") -> Event:
@@ -74,3 +74,22 @@ def test_the_warmup_keeps_early_false_alerts_and_hours_out():
                           PolicySet.load())
     assert score(stream, alerts).folds["aws"] == FoldScore(0, 0, 2, 2)
     assert score(stream, alerts, warmup=86400).folds["aws"] == FoldScore(0, 0, 1, 1)
+
+
+def test_alerts_on_records_labelled_both_ways_are_counted_apart_not_as_false():
+    twin, plain = event("alice", T0 + 3 * 86400), event("bob", T0 + 4 * 86400)
+    stream = Stream([twin, plain], [], {twin.id: "aws", plain.id: "aws"}, start=T0, conflict=frozenset({twin.id}))
+    alerts = group_alerts([finding("alice", twin.time, twin.id), finding("bob", plain.time, plain.id)],
+                          PolicySet.load())
+    r = score(stream, alerts)
+    assert r.folds["aws"] == FoldScore(0, 0, 2, false_alerts=1, conflict_alerts=1)
+    assert r.false_causes == {"a replayed development record": 1}
+
+
+def test_findings_of_correlated_policies_on_one_principal_join_one_alert():
+    # credential-abuse (tagged initial access) and attack-technique (any other rule) are one attacker-session
+    other = ("attack.discovery",)
+    fs = [finding("mallory", T0, "e1"), finding("mallory", T0 + 60, "e2", rule="some-rule-id", tags=other),
+          finding("mallory", T0 + 3 * 3600, "e3", rule="some-rule-id", tags=other)]      # hours later: a new alert
+    alerts = group_alerts(fs, PolicySet.load())
+    assert [sorted(a.event_ids) for a in alerts] == [["e1", "e2"], ["e3"]]

@@ -1,7 +1,6 @@
 """Prompt guard: artifact, scoring, bad input, block list, detector, collector route, CLI helper."""
 from __future__ import annotations
 
-import dataclasses
 
 import orjson
 import pytest
@@ -10,6 +9,7 @@ from core.errors import ConfigError
 from core.event import Event
 from core.http import Request
 from collectors.base import ListEmitter
+from detectors.guard import loader
 from detectors.guard.cascade import DEFAULT_PATH, ArtifactError, GuardModel
 from detectors.guard.guard import GuardInputError, PromptGuard, fingerprint
 
@@ -25,8 +25,8 @@ def lexical_guard():
 def test_shipped_artifact_is_small_versioned_and_checked():
     blob = DEFAULT_PATH.read_bytes()
     assert len(blob) < 30_000_000
-    m = GuardModel.from_bytes(blob)
-    assert m.model_version == "3" and 0 < m.threshold < 1
+    m = loader.from_bytes(blob)
+    assert isinstance(m, GuardModel) and m.model_version == "3" and 0 < m.threshold < 1
     assert m.cascade[0] <= m.threshold <= m.cascade[1] and 0.3 <= m.fine_threshold <= 1.0
     assert m.meta["threshold_choice"]["fine_threshold"] == m.fine_threshold
     assert len(m.meta["sources_trained"]) >= 13 and "everyday_seed" in m.meta["sources_trained"]
@@ -34,18 +34,28 @@ def test_shipped_artifact_is_small_versioned_and_checked():
     bad = bytearray(blob)
     bad[-10] ^= 0xFF
     with pytest.raises(ArtifactError, match="checksum"):
-        GuardModel.from_bytes(bytes(bad))
+        loader.from_bytes(bytes(bad))
     with pytest.raises(ArtifactError, match="magic"):
-        GuardModel.from_bytes(b"PK\x03\x04" + blob[4:])
+        loader.from_bytes(b"PK\x03\x04" + blob[4:])
     with pytest.raises(ArtifactError):
-        GuardModel.from_bytes(blob[:50])
-    assert GuardModel.from_bytes(m.to_bytes()).to_bytes() == m.to_bytes()
+        loader.from_bytes(blob[:50])
+    assert m.to_bytes() == blob
+
+
+def test_format_3_artifacts_still_load(tmp_path):
+    import numpy as np
+    m = GuardModel(dim=16, lex_w=np.arange(16, dtype=np.float32) / 16, lex_b=-0.5, joint_w=np.zeros(0, np.float32),
+                   emb_w=np.zeros(0, np.float32), threshold=0.6)
+    path = m.save(tmp_path / "v3.bin")
+    back = loader.load_model(path)
+    assert isinstance(back, GuardModel) and back.threshold == 0.6 and back.to_bytes() == m.to_bytes()
 
 
 @pytest.mark.parametrize("th,tf", [(0.5, 0.8), (0.7, 0.4), (0.6, 1.0)])
 def test_fine_scale_scores_reach_the_threshold_at_the_fine_threshold(th, tf):
     import numpy as np
-    m = dataclasses.replace(GuardModel.load(), threshold=th, fine_threshold=tf)
+    m = GuardModel(dim=4, lex_w=np.zeros(4, np.float32), lex_b=0.0, joint_w=np.zeros(0, np.float32),
+                   emb_w=np.zeros(0, np.float32), threshold=th, fine_threshold=tf)
     p = np.linspace(0, 1, 101)
     q = m.fine_map(p)
     assert (np.diff(q) >= 0).all() and q[0] == 0
