@@ -210,10 +210,25 @@ def sign_in(browser, site: Site) -> None:
 
 
 def click_and_wait(browser, element) -> None:
-    """Click a submit button and wait until the page it loads replaced this one."""
-    from selenium.webdriver.support import expected_conditions as EC
+    """Click a submit button and wait until the page it loads replaced this one: a mark set on this
+    page's window is gone (a new document has a new window) and the new page is complete. A POST
+    answers 303 to the page it changed, so an intermediate document does not count. (Waiting for the
+    button to go stale raced with a fast server: chromium reported the half-replaced node as "does
+    not belong to the document", an error selenium does not map to staleness.)"""
+    from selenium.common.exceptions import WebDriverException
     from selenium.webdriver.support.ui import WebDriverWait
+    browser.execute_script("window.__wardenBeforeClick = 1")
     element.click()
-    WebDriverWait(browser, 60).until(EC.staleness_of(element))
-    # a POST answers 303 to the page it changed: wait until that page, not an intermediate one, is complete
-    WebDriverWait(browser, 60).until(lambda b: b.execute_script("return document.readyState") == "complete")
+    WebDriverWait(browser, 60, ignored_exceptions=(WebDriverException,)).until(lambda b: b.execute_script(
+        "return window.__wardenBeforeClick === undefined && document.readyState === 'complete'"))
+
+
+def text_of(browser, element_id: str) -> str:
+    """The text of the element with this id. Pages with live updates swap their rows every few
+    seconds (ui.js), so a node found just before a swap can be gone when its text is read: find it
+    again until one read succeeds (10 s at most; the last error is raised)."""
+    from selenium.common.exceptions import WebDriverException
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+    return WebDriverWait(browser, 10, ignored_exceptions=(WebDriverException,)).until(
+        lambda b: b.find_element(By.ID, element_id).text or " ").strip()

@@ -13,7 +13,7 @@ import uuid
 import pytest
 
 from core.event import Action
-from tests.browser.conftest import ARTIFACTS, PAGE_SIZE, ROOT, click_and_wait, sign_in
+from tests.browser.conftest import ARTIFACTS, PAGE_SIZE, ROOT, click_and_wait, sign_in, text_of
 
 pytestmark = pytest.mark.integration
 
@@ -150,7 +150,7 @@ def test_ack_assign_resolve_silence_and_approve_from_the_page_change_the_store(s
     browser.get(f"{site.base}/ui/alerts/{acked.id}")
     _submit(browser, "ack-form", note=note)
     assert site.store.get_alert(acked.id).status == "acknowledged"
-    assert browser.find_element(By.ID, "alert-status").text == "acknowledged"
+    assert text_of(browser, "alert-status") == "acknowledged"
     _submit(browser, "assign-form", assignee="dana")
     assert site.store.get_alert(acked.id).assignee == "dana"
     browser.get(f"{site.base}/ui/alerts/{resolved.id}")

@@ -11,7 +11,7 @@ import pytest
 import requests
 
 from core.stores.search import AlertSearch
-from tests.browser.conftest import HOSTILE_PROMPT, HOSTILE_USER, TOKEN, sign_in
+from tests.browser.conftest import HOSTILE_PROMPT, HOSTILE_USER, TOKEN, sign_in, text_of
 
 pytestmark = pytest.mark.integration
 
@@ -32,12 +32,12 @@ def test_hostile_user_name_and_prompt_render_as_text_and_no_script_runs(sqlite_s
     sign_in(browser, site)
     browser.get(site.base + "/ui/alerts?q=hostile")
     browser.get(site.base + "/ui/alerts?entity=" + requests.utils.quote(user.entity))
-    assert HOSTILE_USER in browser.find_element(By.ID, "alerts").text
+    assert HOSTILE_USER in text_of(browser, "alerts")
     browser.get(f"{site.base}/ui/alerts/{user.id}")
-    assert HOSTILE_USER in browser.find_element(By.ID, "alert-entity").text
-    assert HOSTILE_USER in browser.find_element(By.ID, "audit-fields").text
+    assert HOSTILE_USER in text_of(browser, "alert-entity")
+    assert HOSTILE_USER in text_of(browser, "audit-fields")
     browser.get(f"{site.base}/ui/alerts/{prompt.id}")
-    shown = browser.find_element(By.ID, "prompt").text
+    shown = text_of(browser, "prompt")
     assert "<script>fetch('/xss-hit?script')</script>" in shown and shown.startswith(HOSTILE_PROMPT[:20])
     for page in (f"/ui/alerts/{user.id}", f"/ui/alerts/{prompt.id}", "/ui/alerts", "/ui/actions"):
         browser.get(site.base + page)
@@ -74,7 +74,7 @@ def test_every_page_and_action_is_refused_without_a_session(sqlite_site, browser
         assert r.status_code == 401, (method, path, r.status_code)
     browser.delete_all_cookies()
     browser.get(site.base + "/ui/alerts")
-    assert browser.find_element(By.ID, "refused").text == "sign in first"
+    assert text_of(browser, "refused") == "sign in first"
     assert not browser.find_elements(By.ID, "alerts")
 
 
@@ -124,5 +124,5 @@ def test_prompt_alert_shows_score_and_the_blocked_key(sqlite_site, browser):
     blocks = [x.target for x in site.store.list_actions(prompt.id) if x.responder.startswith("blocklist/")]
     sign_in(browser, site)
     browser.get(f"{site.base}/ui/alerts/{prompt.id}")
-    assert float(browser.find_element(By.ID, "prompt-score").text) == pytest.approx(prompt.evidence["score"], abs=1e-3)
-    assert browser.find_element(By.ID, "blocked-key").text == (blocks[0] if blocks else "key-hostile-01")
+    assert float(text_of(browser, "prompt-score")) == pytest.approx(prompt.evidence["score"], abs=1e-3)
+    assert text_of(browser, "blocked-key") == (blocks[0] if blocks else "key-hostile-01")
