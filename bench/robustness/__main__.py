@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import os
 import secrets
 import shutil
 import tempfile
@@ -66,6 +67,14 @@ class Windows:
         gate.open()
 
 
+def split_cpus() -> tuple[set[int], set[int]]:
+    """(server + good client CPUs, attacker CPUs): the first allowed CPU and the rest."""
+    cpus = sorted(os.sched_getaffinity(0))
+    if len(cpus) < 2:
+        raise SystemExit("--split-cpus needs at least 2 CPUs")
+    return {cpus[0]}, set(cpus[1:])
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--generated", type=int, default=16_000, help="generated HTTP inputs (hand-picked come on top)")
@@ -82,11 +91,15 @@ def main() -> int:
     ap.add_argument("--log", help="copy the server's log here")
     ap.add_argument("--parser", default="auto", choices=("auto", "h11", "httptools"), help="the server's http.parser")
     ap.add_argument("--loop", default="auto", choices=("auto", "asyncio", "uvloop"), help="the server's http.loop")
+    ap.add_argument("--split-cpus", action="store_true",
+                    help="run the server and the good client on the first CPU and the attackers on the others "
+                         "(attackers elsewhere do not take the server's CPU); needs 2+ CPUs")
     a = ap.parse_args()
+    server_cpus, attack_cpus = split_cpus() if a.split_cpus else (None, None)
     token = secrets.token_hex(16)
     with tempfile.TemporaryDirectory(prefix="warden-robust-") as tmp:
         work = Path(tmp)
-        t = Target(work, token, a.parser, a.loop)
+        t = Target(work, token, a.parser, a.loop, server_cpus)
         try:
             t.wait_ready()
             host, port = "127.0.0.1", t.port
@@ -99,7 +112,10 @@ def main() -> int:
             warm = http_attack.send(good, host, port, token)
             assert warm[0] == 200, f"the good request is refused: {warm}"
             prober = Prober(good, host, port, token)
-            prober.start()
+            prober.start(server_cpus)
+            if attack_cpus:
+                os.sched_setaffinity(0, attack_cpus)         # this process: attackers, slow clients, replay
+                print(f"CPUs split: server and good client on {sorted(server_cpus)}, attackers on {sorted(attack_cpus)}")
             while prober.count("idle") < a.idle_probes and t.alive():
                 time.sleep(0.2)
             c0, rss0 = t.counters(), t.rss()

@@ -5,6 +5,7 @@ latency is the server's. Each request counts in the phase it was sent in (`idle`
 from __future__ import annotations
 
 import multiprocessing as mp
+import os
 import queue
 from collections import Counter
 
@@ -45,8 +46,10 @@ class Prober:
         self.lat: dict[str, list[float]] = {p: [] for p in PHASES}
         self.failures: Counter = Counter()
 
-    def start(self) -> None:
+    def start(self, cpus: set[int] | None = None) -> None:
         self._proc.start()
+        if cpus:
+            os.sched_setaffinity(self._proc.pid, cpus)
 
     def count(self, phase: str) -> int:
         """Good requests answered 200 so far in `phase` (live)."""

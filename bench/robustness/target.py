@@ -30,8 +30,16 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def _lower_and_pin(cpus: set[int] | None) -> None:
+    """The server's process: nice 10 (like the bench), and on `cpus` alone when the bench splits them."""
+    os.nice(10)
+    if cpus:
+        os.sched_setaffinity(0, cpus)
+
+
 class Target:
-    def __init__(self, workdir: Path, token: str, parser: str = "auto", loop: str = "auto") -> None:
+    def __init__(self, workdir: Path, token: str, parser: str = "auto", loop: str = "auto",
+                 cpus: set[int] | None = None) -> None:
         self.workdir, self.token = workdir, token
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
@@ -41,7 +49,7 @@ class Target:
         env = {**os.environ, "WARDEN_HTTP_TOKEN": token, "PYTHONUNBUFFERED": "1"}
         self.proc = subprocess.Popen([sys.executable, "-c", "from agent.cli import main; main()", "-c", str(conf), "run"],
                                      stdout=open(self.log_path, "wb"), stderr=subprocess.STDOUT, env=env,
-                                     preexec_fn=lambda: os.nice(10))
+                                     preexec_fn=lambda: _lower_and_pin(cpus))
         self.ps = psutil.Process(self.proc.pid)
         self.peak_rss = 0
 
