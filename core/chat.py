@@ -2,7 +2,19 @@
 (the inference collectors and the inline prompt guard)."""
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
+
+# roles whose text comes from outside the application (the end user, a tool's output): the text a
+# prompt-injection guard scores and the collectors record as the prompt
+INPUT_ROLES = ("user", "tool", "function")
+# roles the application itself writes
+INSTRUCTION_ROLES = ("system", "developer")
+
+
+class Message(NamedTuple):
+    index: int
+    role: str
+    text: str
 
 
 def content_text(content: Any, where: str, error: type[Exception] = ValueError) -> str:
@@ -29,3 +41,20 @@ def content_text(content: Any, where: str, error: type[Exception] = ValueError) 
         else:
             raise error(f"{where}.content parts must be objects or strings")
     return "\n".join(texts)
+
+
+def read_messages(msgs: Any, where: str, error: type[Exception] = ValueError) -> list[Message]:
+    """Each message of an OpenAI-style `messages` list, checked: a list of objects, each with a
+    string `role`; its content read by `content_text`. Anything else raises `error` naming
+    `where` (e.g. "messages") and the reason."""
+    if not isinstance(msgs, list):
+        raise error(f"{where} must be a list")
+    out = []
+    for i, m in enumerate(msgs):
+        if not isinstance(m, dict):
+            raise error(f"{where}[{i}] must be an object")
+        role = m.get("role")
+        if not isinstance(role, str):
+            raise error(f"{where}[{i}].role must be a string")
+        out.append(Message(i, role, content_text(m.get("content"), f"{where}[{i}]", error)))
+    return out

@@ -23,7 +23,7 @@ import math
 import time as _time
 from typing import Any, Iterable
 
-from core.chat import content_text
+from core.chat import INPUT_ROLES, INSTRUCTION_ROLES, content_text, read_messages
 from core.event import Event
 from core.names import (API_KEY_ID, CLIENT_ID, CLIENT_IP, FEATURE_PREFIX, LATENCY_MS, MODEL_NAME, MODEL_VERSION,
                          PREDICTION, PROBABILITY, PROMPT, REQUEST_MODEL, REQUEST_USER)
@@ -305,21 +305,9 @@ def parse_openai(record: Any, source: str) -> list[Event]:
     if rec.get("model_version") is not None:
         attrs[MODEL_VERSION] = str(rec["model_version"])
     if req:
-        msgs = req.get("messages")
-        if not isinstance(msgs, list):
-            raise FormatError("openai-chat: request.messages must be a list")
-        user_parts, system_parts = [], []
-        for i, m in enumerate(msgs):
-            if not isinstance(m, dict):
-                raise FormatError(f"openai-chat: messages[{i}] must be an object")
-            role = m.get("role")
-            if not isinstance(role, str):
-                raise FormatError(f"openai-chat: messages[{i}].role missing")
-            text = content_text(m.get("content"), f"openai-chat: messages[{i}]", FormatError)
-            if role in ("user", "tool", "function"):
-                user_parts.append(text)
-            elif role in ("system", "developer"):
-                system_parts.append(text)
+        msgs = read_messages(req.get("messages"), "openai-chat: request.messages", FormatError)
+        user_parts = [m.text for m in msgs if m.role in INPUT_ROLES]
+        system_parts = [m.text for m in msgs if m.role in INSTRUCTION_ROLES]
         attrs["gen_ai.request.message_count"] = len(msgs)
         _prompt_attrs("\n".join(user_parts), attrs)
         if system_parts:

@@ -17,10 +17,10 @@ import unicodedata
 from dataclasses import dataclass
 from typing import Any
 
-from core.chat import content_text
+from core.chat import INPUT_ROLES, read_messages
 
 TEXT_FIELDS = ("prompt", "text", "input", "gen_ai.prompt")
-SCORED_ROLES = ("user", "tool", "function")
+SCORED_ROLES = INPUT_ROLES
 FIRST_PARTY_ROLES = ("system", "developer", "assistant")
 
 
@@ -65,20 +65,11 @@ def to_text(value: Any, max_chars: int) -> str:
 
 
 def _message_parts(msgs: Any, max_chars: int) -> list[Part]:
-    if not isinstance(msgs, list):
-        raise GuardInputError("messages must be a list")
-    if not msgs:
+    messages = read_messages(msgs, "messages", GuardInputError)
+    if not messages:
         raise GuardInputError("messages is empty")
-    parts = []
-    for i, m in enumerate(msgs):
-        if not isinstance(m, dict):
-            raise GuardInputError(f"messages[{i}] must be an object")
-        role = m.get("role")
-        if not isinstance(role, str):
-            raise GuardInputError(f"messages[{i}].role must be a string")
-        text = content_text(m.get("content"), f"messages[{i}]", GuardInputError)
-        if role in SCORED_ROLES and text is not None and text.strip():
-            parts.append(Part(to_text(text, max_chars), role, i))
+    parts = [Part(to_text(m.text, max_chars), m.role, m.index)
+             for m in messages if m.role in SCORED_ROLES and m.text.strip()]
     if not parts:
         raise GuardInputError("messages has no user, tool or function message with text to score")
     return parts

@@ -231,4 +231,4 @@ def text_of(browser, element_id: str) -> str:
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
     return WebDriverWait(browser, 10, ignored_exceptions=(WebDriverException,)).until(
-        lambda b: b.find_element(By.ID, element_id).text or " ").strip()
+        lambda b: [b.find_element(By.ID, element_id).text])[0]     # a list: "" is a read too
