@@ -29,13 +29,20 @@ def train() -> None:
                    "by default). Embeds every row / window once: ~25 min on a busy 2-core CPU.")
 @click.option("--embed-cache", type=click.Path(dir_okay=False), default=None,
               help="npz file keeping embeddings between runs (e.g. bench/out/guard/minilm-128.npz for model 4).")
+@click.option("--dro", default="0", show_default=True,
+              help="Model 4: group DRO of the sentence head over the training sources: 'auto' chooses its "
+                   "eta inside the training data, a number fixes it, 0 is off (README).")
 @DEVICE
-def prompt_guard(data, out, limit, version, embeddings, embed_cache, device) -> None:
+def prompt_guard(data, out, limit, version, embeddings, embed_cache, dro, device) -> None:
     """The prompt-injection / jailbreak guard."""
     if version == "4":
         from detectors.guard.text_train import TextTrainConfig, main as main4
+        try:
+            eta = None if dro == "auto" else float(dro)
+        except ValueError:
+            raise click.BadParameter(f"{dro!r}: 'auto' or a number", param_hint="--dro") from None
         emit_json(main4(data, out, device=device, limit=limit, embed_cache=embed_cache,
-                        cfg=TextTrainConfig(embeddings=True if embeddings is None else embeddings)))
+                        cfg=TextTrainConfig(embeddings=True if embeddings is None else embeddings, dro_eta=eta)))
         return
     from detectors.guard.train import TrainConfig, main
     emit_json(main(data, out, device=device, limit=limit, embed_cache=embed_cache,

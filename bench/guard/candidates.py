@@ -80,7 +80,7 @@ def _stored():
     return _STORE[0] + (_COUNTS[0],)
 
 
-def fit_text(rows: Sequence[PromptRow], embeddings: bool = True) -> GuardScorer:
+def fit_text(rows: Sequence[PromptRow], embeddings: bool = True, dro_eta: float | None = 0.0) -> GuardScorer:
     """Model 4's trainer (, detectors.guard.text_train.fit) refitted on the training
     sources plus warden's everyday seed; embeddings from the store (computed once)."""
     from detectors.guard import text_train
@@ -88,10 +88,16 @@ def fit_text(rows: Sequence[PromptRow], embeddings: bool = True) -> GuardScorer:
     from detectors.guard.embed_store import StoredEncoder
     from detectors.guard.guard import PromptGuard
     store, enc, counts = _stored()
-    cfg = text_train.TextTrainConfig(embeddings=embeddings)
+    cfg = text_train.TextTrainConfig(embeddings=embeddings, dro_eta=dro_eta)
     model = text_train.fit(list(rows) + seed_rows(), cfg, embed=text_train.store_embedder(store, enc, False),
                            featurize=counts, progress=False)
     return GuardScorer(PromptGuard(model=model, encoder=StoredEncoder(store, enc), use_embedding=embeddings))
+
+
+def fit_text_dro(rows: Sequence[PromptRow]) -> GuardScorer:
+    """Model 4 with a group-DRO sentence head, eta chosen inside the training sources
+    (detectors.guard.group_dro)."""
+    return fit_text(rows, dro_eta=None)
 
 
 def fit_lexical(rows: Sequence[PromptRow]) -> GuardScorer:

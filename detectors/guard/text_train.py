@@ -14,7 +14,9 @@ Steps, each on a progress bar (the embedding step has its own):
 Both solvers are deterministic: same data, same artifact checksum.
 
 Source reweighting (every source weighing the same, split between its classes) was tried with
-leave-one-source-out and did worse than class balance alone (README).
+leave-one-source-out and did worse than class balance alone (README). `dro_eta` (opt-in, `--dro`)
+fits the embedding head with group-DRO weights over the (source, class) groups instead
+(detectors.guard.group_dro); None chooses eta inside the training sources (grouped K-fold).
 """
 from __future__ import annotations
 
@@ -26,7 +28,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from detectors.guard import text_model as tm
+from detectors.guard import group_dro, text_model as tm
 from detectors.guard.cascade import DEFAULT_PATH
 from detectors.guard.data import PromptRow, source_counts, training_rows
 from detectors.guard.normalize import clean
@@ -42,6 +44,7 @@ class TextTrainConfig:
     cascade: tuple[float, float] = (0.05, 0.95)
     embeddings: bool = True
     seed: bool = True            # add data.seed_rows() (warden's everyday benign seed) in main()
+    dro_eta: float | None = 0.0  # group DRO of the embedding head: 0 off, None chosen in training
 
 
 def sample_weights(rows: Sequence[PromptRow], seed_source: str = SEED_SOURCE) -> np.ndarray:
@@ -104,20 +107,26 @@ def fit(rows: Sequence[PromptRow], cfg: TextTrainConfig | None = None, *,
     lex = LogisticRegression(C=cfg.C_lex, solver="liblinear", max_iter=1000)
     lex.fit(tm.tfidf(C, idf), y, sample_weight=w)
     bar.update(1)
-    emb_w, emb_b = np.zeros(0, np.float32), 0.0
+    emb_w, emb_b, dro = np.zeros(0, np.float32), 0.0, {}
     bar.describe("embeddings")
     E = embed(texts) if (embed is not None and cfg.embeddings) else None
     bar.update(1)
     bar.describe("embedding head")
     if E is not None:
-        head = LogisticRegression(C=cfg.C_emb, max_iter=3000)
-        head.fit(np.asarray(E, np.float64), y, sample_weight=w)
+        X, srcs, eta = np.asarray(E, np.float64), [r.source for r in rows], cfg.dro_eta
+        if eta is None:
+            choice = group_dro.choose_eta(X, y, srcs, lambda idx: sample_weights([rows[i] for i in idx]),
+                                          keep=(SEED_SOURCE,), C=cfg.C_emb)
+            eta, dro = choice.eta, {"scores": {str(k): round(v, 4) for k, v in choice.scores.items()}}
+        head = group_dro.fit_head(X, y, w, srcs, eta, C=cfg.C_emb)
         emb_w, emb_b = head.coef_[0].astype(np.float32), float(head.intercept_[0])
+        dro["eta"] = eta
     bar.update(1)
     bar.close()
     return tm.TextModel(idf=idf, lex_w=np.asarray(lex.coef_[0], np.float16).astype(np.float32),
                         lex_b=float(lex.intercept_[0]), emb_w=emb_w, emb_b=emb_b, cascade=tuple(cfg.cascade),
-                        threshold=0.5, encoder=dict(ENCODER_SETTINGS) if E is not None else {})
+                        threshold=0.5, encoder=dict(ENCODER_SETTINGS) if E is not None else {},
+                        meta={"dro": dro} if cfg.dro_eta != 0 and dro else {})
 
 
 def store_embedder(store: Any, encoder: Any, progress: bool = True) -> Callable[[list[str]], np.ndarray]:
@@ -144,7 +153,9 @@ def main(data: str | Path, out: str | Path | None = None, device: str = "auto", 
     # nothing time-dependent in the artifact: same data, same bytes
     model.meta.update({"data": Path(data).name, "rows": len(rows), "sources_trained": sorted(srcs),
                        "source_counts": srcs,
-                       "config": {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(cfg).items()}})
+                       # dro_eta 0 (off) is left out: the default artifact stays byte for byte what it was
+                       "config": {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(cfg).items()
+                                  if k != "dro_eta" or v != 0}})
     path = model.save(out or DEFAULT_PATH)
     return {"out": str(path), "model_version": model.model_version, "rows": len(rows),
             "bytes": path.stat().st_size, "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
