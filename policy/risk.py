@@ -20,6 +20,8 @@ as usual (context, no new notification). Otherwise it is held in the principal's
 `decide.risk_held`); once the ledger holds `distinct` different rules at `risk_min_level` or above
 within `window`, every held finding of the principal is released, in time order, and goes through the
 policies as any finding does (one alert through the attacker-session correlation; `decide.risk_alerts`).
+When an alert opens for a principal some other way (a `medium` rule, a UEBA session), its held findings
+that fold into it join it (`decide.risk_attached`): the alert shows what the principal did before.
 A ledger keeps at most MAX_HELD findings per principal (the oldest go first, counted `risk_dropped`).
 Levels are warden's severities (`info`, `low`, `medium`, `high`, `critical`); Sigma's `informational` is
 `info`. Without a `risk:` section every finding may alert on its own (warden's built-in policies have one).
@@ -28,7 +30,7 @@ from __future__ import annotations
 
 import fnmatch
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 from core import codec
 from core.durations import parse_duration
@@ -36,6 +38,8 @@ from core.errors import ConfigError
 from core.event import SEVERITIES, SEVERITY_RANK, Finding
 
 MAX_HELD = 32               # findings held per principal
+Match = Callable[[Finding], list]               # the policies a finding matches
+Folds = Callable[[Finding, list], bool]         # would it fold into an open alert under those policies
 KEYS = ("detectors", "alert_min_level", "risk_min_level", "window", "distinct")
 _LEVEL_ALIASES = {"informational": "info"}
 
@@ -103,6 +107,37 @@ class RiskLedger:
     held: dict[str, list[Finding]] = field(default_factory=dict)
     dropped: int = 0
     touched: set[str] = field(default_factory=set)      # principals whose ledger changed (to persist)
+
+    def gate(self, f: Finding, matched: list, folds: Folds, match: Match) -> tuple[list[tuple[Finding, list]], str]:
+        """What to put through the policies for a finding, in order, and what happened: "" (any finding
+        but a building block that would open an alert: itself), "held" (nothing), "alerts" (it brought
+        its principal's risk to the threshold: every held finding of the principal)."""
+        if not self.rule.building_block(f) or folds(f, matched):
+            return [(f, matched)], ""
+        released = self.hold(f)
+        if not released:
+            return [], "held"
+        return [(g, match(g)) for g in released], "alerts"
+
+    def attach(self, entity: str, folds: Folds, match: Match) -> list[tuple[Finding, list]]:
+        """The principal's held findings that now fold into an open alert (taken out of the ledger)."""
+        held = self.held.get(entity)
+        if not held:
+            return []
+        out, keep = [], []
+        for g in held:
+            ps = match(g)
+            if folds(g, ps):
+                out.append((g, ps))
+            else:
+                keep.append(g)
+        if out:
+            self.touched.add(entity)
+            if keep:
+                self.held[entity] = keep
+            else:
+                del self.held[entity]
+        return out
 
     def hold(self, f: Finding) -> list[Finding]:
         """Hold a building block: [] while the principal's risk stays under the threshold; else every

@@ -125,7 +125,15 @@ class DecideStage(Stage):
             if not matched:
                 self.rt.counters.inc("decide.unmatched")
                 continue
-            for g, ps in self._risk_gate(f, matched):
+            todo, what = (self.risk.gate(f, matched, self._folds, self.policies.match) if self.risk is not None
+                          else ([(f, matched)], ""))
+            if what:
+                self.rt.counters.inc(f"decide.risk_{what}")
+            for g, ps in todo:
+                for p in ps:
+                    self._apply(p, g)
+            for g, ps in self.risk.attach(f.entity, self._folds, self.policies.match) if todo and self.risk else ():
+                self.rt.counters.inc("decide.risk_attached")     # held before an alert opened for its principal
                 for p in ps:
                     self._apply(p, g)
         if self.risk is not None and self.watermark - self._risk_expired_at >= 60.0:
@@ -135,19 +143,7 @@ class DecideStage(Stage):
         self._emit_changed()
         self._resolve_cleared()
 
-    def _risk_gate(self, f: Finding, matched: list[Policy]) -> list[tuple[Finding, list[Policy]]]:
-        """What to apply for a finding: itself; nothing while a building block is held; or, when it
-        brings its principal's risk to the threshold, every held finding of the principal."""
-        if self.risk is None or not self.risk.rule.building_block(f) or self._folds(matched, f):
-            return [(f, matched)]
-        released = self.risk.hold(f)
-        if not released:
-            self.rt.counters.inc("decide.risk_held")
-            return []
-        self.rt.counters.inc("decide.risk_alerts")
-        return [(g, self.policies.match(g)) for g in released]
-
-    def _folds(self, matched: list[Policy], f: Finding) -> bool:
+    def _folds(self, f: Finding, matched: list[Policy]) -> bool:
         """The finding would fold into an open episode (its policy's own, or one its correlation rule joins)."""
         for p in matched:
             ep = self.open.get(f"{p.id}|{p.group_key(f)}")

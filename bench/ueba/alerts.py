@@ -55,11 +55,14 @@ def group_alerts(findings: Iterable[Finding], policies: PolicySet) -> list[Alert
     g = _Grouping(policies, RiskLedger(policies.risk) if policies.risk is not None else None)
     for f in sorted(findings, key=lambda f: (f.time, f.id)):
         ps = policies.match(f)
-        if g.ledger is not None and ps and g.ledger.rule.building_block(f) and not g.folds(f, ps):
-            for h in g.ledger.hold(f):
-                g.apply(h, policies.match(h))
+        if g.ledger is None or not ps:
+            g.apply(f, ps)
             continue
-        g.apply(f, ps)
+        todo, _ = g.ledger.gate(f, ps, g.folds, policies.match)
+        for h, hps in todo:
+            g.apply(h, hps)
+        for h, hps in g.ledger.attach(f.entity, g.folds, policies.match) if todo else ():
+            g.apply(h, hps)
     return g.out
 
 

@@ -84,6 +84,14 @@ def test_a_low_finding_joins_an_alert_already_open_for_its_principal(h):
     assert a.count == 2 and h.rt.counters.get("decide.risk_held") == 0
 
 
+def test_held_findings_join_an_alert_that_opens_for_their_principal_later(h):
+    h.feed(sigma("ec2-launched-by-human", 1000), sigma("ec2-launched-by-human", 1000, entity="alice"))
+    h.feed(finding(BOB, 1500, detector="ueba/default", rule="session_novelty", severity="medium"))
+    [a] = h.alerts()
+    assert a.count == 2 and sorted(s["rule"] for s in a.steps) == ["ec2-launched-by-human", "session_novelty"]
+    assert h.rt.counters.get("decide.risk_attached") == 1      # alice's stays held: no alert of hers is open
+
+
 def test_findings_of_other_detectors_are_not_building_blocks(h):
     h.feed(finding("n1", 1000, detector="baseline/default", rule="gpu.memory.used", severity="low"))
     [a] = h.alerts()
