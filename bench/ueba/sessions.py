@@ -5,8 +5,10 @@
                                                [--budget 1.0] [--no-sigma] [--json]
 
 What counts is what a user receives: the detector's findings are grouped into alerts by warden's policies
-(alerts.py). A session is alerted when an alert holds one of its events; a false alert holds benign
-events only; the rate is per 1,000 benign principal-hours ((principal, hour) pairs with a benign event).
+(alerts.py). A session is alerted when an alert holds one of its events (column "alone": its own findings
+alone open an alert — not only joined one of the same principal that another session or a benign record
+opened); a false alert holds benign events only; the rate is per 1,000 benign principal-hours ((principal,
+hour) pairs with a benign event).
 The detector's parameters (evidence threshold, per-event allowance and cap) are chosen inside training
 folds only (folds.py: leave one source out of scenario / aws / k8s / gcp); the figures that count are
 each held-out fold's and the worst of them, for UEBA alone and for what warden runs on audit logs by
@@ -86,7 +88,23 @@ def default_audit_detectors() -> list:
 
 def evaluate(stream: Stream, findings: list, warmup: float = 0.0, policies: PolicySet | None = None) -> Scored:
     """Scored alerts of `findings` under `policies` (default warden's built-in ones, their risk rule included)."""
-    return score(stream, group_alerts(findings, policies or PolicySet.load()), warmup)
+    policies = policies or PolicySet.load()
+    return score(stream, group_alerts(findings, policies), warmup, alerted_alone(stream, findings, policies))
+
+
+def alerted_alone(stream: Stream, findings: list, policies: PolicySet) -> frozenset[str]:
+    """The sessions whose own findings (on the session's events only) open an alert with no other finding."""
+    by_event: dict[str, list] = {}
+    for f in findings:
+        for i in f.event_ids:
+            by_event.setdefault(i, []).append(f)
+    out = set()
+    for s in stream.sessions:
+        ids = {e.id for e in s.events}
+        mine = {f.id: f for i in ids for f in by_event.get(i, ()) if ids.issuperset(f.event_ids)}
+        if mine and group_alerts(mine.values(), policies):
+            out.add(s.name)
+    return frozenset(out)
 
 
 def _held(results: dict[str, Scored], budget: float) -> dict[str, Any]:
@@ -94,6 +112,7 @@ def _held(results: dict[str, Scored], budget: float) -> dict[str, Any]:
     return {"all_folds_choice": choose(results, sorted({f for r in results.values() for f in r.folds}), budget),
             "folds": [{"fold": h.fold, "params": h.params, "train": _fs(h.train), "test": _fs(h.test)} for h in held],
             "worst_fold": {"recall": min(h.test.recall for h in held if h.test.sessions),
+                           "recall_alone": min(h.test.alerted_alone / h.test.sessions for h in held if h.test.sessions),
                            "false_per_1000h": max(h.test.false_per_1000h for h in held)}}
 
 
@@ -155,12 +174,12 @@ def _fs(s) -> dict[str, Any]:
 
 
 def _row(name: str, s: dict[str, Any]) -> str:
-    return (f"{name:<44} {s['sessions']:>8} {s['alerted']:>7} {s['recall']:>7.1%} {s['benign_hours']:>11,} "
-            f"{s['false_alerts']:>6} {s['false_per_1000h']:>10.2f} {s['conflict_alerts']:>9}")
+    return (f"{name:<44} {s['sessions']:>8} {s['alerted']:>7} {s['recall']:>7.1%} {s['alerted_alone']:>5} "
+            f"{s['benign_hours']:>11,} {s['false_alerts']:>6} {s['false_per_1000h']:>10.2f} {s['conflict_alerts']:>9}")
 
 
-HEAD = (f"{'':<44} {'sessions':>8} {'alerted':>7} {'recall':>7} {'principal-h':>11} {'false':>6} {'per 1000h':>10} "
-        f"{'conflict':>9}")
+HEAD = (f"{'':<44} {'sessions':>8} {'alerted':>7} {'recall':>7} {'alone':>5} {'principal-h':>11} {'false':>6} "
+        f"{'per 1000h':>10} {'conflict':>9}")
 
 
 def _print_part(title: str, part: dict[str, Any], titles: dict[str, str]) -> None:
@@ -168,7 +187,8 @@ def _print_part(title: str, part: dict[str, Any], titles: dict[str, str]) -> Non
     for h in part["held_out"]["folds"]:
         print(_row(f"{h['fold']}  [{h['params']}]", h["test"]))
     w = part["held_out"]["worst_fold"]
-    print(f"worst fold: recall {w['recall']:.1%}, {w['false_per_1000h']:.2f} false alerts per 1,000 principal-hours")
+    print(f"worst fold: recall {w['recall']:.1%} (by their own findings alone {w['recall_alone']:.1%}), "
+          f"{w['false_per_1000h']:.2f} false alerts per 1,000 principal-hours")
     print(f"the same procedure on all folds chooses [{part['held_out']['all_folds_choice']}] (the defaults)")
     _print_defaults(f"{title}, detector defaults", part["defaults"], titles)
 

@@ -107,3 +107,13 @@ def test_low_findings_alert_only_together_as_the_decide_stage_groups_them():
           low("carol", T0 + 600, "e4", "r2")]
     assert [(a.entity, sorted(a.event_ids)) for a in group_alerts(fs, policies)] == [("carol", ["e3", "e4"])]
     assert sorted(a.entity for a in group_alerts(fs, with_risk(policies, None))) == ["bob", "carol"]   # risk off
+
+
+def test_a_session_alerted_only_inside_another_sessions_alert_is_not_alerted_alone():
+    from bench.ueba.sessions import evaluate
+    a, b = event("mallory", T0, "CreateUser"), event("mallory", T0 + 600, "RunInstances")
+    stream = Stream([a, b], [Session("s1", "aws", [a]), Session("s2", "aws", [b])], {}, start=T0)
+    low = Finding.create(detector="sigma/default", entity="mallory", time=b.time, score=1.0, threshold=1.0,
+                         severity="low", title="low", event_ids=(b.id,), rule="low-rule")
+    r = evaluate(stream, [finding("mallory", a.time, a.id), low])
+    assert r.folds["aws"] == FoldScore(sessions=2, alerted=2, benign_hours=0, false_alerts=0, alerted_alone=1)
