@@ -25,7 +25,8 @@ responder for it. Muted findings are counted (`decide.suppressed`, `decide.silen
 Risk-based alerting (policy.risk, the policies' `risk:` section): a finding below the alerting level
 (a Sigma `low` or `informational` rule) that would open a new alert is held in its principal's risk
 ledger instead (`decide.risk_held`); when the principal gathers enough different rules, the held
-findings go through the policies together (`decide.risk_alerts`). Ledgers are state like episodes.
+findings go through the policies together (`decide.risk_alerts`); when an alert opens for the principal
+otherwise, they join it (`decide.risk_attached`). Ledgers are state like episodes.
 """
 from __future__ import annotations
 
