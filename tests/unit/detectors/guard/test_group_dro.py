@@ -87,3 +87,16 @@ def test_model4_trains_with_an_automatic_dro_head(tmp_path):
     assert m.meta["dro"]["eta"] in group_dro.GRID and len(m.meta["dro"]["scores"]) == len(group_dro.GRID)
     back = loader.load_model(m.save(tmp_path / "m.bin"))
     assert back.meta["dro"] == m.meta["dro"] and np.array_equal(back.emb_w, m.emb_w)
+
+
+def test_train_cli_refuses_a_dro_that_is_neither_auto_nor_a_number(tmp_path):
+    from click.testing import CliRunner
+
+    from agent.cli import _load_commands, cli
+    _load_commands()
+    data = tmp_path / "d.jsonl"
+    data.write_text('{"text": "hi", "label": 0, "source": "a"}\n', encoding="utf-8")
+    res = CliRunner().invoke(cli, ["train", "prompt-guard", "--model", "4", "--data", str(data), "--dro", "lots",
+                                   "--out", str(tmp_path / "m.bin")])
+    assert res.exit_code == 2 and "--dro" in res.output and "'auto' or a number" in res.output
+    assert not (tmp_path / "m.bin").exists()
