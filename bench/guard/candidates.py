@@ -116,3 +116,26 @@ def fit_guard(rows: Sequence[PromptRow], cfg: Any = None) -> GuardScorer:
     from detectors.guard.data import seed_rows
     model = train.fit(list(rows) + (seed_rows() if cfg.seed else []), cfg, progress=False, featurize=cache)
     return GuardScorer(PromptGuard(model=model, use_embedding=cfg.embeddings))
+
+
+@dataclass
+class MixedScorer:
+    """Model 4 as served, mixed with the skeleton view (bench/guard/skeleton.py)."""
+    text: GuardScorer
+    skel: Any
+    threshold: float = 0.5
+
+    def scores(self, texts: Sequence[str]) -> np.ndarray:
+        return (2.0 * self.text.scores(texts) + self.skel.scores(texts)) / 3.0
+
+
+def fit_skeleton(rows: Sequence[PromptRow]) -> Any:
+    """The function-word skeleton view alone (bench/guard/skeleton.py), plus the everyday seed."""
+    from bench.guard import skeleton
+    from detectors.guard.data import seed_rows
+    return skeleton.fit(list(rows) + seed_rows())
+
+
+def fit_text_skeleton(rows: Sequence[PromptRow]) -> MixedScorer:
+    """Model 4 (as served) and the skeleton view, (2 * s_model4 + p_skeleton) / 3."""
+    return MixedScorer(fit_text(rows), fit_skeleton(rows))

@@ -25,7 +25,7 @@ def _folder(tmp_path):
     return tmp_path
 
 
-@pytest.mark.parametrize("as_json,candidate", [(False, "tfidf"), (True, "tfidf"), (True, "lexical")])
+@pytest.mark.parametrize("as_json,candidate", [(False, "tfidf"), (True, "tfidf"), (True, "lexical"), (True, "skeleton")])
 def test_guard_bench_leaves_each_source_out(tmp_path, as_json, candidate):
     from agent.cli import _load_commands, cli
     _load_commands()
