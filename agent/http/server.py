@@ -38,7 +38,7 @@ import uvicorn
 
 from agent.http.app import Limits, Surface, WardenApp
 from agent.http.auth import Authenticator, check_exposure, parse_tokens
-from agent.http.fairness import InflightLimiter
+from agent.http.fairness import AddressConnections, InflightLimiter
 from agent.http.lanes import FairLanes
 from agent.http.ratelimit import RateLimiter
 from agent.http.routing import RouteTable, match_template
@@ -76,7 +76,7 @@ class HttpServer:
                  body_timeout_s: float = 30.0, idle_timeout_s: float = 5.0, max_header_bytes: int = 16 << 10,
                  max_connections: int = 1000, max_inflight_per_client: int = 16, parser: str = "auto",
                  loop: str = "auto", handler_threads: int = 8, inline_max_bytes: int = 4096,
-                 switch_interval_ms: float = 0.0) -> None:
+                 switch_interval_ms: float = 0.0, max_connections_per_address: int = 256) -> None:
         if parser not in PARSERS or loop not in LOOPS:
             raise ValueError(f"parser must be one of {PARSERS} and loop one of {LOOPS}")
         self.parser, self.loop = parser, loop
@@ -92,6 +92,7 @@ class HttpServer:
         self.head_timeout_s, self.idle_timeout_s = head_timeout_s, idle_timeout_s
         self.max_header_bytes, self.max_connections = max_header_bytes, max_connections
         self.max_inflight_per_client = max_inflight_per_client
+        self.max_connections_per_address = max_connections_per_address
         if counters is None:
             from core.counters import COUNTERS as counters
         self.counters = counters
@@ -124,7 +125,8 @@ class HttpServer:
                   max_header_bytes=g("max_header_bytes", 16 << 10), max_connections=g("max_connections", 1000),
                   max_inflight_per_client=g("max_inflight_per_client", 16), parser=g("parser", "auto"),
                   loop=g("loop", "auto"), handler_threads=g("handler_threads", 8),
-                  inline_max_bytes=g("inline_max_bytes", 4096), switch_interval_ms=g("switch_interval_ms", 0.0))
+                  inline_max_bytes=g("inline_max_bytes", 4096), switch_interval_ms=g("switch_interval_ms", 0.0),
+                  max_connections_per_address=g("max_connections_per_address", 256))
         try:
             check_exposure(srv.host, srv.tokens, bool(srv.client_ca), srv.allow_unauthenticated)
         except ValueError as e:
@@ -221,7 +223,9 @@ class HttpServer:
                                 self._lanes))
         ctx = self.ssl_context()
         guard = HeadGuard(self.head_timeout_s, self.max_header_bytes, lambda: self.counters.inc("http.head_timeouts"),
-                          lambda: self.counters.inc("http.head_too_large"))
+                          lambda: self.counters.inc("http.head_too_large"),
+                          AddressConnections(self.max_connections_per_address,
+                                             lambda: self.counters.inc("http.address_connections_refused")))
         protocol = guarded_protocol(self.parser, guard)
         config = uvicorn.Config(
             app, http=protocol, loop="asyncio", lifespan="off", ws="none", interface="asgi3",
