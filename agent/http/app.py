@@ -129,6 +129,7 @@ class WardenApp:
     def _caller(self, scope, headers: dict[str, str], path: str, needed: str) -> Caller:
         ip = (scope.get("client") or ("?", 0))[0]
         if path in self.s.open_paths or any(path.startswith(p) for p in self.s.open_prefixes):
+            self._limit(ip + "|open")               # probes and the web page: one bucket per address
             return Caller(ip, frozenset(SCOPES))
         caller = self.s.auth.identify(ip, headers.get("authorization", ""))
         if caller is None:
