@@ -12,6 +12,13 @@ windows of the same length (`--window-s`), so both phases see the same load of a
 the attacker threads run `--attacker-nice` levels below the server and the good client (attackers
 on other machines would not take the server's CPU); the attack rate achieved (requests/s during
 attack windows) is printed with the latencies.
+
+Attacker model: hostile traffic comes from other clients. The attackers and the slow clients connect
+from other loopback addresses (127.0.0.2, 127.0.0.3, ...: one per attacker thread, or
+`--attacker-addresses N`) with a token of their own (every scope), and the server runs with the
+shipped rate limits and per-client fairness; the good client connects from 127.0.0.1 with its own
+token. `--same-identity` is the earlier model: the attackers use the good client's address and
+token and the rate limit is off (no limit could separate them).
 """
 from __future__ import annotations
 
