@@ -117,7 +117,7 @@ class HttpConfig:
     loop: str = "auto"
     handler_threads: int = 8             # worker threads for handlers that may block (clients in turn)
     inline_max_bytes: int = 4096         # bodies up to this run on the event loop in handlers that never wait
-    switch_interval_ms: float = 1.0      # the process's interpreter-lock switch interval while serving (0: leave Python's 5 ms)
+    switch_interval_ms: float = 0.0      # the process's interpreter-lock switch interval while serving (0: leave Python's 5 ms)
 
     def validate(self) -> None:
         from agent.http.auth import parse_tokens

@@ -76,7 +76,7 @@ class HttpServer:
                  body_timeout_s: float = 30.0, idle_timeout_s: float = 5.0, max_header_bytes: int = 16 << 10,
                  max_connections: int = 1000, max_inflight_per_client: int = 16, parser: str = "auto",
                  loop: str = "auto", handler_threads: int = 8, inline_max_bytes: int = 4096,
-                 switch_interval_ms: float = 1.0, max_connections_per_address: int = 256) -> None:
+                 switch_interval_ms: float = 0.0, max_connections_per_address: int = 256) -> None:
         if parser not in PARSERS or loop not in LOOPS:
             raise ValueError(f"parser must be one of {PARSERS} and loop one of {LOOPS}")
         self.parser, self.loop = parser, loop
@@ -125,7 +125,7 @@ class HttpServer:
                   max_header_bytes=g("max_header_bytes", 16 << 10), max_connections=g("max_connections", 1000),
                   max_inflight_per_client=g("max_inflight_per_client", 16), parser=g("parser", "auto"),
                   loop=g("loop", "auto"), handler_threads=g("handler_threads", 8),
-                  inline_max_bytes=g("inline_max_bytes", 4096), switch_interval_ms=g("switch_interval_ms", 1.0),
+                  inline_max_bytes=g("inline_max_bytes", 4096), switch_interval_ms=g("switch_interval_ms", 0.0),
                   max_connections_per_address=g("max_connections_per_address", 256))
         try:
             check_exposure(srv.host, srv.tokens, bool(srv.client_ca), srv.allow_unauthenticated)
