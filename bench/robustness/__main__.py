@@ -141,7 +141,7 @@ def main() -> int:
                 print(f"CPUs split: server and good client on {sorted(server_cpus)}, attackers on {sorted(attack_cpus)}")
             while prober.count("idle") < a.idle_probes and t.alive():
                 time.sleep(0.2)
-            c0, rss0 = t.counters(), t.rss()
+            c0, rss0, cpu0 = t.counters(), t.rss(), t.cpu_s()
             idle_before = prober.count("idle")
             slow = http_attack.SlowClients(host, port, who, a.slow_clients, a.attacker_nice)
             slow.start()
@@ -172,6 +172,7 @@ def main() -> int:
             alive = t.alive()
             c1 = t.counters() if alive else {}
             rss1 = t.rss() if alive else 0
+            cpu1 = t.cpu_s() if alive else cpu0
         finally:
             t.stop()
             handler_failures = t.logged(r"handler failed")
@@ -212,6 +213,8 @@ def main() -> int:
           f"dead letters {r.dead}")
     print("load average (1, 5, 15 min) at the start: %.2f %.2f %.2f, at the end: %.2f %.2f %.2f"
           % (*load0, *os.getloadavg()))
+    print(f"server CPU from the attack's start to its end (attack and idle windows, the pipeline's stages "
+          f"included): {cpu1 - cpu0:.1f} s, {(cpu1 - cpu0) / max(out.sent, 1) * 1000:.2f} ms per attack request")
     print(f"server RSS: before {rss0 / 2**20:.0f} MiB, after {rss1 / 2**20:.0f} MiB, peak {t.peak_rss / 2**20:.0f} MiB")
     idle, hot = prober.lat["idle"], prober.lat["attack"]
     before = idle[:idle_before]

@@ -86,6 +86,11 @@ class Target:
         self.peak_rss = max(self.peak_rss, r)
         return r
 
+    def cpu_s(self) -> float:
+        """CPU seconds (user + system) the server process used so far."""
+        c = self.ps.cpu_times()
+        return c.user + c.system
+
     def counters(self) -> dict[str, float]:
         text = requests.get(self.base + "/metrics", headers={"Authorization": f"Bearer {self.token}"}, timeout=30).text
         out: dict[str, float] = {}
