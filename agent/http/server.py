@@ -1,6 +1,6 @@
 """warden's HTTP server: uvicorn (httptools + uvloop, or h11 + asyncio) under warden's routing and auth, in a thread.
 
-Why uvicorn + starlette: uvicorn is the maintained reference ASGI server — an asyncio event loop
+Why uvicorn: it is the maintained reference ASGI server — an asyncio event loop
 with h11's strict HTTP/1.1 parser (chunked bodies, HEAD, pipelining, bounded request heads),
 keep-alive/idle timeouts and TLS, so a slow or half-sent request costs a coroutine and a socket
 instead of a thread (the `http.server` it replaces pinned one thread per slow client, without
