@@ -89,6 +89,8 @@ def main(argv=None) -> int:
     ap.add_argument("--latency", action="store_true")
     ap.add_argument("--requests", type=int, default=1000)
     ap.add_argument("--rate", type=float, default=50.0)
+    ap.add_argument("--threads", type=int, default=1, help="torch intra-op threads for the latency figures "
+                    "(0: torch's default, one per core)")
     ap.add_argument("--model", default=None, help="guard artifact for the everyday and latency figures "
                     "(default: the shipped one; e.g. a model 4 artifact)")
     ap.add_argument("--json", action="store_true")
@@ -96,7 +98,7 @@ def main(argv=None) -> int:
     res = run(a.data, loso=a.leave_one_source_out, candidates=[c for c in a.candidates.split(",") if c],
               sources=[s for s in a.sources.split(",") if s],
               exclude=[s for s in a.exclude.split(",") if s], latency=a.latency, requests=a.requests, rate=a.rate,
-              model=a.model)
+              threads=a.threads, model=a.model)
     print(render(res))
     if a.json:
         print(json.dumps(res, indent=2, default=lambda o: float(o) if isinstance(o, np.floating) else str(o)))
