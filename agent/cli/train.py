@@ -22,13 +22,13 @@ def train() -> None:
               help="Artifact path (default: the packaged model under detectors/guard/model/).")
 @click.option("--limit", type=int, default=None, help="Train on at most this many rows.")
 @click.option("--model", "version", type=click.Choice(["3", "4"]), default="4", show_default=True,
-              help="4: char n-gram TF-IDF + bf16 MiniLM sentence head (the shipped artifact); 3: hashed n-grams "
+              help="4: char n-gram TF-IDF + MiniLM sentence head (the shipped artifact); 3: hashed n-grams "
                    "(the previous one; README, 'The prompt guard').")
 @click.option("--embeddings/--no-embeddings", default=None,
               help="The MiniLM stage (model 4: sentence head, on by default; model 3: joint window stage, off by "
-                   "default). Embeds every row / window once: ~10 min (model 4, bf16) on a busy 2-core CPU.")
+                   "default). Embeds every row / window once: ~25 min on a busy 2-core CPU.")
 @click.option("--embed-cache", type=click.Path(dir_okay=False), default=None,
-              help="npz file keeping embeddings between runs (e.g. bench/out/guard/minilm-128-bf16.npz for "
+              help="npz file keeping embeddings between runs (e.g. bench/out/guard/minilm-128.npz for "
                    "model 4, the file the bench's folds read).")
 @DEVICE
 def prompt_guard(data, out, limit, version, embeddings, embed_cache, device) -> None:

@@ -13,8 +13,8 @@ model is memory-bound on small CPUs and this is 2-3x faster for one request, but
 scales are computed per batch, so a text's vector depends on its batch. `dtype="bfloat16"` keeps
 the weights and activations in bfloat16 (pooling and normalisation in fp32): half the weight bytes
 to stream per request and the CPU's bf16 matrix units where it has them (AVX512-BF16 / AMX);
-embedding cosine to fp32 above 0.9998. Each text then runs alone, unpadded, so its vector is the
-same bits alone or in any batch. The guard's head is trained on embeddings from the same encoder
+embedding cosine to fp32 above 0.9998. Each text then runs alone, unpadded (`alone=True` asks the
+same of fp32, as the prompt guard does), so its vector is the same bits alone or in any batch. The guard's head is trained on embeddings from the same encoder
 settings it serves with (they are in its artifact).
 """
 from __future__ import annotations
@@ -144,12 +144,15 @@ class TextEncoder:
     _shared_lock = threading.Lock()
 
     def __init__(self, max_tokens: int = 64, head: int = 40, quantize: bool = True,
-                 device: str = "cpu", layers: int = 0, dtype: str = "float32") -> None:
+                 device: str = "cpu", layers: int = 0, dtype: str = "float32", alone: bool = False) -> None:
         if max_tokens < 8:
             raise ValueError("max_tokens must be >= 8")
         if dtype not in DTYPES:
             raise ValueError(f"dtype must be one of {DTYPES}, got {dtype!r}")
         self.dtype = dtype
+        # each text run alone, unpadded: its vector is the same bits alone or in any batch (bfloat16
+        # always; fp32 padded batches differ from a text alone by ~1e-7, fine for training stores)
+        self.alone = bool(alone) or dtype != "float32"
         self.max_tokens = int(max_tokens)
         self.head = int(min(head, max_tokens - 3))
         self.device = resolve_device(device)
@@ -161,13 +164,14 @@ class TextEncoder:
 
     @classmethod
     def shared(cls, max_tokens: int = 64, head: int = 40, quantize: bool = True,
-               device: str = "cpu", layers: int = 0, dtype: str = "float32") -> "TextEncoder":
+               device: str = "cpu", layers: int = 0, dtype: str = "float32",
+               alone: bool = False) -> "TextEncoder":
         """One encoder per settings in the process (the model is ~90 MB)."""
-        key = (max_tokens, head, quantize, resolve_device(device), layers, dtype)
+        key = (max_tokens, head, quantize, resolve_device(device), layers, dtype, alone)
         with cls._shared_lock:
             enc = cls._shared.get(key)
             if enc is None:
-                enc = cls._shared[key] = cls(max_tokens, head, quantize, device, layers, dtype)
+                enc = cls._shared[key] = cls(max_tokens, head, quantize, device, layers, dtype, alone)
             return enc
 
     def settings(self) -> dict:
@@ -225,7 +229,7 @@ class TextEncoder:
         ids = self._ids(texts)
         order = np.argsort([len(x) for x in ids], kind="stable")
         out = np.zeros((len(texts), DIM), np.float32)
-        if self.dtype != "float32":
+        if self.alone:
             batch_size = 1           # each text alone: the same bits alone or in any batch
         from core.progress import track
         it = track(range(0, len(order), batch_size), "embed", enabled=progress)

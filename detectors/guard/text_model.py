@@ -7,8 +7,8 @@ Per text (detectors.guard.normalize.views: the cleaned text and any decoded payl
              scikit-learn's HashingVectorizer), sublinear TF x IDF, L2-normalised;
              p_lex = the highest sigmoid(lex_w . x + lex_b) over views and windows;
   embedding: e = the unit-norm mean-pooled all-MiniLM-L6-v2 embedding of the cleaned text (its first
-             and last word pieces when long; bfloat16 in the shipped artifact, fp32 in older ones:
-             the artifact's encoder settings, detectors.guard.embed);
+             and last word pieces when long; fp32, or bfloat16 where the artifact's encoder
+             settings say so, detectors.guard.embed);
              p_emb = sigmoid(emb_w . e + emb_b);
   score:     (p_lex + p_emb) / 2, denied at `threshold` (0.5: both stages are class-balanced
              logistic regressions, so 0.5 is their balanced operating point; nothing tuned).
@@ -16,8 +16,8 @@ Cascade: where p_lex <= cascade[0] or >= cascade[1] the lexical stage decides al
 only cross 0.5 if the embedding head were more sure than 1 - cascade[0]); the encoder runs on the
 rest. Without an encoder (package missing) p_lex decides alone.
 
-A text's score depends on that text alone (hashed features; one encoder run per text, alone and
-unpadded in bfloat16): the same alone or in any batch. Artifact: detectors.guard.artifact, format 4, kind `tfidf+minilm`.
+A text's score depends on that text alone (hashed features; one encoder run per text; bfloat16
+runs each text alone and unpadded): the same alone or in any batch. Artifact: detectors.guard.artifact, format 4, kind `tfidf+minilm`.
 """
 from __future__ import annotations
 
