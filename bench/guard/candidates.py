@@ -107,7 +107,7 @@ def fit_lexical(rows: Sequence[PromptRow]) -> GuardScorer:
 
 
 def fit_guard(rows: Sequence[PromptRow], cfg: Any = None) -> GuardScorer:
-    """The shipped model's trainer (model 3, detectors.guard.train.fit: hashed n-grams), refitted on
+    """Model 3.s trainer (the previous shipped model; detectors.guard.train.fit: hashed n-grams), refitted on
     the training sources."""
     from detectors.guard import train
     from detectors.guard.guard import PromptGuard

@@ -82,7 +82,7 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench.guard")
     ap.add_argument("data", help="../shared/data/prompts (the dev file and extra/) or one JSON-lines file")
     ap.add_argument("--leave-one-source-out", action="store_true")
-    ap.add_argument("--candidates", default="guard", help="comma-separated: guard (model 3, shipped trainer), text (model 4), lexical (model 4's lexical stage), tfidf, shipped")
+    ap.add_argument("--candidates", default="guard", help="comma-separated: text (model 4, the shipped trainer), guard (model 3, the previous one), lexical (model 4's lexical stage), tfidf, shipped")
     ap.add_argument("--sources", default="", help="comma-separated held-out sources (default: all)")
     ap.add_argument("--exclude", default="", help="comma-separated sources left out of training and evaluation "
                     "(e.g. one whose labels contradict the others')")
@@ -92,7 +92,7 @@ def main(argv=None) -> int:
     ap.add_argument("--threads", type=int, default=1, help="torch intra-op threads for the latency figures "
                     "(0: torch's default, one per core)")
     ap.add_argument("--model", default=None, help="guard artifact for the everyday and latency figures "
-                    "(default: the shipped one; e.g. a model 4 artifact)")
+                    "(default: the shipped model 4; e.g. a model 3 artifact)")
     ap.add_argument("--json", action="store_true")
     a = ap.parse_args(argv)
     res = run(a.data, loso=a.leave_one_source_out, candidates=[c for c in a.candidates.split(",") if c],
