@@ -13,6 +13,7 @@ SECTIONS = {
     "dropped": ("deadletter", "step_failures", "unmatched"),
     "suppressed": ("suppressed", "silenced", "inhibited"),
     "deduplicated": ("dedup", "folded"),
+    "risk": ("risk_held", "risk_alerts", "risk_state_errors"),
     "actions": ("act.done", "act.failed", "act.dry_run", "act.skipped", "act.protected", "act.pending_approval",
                 "act.blocked_by_blast_radius", "act.undone", "act.auto_reverted", "act.notifications", "act.pages"),
     "delivery": ("act.notify_delivered", "act.notify_retries", "act.notify_buffered", "act.notify_deferred",

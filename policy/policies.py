@@ -35,6 +35,7 @@ defaults: {notify: {group_wait: 30s}}
 inhibit_rules:                  # policy/inhibit.py
   - {source: {alertname: node-down}, target: {alertname: "=~gpu-.*"}, equal: [node]}
 safety: {...}                   # policy/safety.py: protected resources, blast radius
+risk: {alert_min_level: medium, window: 24h, distinct: 2}   # policy/risk.py: low findings add risk
 ```
 Loaded with yaml.safe_load and validated; errors name the file and the policy. No templating
 engine: `{name}` placeholders are replaced from a fixed set of fields (no code execution).
@@ -273,7 +274,7 @@ def _policy(raw: Any, where: str, defaults: dict[str, Any] | None = None) -> Pol
 
 class PolicySet:
     def __init__(self, policies: list[Policy], *, inhibit_rules: list | None = None, safety=None,
-                 correlate: list | None = None) -> None:
+                 correlate: list | None = None, risk=None) -> None:
         from policy.safety import Safety
         from policy.correlate import check_rules
         ids = [p.id for p in policies]
@@ -285,6 +286,7 @@ class PolicySet:
         self.correlate = list(correlate or [])
         check_rules(self.correlate, set(ids))
         self.safety = safety if safety is not None else Safety()
+        self.risk = risk            # policy.risk.RiskRule, or None: every finding may alert on its own
 
     @classmethod
     def load(cls, paths: list[str] | None = None) -> "PolicySet":
@@ -295,10 +297,12 @@ class PolicySet:
         from policy.safety import Safety
         from policy.correlate import parse_correlate
         from policy.inhibit import parse_inhibit_rules
+        from policy.risk import parse_risk
         policies: list[Policy] = []
         inhibit: list = []
         correlate: list = []
         safety = Safety()
+        risk = None
         for f in files:
             try:
                 doc = yaml.safe_load(f.read_text())
@@ -309,10 +313,10 @@ class PolicySet:
             items = (doc or {}).get("policies") if isinstance(doc, dict) else None
             if not isinstance(items, list):
                 raise ConfigError(f"{f}: expected a top-level 'policies:' list")
-            bad = set(doc) - {"policies", "defaults", "inhibit_rules", "safety", "correlate"}
+            bad = set(doc) - {"policies", "defaults", "inhibit_rules", "safety", "correlate", "risk"}
             if bad:
                 raise ConfigError(f"{f}: unknown top-level key(s) {', '.join(sorted(bad))} "
-                                  "(known: policies, defaults, inhibit_rules, correlate, safety)")
+                                  "(known: policies, defaults, inhibit_rules, correlate, risk, safety)")
             defaults = doc.get("defaults") or {}
             if not isinstance(defaults, dict) or set(defaults) - {"notify"}:
                 raise ConfigError(f"{f}: defaults may only hold notify")
@@ -321,7 +325,11 @@ class PolicySet:
             inhibit.extend(parse_inhibit_rules(doc.get("inhibit_rules"), f"{f}: inhibit_rules"))
             correlate.extend(parse_correlate(doc.get("correlate"), f"{f}: correlate"))
             safety.merge(doc.get("safety"), f"{f}: safety")
-        return cls(policies, inhibit_rules=inhibit, safety=safety, correlate=correlate)
+            here = parse_risk(doc.get("risk"), f"{f}: risk")
+            if here is not None and risk is not None:
+                raise ConfigError(f"{f}: risk: a second risk section (one over all policy files)")
+            risk = here or risk
+        return cls(policies, inhibit_rules=inhibit, safety=safety, correlate=correlate, risk=risk)
 
     def match(self, f: Finding) -> list[Policy]:
         out = []

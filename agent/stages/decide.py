@@ -21,6 +21,12 @@ a muted alert is still emitted and stored, with status `suppressed` and the labe
 `suppressed_by` (`silence:<id>` or `inhibit:<rule>:<source alert id>`); the act stage runs no
 responder for it. Muted findings are counted (`decide.suppressed`, `decide.silenced`,
 `decide.inhibited`). When the silence expires or the source clears, the alert fires again.
+
+Risk-based alerting (policy.risk, the policies' `risk:` section): a finding below the alerting level
+(a Sigma `low` or `informational` rule) that would open a new alert is held in its principal's risk
+ledger instead (`decide.risk_held`); when the principal gathers enough different rules, the held
+findings go through the policies together (`decide.risk_alerts`); when an alert opens for the principal
+otherwise, they join it (`decide.risk_attached`). Ledgers are state like episodes.
 """
 from __future__ import annotations
 
@@ -39,6 +45,7 @@ from policy.silences import SilenceCache, open_silences
 from policy.steps import add_step
 from agent.stages.base import Stage
 from policy.policies import Policy, PolicySet, render
+from policy.risk import RiskLedger
 from core.lookup import lookup
 
 log = logging.getLogger("warden.decide")
@@ -51,12 +58,15 @@ class DecideStage(Stage):
     name = "decide"
     input_topics = ("findings",)
     NS = "decide:episodes"
+    NS_RISK = "decide:risk"
 
     def __init__(self, rt, *, policies: PolicySet | None = None, silences=None, **kw) -> None:
         super().__init__(rt, **kw)
         self.policies = policies or PolicySet.load(rt.cfg.policies or None)
         self._by_id = {p.id: p for p in self.policies.policies}
         self.correlator = Correlator(self.policies.correlate)
+        self.risk = RiskLedger(self.policies.risk) if self.policies.risk is not None else None
+        self._risk_expired_at = float("-inf")
         self.open: dict[str, Episode] = {}      # episode key → episode
         self._dirty: set[str] = set()
         self._seen_sets: dict[str, tuple[Episode, set]] = {}   # episode key → (episode, its "seen" ids as a set)
@@ -94,6 +104,14 @@ class DecideStage(Stage):
                 self.open[key] = ep
                 self.correlator.restore(key, ep)
                 self.watermark = max(self.watermark, ep.watermark)
+        for key in self.rt.state.keys(self.NS_RISK) if self.risk is not None else ():
+            blob = self.rt.state.get(self.NS_RISK, key)
+            try:
+                if blob:
+                    self.risk.restore(key, blob)
+            except DecodeError as e:         # a ledger that cannot be read is dropped, said and counted
+                log.warning("risk ledger of %s unreadable, dropped: %s", key, e)
+                self.rt.counters.inc("decide.risk_state_errors")
 
     def handle(self, records: list[Record]) -> None:
         self._load()
@@ -108,11 +126,37 @@ class DecideStage(Stage):
             if not matched:
                 self.rt.counters.inc("decide.unmatched")
                 continue
-            for p in matched:
-                self._apply(p, f)
+            todo, what = (self.risk.gate(f, matched, self._folds, self.policies.match) if self.risk is not None
+                          else ([(f, matched)], ""))
+            if what:
+                self.rt.counters.inc(f"decide.risk_{what}")
+            for g, ps in todo:
+                for p in ps:
+                    self._apply(p, g)
+            for g, ps in self.risk.attach(f.entity, self._folds, self.policies.match) if todo and self.risk else ():
+                self.rt.counters.inc("decide.risk_attached")     # held before an alert opened for its principal
+                for p in ps:
+                    self._apply(p, g)
+        if self.risk is not None and self.watermark - self._risk_expired_at >= 60.0:
+            self.risk.expire(self.watermark)
+            self._risk_expired_at = self.watermark
         self._recheck()
         self._emit_changed()
         self._resolve_cleared()
+
+    def _folds(self, f: Finding, matched: list[Policy]) -> bool:
+        """The finding would fold into an open episode (its policy's own, or one its correlation rule joins)."""
+        for p in matched:
+            ep = self.open.get(f"{p.id}|{p.group_key(f)}")
+            owner = self._by_id.get(ep.policy, p) if ep is not None else p
+            if ep is None or f.time - ep.last_seen > owner.resolve_after:
+                rule = self.correlator.rule_for(p.id)
+                joined = self.correlator.find(rule, rule.keys(f, lookup)) if rule is not None else None
+                ep = self.open.get(joined) if joined is not None else None
+                owner = self._by_id.get(ep.policy, p) if ep is not None else p
+            if ep is not None and f.time - ep.last_seen <= owner.resolve_after:
+                return True
+        return False
 
     def _recheck(self, force: bool = False) -> None:
         """Re-check every open episode's mute state now and then (a silence added or expired,
@@ -325,6 +369,8 @@ class DecideStage(Stage):
     def snapshot_state(self) -> None:
         items = [(self.NS, k, self.open[k].to_json()) for k in self._dirty if k in self.open]
         items += [(self.NS, k, b"") for k in self._removed]
+        if self.risk is not None:
+            items += [(self.NS_RISK, e, blob) for e, blob in self.risk.take_touched().items()]
         self.rt.state.put_many(items)
         self._dirty.clear()
         self._removed.clear()
@@ -339,4 +385,7 @@ class DecideStage(Stage):
                 del self.open[key]
                 self.correlator.forget(key, ep)
                 self._seen_sets.pop(key, None)
+        if self.risk is not None:
+            for entity in [e for e in self.risk.held if partition_for(e.encode(), n) in gone]:
+                del self.risk.held[entity]
         self._loaded = False  # reload episodes (incl. of newly assigned partitions) on next batch

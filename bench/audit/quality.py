@@ -30,7 +30,9 @@ from typing import Any
 from collectors.formats import FormatError, parse_record
 
 DEFAULT_DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
-MIN_LEVEL = "medium"   # low/informational SigmaHQ rules are hunting signals, not alerts
+MIN_LEVEL = "medium"   # low/informational SigmaHQ rules are hunting signals: not run
+# warden's own rules run at every level: their low and informational findings add risk to a principal
+# (policy/risk.py) instead of alerting alone, and they are findings all the same (counted here)
 LOG_TYPE_FORMAT = {"AWS.CloudTrail": "cloudtrail", "Amazon.EKS.Audit": "k8s-audit", "GCP.AuditLog": "gcp-audit"}
 # panther's log types merge sources: Amazon.EKS.Audit holds its EKS and its generic Kubernetes cases,
 # GCP.AuditLog its GCP and its GKE cases. The issue asks for CloudTrail, Kubernetes, GCP, EKS and GKE,
@@ -86,10 +88,11 @@ EXCLUSIONS = Path(__file__).with_name("exclusions.yml")
 def build_detectors(data_dir: Path, ueba: bool = True, tuned: bool = False, sigmahq: bool = True) -> list:
     from core.registry import get
     sigma = resolve(data_dir)[1]
-    opts = {"rules": [str(sigma)] if sigma.is_dir() and sigmahq else [], "min_level": MIN_LEVEL}
-    if tuned:
-        opts["filters"] = str(EXCLUSIONS)
-    dets = [get("detector", "sigma")("bench", **opts)]
+    filters = {"filters": str(EXCLUSIONS)} if tuned else {}
+    dets = [get("detector", "sigma")("bench", **filters)]
+    if sigma.is_dir() and sigmahq:
+        dets.append(get("detector", "sigma")("sigmahq", rules=[str(sigma)], builtin_rules=False,
+                                             min_level=MIN_LEVEL, **filters))
     if ueba:
         try:
             dets.append(get("detector", "ueba")("bench"))
@@ -213,7 +216,7 @@ def main(data_dir: str | Path | None = None, verbose: bool = False, tuned: bool 
     if tuned is None:
         tuned = EXCLUSIONS.is_file() and resolve(data_dir)[1].is_dir()
     res = evaluate(data_dir, verbose=verbose, show=frozenset() if tuned else show)
-    _print(f"sigma (SigmaHQ + warden rules, min_level={MIN_LEVEL}) + ueba, no site tuning:", res)
+    _print(f"sigma (SigmaHQ rules at min_level={MIN_LEVEL}, warden's at every level) + ueba, no site tuning:", res)
     if tuned:
         res["tuned"] = evaluate(data_dir, verbose=verbose, tuned=True, show=show)
         _print(f"same, with site exclusions {EXCLUSIONS.name} (false positives SigmaHQ rules document):",

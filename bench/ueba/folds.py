@@ -26,6 +26,7 @@ class FoldScore:
     benign_hours: int
     false_alerts: int
     conflict_alerts: int = 0            # alerts on records labelled both ways (counted apart)
+    alerted_alone: int = 0              # sessions whose own findings open an alert with no other finding
 
     @property
     def recall(self) -> float:
@@ -37,7 +38,8 @@ class FoldScore:
 
     def __add__(self, o: "FoldScore") -> "FoldScore":
         return FoldScore(self.sessions + o.sessions, self.alerted + o.alerted, self.benign_hours + o.benign_hours,
-                         self.false_alerts + o.false_alerts, self.conflict_alerts + o.conflict_alerts)
+                         self.false_alerts + o.false_alerts, self.conflict_alerts + o.conflict_alerts,
+                         self.alerted_alone + o.alerted_alone)
 
 
 ZERO = FoldScore(0, 0, 0, 0)
@@ -65,9 +67,11 @@ def cause(stream: Stream, a: Alert) -> str:
     return CAUSES[1] if any(stream.benign_fold[i] != "scenario" for i in a.event_ids) else CAUSES[2]
 
 
-def score(stream: Stream, alerts: list[Alert], warmup: float = 0.0) -> Scored:
+def score(stream: Stream, alerts: list[Alert], warmup: float = 0.0, alone: frozenset[str] = frozenset()) -> Scored:
     """`warmup`: seconds from the background's start in which false alerts and benign hours are not
-    counted (the baseline period; attack sessions are all later)."""
+    counted (the baseline period; attack sessions are all later). `alone`: the names of the sessions whose
+    own findings open an alert by themselves (an alerted session may be alerted only because its findings
+    joined an alert of the same principal that another session or a benign record opened)."""
     since = stream.start + warmup
     hours = stream.benign_hours(since)
     flagged: set[str] = set()
@@ -90,7 +94,7 @@ def score(stream: Stream, alerts: list[Alert], warmup: float = 0.0) -> Scored:
     for f in folds:
         ss = [s for s in stream.sessions if s.fold == f]
         hit = sum(1 for s in ss if any(e.id in flagged for e in s.events))
-        out[f] = FoldScore(len(ss), hit, hours.get(f, 0), false[f], conflict[f])
+        out[f] = FoldScore(len(ss), hit, hours.get(f, 0), false[f], conflict[f], sum(1 for s in ss if s.name in alone))
     missed = [s.name for s in stream.sessions if not any(e.id in flagged for e in s.events)]
     return Scored(out, missed, dict(false_rules), dict(causes))
 

@@ -7,7 +7,9 @@ Config:
   lateness: seconds an event may arrive behind the newest one and still count in correlations
   fail_on_rule_errors: make a rule that cannot be compiled a config error (default: report+count)
   min_level: rules below this Sigma level are loaded and linted but not evaluated (hunting rules);
-             correlation inputs are always evaluated. Default "informational" (all).
+             correlation inputs are always evaluated (they feed their correlation, and report no
+             finding of their own). Default "informational" (all). Which levels *alert* is the
+             policies' choice (policy/risk.py: by default low and informational findings add risk).
   outcome_aware: a failed call (errorCode / denied / non-2xx) does not match rules that do not
              themselves inspect the outcome - a change that failed changed nothing. Default true.
 """

@@ -106,6 +106,7 @@ class SigmaEngine:
         self._unindexed: dict[str, list[CompiledRule]] = {}
         self._routes: dict[str, tuple[Route, ...]] = {}
         self._by_id: dict[str, CompiledRule] = {}
+        self._quiet: frozenset[str] = frozenset()     # correlation inputs below min_level: feed, never report
 
     # -- loading ------------------------------------------------------------------------------
     def load_paths(self, paths: Iterable) -> "SigmaEngine":
@@ -164,6 +165,8 @@ class SigmaEngine:
         index: dict[str, dict[str, Route]] = {}
         unindexed: dict[str, list[CompiledRule]] = {}
         floor = LEVELS.index(self.min_level) if self.min_level in LEVELS else 0
+        self._quiet = frozenset(r.id for r in self.rules
+                                if LEVELS.index(r.level if r.level in LEVELS else "medium") < floor)
         for r in self.rules:
             if not r.generate and not r.consumers:
                 continue
@@ -254,7 +257,7 @@ class SigmaEngine:
             self.counters["events"] += 1
             for rule, view in self.match(ev):
                 self.counters["matches"] += 1
-                if rule.generate:
+                if rule.generate and rule.id not in self._quiet:
                     findings.append(self.rule_finding(rule, ev, view))
                 for corr in rule.consumers:
                     for fired in self.states[corr.id].add(rule.id, ev, view):

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from core.event import Event, Finding
-from bench.ueba.alerts import group_alerts
+from bench.ueba.alerts import group_alerts, with_risk
 from bench.ueba.background import Session, Stream
 from bench.ueba.folds import FoldScore, Scored, leave_one_fold_out, score
 from policy.policies import PolicySet
@@ -93,3 +93,27 @@ def test_findings_of_correlated_policies_on_one_principal_join_one_alert():
           finding("mallory", T0 + 3 * 3600, "e3", rule="some-rule-id", tags=other)]      # hours later: a new alert
     alerts = group_alerts(fs, PolicySet.load())
     assert [sorted(a.event_ids) for a in alerts] == [["e1", "e2"], ["e3"]]
+
+
+def test_low_findings_alert_only_together_as_the_decide_stage_groups_them():
+    # policy.risk: a low Sigma finding adds risk to its principal; two different rules open one alert
+    policies = PolicySet.load()
+    assert policies.risk is not None and policies.risk.distinct == 2
+
+    def low(entity: str, t: float, ev: str, rule: str) -> Finding:
+        return Finding.create(detector="sigma/default", entity=entity, time=t, score=1.0, threshold=1.0,
+                              severity="low", title=rule, event_ids=(ev,), tags=("attack.discovery",), rule=rule)
+    fs = [low("bob", T0, "e1", "r1"), low("bob", T0 + 60, "e2", "r1"), low("carol", T0, "e3", "r1"),
+          low("carol", T0 + 600, "e4", "r2")]
+    assert [(a.entity, sorted(a.event_ids)) for a in group_alerts(fs, policies)] == [("carol", ["e3", "e4"])]
+    assert sorted(a.entity for a in group_alerts(fs, with_risk(policies, None))) == ["bob", "carol"]   # risk off
+
+
+def test_a_session_alerted_only_inside_another_sessions_alert_is_not_alerted_alone():
+    from bench.ueba.sessions import evaluate
+    a, b = event("mallory", T0, "CreateUser"), event("mallory", T0 + 600, "RunInstances")
+    stream = Stream([a, b], [Session("s1", "aws", [a]), Session("s2", "aws", [b])], {}, start=T0)
+    low = Finding.create(detector="sigma/default", entity="mallory", time=b.time, score=1.0, threshold=1.0,
+                         severity="low", title="low", event_ids=(b.id,), rule="low-rule")
+    r = evaluate(stream, [finding("mallory", a.time, a.id), low])
+    assert r.folds["aws"] == FoldScore(sessions=2, alerted=2, benign_hours=0, false_alerts=0, alerted_alone=1)

@@ -73,6 +73,16 @@ def test_event_count_fires_once_and_base_rule_silent():
     assert fired(eng, [ev(T0 + 6)]) == []              # window consumed: needs 3 new events
 
 
+@pytest.mark.parametrize("min_level, base_findings", [("informational", 3), ("medium", 0)])
+def test_generate_keeps_the_base_rule_findings_at_its_level_unless_below_min_level(min_level, base_findings):
+    text = corr("event_count", "secret_read", "    generate: true\n    condition: {gte: 3}")
+    eng = SigmaEngine(lateness=60, min_level=min_level).load_text(text)
+    out = eng.process([ev(T0 + i) for i in range(3)])
+    base = [f for f in out if f.rule == "aaaaaaaa-0000-4000-8000-000000000001"]
+    assert len(base) == base_findings and all(f.severity == "low" for f in base)
+    assert len([f for f in out if f.rule.startswith("cccc")]) == 1         # the correlation fires either way
+
+
 def test_event_count_respects_window_and_groups():
     eng = SigmaEngine(lateness=0).load_text(corr("event_count", "secret_read", "    condition: {gte: 3}", span="1m"))
     assert fired(eng, [ev(T0), ev(T0 + 50), ev(T0 + 120)]) == []
