@@ -1,6 +1,6 @@
 """Train the prompt guard from labelled prompts and save its artifact.
 
-    warden train prompt-guard --data ../shared/data/prompts [--out guard.bin] [--device auto]
+    warden train prompt-guard --model 3 --data ../shared/data/prompts [--out guard.bin] [--device auto]
 
 Data: data.load_sources (the dev file and every extra/ file, or one JSON-lines file of `text`,
 `label`, `source`). Steps, each on a progress bar:
