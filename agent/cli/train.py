@@ -26,9 +26,9 @@ def train() -> None:
                    "(the previous one; README, 'The prompt guard').")
 @click.option("--embeddings/--no-embeddings", default=None,
               help="The MiniLM stage (model 4: sentence head, on by default; model 3: joint window stage, off by "
-                   "default). Embeds every row / window once: ~25 min on a busy 2-core CPU.")
+                   "default). Embeds every row / window once: ~1 h on this busy 2-core CPU (model 4, bfloat16).")
 @click.option("--embed-cache", type=click.Path(dir_okay=False), default=None,
-              help="npz file keeping embeddings between runs (e.g. bench/out/guard/minilm-128.npz for "
+              help="npz file keeping embeddings between runs (e.g. bench/out/guard/minilm-128-bf16.npz for "
                    "model 4, the file the bench's folds read).")
 @DEVICE
 def prompt_guard(data, out, limit, version, embeddings, embed_cache, device) -> None:

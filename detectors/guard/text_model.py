@@ -7,8 +7,8 @@ Per text (detectors.guard.normalize.views: the cleaned text and any decoded payl
              scikit-learn's HashingVectorizer), sublinear TF x IDF, L2-normalised;
              p_lex = the highest sigmoid(lex_w . x + lex_b) over views and windows;
   embedding: e = the unit-norm mean-pooled all-MiniLM-L6-v2 embedding of the cleaned text (its first
-             and last word pieces when long; fp32, or bfloat16 where the artifact's encoder
-             settings say so, detectors.guard.embed);
+             and last word pieces when long; bfloat16 in the shipped artifact, fp32 where the
+             artifact's encoder settings say so, detectors.guard.embed);
              p_emb = sigmoid(emb_w . e + emb_b);
   score:     (p_lex + p_emb) / 2, denied at `threshold` (0.5: both stages are class-balanced
              logistic regressions, so 0.5 is their balanced operating point; nothing tuned).

@@ -6,8 +6,8 @@ Steps, each on a progress bar (the embedding step has its own):
 1. every row's text is cleaned (normalize.clean); the lexical stage sees it whole up to
    text_model.WINDOW characters (longer: the first and last WINDOW / 2), as it serves a window;
 2. character n-gram counts, IDF over the training rows, sublinear TF-IDF;
-3. MiniLM embeddings (fp32, or bfloat16 with ENCODER_SETTINGS["dtype"]: each text alone, as the
-   guard then serves them; on the GPU when there is one) of every cleaned text, through an
+3. MiniLM embeddings (bfloat16, ENCODER_SETTINGS["dtype"]: each text alone, as the guard serves
+   them; on the GPU when there is one) of every cleaned text, through an
    EmbeddingStore (`--embed-cache`: computed once, reused by every later run and bench fold);
 4. two class-balanced logistic regressions (warden's everyday seed weighing as one source) (liblinear for the 2^20 n-gram features, lbfgs for
    the 384 embedding dimensions), L2, C = 1: 0.5 is the balanced operating point of each and of
@@ -33,7 +33,7 @@ from detectors.guard.data import PromptRow, source_counts, training_rows
 from detectors.guard.normalize import clean
 
 SEED_SOURCE = "everyday_seed"
-ENCODER_SETTINGS = {"max_tokens": 128, "head": 64, "quantize": False, "layers": 0}
+ENCODER_SETTINGS = {"max_tokens": 128, "head": 64, "quantize": False, "layers": 0, "dtype": "bfloat16"}
 
 
 @dataclass

@@ -29,7 +29,7 @@ def test_shipped_artifact_is_small_versioned_and_checked():
     m = loader.from_bytes(blob)
     assert isinstance(m, TextModel) and m.model_version == "4" and m.threshold == 0.5
     assert m.cascade[0] < m.threshold < m.cascade[1] and m.has_embedding and m.emb_w.shape == (384,)
-    assert m.encoder["quantize"] is False and m.encoder.get("dtype", "float32") == "float32"  # same alone or batched
+    assert m.encoder["quantize"] is False and m.encoder["dtype"] == "bfloat16"   # same bits alone or batched
     assert len(m.meta["sources_trained"]) >= 13 and "everyday_seed" in m.meta["sources_trained"]
     assert m.meta["rows"] == sum(c["benign"] + c["attack"] for c in m.meta["source_counts"].values())
     bad = bytearray(blob)
