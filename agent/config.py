@@ -111,9 +111,13 @@ class HttpConfig:
     max_header_bytes: int = 16 << 10     # request head size cap
     max_connections: int = 1000          # concurrent connections + requests (503 beyond)
     max_inflight_per_client: int = 16    # one client's requests in the handlers at once (429 beyond); 0 = off
+    max_connections_per_address: int = 256   # open connections from one client address (429 + close beyond); 0 = off
     # HTTP parser h11 (Python) | httptools (C) and event loop asyncio | uvloop (C); auto: the C one when installed
     parser: str = "auto"
     loop: str = "auto"
+    handler_threads: int = 8             # worker threads for handlers that may block (clients in turn)
+    inline_max_bytes: int = 4096         # bodies up to this run on the event loop in handlers that never wait
+    switch_interval_ms: float = 0.0      # the process's interpreter-lock switch interval while serving (0: leave Python's 5 ms)
 
     def validate(self) -> None:
         from agent.http.auth import parse_tokens
@@ -128,6 +132,10 @@ class HttpConfig:
             raise ValueError("client_ca (mTLS) needs tls_cert and tls_key")
         if self.rate_limit_rps < 0 or self.rate_limit_burst < 0 or self.max_inflight_per_client < 0:
             raise ValueError("rate limits and max_inflight_per_client must be >= 0")
+        if self.handler_threads < 1 or min(self.inline_max_bytes, self.switch_interval_ms,
+                                           self.max_connections_per_address) < 0:
+            raise ValueError("handler_threads must be >= 1; inline_max_bytes, switch_interval_ms and "
+                             "max_connections_per_address >= 0")
         if self.parser not in ("auto", "h11", "httptools") or self.loop not in ("auto", "asyncio", "uvloop"):
             raise ValueError("parser must be auto, h11 or httptools; loop auto, asyncio or uvloop")
         if self.ui_redaction not in ("none", "secrets", "full"):

@@ -31,6 +31,10 @@ class Emitter(Protocol):
     def full(self) -> bool:
         """True while the bus holds as much as it may: push collectors refuse input (503)."""
 
+    def never_waits(self) -> bool:
+        """True when emitting and flushing wait on nothing outside the process (no broker
+        acknowledgement): a push route may then be handled on the server's event loop."""
+
 
 class Collector(Component):
     kind = "collector"
@@ -66,6 +70,10 @@ class Collector(Component):
         """HTTP routes this collector serves: {(method, path): handler(request) -> Response}."""
         return {}
 
+    def emitter_never_waits(self) -> bool:
+        """For `core.http.inline(handler, self.emitter_never_waits)` on a push route."""
+        return self.emitter is not None and self.emitter.never_waits()
+
 
 class ListEmitter:
     """An Emitter that keeps what it is given (tests, `warden replay --dry`)."""
@@ -86,3 +94,6 @@ class ListEmitter:
 
     def full(self) -> bool:
         return False
+
+    def never_waits(self) -> bool:
+        return True

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from core.http import HttpError, Request, Response
+from core.http import HttpError, Request, Response, inline
 from core.registry import register
 from collectors.base import Collector
 from collectors.formats import all_formats
@@ -46,7 +46,8 @@ class HttpIngestCollector(Collector):
                 raise ValueError("max_decompressed_bytes must be >= 1")
 
     def routes(self):
-        return {("POST", self.config.path): self.ingest, ("POST", self.config.inference_path): self.ingest_inference}
+        return {("POST", self.config.path): inline(self.ingest, self.emitter_never_waits),
+                ("POST", self.config.inference_path): inline(self.ingest_inference, self.emitter_never_waits)}
 
     def _ingest(self, req: Request, formats: tuple[str, ...]) -> Response:
         limits = Limits(self.config.max_records, self.config.max_decompressed_bytes)

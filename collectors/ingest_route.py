@@ -19,12 +19,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from core.http import HttpError, Request, Response
+from core.http import HttpError, NeedsWorker, Request, Response
 from collectors.accounting import Outcome, Tally, TooManyRecords, deliver, outcomes
 from collectors.base import Emitter
-from collectors.bodies import RAW_LIMIT, Broken, Document, documents, too_many
+from collectors.bodies import GZIP_MAGIC, RAW_LIMIT, Broken, Document, documents, too_many
 
 RETRY_AFTER_S = 1
+#: on the server's event loop (`Request.on_loop`) a request of more records than this, or a
+#: compressed one, goes to a worker thread instead (NeedsWorker), before anything is emitted
+INLINE_MAX_RECORDS = 4
 
 
 @dataclass(frozen=True)
@@ -40,19 +43,31 @@ def handle_ingest(req: Request, emitter: Emitter | None, formats: tuple[str, ...
     busy = backpressure(emitter)
     if busy is not None:
         return busy
+    if req.on_loop and req.body[:2] == GZIP_MAGIC:
+        raise NeedsWorker()                     # decoding is bounded by the decoded size, not the body's
     tally = Tally()
-    docs = documents(req, limits.max_decompressed_bytes, limits.max_records)
+    cap = min(limits.max_records, INLINE_MAX_RECORDS) if req.on_loop else limits.max_records
+    try:
+        docs = documents(req, limits.max_decompressed_bytes, cap)
+    except HttpError as e:
+        if req.on_loop and e.status == 413:
+            raise NeedsWorker() from None       # a worker counts them against the real limit
+        raise
     parsed: list[tuple[Document | Broken, list[Outcome]]] = []
     n = sum(isinstance(d, Broken) for d in docs)
     for doc in docs:
         done: list[Outcome] = []
         if isinstance(doc, Document):
             try:
-                done = outcomes(doc.value, formats, source, doc.where, max_records=limits.max_records - n)
+                done = outcomes(doc.value, formats, source, doc.where, max_records=cap - n)
             except TooManyRecords:
+                if req.on_loop:
+                    raise NeedsWorker() from None
                 raise too_many(limits.max_records) from None
             n += len(done)
-            if n > limits.max_records:
+            if n > cap:
+                if req.on_loop:
+                    raise NeedsWorker()
                 raise too_many(limits.max_records)
         parsed.append((doc, done))
     for doc, done in parsed:        # a request refused whole (413 above) dead-letters nothing

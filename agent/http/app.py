@@ -5,9 +5,15 @@ Order per request: route lookup (to know the scope a route needs) → bearer tok
 (401 with `WWW-Authenticate`, 403 for a missing scope) → rate limit (429 + Retry-After) → 404/405 →
 body (size cap checked while reading: 413; deadline: 408; declared size first) → the client's
 share of the handlers (agent.http.fairness: 429 + Retry-After beyond `max_inflight_per_client`) →
-gzip decoding (decoded-size cap: 413) → handler. Nothing is read from a client that is refused. Handlers run in
-starlette's thread pool (they block: bus writes, model inference); the event loop only waits on
-sockets, so a slow client holds a coroutine, never a thread.
+gzip decoding (decoded-size cap: 413) → handler. Nothing is read from a client that is refused.
+
+Where a handler runs: one that may block (bus writes to Kafka, store queries, model inference)
+runs on the fair worker pool (agent.http.lanes: clients in turn), so the event loop only waits on
+sockets and a slow client holds a coroutine, never a thread. One that declares it never waits
+(`core.http.inline`: the server's liveness, ingest into the in-process bus) runs on the event loop
+itself when its body is identity-encoded and at most `inline_max_bytes`: the hand-over to a thread
+and back costs more than such a handler, and under load it waits for the interpreter lock twice.
+The answer is written as two ASGI messages (start, body) without a framework response object.
 """
 from __future__ import annotations
 
@@ -17,15 +23,13 @@ from dataclasses import dataclass, field
 from typing import Callable
 from urllib.parse import parse_qs
 
-from starlette.concurrency import run_in_threadpool
-from starlette.responses import Response as StarletteResponse
-
 from agent.http import body as _body
 from agent.http.auth import Authenticator, Caller, SCOPES, required_scope
 from agent.http.fairness import InflightLimiter
+from agent.http.lanes import FairLanes
 from agent.http.ratelimit import RateLimiter
 from agent.http.routing import RouteTable
-from core.http import HttpError, Request, Response
+from core.http import HttpError, NeedsWorker, Request, Response, runs_inline
 from core.observability import metrics
 
 log = logging.getLogger("warden.http")
@@ -37,6 +41,8 @@ class Limits:
     max_decompressed_bytes: int = 16 << 20
     body_timeout_s: float = 30.0
     max_header_bytes: int = 16 << 10
+    #: bodies up to this size may be handled on the event loop by handlers that never wait (0: none)
+    inline_max_bytes: int = 4096
 
 
 @dataclass
@@ -50,6 +56,7 @@ class Surface:
     open_paths: set[str] = field(default_factory=set)
     open_prefixes: set[str] = field(default_factory=set)
     inflight: InflightLimiter = field(default_factory=lambda: InflightLimiter(0))
+    lanes: FairLanes = field(default_factory=FairLanes)
 
 
 def _where(e: BaseException) -> str:
@@ -66,6 +73,21 @@ def _headers(scope) -> dict[str, str]:
         name = k.decode("latin-1").lower()
         value = v.decode("latin-1")
         out[name] = out[name] + ", " + value if name in out else value
+    return out
+
+
+def _response_headers(resp: Response) -> list[tuple[bytes, bytes]]:
+    """ASGI headers of `resp`: its own, then Content-Length and Content-Type unless it set them
+    (text types say their charset: utf-8)."""
+    out = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in resp.headers.items()]
+    given = {k for k, _ in out}
+    if b"content-length" not in given and resp.status >= 200 and resp.status not in (204, 304):
+        out.append((b"content-length", str(len(resp.body)).encode()))
+    ct = resp.content_type
+    if ct and b"content-type" not in given:
+        if ct.startswith("text/") and "charset=" not in ct.lower():
+            ct += "; charset=utf-8"
+        out.append((b"content-type", ct.encode("latin-1")))
     return out
 
 
@@ -88,8 +110,8 @@ class WardenApp:
             return
         except HttpError as e:
             resp = self._error(e)
-        out = StarletteResponse(resp.body, resp.status, headers=resp.headers, media_type=resp.content_type)
-        await out(scope, receive, send)
+        await send({"type": "http.response.start", "status": resp.status, "headers": _response_headers(resp)})
+        await send({"type": "http.response.body", "body": resp.body})
         metrics.observe_http(method, route, resp.status, time.perf_counter() - t0)
 
     def _error(self, e: HttpError) -> Response:
@@ -107,6 +129,7 @@ class WardenApp:
     def _caller(self, scope, headers: dict[str, str], path: str, needed: str) -> Caller:
         ip = (scope.get("client") or ("?", 0))[0]
         if path in self.s.open_paths or any(path.startswith(p) for p in self.s.open_prefixes):
+            self._limit(ip + "|open")               # probes and the web page: one bucket per address
             return Caller(ip, frozenset(SCOPES))
         caller = self.s.auth.identify(ip, headers.get("authorization", ""))
         if caller is None:
@@ -138,7 +161,14 @@ class WardenApp:
                       found.params)
         self.s.inflight.acquire(caller.key)
         try:
-            return await run_in_threadpool(self._call, found.handler, req), route
+            if len(raw) <= lim.inline_max_bytes and "content-encoding" not in headers and runs_inline(found.handler):
+                req.on_loop = True
+                try:
+                    return self._call(found.handler, req), route
+                except NeedsWorker:
+                    req.on_loop = False
+                    self.s.counters.inc("http.inline_deferred")
+            return await self.s.lanes.run(caller.key, self._call, found.handler, req), route
         finally:
             self.s.inflight.release(caller.key)
 
@@ -154,6 +184,12 @@ class WardenApp:
             if not isinstance(resp, Response):
                 raise TypeError(f"handler returned {type(resp).__name__}, not a Response")
             return resp
+        except NeedsWorker:
+            if req.on_loop:
+                raise               # the request goes to a worker thread
+            log.error("handler asked for a worker thread while on one")
+            self.s.counters.inc("http.status_500")
+            return Response.json({"error": "internal error"}, 500)
         except HttpError as e:
             return self._error(e)
         except Exception as e:  # noqa: BLE001 - never crash the server on input

@@ -1,11 +1,12 @@
 """warden's HTTP server: uvicorn (httptools + uvloop, or h11 + asyncio) under warden's routing and auth, in a thread.
 
-Why uvicorn + starlette: uvicorn is the maintained reference ASGI server — an asyncio event loop
+Why uvicorn: it is the maintained reference ASGI server — an asyncio event loop
 with h11's strict HTTP/1.1 parser (chunked bodies, HEAD, pipelining, bounded request heads),
 keep-alive/idle timeouts and TLS, so a slow or half-sent request costs a coroutine and a socket
 instead of a thread (the `http.server` it replaces pinned one thread per slow client, without
-timeouts). starlette supplies the response objects and the thread pool the (blocking) handlers
-run in. Routing, auth and the handler contract stay warden's (agent.http.routing, agent.http.auth,
+timeouts). Handlers that may block run on a fair pool of worker threads (agent.http.lanes:
+clients in turn); handlers declared never to wait run on the event loop for small bodies
+(core.http.inline). Routing, auth and the handler contract stay warden's (agent.http.routing, agent.http.auth,
 core.http), so every component's routes work unchanged.
 
 - authentication: bearer tokens with scopes (agent.http.auth) and/or mTLS (`tls_cert`, `tls_key`,
@@ -29,6 +30,7 @@ import importlib.util
 import logging
 import socket
 import ssl
+import sys
 import threading
 from typing import Callable
 
@@ -36,11 +38,12 @@ import uvicorn
 
 from agent.http.app import Limits, Surface, WardenApp
 from agent.http.auth import Authenticator, check_exposure, parse_tokens
-from agent.http.fairness import InflightLimiter
+from agent.http.fairness import AddressConnections, InflightLimiter
+from agent.http.lanes import FairLanes
 from agent.http.ratelimit import RateLimiter
 from agent.http.routing import RouteTable, match_template
 from agent.http.transport import HeadGuard, counting_ssl_context, head_deadline_protocol
-from core.http import Handler, HttpError, Request, Response
+from core.http import Handler, HttpError, Request, Response, inline
 
 __all__ = ["HttpError", "HttpServer", "Handler", "RateLimiter", "Request", "Response", "match_template"]
 
@@ -72,7 +75,8 @@ class HttpServer:
                  max_decompressed_bytes: int = 16 << 20, head_timeout_s: float = 10.0,
                  body_timeout_s: float = 30.0, idle_timeout_s: float = 5.0, max_header_bytes: int = 16 << 10,
                  max_connections: int = 1000, max_inflight_per_client: int = 16, parser: str = "auto",
-                 loop: str = "auto") -> None:
+                 loop: str = "auto", handler_threads: int = 8, inline_max_bytes: int = 4096,
+                 switch_interval_ms: float = 0.0, max_connections_per_address: int = 256) -> None:
         if parser not in PARSERS or loop not in LOOPS:
             raise ValueError(f"parser must be one of {PARSERS} and loop one of {LOOPS}")
         self.parser, self.loop = parser, loop
@@ -83,10 +87,12 @@ class HttpServer:
         self.tokens = parse_tokens(token, tokens)
         self.allow_unauthenticated = allow_unauthenticated
         self.limiter = RateLimiter(rate_limit_rps, rate_limit_burst)
-        self.limits = Limits(max_body_bytes, max_decompressed_bytes, body_timeout_s, max_header_bytes)
+        self.limits = Limits(max_body_bytes, max_decompressed_bytes, body_timeout_s, max_header_bytes, inline_max_bytes)
+        self.handler_threads, self.switch_interval_ms = handler_threads, switch_interval_ms
         self.head_timeout_s, self.idle_timeout_s = head_timeout_s, idle_timeout_s
         self.max_header_bytes, self.max_connections = max_header_bytes, max_connections
         self.max_inflight_per_client = max_inflight_per_client
+        self.max_connections_per_address = max_connections_per_address
         if counters is None:
             from core.counters import COUNTERS as counters
         self.counters = counters
@@ -100,7 +106,8 @@ class HttpServer:
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
         self._sock: socket.socket | None = None
-        self.routes[("GET", "/healthz")] = self._healthz
+        self._lanes: FairLanes | None = None
+        self.routes[("GET", "/healthz")] = inline(self._healthz)
         self.routes[("GET", "/readyz")] = self._readyz
         self.routes[("GET", "/openapi.json")] = self._openapi
 
@@ -117,7 +124,9 @@ class HttpServer:
                   body_timeout_s=g("body_timeout_s", 30.0), idle_timeout_s=g("idle_timeout_s", 5.0),
                   max_header_bytes=g("max_header_bytes", 16 << 10), max_connections=g("max_connections", 1000),
                   max_inflight_per_client=g("max_inflight_per_client", 16), parser=g("parser", "auto"),
-                  loop=g("loop", "auto"))
+                  loop=g("loop", "auto"), handler_threads=g("handler_threads", 8),
+                  inline_max_bytes=g("inline_max_bytes", 4096), switch_interval_ms=g("switch_interval_ms", 0.0),
+                  max_connections_per_address=g("max_connections_per_address", 256))
         try:
             check_exposure(srv.host, srv.tokens, bool(srv.client_ca), srv.allow_unauthenticated)
         except ValueError as e:
@@ -204,11 +213,19 @@ class HttpServer:
         if self._server is not None:
             return
         check_exposure(self.host, self.tokens, bool(self.client_ca), self.allow_unauthenticated)
+        if self.switch_interval_ms > 0:
+            # how long a thread running Python keeps the interpreter lock while another (the event
+            # loop) waits for it: the whole process's setting (Python's default 5 ms)
+            sys.setswitchinterval(self.switch_interval_ms / 1000)
+        self._lanes = FairLanes(self.handler_threads)
         app = WardenApp(Surface(self.table, Authenticator(self.tokens), self.limiter, self.limits, self.counters,
-                                self.open_paths, self.open_prefixes, InflightLimiter(self.max_inflight_per_client)))
+                                self.open_paths, self.open_prefixes, InflightLimiter(self.max_inflight_per_client),
+                                self._lanes))
         ctx = self.ssl_context()
         guard = HeadGuard(self.head_timeout_s, self.max_header_bytes, lambda: self.counters.inc("http.head_timeouts"),
-                          lambda: self.counters.inc("http.head_too_large"))
+                          lambda: self.counters.inc("http.head_too_large"),
+                          AddressConnections(self.max_connections_per_address,
+                                             lambda: self.counters.inc("http.address_connections_refused")))
         protocol = guarded_protocol(self.parser, guard)
         config = uvicorn.Config(
             app, http=protocol, loop="asyncio", lifespan="off", ws="none", interface="asgi3",
@@ -247,4 +264,6 @@ class HttpServer:
             self._thread.join(10)
         if self._sock is not None:
             self._sock.close()
-        self._server, self._thread = None, None
+        if self._lanes is not None:
+            self._lanes.close()
+        self._server, self._thread, self._lanes = None, None, None

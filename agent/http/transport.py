@@ -20,6 +20,8 @@ from typing import Callable
 import h11
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
+from agent.http.fairness import REFUSED, AddressConnections
+
 log = logging.getLogger("warden.http")
 
 
@@ -30,6 +32,8 @@ class HeadGuard:
     max_bytes: int
     on_timeout: Callable[[], None]
     on_too_large: Callable[[], None]
+    #: open connections per client address (agent.http.fairness); None: not counted
+    connections: AddressConnections | None = None
 
 
 def too_large_response() -> bytes:
@@ -47,6 +51,8 @@ class HeadTimer:
     loop: asyncio.AbstractEventLoop
     transport: asyncio.Transport
     _head_timer: asyncio.TimerHandle | None = None
+    _address: str | None = None          # the client address this connection is counted under
+    client: tuple[str, int] | None
 
     def _head_expired(self) -> None:
         raise NotImplementedError
@@ -62,6 +68,14 @@ class HeadTimer:
 
     def connection_made(self, transport) -> None:
         super().connection_made(transport)  # type: ignore[misc]
+        conns = self.guard.connections
+        if conns is not None:
+            address = self.client[0] if self.client else "?"
+            if not conns.open(address):
+                transport.write(REFUSED)
+                transport.close()
+                return
+            self._address = address
         self._arm()
 
     def on_response_complete(self) -> None:
@@ -71,6 +85,9 @@ class HeadTimer:
 
     def connection_lost(self, exc) -> None:
         self._disarm()
+        if self._address is not None and self.guard.connections is not None:
+            self.guard.connections.close(self._address)
+            self._address = None
         super().connection_lost(exc)  # type: ignore[misc]
 
     def _refuse_too_large(self) -> None:

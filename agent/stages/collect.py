@@ -47,6 +47,10 @@ class BusEmitter:
     def full(self) -> bool:
         return self.stage.rt.bus.full()
 
+    def never_waits(self) -> bool:
+        """True when handing records over waits on nothing outside the process (the in-process bus)."""
+        return not self.stage.rt.bus.producer_waits
+
 
 class CollectStage(Stage):
     name = "collect"

@@ -6,7 +6,7 @@ import functools
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from core.http import HttpError, Request, Response
+from core.http import HttpError, NeedsWorker, Request, Response, inline
 from agent.ui import render
 from agent.ui.auth import Auth, Form, Session
 from agent.ui.evidence import REDACT_MODES
@@ -40,27 +40,36 @@ class UiContext:
 
 
 def page(ui: UiContext, fn: Callable[[Request, Session], Response]) -> Callable[[Request], Response]:
-    """A GET handler that needs a session; refusals are pages."""
+    """A GET handler that needs a session; refusals are pages. A request without a session is
+    refused on the server's event loop (an in-memory check, core.http.inline); one with a session
+    goes to a worker thread (the page reads the store)."""
     @functools.wraps(fn)
     def handler(req: Request) -> Response:
         try:
-            return fn(req, ui.auth.require(req))
+            s = ui.auth.require(req)
+            if req.on_loop:
+                raise NeedsWorker()
+            return fn(req, s)
         except HttpError as e:
             return render.refused(e.status, e.reason)
-    return handler
+    return inline(handler)
 
 
 def action(ui: UiContext, fn: Callable[[Request, Session, Form], Response],
            scope: str | None = "admin") -> Callable[[Request], Response]:
-    """A POST handler that needs a session holding `scope` (state changes: `admin`) and the CSRF token."""
+    """A POST handler that needs a session holding `scope` (state changes: `admin`) and the CSRF
+    token; refused on the event loop without a session, like `page`."""
     @functools.wraps(fn)
     def handler(req: Request) -> Response:
         try:
+            if req.on_loop:
+                ui.auth.require(req)
+                raise NeedsWorker()
             s, form = ui.auth.require_post(req, scope)
             return fn(req, s, form)
         except HttpError as e:
             return render.refused(e.status, e.reason)
-    return handler
+    return inline(handler)
 
 
 def auth_routes(ui: UiContext) -> dict[tuple[str, str], Callable[[Request], Response]]:

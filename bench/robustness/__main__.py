@@ -12,6 +12,13 @@ windows of the same length (`--window-s`), so both phases see the same load of a
 the attacker threads run `--attacker-nice` levels below the server and the good client (attackers
 on other machines would not take the server's CPU); the attack rate achieved (requests/s during
 attack windows) is printed with the latencies.
+
+Attacker model: hostile traffic comes from other clients. The attackers and the slow clients connect
+from other loopback addresses (127.0.0.2, 127.0.0.3, ...: one per attacker thread, or
+`--attacker-addresses N`) with a token of their own (every scope), and the server runs with the
+shipped rate limits and per-client fairness; the good client connects from 127.0.0.1 with its own
+token. `--same-identity` is the earlier model: the attackers use the good client's address and
+token and the rate limit is off (no limit could separate them).
 """
 from __future__ import annotations
 
@@ -91,15 +98,28 @@ def main() -> int:
     ap.add_argument("--log", help="copy the server's log here")
     ap.add_argument("--parser", default="auto", choices=("auto", "h11", "httptools"), help="the server's http.parser")
     ap.add_argument("--loop", default="auto", choices=("auto", "asyncio", "uvloop"), help="the server's http.loop")
+    ap.add_argument("--attacker-addresses", type=int, default=0,
+                    help="loopback addresses the attackers and slow clients connect from (127.0.0.2, ...; 0: one "
+                         "per attacker thread)")
+    ap.add_argument("--same-identity", action="store_true",
+                    help="the old attacker model: attackers connect from the good client's address (127.0.0.1) "
+                         "with its token, and the server's rate limit is off (nothing could separate them)")
+    ap.add_argument("--http", action="append", default=[], metavar="KEY=VALUE",
+                    help="another `http:` setting of the server under attack (repeatable), e.g. handler_threads=4")
     ap.add_argument("--split-cpus", action="store_true",
                     help="run the server and the good client on the first CPU and the attackers on the others "
                          "(attackers elsewhere do not take the server's CPU); needs 2+ CPUs")
     a = ap.parse_args()
     server_cpus, attack_cpus = split_cpus() if a.split_cpus else (None, None)
+    load0 = os.getloadavg()
     token = secrets.token_hex(16)
+    if a.same_identity:
+        who = http_attack.Identity(token)
+    else:
+        who = http_attack.Identity(secrets.token_hex(16), http_attack.loopback_sources(a.attacker_addresses or a.workers))
     with tempfile.TemporaryDirectory(prefix="warden-robust-") as tmp:
         work = Path(tmp)
-        t = Target(work, token, a.parser, a.loop, server_cpus)
+        t = Target(work, token, a.parser, a.loop, server_cpus, None if a.same_identity else who.token, a.http)
         try:
             t.wait_ready()
             host, port = "127.0.0.1", t.port
@@ -108,6 +128,9 @@ def main() -> int:
             print(f"routes ({len(routes)}): " + ", ".join(f"{m} {p}" for m, p in sorted(routes, key=lambda r: r[1])))
             attacks = plan.build(routes, a.generated, a.seed)
             print(f"HTTP inputs: {len(attacks)}")
+            print("attackers: " + ("the good client's address and token, rate limit off" if a.same_identity else
+                                   f"their own token, from {', '.join(who.sources)}; the shipped rate limits and "
+                                   "per-client fairness"))
             good = plan.good_request(token)
             warm = http_attack.send(good, host, port, token)
             assert warm[0] == 200, f"the good request is refused: {warm}"
@@ -118,9 +141,9 @@ def main() -> int:
                 print(f"CPUs split: server and good client on {sorted(server_cpus)}, attackers on {sorted(attack_cpus)}")
             while prober.count("idle") < a.idle_probes and t.alive():
                 time.sleep(0.2)
-            c0, rss0 = t.counters(), t.rss()
+            c0, rss0, cpu0 = t.counters(), t.rss(), t.cpu_s()
             idle_before = prober.count("idle")
-            slow = http_attack.SlowClients(host, port, token, a.slow_clients, a.attacker_nice)
+            slow = http_attack.SlowClients(host, port, who, a.slow_clients, a.attacker_nice)
             slow.start()
             prober.phase = "attack"
             t0 = time.monotonic()
@@ -134,7 +157,7 @@ def main() -> int:
             gate = http_attack.Gate()
             result: list[http_attack.Outcome] = []
             attacker = threading.Thread(target=lambda: result.append(
-                http_attack.attack(attacks, host, port, token, a.workers, gate, a.attacker_nice)), daemon=True)
+                http_attack.attack(attacks, host, port, who, a.workers, gate, a.attacker_nice)), daemon=True)
             attacker.start()
             windows = Windows(a.window_s)
             while attacker.is_alive():
@@ -149,6 +172,7 @@ def main() -> int:
             alive = t.alive()
             c1 = t.counters() if alive else {}
             rss1 = t.rss() if alive else 0
+            cpu1 = t.cpu_s() if alive else cpu0
         finally:
             t.stop()
             handler_failures = t.logged(r"handler failed")
@@ -187,6 +211,10 @@ def main() -> int:
           f"handler 4xx without a dead letter {refused_without_letter:.0f}; replay {r.silent} "
           f"(crashes {len(r.crashes)}: {r.crashes[:5]}); replay records {r.records}: events {r.events}, "
           f"dead letters {r.dead}")
+    print("load average (1, 5, 15 min) at the start: %.2f %.2f %.2f, at the end: %.2f %.2f %.2f"
+          % (*load0, *os.getloadavg()))
+    print(f"server CPU from the attack's start to its end (attack and idle windows, the pipeline's stages "
+          f"included): {cpu1 - cpu0:.1f} s, {(cpu1 - cpu0) / max(out.sent, 1) * 1000:.2f} ms per attack request")
     print(f"server RSS: before {rss0 / 2**20:.0f} MiB, after {rss1 / 2**20:.0f} MiB, peak {t.peak_rss / 2**20:.0f} MiB")
     idle, hot = prober.lat["idle"], prober.lat["attack"]
     before = idle[:idle_before]

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import http.client
+import itertools
 import os
 import socket
 import threading
@@ -55,11 +56,30 @@ class Outcome:
                     self.handler_refusals += 1
 
 
-def send(a: Attack, host: str, port: int, token: str, timeout: float = 30.0) -> tuple[int | str, bytes]:
+@dataclass(frozen=True)
+class Identity:
+    """Who the attackers are: their bearer token and the loopback addresses they connect from
+    (Linux routes all of 127.0.0.0/8 to lo, so a client socket bound to 127.0.0.2 reaches a server
+    on 127.0.0.1 as another client). Worker threads and slow clients take the addresses in turn."""
+    token: str
+    sources: tuple[str, ...] = ()
+
+    def source(self, i: int) -> str | None:
+        return self.sources[i % len(self.sources)] if self.sources else None
+
+
+def loopback_sources(n: int, first: int = 2) -> tuple[str, ...]:
+    """`n` loopback addresses other than 127.0.0.1: 127.0.0.2, 127.0.0.3, ..."""
+    return tuple(f"127.0.{(first + i) // 256}.{(first + i) % 256}" for i in range(n))
+
+
+def send(a: Attack, host: str, port: int, token: str, timeout: float = 30.0,
+         source: str | None = None) -> tuple[int | str, bytes]:
+    bind = (source, 0) if source else None
     if a.raw is not None:
         raw = a.raw.replace(b"Authorization: Bearer \r\n", f"Authorization: Bearer {token}\r\n".encode())
         try:
-            with socket.create_connection((host, port), timeout=timeout) as s:
+            with socket.create_connection((host, port), timeout=timeout, source_address=bind) as s:
                 s.sendall(raw)
                 s.shutdown(socket.SHUT_WR)
                 data = b""
@@ -73,7 +93,7 @@ def send(a: Attack, host: str, port: int, token: str, timeout: float = 30.0) -> 
         if data.startswith(b"HTTP/1.1 ") and data[9:12].isdigit():
             return int(data[9:12]), data.partition(b"\r\n\r\n")[2]
         return "closed", data[:100]
-    c = http.client.HTTPConnection(host, port, timeout=timeout)
+    c = http.client.HTTPConnection(host, port, timeout=timeout, source_address=bind)
     try:
         headers = {"Authorization": f"Bearer {token}", **a.headers}
         c.request(a.method, a.path, body=a.body or None, headers=headers)
@@ -127,21 +147,28 @@ def lower_priority(by: int) -> None:
         os.setpriority(os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + by))
 
 
-def attack(attacks: list[Attack], host: str, port: int, token: str, workers: int = 6,
+def attack(attacks: list[Attack], host: str, port: int, who: Identity, workers: int = 6,
            gate: Gate | None = None, nice: int = 0) -> Outcome:
-    """Send every attack from `workers` threads, each `nice` levels below the calling thread."""
+    """Send every attack from `workers` threads, each `nice` levels below the calling thread and
+    connecting from its own address of `who.sources` (in turn when there are fewer)."""
     out = Outcome()
+    local = threading.local()
+    started = itertools.count()
+
+    def init() -> None:
+        lower_priority(nice)
+        local.source = who.source(next(started))
 
     def one(a: Attack) -> None:
         if gate is not None:
             gate.enter()
         try:
-            status, body = send(a, host, port, token)
+            status, body = send(a, host, port, who.token, source=local.source)
         finally:
             if gate is not None:
                 gate.leave()
         out.add(a, status, body)
-    with ThreadPoolExecutor(workers, initializer=lower_priority, initargs=(nice,)) as ex:
+    with ThreadPoolExecutor(workers, initializer=init) as ex:
         list(ex.map(one, attacks))
     return out
 
@@ -151,18 +178,19 @@ class SlowClients(threading.Thread):
     opening a new one whenever the server closes one; counts the connections opened. While
     `paused` is set, it holds none."""
 
-    def __init__(self, host: str, port: int, token: str, n: int = 200, nice: int = 0) -> None:
+    def __init__(self, host: str, port: int, who: Identity, n: int = 200, nice: int = 0) -> None:
         super().__init__(daemon=True)
-        self.host, self.port, self.token, self.n, self.nice = host, port, token, n, nice
+        self.host, self.port, self.who, self.n, self.nice = host, port, who, n, nice
         self.opened = 0
         self.stop_event = threading.Event()
         self.paused = threading.Event()
 
     def _open(self, i: int) -> socket.socket | None:
         try:
-            s = socket.create_connection((self.host, self.port), timeout=5)
+            src = self.who.source(i)
+            s = socket.create_connection((self.host, self.port), timeout=5, source_address=(src, 0) if src else None)
             s.sendall(b"POST /v1/ingest HTTP/1.1\r\nHost: x\r\n" if i % 2 else
-                      f"POST /v1/ingest HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {self.token}\r\n"
+                      f"POST /v1/ingest HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {self.who.token}\r\n"
                       "Content-Length: 100000\r\n\r\n[{\"partial\":".encode())
             s.setblocking(False)
             self.opened += 1

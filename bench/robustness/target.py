@@ -15,7 +15,7 @@ import requests
 
 CONFIG = """\
 data_dir: {data_dir}
-http: {{enabled: true, host: 127.0.0.1, port: {port}, rate_limit_rps: 0, max_body_bytes: 4194304, parser: {parser}, loop: {loop}}}
+http: {{enabled: true, host: 127.0.0.1, port: {port}, max_body_bytes: 4194304, parser: {parser}, loop: {loop}{extra}}}
 collectors:
   otlp/default: {{}}
   http_ingest/default: {{}}
@@ -37,14 +37,26 @@ def _lower_and_pin(cpus: set[int] | None) -> None:
         os.sched_setaffinity(0, cpus)
 
 
+def http_extra(attacker_token: str | None) -> str:
+    """The `http:` settings beyond the defaults: another client's token for the attackers (every
+    scope, so every route is reachable) with the shipped rate limits and per-client fairness; or,
+    with no attacker token (the attackers share the good client's token and address), the rate
+    limit off, as no limit could separate them."""
+    if attacker_token is None:
+        return ", rate_limit_rps: 0"
+    return f", tokens: {{attacker: {{token: '{attacker_token}', scopes: [ingest, guard, read, admin]}}}}"
+
+
 class Target:
     def __init__(self, workdir: Path, token: str, parser: str = "auto", loop: str = "auto",
-                 cpus: set[int] | None = None) -> None:
+                 cpus: set[int] | None = None, attacker_token: str | None = None, http: list[str] = ()) -> None:
         self.workdir, self.token = workdir, token
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         conf = workdir / "warden.yaml"
-        conf.write_text(CONFIG.format(data_dir=workdir / "data", port=self.port, parser=parser, loop=loop))
+        conf.write_text(CONFIG.format(data_dir=workdir / "data", port=self.port, parser=parser, loop=loop,
+                                      extra=http_extra(attacker_token) + "".join(", " + kv.replace("=", ": ", 1)
+                                                                                 for kv in http)))
         self.log_path = workdir / "server.log"
         env = {**os.environ, "WARDEN_HTTP_TOKEN": token, "PYTHONUNBUFFERED": "1"}
         self.proc = subprocess.Popen([sys.executable, "-c", "from agent.cli import main; main()", "-c", str(conf), "run"],
@@ -73,6 +85,11 @@ class Target:
         r = self.ps.memory_info().rss
         self.peak_rss = max(self.peak_rss, r)
         return r
+
+    def cpu_s(self) -> float:
+        """CPU seconds (user + system) the server process used so far."""
+        c = self.ps.cpu_times()
+        return c.user + c.system
 
     def counters(self) -> dict[str, float]:
         text = requests.get(self.base + "/metrics", headers={"Authorization": f"Bearer {self.token}"}, timeout=30).text

@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from core.http import Request, Response
+from core.http import Request, Response, inline
 from core.registry import register
 from collectors.audit import k8s_audit
 from collectors.base import Collector
@@ -39,7 +39,7 @@ class K8sAuditWebhook(Collector):
                 raise ValueError("max_decompressed_bytes must be positive")
 
     def routes(self) -> dict[tuple[str, str], Any]:
-        return {("POST", self.config.path): self.handle}
+        return {("POST", self.config.path): inline(self.handle, self.emitter_never_waits)}
 
     def handle(self, request: Request) -> Response:
         limits = Limits(self.config.max_items, self.config.max_decompressed_bytes)

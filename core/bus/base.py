@@ -138,6 +138,10 @@ class Bus(abc.ABC):
     #: routes answer it as `durability`, so a client knows whether an acknowledged record survives
     #: the agent (Kafka: yes, the brokers acknowledged it) or not (the in-process bus)
     durability: str = "unknown"
+    #: whether `Producer.send`/`flush` may wait on something outside the process (a broker's
+    #: acknowledgement): an HTTP handler that produces then runs on a worker thread, never on the
+    #: server's event loop (core.http.inline)
+    producer_waits: bool = True
 
     def __init__(self, prefix: str = "warden.") -> None:
         self.prefix = prefix

@@ -52,6 +52,7 @@ class _Log:
 class EmbeddedBus(Bus):
     durability = ("not durable: held in this process's memory until every stage has processed it; "
                   "lost if the process stops first (use the Kafka bus for durable ingest)")
+    producer_waits = False             # an append to memory under a short lock (dead letters: a buffered file write)
 
     def __init__(self, partitions: int = 3, prefix: str = "warden.", *, max_held: int = 200_000,
                  retain_unsubscribed: int = 10_000, spool_dir: Path | None = None,

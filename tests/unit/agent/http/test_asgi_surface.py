@@ -1,6 +1,7 @@
 """The ASGI stack's surface: HEAD, WWW-Authenticate, scopes, gzip bodies and bombs, body limits
 checked while reading, deadlines for slow heads and bodies, OpenAPI, liveness vs readiness, the
-secure default, and 200 half-sent requests that do not stop a good client."""
+secure default, and 200 half-sent requests plus a flood from other addresses that do not stop a
+good client."""
 from __future__ import annotations
 
 import gzip
@@ -193,25 +194,51 @@ def test_bad_token_config_is_an_error(tokens):
         parse({"http": {"tokens": tokens}})
 
 
-def test_200_slow_clients_do_not_stop_a_good_client(server):
-    s = server(token=TOKEN, head_timeout_s=60, body_timeout_s=60)
+def flood(s, token: str, source: str, stop: threading.Event, answers: list) -> None:
+    """POST as fast as one connection at a time allows, from `source`, until `stop`."""
+    while not stop.is_set():
+        data = b""
+        try:
+            with socket.create_connection(s.address, timeout=30, source_address=(source, 0)) as sock:
+                sock.sendall(f"POST /v1/ingest HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n"
+                             "Content-Length: 9\r\nConnection: close\r\n\r\n{\"ok\": 1}".encode())
+                while chunk := sock.recv(65536):
+                    data += chunk
+        except OSError as e:
+            data = repr(e).encode()
+        answers.append(int(data[9:12]) if data[9:12].isdigit() else data[:40])
+
+
+def test_200_slow_clients_and_a_flood_from_other_addresses_do_not_stop_a_good_client(server):
+    """Half-sent requests from 127.0.0.2 and a client flooding from 127.0.0.3 with its own token
+    (the shipped rate limit answers it 429 beyond its share): the good client on 127.0.0.1 is
+    answered every time."""
+    s = server(token=TOKEN, tokens={"flood": {"token": INGEST, "scopes": ["ingest"]}}, head_timeout_s=60,
+               body_timeout_s=60, rate_limit_rps=200, rate_limit_burst=400)
     socks = []
+    stop = threading.Event()
+    flooded: list = []
+    flooders = [threading.Thread(target=flood, args=(s, INGEST, "127.0.0.3", stop, flooded)) for _ in range(4)]
     try:
         for i in range(200):                       # half-sent: half a head, or a head and part of a body
-            sock = socket.create_connection(s.address, timeout=10)
+            sock = socket.create_connection(s.address, timeout=10, source_address=("127.0.0.2", 0))
             sock.sendall(b"POST /v1/ingest HTTP/1.1\r\nHost: x\r\n" if i % 2 else
-                         f"POST /v1/ingest HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\n"
+                         f"POST /v1/ingest HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {INGEST}\r\n"
                          "Content-Length: 1000\r\n\r\n{\"partial\":".encode())
             socks.append(sock)
-        done = []
-        t = threading.Thread(target=lambda: done.append(
-            requests.post(url(s, "/v1/ingest"), data=b'{"ok": 1}', headers=auth(), timeout=30)))
-        t.start()
-        t.join(30)
-        assert done and done[0].status_code == 200 and done[0].json()["n"] == 9
+        for t in flooders:
+            t.start()
+        while len(flooded) < 50 and all(t.is_alive() for t in flooders):     # the flood is under way
+            threading.Event().wait(0.01)
+        good = [requests.post(url(s, "/v1/ingest"), data=b'{"ok": 1}', headers=auth(), timeout=30) for _ in range(20)]
+        assert [(r.status_code, r.json()["n"]) for r in good] == [(200, 9)] * 20
     finally:
+        stop.set()
+        for t in flooders:
+            t.join(30)
         for sock in socks:
             sock.close()
+    assert flooded and set(flooded) <= {200, 429}, set(flooded)     # served or told to slow down, never a 5xx
 
 
 @pytest.mark.parametrize("http,code", [

@@ -70,3 +70,32 @@ def test_half_sent_bodies_hold_no_slot(blocked):
     finally:
         for sock in socks:
             sock.close()
+
+
+def test_one_address_holds_at_most_its_share_of_connections(serve):
+    """Idle connections from 127.0.0.2 up to `max_connections_per_address`; the next one from there
+    gets 429 + Retry-After and is closed, while 127.0.0.1 is still served; a closed connection
+    gives its place back."""
+    s = serve({("POST", "/v1/quick"): lambda r: Response.json({"quick": True})}, token=ONE,
+              max_connections_per_address=LIMIT, head_timeout_s=60)
+    host, port = s.address
+    held = [socket.create_connection((host, port), timeout=10, source_address=("127.0.0.2", 0)) for _ in range(LIMIT)]
+    try:
+        with socket.create_connection((host, port), timeout=10, source_address=("127.0.0.2", 0)) as extra:
+            answer = extra.recv(4096)
+            assert answer.startswith(b"HTTP/1.1 429") and b"retry-after: 1" in answer
+            assert extra.recv(4096) == b""                               # and closed
+        assert post(f"http://{host}:{port}", "/v1/quick", ONE).status_code == 200
+        assert s.counters.get("http.address_connections_refused") == 1
+        held.pop().close()
+        for _ in range(200):                                             # until the server saw the close
+            with socket.create_connection((host, port), timeout=10, source_address=("127.0.0.2", 0)) as again:
+                again.sendall(f"POST /v1/quick HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {ONE}\r\n"
+                              "Content-Length: 2\r\nConnection: close\r\n\r\n{}".encode())
+                if again.recv(4096).startswith(b"HTTP/1.1 200"):
+                    break
+        else:
+            raise AssertionError("a closed connection never gave its place back")
+    finally:
+        for sock in held:
+            sock.close()

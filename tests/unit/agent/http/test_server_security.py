@@ -86,6 +86,9 @@ def test_rate_limit_429_per_client(server):
            for i in range(8)]
     assert bad[:5] == [401] * 5 and 429 in bad[5:]
     assert requests.get(url(s, "/healthz")).status_code == 200
+    # open paths (probes, the web page's routes) take a bucket of their own per address
+    probes = [requests.get(url(s, "/healthz")).status_code for _ in range(8)]
+    assert probes[:4] == [200] * 4 and 429 in probes[5:]
 
 
 def test_rate_limiter_refills_and_bounds_memory():
