@@ -21,14 +21,15 @@ def train() -> None:
 @click.option("--out", type=click.Path(dir_okay=False), default=None,
               help="Artifact path (default: the packaged model under detectors/guard/model/).")
 @click.option("--limit", type=int, default=None, help="Train on at most this many rows.")
-@click.option("--model", "version", type=click.Choice(["3", "4"]), default="3", show_default=True,
-              help="3: hashed n-grams (the shipped artifact); 4: char n-gram TF-IDF + MiniLM sentence head "
-                   "(better on unseen sources, slower; README, 'The prompt guard').")
+@click.option("--model", "version", type=click.Choice(["3", "4"]), default="4", show_default=True,
+              help="4: char n-gram TF-IDF + MiniLM sentence head (the shipped artifact); 3: hashed n-grams "
+                   "(the previous one; README, 'The prompt guard').")
 @click.option("--embeddings/--no-embeddings", default=None,
-              help="The MiniLM stage (model 3: joint window stage, off by default; model 4: sentence head, on "
-                   "by default). Embeds every row / window once: ~25 min on a busy 2-core CPU.")
+              help="The MiniLM stage (model 4: sentence head, on by default; model 3: joint window stage, off by "
+                   "default). Embeds every row / window once: ~1 h on this busy 2-core CPU (model 4, bfloat16).")
 @click.option("--embed-cache", type=click.Path(dir_okay=False), default=None,
-              help="npz file keeping embeddings between runs (e.g. bench/out/guard/minilm-128.npz for model 4).")
+              help="npz file keeping embeddings between runs (e.g. bench/out/guard/minilm-128-bf16.npz for "
+                   "model 4, the file the bench's folds read).")
 @click.option("--dro", default="0", show_default=True,
               help="Model 4: group DRO of the sentence head over the training sources: 'auto' chooses its "
                    "eta inside the training data, a number fixes it, 0 is off (README).")

@@ -63,7 +63,14 @@ def fit_shipped(rows: Sequence[PromptRow]) -> GuardScorer:
 _FEATURES: dict[int, Any] = {}
 
 
-EMBED_CACHE = Path(__file__).resolve().parents[1] / "out" / "guard" / "minilm-128.npz"
+def embed_cache_path(dtype: str = "bfloat16") -> Path:
+    """bench/out/guard/minilm-128[-bf16].npz: one store per encoder precision (a store of other
+    settings is not read, and would be overwritten)."""
+    return Path(__file__).resolve().parents[1] / "out" / "guard" / \
+        ("minilm-128.npz" if dtype == "float32" else f"minilm-128-{dtype.replace('float', 'f')}.npz")
+
+
+
 _STORE: list[Any] = []
 _COUNTS: list[Any] = []
 
@@ -75,7 +82,7 @@ def _stored():
         from detectors.guard.embed_store import EmbeddingStore
         from detectors.guard.text_train import ENCODER_SETTINGS, CountCache
         enc = TextEncoder(device="cpu", **ENCODER_SETTINGS)
-        _STORE.append((EmbeddingStore(EMBED_CACHE, dict(enc.settings(), quantize=False)), enc))
+        _STORE.append((EmbeddingStore(embed_cache_path(enc.dtype), dict(enc.settings(), quantize=False)), enc))
         _COUNTS.append(CountCache())
     return _STORE[0] + (_COUNTS[0],)
 
@@ -106,7 +113,7 @@ def fit_lexical(rows: Sequence[PromptRow]) -> GuardScorer:
 
 
 def fit_guard(rows: Sequence[PromptRow], cfg: Any = None) -> GuardScorer:
-    """The shipped model's trainer (model 3, detectors.guard.train.fit: hashed n-grams), refitted on
+    """Model 3.s trainer (the previous shipped model; detectors.guard.train.fit: hashed n-grams), refitted on
     the training sources."""
     from detectors.guard import train
     from detectors.guard.guard import PromptGuard

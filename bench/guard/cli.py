@@ -82,21 +82,23 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench.guard")
     ap.add_argument("data", help="../shared/data/prompts (the dev file and extra/) or one JSON-lines file")
     ap.add_argument("--leave-one-source-out", action="store_true")
-    ap.add_argument("--candidates", default="guard", help="comma-separated: guard (model 3, shipped trainer), text (model 4), text_dro (model 4, group-DRO sentence head), skeleton (function-word skeleton view), text_skeleton (model 4 + skeleton view), lexical (model 4's lexical stage), tfidf, shipped")
+    ap.add_argument("--candidates", default="guard", help="comma-separated: text (model 4, the shipped trainer), guard (model 3, the previous one), text_dro (model 4, group-DRO sentence head), skeleton (function-word skeleton view), text_skeleton (model 4 + skeleton view), lexical (model 4's lexical stage), tfidf, shipped")
     ap.add_argument("--sources", default="", help="comma-separated held-out sources (default: all)")
     ap.add_argument("--exclude", default="", help="comma-separated sources left out of training and evaluation "
                     "(e.g. one whose labels contradict the others')")
     ap.add_argument("--latency", action="store_true")
     ap.add_argument("--requests", type=int, default=1000)
     ap.add_argument("--rate", type=float, default=50.0)
+    ap.add_argument("--threads", type=int, default=1, help="torch intra-op threads for the latency figures "
+                    "(0: torch's default, one per core)")
     ap.add_argument("--model", default=None, help="guard artifact for the everyday and latency figures "
-                    "(default: the shipped one; e.g. a model 4 artifact)")
+                    "(default: the shipped model 4; e.g. a model 3 artifact)")
     ap.add_argument("--json", action="store_true")
     a = ap.parse_args(argv)
     res = run(a.data, loso=a.leave_one_source_out, candidates=[c for c in a.candidates.split(",") if c],
               sources=[s for s in a.sources.split(",") if s],
               exclude=[s for s in a.exclude.split(",") if s], latency=a.latency, requests=a.requests, rate=a.rate,
-              model=a.model)
+              threads=a.threads, model=a.model)
     print(render(res))
     if a.json:
         print(json.dumps(res, indent=2, default=lambda o: float(o) if isinstance(o, np.floating) else str(o)))

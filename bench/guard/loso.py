@@ -6,8 +6,8 @@ balanced accuracy when it has both classes, recall when it is attack-only, TNR (
 rate) when it is benign-only; the worst of each is the figure that counts. Thresholds and every
 other parameter are chosen inside the training folds (the candidates never see the held-out rows).
 
-Candidates (bench/guard/candidates.py): `guard` (the shipped model 3's trainer, detectors.guard.train),
-`text` (model 4, detectors.guard.text_train; embeddings from a cache), `lexical` (model 4's lexical
+Candidates (bench/guard/candidates.py): `guard` (model 3, the previous shipped trainer, detectors.guard.train),
+`text` (model 4, the shipped trainer, detectors.guard.text_train; embeddings from a cache), `lexical` (model 4's lexical
 stage alone), `tfidf` (char 2-5-gram TF-IDF + logistic regression baseline) and `shipped` (the artifact in the repository,
 NOT retrained per fold: on sources it was trained on the figure is in-source).
 """

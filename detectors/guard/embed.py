@@ -9,8 +9,13 @@ Long inputs keep the first `head` and the last `max_tokens - 2 - head` word piec
 injections often sit at the end of an otherwise harmless text.
 
 `quantize=True` (default on CPU) runs the linear layers in int8 (torch dynamic quantisation): the
-model is memory-bound on small CPUs and this is 2-3x faster for one request. The guard's head is
-trained on embeddings from the same encoder settings it serves with (they are in its artifact).
+model is memory-bound on small CPUs and this is 2-3x faster for one request, but its activation
+scales are computed per batch, so a text's vector depends on its batch. `dtype="bfloat16"` keeps
+the weights and activations in bfloat16 (pooling and normalisation in fp32): half the weight bytes
+to stream per request and the CPU's bf16 matrix units where it has them (AVX512-BF16 / AMX);
+embedding cosine to fp32 above 0.9998. Each text then runs alone, unpadded (`alone=True` asks the
+same of fp32, as the prompt guard does), so its vector is the same bits alone or in any batch. The guard's head is trained on embeddings from the same encoder
+settings it serves with (they are in its artifact).
 """
 from __future__ import annotations
 
@@ -23,6 +28,7 @@ from typing import Sequence
 import numpy as np
 
 DIM = 384
+DTYPES = ("float32", "bfloat16")
 
 
 def model_path() -> Path:
@@ -118,10 +124,12 @@ def _mini_bert(path: Path, layers: int = 0):
             self.ln = ln("embeddings.LayerNorm")
             self.layers = torch.nn.ModuleList(Layer(i) for i in range(n_layers))
 
-        def forward(self, input_ids, attention_mask):
+        def forward(self, input_ids, attention_mask=None):
             T = input_ids.shape[1]
             x = self.ln(self.word(input_ids) + self.pos[:T] + self.typ)
-            mask = attention_mask[:, None, None, :].bool()
+            # no padding (one text, or all the same length): attention needs no mask
+            mask = None if attention_mask is None or bool(attention_mask.all()) else \
+                attention_mask[:, None, None, :].bool()
             for layer in self.layers:
                 x = layer(x, mask)
             return x
@@ -136,13 +144,19 @@ class TextEncoder:
     _shared_lock = threading.Lock()
 
     def __init__(self, max_tokens: int = 64, head: int = 40, quantize: bool = True,
-                 device: str = "cpu", layers: int = 0) -> None:
+                 device: str = "cpu", layers: int = 0, dtype: str = "float32", alone: bool = False) -> None:
         if max_tokens < 8:
             raise ValueError("max_tokens must be >= 8")
+        if dtype not in DTYPES:
+            raise ValueError(f"dtype must be one of {DTYPES}, got {dtype!r}")
+        self.dtype = dtype
+        # each text run alone, unpadded: its vector is the same bits alone or in any batch (bfloat16
+        # always; fp32 padded batches differ from a text alone by ~1e-7, fine for training stores)
+        self.alone = bool(alone) or dtype != "float32"
         self.max_tokens = int(max_tokens)
         self.head = int(min(head, max_tokens - 3))
         self.device = resolve_device(device)
-        self.quantize = bool(quantize) and self.device == "cpu"
+        self.quantize = bool(quantize) and self.device == "cpu" and dtype == "float32"
         self.layers = int(layers)  # 0: all 6 transformer layers; k: only the first k (faster)
         self._model = None
         self._tok = None
@@ -150,19 +164,23 @@ class TextEncoder:
 
     @classmethod
     def shared(cls, max_tokens: int = 64, head: int = 40, quantize: bool = True,
-               device: str = "cpu", layers: int = 0) -> "TextEncoder":
+               device: str = "cpu", layers: int = 0, dtype: str = "float32",
+               alone: bool = False) -> "TextEncoder":
         """One encoder per settings in the process (the model is ~90 MB)."""
-        key = (max_tokens, head, quantize, resolve_device(device), layers)
+        key = (max_tokens, head, quantize, resolve_device(device), layers, dtype, alone)
         with cls._shared_lock:
             enc = cls._shared.get(key)
             if enc is None:
-                enc = cls._shared[key] = cls(max_tokens, head, quantize, device, layers)
+                enc = cls._shared[key] = cls(max_tokens, head, quantize, device, layers, dtype, alone)
             return enc
 
     def settings(self) -> dict:
-        return {"model": "sentence-transformers/all-MiniLM-L6-v2", "max_tokens": self.max_tokens,
-                "head": self.head, "quantize": self.quantize, "layers": self.layers, "pooling": "mean",
-                "normalize": True}
+        s = {"model": "sentence-transformers/all-MiniLM-L6-v2", "max_tokens": self.max_tokens,
+             "head": self.head, "quantize": self.quantize, "layers": self.layers, "pooling": "mean",
+             "normalize": True}
+        if self.dtype != "float32":      # fp32 settings (and the embedding stores keyed on them) unchanged
+            s["dtype"] = self.dtype
+        return s
 
     def _load(self) -> None:
         if self._model is not None:
@@ -183,7 +201,7 @@ class TextEncoder:
                     warnings.simplefilter("ignore")
                     model = torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear},
                                                                    dtype=torch.qint8)
-            model = model.to(self.device)
+            model = model.to(self.device, dtype=getattr(torch, self.dtype))
             self._tok = tok
             self._model = model
 
@@ -211,6 +229,8 @@ class TextEncoder:
         ids = self._ids(texts)
         order = np.argsort([len(x) for x in ids], kind="stable")
         out = np.zeros((len(texts), DIM), np.float32)
+        if self.alone:
+            batch_size = 1           # each text alone: the same bits alone or in any batch
         from core.progress import track
         it = track(range(0, len(order), batch_size), "embed", enabled=progress)
         with torch.inference_mode():
@@ -224,7 +244,7 @@ class TextEncoder:
                     inp[j, :len(x)] = torch.tensor(x)
                     am[j, :len(x)] = 1
                 inp, am = inp.to(self.device), am.to(self.device)
-                h = self._model(inp, am)
+                h = self._model(inp, am).float()
                 m = am.unsqueeze(-1).to(h.dtype)
                 v = (h * m).sum(1) / m.sum(1).clamp_min(1.0)
                 v = torch.nn.functional.normalize(v, dim=-1)

@@ -1,6 +1,7 @@
 """Embeddings of texts kept on disk by content, so training and the leave-one-source-out bench
 embed every window once: an .npz file of `keys` (SHA-1 of the text, 20 bytes each) and `vectors`
-(float32, n x 384), for one encoder setting (`settings` JSON; a file of other settings is ignored)."""
+(float32, n x 384), for one encoder setting (`settings` JSON). A file of other settings is refused
+with the reason (it is someone's cache of other vectors: never mixed in, never overwritten)."""
 from __future__ import annotations
 
 import hashlib
@@ -23,11 +24,12 @@ class EmbeddingStore:
         self._vecs: list[np.ndarray] = []
         if self.path is not None and self.path.exists():
             with np.load(self.path) as z:
-                if str(z["settings"]) == self.settings:
-                    V = z["vectors"]
-                    self._vecs = list(V)
-                    # numpy "S20" drops trailing NUL bytes: pad them back
-                    self._rows = {bytes(k).ljust(20, b"\0"): i for i, k in enumerate(z["keys"])}
+                if str(z["settings"]) != self.settings:
+                    raise ValueError(f"embedding store {self.path} holds vectors of other encoder settings "
+                                     f"({z['settings']}, not {self.settings}); give another file")
+                self._vecs = list(z["vectors"])
+                # numpy "S20" drops trailing NUL bytes: pad them back
+                self._rows = {bytes(k).ljust(20, b"\0"): i for i, k in enumerate(z["keys"])}
 
     def __len__(self) -> int:
         return len(self._vecs)

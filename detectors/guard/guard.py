@@ -100,7 +100,8 @@ class PromptGuard:
                         torch.set_num_threads(self.torch_threads)
                     self._encoder = TextEncoder.shared(max_tokens=int(e.get("max_tokens", 256)),
                                                        head=int(e.get("head", 128)), quantize=False,
-                                                       layers=int(e.get("layers", 0)))
+                                                       layers=int(e.get("layers", 0)),
+                                                       dtype=str(e.get("dtype", "float32")), alone=True)
         return self._encoder
 
     def warmup(self) -> None:

@@ -6,8 +6,9 @@ Per text (detectors.guard.normalize.views: the cleaned text and any decoded payl
              character 2-5-grams (word-bounded, lower-cased, hashed into 2^20 buckets by
              scikit-learn's HashingVectorizer), sublinear TF x IDF, L2-normalised;
              p_lex = the highest sigmoid(lex_w . x + lex_b) over views and windows;
-  embedding: e = the unit-norm mean-pooled all-MiniLM-L6-v2 embedding (fp32) of the cleaned text
-             (its first and last word pieces when long, detectors.guard.embed);
+  embedding: e = the unit-norm mean-pooled all-MiniLM-L6-v2 embedding of the cleaned text (its first
+             and last word pieces when long; bfloat16 in the shipped artifact, fp32 where the
+             artifact's encoder settings say so, detectors.guard.embed);
              p_emb = sigmoid(emb_w . e + emb_b);
   score:     (p_lex + p_emb) / 2, denied at `threshold` (0.5: both stages are class-balanced
              logistic regressions, so 0.5 is their balanced operating point; nothing tuned).
@@ -15,8 +16,8 @@ Cascade: where p_lex <= cascade[0] or >= cascade[1] the lexical stage decides al
 only cross 0.5 if the embedding head were more sure than 1 - cascade[0]); the encoder runs on the
 rest. Without an encoder (package missing) p_lex decides alone.
 
-A text's score depends on that text alone (hashed features; one fp32 encoder run per text): the
-same alone or in any batch. Artifact: detectors.guard.artifact, format 4, kind `tfidf+minilm`.
+A text's score depends on that text alone (hashed features; one encoder run per text; bfloat16
+runs each text alone and unpadded): the same alone or in any batch. Artifact: detectors.guard.artifact, format 4, kind `tfidf+minilm`.
 """
 from __future__ import annotations
 
@@ -58,14 +59,22 @@ def idf_of(C) -> np.ndarray:
 
 
 def tfidf(C, idf: np.ndarray):
-    """Sublinear TF x IDF, rows L2-normalised (float64 CSR)."""
-    X = C.astype(np.float64, copy=True)
-    X.data = 1.0 + np.log(X.data)
-    X = X.multiply(idf.astype(np.float64)[None, :]).tocsr()
-    norms = np.sqrt(np.asarray(X.multiply(X).sum(axis=1)).ravel())
-    norms[norms == 0] = 1.0
-    X = X.multiply(1.0 / norms[:, None]).tocsr()
+    """Sublinear TF x IDF, rows L2-normalised (float64 CSR). Element-wise on the stored entries
+    only (idf[indices], one factor per row): broadcasting a 2^20-wide IDF row or a column of norms
+    through scipy's `multiply` builds dense-sized temporaries and took most of a request's lexical
+    time; the products are the same floats."""
+    X = C.astype(np.float64, copy=True).tocsr()
     X.sort_indices()
+    X.data = 1.0 + np.log(X.data)
+    X.data *= np.asarray(idf, np.float64)[X.indices]
+    # row sums of squares added as scipy's sum(axis=1) adds them (np.add.reduceat over the rows)
+    sums = np.zeros(X.shape[0])
+    rows = np.flatnonzero(np.diff(X.indptr))
+    if rows.size:
+        sums[rows] = np.add.reduceat(X.data ** 2, X.indptr[rows])
+    norms = np.sqrt(sums)
+    norms[norms == 0] = 1.0
+    X.data *= np.repeat(1.0 / norms, np.diff(X.indptr))
     return X
 
 
@@ -82,16 +91,20 @@ class TextModel:
     meta: dict[str, Any] = field(default_factory=dict)
     model_version: str = "4"
 
+    def __post_init__(self) -> None:
+        # float64 once (the same values): converting 2^20-long vectors per request cost milliseconds
+        self.idf, self.lex_w, self.emb_w = (np.asarray(a, np.float64) for a in (self.idf, self.lex_w, self.emb_w))
+
     @property
     def has_embedding(self) -> bool:
         return self.emb_w.size > 0
 
     def p_lex(self, texts: Sequence[str], featurize: Callable | None = None) -> np.ndarray:
         C = (featurize or counts)(list(texts))
-        return sigmoid(tfidf(C, self.idf) @ self.lex_w.astype(np.float64) + self.lex_b)
+        return sigmoid(tfidf(C, self.idf) @ self.lex_w + self.lex_b)
 
     def p_emb(self, E: np.ndarray) -> np.ndarray:
-        return sigmoid(np.asarray(E, np.float64) @ self.emb_w.astype(np.float64) + self.emb_b)
+        return sigmoid(np.asarray(E, np.float64) @ self.emb_w + self.emb_b)
 
     def score_texts(self, encoder: Any, texts: Sequence[str], featurize: Callable | None = None,
                     batch_size: int = 32) -> list[ScoreDetail]:

@@ -1,12 +1,13 @@
 """Train model 4 of the prompt guard (detectors.guard.text_model) and save its artifact.
 
-    warden train prompt-guard --model 4 --data ../shared/data/prompts --out F [--embed-cache F] [--device auto]
+    warden train prompt-guard --data ../shared/data/prompts [--out F] [--embed-cache F] [--device auto]
 
 Steps, each on a progress bar (the embedding step has its own):
 1. every row's text is cleaned (normalize.clean); the lexical stage sees it whole up to
    text_model.WINDOW characters (longer: the first and last WINDOW / 2), as it serves a window;
 2. character n-gram counts, IDF over the training rows, sublinear TF-IDF;
-3. MiniLM embeddings (fp32; on the GPU when there is one) of every cleaned text, through an
+3. MiniLM embeddings (bfloat16, ENCODER_SETTINGS["dtype"]: each text alone, as the guard serves
+   them; on the GPU when there is one) of every cleaned text, through an
    EmbeddingStore (`--embed-cache`: computed once, reused by every later run and bench fold);
 4. two class-balanced logistic regressions (warden's everyday seed weighing as one source) (liblinear for the 2^20 n-gram features, lbfgs for
    the 384 embedding dimensions), L2, C = 1: 0.5 is the balanced operating point of each and of
@@ -34,7 +35,7 @@ from detectors.guard.data import PromptRow, source_counts, training_rows
 from detectors.guard.normalize import clean
 
 SEED_SOURCE = "everyday_seed"
-ENCODER_SETTINGS = {"max_tokens": 128, "head": 64, "quantize": False, "layers": 0}
+ENCODER_SETTINGS = {"max_tokens": 128, "head": 64, "quantize": False, "layers": 0, "dtype": "bfloat16"}
 
 
 @dataclass
@@ -136,7 +137,7 @@ def store_embedder(store: Any, encoder: Any, progress: bool = True) -> Callable[
 def main(data: str | Path, out: str | Path | None = None, device: str = "auto", *, limit: int | None = None,
          embed_cache: str | None = None, progress: bool = True, cfg: TextTrainConfig | None = None) -> dict:
     """Train on every row of `data` (plus the seed), save the artifact to `out` (default: the shipped
-    path; model 3 is what the repository ships, README)."""
+    artifact, detectors/guard/model/guard.bin)."""
     cfg = cfg or TextTrainConfig()
     t0 = time.time()
     rows = training_rows(data, limit, cfg.seed)

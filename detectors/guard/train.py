@@ -1,6 +1,6 @@
 """Train the prompt guard from labelled prompts and save its artifact.
 
-    warden train prompt-guard --data ../shared/data/prompts [--out guard.bin] [--device auto]
+    warden train prompt-guard --model 3 --data ../shared/data/prompts [--out guard.bin] [--device auto]
 
 Data: data.load_sources (the dev file and every extra/ file, or one JSON-lines file of `text`,
 `label`, `source`). Steps, each on a progress bar:
@@ -200,7 +200,8 @@ def _parts(t: tuple) -> dict[str, Any]:
 
 def main(data: str | Path, out: str | Path | None = None, device: str = "auto", *, limit: int | None = None,
          embed_cache: str | None = None, progress: bool = True, cfg: TrainConfig | None = None) -> dict:
-    """Train on every row of `data`, save the artifact to `out` (default: the shipped one)."""
+    """Train model 3 on every row of `data`, save the artifact to `out` (default: the shipped path, which
+    then holds model 3 instead of model 4)."""
     from detectors.guard.embed import TextEncoder
     from detectors.guard.embed_store import EmbeddingStore
     cfg = cfg or TrainConfig()

