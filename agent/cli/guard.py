@@ -1,6 +1,11 @@
 """`warden guard score`: score prompts offline with the shipped prompt-injection guard."""
 from __future__ import annotations
 
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
 import click
 
 from agent.cli.app import cli
@@ -14,20 +19,30 @@ def guard() -> None:
 
 
 @guard.command("score")
-@click.option("--in", "in_path", required=True, type=click.Path(exists=True, dir_okay=False),
-              help="JSON lines, each with `text`, `prompt` or `messages`.")
-@click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False),
-              help="The same lines with `score` (0..1) and `blocked` added (`error` where not scored).")
+@click.option("--in", "in_path", required=True, type=click.Path(exists=True, dir_okay=False, allow_dash=True),
+              help="JSON lines, each with `text`, `prompt` or `messages` (`-`: standard input).")
+@click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False, allow_dash=True),
+              help="The same lines with `score` (0..1) and `blocked` added (`error` where not scored; "
+                   "`-`: standard output).")
 @click.option("--threshold", type=float, default=None, help="Block at or above this score (default: the model's).")
 @click.option("--json", "as_json", is_flag=True,
               help="Print the summary (rows, blocked, errors, threshold, out, failed lines) as JSON.")
 def score(in_path, out_path, threshold, as_json) -> None:
     """Score a file of prompts; exits 1 when any line could not be scored (each is listed)."""
     from detectors.guard.cli_support import score_file
-    with open(in_path, "rb") as f:
-        total = sum(1 for line in f if line.strip())
-    with Bar("guard score", total, enabled=not as_json) as bar:
-        res = score_file(in_path, out_path, threshold, on_rows=bar.update)
+    if out_path == "-" and as_json:
+        raise click.UsageError("--json prints the summary on standard output: give --out a file")
+    with tempfile.TemporaryDirectory(prefix="warden-guard-") as tmp:
+        src = _from_stdin(Path(tmp) / "in.jsonl") if in_path == "-" else in_path
+        dst = str(Path(tmp) / "out.jsonl") if out_path == "-" else out_path
+        with open(src, "rb") as f:
+            total = sum(1 for line in f if line.strip())
+        with Bar("guard score", total, enabled=not as_json and out_path != "-") as bar:
+            res = score_file(src, dst, threshold, on_rows=bar.update)
+        if out_path == "-":
+            with open(dst, "rb") as f:
+                shutil.copyfileobj(f, sys.stdout.buffer)
+            sys.stdout.flush()
     if as_json:
         emit_json({"rows": res.rows, "blocked": res.blocked, "errors": res.errors, "threshold": res.threshold,
                    "out": res.out, "failed": res.failed})
@@ -35,6 +50,14 @@ def score(in_path, out_path, threshold, as_json) -> None:
         for msg in res.failed:
             click.echo(f"{in_path}: {msg}", err=True)
         click.echo(f"{res.rows} rows, {res.blocked} blocked, {res.errors} not scored "
-                   f"(threshold {res.threshold:.3f}) → {out_path}", err=True)
+                   f"(threshold {res.threshold:.3f}) → {'standard output' if out_path == '-' else out_path}",
+                   err=True)
     if res.failed:
         raise SystemExit(1)
+
+
+def _from_stdin(path: Path) -> str:
+    """Standard input copied to `path` (the scorer reads a file twice: to count, then to score)."""
+    with open(path, "wb") as f:
+        shutil.copyfileobj(click.get_binary_stream("stdin"), f)
+    return str(path)
