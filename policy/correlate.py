@@ -30,6 +30,7 @@ from typing import Any, Callable
 from core.errors import ConfigError
 from core.event import Finding, max_severity, stable_id
 from policy.episode import Episode
+from policy.sections import known_mapping
 from policy.steps import merge_steps
 
 
@@ -85,11 +86,7 @@ def parse_correlate(raw: Any, where: str) -> list[CorrelationRule]:
     out = []
     for i, r in enumerate(raw):
         w = f"{where}[{i}]"
-        if not isinstance(r, dict):
-            raise ConfigError(f"{w}: a correlation rule must be a mapping")
-        bad = set(r) - {"name", "policies", "join_on"}
-        if bad:
-            raise ConfigError(f"{w}: unknown key(s) {', '.join(sorted(bad))} (known: name, policies, join_on)")
+        known_mapping(r, ("name", "policies", "join_on"), w, "a correlation rule")
         pols = r.get("policies")
         if not isinstance(pols, list) or len(pols) < 1 or not all(isinstance(p, str) for p in pols):
             raise ConfigError(f"{w}.policies: expected a list of policy ids")

@@ -15,6 +15,7 @@ from typing import Any, Iterable
 
 from core.errors import ConfigError
 from policy.matchers import Matcher, matches_all, parse_matchers
+from policy.sections import known_mapping
 
 
 @dataclass(frozen=True)
@@ -37,11 +38,7 @@ def parse_inhibit_rules(raw: Any, where: str) -> list[InhibitRule]:
     out = []
     for i, r in enumerate(raw):
         w = f"{where}[{i}]"
-        if not isinstance(r, dict):
-            raise ConfigError(f"{w}: an inhibit rule must be a mapping")
-        bad = set(r) - {"source", "target", "equal", "name"}
-        if bad:
-            raise ConfigError(f"{w}: unknown key(s) {', '.join(sorted(bad))}")
+        known_mapping(r, ("source", "target", "equal", "name"), w, "an inhibit rule")
         if not r.get("source") or not r.get("target"):
             raise ConfigError(f"{w}: needs both source and target matchers")
         equal = r.get("equal") or []

@@ -56,6 +56,7 @@ from core.durations import parse_duration  # noqa: F401 - the one grammar; re-ex
 from core.errors import ConfigError
 from core.event import SEVERITIES, SEVERITY_RANK, Finding
 from core.lookup import lookup
+from policy.sections import known_mapping
 
 BUILTIN_DIR = Path(rules.__file__).parent / "policies"   # the built-in policies: data in rules/
 _PLACEHOLDER = re.compile(r"\{([a-z_.]+)\}")
@@ -179,11 +180,7 @@ def parse_notify(raw: Any, where: str, base: dict[str, Any] | None = None) -> di
     out = dict(base or {})
     if raw is None:
         return out
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{where}: notify must be a mapping")
-    bad = set(raw) - set(NOTIFY_KEYS)
-    if bad:
-        raise ConfigError(f"{where}: unknown notify key(s) {', '.join(sorted(bad))} (known: {', '.join(NOTIFY_KEYS)})")
+    known_mapping(raw, NOTIFY_KEYS, where, "notify", kind="notify")
     if "group_by" in raw:
         out["group_by"] = _as_list(raw["group_by"], f"{where}.group_by")
     for k in NOTIFY_KEYS[1:]:
@@ -195,11 +192,7 @@ def parse_notify(raw: Any, where: str, base: dict[str, Any] | None = None) -> di
 
 
 def _policy(raw: Any, where: str, defaults: dict[str, Any] | None = None) -> Policy:
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{where}: a policy must be a mapping")
-    unknown = set(raw) - {"id", "match", "alert", "routes", "continue", "description", "notify"}
-    if unknown:
-        raise ConfigError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}")
+    known_mapping(raw, ("id", "match", "alert", "routes", "continue", "description", "notify"), where, "a policy")
     pid = raw.get("id")
     if not isinstance(pid, str) or not pid:
         raise ConfigError(f"{where}: every policy needs an id")
@@ -235,9 +228,8 @@ def _policy(raw: Any, where: str, defaults: dict[str, Any] | None = None) -> Pol
     for i, r in enumerate(routes):
         if not isinstance(r, dict) or not isinstance(r.get("responder"), str) or "/" not in r["responder"]:
             raise ConfigError(f"{where}.routes[{i}]: needs responder: 'type/name'")
-        bad = set(r) - {"responder", "dry_run", "params", "approval", "approval_expires", "auto_revert", "notify"}
-        if bad:
-            raise ConfigError(f"{where}.routes[{i}]: unknown key(s) {', '.join(sorted(bad))}")
+        known_mapping(r, ("responder", "dry_run", "params", "approval", "approval_expires", "auto_revert", "notify"),
+                      f"{where}.routes[{i}]")
         dry = r.get("dry_run", True)
         if not isinstance(dry, bool):
             raise ConfigError(f"{where}.routes[{i}].dry_run must be true/false")

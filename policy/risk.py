@@ -36,6 +36,7 @@ from core import codec
 from core.durations import parse_duration
 from core.errors import ConfigError
 from core.event import SEVERITIES, SEVERITY_RANK, Finding
+from policy.sections import known_mapping
 
 MAX_HELD = 32               # findings held per principal
 Match = Callable[[Finding], list]               # the policies a finding matches
@@ -76,11 +77,7 @@ def parse_risk(raw: Any, where: str) -> RiskRule | None:
     """The `risk:` section of a policy file (None when absent); errors name `where`."""
     if raw is None:
         return None
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{where}: must be a mapping")
-    bad = set(raw) - set(KEYS)
-    if bad:
-        raise ConfigError(f"{where}: unknown key(s) {', '.join(sorted(bad))} (known: {', '.join(KEYS)})")
+    known_mapping(raw, KEYS, where)
     d = RiskRule()
     dets = raw.get("detectors", list(d.detectors))
     if isinstance(dets, str):

@@ -29,6 +29,7 @@ from typing import Any
 import orjson
 
 from core.errors import ConfigError
+from policy.sections import known_mapping
 
 DEFAULT_PROTECTED_NAMESPACES = ["kube-system", "kube-public", "kube-node-lease"]
 
@@ -95,11 +96,7 @@ class Safety:
         if bad:
             raise ConfigError(f"{where}: unknown safety key(s) {', '.join(sorted(bad))}")
         p = raw.get("protected") or {}
-        if not isinstance(p, dict):
-            raise ConfigError(f"{where}.protected must be a mapping")
-        bad = set(p) - {"namespaces", "labels", "accounts", "arns", "nodes", "principals"}
-        if bad:
-            raise ConfigError(f"{where}.protected: unknown key(s) {', '.join(sorted(bad))}")
+        known_mapping(p, ("namespaces", "labels", "accounts", "arns", "nodes", "principals"), f"{where}.protected")
         for k in ("namespaces", "accounts", "arns", "nodes", "principals"):
             cur = getattr(self.protected, k)
             for g in _globs(p.get(k), f"{where}.protected.{k}"):
