@@ -7,6 +7,7 @@ import time
 
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka import errors as KafkaErrors
+from kafka.structs import MemberState
 from kafka.consumer.subscription_state import ConsumerRebalanceListener
 from kafka.coordinator.assignors.range import RangePartitionAssignor
 
@@ -107,6 +108,8 @@ class KafkaPythonConsumer(Consumer):
             timeout = max(timeout, self.REJOIN_POLL_S)
         batches = self.c.poll(timeout_ms=int(timeout * 1000), max_records=max_records)
         if not batches:
+            if not self.c.assignment() and self._member_unstable():
+                self._restart_abandoned_join()     # an idle member owning nothing never commits
             return []
         out: list[Record] = []
         new = tuple.__new__
@@ -121,6 +124,12 @@ class KafkaPythonConsumer(Consumer):
             if isinstance(e, KafkaErrors.RebalanceInProgressError):
                 self._restart_abandoned_join()
             raise CommitDeferred(f"{type(e).__name__}: {e}") from e
+
+    def _member_unstable(self) -> bool:
+        """The group coordinator says this member is not in a stable generation (private
+        attribute, read defensively: False when it is missing)."""
+        state = getattr(getattr(self.c, "_coordinator", None), "state", MemberState.STABLE)
+        return state != MemberState.STABLE
 
     def _restart_abandoned_join(self) -> None:
         """kafka-python 3.0.12 can abandon a finished join: when a rejoin spans several polls and

@@ -105,10 +105,13 @@ def test_two_members_split_the_partitions_and_report_rebalances(kafka_cfg, clien
     assert owned["a"] == {0, 1, 2, 3}
     b = member("b")
     deadline = time.monotonic() + 60
-    while not (owned["b"] and len(owned["a"]) + len(owned["b"]) == 4) and time.monotonic() < deadline:
+
+    def split():
+        return owned["a"] | owned["b"] == {0, 1, 2, 3} and not owned["a"] & owned["b"] and owned["b"]
+    while not split() and time.monotonic() < deadline:
         a.poll(100, 0.1)
         b.poll(100, 0.1)
-    assert owned["a"] | owned["b"] == {0, 1, 2, 3} and not owned["a"] & owned["b"] and owned["b"]
+    assert split(), events
     assert any(kind == "revoke" for kind, _ in events["a"])
     p = bus.producer()
     for i in range(40):

@@ -11,6 +11,7 @@ import types
 import confluent_kafka as ck
 import pytest
 from kafka import errors as KafkaErrors
+from kafka.structs import MemberState
 
 from core.bus import kafka as kbus
 from core.bus import kafka_python, rdkafka
@@ -294,10 +295,12 @@ def test_closing_serves_the_queue_so_a_commit_waiting_on_a_rebalance_returns_and
 class StuckKafkaPython:
     """kafka-python 3.0.12 after it abandoned a finished join: commits refused, nothing to rejoin for."""
 
-    def __init__(self, due: bool = False, in_flight: bool = False) -> None:
+    def __init__(self, due: bool = False, in_flight: bool = False, state: str = MemberState.STABLE,
+                 owned: tuple = ()) -> None:
         self.polls: list[int] = []
-        coord = types.SimpleNamespace(rejoins=0, _join_task=types.SimpleNamespace(is_done=not in_flight))
-        coord.need_rejoin = lambda: due
+        self.owned = set(owned)
+        coord = types.SimpleNamespace(rejoins=0, _join_task=types.SimpleNamespace(is_done=not in_flight), state=state)
+        coord.need_rejoin = lambda: due or coord.rejoins > 0     # request_rejoin makes one due
         coord.request_rejoin = lambda: setattr(coord, "rejoins", coord.rejoins + 1)
         self._coordinator = coord
 
@@ -307,6 +310,9 @@ class StuckKafkaPython:
     def poll(self, timeout_ms, max_records):
         self.polls.append(timeout_ms)
         return {}
+
+    def assignment(self):
+        return self.owned
 
 
 @pytest.mark.parametrize("due,in_flight,restarted", [(False, False, True), (True, False, False), (False, True, False)])
@@ -320,6 +326,24 @@ def test_kafka_python_join_abandoned_by_the_client_is_restarted_by_the_next_poll
     c.poll(10, 0.1)
     long_poll = int(kafka_python.KafkaPythonConsumer.REJOIN_POLL_S * 1000)
     assert c.c.polls == ([long_poll, 100] if restarted else [100, 100])   # one long poll runs the join to its end
+
+
+@pytest.mark.parametrize("state,owned,due,in_flight,restarted", [
+    (MemberState.REBALANCING, (), False, False, True),        # revoked, join abandoned: idle for good
+    (MemberState.STABLE, (), False, False, False),            # a stable member that owns nothing
+    (MemberState.REBALANCING, ("t", 0), False, False, False),  # still owns partitions: commits will tell
+    (MemberState.REBALANCING, (), True, False, False),        # a join is due: the next poll runs it
+    (MemberState.REBALANCING, (), False, True, False)])       # a join is under way
+def test_kafka_python_idle_member_left_out_of_the_group_rejoins_without_a_commit(state, owned, due, in_flight, restarted):
+    """A member whose partitions were revoked and whose join was abandoned owns nothing, so it has
+    nothing to commit: the idle poll itself restarts the join."""
+    c = object.__new__(kafka_python.KafkaPythonConsumer)
+    c.c, c._rejoin_poll = StuckKafkaPython(due, in_flight, state, owned), False
+    c.poll(10, 0.1)
+    c.poll(10, 0.1)
+    assert c.c._coordinator.rejoins == int(restarted)
+    long_poll = int(kafka_python.KafkaPythonConsumer.REJOIN_POLL_S * 1000)
+    assert c.c.polls == ([100, long_poll] if restarted else [100, 100])
 
 
 class RefusingKafkaPython(StuckKafkaPython):
