@@ -21,11 +21,11 @@ def train() -> None:
 @click.option("--out", type=click.Path(dir_okay=False), default=None,
               help="Artifact path (default: the packaged model under detectors/guard/model/).")
 @click.option("--limit", type=int, default=None, help="Train on at most this many rows.")
-@click.option("--model", "version", type=click.Choice(["3", "4"]), default="4", show_default=True,
-              help="4: char n-gram TF-IDF + MiniLM sentence head (the shipped artifact); 3: hashed n-grams "
-                   "(the previous one; README, 'The prompt guard').")
+@click.option("--model", "version", type=click.Choice(["3", "4", "5"]), default="5", show_default=True,
+              help="5: char n-gram TF-IDF + MiniLM sentence head + function-word skeleton stage (the shipped "
+                   "artifact); 4: the same without the skeleton stage; 3: hashed n-grams (README, 'The prompt guard').")
 @click.option("--embeddings/--no-embeddings", default=None,
-              help="The MiniLM stage (model 4: sentence head, on by default; model 3: joint window stage, off by "
+              help="The MiniLM stage (models 4 and 5: sentence head, on by default; model 3: joint window stage, off by "
                    "default). Embeds every row / window once: ~1 h on this busy 2-core CPU (model 4, bfloat16).")
 @click.option("--embed-cache", type=click.Path(dir_okay=False), default=None,
               help="npz file keeping embeddings between runs (e.g. bench/out/guard/minilm-128-bf16.npz for "
@@ -36,14 +36,15 @@ def train() -> None:
 @DEVICE
 def prompt_guard(data, out, limit, version, embeddings, embed_cache, dro, device) -> None:
     """The prompt-injection / jailbreak guard."""
-    if version == "4":
+    if version in ("4", "5"):
         from detectors.guard.text_train import TextTrainConfig, main as main4
         try:
             eta = None if dro == "auto" else float(dro)
         except ValueError:
             raise click.BadParameter(f"{dro!r}: 'auto' or a number", param_hint="--dro") from None
         emit_json(main4(data, out, device=device, limit=limit, embed_cache=embed_cache,
-                        cfg=TextTrainConfig(embeddings=True if embeddings is None else embeddings, dro_eta=eta)))
+                        cfg=TextTrainConfig(embeddings=True if embeddings is None else embeddings, dro_eta=eta,
+                                            skeleton=version == "5")))
         return
     from detectors.guard.train import TrainConfig, main
     emit_json(main(data, out, device=device, limit=limit, embed_cache=embed_cache,

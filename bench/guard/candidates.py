@@ -87,29 +87,36 @@ def _stored():
     return _STORE[0] + (_COUNTS[0],)
 
 
-def fit_text(rows: Sequence[PromptRow], embeddings: bool = True, dro_eta: float | None = 0.0) -> GuardScorer:
-    """Model 4's trainer (, detectors.guard.text_train.fit) refitted on the training
-    sources plus warden's everyday seed; embeddings from the store (computed once)."""
+def fit_text(rows: Sequence[PromptRow], embeddings: bool = True, dro_eta: float | None = 0.0,
+             skeleton: bool = True) -> GuardScorer:
+    """The shipped trainer (detectors.guard.text_train.fit: model 5, or model 4 without the
+    skeleton stage) refitted on the training sources plus warden's everyday seed, scored as the
+    guard serves it (views, windows, cascade); embeddings from the store (computed once)."""
     from detectors.guard import text_train
     from detectors.guard.data import seed_rows
     from detectors.guard.embed_store import StoredEncoder
     from detectors.guard.guard import PromptGuard
     store, enc, counts = _stored()
-    cfg = text_train.TextTrainConfig(embeddings=embeddings, dro_eta=dro_eta)
+    cfg = text_train.TextTrainConfig(embeddings=embeddings, dro_eta=dro_eta, skeleton=skeleton)
     model = text_train.fit(list(rows) + seed_rows(), cfg, embed=text_train.store_embedder(store, enc, False),
                            featurize=counts, progress=False)
     return GuardScorer(PromptGuard(model=model, encoder=StoredEncoder(store, enc), use_embedding=embeddings))
 
 
+def fit_text4(rows: Sequence[PromptRow]) -> GuardScorer:
+    """Model 4 (lexical stage + sentence head, no skeleton stage), as served."""
+    return fit_text(rows, skeleton=False)
+
+
 def fit_text_dro(rows: Sequence[PromptRow]) -> GuardScorer:
     """Model 4 with a group-DRO sentence head, eta chosen inside the training sources
     (detectors.guard.group_dro)."""
-    return fit_text(rows, dro_eta=None)
+    return fit_text(rows, dro_eta=None, skeleton=False)
 
 
 def fit_lexical(rows: Sequence[PromptRow]) -> GuardScorer:
     """Model 4's lexical stage alone (the ablation)."""
-    return fit_text(rows, embeddings=False)
+    return fit_text(rows, embeddings=False, skeleton=False)
 
 
 def fit_guard(rows: Sequence[PromptRow], cfg: Any = None) -> GuardScorer:
@@ -126,23 +133,21 @@ def fit_guard(rows: Sequence[PromptRow], cfg: Any = None) -> GuardScorer:
 
 
 @dataclass
-class MixedScorer:
-    """Model 4 as served, mixed with the skeleton view (bench/guard/skeleton.py)."""
-    text: GuardScorer
-    skel: Any
+class SkeletonScorer:
+    stage: Any
     threshold: float = 0.5
 
     def scores(self, texts: Sequence[str]) -> np.ndarray:
-        return (2.0 * self.text.scores(texts) + self.skel.scores(texts)) / 3.0
+        from detectors.guard.normalize import clean
+        return self.stage.p([clean(t) for t in texts])
 
 
-def fit_skeleton(rows: Sequence[PromptRow]) -> Any:
-    """The function-word skeleton view alone (bench/guard/skeleton.py), plus the everyday seed."""
-    from bench.guard import skeleton
+def fit_skeleton(rows: Sequence[PromptRow]) -> SkeletonScorer:
+    """The skeleton stage alone (detectors.guard.skeleton), trained as model 5 trains it."""
+    from detectors.guard import skeleton
     from detectors.guard.data import seed_rows
-    return skeleton.fit(list(rows) + seed_rows())
-
-
-def fit_text_skeleton(rows: Sequence[PromptRow]) -> MixedScorer:
-    """Model 4 (as served) and the skeleton view, (2 * s_model4 + p_skeleton) / 3."""
-    return MixedScorer(fit_text(rows), fit_skeleton(rows))
+    from detectors.guard.normalize import clean
+    from detectors.guard.text_train import sample_weights
+    rows = list(rows) + seed_rows()
+    return SkeletonScorer(skeleton.fit([clean(r.text) for r in rows], np.array([r.label for r in rows]),
+                                       sample_weights(rows)))

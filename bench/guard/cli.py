@@ -23,7 +23,8 @@ def everyday(guard) -> dict[str, Any]:
 def run(data: str, *, loso: bool = False, candidates: Sequence[str] = ("guard",), sources: Sequence[str] = (),
         exclude: Sequence[str] = (),
         latency: bool = False, requests: int = 1000, rate: float = 50.0, threads: int = 1,
-        model: str | None = None, progress: bool = True) -> dict[str, Any]:
+        model: str | None = None, progress: bool = True, label_conflicts: bool = False,
+        conflict_cosine: float = 0.9) -> dict[str, Any]:
     from bench.guard import candidates as cands, loso as loso_mod
     from detectors.guard.data import load_sources
     from detectors.guard.guard import PromptGuard
@@ -41,6 +42,8 @@ def run(data: str, *, loso: bool = False, candidates: Sequence[str] = ("guard",)
                    for c in candidates]
         out["leave_one_source_out"] = [r.as_dict() for r in reports]
         out["table"] = loso_mod.table(reports)
+    if label_conflicts:
+        out.update(conflicts(rows, conflict_cosine))
     guard = PromptGuard(model)
     out["model_version"] = guard.model_version
     out["everyday"] = everyday(guard)
@@ -51,16 +54,31 @@ def run(data: str, *, loso: bool = False, candidates: Sequence[str] = ("guard",)
             torch.set_num_threads(threads)
         short = [r.text for r in rows if len(r.text) <= 2000]
         docs = [r.text for r in rows if r.label == 0 and len(r.text) > 1000][:200]
+        attacks = [r.text for r in rows if r.label == 1 and len(r.text) > 1000][:200]
         out["latency"] = {"single": lat.single(guard, short, requests, rate),
-                          "long": lat.long_inputs(guard, docs), "batched": lat.batched(guard, short),
+                          "long": lat.long_inputs(guard, docs), "long_attack": lat.long_inputs(guard, attacks),
+                          "batched": lat.batched(guard, short),
                           "torch_threads": threads}
     return out
 
 
+def conflicts(rows, cosine: float) -> dict[str, Any]:
+    """bench/guard/conflicts.py on the bench's bfloat16 MiniLM embeddings of every row."""
+    from dataclasses import asdict
+
+    from bench.guard import candidates as cands, conflicts as conf
+    from detectors.guard.normalize import clean
+    store, enc, _ = cands._stored()
+    res = conf.by_source(rows, store.embed(enc, [clean(r.text) for r in rows], progress=False), cosine)
+    return {"label_conflicts": {"cosine": cosine, "sources": [dict(asdict(r), ceiling=r.ceiling) for r in res]},
+            "conflicts_table": conf.table(res, cosine)}
+
+
 def render(res: dict[str, Any]) -> str:
     lines = []
-    if "table" in res:
-        lines += [res["table"], ""]
+    for key in ("table", "conflicts_table"):
+        if key in res:
+            lines += [res[key], ""]
     if res.get("excluded_sources"):
         lines.append(f"excluded from training and evaluation: {', '.join(res['excluded_sources'])}")
     e = res["everyday"]
@@ -70,9 +88,10 @@ def render(res: dict[str, Any]) -> str:
         s = res["latency"]["single"]["latency_ms"]
         lines.append(f"single requests at {res['latency']['single']['rate_per_s']:.0f}/s: p50 {s['p50']} ms, "
                      f"p90 {s['p90']} ms, p99 {s['p99']} ms, max {s['max']} ms")
-        for b in res["latency"]["long"]["by_size"]:
-            lines.append(f"long input {b['chars']} chars / {b['tokens']} tokens: {b['ms_median']} ms "
-                         f"({b['ms_per_1000_tokens']} ms per 1,000 tokens)")
+        for kind, name in (("long", "benign documents"), ("long_attack", "attack rows")):
+            for b in res["latency"].get(kind, {}).get("by_size", []):
+                lines.append(f"long input ({name}) {b['chars']} chars / {b['tokens']} tokens: {b['ms_median']} ms "
+                             f"({b['ms_per_1000_tokens']} ms per 1,000 tokens)")
         b = res["latency"]["batched"]
         lines.append(f"batched ({b['batch']} a call): {b['prompts_per_s']} prompts/s")
     return "\n".join(lines)
@@ -82,7 +101,7 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench.guard")
     ap.add_argument("data", help="../shared/data/prompts (the dev file and extra/) or one JSON-lines file")
     ap.add_argument("--leave-one-source-out", action="store_true")
-    ap.add_argument("--candidates", default="guard", help="comma-separated: text (model 4, the shipped trainer), guard (model 3, the previous one), text_dro (model 4, group-DRO sentence head), skeleton (function-word skeleton view), text_skeleton (model 4 + skeleton view), lexical (model 4's lexical stage), tfidf, shipped")
+    ap.add_argument("--candidates", default="guard", help="comma-separated: text (the shipped trainer: model 5), text4 (model 4: no skeleton stage), guard (model 3), text_dro (model 4, group-DRO sentence head), skeleton (the skeleton stage alone), lexical (model 4's lexical stage), tfidf, shipped")
     ap.add_argument("--sources", default="", help="comma-separated held-out sources (default: all)")
     ap.add_argument("--exclude", default="", help="comma-separated sources left out of training and evaluation "
                     "(e.g. one whose labels contradict the others')")
@@ -93,12 +112,18 @@ def main(argv=None) -> int:
                     "(0: torch's default, one per core)")
     ap.add_argument("--model", default=None, help="guard artifact for the everyday and latency figures "
                     "(default: the shipped model 4; e.g. a model 3 artifact)")
+    ap.add_argument("--label-conflicts", action="store_true",
+                    help="per source, the fraction of its rows whose near-duplicates in the other sources carry "
+                    "the opposite label (bench/guard/conflicts.py)")
+    ap.add_argument("--conflict-cosine", type=float, default=0.9,
+                    help="MiniLM cosine at or above which two rows are near-duplicates")
     ap.add_argument("--json", action="store_true")
     a = ap.parse_args(argv)
     res = run(a.data, loso=a.leave_one_source_out, candidates=[c for c in a.candidates.split(",") if c],
               sources=[s for s in a.sources.split(",") if s],
               exclude=[s for s in a.exclude.split(",") if s], latency=a.latency, requests=a.requests, rate=a.rate,
-              threads=a.threads, model=a.model)
+              threads=a.threads, model=a.model, label_conflicts=a.label_conflicts,
+              conflict_cosine=a.conflict_cosine)
     print(render(res))
     if a.json:
         print(json.dumps(res, indent=2, default=lambda o: float(o) if isinstance(o, np.floating) else str(o)))

@@ -97,7 +97,7 @@ class GuardModel:
         header, body = artifact.read_header(blob)
         if header.get("format") != FORMAT:
             raise ArtifactError(f"unsupported guard artifact format {header.get('format')!r} (this warden "
-                                f"reads formats {FORMAT} and 4; retrain with `warden train prompt-guard`)")
+                                f"reads formats {FORMAT}, 4 and 5; retrain with `warden train prompt-guard`)")
         arrays = artifact.read_arrays(header, body, ARRAYS)
         return cls(dim=int(header["dim"]), lex_b=float(header["lex_b"]), joint_b=float(header["joint_b"]),
                    cascade=tuple(header["cascade"]), threshold=float(header["threshold"]),

@@ -1,19 +1,20 @@
 """Load a guard artifact of any supported format: 3 (hashed n-grams + joint MiniLM stage,
-detectors.guard.cascade) or 4 (TF-IDF + MiniLM sentence head, detectors.guard.text_model)."""
+detectors.guard.cascade), 4 (TF-IDF + MiniLM sentence head, detectors.guard.text_model) or 5 (the same and a
+skeleton stage, detectors.guard.skeleton)."""
 from __future__ import annotations
 
 from pathlib import Path
 
 from detectors.guard import artifact
 from detectors.guard.cascade import DEFAULT_PATH, GuardModel
-from detectors.guard.text_model import FORMAT as TEXT_FORMAT, TextModel
+from detectors.guard.text_model import FORMATS as TEXT_FORMATS, TextModel
 
 GuardModels = GuardModel | TextModel
 
 
 def from_bytes(blob: bytes) -> GuardModels:
     header, body = artifact.read_header(blob)
-    if header.get("format") == TEXT_FORMAT:
+    if header.get("format") in TEXT_FORMATS:
         return TextModel.from_parts(header, body)
     return GuardModel.from_bytes(blob)
 

@@ -11,7 +11,14 @@ Per text (detectors.guard.normalize.views: the cleaned text and any decoded payl
              artifact's encoder settings say so, detectors.guard.embed);
              p_emb = sigmoid(emb_w . e + emb_b);
   score:     (p_lex + p_emb) / 2, denied at `threshold` (0.5: both stages are class-balanced
-             logistic regressions, so 0.5 is their balanced operating point; nothing tuned).
+             logistic regressions, so 0.5 is their balanced operating point; nothing tuned);
+  fine scale: a text over FINE_SIZE characters is also cut into FINE_SIZE-character windows every
+             FINE_STRIDE, so a paragraph in the middle of a long e-mail is not diluted by the rest
+             (nor missed by an embedding of the text's first and last word pieces). A fine window
+             the lexical stage flags (p_lex >= threshold) is scored as a text of its own would be
+             (its own embedding where the cascade leaves it undecided), and the text's score is the
+             highest; windows the lexical stage does not flag add nothing, so the sentence head
+             alone cannot deny a long benign document window by window.
 Cascade: where p_lex <= cascade[0] or >= cascade[1] the lexical stage decides alone (the mean could
 only cross 0.5 if the embedding head were more sure than 1 - cascade[0]); the encoder runs on the
 rest. Without an encoder (package missing) p_lex decides alone.
@@ -31,14 +38,21 @@ from detectors.guard import artifact
 from detectors.guard.cascade import sigmoid
 from detectors.guard.normalize import views
 from detectors.guard.scoring import ScoreDetail
+from detectors.guard.skeleton import SkeletonStage
+from detectors.guard.tfidf import idf_of, tfidf  # noqa: F401 - model 4's trainer reads them here
 from detectors.guard.windows import windows
 
-FORMAT = 4
+FORMAT = 4               # lexical + sentence head
+FORMAT_SKELETON = 5      # and the skeleton stage (detectors.guard.skeleton)
+FORMATS = (FORMAT, FORMAT_SKELETON)
 KIND = "tfidf+minilm"
 N_FEATURES = 1 << 20
 WINDOW, STRIDE = 4000, 3200
 MAX_WINDOWS = 16
+FINE_SIZE, FINE_STRIDE = 1000, 500   # the fine scale, for texts over FINE_SIZE characters
+MAX_FINE = 72                        # covers max_chars 32,768 (65 windows) with overlap
 ARRAYS = ("idf", "lex_w", "emb_w")
+SKELETON_ARRAYS = ("skel_idf", "skel_w")
 
 
 def _vectorizer():
@@ -50,32 +64,6 @@ def _vectorizer():
 def counts(texts: Sequence[str]):
     """Raw hashed character n-gram counts (CSR, n x N_FEATURES)."""
     return _vectorizer().transform(list(texts)).tocsr()
-
-
-def idf_of(C) -> np.ndarray:
-    """Smooth IDF of a count matrix, as scikit-learn's TfidfTransformer computes it."""
-    df = np.bincount(C.indices, minlength=C.shape[1])
-    return (np.log((1.0 + C.shape[0]) / (1.0 + df)) + 1.0).astype(np.float32)
-
-
-def tfidf(C, idf: np.ndarray):
-    """Sublinear TF x IDF, rows L2-normalised (float64 CSR). Element-wise on the stored entries
-    only (idf[indices], one factor per row): broadcasting a 2^20-wide IDF row or a column of norms
-    through scipy's `multiply` builds dense-sized temporaries and took most of a request's lexical
-    time; the products are the same floats."""
-    X = C.astype(np.float64, copy=True).tocsr()
-    X.sort_indices()
-    X.data = 1.0 + np.log(X.data)
-    X.data *= np.asarray(idf, np.float64)[X.indices]
-    # row sums of squares added as scipy's sum(axis=1) adds them (np.add.reduceat over the rows)
-    sums = np.zeros(X.shape[0])
-    rows = np.flatnonzero(np.diff(X.indptr))
-    if rows.size:
-        sums[rows] = np.add.reduceat(X.data ** 2, X.indptr[rows])
-    norms = np.sqrt(sums)
-    norms[norms == 0] = 1.0
-    X.data *= np.repeat(1.0 / norms, np.diff(X.indptr))
-    return X
 
 
 @dataclass
@@ -90,6 +78,7 @@ class TextModel:
     encoder: dict[str, Any] = field(default_factory=dict)
     meta: dict[str, Any] = field(default_factory=dict)
     model_version: str = "4"
+    skeleton: SkeletonStage | None = None     # the third stage (format 5)
 
     def __post_init__(self) -> None:
         # float64 once (the same values): converting 2^20-long vectors per request cost milliseconds
@@ -106,17 +95,26 @@ class TextModel:
     def p_emb(self, E: np.ndarray) -> np.ndarray:
         return sigmoid(np.asarray(E, np.float64) @ self.emb_w + self.emb_b)
 
+    def _mean(self, pl: np.ndarray, pe: np.ndarray, texts: Sequence[str]) -> np.ndarray:
+        """The stages' mean: (p_lex + p_emb) / 2, or (p_lex + p_emb + p_skeleton) / 3 with a skeleton
+        stage; where the encoder did not run, p_emb is p_lex (the cascade's lexical decision)."""
+        if self.skeleton is None:
+            return (pl + pe) / 2.0
+        return (pl + pe + self.skeleton.p(texts)) / 3.0
+
     def score_texts(self, encoder: Any, texts: Sequence[str], featurize: Callable | None = None,
                     batch_size: int = 32) -> list[ScoreDetail]:
         """Scores of already-validated texts (`encoder` None: the lexical stage alone)."""
-        units: list[tuple[int, str, int, str]] = []
+        units: list[tuple[int, str, int, str, bool]] = []     # text, view, window, window text, fine?
         main: list[str] = []
         for i, t in enumerate(texts):
             for v in views(t):
                 if v.name == "text":
                     main.append(v.text)
-                for j, w in enumerate(windows(v.text, WINDOW, STRIDE, limit=MAX_WINDOWS)):
-                    units.append((i, v.name, j, w))
+                ws = [(w, False) for w in windows(v.text, WINDOW, STRIDE, limit=MAX_WINDOWS)]
+                if len(v.text) > FINE_SIZE:
+                    ws += [(w, True) for w in windows(v.text, FINE_SIZE, FINE_STRIDE, limit=MAX_FINE)]
+                units += [(i, v.name, j, w, fine) for j, (w, fine) in enumerate(ws)]
         if not units:
             return []
         p = self.p_lex([u[3] for u in units], featurize)
@@ -124,39 +122,70 @@ class TextModel:
         nwin: dict[int, int] = {}
         for k, u in enumerate(units):
             nwin[u[0]] = nwin.get(u[0], 0) + 1
-            if u[0] not in best or p[k] > p[best[u[0]]]:
+            if not u[4] and (u[0] not in best or p[k] > p[best[u[0]]]):
                 best[u[0]] = k
         pl = np.array([p[best[i]] for i in range(len(texts))])
-        score = pl.copy()
-        used = np.zeros(len(texts), bool)
-        if encoder is not None and self.has_embedding:
+        enc = encoder if encoder is not None and self.has_embedding else None
+        pe, used = self._embedded(enc, main, pl, batch_size)
+        score = self._mean(pl, pe, main)
+        fine = [k for k, u in enumerate(units) if u[4] and p[k] >= self.threshold]
+        if fine:
+            pe_f, used_f = self._embedded(enc, [units[k][3] for k in fine], p[fine], batch_size)
+            for k, s, by_enc in zip(fine, self._mean(p[fine], pe_f, [units[k][3] for k in fine]), used_f):
+                i = units[k][0]
+                if s > score[i]:
+                    score[i], best[i], used[i] = s, k, by_enc
+        return [ScoreDetail(float(score[i]), "embedding" if used[i] else "lexical", units[best[i]][1],
+                            units[best[i]][2], nwin[i], float(p[best[i]])) for i in range(len(texts))]
+
+    def _embedded(self, enc: Any, texts: Sequence[str], pl: np.ndarray,
+                  batch_size: int) -> tuple[np.ndarray, np.ndarray]:
+        """(p_emb, encoder ran?) per text: the sentence head where the cascade leaves p_lex
+        undecided (cascade[0] < p_lex < cascade[1]), p_lex itself elsewhere or without an encoder."""
+        pe, used = pl.copy(), np.zeros(len(pl), bool)
+        if enc is not None:
             band = np.flatnonzero((pl > self.cascade[0]) & (pl < self.cascade[1]))
             if band.size:
-                pe = self.p_emb(encoder.encode([main[i] for i in band], batch_size=batch_size))
-                score[band] = (pl[band] + pe) / 2.0
+                pe[band] = self.p_emb(enc.encode([texts[i] for i in band], batch_size=batch_size))
                 used[band] = True
-        return [ScoreDetail(float(score[i]), "embedding" if used[i] else "lexical", units[best[i]][1],
-                            units[best[i]][2], nwin[i], float(pl[i])) for i in range(len(texts))]
+        return pe, used
 
     # -- artifact -------------------------------------------------------------------------------
     def to_bytes(self) -> bytes:
-        header = {"format": FORMAT, "kind": KIND, "model_version": self.model_version,
-                  "n_features": N_FEATURES, "lex_b": self.lex_b, "emb_b": self.emb_b,
-                  "cascade": list(self.cascade), "threshold": self.threshold, "encoder": self.encoder,
-                  "meta": self.meta}
-        return artifact.write(header, {"idf": np.asarray(self.idf, np.float16),
-                                       "lex_w": np.asarray(self.lex_w, np.float16),
-                                       "emb_w": np.asarray(self.emb_w, np.float32)})
+        """Format 4 (two stages) or, with a skeleton stage, format 5 (its K words in the header)."""
+        header = {"format": FORMAT if self.skeleton is None else FORMAT_SKELETON, "kind": KIND,
+                  "model_version": self.model_version, "n_features": N_FEATURES, "lex_b": self.lex_b,
+                  "emb_b": self.emb_b, "cascade": list(self.cascade), "threshold": self.threshold,
+                  "encoder": self.encoder, "meta": self.meta}
+        arrays = {"idf": np.asarray(self.idf, np.float16), "lex_w": np.asarray(self.lex_w, np.float16),
+                  "emb_w": np.asarray(self.emb_w, np.float32)}
+        if self.skeleton is not None:
+            header["skeleton"] = self.skeleton.header()
+            arrays.update(skel_idf=np.asarray(self.skeleton.idf, np.float16),
+                          skel_w=np.asarray(self.skeleton.w, np.float16))
+        return artifact.write(header, arrays)
 
     def save(self, path: str | Path) -> Path:
         return artifact.save(self.to_bytes(), path)
 
     @classmethod
     def from_parts(cls, header: dict[str, Any], body: bytes) -> "TextModel":
-        if header.get("kind") != KIND or int(header.get("n_features", 0)) != N_FEATURES:
-            raise artifact.ArtifactError(f"not a {KIND} guard artifact with {N_FEATURES} features")
-        a = artifact.read_arrays(header, body, ARRAYS)
+        fmt = header.get("format")
+        if fmt not in FORMATS or header.get("kind") != KIND or int(header.get("n_features", 0)) != N_FEATURES:
+            raise artifact.ArtifactError(f"not a {KIND} guard artifact of format {' or '.join(map(str, FORMATS))} "
+                                         f"with {N_FEATURES} features (format {fmt!r}, kind {header.get('kind')!r})")
+        skel = fmt == FORMAT_SKELETON
+        if skel and not isinstance(header.get("skeleton"), dict):
+            raise artifact.ArtifactError("guard artifact of format 5 without its skeleton stage header")
+        a = artifact.read_arrays(header, body, ARRAYS + (SKELETON_ARRAYS if skel else ()))
+        stage = None
+        if skel:
+            try:
+                stage = SkeletonStage.from_header(header["skeleton"], a["skel_idf"], a["skel_w"])
+            except (KeyError, TypeError, ValueError) as e:
+                raise artifact.ArtifactError(f"guard artifact's skeleton stage unreadable: {e}") from None
         return cls(idf=a["idf"], lex_w=a["lex_w"], lex_b=float(header["lex_b"]), emb_w=a["emb_w"],
                    emb_b=float(header["emb_b"]), cascade=tuple(header["cascade"]),
                    threshold=float(header["threshold"]), encoder=header.get("encoder", {}),
-                   meta=header.get("meta", {}), model_version=str(header.get("model_version", "4")))
+                   meta=header.get("meta", {}), model_version=str(header.get("model_version", "4")),
+                   skeleton=stage)

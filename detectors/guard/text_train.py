@@ -9,7 +9,9 @@ Steps, each on a progress bar (the embedding step has its own):
 3. MiniLM embeddings (bfloat16, ENCODER_SETTINGS["dtype"]: each text alone, as the guard serves
    them; on the GPU when there is one) of every cleaned text, through an
    EmbeddingStore (`--embed-cache`: computed once, reused by every later run and bench fold);
-4. two class-balanced logistic regressions (warden's everyday seed weighing as one source) (liblinear for the 2^20 n-gram features, lbfgs for
+4. the skeleton stage (detectors.guard.skeleton: function-word skeletons, word 1-3-gram TF-IDF,
+   its K = 300 words chosen from the training rows; cfg.skeleton False leaves it out: model 4);
+5. two class-balanced logistic regressions (warden's everyday seed weighing as one source) (liblinear for the 2^20 n-gram features, lbfgs for
    the 384 embedding dimensions), L2, C = 1: 0.5 is the balanced operating point of each and of
    their mean, so the threshold is 0.5 and nothing is tuned on any evaluation data.
 Both solvers are deterministic: same data, same artifact checksum.
@@ -29,7 +31,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from detectors.guard import group_dro, text_model as tm
+from detectors.guard import group_dro, skeleton, text_model as tm
 from detectors.guard.cascade import DEFAULT_PATH
 from detectors.guard.data import PromptRow, source_counts, training_rows
 from detectors.guard.normalize import clean
@@ -46,6 +48,7 @@ class TextTrainConfig:
     embeddings: bool = True
     seed: bool = True            # add data.seed_rows() (warden's everyday benign seed) in main()
     dro_eta: float | None = 0.0  # group DRO of the embedding head: 0 off, None chosen in training
+    skeleton: bool = True        # the third stage (detectors.guard.skeleton; format 5); False: model 4
 
 
 def sample_weights(rows: Sequence[PromptRow], seed_source: str = SEED_SOURCE) -> np.ndarray:
@@ -96,7 +99,7 @@ def fit(rows: Sequence[PromptRow], cfg: TextTrainConfig | None = None, *,
 
     from core.progress import Bar
     cfg = cfg or TextTrainConfig()
-    bar = Bar("train prompt guard", 4, enabled=progress)
+    bar = Bar("train prompt guard", 5, enabled=progress)
     texts = [clean(r.text) for r in rows]
     y = np.array([r.label for r in rows])
     bar.describe("n-gram counts")
@@ -107,6 +110,9 @@ def fit(rows: Sequence[PromptRow], cfg: TextTrainConfig | None = None, *,
     w = sample_weights(rows)
     lex = LogisticRegression(C=cfg.C_lex, solver="liblinear", max_iter=1000)
     lex.fit(tm.tfidf(C, idf), y, sample_weight=w)
+    bar.update(1)
+    bar.describe("skeleton stage")
+    skel = skeleton.fit(texts, y, w) if cfg.skeleton else None
     bar.update(1)
     emb_w, emb_b, dro = np.zeros(0, np.float32), 0.0, {}
     bar.describe("embeddings")
@@ -127,7 +133,8 @@ def fit(rows: Sequence[PromptRow], cfg: TextTrainConfig | None = None, *,
     return tm.TextModel(idf=idf, lex_w=np.asarray(lex.coef_[0], np.float16).astype(np.float32),
                         lex_b=float(lex.intercept_[0]), emb_w=emb_w, emb_b=emb_b, cascade=tuple(cfg.cascade),
                         threshold=0.5, encoder=dict(ENCODER_SETTINGS) if E is not None else {},
-                        meta={"dro": dro} if cfg.dro_eta != 0 and dro else {})
+                        meta={"dro": dro} if cfg.dro_eta != 0 and dro else {},
+                        model_version="5" if skel is not None else "4", skeleton=skel)
 
 
 def store_embedder(store: Any, encoder: Any, progress: bool = True) -> Callable[[list[str]], np.ndarray]:
@@ -156,7 +163,7 @@ def main(data: str | Path, out: str | Path | None = None, device: str = "auto", 
                        "source_counts": srcs,
                        # dro_eta 0 (off) is left out: the default artifact stays byte for byte what it was
                        "config": {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(cfg).items()
-                                  if k != "dro_eta" or v != 0}})
+                                  if (k, v) not in (("dro_eta", 0), ("skeleton", False))}})
     path = model.save(out or DEFAULT_PATH)
     return {"out": str(path), "model_version": model.model_version, "rows": len(rows),
             "bytes": path.stat().st_size, "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
