@@ -24,7 +24,7 @@ def run(data: str, *, loso: bool = False, candidates: Sequence[str] = ("guard",)
         exclude: Sequence[str] = (),
         latency: bool = False, requests: int = 1000, rate: float = 50.0, threads: int = 1,
         model: str | None = None, progress: bool = True, label_conflicts: bool = False,
-        conflict_cosine: float = 0.9) -> dict[str, Any]:
+        conflict_cosine: float | None = 0.9, conflict_jaccard: float | None = None) -> dict[str, Any]:
     from bench.guard import candidates as cands, loso as loso_mod
     from detectors.guard.data import load_sources
     from detectors.guard.guard import PromptGuard
@@ -43,7 +43,7 @@ def run(data: str, *, loso: bool = False, candidates: Sequence[str] = ("guard",)
         out["leave_one_source_out"] = [r.as_dict() for r in reports]
         out["table"] = loso_mod.table(reports)
     if label_conflicts:
-        out.update(conflicts(rows, conflict_cosine))
+        out.update(conflicts(rows, conflict_cosine, conflict_jaccard))
     guard = PromptGuard(model)
     out["model_version"] = guard.model_version
     out["everyday"] = everyday(guard)
@@ -62,16 +62,20 @@ def run(data: str, *, loso: bool = False, candidates: Sequence[str] = ("guard",)
     return out
 
 
-def conflicts(rows, cosine: float) -> dict[str, Any]:
-    """bench/guard/conflicts.py on the bench's bfloat16 MiniLM embeddings of every row."""
+def conflicts(rows, cosine: float | None, jaccard: float | None) -> dict[str, Any]:
+    """bench/guard/conflicts.py (MiniLM cosine on the bench's bfloat16 embeddings of every row)."""
     from dataclasses import asdict
 
     from bench.guard import candidates as cands, conflicts as conf
     from detectors.guard.normalize import clean
-    store, enc, _ = cands._stored()
-    res = conf.by_source(rows, store.embed(enc, [clean(r.text) for r in rows], progress=False), cosine)
-    return {"label_conflicts": {"cosine": cosine, "sources": [dict(asdict(r), ceiling=r.ceiling) for r in res]},
-            "conflicts_table": conf.table(res, cosine)}
+    E = None
+    if cosine is not None:
+        store, enc, _ = cands._stored()
+        E = store.embed(enc, [clean(r.text) for r in rows], progress=False)
+    res = conf.by_source(rows, E, cosine, jaccard)
+    return {"label_conflicts": {"criteria": conf.criteria(cosine, jaccard),
+                                "sources": [dict(asdict(r), ceiling=r.ceiling) for r in res]},
+            "conflicts_table": conf.table(res, cosine, jaccard)}
 
 
 def render(res: dict[str, Any]) -> str:
@@ -116,14 +120,17 @@ def main(argv=None) -> int:
                     help="per source, the fraction of its rows whose near-duplicates in the other sources carry "
                     "the opposite label (bench/guard/conflicts.py)")
     ap.add_argument("--conflict-cosine", type=float, default=0.9,
-                    help="MiniLM cosine at or above which two rows are near-duplicates")
+                    help="MiniLM cosine at or above which two rows are near-duplicates (negative: not used)")
+    ap.add_argument("--conflict-jaccard", type=float, default=-1.0,
+                    help="word 5-gram Jaccard at or above which two rows are near-duplicates (negative: not used)")
     ap.add_argument("--json", action="store_true")
     a = ap.parse_args(argv)
     res = run(a.data, loso=a.leave_one_source_out, candidates=[c for c in a.candidates.split(",") if c],
               sources=[s for s in a.sources.split(",") if s],
               exclude=[s for s in a.exclude.split(",") if s], latency=a.latency, requests=a.requests, rate=a.rate,
               threads=a.threads, model=a.model, label_conflicts=a.label_conflicts,
-              conflict_cosine=a.conflict_cosine)
+              conflict_cosine=a.conflict_cosine if a.conflict_cosine >= 0 else None,
+              conflict_jaccard=a.conflict_jaccard if a.conflict_jaccard >= 0 else None)
     print(render(res))
     if a.json:
         print(json.dumps(res, indent=2, default=lambda o: float(o) if isinstance(o, np.floating) else str(o)))
