@@ -1,4 +1,5 @@
-"""Model 4 of the prompt guard: character n-gram TF-IDF and a MiniLM sentence head, averaged.
+"""Models 4 and 5 of the prompt guard: character n-gram TF-IDF and a MiniLM sentence head (model 4),
+and a function-word skeleton stage (model 5), averaged.
 
 Per text (detectors.guard.normalize.views: the cleaned text and any decoded payload):
   lexical:   every view is cut into windows of WINDOW characters (every STRIDE; a text up to
@@ -10,21 +11,26 @@ Per text (detectors.guard.normalize.views: the cleaned text and any decoded payl
              and last word pieces when long; bfloat16 in the shipped artifact, fp32 where the
              artifact's encoder settings say so, detectors.guard.embed);
              p_emb = sigmoid(emb_w . e + emb_b);
-  score:     (p_lex + p_emb) / 2, denied at `threshold` (0.5: both stages are class-balanced
+  skeleton:  (model 5) p_skel of the cleaned text's function-word skeleton (detectors.guard.skeleton);
+  score:     (p_lex + p_emb) / 2, or (p_lex + p_emb + p_skel) / 3 in model 5, denied at `threshold` (0.5: both stages are class-balanced
              logistic regressions, so 0.5 is their balanced operating point; nothing tuned);
   fine scale: a text over FINE_SIZE characters is also cut into FINE_SIZE-character windows every
              FINE_STRIDE, so a paragraph in the middle of a long e-mail is not diluted by the rest
              (nor missed by an embedding of the text's first and last word pieces). A fine window
              the lexical stage flags (p_lex >= threshold) is scored as a text of its own would be
-             (its own embedding where the cascade leaves it undecided), and the text's score is the
-             highest; windows the lexical stage does not flag add nothing, so the sentence head
-             alone cannot deny a long benign document window by window.
-Cascade: where p_lex <= cascade[0] or >= cascade[1] the lexical stage decides alone (the mean could
-only cross 0.5 if the embedding head were more sure than 1 - cascade[0]); the encoder runs on the
-rest. Without an encoder (package missing) p_lex decides alone.
+             (its own embedding where the cascade leaves it undecided); where that score reaches
+             FINE_THRESHOLD (0.8, above the 0.5 a whole text needs: with up to MAX_FINE windows a
+             text, the balanced bar denied 2-4% more of the long benign documents held out) and
+             beats the whole text's, it is the text's score. Windows the lexical stage does not
+             flag add nothing (and cost no encoder run).
+Cascade: where p_lex <= cascade[0] or >= cascade[1] the encoder does not run and p_lex stands in for
+p_emb (model 4: p_lex decides alone; model 5: (2 p_lex + p_skel) / 3, on the same side of 0.5 as
+p_lex for cascade (0.05, 0.95)); the encoder runs on the rest. Without an encoder (package missing)
+likewise.
 
 A text's score depends on that text alone (hashed features; one encoder run per text; bfloat16
-runs each text alone and unpadded): the same alone or in any batch. Artifact: detectors.guard.artifact, format 4, kind `tfidf+minilm`.
+runs each text alone and unpadded): the same alone or in any batch. Artifact: detectors.guard.artifact, kind `tfidf+minilm`, format 4 (model 4) or 5 (model 5: the
+skeleton stage's K words in the header, its IDF and weights as arrays); both are read.
 """
 from __future__ import annotations
 
@@ -50,6 +56,7 @@ N_FEATURES = 1 << 20
 WINDOW, STRIDE = 4000, 3200
 MAX_WINDOWS = 16
 FINE_SIZE, FINE_STRIDE = 1000, 500   # the fine scale, for texts over FINE_SIZE characters
+FINE_THRESHOLD = 0.8                 # a fine window counts at this score (README: why not 0.5)
 MAX_FINE = 72                        # covers max_chars 32,768 (65 windows) with overlap
 ARRAYS = ("idf", "lex_w", "emb_w")
 SKELETON_ARRAYS = ("skel_idf", "skel_w")
@@ -133,7 +140,7 @@ class TextModel:
             pe_f, used_f = self._embedded(enc, [units[k][3] for k in fine], p[fine], batch_size)
             for k, s, by_enc in zip(fine, self._mean(p[fine], pe_f, [units[k][3] for k in fine]), used_f):
                 i = units[k][0]
-                if s > score[i]:
+                if s >= FINE_THRESHOLD and s > score[i]:
                     score[i], best[i], used[i] = s, k, by_enc
         return [ScoreDetail(float(score[i]), "embedding" if used[i] else "lexical", units[best[i]][1],
                             units[best[i]][2], nwin[i], float(p[best[i]])) for i in range(len(texts))]

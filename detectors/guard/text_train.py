@@ -1,4 +1,5 @@
-"""Train model 4 of the prompt guard (detectors.guard.text_model) and save its artifact.
+"""Train model 5 of the prompt guard (detectors.guard.text_model; model 4 with cfg.skeleton False) and
+save its artifact.
 
     warden train prompt-guard --data ../shared/data/prompts [--out F] [--embed-cache F] [--device auto]
 
