@@ -21,9 +21,9 @@ def train() -> None:
 @click.option("--out", type=click.Path(dir_okay=False), default=None,
               help="Artifact path (default: the packaged model under detectors/guard/model/).")
 @click.option("--limit", type=int, default=None, help="Train on at most this many rows.")
-@click.option("--model", "version", type=click.Choice(["3", "4", "5"]), default="5", show_default=True,
-              help="5: char n-gram TF-IDF + MiniLM sentence head + function-word skeleton stage (the shipped "
-                   "artifact); 4: the same without the skeleton stage; 3: hashed n-grams (README, 'The prompt guard').")
+@click.option("--model", "version", type=click.Choice(["3", "4", "5"]), default="4", show_default=True,
+              help="4: char n-gram TF-IDF + MiniLM sentence head (the shipped artifact); 5: the same and a "
+                   "function-word skeleton stage (not shipped: README, 'The prompt guard'); 3: hashed n-grams.")
 @click.option("--embeddings/--no-embeddings", default=None,
               help="The MiniLM stage (models 4 and 5: sentence head, on by default; model 3: joint window stage, off by "
                    "default). Embeds every row / window once: ~1 h on this busy 2-core CPU (model 4, bfloat16).")

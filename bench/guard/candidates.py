@@ -88,10 +88,10 @@ def _stored():
 
 
 def fit_text(rows: Sequence[PromptRow], embeddings: bool = True, dro_eta: float | None = 0.0,
-             skeleton: bool = True) -> GuardScorer:
-    """The shipped trainer (detectors.guard.text_train.fit: model 5, or model 4 without the
-    skeleton stage) refitted on the training sources plus warden's everyday seed, scored as the
-    guard serves it (views, windows, cascade); embeddings from the store (computed once)."""
+             skeleton: bool = False) -> GuardScorer:
+    """The shipped trainer (detectors.guard.text_train.fit: model 4; model 5 with `skeleton`)
+    refitted on the training sources plus warden's everyday seed, scored as the guard serves it
+    (views, windows, cascade); embeddings from the store (computed once)."""
     from detectors.guard import text_train
     from detectors.guard.data import seed_rows
     from detectors.guard.embed_store import StoredEncoder
@@ -104,19 +104,24 @@ def fit_text(rows: Sequence[PromptRow], embeddings: bool = True, dro_eta: float 
 
 
 def fit_text4(rows: Sequence[PromptRow]) -> GuardScorer:
-    """Model 4 (lexical stage + sentence head, no skeleton stage), as served."""
-    return fit_text(rows, skeleton=False)
+    """Model 4 (lexical stage + sentence head), as served: the same as `text`."""
+    return fit_text(rows)
+
+
+def fit_text5(rows: Sequence[PromptRow]) -> GuardScorer:
+    """Model 5 (model 4 and the skeleton stage, detectors.guard.skeleton), as it would be served."""
+    return fit_text(rows, skeleton=True)
 
 
 def fit_text_dro(rows: Sequence[PromptRow]) -> GuardScorer:
     """Model 4 with a group-DRO sentence head, eta chosen inside the training sources
     (detectors.guard.group_dro)."""
-    return fit_text(rows, dro_eta=None, skeleton=False)
+    return fit_text(rows, dro_eta=None)
 
 
 def fit_lexical(rows: Sequence[PromptRow]) -> GuardScorer:
     """Model 4's lexical stage alone (the ablation)."""
-    return fit_text(rows, embeddings=False, skeleton=False)
+    return fit_text(rows, embeddings=False)
 
 
 def fit_guard(rows: Sequence[PromptRow], cfg: Any = None) -> GuardScorer:

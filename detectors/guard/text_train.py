@@ -1,5 +1,5 @@
-"""Train model 5 of the prompt guard (detectors.guard.text_model; model 4 with cfg.skeleton False) and
-save its artifact.
+"""Train model 4 of the prompt guard (detectors.guard.text_model; model 5, opt-in, with cfg.skeleton)
+and save its artifact.
 
     warden train prompt-guard --data ../shared/data/prompts [--out F] [--embed-cache F] [--device auto]
 
@@ -10,8 +10,8 @@ Steps, each on a progress bar (the embedding step has its own):
 3. MiniLM embeddings (bfloat16, ENCODER_SETTINGS["dtype"]: each text alone, as the guard serves
    them; on the GPU when there is one) of every cleaned text, through an
    EmbeddingStore (`--embed-cache`: computed once, reused by every later run and bench fold);
-4. the skeleton stage (detectors.guard.skeleton: function-word skeletons, word 1-3-gram TF-IDF,
-   its K = 300 words chosen from the training rows; cfg.skeleton False leaves it out: model 4);
+4. model 5 only (cfg.skeleton): the skeleton stage (detectors.guard.skeleton: function-word
+   skeletons, word 1-3-gram TF-IDF, its K = 300 words chosen from the training rows);
 5. two class-balanced logistic regressions (warden's everyday seed weighing as one source) (liblinear for the 2^20 n-gram features, lbfgs for
    the 384 embedding dimensions), L2, C = 1: 0.5 is the balanced operating point of each and of
    their mean, so the threshold is 0.5 and nothing is tuned on any evaluation data.
@@ -49,7 +49,7 @@ class TextTrainConfig:
     embeddings: bool = True
     seed: bool = True            # add data.seed_rows() (warden's everyday benign seed) in main()
     dro_eta: float | None = 0.0  # group DRO of the embedding head: 0 off, None chosen in training
-    skeleton: bool = True        # the third stage (detectors.guard.skeleton; format 5); False: model 4
+    skeleton: bool = False       # True: model 5, the third stage (detectors.guard.skeleton; format 5)
 
 
 def sample_weights(rows: Sequence[PromptRow], seed_source: str = SEED_SOURCE) -> np.ndarray:

@@ -63,3 +63,14 @@ def test_a_format_5_artifact_without_its_skeleton_header_is_refused_with_the_rea
     del header["skeleton"]
     with pytest.raises(artifact.ArtifactError, match="skeleton"):
         TextModel.from_parts(header, body)
+
+
+def test_model_5_trains_deterministically_into_a_format_5_artifact():
+    from detectors.guard import text_train
+    from detectors.guard.data import PromptRow
+    rows = [PromptRow(t, 0, "a") for t in BENIGN] + [PromptRow(t, 1, "b") for t in ATTACK]
+    cfg = text_train.TextTrainConfig(embeddings=False, skeleton=True)
+    a, b = (text_train.fit(rows * 3, cfg, progress=False) for _ in range(2))
+    assert a.model_version == "5" and a.to_bytes() == b.to_bytes()
+    assert artifact.read_header(a.to_bytes())[0]["format"] == 5
+    assert text_train.fit(rows * 3, text_train.TextTrainConfig(embeddings=False), progress=False).skeleton is None
