@@ -14,7 +14,7 @@ Per text (detectors.guard.normalize.views: the cleaned text and any decoded payl
   skeleton:  (model 5) p_skel of the cleaned text's function-word skeleton (detectors.guard.skeleton);
   score:     (p_lex + p_emb) / 2, or (p_lex + p_emb + p_skel) / 3 in model 5, denied at `threshold` (0.5: both stages are class-balanced
              logistic regressions, so 0.5 is their balanced operating point; nothing tuned);
-  fine scale: a text over FINE_SIZE characters is also cut into FINE_SIZE-character windows every
+  fine scale: a text over FINE_FROM characters is also cut into FINE_SIZE-character windows every
              FINE_STRIDE, so a paragraph in the middle of a long e-mail is not diluted by the rest
              (nor missed by an embedding of the text's first and last word pieces). A fine window
              the lexical stage flags (p_lex >= threshold) is scored as a text of its own would be
@@ -55,7 +55,8 @@ KIND = "tfidf+minilm"
 N_FEATURES = 1 << 20
 WINDOW, STRIDE = 4000, 3200
 MAX_WINDOWS = 16
-FINE_SIZE, FINE_STRIDE = 1000, 500   # the fine scale, for texts over FINE_SIZE characters
+FINE_SIZE, FINE_STRIDE = 1000, 500   # the fine scale, for texts over FINE_FROM characters
+FINE_FROM = 2000                     # (~512 word pieces: shorter prompts keep their latency)
 FINE_THRESHOLD = 0.8                 # a fine window counts at this score (README: why not 0.5)
 MAX_FINE = 72                        # covers max_chars 32,768 (65 windows) with overlap
 ARRAYS = ("idf", "lex_w", "emb_w")
@@ -102,12 +103,14 @@ class TextModel:
     def p_emb(self, E: np.ndarray) -> np.ndarray:
         return sigmoid(np.asarray(E, np.float64) @ self.emb_w + self.emb_b)
 
-    def _mean(self, pl: np.ndarray, pe: np.ndarray, texts: Sequence[str]) -> np.ndarray:
+    def _skeleton(self, texts: Sequence[str]) -> np.ndarray | None:
+        return None if self.skeleton is None else self.skeleton.p(texts)
+
+    @staticmethod
+    def _mean(pl: np.ndarray, pe: np.ndarray, ps: np.ndarray | None) -> np.ndarray:
         """The stages' mean: (p_lex + p_emb) / 2, or (p_lex + p_emb + p_skeleton) / 3 with a skeleton
         stage; where the encoder did not run, p_emb is p_lex (the cascade's lexical decision)."""
-        if self.skeleton is None:
-            return (pl + pe) / 2.0
-        return (pl + pe + self.skeleton.p(texts)) / 3.0
+        return (pl + pe) / 2.0 if ps is None else (pl + pe + ps) / 3.0
 
     def score_texts(self, encoder: Any, texts: Sequence[str], featurize: Callable | None = None,
                     batch_size: int = 32) -> list[ScoreDetail]:
@@ -119,7 +122,7 @@ class TextModel:
                 if v.name == "text":
                     main.append(v.text)
                 ws = [(w, False) for w in windows(v.text, WINDOW, STRIDE, limit=MAX_WINDOWS)]
-                if len(v.text) > FINE_SIZE:
+                if len(v.text) > FINE_FROM:
                     ws += [(w, True) for w in windows(v.text, FINE_SIZE, FINE_STRIDE, limit=MAX_FINE)]
                 units += [(i, v.name, j, w, fine) for j, (w, fine) in enumerate(ws)]
         if not units:
@@ -134,16 +137,30 @@ class TextModel:
         pl = np.array([p[best[i]] for i in range(len(texts))])
         enc = encoder if encoder is not None and self.has_embedding else None
         pe, used = self._embedded(enc, main, pl, batch_size)
-        score = self._mean(pl, pe, main)
-        fine = [k for k, u in enumerate(units) if u[4] and p[k] >= self.threshold]
-        if fine:
-            pe_f, used_f = self._embedded(enc, [units[k][3] for k in fine], p[fine], batch_size)
-            for k, s, by_enc in zip(fine, self._mean(p[fine], pe_f, [units[k][3] for k in fine]), used_f):
-                i = units[k][0]
-                if s >= FINE_THRESHOLD and s > score[i]:
-                    score[i], best[i], used[i] = s, k, by_enc
+        score = self._mean(pl, pe, self._skeleton(main))
+        for k, s, by_enc in self._fine(enc, units, p, batch_size):
+            i = units[k][0]
+            if s > score[i]:
+                score[i], best[i], used[i] = s, k, by_enc
         return [ScoreDetail(float(score[i]), "embedding" if used[i] else "lexical", units[best[i]][1],
                             units[best[i]][2], nwin[i], float(p[best[i]])) for i in range(len(texts))]
+
+    def _fine(self, enc: Any, units: Sequence[tuple[int, str, int, str, bool]], p: np.ndarray,
+              batch_size: int) -> list[tuple[int, float, bool]]:
+        """(unit, score, encoder ran?) of the fine windows that reach FINE_THRESHOLD: those the
+        lexical stage flags (p_lex >= threshold) and whose mean could reach it with p_emb = 1 (the
+        others cannot count, so the encoder does not run on them)."""
+        fine = np.array([k for k, u in enumerate(units) if u[4] and p[k] >= self.threshold], int)
+        if not fine.size:
+            return []
+        pl = p[fine]
+        ps = self._skeleton([units[k][3] for k in fine])
+        may_embed = (pl > self.cascade[0]) & (pl < self.cascade[1]) & (enc is not None)
+        could = self._mean(pl, np.where(may_embed, 1.0, pl), ps) >= FINE_THRESHOLD
+        fine, pl, ps = fine[could], pl[could], None if ps is None else ps[could]
+        pe, used = self._embedded(enc, [units[k][3] for k in fine], pl, batch_size)
+        return [(int(k), float(s), bool(u)) for k, s, u in zip(fine, self._mean(pl, pe, ps), used)
+                if s >= FINE_THRESHOLD]
 
     def _embedded(self, enc: Any, texts: Sequence[str], pl: np.ndarray,
                   batch_size: int) -> tuple[np.ndarray, np.ndarray]:
