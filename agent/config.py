@@ -83,6 +83,10 @@ class StoreConfig:
             raise ValueError(f"type must be sqlite or elasticsearch, got {self.type!r}")
 
 
+#: the shortest API token accepted (agent.http.auth holds the scoped tokens to the same length)
+MIN_TOKEN_CHARS = 16
+
+
 @dataclass
 class HttpConfig:
     enabled: bool = False
@@ -121,6 +125,11 @@ class HttpConfig:
 
     def validate(self) -> None:
         from agent.http.auth import parse_tokens
+        if self.token is not None and len(self.token) < MIN_TOKEN_CHARS:
+            # the token with every scope is held to the same length as a scoped one (a placeholder such
+            # as deploy/k8s's CHANGE-ME must not become the key to the whole API)
+            raise ValueError(f"token (or WARDEN_HTTP_TOKEN) must be at least {MIN_TOKEN_CHARS} characters, "
+                             f"got {len(self.token)}")
         parse_tokens(self.token, self.tokens)
         if min(self.head_timeout_s, self.body_timeout_s, self.idle_timeout_s) <= 0:
             raise ValueError("head_timeout_s, body_timeout_s and idle_timeout_s must be > 0")
@@ -256,6 +265,10 @@ def _apply_env(cfg: WardenConfig) -> None:
         cfg.http.token = env["WARDEN_HTTP_TOKEN"]
     if env.get("WARDEN_DATA_DIR"):
         cfg.data_dir = env["WARDEN_DATA_DIR"]
+    try:
+        cfg.http.validate()       # the overrides are checked like the file: WARDEN_HTTP_TOKEN too
+    except ValueError as e:
+        raise ConfigError(f"http: {e}") from None
     cfg.bus.validate()
     cfg.store.validate()
 

@@ -72,7 +72,7 @@ def check_config(path: str | None) -> tuple[list[str], dict[str, int]]:
         paths = None
     responders = raw.get("responders") if isinstance(raw.get("responders"), dict) else {}
     counts["policies"] = _check_policies(errors, paths or None, responders)
-    return errors, counts
+    return list(dict.fromkeys(errors)), counts     # an environment override fails every section: once
 
 
 def _check_http(cfg) -> None:

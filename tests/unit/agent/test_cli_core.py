@@ -120,3 +120,21 @@ def test_config_check_reports_every_error_with_its_path(tmp_path):
     assert len(errors) == len(expected), errors
     for want, got in zip(expected, errors):
         assert want in got, (want, got)
+
+
+@pytest.mark.parametrize("where", ["file", "env"])
+def test_a_short_every_scope_token_is_refused_from_the_file_and_from_the_environment(tmp_path, monkeypatch, where):
+    """The token with every scope is held to the scoped tokens' 16 characters, WARDEN_HTTP_TOKEN
+    included (deploy/k8s's Secret placeholder is CHANGE-ME: it must not open the API)."""
+    conf = tmp_path / "warden.yaml"
+    token = "CHANGE-ME"
+    conf.write_text("http: {enabled: true, port: 0" + (f", token: {token}" if where == "file" else "") + "}\n")
+    if where == "env":
+        monkeypatch.setenv("WARDEN_HTTP_TOKEN", token)
+    r = CliRunner().invoke(cli, ["-c", str(conf), "config", "check"])
+    assert r.exit_code == 2 and r.output.count("at least 16 characters") == 1, r.output
+    r = CliRunner().invoke(cli, ["-c", str(conf), "run"])
+    assert r.exit_code == 2 and "at least 16 characters" in r.output, r.output
+    monkeypatch.setenv("WARDEN_HTTP_TOKEN", "x" * 16)
+    conf.write_text("http: {enabled: true, port: 0}\n")
+    assert CliRunner().invoke(cli, ["-c", str(conf), "config", "check"]).exit_code == 0

@@ -12,7 +12,7 @@ ROOT = Path(__file__).resolve().parents[3]
 def test_the_example_config_checks(monkeypatch):
     from agent.cli import _load_commands, cli
     monkeypatch.chdir(ROOT)
-    monkeypatch.setenv("WARDEN_HTTP_TOKEN", "example-token")   # the example's server needs a token (secure default)
+    monkeypatch.setenv("WARDEN_HTTP_TOKEN", "example-token-0123456789")   # the example's server needs a token (secure default)
     _load_commands()
     r = CliRunner().invoke(cli, ["-c", "deploy/examples/oncall-integrations.yaml", "config", "check"])
     assert r.exit_code == 0, r.output
