@@ -280,15 +280,22 @@ def load(path: str | os.PathLike | None = None) -> WardenConfig:
         path = "warden.yaml"
     if path is None:
         return parse({}, "<defaults>")
+    return parse(read_config_file(path), str(path))
+
+
+def read_config_file(path: str | os.PathLike) -> dict[str, Any]:
+    """The mapping a config file holds ({} when empty); ConfigError saying why it cannot be read."""
     p = Path(path)
     try:
-        text = p.read_text()
+        text = p.read_text(encoding="utf-8")
     except OSError as e:
         raise ConfigError(f"cannot read config {p}: {e.strerror}") from None
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{p}: not a YAML text file (not UTF-8 at byte {e.start})") from None
     try:
         raw = yaml.safe_load(text)
     except yaml.YAMLError as e:
         raise ConfigError(f"{p}: invalid YAML: {e}") from None
     if raw is not None and not isinstance(raw, dict):
         raise ConfigError(f"{p}: the top level must be a mapping")
-    return parse(raw, str(p))
+    return raw or {}

@@ -138,3 +138,25 @@ def test_a_short_every_scope_token_is_refused_from_the_file_and_from_the_environ
     monkeypatch.setenv("WARDEN_HTTP_TOKEN", "x" * 16)
     conf.write_text("http: {enabled: true, port: 0}\n")
     assert CliRunner().invoke(cli, ["-c", str(conf), "config", "check"]).exit_code == 0
+
+
+@pytest.mark.parametrize("case,message", [
+    ("binary config", "not a YAML text file"),
+    ("binary policy file", "not a YAML text file"),
+    ("policy folder without a policy", "no policy files"),
+])
+def test_unreadable_config_or_policies_are_config_errors_not_tracebacks(tmp_path, case, message):
+    """A binary file given as the config or a policy file, or a policy folder with no policy in it
+    (no policy: no alert, silently), is exit 2 with the reason from `config check` and from a command."""
+    binary = tmp_path / "blob.bin"
+    binary.write_bytes(bytes(range(128, 256)) * 8)
+    (tmp_path / "empty").mkdir()
+    conf = tmp_path / "warden.yaml"
+    conf.write_text({"binary policy file": f"policies: [{binary}]\n",
+                     "policy folder without a policy": f"policies: [{tmp_path / 'empty'}]\n"}.get(case, ""))
+    path = binary if case == "binary config" else conf
+    record = tmp_path / "in.jsonl"
+    record.write_text("{}\n")
+    for args in (["config", "check"], ["replay", str(record)]):
+        r = CliRunner().invoke(cli, ["-c", str(path), "--data-dir", str(tmp_path / "w"), *args])
+        assert r.exit_code == 2 and message in r.output, (args, r.output, r.exception)
