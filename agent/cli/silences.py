@@ -13,13 +13,17 @@ import time
 
 import click
 
-from agent.cli.app import EXIT_NOT_FOUND, EXIT_USAGE, cli, current_user, pass_ctx
+from agent.cli.app import EXIT_NOT_FOUND, EXIT_USAGE, cli, current_user, pass_ctx, require_sqlite_store
 from agent.cli.output import emit_json, fmt_time, parse_since, table
 from core.errors import ConfigError
 
 
-def _store(ctx):
+def _store(ctx, create: bool = False):
+    """The silence store; only `add` creates a SQLite store where none exists (list and expire on a
+    mistyped data_dir exit 3 instead of answering from a new empty store)."""
     from policy.silences import open_silences
+    if not create:
+        require_sqlite_store(ctx.cfg)
     return open_silences(ctx.cfg)
 
 
@@ -48,12 +52,12 @@ def add(ctx, matchers, duration, until, comment, by, as_json) -> None:
             end = parse_since(until)
             s = Silence.new(ms, ends_at=end, created_by=by or current_user(), comment=comment)
         else:
-            s = Silence.new(ms, duration=parse_duration(duration, "--duration"), created_by=by or current_user(),
+            s = Silence.new(ms, duration=parse_duration(duration, "--for"), created_by=by or current_user(),
                             comment=comment)
     except (ConfigError, ValueError, click.BadParameter) as e:
         click.echo(f"error: {e}", err=True)
         sys.exit(EXIT_USAGE)
-    st = _store(ctx)
+    st = _store(ctx, create=True)
     try:
         st.add(s)
     finally:
