@@ -74,6 +74,17 @@ def test_bad_requests_get_clear_errors(served, path, headers, data, status):
     assert requests.post(f"{url}/v1/ingest", json=CLOUDTRAIL).status_code == 200   # still serving
 
 
+def test_a_record_no_inference_format_reads_is_refused_with_every_formats_reason(served):
+    """/v1/inference tries four formats; the refusal names each one's reason, not only the last
+    one's ("kserve-v1: no instances and no predictions" for a record that is not KServe at all)."""
+    rt, url = served
+    r = requests.post(f"{url}/v1/inference", json={"modle": "fraud", "features": {"a": 1}})
+    assert r.status_code == 400
+    reason = r.json()["reasons"][0]["reason"]
+    assert reason.startswith("none of warden-inference, openai-chat, kserve-v2, kserve-v1 reads it: ")
+    assert "warden-inference: missing model name" in reason and "kserve-v1: " in reason
+
+
 def test_inference_endpoint_reads_openai_chat(served):
     rt, url = served
     rec = {"model": "llm-chat", "user": "client-7", "messages": [{"role": "user", "content": "hello there"}]}
