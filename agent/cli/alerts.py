@@ -212,6 +212,9 @@ def explain(ctx, alert_id, events, scan_limit, as_json, png) -> None:
         except ValueError as e:
             click.echo(f"error: {e}", err=True)
             sys.exit(EXIT_NOT_FOUND)
+        except OSError as e:
+            click.echo(f"error: cannot write --png {png}: {e.strerror}", err=True)
+            sys.exit(EXIT_USAGE)
         click.echo(f"chart: {png} ({len(d.t)} points, {sum(d.crossed)} crossings)", err=True)
     policy = next((p for p in PolicySet.load(ctx.cfg.policies or None).policies if p.id == a.rule), None)
     pol = None

@@ -107,6 +107,17 @@ def test_guard_score_out_in_a_missing_folder_is_a_usage_error_before_scoring(tmp
     assert r.exit_code == 2 and "does not exist" in r.output, r.output
 
 
+@pytest.mark.parametrize("command", ["check", "stream"])
+@pytest.mark.parametrize("content", [b"", b"a,b\n", b"{not json\n"])
+def test_drift_on_an_unreadable_input_is_exit_2_with_the_reason_not_exit_1(tmp_path, command, content):
+    """Exit 1 means drift was found: an input that cannot be read was a traceback, exit 1."""
+    bad = tmp_path / ("in.jsonl" if content.startswith(b"{") else "in.csv")
+    bad.write_bytes(content)
+    r = CliRunner().invoke(cli, ["drift", command, "--reference", str(bad),
+                                 "--current" if command == "check" else "--stream", str(bad)])
+    assert r.exit_code == 2 and r.output.startswith("error: ") and str(bad.name) in r.output, r.output
+
+
 def test_rules_test_runs_every_example():
     r = CliRunner().invoke(cli, ["rules", "test", "--json"])
     rep = orjson.loads(r.output)
