@@ -28,7 +28,7 @@ def _collect(errors: list[str], fn: Callable[[], Any], where: str = "") -> Any:
 
 def check_config(path: str | None) -> tuple[list[str], dict[str, int]]:
     """(errors, what was checked: counts) for a config file (None: defaults / $WARDEN_CONFIG)."""
-    from agent.config import _SECTIONS, WardenConfig, parse, read_config_file
+    from agent.config import _SECTIONS, DEFAULT_DETECTORS, WardenConfig, parse, read_config_file
     errors: list[str] = []
     path = path or os.environ.get("WARDEN_CONFIG") or ("warden.yaml" if Path("warden.yaml").exists() else None)
     raw: dict[str, Any] = {}
@@ -48,6 +48,8 @@ def check_config(path: str | None) -> tuple[list[str], dict[str, int]]:
     counts = {"components": 0, "policies": 0}
     for kind, section in (("collector", "collectors"), ("detector", "detectors"), ("responder", "responders")):
         entries = raw.get(section)
+        if entries is None and section == "detectors":
+            entries = DEFAULT_DETECTORS     # what runs without a detectors section is checked as well
         if entries is None:
             continue
         if not isinstance(entries, dict):

@@ -160,3 +160,11 @@ def test_unreadable_config_or_policies_are_config_errors_not_tracebacks(tmp_path
     for args in (["config", "check"], ["replay", str(record)]):
         r = CliRunner().invoke(cli, ["-c", str(path), "--data-dir", str(tmp_path / "w"), *args])
         assert r.exit_code == 2 and message in r.output, (args, r.output, r.exception)
+
+
+def test_config_check_builds_the_built_in_detectors_a_config_without_detectors_runs(tmp_path):
+    from agent.config import DEFAULT_DETECTORS
+    conf = tmp_path / "warden.yaml"
+    conf.write_text(f"data_dir: {tmp_path / 'w'}\n")
+    r = invoke("-c", str(conf), "config", "check", "--json")
+    assert r.exit_code == 0 and orjson.loads(r.output)["checked"]["components"] == len(DEFAULT_DETECTORS)
