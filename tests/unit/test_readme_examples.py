@@ -77,3 +77,53 @@ def test_every_inline_readme_command_names_real_commands_and_options():
         except (click.NoSuchOption, click.UsageError) as e:
             if not isinstance(e, (click.MissingParameter, click.BadParameter)):
                 raise AssertionError(f"{line}: {e}") from None
+
+
+def synopsis_lines() -> list[str]:
+    """The `warden ...` lines of the README's CLI synopsis (the plain block under "## The CLI")."""
+    text = README.read_text()
+    block = re.search(r"```\n(warden .*?)```", text[text.index("## The CLI"):], re.S).group(1)
+    return [ln for ln in block.splitlines() if ln.startswith("warden ")]
+
+
+def _accepted(param, value: str) -> bool:
+    import click
+    from collectors.formats import all_formats
+    if isinstance(param.type, click.Choice):
+        return value in param.type.choices
+    if "--format" in param.opts:
+        return value in set(all_formats()) | {"auto"}
+    return True
+
+
+def test_the_cli_synopsis_names_real_commands_options_and_values():
+    """Each synopsis line's commands (alternatives `a|b` each), options and listed option values
+    (`--format auto|event|...`, `--stage collect|detect`) exist: a value the code does not take, or a
+    value it takes that the help leaves out, is how `kserve-v1` went missing from `replay --help`."""
+    import click
+    lines = synopsis_lines()
+    assert len(lines) >= 20
+    for line in lines:
+        words = line.split("   ")[0].split()[1:]          # the description after 3 spaces is prose
+        cmds: list[click.Command] = [cli]
+        while words and isinstance(cmds[0], click.Group) and re.fullmatch(r"[a-z][a-z-]*(\|[a-z-]+)*", words[0]):
+            alts = words.pop(0).split("|")
+            assert all(a in cmds[0].commands for a in alts), f"{line}: no command {alts}"
+            cmds = [cmds[0].commands[a] for a in alts]
+        for i, w in enumerate(words):
+            if w == "|":
+                break                                       # `rules test [PATH] | rules lint [PATH]`
+            m = re.match(r"\[?(--[a-z][a-z-]*)", w)
+            if not m:
+                continue
+            for cmd in cmds:
+                params = {o: p for p in [*cmd.params, *cli.params] for o in p.opts}
+                assert m.group(1) in params, f"{line}: {cmd.name} has no option {m.group(1)}"
+                nxt = words[i + 1].strip("[]").removesuffix("]...").rstrip(".") if i + 1 < len(words) else ""
+                if "|" in nxt and not params[m.group(1)].is_flag:
+                    for value in nxt.split("|"):
+                        assert _accepted(params[m.group(1)], value), f"{line}: {m.group(1)} does not take {value}"
+                    help_text = params[m.group(1)].help or ""
+                    if "--format" in params[m.group(1)].opts and help_text:
+                        missing = [v for v in nxt.split("|") if v not in help_text]
+                        assert not missing, f"{line}: --help of {cmd.name} --format leaves out {missing}"
