@@ -110,7 +110,7 @@ def test_named_format_rejects_wrong_records(tmp_path):
     n, em, _ = run(tmp_path, lines(bad, metric(1), {"eventName": "x"}), format="event")
     assert n == 3 and len(em.events) == 1
     assert "value must be a number" in em.dead[0][1]
-    assert "unsupported schema version" in em.dead[1][1]
+    assert 'not a warden record: no schema version "v"' in em.dead[1][1]     # was: "unsupported ... None"
 
 
 def test_cloudtrail_records_document(tmp_path):
@@ -140,7 +140,7 @@ def test_envelope_lines_choose_the_format(tmp_path):
     assert n == 4
     assert [e.kind for e in em.events] == ["audit", "metric"]
     assert "unknown format 'no-such'" in em.dead[0][1]
-    assert "unsupported schema version" in em.dead[1][1]
+    assert 'no schema version "v"' in em.dead[1][1]
 
 
 def test_write_envelopes_round_trip_scenario(tmp_path):
