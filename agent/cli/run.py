@@ -27,11 +27,16 @@ def run(ctx, stages, as_json) -> None:
     signal.signal(signal.SIGTERM, lambda *_: p.stop())
     started = {"stages": [s.name for s in p.stages], "bus": ctx.cfg.bus.type, "store": ctx.cfg.store.type,
                "http": f"{p.http.host}:{p.http.port}" if p.http else None}
+    idle = [s.name for s in p.stages if s.name == "collect" and not s.collectors]
     if as_json:
         emit_json(started)
     else:
         click.echo(f"warden running: stages={','.join(started['stages'])} bus={started['bus']} "
                    f"store={started['store']}" + (f" http={started['http']}" if started["http"] else ""), err=True)
+    if idle:        # `warden run` with no config: it ran, silently receiving nothing
+        click.echo("warning: the collect stage has no collectors, so nothing will arrive: configure `collectors:` "
+                   "(e.g. http_ingest/default with http.enabled, or replay/NAME with paths) or replay files with "
+                   "`warden replay FILE`", err=True)
     try:
         p.run()
     except KeyboardInterrupt:

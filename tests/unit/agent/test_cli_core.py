@@ -168,3 +168,21 @@ def test_config_check_builds_the_built_in_detectors_a_config_without_detectors_r
     conf.write_text(f"data_dir: {tmp_path / 'w'}\n")
     r = invoke("-c", str(conf), "config", "check", "--json")
     assert r.exit_code == 0 and orjson.loads(r.output)["checked"]["components"] == len(DEFAULT_DETECTORS)
+
+
+def test_run_with_nothing_to_collect_says_so(tmp_path):
+    """`warden run` with no config ran and waited for input that nothing could bring."""
+    import os
+    import signal
+    import threading
+    conf = tmp_path / "warden.yaml"
+    conf.write_text(f"data_dir: {tmp_path / 'w'}\n")
+    before = signal.getsignal(signal.SIGTERM)
+    stop = threading.Timer(3.0, lambda: os.kill(os.getpid(), signal.SIGTERM))    # run's own stop signal
+    stop.start()
+    try:
+        r = CliRunner().invoke(cli, ["-c", str(conf), "run"])
+    finally:
+        stop.cancel()
+        signal.signal(signal.SIGTERM, before)
+    assert r.exit_code == 0 and "the collect stage has no collectors" in r.output, r.output
