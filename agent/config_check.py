@@ -19,7 +19,7 @@ def _collect(errors: list[str], fn: Callable[[], Any], where: str = "") -> Any:
         return fn()
     except (WardenError, ValueError, TypeError) as e:    # WardenError, or a component's own validation
         msg = str(e)
-        if where:
+        if where and not msg.startswith(f"{where}:"):
             section, _, name = where.partition(".")
             msg = f"{section}.{msg}" if name and msg.startswith(name) else f"{where}: {msg}"
         errors.append(msg)

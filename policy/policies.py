@@ -285,7 +285,8 @@ def read_policy_file(f: Path) -> Any:
     try:
         return yaml.safe_load(f.read_text(encoding="utf-8"))
     except OSError as e:
-        raise ConfigError(f"cannot read policy file {f}: {e.strerror}") from None
+        where = "" if f.is_absolute() else f" (a relative path is read from the working directory {Path.cwd()})"
+        raise ConfigError(f"cannot read policy file {f}: {e.strerror}{where}") from None
     except UnicodeDecodeError as e:
         raise ConfigError(f"{f}: not a YAML text file (not UTF-8 at byte {e.start})") from None
     except yaml.YAMLError as e:
