@@ -127,3 +127,16 @@ def test_the_cli_synopsis_names_real_commands_options_and_values():
                     if "--format" in params[m.group(1)].opts and help_text:
                         missing = [v for v in nxt.split("|") if v not in help_text]
                         assert not missing, f"{line}: --help of {cmd.name} --format leaves out {missing}"
+
+
+def test_the_configuration_example_passes_config_check(tmp_path, monkeypatch):
+    """The README's config example (section "Configuration") uses only keys and values warden
+    takes: `config check` finds nothing but its policy path, which names the reader's own file."""
+    text = README.read_text()
+    block = re.search(r"```yaml\n(bus: .*?)```", text[text.index("## Configuration"):], re.S).group(1)
+    assert "policies: [/etc/warden/policies.yaml]" in block
+    conf = tmp_path / "warden.yaml"
+    conf.write_text(block.replace("policies: [/etc/warden/policies.yaml]", ""))
+    monkeypatch.setenv("WARDEN_HTTP_TOKEN", "readme-example-token-0123")
+    r = CliRunner().invoke(cli, ["-c", str(conf), "config", "check", "--json"])
+    assert r.exit_code == 0, r.output
