@@ -50,6 +50,16 @@ def test_json_array_with_good_and_bad_records(served):
     assert letters[0]["raw"] == bad and letters[0]["source"] == "http_ingest/t"
 
 
+def test_json_lines_sent_as_application_json_are_refused_with_the_content_type_to_use(served):
+    rt, url = served
+    body = orjson.dumps(CLOUDTRAIL) + b"\n" + orjson.dumps(CLOUDTRAIL) + b"\n"
+    r = requests.post(f"{url}/v1/ingest?format=cloudtrail", data=body, headers={"Content-Type": "application/json"})
+    assert r.status_code == 400 and r.json()["dead_lettered"] == 1
+    assert "send it as Content-Type: application/x-ndjson" in r.json()["reasons"][0]["reason"]
+    r = requests.post(f"{url}/v1/ingest", data=b"{broken", headers={"Content-Type": "application/json"})
+    assert "x-ndjson" not in r.json()["reasons"][0]["reason"]       # not JSON at all: no such hint
+
+
 def test_ndjson_with_a_broken_line(served):
     rt, url = served
     body = orjson.dumps(CLOUDTRAIL) + b"\n{broken\n"
