@@ -130,6 +130,11 @@ def test_bench_audit_show_rejects_an_unknown_cell(tmp_path):
     assert "--show" in r.output and "bogus" in r.output
 
 
+def test_bench_audit_on_a_folder_without_cases_is_a_usage_error_not_perfect_figures(tmp_path):
+    r = run("bench", "audit", "--data", str(tmp_path))
+    assert r.exit_code == 2 and "no panther_*.jsonl cases" in r.output, r.output    # it printed 1.000 / 1.000
+
+
 def test_bench_audit_show_prints_each_false_positive_of_one_log_type(shared_data):
     import json
 
