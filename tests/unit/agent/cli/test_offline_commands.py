@@ -124,6 +124,13 @@ def test_rules_test_runs_every_example():
     assert r.exit_code == 0 and rep["failures"] == [] and rep["passed"] == rep["examples"] > 0
 
 
+@pytest.mark.parametrize("command", ["test", "lint"])
+def test_rules_on_a_folder_without_rules_fails_instead_of_passing_nothing(tmp_path, command):
+    r = run("rules", command, str(tmp_path), "--json")
+    assert r.exit_code == 1, r.output                      # it was exit 0: "failures: 0" over no rule
+    assert "no Sigma rule files" in orjson.loads(r.output)["errors"][0]["reason"]
+
+
 def test_bench_audit_show_rejects_an_unknown_cell(tmp_path):
     r = run("bench", "audit", "--data", str(tmp_path), "--show", "fp,bogus")
     assert r.exit_code == 2
