@@ -43,3 +43,12 @@ def test_cli_silence_mutes_new_alerts_in_the_pipeline(tmp_path):
     st = orjson.loads(invoke(conf, "status", "--json").output)
     assert st["suppressed"]["decide.silenced"] >= 1 and st["active_silences"] == 1
 
+
+
+def test_a_silence_that_would_mute_every_alert_is_refused(tmp_path):
+    """Alertmanager's rule: at least one matcher must not match an empty label value."""
+    conf = populate(tmp_path)
+    for matchers in (["alertname=~.*"], ["entity!=gpu-node-1"], ["alertname=~.*", "severity!~critical"]):
+        r = invoke(conf, "silences", "add", *matchers, "--for", "1h")
+        assert r.exit_code == 2 and "does not match the empty string" in r.output, (matchers, r.output)
+    assert invoke(conf, "silences", "add", "alertname=~gpu-.*", "entity!=gpu-node-1").exit_code == 0
