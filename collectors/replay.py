@@ -28,6 +28,7 @@ calls return 0.
 from __future__ import annotations
 
 import gzip
+import io
 import logging
 import sys
 import zlib
@@ -149,7 +150,10 @@ class ReplayCollector(Collector):
 
     def _read_stream(self, stream: IO[bytes], where: str) -> None:
         cap = self.config.max_document_bytes
-        head = stream.read(cap + 1) if cap > 0 else b""
+        head, broken = _read_head(stream, cap + 1) if cap > 0 else (b"", None)
+        if broken is not None:       # a truncated .gz: the whole lines before the cut are still records
+            self._read_lines(head, io.BytesIO(), where)
+            raise broken
         if 0 < len(head) <= cap:
             doc = head[3:] if head.startswith(b"\xef\xbb\xbf") else head
             if doc.strip():
@@ -160,6 +164,9 @@ class ReplayCollector(Collector):
                 if value is not _NOT_JSON and isinstance(value, (dict, list)):
                     self._read_document(value, where)
                     return
+        self._read_lines(head, stream, where)
+
+    def _read_lines(self, head: bytes, stream: IO[bytes], where: str) -> None:
         for lineno, line, oversized in _lines(head, stream, self.config.max_record_bytes):
             at = f"{where}:{lineno}"
             if oversized is not None:
@@ -196,11 +203,29 @@ class ReplayCollector(Collector):
 _NOT_JSON = object()
 
 
+def _read_head(stream: IO[bytes], n: int) -> tuple[bytes, Exception | None]:
+    """Up to n bytes, and the error that cut the stream short (a truncated or corrupt .gz), if any."""
+    parts: list[bytes] = []
+    got = 0
+    read = getattr(stream, "read1", stream.read)     # read1: what one call decoded stays ours if the next fails
+    try:
+        while got < n:
+            chunk = read(min(_CHUNK, n - got))
+            if not chunk:
+                break
+            parts.append(chunk)
+            got += len(chunk)
+    except (OSError, EOFError, zlib.error) as e:
+        return b"".join(parts), e
+    return b"".join(parts), None
+
+
 def _lines(head: bytes, stream: IO[bytes], limit: int) -> Iterator[tuple[int, bytes, int | None]]:
     """(line number, line without EOL, size when oversized else None); memory stays O(limit + head)."""
     buf, pos = head, 0
     eof = False
     lineno = 0
+    read = getattr(stream, "read1", stream.read)     # as _read_head: a cut .gz loses no decoded line
 
     def emit(line: bytes):
         if line.endswith(b"\r"):
@@ -214,7 +239,7 @@ def _lines(head: bytes, stream: IO[bytes], limit: int) -> Iterator[tuple[int, by
         if nl < 0 and not eof:
             buf, pos = buf[pos:], 0
             while len(buf) <= limit + 1:
-                chunk = stream.read(_CHUNK)
+                chunk = read(_CHUNK)
                 if not chunk:
                     eof = True
                     break
@@ -240,7 +265,7 @@ def _lines(head: bytes, stream: IO[bytes], limit: int) -> Iterator[tuple[int, by
         size = len(buf) - pos
         buf, pos = b"", 0
         while True:
-            chunk = stream.read(_CHUNK)
+            chunk = read(_CHUNK)
             if not chunk:
                 eof = True
                 break

@@ -197,6 +197,16 @@ def test_truncated_gzip_keeps_what_was_read(tmp_path):
     assert "cannot read" in em.dead[-1][1]
 
 
+def test_truncated_gzip_keeps_what_was_read_with_the_default_settings(tmp_path):
+    """The default first tries the file as one JSON document: a cut .gz failed that read and lost
+    every record before the cut (only the file's own dead letter said anything)."""
+    data = lines(*[metric(i) for i in range(2000)])
+    n, em, _ = run(tmp_path, gzip.compress(data)[:-200], name="cut.jsonl.gz")
+    assert 0 < len(em.events) < 2000 and n == len(em.events) + sum("cut.jsonl.gz:" in r and "invalid" in r
+                                                                   for _, r, _ in em.dead)
+    assert "cannot read" in em.dead[-1][1]
+
+
 def test_scenario_write_file_replays(tmp_path):
     p = tmp_path / "demo.jsonl"
     n = scenario.write_file(str(p), hours=0.2)
