@@ -38,6 +38,7 @@ from typing import IO, Any, Iterable, Iterator
 import orjson
 
 from core import codec
+from core.deadletters import unreadable_file
 from core.registry import register
 from collectors.base import Collector
 from collectors.accounting import Tally, account
@@ -145,7 +146,7 @@ class ReplayCollector(Collector):
         except (OSError, EOFError, zlib.error) as e:  # incl. gzip.BadGzipFile, truncated .gz
             log.warning("%s: cannot read %s: %s", self.name, path, e)
             self.unreadable += 1
-            self._dead(path, path, f"cannot read: {type(e).__name__}: {e}")
+            self._dead(unreadable_file(path), path, f"cannot read: {type(e).__name__}: {e}")
         return self.stats["records"] - before
 
     def _read_stream(self, stream: IO[bytes], where: str) -> None:
