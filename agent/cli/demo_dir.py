@@ -24,6 +24,16 @@ MARK = ".warden-demo"
 ACTION_LOG_FILES = ("actions.log.jsonl", "actions.log.jsonl.head", "action-log.key")
 
 
+#: responders whose real run stays inside the data folder: the only ones `actions approve --real` runs in
+#: the demo's folder (its entities are simulated; a real cordon or key deactivation would reach whatever
+#: cluster or cloud account the machine's credentials point at)
+DEMO_LOCAL_RESPONDERS = ("blocklist", "log")
+
+
+def is_demo_dir(path: str | Path) -> bool:
+    return _mark(Path(path)) is not None
+
+
 class DemoDirError(WardenError):
     """The folder is not one warden's demo created: the demo will not write into it."""
 
