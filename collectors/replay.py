@@ -4,7 +4,7 @@ Collector type `replay` (bounded). Options:
 
 - `paths`: files to read, in order; `-` is standard input. `.gz` files (or any file starting with
   the gzip magic bytes) are decompressed on the fly.
-- `format`: input format name (see `warden formats`), or `auto` (default) to let each record be
+- `format`: input format name (`warden replay --help` lists them), or `auto` (default) to let each record be
   recognised by the formats' `detect()`.
 - `max_record_bytes` (default 1 MiB): longer lines are dead-lettered, never loaded whole.
 - `max_document_bytes` (default 64 MiB): a file up to this size is first tried as one JSON
@@ -13,7 +13,7 @@ Collector type `replay` (bounded). Options:
   lines (one record per non-blank line).
 
 A line that is an envelope `{"format": "<name>", "record": {...}}` (exactly those two keys) is
-parsed with that format whatever `format` says; `warden demo --write FILE` writes the bundled
+parsed with that format whatever `format` says; `collectors.scenario.write_file(PATH)` writes the bundled
 scenario this way (`write_envelopes`).
 
 Nothing raises: unreadable files, broken JSON, oversized lines, records no format recognises and

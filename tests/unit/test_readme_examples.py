@@ -56,27 +56,56 @@ def inline_commands() -> list[str]:
     return sorted(set(re.findall(r"`(warden [^`]+)`", README.read_text())))
 
 
+#: the code's folders whose docstrings, help and messages quote `warden ...` commands to users
+CODE = ("agent", "collectors", "core", "policy", "detectors", "responders", "bench")
+
+
+def code_commands() -> list[str]:
+    root = README.parent
+    found = {m for folder in CODE for f in (root / folder).rglob("*.py")
+             for m in re.findall(r"`(warden [^`]+)`", f.read_text(encoding="utf-8"))}
+    return sorted(found)
+
+
 def test_every_inline_readme_command_names_real_commands_and_options():
     """The README's inline `warden ...` commands (other sections) parse: every command and option
     exists (files they name need not exist here, nor their required values)."""
-    import click
     cmds = inline_commands()
     assert len(cmds) >= 10
     for line in cmds:
-        args = shlex.split(line)[1:]
+        _check_command(line)
+
+
+def test_every_command_the_code_quotes_exists():
+    """`warden ...` in the code's docstrings, help and messages: the same check (`warden formats`,
+    `warden demo --write` and `warden replay --dry` were quoted; none exists)."""
+    cmds = code_commands()
+    assert len(cmds) >= 20
+    for line in cmds:
+        _check_command(line)
+
+
+def _check_command(line: str) -> None:
+    import click
+    # synopsis style (`[--note TEXT]`, `...`): the options in brackets are checked like the others
+    words = shlex.split(line.replace("[", " ").replace("]", " "))[1:]
+    args = [("VALUE" if i and words[i - 1].startswith("-") else None) if a == "..." else a for i, a in enumerate(words)]
+    args = [a for a in args if a is not None]
+    try:
         ctx = cli.make_context("warden", list(args), resilient_parsing=True)
         cmd, rest = cli, [*ctx.protected_args, *ctx.args]
-        try:
-            while isinstance(cmd, click.Group) and rest:
-                # `ack|resolve`: each alternative must be a command; the first one is followed
-                alts = rest[0].split("|")
-                assert all(a in cmd.commands for a in alts), f"{line}: no command {rest[0]!r}"
-                name, cmd, rest = cmd.resolve_command(ctx, [alts[0], *rest[1:]])
-                ctx = cmd.make_context(name, list(rest), parent=ctx, resilient_parsing=isinstance(cmd, click.Group))
-                rest = [*ctx.protected_args, *ctx.args] if isinstance(cmd, click.Group) else []
-        except (click.NoSuchOption, click.UsageError) as e:
-            if not isinstance(e, (click.MissingParameter, click.BadParameter)):
-                raise AssertionError(f"{line}: {e}") from None
+        while isinstance(cmd, click.Group) and rest:
+            # `ack|resolve`: each alternative must be a command; the first one is followed
+            alts = rest[0].split("|")
+            assert all(a in cmd.commands for a in alts), f"{line}: no command {rest[0]!r}"
+            name, cmd, rest = cmd.resolve_command(ctx, [alts[0], *rest[1:]])
+            ctx = cmd.make_context(name, list(rest), parent=ctx, resilient_parsing=isinstance(cmd, click.Group))
+            rest = [*ctx.protected_args, *ctx.args] if isinstance(cmd, click.Group) else []
+    except click.exceptions.Exit:
+        pass                                    # `--help`: the command exists, its help was asked for
+    except (click.NoSuchOption, click.UsageError) as e:
+        if not isinstance(e, (click.MissingParameter, click.BadParameter)):
+            raise AssertionError(f"{line}: {e}") from None
 
 
 def synopsis_lines() -> list[str]:
