@@ -23,7 +23,7 @@ def run(ctx, stages, as_json) -> None:
     """Run the pipeline until SIGINT/SIGTERM."""
     from agent.pipeline import Pipeline
 
-    p = Pipeline(ctx.cfg, stages=tuple(stages) or STAGES)
+    p = Pipeline(ctx.cfg, stages=tuple(dict.fromkeys(stages)) or STAGES)    # --stage detect twice: one stage
     signal.signal(signal.SIGTERM, lambda *_: p.stop())
     started = {"stages": [s.name for s in p.stages], "bus": ctx.cfg.bus.type, "store": ctx.cfg.store.type,
                "http": f"{p.http.host}:{p.http.port}" if p.http else None}

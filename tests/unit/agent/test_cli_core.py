@@ -170,19 +170,31 @@ def test_config_check_builds_the_built_in_detectors_a_config_without_detectors_r
     assert r.exit_code == 0 and orjson.loads(r.output)["checked"]["components"] == len(DEFAULT_DETECTORS)
 
 
-def test_run_with_nothing_to_collect_says_so(tmp_path):
-    """`warden run` with no config ran and waited for input that nothing could bring."""
+def run_briefly(conf, *args):
+    """`warden run ...` stopped after 3 s by its own stop signal (SIGTERM)."""
     import os
     import signal
     import threading
-    conf = tmp_path / "warden.yaml"
-    conf.write_text(f"data_dir: {tmp_path / 'w'}\n")
     before = signal.getsignal(signal.SIGTERM)
-    stop = threading.Timer(3.0, lambda: os.kill(os.getpid(), signal.SIGTERM))    # run's own stop signal
+    stop = threading.Timer(3.0, lambda: os.kill(os.getpid(), signal.SIGTERM))
     stop.start()
     try:
-        r = CliRunner().invoke(cli, ["-c", str(conf), "run"])
+        return CliRunner().invoke(cli, ["-c", str(conf), "run", *args])
     finally:
         stop.cancel()
         signal.signal(signal.SIGTERM, before)
+
+
+def test_run_with_nothing_to_collect_says_so(tmp_path):
+    """`warden run` with no config ran and waited for input that nothing could bring."""
+    conf = tmp_path / "warden.yaml"
+    conf.write_text(f"data_dir: {tmp_path / 'w'}\n")
+    r = run_briefly(conf)
     assert r.exit_code == 0 and "the collect stage has no collectors" in r.output, r.output
+
+
+def test_run_with_a_stage_named_twice_runs_it_once(tmp_path):
+    conf = tmp_path / "warden.yaml"
+    conf.write_text(f"data_dir: {tmp_path / 'w'}\n")
+    r = run_briefly(conf, "--stage", "detect", "--stage", "detect", "--json")
+    assert r.exit_code == 0 and orjson.loads(r.stdout)["stages"] == ["detect"], r.output
