@@ -34,8 +34,8 @@ def silences() -> None:
 
 @silences.command("add")
 @click.argument("matchers", nargs=-1, required=True)
-@click.option("--for", "--duration", "-d", "duration", default="2h", show_default=True,
-              help="How long: 90s, 1h30m, 2d, 1w, 1.5h.")
+@click.option("--for", "--duration", "-d", "duration", default=None,
+              help="How long: 90s, 1h30m, 2d, 1w, 1.5h (default 2h; not with --until).")
 @click.option("--until", "until", default=None, help="End time (ISO), instead of --duration.")
 @click.option("--comment", "-m", default="", help="Why (shown in list / explain).")
 @click.option("--by", default=None, help="Who (default: $USER).")
@@ -46,6 +46,10 @@ def add(ctx, matchers, duration, until, comment, by, as_json) -> None:
     from policy.matchers import parse_matchers
     from policy.silences import Silence
     from core.durations import parse_duration
+    if duration is not None and until:
+        click.echo("error: give --for or --until, not both (they say different ends)", err=True)
+        sys.exit(EXIT_USAGE)
+    duration = duration or "2h"
     try:
         ms = parse_matchers(list(matchers))
         if until:

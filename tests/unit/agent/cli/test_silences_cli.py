@@ -52,3 +52,11 @@ def test_a_silence_that_would_mute_every_alert_is_refused(tmp_path):
         r = invoke(conf, "silences", "add", *matchers, "--for", "1h")
         assert r.exit_code == 2 and "does not match the empty string" in r.output, (matchers, r.output)
     assert invoke(conf, "silences", "add", "alertname=~gpu-.*", "entity!=gpu-node-1").exit_code == 0
+
+
+def test_for_and_until_together_are_refused(tmp_path):
+    conf = populate(tmp_path)
+    r = invoke(conf, "silences", "add", "alertname=gpu-leak", "--for", "1h", "--until", "2030-01-01T00:00:00Z")
+    assert r.exit_code == 2 and "not both" in r.output, r.output          # --until won silently
+    [s] = [orjson.loads(invoke(conf, "silences", "add", "alertname=gpu-leak", "--json").output)]
+    assert s["ends_at"] - s["starts_at"] == 7200                            # the default stays 2h
