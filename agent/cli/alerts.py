@@ -38,10 +38,17 @@ def list_alerts(ctx, since, severity, status, rule, entity, limit, as_json) -> N
     """List alerts, newest first."""
     store = open_store(ctx)
     try:
-        items = store.list_alerts(AlertQuery(since=parse_since(since), severity=severity, status=status,
+        t0 = parse_since(since)
+        items = store.list_alerts(AlertQuery(since=t0, severity=severity, status=status,
                                              rule=rule, entity=entity, limit=limit))
+        older = [] if items or t0 is None else store.list_alerts(
+            AlertQuery(severity=severity, status=status, rule=rule, entity=entity, limit=1))
     finally:
         store.close()
+    if older:       # --since counts back from now, and alerts carry event time: a replay of old data shows none
+        click.echo(f"no alert seen since {fmt_time(t0)} (event time); the newest that matches was last seen "
+                   f"{fmt_time(older[0].last_seen)}: a replay or the demo carries the time of its data (give "
+                   "--since an ISO time)", err=True)
     if as_json:
         emit_json(items)
         return
