@@ -51,15 +51,20 @@ def list_actions(ctx, alert_id, status, limit, as_json) -> None:
         if alert_id:
             a = store.get_alert(alert_id)
             alert_id = a.id if a else alert_id
-        items = store.list_actions(alert_id, limit=max(limit, 1000) if status else limit)
+        fetch = max(limit, 1000) if status else limit
+        items = store.list_actions(alert_id, limit=fetch)
     finally:
         store.close()
     from policy.approval import as_seen
     now = time.time()
+    more = len(items) == fetch
     items = [as_seen(x, now) for x in items]
     if status:
+        more = more or len([a for a in items if a.status == status]) > limit
         items = [a for a in items if a.status == status][:limit]
     items = sorted(items, key=lambda x: (-x.time, x.id))
+    if more:
+        click.echo(f"(from the newest {fetch} actions; there may be more: --limit N)", err=True)
     if as_json:
         emit_json(items)
         return

@@ -49,6 +49,8 @@ def list_alerts(ctx, since, severity, status, rule, entity, limit, as_json) -> N
         click.echo(f"no alert seen since {fmt_time(t0)} (event time); the newest that matches was last seen "
                    f"{fmt_time(older[0].last_seen)}: a replay or the demo carries the time of its data (give "
                    "--since an ISO time)", err=True)
+    if len(items) == limit:
+        click.echo(f"(the newest {limit} that match; there may be more: --limit N)", err=True)
     if as_json:
         emit_json(items)
         return
