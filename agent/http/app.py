@@ -2,7 +2,8 @@
 component's handler in a worker thread.
 
 Order per request: route lookup (to know the scope a route needs) → bearer token / scope
-(401 with `WWW-Authenticate`, 403 for a missing scope) → rate limit (429 + Retry-After) → 404/405 →
+(401 with `WWW-Authenticate`, 403 for a missing scope) → rate limit (429 + Retry-After, answered
+after the tarpit's hold: agent.http.tarpit) → 404/405 →
 body (size cap checked while reading: 413; deadline: 408; declared size first) → the client's
 share of the handlers (agent.http.fairness: 429 + Retry-After beyond `max_inflight_per_client`) →
 gzip decoding (decoded-size cap: 413) → handler. Nothing is read from a client that is refused.
@@ -29,6 +30,7 @@ from agent.http.fairness import InflightLimiter
 from agent.http.lanes import FairLanes
 from agent.http.ratelimit import RateLimiter
 from agent.http.routing import RouteTable
+from agent.http.tarpit import RateLimited, Tarpit
 from core.http import HttpError, NeedsWorker, Request, Response, runs_inline
 from core.observability import metrics
 
@@ -57,6 +59,7 @@ class Surface:
     open_prefixes: set[str] = field(default_factory=set)
     inflight: InflightLimiter = field(default_factory=lambda: InflightLimiter(0))
     lanes: FairLanes = field(default_factory=FairLanes)
+    tarpit: Tarpit = field(default_factory=Tarpit)
 
 
 def _where(e: BaseException) -> str:
@@ -108,6 +111,9 @@ class WardenApp:
         except _body.ClientGone:
             self.s.counters.inc("http.client_gone")
             return
+        except RateLimited as e:
+            await self.s.tarpit.hold(e.key)       # a client over its limit waits for its refusal
+            resp = self._error(e)
         except HttpError as e:
             resp = self._error(e)
         await send({"type": "http.response.start", "status": resp.status, "headers": _response_headers(resp)})
@@ -123,8 +129,7 @@ class WardenApp:
     def _limit(self, key: str) -> None:
         ok, wait = self.s.limiter.allow(key)
         if not ok:
-            raise HttpError(429, "rate limit exceeded",
-                            {"Retry-After": str(max(1, int(wait + 0.999))), "Connection": "close"})
+            raise RateLimited(key, wait)
 
     def _caller(self, scope, headers: dict[str, str], path: str, needed: str) -> Caller:
         ip = (scope.get("client") or ("?", 0))[0]

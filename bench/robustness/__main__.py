@@ -93,6 +93,9 @@ def main() -> int:
                     help="attacker threads run this many nice levels below the server and the good client, as "
                          "attackers on other machines would not take the server's CPU (0: same priority)")
     ap.add_argument("--idle-probes", type=int, default=300, help="good requests before the attack starts")
+    ap.add_argument("--probe-interval-ms", type=float, default=50.0,
+                    help="the good client sends one ingest every this many ms (10: five times the samples for the "
+                         "p99, still within its rate limit)")
     ap.add_argument("--window-s", type=float, default=5.0,
                     help="alternate attack and idle windows of this length (0: attack in one go)")
     ap.add_argument("--log", help="copy the server's log here")
@@ -134,7 +137,7 @@ def main() -> int:
             good = plan.good_request(token)
             warm = http_attack.send(good, host, port, token)
             assert warm[0] == 200, f"the good request is refused: {warm}"
-            prober = Prober(good, host, port, token)
+            prober = Prober(good, host, port, token, a.probe_interval_ms / 1000)
             prober.start(server_cpus)
             if attack_cpus:
                 os.sched_setaffinity(0, attack_cpus)         # this process: attackers, slow clients, replay
@@ -199,6 +202,8 @@ def main() -> int:
           f"({out.sent / max(windows.attack_s, 1e-9):.0f} requests/s from {a.workers} attackers at nice +{a.attacker_nice}, with "
           f"{a.slow_clients} slow clients held) alternating with {windows.idle_s:.0f} s idle")
     print("HTTP answers: " + ", ".join(f"{k}={v}" for k, v in sorted(out.codes.items(), key=lambda kv: str(kv[0]))))
+    print(f"rate-limit refusals held by the tarpit (http.throttled): "
+          f"{c1.get('http.throttled', 0) - c0.get('http.throttled', 0):.0f}")
     print(f"5xx answers (not counting /readyz's 503): {fivexx}" + ("" if not fivexx else " by class: " + dict(out.by_kind_5xx).__repr__()))
     for e in out.examples_5xx:
         print(f"  {e}")
