@@ -117,6 +117,17 @@ def test_secrets_never_logged(server, caplog):
     assert TOKEN not in text and "hunter2" not in text and "k3y" not in text
 
 
+def test_no_log_line_per_request(server, caplog):
+    """No access log (uvicorn's is off, also with a handler on the root logger): a flood costs no
+    log line per request, and no request line (path, query) is written anywhere."""
+    s = server(token=TOKEN)
+    with caplog.at_level(logging.DEBUG):
+        for _ in range(3):
+            assert requests.post(url(s, "/v1/echo"), data=b"x", headers={"Authorization": f"Bearer {TOKEN}"}).ok
+        assert requests.get(url(s, "/nope"), headers={"Authorization": f"Bearer {TOKEN}"}).status_code == 404
+    assert [rec.name for rec in caplog.records if rec.name.startswith("uvicorn")] == []
+
+
 def test_log_redaction_filter_and_json_logs():
     import io
 
