@@ -112,6 +112,7 @@ class WardenApp:
             self.s.counters.inc("http.client_gone")
             return
         except RateLimited as e:
+            self.s.counters.inc("http.rate_limited")
             await self.s.tarpit.hold(e.key)       # a client over its limit waits for its refusal
             resp = self._error(e)
         except HttpError as e:

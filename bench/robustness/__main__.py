@@ -40,6 +40,11 @@ from bench.robustness.prober import Prober
 from bench.robustness.target import Target
 
 
+def _delta(c0: dict[str, float], c1: dict[str, float], key: str) -> float:
+    """How much the server's counter `key` grew between two scrapes."""
+    return c1.get(key, 0) - c0.get(key, 0)
+
+
 def _p(xs: list[float], q: float) -> float:
     return float(np.percentile(xs, q)) * 1000 if xs else float("nan")
 
@@ -192,8 +197,7 @@ def main() -> int:
              else replay_attack.ReplayOutcome())
 
     fivexx = sum(v for k, v in out.codes.items() if isinstance(k, int) and k >= 500) - out.not_ready
-    d_events = c1.get("collect.events", 0) - c0.get("collect.events", 0)
-    d_dead = c1.get("collect.deadletter", 0) - c0.get("collect.deadletter", 0)
+    d_events, d_dead = _delta(c0, c1, "collect.events"), _delta(c0, c1, "collect.deadletter")
     lost_http = max(0.0, out.claimed_dead - d_dead) + max(0.0, out.claimed_accepted - d_events)
     refused_without_letter = max(0.0, out.handler_refusals - max(0.0, d_dead - out.claimed_dead))
     total = out.sent + slow.opened + r.files
@@ -202,8 +206,8 @@ def main() -> int:
           f"({out.sent / max(windows.attack_s, 1e-9):.0f} requests/s from {a.workers} attackers at nice +{a.attacker_nice}, with "
           f"{a.slow_clients} slow clients held) alternating with {windows.idle_s:.0f} s idle")
     print("HTTP answers: " + ", ".join(f"{k}={v}" for k, v in sorted(out.codes.items(), key=lambda kv: str(kv[0]))))
-    print(f"rate-limit refusals held by the tarpit (http.throttled): "
-          f"{c1.get('http.throttled', 0) - c0.get('http.throttled', 0):.0f}")
+    print(f"refused by the rate limit (http.rate_limited): {_delta(c0, c1, 'http.rate_limited'):.0f}, of which held "
+          f"by the tarpit (http.throttled): {_delta(c0, c1, 'http.throttled'):.0f}")
     print(f"5xx answers (not counting /readyz's 503): {fivexx}" + ("" if not fivexx else " by class: " + dict(out.by_kind_5xx).__repr__()))
     for e in out.examples_5xx:
         print(f"  {e}")

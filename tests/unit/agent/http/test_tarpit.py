@@ -39,6 +39,7 @@ def test_a_client_over_its_limit_waits_for_its_refusal_while_another_is_served(s
     over.join(30)
     assert refused[0].status_code == 429 and int(refused[0].headers["Retry-After"]) >= 1
     assert s.counters.get("http.status_429") == 1 and s.counters.get("http.throttled") == 1
+    assert s.counters.get("http.rate_limited") == 1
 
 
 def test_refusals_beyond_max_held_are_answered_at_once():
