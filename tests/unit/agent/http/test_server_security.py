@@ -74,7 +74,8 @@ def test_unauthenticated_body_is_not_read_and_oversized_rejected(server):
 
 def test_rate_limit_429_per_client(server):
     c = Counters()
-    s = server(token=TOKEN, rate_limit_rps=1.0, rate_limit_burst=5, counters=c, tarpit_s=0)   # refusals at once (test_tarpit.py holds them)
+    # refusals at once and errors at one token (test_tarpit.py tests the hold and the cost of errors)
+    s = server(token=TOKEN, rate_limit_rps=1.0, rate_limit_burst=5, counters=c, tarpit_s=0, rate_limit_error_cost=1)
     h = {"Authorization": f"Bearer {TOKEN}"}
     codes = [requests.post(url(s, "/v1/echo"), data=b"x", headers=h).status_code for _ in range(8)]
     assert codes[:5] == [200] * 5 and codes[5:] == [429] * 3

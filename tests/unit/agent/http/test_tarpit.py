@@ -61,3 +61,32 @@ def test_refusals_beyond_max_held_are_answered_at_once():
 
 def test_no_hold_when_off():
     assert asyncio.run(Tarpit(hold_s=0).hold("a")) is False
+
+
+def test_requests_answered_with_client_errors_cost_more_of_the_rate_limit(serve):
+    """A client whose requests fail (here 404s) spends `rate_limit_error_cost` tokens on each and is
+    refused once its burst is spent, while a client whose requests succeed gets its whole burst."""
+    s = serve({("POST", "/v1/quick"): lambda r: Response.json({"quick": True})},
+              tokens={"over": {"token": OVER, "scopes": ["ingest"]}, "good": {"token": GOOD, "scopes": ["ingest"]}},
+              rate_limit_rps=0.01, rate_limit_burst=10, tarpit_s=0, rate_limit_error_cost=5)
+    host, port = s.address
+    base = f"http://{host}:{port}"
+    failing = [requests.post(base + "/v1/nope", data=b"{}", headers={"Authorization": f"Bearer {OVER}"},
+                             timeout=30).status_code for _ in range(3)]
+    assert failing == [404, 404, 429]                       # 10 tokens: two failures of 5 each
+    assert [post(base, GOOD).status_code for _ in range(10)] == [200] * 10
+    assert s.counters.get("http.rate_limited") == 1
+
+
+def test_a_charged_bucket_refills_from_its_debt():
+    from agent.http.ratelimit import RateLimiter
+    t = [0.0]
+    rl = RateLimiter(10.0, 4, clock=lambda: t[0])
+    assert rl.allow("a")[0]
+    rl.charge("a", 100)                                     # debt bounded: at most one burst
+    ok, wait = rl.allow("a")
+    assert not ok and wait == (1.0 + 4) / 10.0
+    t[0] += 0.5                                             # 5 tokens: from -4 to 1
+    assert rl.allow("a")[0] and not rl.allow("a")[0]
+    rl.charge("unknown", 3)                                 # a client never seen is not created
+    assert rl.allow("unknown")[0]
