@@ -18,7 +18,10 @@ from other loopback addresses (127.0.0.2, 127.0.0.3, ...: one per attacker threa
 `--attacker-addresses N`) with a token of their own (every scope), and the server runs with the
 shipped rate limits and per-client fairness; the good client connects from 127.0.0.1 with its own
 token. `--same-identity` is the earlier model: the attackers use the good client's address and
-token and the rate limit is off (no limit could separate them).
+token and the rate limit is off (no limit could separate them). The bench prints how many attack
+requests the rate limit refused (`http.rate_limited`) and how many of those the tarpit held
+(`http.throttled`): with the shipped `rate_limit_error_cost` the attackers' failing requests spend
+their budget five times as fast.
 """
 from __future__ import annotations
 
