@@ -57,29 +57,42 @@ class Windows:
     window, no idle ones), so that idle and attack latencies are sampled at the same times of a
     shared machine's load. Between them, the attack is paused and its requests in flight are
     answered, the slow clients close, and the server gets a second to settle ('drain', measured
-    in neither phase)."""
+    in neither phase). `cpu()` (the server's CPU seconds so far) is read at each change: the
+    server's CPU in attack windows (with their drains) and in idle windows."""
 
-    def __init__(self, window_s: float) -> None:
-        self.window_s = window_s
+    def __init__(self, window_s: float, cpu) -> None:
+        self.window_s, self.cpu = window_s, cpu
         self.attack_s = self.idle_s = 0.0
+        self.attack_cpu = self.attack_wall = self.idle_cpu = 0.0
 
     def alternate(self, attacker: threading.Thread, gate, slow, prober) -> None:
-        t = time.monotonic()
+        t, c = time.monotonic(), self.cpu()
         attacker.join(self.window_s or None)
         self.attack_s += time.monotonic() - t
         if not attacker.is_alive() or not self.window_s:
+            self.attack_cpu += self.cpu() - c
+            self.attack_wall += time.monotonic() - t
             return
         prober.phase = "drain"
         slow.paused.set()
         gate.close()
         time.sleep(1.0)
+        self.attack_cpu += self.cpu() - c
+        self.attack_wall += time.monotonic() - t
         prober.phase = "idle"
-        t = time.monotonic()
+        t, c = time.monotonic(), self.cpu()
         time.sleep(self.window_s)
         self.idle_s += time.monotonic() - t
+        self.idle_cpu += self.cpu() - c
         prober.phase = "attack"
         slow.paused.clear()
         gate.open()
+
+    def attack_cpu_s(self) -> float:
+        """The server's CPU seconds the attack cost: CPU in attack windows less what the same time
+        costs idle (the good client, the pipeline's timers)."""
+        idle_rate = self.idle_cpu / self.idle_s if self.idle_s else 0.0
+        return self.attack_cpu - idle_rate * self.attack_wall
 
 
 def split_cpus() -> tuple[set[int], set[int]]:
@@ -170,7 +183,7 @@ def main() -> int:
             attacker = threading.Thread(target=lambda: result.append(
                 http_attack.attack(attacks, host, port, who, a.workers, gate, a.attacker_nice)), daemon=True)
             attacker.start()
-            windows = Windows(a.window_s)
+            windows = Windows(a.window_s, t.cpu_s)
             while attacker.is_alive():
                 windows.alternate(attacker, gate, slow, prober)
             attacker.join()
@@ -226,7 +239,10 @@ def main() -> int:
     print("load average (1, 5, 15 min) at the start: %.2f %.2f %.2f, at the end: %.2f %.2f %.2f"
           % (*load0, *os.getloadavg()))
     print(f"server CPU from the attack's start to its end (attack and idle windows, the pipeline's stages "
-          f"included): {cpu1 - cpu0:.1f} s, {(cpu1 - cpu0) / max(out.sent, 1) * 1000:.2f} ms per attack request")
+          f"included): {cpu1 - cpu0:.1f} s, {(cpu1 - cpu0) / max(out.sent, 1) * 1000:.2f} ms per attack request; "
+          f"in attack windows {windows.attack_cpu / max(windows.attack_wall, 1e-9):.0%} of a core, in idle windows "
+          f"{windows.idle_cpu / max(windows.idle_s, 1e-9):.0%}; the attack's own (attack windows less the idle rate): "
+          f"{windows.attack_cpu_s() / max(out.sent, 1) * 1000:.2f} ms per attack request")
     print(f"server RSS: before {rss0 / 2**20:.0f} MiB, after {rss1 / 2**20:.0f} MiB, peak {t.peak_rss / 2**20:.0f} MiB")
     idle, hot = prober.lat["idle"], prober.lat["attack"]
     before = idle[:idle_before]
