@@ -113,7 +113,7 @@ class HttpConfig:
     max_inflight_per_client: int = 16    # one client's requests in the handlers at once (429 beyond); 0 = off
     max_connections_per_address: int = 256   # open connections from one client address (429 + close beyond); 0 = off
     tarpit_s: float = 1.0                # a request over the rate limit gets its 429 this much later (0: at once)
-    rate_limit_error_cost: float = 5.0   # rate-limit tokens a request answered 4xx (but 429) costs (1: like any request)
+    rate_limit_error_cost: float = 5.0   # rate-limit tokens a request answered 4xx (not 429) costs; 1: like any
     # HTTP parser h11 (Python) | httptools (C) and event loop asyncio | uvloop (C); auto: the C one when installed
     parser: str = "auto"
     loop: str = "auto"

@@ -13,10 +13,11 @@ core.http), so every component's routes work unchanged.
   `client_ca`); the server refuses to start unauthenticated except on loopback with
   `allow_unauthenticated`; `/healthz` and `/readyz` stay open;
 - rate limit per client (429 + Retry-After, answered `tarpit_s` late: agent.http.tarpit; a request
-  answered 4xx costs `rate_limit_error_cost` tokens), at most
-  `max_inflight_per_client` requests of one client in the handlers at once (429 + Retry-After beyond; agent.http.fairness); body cap checked while reading (413), gzip request
-  bodies decoded with a cap (413), header/body/idle deadlines (`head_timeout_s`, `body_timeout_s`,
-  `idle_timeout_s`), request heads over `max_header_bytes` refused (431, counted);
+  answered 4xx costs `rate_limit_error_cost` tokens), at most `max_inflight_per_client` requests of
+  one client in the handlers at once (429 + Retry-After beyond; agent.http.fairness); body cap
+  checked while reading (413), gzip request bodies decoded with a cap (413), header/body/idle
+  deadlines (`head_timeout_s`, `body_timeout_s`, `idle_timeout_s`), request heads over
+  `max_header_bytes` refused (431, counted);
 - the HTTP parser (`parser`: h11 in Python, or httptools, llhttp in C) and the event loop (`loop`:
   asyncio or uvloop); `auto` takes the C one when its wheel is installed (README, "Robustness");
 - `/metrics` (Prometheus, prometheus_client), `/openapi.json` (every route), `/healthz` (the
