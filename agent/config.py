@@ -83,6 +83,10 @@ class StoreConfig:
             raise ValueError(f"type must be sqlite or elasticsearch, got {self.type!r}")
 
 
+#: the shortest API token accepted (agent.http.auth holds the scoped tokens to the same length)
+MIN_TOKEN_CHARS = 16
+
+
 @dataclass
 class HttpConfig:
     enabled: bool = False
@@ -123,6 +127,11 @@ class HttpConfig:
 
     def validate(self) -> None:
         from agent.http.auth import parse_tokens
+        if self.token is not None and len(self.token) < MIN_TOKEN_CHARS:
+            # the token with every scope is held to the same length as a scoped one (a placeholder such
+            # as deploy/k8s's CHANGE-ME must not become the key to the whole API)
+            raise ValueError(f"token (or WARDEN_HTTP_TOKEN) must be at least {MIN_TOKEN_CHARS} characters, "
+                             f"got {len(self.token)}")
         parse_tokens(self.token, self.tokens)
         if min(self.head_timeout_s, self.body_timeout_s, self.idle_timeout_s) <= 0:
             raise ValueError("head_timeout_s, body_timeout_s and idle_timeout_s must be > 0")
@@ -259,6 +268,10 @@ def _apply_env(cfg: WardenConfig) -> None:
         cfg.http.token = env["WARDEN_HTTP_TOKEN"]
     if env.get("WARDEN_DATA_DIR"):
         cfg.data_dir = env["WARDEN_DATA_DIR"]
+    try:
+        cfg.http.validate()       # the overrides are checked like the file: WARDEN_HTTP_TOKEN too
+    except ValueError as e:
+        raise ConfigError(f"http: {e}") from None
     cfg.bus.validate()
     cfg.store.validate()
 
@@ -270,15 +283,22 @@ def load(path: str | os.PathLike | None = None) -> WardenConfig:
         path = "warden.yaml"
     if path is None:
         return parse({}, "<defaults>")
+    return parse(read_config_file(path), str(path))
+
+
+def read_config_file(path: str | os.PathLike) -> dict[str, Any]:
+    """The mapping a config file holds ({} when empty); ConfigError saying why it cannot be read."""
     p = Path(path)
     try:
-        text = p.read_text()
+        text = p.read_text(encoding="utf-8")
     except OSError as e:
         raise ConfigError(f"cannot read config {p}: {e.strerror}") from None
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{p}: not a YAML text file (not UTF-8 at byte {e.start})") from None
     try:
         raw = yaml.safe_load(text)
     except yaml.YAMLError as e:
         raise ConfigError(f"{p}: invalid YAML: {e}") from None
     if raw is not None and not isinstance(raw, dict):
         raise ConfigError(f"{p}: the top level must be a mapping")
-    return parse(raw, str(p))
+    return raw or {}

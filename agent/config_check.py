@@ -9,10 +9,8 @@ import os
 from pathlib import Path
 from typing import Any, Callable
 
-import yaml
-
 from core import registry
-from core.errors import WardenError
+from core.errors import ConfigError, WardenError
 
 
 def _collect(errors: list[str], fn: Callable[[], Any], where: str = "") -> Any:
@@ -21,7 +19,7 @@ def _collect(errors: list[str], fn: Callable[[], Any], where: str = "") -> Any:
         return fn()
     except (WardenError, ValueError, TypeError) as e:    # WardenError, or a component's own validation
         msg = str(e)
-        if where:
+        if where and not msg.startswith(f"{where}:"):
             section, _, name = where.partition(".")
             msg = f"{section}.{msg}" if name and msg.startswith(name) else f"{where}: {msg}"
         errors.append(msg)
@@ -30,19 +28,15 @@ def _collect(errors: list[str], fn: Callable[[], Any], where: str = "") -> Any:
 
 def check_config(path: str | None) -> tuple[list[str], dict[str, int]]:
     """(errors, what was checked: counts) for a config file (None: defaults / $WARDEN_CONFIG)."""
-    from agent.config import _SECTIONS, WardenConfig, parse
+    from agent.config import _SECTIONS, DEFAULT_DETECTORS, WardenConfig, parse, read_config_file
     errors: list[str] = []
     path = path or os.environ.get("WARDEN_CONFIG") or ("warden.yaml" if Path("warden.yaml").exists() else None)
     raw: dict[str, Any] = {}
     if path is not None:
         try:
-            raw = yaml.safe_load(Path(path).read_text()) or {}
-        except OSError as e:
-            return [f"cannot read config {path}: {e.strerror}"], {}
-        except yaml.YAMLError as e:
-            return [f"{path}: invalid YAML: {e}"], {}
-        if not isinstance(raw, dict):
-            return [f"{path}: the top level must be a mapping"], {}
+            raw = read_config_file(path)
+        except ConfigError as e:
+            return [str(e)], {}
     src = str(path or "<defaults>")
     known = {f for f in WardenConfig.__dataclass_fields__} - {"source"}
     for k in sorted(set(raw) - known):
@@ -54,6 +48,8 @@ def check_config(path: str | None) -> tuple[list[str], dict[str, int]]:
     counts = {"components": 0, "policies": 0}
     for kind, section in (("collector", "collectors"), ("detector", "detectors"), ("responder", "responders")):
         entries = raw.get(section)
+        if entries is None and section == "detectors":
+            entries = DEFAULT_DETECTORS     # what runs without a detectors section is checked as well
         if entries is None:
             continue
         if not isinstance(entries, dict):
@@ -72,7 +68,7 @@ def check_config(path: str | None) -> tuple[list[str], dict[str, int]]:
         paths = None
     responders = raw.get("responders") if isinstance(raw.get("responders"), dict) else {}
     counts["policies"] = _check_policies(errors, paths or None, responders)
-    return errors, counts
+    return list(dict.fromkeys(errors)), counts     # an environment override fails every section: once
 
 
 def _check_http(cfg) -> None:
@@ -83,17 +79,14 @@ def _check_http(cfg) -> None:
 
 def _check_policies(errors: list[str], paths, responders: dict) -> int:
     """Each policy and each of its routes on its own."""
-    from policy.policies import BUILTIN_DIR, PolicySet, _policy
+    from policy.policies import PolicySet, _policy, policy_files, read_policy_file
     n = 0
-    files: list[Path] = []
-    for p in (paths if isinstance(paths, list) else [str(BUILTIN_DIR)]):
-        path = Path(p)
-        files.extend(sorted(path.glob("*.y*ml")) if path.is_dir() else [path])
+    files = _collect(errors, lambda: policy_files(paths if isinstance(paths, list) else None)) or []
     for f in files:
         try:
-            doc = yaml.safe_load(f.read_text())
-        except (OSError, yaml.YAMLError) as e:
-            errors.append(f"{f}: cannot read policies: {e}")
+            doc = read_policy_file(f)
+        except ConfigError as e:
+            errors.append(str(e))
             continue
         items = doc.get("policies") if isinstance(doc, dict) else None
         if not isinstance(items, list):

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import click
 
@@ -63,11 +64,14 @@ def nab(data, out, detector, threshold, cross, grid, objective, as_json) -> None
 @click.option("--log-type", default=None, help="With --show: only this log type (e.g. GCP.AuditLog).")
 def audit(data, as_json, show, log_type) -> None:
     """Precision and recall of warden's audit detections per log type."""
-    from bench.audit.quality import main, parse_show, shown_cases
+    from bench.audit.quality import main, parse_show, resolve, shown_cases
     try:
         cells = parse_show(show) if show else frozenset()
     except ValueError as e:
         raise click.BadParameter(str(e), param_hint="--show") from None
+    cases = resolve(Path(data))[0]
+    if not any(cases.glob("panther_*.jsonl")):      # no case at all printed precision and recall 1.000
+        raise click.BadParameter(f"no panther_*.jsonl cases in {cases}", param_hint="--data")
     with Bar("bench audit", enabled=not as_json):
         res = main(data, show=cells)
     for c in shown_cases(res, log_type) if cells else ():

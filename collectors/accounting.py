@@ -114,18 +114,20 @@ def _members(document: Any, formats: Sequence[str]) -> tuple[list[Any] | None, S
 def _one(record: Any, formats: Sequence[str], source: str, where: str, check_depth: bool) -> Outcome:
     if check_depth and deeper_than(record):
         return Outcome(where, record, [], f"record nested deeper than {MAX_DEPTH} levels")
-    reason = "no format given"
+    reasons: list[str] = []
     for fmt in formats:
         try:
             events = parse_record(record, fmt, source)
         except FormatError as e:
-            reason = str(e)
+            reasons.append(str(e))
         except Exception as e:  # noqa: BLE001 - a parser bug must not lose the other records
             log.warning("%s: parser failed at %s: %s", source, where or "record", type(e).__name__)
-            reason = f"parser error: {type(e).__name__}: {e}"
+            reasons.append(f"parser error: {type(e).__name__}: {e}")
         else:
             return _bounded(Outcome(where, record, events))
-    return Outcome(where, record, [], reason)
+    if len(reasons) > 1:        # every format tried says why (the last alone named a format the record is not)
+        return Outcome(where, record, [], f"none of {', '.join(formats)} reads it: {'; '.join(reasons)}")
+    return Outcome(where, record, [], reasons[0] if reasons else "no format given")
 
 
 def _bounded(o: Outcome) -> Outcome:

@@ -76,7 +76,7 @@ class Collector(Component):
 
 
 class ListEmitter:
-    """An Emitter that keeps what it is given (tests, `warden replay --dry`)."""
+    """An Emitter that keeps what it is given (tests, `warden deadletters replay --dry-run`)."""
     durability = "none: kept in a list in memory"
 
     def __init__(self) -> None:

@@ -87,11 +87,26 @@ def documents(req: Request, max_bytes: int, max_records: int | None = None) -> l
     if body.startswith(b"\xef\xbb\xbf"):
         body = body[3:]
     doc = _decode(body, "")
+    if isinstance(doc, Broken) and _json_lines(body):
+        doc = Broken(doc.where, doc.raw, f"{doc.reason} (a JSON document per line: send it as "
+                                         "Content-Type: application/x-ndjson)")
     if isinstance(doc, Document) and isinstance(doc.value, list):
         if max_records is not None and len(doc.value) > max_records:
             raise too_many(max_records)
         return [Document(f"[{i}]", v) for i, v in enumerate(doc.value)]
     return [doc]
+
+
+def _json_lines(body: bytes) -> bool:
+    """True when a body that is not one JSON document starts with a whole JSON line and goes on."""
+    first, _, rest = body.partition(b"\n")
+    if not rest.strip():
+        return False
+    try:
+        orjson.loads(first)
+    except orjson.JSONDecodeError:
+        return False
+    return True
 
 
 def _decode(data: bytes, where: str) -> Document | Broken:

@@ -3,7 +3,7 @@
 `{"v": 1, "type": "event", "id": ..., "time": <epoch s>, "kind": "metric", "source": ..., "entity": ...,
 "name": ..., "value": ..., "attributes": {...}, "observed_time": ...}` -> that Event, unchanged:
 its id, source and times are kept (a re-read or re-sent event keeps its identity). This is what
-`warden demo --write` dumps for metric streams and what any tool can produce with core.codec.
+`collectors.scenario.write_file` dumps for metric streams and what any tool can produce with core.codec.
 Undecodable records raise FormatError with the codec's reason.
 """
 from __future__ import annotations

@@ -4,7 +4,7 @@ Collector type `replay` (bounded). Options:
 
 - `paths`: files to read, in order; `-` is standard input. `.gz` files (or any file starting with
   the gzip magic bytes) are decompressed on the fly.
-- `format`: input format name (see `warden formats`), or `auto` (default) to let each record be
+- `format`: input format name (`warden replay --help` lists them), or `auto` (default) to let each record be
   recognised by the formats' `detect()`.
 - `max_record_bytes` (default 1 MiB): longer lines are dead-lettered, never loaded whole.
 - `max_document_bytes` (default 64 MiB): a file up to this size is first tried as one JSON
@@ -13,7 +13,7 @@ Collector type `replay` (bounded). Options:
   lines (one record per non-blank line).
 
 A line that is an envelope `{"format": "<name>", "record": {...}}` (exactly those two keys) is
-parsed with that format whatever `format` says; `warden demo --write FILE` writes the bundled
+parsed with that format whatever `format` says; `collectors.scenario.write_file(PATH)` writes the bundled
 scenario this way (`write_envelopes`).
 
 Nothing raises: unreadable files, broken JSON, oversized lines, records no format recognises and
@@ -28,6 +28,7 @@ calls return 0.
 from __future__ import annotations
 
 import gzip
+import io
 import logging
 import sys
 import zlib
@@ -37,6 +38,7 @@ from typing import IO, Any, Iterable, Iterator
 import orjson
 
 from core import codec
+from core.deadletters import unreadable_file
 from core.registry import register
 from collectors.base import Collector
 from collectors.accounting import Tally, account
@@ -144,12 +146,15 @@ class ReplayCollector(Collector):
         except (OSError, EOFError, zlib.error) as e:  # incl. gzip.BadGzipFile, truncated .gz
             log.warning("%s: cannot read %s: %s", self.name, path, e)
             self.unreadable += 1
-            self._dead(path, path, f"cannot read: {type(e).__name__}: {e}")
+            self._dead(unreadable_file(path), path, f"cannot read: {type(e).__name__}: {e}")
         return self.stats["records"] - before
 
     def _read_stream(self, stream: IO[bytes], where: str) -> None:
         cap = self.config.max_document_bytes
-        head = stream.read(cap + 1) if cap > 0 else b""
+        head, broken = _read_head(stream, cap + 1) if cap > 0 else (b"", None)
+        if broken is not None:       # a truncated .gz: the whole lines before the cut are still records
+            self._read_lines(head, io.BytesIO(), where)
+            raise broken
         if 0 < len(head) <= cap:
             doc = head[3:] if head.startswith(b"\xef\xbb\xbf") else head
             if doc.strip():
@@ -160,6 +165,9 @@ class ReplayCollector(Collector):
                 if value is not _NOT_JSON and isinstance(value, (dict, list)):
                     self._read_document(value, where)
                     return
+        self._read_lines(head, stream, where)
+
+    def _read_lines(self, head: bytes, stream: IO[bytes], where: str) -> None:
         for lineno, line, oversized in _lines(head, stream, self.config.max_record_bytes):
             at = f"{where}:{lineno}"
             if oversized is not None:
@@ -196,11 +204,29 @@ class ReplayCollector(Collector):
 _NOT_JSON = object()
 
 
+def _read_head(stream: IO[bytes], n: int) -> tuple[bytes, Exception | None]:
+    """Up to n bytes, and the error that cut the stream short (a truncated or corrupt .gz), if any."""
+    parts: list[bytes] = []
+    got = 0
+    read = getattr(stream, "read1", stream.read)     # read1: what one call decoded stays ours if the next fails
+    try:
+        while got < n:
+            chunk = read(min(_CHUNK, n - got))
+            if not chunk:
+                break
+            parts.append(chunk)
+            got += len(chunk)
+    except (OSError, EOFError, zlib.error) as e:
+        return b"".join(parts), e
+    return b"".join(parts), None
+
+
 def _lines(head: bytes, stream: IO[bytes], limit: int) -> Iterator[tuple[int, bytes, int | None]]:
     """(line number, line without EOL, size when oversized else None); memory stays O(limit + head)."""
     buf, pos = head, 0
     eof = False
     lineno = 0
+    read = getattr(stream, "read1", stream.read)     # as _read_head: a cut .gz loses no decoded line
 
     def emit(line: bytes):
         if line.endswith(b"\r"):
@@ -214,7 +240,7 @@ def _lines(head: bytes, stream: IO[bytes], limit: int) -> Iterator[tuple[int, by
         if nl < 0 and not eof:
             buf, pos = buf[pos:], 0
             while len(buf) <= limit + 1:
-                chunk = stream.read(_CHUNK)
+                chunk = read(_CHUNK)
                 if not chunk:
                     eof = True
                     break
@@ -240,7 +266,7 @@ def _lines(head: bytes, stream: IO[bytes], limit: int) -> Iterator[tuple[int, by
         size = len(buf) - pos
         buf, pos = b"", 0
         while True:
-            chunk = stream.read(_CHUNK)
+            chunk = read(_CHUNK)
             if not chunk:
                 eof = True
                 break

@@ -100,6 +100,9 @@ def from_dict(d: Any, expect: str | None = None) -> Any:
     if not isinstance(d, dict):
         raise DecodeError(f"expected a JSON object, got {type(d).__name__}")
     v = d.get("v")
+    if v is None:
+        raise DecodeError(f'not a warden record: no schema version "v" (warden\'s own records carry '
+                          f'"v": {SCHEMA_VERSION} and "type", e.g. "event"; other input takes its format)')
     if v != SCHEMA_VERSION:
         raise DecodeError(f"unsupported schema version {v!r} (this warden reads {SCHEMA_VERSION})")
     t = d.get("type")

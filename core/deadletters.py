@@ -25,6 +25,15 @@ from core.bus.base import Bus, Record
 MARKS_FILE = "deadletters-replayed.jsonl"
 
 
+#: the raw of a letter for a whole input file that could not be read (replay: missing, truncated .gz)
+UNREADABLE_FILE = "unreadable_file"
+
+
+def unreadable_file(path: str) -> dict[str, str]:
+    """The raw a collector dead-letters for a file it could not read: the file's name, no record."""
+    return {UNREADABLE_FILE: path}
+
+
 @dataclass(frozen=True)
 class DeadLetter:
     id: str
@@ -62,6 +71,9 @@ class DeadLetter:
                 raw = orjson.loads(raw)
             except orjson.JSONDecodeError:
                 return None, "the letter keeps the input as text that is not JSON (broken or truncated)"
+        if isinstance(raw, dict) and set(raw) == {UNREADABLE_FILE}:
+            return None, (f"the letter names a file that could not be read ({raw[UNREADABLE_FILE]}): once it is "
+                          "whole, replay the file itself (warden replay FILE)")
         if isinstance(raw, dict) and set(raw) == {"base64"}:
             return None, "the letter keeps binary input"
         if not isinstance(raw, (dict, list)):

@@ -264,6 +264,35 @@ def _policy(raw: Any, where: str, defaults: dict[str, Any] | None = None) -> Pol
         labels={k: str(v) for k, v in labels.items()}, notify=notify)
 
 
+def policy_files(paths: list[str] | None) -> list[Path]:
+    """The policy files `paths` name (a folder: its *.yaml / *.yml; None: the built-in folder). A
+    folder without one is a ConfigError: no policy means no alert, which must not pass unnoticed."""
+    files: list[Path] = []
+    for p in (paths or [str(BUILTIN_DIR)]):
+        path = Path(p)
+        if path.is_dir():
+            found = sorted(path.glob("*.y*ml"))
+            if not found:
+                raise ConfigError(f"policies: no policy files (*.yaml, *.yml) in the folder {path}")
+            files.extend(found)
+        else:
+            files.append(path)
+    return files
+
+
+def read_policy_file(f: Path) -> Any:
+    """The YAML document of one policy file; ConfigError saying why it cannot be read."""
+    try:
+        return yaml.safe_load(f.read_text(encoding="utf-8"))
+    except OSError as e:
+        where = "" if f.is_absolute() else f" (a relative path is read from the working directory {Path.cwd()})"
+        raise ConfigError(f"cannot read policy file {f}: {e.strerror}{where}") from None
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{f}: not a YAML text file (not UTF-8 at byte {e.start})") from None
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{f}: invalid YAML: {e}") from None
+
+
 class PolicySet:
     def __init__(self, policies: list[Policy], *, inhibit_rules: list | None = None, safety=None,
                  correlate: list | None = None, risk=None) -> None:
@@ -282,10 +311,7 @@ class PolicySet:
 
     @classmethod
     def load(cls, paths: list[str] | None = None) -> "PolicySet":
-        files: list[Path] = []
-        for p in (paths or [str(BUILTIN_DIR)]):
-            path = Path(p)
-            files.extend(sorted(path.glob("*.y*ml")) if path.is_dir() else [path])
+        files = policy_files(paths)
         from policy.safety import Safety
         from policy.correlate import parse_correlate
         from policy.inhibit import parse_inhibit_rules
@@ -296,12 +322,7 @@ class PolicySet:
         safety = Safety()
         risk = None
         for f in files:
-            try:
-                doc = yaml.safe_load(f.read_text())
-            except OSError as e:
-                raise ConfigError(f"cannot read policy file {f}: {e.strerror}") from None
-            except yaml.YAMLError as e:
-                raise ConfigError(f"{f}: invalid YAML: {e}") from None
+            doc = read_policy_file(f)
             items = (doc or {}).get("policies") if isinstance(doc, dict) else None
             if not isinstance(items, list):
                 raise ConfigError(f"{f}: expected a top-level 'policies:' list")

@@ -48,6 +48,10 @@ class Silence:
             else parse_matchers(matchers)
         if not ms:
             raise ValueError("a silence needs at least one matcher")
+        if all(m.matches({}) for m in ms):     # Alertmanager's rule: such a silence would mute every alert
+            raise ValueError(f"a silence needs at least one matcher that does not match the empty string "
+                             f"({', '.join(str(m) for m in ms)} also match alerts without those labels: it "
+                             "would mute nearly every alert)")
         start = time.time() if starts_at is None else starts_at
         end = ends_at if ends_at is not None else start + (duration if duration is not None else 3600.0)
         if end <= start:

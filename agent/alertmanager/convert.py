@@ -59,8 +59,6 @@ def silence_from_json(body: Any, now: float) -> Silence:
     if not isinstance(raw, list) or not raw:
         raise BadRequest("matchers: a silence needs at least one matcher")
     matchers = tuple(matcher_from_json(m, f"matchers[{i}]") for i, m in enumerate(raw))
-    if all(m.matches({}) for m in matchers):
-        raise BadRequest("matchers: at least one matcher must not match the empty string (it would silence everything)")
     for f in ("createdBy", "comment"):
         if not isinstance(body.get(f), str) or not body[f].strip():
             raise BadRequest(f"{f}: required, a non-empty string")
@@ -70,8 +68,11 @@ def silence_from_json(body: Any, now: float) -> Silence:
         raise BadRequest("endsAt must be after startsAt")
     if end <= now:
         raise BadRequest("endsAt is in the past")
-    s = Silence.new(matchers, starts_at=max(start, now), ends_at=end,
-                    created_by=body["createdBy"], comment=body["comment"])
+    try:        # Silence.new refuses matchers that would mute every alert (Alertmanager's own rule)
+        s = Silence.new(matchers, starts_at=max(start, now), ends_at=end,
+                        created_by=body["createdBy"], comment=body["comment"])
+    except ValueError as e:
+        raise BadRequest(f"matchers: {e}") from None
     s.created_at = now
     sid = body.get("id")
     if sid not in (None, ""):

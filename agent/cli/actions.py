@@ -20,6 +20,7 @@ import click
 from agent.cli.app import EXIT_FAIL, EXIT_NOT_FOUND, EXIT_USAGE, cli, current_user, open_store, pass_ctx
 from core import codec
 from agent.cli.output import emit_json, fmt_time, table
+from agent.cli.demo_dir import DEMO_LOCAL_RESPONDERS, is_demo_dir
 from agent.action_env import _Env
 
 STATUSES = ["planned", "done", "failed", "skipped", "undone", "pending_approval", "blocked_by_blast_radius",
@@ -50,15 +51,20 @@ def list_actions(ctx, alert_id, status, limit, as_json) -> None:
         if alert_id:
             a = store.get_alert(alert_id)
             alert_id = a.id if a else alert_id
-        items = store.list_actions(alert_id, limit=max(limit, 1000) if status else limit)
+        fetch = max(limit, 1000) if status else limit
+        items = store.list_actions(alert_id, limit=fetch)
     finally:
         store.close()
     from policy.approval import as_seen
     now = time.time()
+    more = len(items) == fetch
     items = [as_seen(x, now) for x in items]
     if status:
+        more = more or len([a for a in items if a.status == status]) > limit
         items = [a for a in items if a.status == status][:limit]
     items = sorted(items, key=lambda x: (-x.time, x.id))
+    if more:
+        click.echo(f"(from the newest {fetch} actions; there may be more: --limit N)", err=True)
     if as_json:
         emit_json(items)
         return
@@ -89,6 +95,12 @@ def approve(ctx, action_id, by, real, override_blast_radius, as_json) -> None:
         if act is None:
             click.echo(f"no action {action_id!r}", err=True)
             sys.exit(EXIT_NOT_FOUND)
+        if real and act.responder.split("/")[0] not in DEMO_LOCAL_RESPONDERS and is_demo_dir(ctx.cfg.data_dir):
+            click.echo(f"error: {ctx.cfg.data_dir} is warden demo's folder: its alerts are simulated, and running "
+                       f"{act.responder} for real would act on the cluster or account this machine's credentials "
+                       f"reach ({act.action} {act.target}); only {', '.join(DEMO_LOCAL_RESPONDERS)} actions run "
+                       "for real here", err=True)
+            sys.exit(EXIT_USAGE)
         try:
             check_approvable(act, now, real=real, override_blast_radius=override_blast_radius)
         except ApprovalError as e:

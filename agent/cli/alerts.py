@@ -38,10 +38,19 @@ def list_alerts(ctx, since, severity, status, rule, entity, limit, as_json) -> N
     """List alerts, newest first."""
     store = open_store(ctx)
     try:
-        items = store.list_alerts(AlertQuery(since=parse_since(since), severity=severity, status=status,
+        t0 = parse_since(since)
+        items = store.list_alerts(AlertQuery(since=t0, severity=severity, status=status,
                                              rule=rule, entity=entity, limit=limit))
+        older = [] if items or t0 is None else store.list_alerts(
+            AlertQuery(severity=severity, status=status, rule=rule, entity=entity, limit=1))
     finally:
         store.close()
+    if older:       # --since counts back from now, and alerts carry event time: a replay of old data shows none
+        click.echo(f"no alert seen since {fmt_time(t0)} (event time); the newest that matches was last seen "
+                   f"{fmt_time(older[0].last_seen)}: a replay or the demo carries the time of its data (give "
+                   "--since an ISO time)", err=True)
+    if len(items) == limit:
+        click.echo(f"(the newest {limit} that match; there may be more: --limit N)", err=True)
     if as_json:
         emit_json(items)
         return
@@ -212,6 +221,9 @@ def explain(ctx, alert_id, events, scan_limit, as_json, png) -> None:
         except ValueError as e:
             click.echo(f"error: {e}", err=True)
             sys.exit(EXIT_NOT_FOUND)
+        except OSError as e:
+            click.echo(f"error: cannot write --png {png}: {e.strerror}", err=True)
+            sys.exit(EXIT_USAGE)
         click.echo(f"chart: {png} ({len(d.t)} points, {sum(d.crossed)} crossings)", err=True)
     policy = next((p for p in PolicySet.load(ctx.cfg.policies or None).policies if p.id == a.rule), None)
     pol = None

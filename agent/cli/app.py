@@ -64,15 +64,21 @@ def current_user() -> str:
         return "unknown"
 
 
+def require_sqlite_store(cfg) -> None:
+    """Exit 3 naming the path when the config's store is SQLite and its file does not exist: reading
+    commands create no empty store (a mistyped data_dir, nothing run yet)."""
+    if cfg.store.type == "sqlite" and not cfg.sqlite_path.exists():
+        click.echo(f"error: no alert store at {cfg.sqlite_path} (nothing ran with this data_dir yet; "
+                   "the demo's: warden --data-dir .warden/demo ...)", err=True)
+        sys.exit(EXIT_NOT_FOUND)
+
+
 def open_store(ctx: Context):
     """The alert store the config names, started. A SQLite store that does not exist is not created
     by reading commands: exit 3 with where it was looked for (a mistyped data_dir, no run yet)."""
     from core.stores import create_store
     cfg = ctx.cfg
-    if cfg.store.type == "sqlite" and not cfg.sqlite_path.exists():
-        click.echo(f"error: no alert store at {cfg.sqlite_path} (nothing ran with this data_dir yet; "
-                   "the demo's: warden --data-dir .warden/demo ...)", err=True)
-        sys.exit(EXIT_NOT_FOUND)
+    require_sqlite_store(cfg)
     s = create_store(cfg)
     s.start()
     return s

@@ -3,7 +3,9 @@
 `prepare(path)` makes the folder ready for a new demo run:
 - missing or empty: created and marked (`.warden-demo`, a JSON file naming what warden wrote);
 - marked: the files the previous run recorded in the mark are removed, nothing else (a file
-  someone put there later stays);
+  someone put there later stays), except the action log with its head and key once it records a
+  real action (one approved for real after the demo): an append-only record of something done is
+  kept, and the new run appends to it;
 - anything else (a folder with files and no mark — a real data dir, a home directory): refused
   with `DemoDirError`; nothing is touched.
 `record(path)` writes the mark after the run with every file the run created.
@@ -18,6 +20,18 @@ import orjson
 from core.errors import WardenError
 
 MARK = ".warden-demo"
+#: the hash-chained action log, its head and its key (policy/action_log.py): kept once they record a real action
+ACTION_LOG_FILES = ("actions.log.jsonl", "actions.log.jsonl.head", "action-log.key")
+
+
+#: responders whose real run stays inside the data folder: the only ones `actions approve --real` runs in
+#: the demo's folder (its entities are simulated; a real cordon or key deactivation would reach whatever
+#: cluster or cloud account the machine's credentials point at)
+DEMO_LOCAL_RESPONDERS = ("blocklist", "log")
+
+
+def is_demo_dir(path: str | Path) -> bool:
+    return _mark(Path(path)) is not None
 
 
 class DemoDirError(WardenError):
@@ -42,7 +56,10 @@ def prepare(path: str | Path) -> Path:
             raise DemoDirError(f"{p} holds files warden's demo did not create (no {MARK} mark): it is left alone; "
                                "pass --data-dir a new or empty folder (a demo folder from a warden before the "
                                "mark existed: remove it yourself once you have checked it)")
+        keep = set(ACTION_LOG_FILES) if _records_real_actions(p / ACTION_LOG_FILES[0]) else set()
         for rel in mark.get("files") or []:
+            if rel in keep:
+                continue
             f = (p / rel).resolve()
             if p.resolve() in f.parents and f.is_file():
                 f.unlink()
@@ -50,6 +67,24 @@ def prepare(path: str | Path) -> Path:
     p.mkdir(parents=True, exist_ok=True)
     (p / MARK).write_bytes(orjson.dumps({"created_by": "warden demo", "created_at": time.time(), "files": []}))
     return p
+
+
+def _records_real_actions(log: Path) -> bool:
+    """True when the action log holds an entry of an action that was not a dry run (or a line it
+    cannot read: kept for `warden actions verify` to say what is wrong with it)."""
+    try:
+        with open(log, "rb") as fh:
+            for line in fh:
+                try:
+                    entry = orjson.loads(line)
+                except orjson.JSONDecodeError:
+                    return True
+                action = entry.get("action") if isinstance(entry, dict) else None
+                if isinstance(action, dict) and action.get("dry_run") is False:
+                    return True
+    except FileNotFoundError:
+        return False
+    return False
 
 
 def record(path: str | Path, before: set[str] | None = None) -> None:

@@ -5,7 +5,7 @@ import sys
 
 import click
 
-from agent.cli.app import EXIT_FAIL, cli
+from agent.cli.app import EXIT_FAIL, EXIT_USAGE, cli
 from agent.cli.output import emit_json, table
 
 
@@ -22,7 +22,7 @@ def drift() -> None:
 def check(reference, current, alpha, as_json) -> None:
     """Per-feature tests (KS / chi-squared, PSI, JS, Holm-corrected) and an MMD test. Exit 1 on drift."""
     from detectors.drift.cli_support import check as run
-    rep = run(reference, current, alpha=alpha, progress=not as_json)
+    rep = _report(run, reference, current, alpha=alpha, progress=not as_json)
     if as_json:
         emit_json(rep)
     else:
@@ -45,13 +45,23 @@ def check(reference, current, alpha, as_json) -> None:
 def stream(reference, stream_csv, window, alpha, as_json) -> None:
     """Sequential detection over a stream: the rows where alarms fired and the features involved."""
     from detectors.drift.cli_support import stream as run
-    rep = run(reference, stream_csv, window=window, alpha=alpha, progress=not as_json)
+    rep = _report(run, reference, stream_csv, window=window, alpha=alpha, progress=not as_json)
     if as_json:
         emit_json(rep)
     else:
         table(["alarm row", "change point", "features"],
               [[a["row"], a.get("change_point", ""), ", ".join(a["features"])] for a in rep["alarms"]])
     sys.exit(EXIT_FAIL if rep["alarms"] else 0)
+
+
+def _report(run, *args, **kw) -> dict:
+    """run(...)'s report; an input it cannot read (not CSV or JSON lines, no rows, no common feature) is
+    exit 2 with the reason: exit 1 means drift was found, and a traceback means neither."""
+    try:
+        return run(*args, **kw)
+    except ValueError as e:
+        click.echo(f"error: {e}", err=True)
+        sys.exit(EXIT_USAGE)
 
 
 def _g(v) -> str:

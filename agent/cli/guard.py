@@ -1,6 +1,7 @@
 """`warden guard score`: score prompts offline with the shipped prompt-injection guard."""
 from __future__ import annotations
 
+import os
 import shutil
 import sys
 import tempfile
@@ -32,9 +33,13 @@ def score(in_path, out_path, threshold, as_json) -> None:
     from detectors.guard.cli_support import score_file
     if out_path == "-" and as_json:
         raise click.UsageError("--json prints the summary on standard output: give --out a file")
+    if out_path != "-":
+        _check_writable(out_path)
+    # scored into a scratch file first: --out may name the input itself, and an interrupted or failed
+    # run leaves an existing --out as it was
     with tempfile.TemporaryDirectory(prefix="warden-guard-") as tmp:
         src = _from_stdin(Path(tmp) / "in.jsonl") if in_path == "-" else in_path
-        dst = str(Path(tmp) / "out.jsonl") if out_path == "-" else out_path
+        dst = str(Path(tmp) / "out.jsonl")
         with open(src, "rb") as f:
             total = sum(1 for line in f if line.strip())
         with Bar("guard score", total, enabled=not as_json and out_path != "-") as bar:
@@ -43,9 +48,14 @@ def score(in_path, out_path, threshold, as_json) -> None:
             with open(dst, "rb") as f:
                 shutil.copyfileobj(f, sys.stdout.buffer)
             sys.stdout.flush()
+        else:
+            try:
+                shutil.copyfile(dst, out_path)
+            except OSError as e:
+                raise click.ClickException(f"cannot write --out {out_path}: {e.strerror}") from None
     if as_json:
         emit_json({"rows": res.rows, "blocked": res.blocked, "errors": res.errors, "threshold": res.threshold,
-                   "out": res.out, "failed": res.failed})
+                   "out": out_path, "failed": res.failed})
     else:
         for msg in res.failed:
             click.echo(f"{in_path}: {msg}", err=True)
@@ -56,8 +66,18 @@ def score(in_path, out_path, threshold, as_json) -> None:
         raise SystemExit(1)
 
 
+def _check_writable(out_path: str) -> None:
+    """A usage error now, before any scoring, when --out cannot be written (no such folder, read-only)."""
+    parent = Path(out_path).parent
+    if not parent.is_dir():
+        raise click.BadParameter(f"folder {str(parent)!r} does not exist", param_hint="'--out'")
+    target = Path(out_path)
+    if not os.access(target if target.exists() else parent, os.W_OK):
+        raise click.BadParameter(f"{out_path!r} is not writable", param_hint="'--out'")
+
+
 def _from_stdin(path: Path) -> str:
     """Standard input copied to `path` (the scorer reads a file twice: to count, then to score)."""
     with open(path, "wb") as f:
-        shutil.copyfileobj(click.get_binary_stream("stdin"), f)
+        shutil.copyfileobj(sys.stdin.buffer, f)
     return str(path)

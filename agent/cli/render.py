@@ -112,13 +112,24 @@ def evidence_lines(evidence: dict[str, Any], indent: str = "  ") -> list[str]:
     def walk(d: dict[str, Any], pad: str) -> None:
         for k in sorted(d):
             v = d[k]
-            if isinstance(v, dict) and v:
+            if k == "chart" and isinstance(v, dict) and isinstance(v.get("points"), list):
+                out.append(f"{pad}chart: {chart_summary(v)}")
+            elif isinstance(v, dict) and v:
                 out.append(f"{pad}{k}:")
                 walk(v, pad + "  ")
             else:
                 out.append(f"{pad}{k}: {fmt_value(k, v, unit)}")
     walk(evidence, indent)
     return out
+
+
+def chart_summary(chart: dict[str, Any]) -> str:
+    """One line for a metric chart's evidence (its points are for the page and `--png`, not for reading)."""
+    pts = [p for p in chart["points"] if isinstance(p, list) and p]
+    span = f" from {fmt_time(pts[0][0])} to {fmt_time(pts[-1][0])}" if pts else ""
+    return (f"{len(pts)} points of {chart.get('metric') or 'the series'}{span}, "
+            f"{int(chart.get('crossings') or 0)} over the threshold (drawn by `alerts explain ID --png FILE` "
+            "and the web page)")
 
 
 def history_lines(history, indent: str = "  ") -> list[str]:

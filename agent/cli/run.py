@@ -7,7 +7,7 @@ import time
 
 import click
 
-from agent.cli.app import cli, pass_ctx
+from agent.cli.app import EXIT_FAIL, cli, pass_ctx
 from agent.cli.output import emit_json, fmt_time, table
 from agent.cli.progress import pipeline_progress
 from agent.config import DEFAULT_DETECTORS
@@ -23,15 +23,20 @@ def run(ctx, stages, as_json) -> None:
     """Run the pipeline until SIGINT/SIGTERM."""
     from agent.pipeline import Pipeline
 
-    p = Pipeline(ctx.cfg, stages=tuple(stages) or STAGES)
+    p = Pipeline(ctx.cfg, stages=tuple(dict.fromkeys(stages)) or STAGES)    # --stage detect twice: one stage
     signal.signal(signal.SIGTERM, lambda *_: p.stop())
     started = {"stages": [s.name for s in p.stages], "bus": ctx.cfg.bus.type, "store": ctx.cfg.store.type,
                "http": f"{p.http.host}:{p.http.port}" if p.http else None}
+    idle = [s.name for s in p.stages if s.name == "collect" and not s.collectors]
     if as_json:
         emit_json(started)
     else:
         click.echo(f"warden running: stages={','.join(started['stages'])} bus={started['bus']} "
                    f"store={started['store']}" + (f" http={started['http']}" if started["http"] else ""), err=True)
+    if idle:        # `warden run` with no config: it ran, silently receiving nothing
+        click.echo("warning: the collect stage has no collectors, so nothing will arrive: configure `collectors:` "
+                   "(e.g. http_ingest/default with http.enabled, or replay/NAME with paths) or replay files with "
+                   "`warden replay FILE`", err=True)
     try:
         p.run()
     except KeyboardInterrupt:
@@ -41,24 +46,28 @@ def run(ctx, stages, as_json) -> None:
 
 
 @cli.command()
-@click.argument("paths", nargs=-1, required=True)
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, allow_dash=True))
 @click.option("--format", "fmt", default="auto", show_default=True,
-              help="Input format: auto, event, cloudtrail, k8s-audit, gcp-audit, warden-inference, openai-chat, kserve-v2.")
+              help="Input format: auto, event, cloudtrail, k8s-audit, gcp-audit, warden-inference, openai-chat, "
+                   "kserve-v2 (oip-v2), kserve-v1.")
 @click.option("--json", "as_json", is_flag=True, help="Print the counts as JSON on stdout.")
 @pass_ctx
 def replay(ctx, paths, fmt, as_json) -> None:
-    """Replay JSON-lines (or whole JSON) files through the full pipeline ('-' reads stdin)."""
+    """Replay JSON-lines (or whole JSON) files through the full pipeline ('-' reads stdin). Exits 1
+    when any record was dead-lettered (`warden deadletters list` says why)."""
     from agent.pipeline import Pipeline
     from core import registry
 
     collector = registry.create("collector", "replay/cli", {"paths": list(paths), "format": fmt})
     p = Pipeline(ctx.cfg, collectors=[collector], http=False)
     try:
-        with pipeline_progress(p.rt.counters, "replaying", enabled=None if not as_json else False):
-            p.drain()
         c = p.rt.counters
-        out = {"events": int(c.get("collect.events")), "dead_letters": int(c.get("collect.deadletter")),
-               "alerts_opened": int(c.get("decide.alerts_opened"))}
+        names = {"events": "collect.events", "dead_letters": "collect.deadletter",
+                 "alerts_opened": "decide.alerts_opened"}
+        before = {k: c.get(n) for k, n in names.items()}     # this replay's counts, whatever ran before in-process
+        with pipeline_progress(c, "replaying", enabled=None if not as_json else False):
+            p.drain()
+        out = {k: int(c.get(n) - before[k]) for k, n in names.items()}
     finally:
         p.close()
     if as_json:
@@ -66,6 +75,13 @@ def replay(ctx, paths, fmt, as_json) -> None:
     else:
         click.echo(f"replayed: {out['events']:,} events, {out['dead_letters']:,} dead letters, "
                    f"{out['alerts_opened']:,} alerts opened", err=True)
+        if out["dead_letters"]:
+            again = "warden" + "".join(f" {opt} {shlex.quote(str(v))}" for opt, v in
+                                       (("-c", ctx.config_path), ("--data-dir", ctx.data_dir)) if v)
+            click.echo(f"why each was refused: {again} deadletters list (after a fix: {again} deadletters "
+                       "replay --all)", err=True)
+    if out["dead_letters"]:
+        raise SystemExit(EXIT_FAIL)
 
 
 def demo_config(data_dir: str, hours: int, seed: int):

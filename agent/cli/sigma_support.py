@@ -41,11 +41,19 @@ def _events(ex: dict, where: str) -> list:
     return out
 
 
+def _nothing_there(paths: list, files: list) -> list[dict[str, str]]:
+    """An error when the paths hold no rule file: "0 failures" over no rule is not a pass."""
+    if files:
+        return []
+    return [{"path": ", ".join(str(p) for p in paths), "reason": "no Sigma rule files (*.yml, *.yaml) there"}]
+
+
 def test_rules(paths: Iterable | None = None) -> tuple[dict[str, Any], int]:
     """Run every rule's examples. Returns (report, exit status); report["failures"] lists what broke."""
-    files, missing = rule_files(_paths(paths))
+    ps = _paths(paths)
+    files, missing = rule_files(ps)
     report: dict[str, Any] = {"rules": 0, "examples": 0, "passed": 0, "failures": [], "no_examples": [],
-                              "errors": [{"path": p, "reason": r} for p, r in missing]}
+                              "errors": [{"path": p, "reason": r} for p, r in missing] + _nothing_there(ps, files)}
     for f in files:
         eng = SigmaEngine(lateness=3600.0, detector_name="rules-test/default")
         eng.load_paths([f])
@@ -91,7 +99,7 @@ def lint_rules(paths: Iterable | None = None) -> tuple[dict[str, Any], int]:
     parsed = parse_paths(ps)
     eng = SigmaEngine()
     eng.load_paths(ps)
-    errors = [{"path": p, "reason": r} for p, r in eng.errors]
+    errors = [{"path": p, "reason": r} for p, r in eng.errors] + _nothing_there(ps, rule_files(ps)[0])
     warnings: list[dict[str, str]] = []
     for rule, path in [*parsed.rules, *parsed.correlations]:
         where = f"{path}: {rule.title or '<untitled>'}"

@@ -13,13 +13,17 @@ import time
 
 import click
 
-from agent.cli.app import EXIT_NOT_FOUND, EXIT_USAGE, cli, current_user, pass_ctx
+from agent.cli.app import EXIT_NOT_FOUND, EXIT_USAGE, cli, current_user, pass_ctx, require_sqlite_store
 from agent.cli.output import emit_json, fmt_time, parse_since, table
 from core.errors import ConfigError
 
 
-def _store(ctx):
+def _store(ctx, create: bool = False):
+    """The silence store; only `add` creates a SQLite store where none exists (list and expire on a
+    mistyped data_dir exit 3 instead of answering from a new empty store)."""
     from policy.silences import open_silences
+    if not create:
+        require_sqlite_store(ctx.cfg)
     return open_silences(ctx.cfg)
 
 
@@ -30,8 +34,8 @@ def silences() -> None:
 
 @silences.command("add")
 @click.argument("matchers", nargs=-1, required=True)
-@click.option("--for", "--duration", "-d", "duration", default="2h", show_default=True,
-              help="How long: 90s, 1h30m, 2d, 1w, 1.5h.")
+@click.option("--for", "--duration", "-d", "duration", default=None,
+              help="How long: 90s, 1h30m, 2d, 1w, 1.5h (default 2h; not with --until).")
 @click.option("--until", "until", default=None, help="End time (ISO), instead of --duration.")
 @click.option("--comment", "-m", default="", help="Why (shown in list / explain).")
 @click.option("--by", default=None, help="Who (default: $USER).")
@@ -42,18 +46,22 @@ def add(ctx, matchers, duration, until, comment, by, as_json) -> None:
     from policy.matchers import parse_matchers
     from policy.silences import Silence
     from core.durations import parse_duration
+    if duration is not None and until:
+        click.echo("error: give --for or --until, not both (they say different ends)", err=True)
+        sys.exit(EXIT_USAGE)
+    duration = duration or "2h"
     try:
         ms = parse_matchers(list(matchers))
         if until:
             end = parse_since(until)
             s = Silence.new(ms, ends_at=end, created_by=by or current_user(), comment=comment)
         else:
-            s = Silence.new(ms, duration=parse_duration(duration, "--duration"), created_by=by or current_user(),
+            s = Silence.new(ms, duration=parse_duration(duration, "--for"), created_by=by or current_user(),
                             comment=comment)
     except (ConfigError, ValueError, click.BadParameter) as e:
         click.echo(f"error: {e}", err=True)
         sys.exit(EXIT_USAGE)
-    st = _store(ctx)
+    st = _store(ctx, create=True)
     try:
         st.add(s)
     finally:

@@ -10,7 +10,7 @@ import threading
 
 import click
 
-from agent.cli.app import cli, pass_ctx
+from agent.cli.app import cli, pass_ctx, require_sqlite_store
 
 
 @cli.command("ui")
@@ -25,6 +25,7 @@ def ui_cmd(ctx, host, port, as_json) -> None:
     from agent.ui import UiOptions, install
 
     cfg = ctx.cfg
+    require_sqlite_store(cfg)    # a mistyped data_dir: exit 3, not a new empty store served as "no alerts"
     hc = cfg.http
     made = None
     if not hc.token and not hc.client_ca and not hc.tokens:   # nothing to sign in with

@@ -4,7 +4,7 @@
 yields the same pairs lazily, for long runs); the same arguments give byte-identical output (every
 stream has its own seeded `random.Random`, times start at a fixed instant, ids are content
 hashes). `ground_truth(...)` describes each injected incident; `write_file(path, ...)` dumps the
-scenario as replayable envelope JSON lines (`warden demo --write`). The
+scenario as replayable envelope JSON lines (`warden replay FILE` reads them). The
 collector type `scenario` (bounded) parses every pair with `collectors.formats.parse_record` and
 emits the events; records whose format is not available go to the dead letters with the reason.
 

@@ -1,4 +1,4 @@
-"""Train the metric forecaster offline: ``warden train metric-model DATA OUT [--device ...]``.
+"""Train the metric forecaster offline: ``warden train metric-model --data DIR --out DIR [--device ...]``.
 
 ``main(data, out, device="auto", epochs=20, ...)`` reads every ``*.csv`` under ``data`` (a file or
 a directory; columns ``timestamp,value`` like NAB, or ``value`` alone), cuts each series into

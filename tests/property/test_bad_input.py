@@ -23,7 +23,7 @@ from agent.runtime import Runtime
 from collectors.formats import FormatError, all_formats, parse_record
 
 SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
-TOKEN = "prop-test-token"
+TOKEN = "prop-test-token-0123456789"
 
 scalars = st.one_of(st.none(), st.booleans(), st.integers(min_value=-2**70, max_value=2**70),
                     st.floats(allow_nan=False), st.text(max_size=40))

@@ -40,7 +40,7 @@ def test_alerts_list_json_is_an_array_of_alerts(populated):
     assert isinstance(alerts, list) and len(alerts) >= 1
     assert {a["type"] for a in alerts} == {"alert"} and all(a["entity"] == "node-0" for a in alerts)
     assert invoke("-c", populated, "alerts", "list", "--json", "--severity", "critical").output.strip() == "[]"
-    assert orjson.loads(invoke("-c", populated, "alerts", "list", "--json", "--since", "1h").output) == []
+    assert orjson.loads(invoke("-c", populated, "alerts", "list", "--json", "--since", "1h").stdout) == []   # stderr says why
 
 
 def test_alerts_list_table_and_show(populated):
@@ -120,3 +120,81 @@ def test_config_check_reports_every_error_with_its_path(tmp_path):
     assert len(errors) == len(expected), errors
     for want, got in zip(expected, errors):
         assert want in got, (want, got)
+
+
+@pytest.mark.parametrize("where", ["file", "env"])
+def test_a_short_every_scope_token_is_refused_from_the_file_and_from_the_environment(tmp_path, monkeypatch, where):
+    """The token with every scope is held to the scoped tokens' 16 characters, WARDEN_HTTP_TOKEN
+    included (deploy/k8s's Secret placeholder is CHANGE-ME: it must not open the API)."""
+    conf = tmp_path / "warden.yaml"
+    token = "CHANGE-ME"
+    conf.write_text("http: {enabled: true, port: 0" + (f", token: {token}" if where == "file" else "") + "}\n")
+    if where == "env":
+        monkeypatch.setenv("WARDEN_HTTP_TOKEN", token)
+    r = CliRunner().invoke(cli, ["-c", str(conf), "config", "check"])
+    assert r.exit_code == 2 and r.output.count("at least 16 characters") == 1, r.output
+    r = CliRunner().invoke(cli, ["-c", str(conf), "run"])
+    assert r.exit_code == 2 and "at least 16 characters" in r.output, r.output
+    monkeypatch.setenv("WARDEN_HTTP_TOKEN", "x" * 16)
+    conf.write_text("http: {enabled: true, port: 0}\n")
+    assert CliRunner().invoke(cli, ["-c", str(conf), "config", "check"]).exit_code == 0
+
+
+@pytest.mark.parametrize("case,message", [
+    ("binary config", "not a YAML text file"),
+    ("binary policy file", "not a YAML text file"),
+    ("policy folder without a policy", "no policy files"),
+])
+def test_unreadable_config_or_policies_are_config_errors_not_tracebacks(tmp_path, case, message):
+    """A binary file given as the config or a policy file, or a policy folder with no policy in it
+    (no policy: no alert, silently), is exit 2 with the reason from `config check` and from a command."""
+    binary = tmp_path / "blob.bin"
+    binary.write_bytes(bytes(range(128, 256)) * 8)
+    (tmp_path / "empty").mkdir()
+    conf = tmp_path / "warden.yaml"
+    conf.write_text({"binary policy file": f"policies: [{binary}]\n",
+                     "policy folder without a policy": f"policies: [{tmp_path / 'empty'}]\n"}.get(case, ""))
+    path = binary if case == "binary config" else conf
+    record = tmp_path / "in.jsonl"
+    record.write_text("{}\n")
+    for args in (["config", "check"], ["replay", str(record)]):
+        r = CliRunner().invoke(cli, ["-c", str(path), "--data-dir", str(tmp_path / "w"), *args])
+        assert r.exit_code == 2 and message in r.output, (args, r.output, r.exception)
+
+
+def test_config_check_builds_the_built_in_detectors_a_config_without_detectors_runs(tmp_path):
+    from agent.config import DEFAULT_DETECTORS
+    conf = tmp_path / "warden.yaml"
+    conf.write_text(f"data_dir: {tmp_path / 'w'}\n")
+    r = invoke("-c", str(conf), "config", "check", "--json")
+    assert r.exit_code == 0 and orjson.loads(r.output)["checked"]["components"] == len(DEFAULT_DETECTORS)
+
+
+def run_briefly(conf, *args):
+    """`warden run ...` stopped after 3 s by its own stop signal (SIGTERM)."""
+    import os
+    import signal
+    import threading
+    before = signal.getsignal(signal.SIGTERM)
+    stop = threading.Timer(3.0, lambda: os.kill(os.getpid(), signal.SIGTERM))
+    stop.start()
+    try:
+        return CliRunner().invoke(cli, ["-c", str(conf), "run", *args])
+    finally:
+        stop.cancel()
+        signal.signal(signal.SIGTERM, before)
+
+
+def test_run_with_nothing_to_collect_says_so(tmp_path):
+    """`warden run` with no config ran and waited for input that nothing could bring."""
+    conf = tmp_path / "warden.yaml"
+    conf.write_text(f"data_dir: {tmp_path / 'w'}\n")
+    r = run_briefly(conf)
+    assert r.exit_code == 0 and "the collect stage has no collectors" in r.output, r.output
+
+
+def test_run_with_a_stage_named_twice_runs_it_once(tmp_path):
+    conf = tmp_path / "warden.yaml"
+    conf.write_text(f"data_dir: {tmp_path / 'w'}\n")
+    r = run_briefly(conf, "--stage", "detect", "--stage", "detect", "--json")
+    assert r.exit_code == 0 and orjson.loads(r.stdout)["stages"] == ["detect"], r.output

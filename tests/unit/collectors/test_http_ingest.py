@@ -50,6 +50,16 @@ def test_json_array_with_good_and_bad_records(served):
     assert letters[0]["raw"] == bad and letters[0]["source"] == "http_ingest/t"
 
 
+def test_json_lines_sent_as_application_json_are_refused_with_the_content_type_to_use(served):
+    rt, url = served
+    body = orjson.dumps(CLOUDTRAIL) + b"\n" + orjson.dumps(CLOUDTRAIL) + b"\n"
+    r = requests.post(f"{url}/v1/ingest?format=cloudtrail", data=body, headers={"Content-Type": "application/json"})
+    assert r.status_code == 400 and r.json()["dead_lettered"] == 1
+    assert "send it as Content-Type: application/x-ndjson" in r.json()["reasons"][0]["reason"]
+    r = requests.post(f"{url}/v1/ingest", data=b"{broken", headers={"Content-Type": "application/json"})
+    assert "x-ndjson" not in r.json()["reasons"][0]["reason"]       # not JSON at all: no such hint
+
+
 def test_ndjson_with_a_broken_line(served):
     rt, url = served
     body = orjson.dumps(CLOUDTRAIL) + b"\n{broken\n"
@@ -72,6 +82,17 @@ def test_bad_requests_get_clear_errors(served, path, headers, data, status):
     assert r.status_code == status
     assert r.json()["error"]
     assert requests.post(f"{url}/v1/ingest", json=CLOUDTRAIL).status_code == 200   # still serving
+
+
+def test_a_record_no_inference_format_reads_is_refused_with_every_formats_reason(served):
+    """/v1/inference tries four formats; the refusal names each one's reason, not only the last
+    one's ("kserve-v1: no instances and no predictions" for a record that is not KServe at all)."""
+    rt, url = served
+    r = requests.post(f"{url}/v1/inference", json={"modle": "fraud", "features": {"a": 1}})
+    assert r.status_code == 400
+    reason = r.json()["reasons"][0]["reason"]
+    assert reason.startswith("none of warden-inference, openai-chat, kserve-v2, kserve-v1 reads it: ")
+    assert "warden-inference: missing model name" in reason and "kserve-v1: " in reason
 
 
 def test_inference_endpoint_reads_openai_chat(served):

@@ -110,7 +110,7 @@ def test_named_format_rejects_wrong_records(tmp_path):
     n, em, _ = run(tmp_path, lines(bad, metric(1), {"eventName": "x"}), format="event")
     assert n == 3 and len(em.events) == 1
     assert "value must be a number" in em.dead[0][1]
-    assert "unsupported schema version" in em.dead[1][1]
+    assert 'not a warden record: no schema version "v"' in em.dead[1][1]     # was: "unsupported ... None"
 
 
 def test_cloudtrail_records_document(tmp_path):
@@ -140,7 +140,7 @@ def test_envelope_lines_choose_the_format(tmp_path):
     assert n == 4
     assert [e.kind for e in em.events] == ["audit", "metric"]
     assert "unknown format 'no-such'" in em.dead[0][1]
-    assert "unsupported schema version" in em.dead[1][1]
+    assert 'no schema version "v"' in em.dead[1][1]
 
 
 def test_write_envelopes_round_trip_scenario(tmp_path):
@@ -192,6 +192,16 @@ def test_empty_file_and_bom(tmp_path):
 def test_truncated_gzip_keeps_what_was_read(tmp_path):
     data = lines(*[metric(i) for i in range(2000)])
     n, em, _ = run(tmp_path, gzip.compress(data)[:-200], name="cut.jsonl.gz", max_document_bytes=0)
+    assert 0 < len(em.events) < 2000 and n == len(em.events) + sum("cut.jsonl.gz:" in r and "invalid" in r
+                                                                   for _, r, _ in em.dead)
+    assert "cannot read" in em.dead[-1][1]
+
+
+def test_truncated_gzip_keeps_what_was_read_with_the_default_settings(tmp_path):
+    """The default first tries the file as one JSON document: a cut .gz failed that read and lost
+    every record before the cut (only the file's own dead letter said anything)."""
+    data = lines(*[metric(i) for i in range(2000)])
+    n, em, _ = run(tmp_path, gzip.compress(data)[:-200], name="cut.jsonl.gz")
     assert 0 < len(em.events) < 2000 and n == len(em.events) + sum("cut.jsonl.gz:" in r and "invalid" in r
                                                                    for _, r, _ in em.dead)
     assert "cannot read" in em.dead[-1][1]

@@ -81,6 +81,23 @@ def test_a_dry_run_action_can_be_approved_to_run_for_real(tmp_path):
     assert ids == {act.id: "planned", real["id"]: "done"}                            # the dry run stays recorded
 
 
+def test_in_the_demo_folder_only_actions_that_stay_in_it_run_for_real(tmp_path):
+    """The demo's entities are simulated: `approve --real` of its cordon or key deactivation would
+    have run against whatever cluster or AWS account this machine's credentials reach."""
+    from agent.cli.demo_dir import MARK
+    conf, act = populate(tmp_path, dry=True)
+    (tmp_path / "w" / MARK).write_bytes(orjson.dumps({"created_by": "warden demo", "files": []}))
+    store = SqliteStore(tmp_path / "w" / "warden.db")
+    cordon = dataclasses.replace(act, id="c" * 32, responder="kubernetes/default", action="cordon_node",
+                                 target="node/gpu-node-3", params={})
+    store.put_actions([cordon])
+    store.close()
+    r = invoke(conf, "actions", "approve", cordon.id[:12], "--real", "--by", "dana")
+    assert r.exit_code == 2 and "warden demo's folder" in r.output and "kubernetes/default" in r.output, r.output
+    assert [x for x in ActionLog.for_data_dir(tmp_path / "w").entries() if x.get("phase") == "approve"] == []
+    assert invoke(conf, "actions", "approve", act.id[:12], "--real", "--by", "dana").exit_code == 0   # block list
+
+
 @pytest.mark.parametrize("age_s, status", [(60, "done"), (3 * 3600, "expired")])
 def test_the_web_page_approves_with_the_same_expiry_check(tmp_path, age_s, status):
     from agent.config import load

@@ -51,3 +51,22 @@ def test_show_lists_labels_and_actions(conf):
     ids = _ids(conf)
     out = invoke(conf, "alerts", "show", ids["gpu-leak"]).output
     assert "node=gpu-node-3" in out and "log/default notify" in out
+
+
+def test_since_that_leaves_nothing_says_when_the_newest_alert_was_seen(conf):
+    """--since counts back from now and alerts carry event time: on replayed or demo data it
+    printed an empty list and nothing else (the README's own demo example did)."""
+    r = invoke(conf, "alerts", "list", "--since", "1h", "--json")
+    assert r.exit_code == 0 and orjson.loads(r.stdout) == []
+    assert "no alert seen since" in r.stderr and "the newest that matches was last seen 1970-01-01" in r.stderr
+    r = invoke(conf, "alerts", "list", "--since", "1970-01-01T00:00:00Z", "--json")
+    assert orjson.loads(r.stdout) and "no alert seen" not in r.stderr
+
+
+@pytest.mark.parametrize("what", ["alerts", "actions"])
+def test_a_list_cut_at_its_limit_says_so(conf, what):
+    r = invoke(conf, what, "list", "--limit", "1", "--json")
+    assert r.exit_code == 0 and len(orjson.loads(r.stdout)) == 1
+    assert "there may be more: --limit N" in r.stderr, r.stderr                  # 100 rows looked like all
+    r = invoke(conf, what, "list", "--limit", "1000", "--json")
+    assert "there may be more" not in r.stderr

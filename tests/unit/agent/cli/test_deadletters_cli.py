@@ -24,7 +24,7 @@ def conf(tmp_path):
     trail = tmp_path / "k8s.jsonl"
     trail.write_bytes(b"".join(orjson.dumps(k8s(i)) + b"\n" for i in range(4)))
     r = invoke(path, "replay", str(trail), "--format", "cloudtrail")   # the wrong format: 4 letters
-    assert r.exit_code == 0 and "dead letters" in r.stderr
+    assert r.exit_code == 1 and "4 dead letters" in r.stderr and "deadletters list" in r.stderr  # not a success
     return path
 
 
@@ -65,3 +65,28 @@ def test_replay_after_a_fix_turns_letters_into_events_once(conf, select):
     assert all(d["replayed"] for d in letters(conf))
     again = invoke(conf, "deadletters", "replay", "--all", "--json")
     assert orjson.loads(again.stdout) == []                           # marked: not re-submitted twice
+
+
+@pytest.mark.parametrize("what", ["missing", "folder"])
+def test_replay_of_a_path_that_is_not_a_file_is_a_usage_error_not_a_success(tmp_path, what):
+    conf = tmp_path / "warden.yaml"
+    conf.write_text(f"data_dir: {tmp_path / 'w'}\n")
+    path = tmp_path / "typo.jsonl"
+    if what == "folder":
+        path.mkdir()
+    r = CliRunner().invoke(cli, ["-c", str(conf), "replay", str(path)])
+    assert r.exit_code == 2 and "typo.jsonl" in r.output, r.output
+
+
+def test_the_letter_of_a_file_that_could_not_be_read_says_to_replay_the_file(tmp_path):
+    import gzip
+    conf = tmp_path / "warden.yaml"
+    conf.write_text(f"data_dir: {tmp_path / 'w'}\n")
+    cut = tmp_path / "k8s.jsonl.gz"
+    cut.write_bytes(gzip.compress(b"".join(orjson.dumps(k8s(i)) + b"\n" for i in range(200)))[:-100])
+    assert invoke(conf, "replay", str(cut)).exit_code == 1
+    [letter] = [d for d in letters(conf) if "cannot read" in d["reason"]]
+    r = invoke(conf, "deadletters", "replay", letter["id"], "--json")
+    [res] = orjson.loads(r.stdout)
+    assert r.exit_code == 1 and res["outcome"] == "not re-submittable"
+    assert f"could not be read ({cut})" in res["reason"] and "warden replay FILE" in res["reason"]   # was: "not JSON"

@@ -54,3 +54,26 @@ def test_the_demo_prints_a_command_that_lists_its_alerts(tmp_path, monkeypatch):
     demo = runner.invoke(cli, ["demo", "--hours", "3", "--data-dir", "my demo", "--json"], catch_exceptions=False)
     assert ids and ids == {a["id"] for a in orjson.loads(demo.output)["alerts"]}        # a rerun replaces its own
     assert not (tmp_path / "real").exists()
+
+
+def test_a_rerun_keeps_an_action_log_that_records_a_real_action(tmp_path):
+    """A demo action approved for real (`actions approve ID --real`) is recorded in the demo's action
+    log; a rerun removed the log and its key, losing the record while the block itself stayed."""
+    from policy.action_log import ActionLog
+    d = prepare(tmp_path / "demo")
+    was = existing(d)
+    log = ActionLog.for_data_dir(d)
+    log.append("record", {"id": "a1", "dry_run": True, "status": "planned"})
+    (d / "warden.db").write_text("db")
+    record(d, was)
+    prepare(d)                                           # dry-run entries only: the rerun replaces the log
+    assert not (d / "actions.log.jsonl").exists()
+    was = existing(d)
+    log = ActionLog.for_data_dir(d)
+    log.append("record", {"id": "a1", "dry_run": True, "status": "planned"})
+    record(d, was)
+    log.append("record", {"id": "a2", "dry_run": False, "status": "done"})     # approved for real later
+    kept = {n: (d / n).read_bytes() for n in ("actions.log.jsonl", "actions.log.jsonl.head", "action-log.key")}
+    prepare(d)
+    assert {n: (d / n).read_bytes() for n in kept} == kept
+    assert ActionLog.for_data_dir(d).verify().ok

@@ -28,3 +28,5 @@ def test_explain_png_draws_the_chart_and_refuses_alerts_without_one(tmp_path):
     assert "30 points, 4 crossings" in r.output
     r = invoke(str(conf), "alerts", "explain", "02bb", "--no-events", "--png", str(tmp_path / "no.png"))
     assert r.exit_code == 3 and "no metric chart" in r.output
+    r = invoke(str(conf), "alerts", "explain", "01bb", "--no-events", "--png", str(tmp_path / "no-such" / "c.png"))
+    assert r.exit_code == 2 and "cannot write --png" in r.output            # it was a FileNotFoundError traceback

@@ -84,6 +84,11 @@ def test_evidence_is_rendered_for_people():
         assert want in lines, (want, lines)
     assert "e+" not in lines and "{" not in lines
     assert fmt_value("value", 0.1232, "seconds") == "123.2 ms"
+    chart = {"metric": "gpu.memory.used", "series": "gpu.memory.used#0", "crossings": 1, "threshold_k": None,
+             "points": [[1767581040.0 + 60 * i, 6.8e10, 6.6e10, None, i == 119] for i in range(120)]}
+    charted = "\n".join(evidence_lines({**ev, "chart": chart}))      # 120 points were printed as 600 numbers
+    assert "chart: 120 points of gpu.memory.used from 2026-01-05 02:44:00 UTC to " in charted
+    assert "1 over the threshold" in charted and "1,767,58" not in charted
     assert fmt_time(0) == "1970-01-01 00:00:00 UTC"
 
 

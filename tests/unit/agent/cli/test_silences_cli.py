@@ -42,3 +42,21 @@ def test_cli_silence_mutes_new_alerts_in_the_pipeline(tmp_path):
     assert [x["entity"] for x in listed] == ["gpu-node-9"]
     st = orjson.loads(invoke(conf, "status", "--json").output)
     assert st["suppressed"]["decide.silenced"] >= 1 and st["active_silences"] == 1
+
+
+
+def test_a_silence_that_would_mute_every_alert_is_refused(tmp_path):
+    """Alertmanager's rule: at least one matcher must not match an empty label value."""
+    conf = populate(tmp_path)
+    for matchers in (["alertname=~.*"], ["entity!=gpu-node-1"], ["alertname=~.*", "severity!~critical"]):
+        r = invoke(conf, "silences", "add", *matchers, "--for", "1h")
+        assert r.exit_code == 2 and "does not match the empty string" in r.output, (matchers, r.output)
+    assert invoke(conf, "silences", "add", "alertname=~gpu-.*", "entity!=gpu-node-1").exit_code == 0
+
+
+def test_for_and_until_together_are_refused(tmp_path):
+    conf = populate(tmp_path)
+    r = invoke(conf, "silences", "add", "alertname=gpu-leak", "--for", "1h", "--until", "2030-01-01T00:00:00Z")
+    assert r.exit_code == 2 and "not both" in r.output, r.output          # --until won silently
+    [s] = [orjson.loads(invoke(conf, "silences", "add", "alertname=gpu-leak", "--json").output)]
+    assert s["ends_at"] - s["starts_at"] == 7200                            # the default stays 2h

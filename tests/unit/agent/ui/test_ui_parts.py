@@ -215,7 +215,7 @@ def test_sqlite_search_matches_the_python_filter(tmp_path, q):
 def test_the_pipeline_serves_the_page_when_http_ui_is_on(tmp_path, ui):
     from agent.config import parse
     from agent.pipeline import Pipeline
-    cfg = parse({"data_dir": str(tmp_path / "w"), "http": {"enabled": True, "port": 0, "token": "t", "ui": ui}})
+    cfg = parse({"data_dir": str(tmp_path / "w"), "http": {"enabled": True, "port": 0, "token": "t" * 16, "ui": ui}})
     p = Pipeline(cfg, collectors=[], detectors=[], responders=[])
     try:
         assert (("GET", "/ui/alerts") in p.http.routes) == ui

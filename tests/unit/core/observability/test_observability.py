@@ -113,13 +113,13 @@ def test_es_basic_auth_from_environment(monkeypatch):
 
 def test_a_detect_only_replica_serves_metrics_when_http_is_on(tmp_path):
     import requests
-    cfg = parse({"data_dir": str(tmp_path / "w"), "http": {"enabled": True, "port": 0, "token": "t0k"}})
+    cfg = parse({"data_dir": str(tmp_path / "w"), "http": {"enabled": True, "port": 0, "token": "t0k" * 6}})
     p = Pipeline(cfg, stages=("detect",), runtime=Runtime(cfg, counters=Counters()))
     try:
         p.start()
         p.stages[0].step(0)
         host, port = p.http.address
-        r = requests.get(f"http://{host}:{port}/metrics", headers={"Authorization": "Bearer t0k"}, timeout=5)
+        r = requests.get(f"http://{host}:{port}/metrics", headers={"Authorization": "Bearer " + "t0k" * 6}, timeout=5)
         assert r.status_code == 200 and "# TYPE warden_" in r.text
         assert requests.get(f"http://{host}:{port}/metrics", timeout=5).status_code == 401
         assert requests.get(f"http://{host}:{port}/healthz", timeout=5).status_code == 200
