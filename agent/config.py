@@ -116,6 +116,8 @@ class HttpConfig:
     max_connections: int = 1000          # concurrent connections + requests (503 beyond)
     max_inflight_per_client: int = 16    # one client's requests in the handlers at once (429 beyond); 0 = off
     max_connections_per_address: int = 256   # open connections from one client address (429 + close beyond); 0 = off
+    tarpit_s: float = 1.0                # a request over the rate limit gets its 429 this much later (0: at once)
+    rate_limit_error_cost: float = 5.0   # rate-limit tokens a request answered 4xx (not 429) costs; 1: like any
     # HTTP parser h11 (Python) | httptools (C) and event loop asyncio | uvloop (C); auto: the C one when installed
     parser: str = "auto"
     loop: str = "auto"
@@ -142,9 +144,10 @@ class HttpConfig:
         if self.rate_limit_rps < 0 or self.rate_limit_burst < 0 or self.max_inflight_per_client < 0:
             raise ValueError("rate limits and max_inflight_per_client must be >= 0")
         if self.handler_threads < 1 or min(self.inline_max_bytes, self.switch_interval_ms,
-                                           self.max_connections_per_address) < 0:
-            raise ValueError("handler_threads must be >= 1; inline_max_bytes, switch_interval_ms and "
-                             "max_connections_per_address >= 0")
+                                           self.max_connections_per_address, self.tarpit_s) < 0 \
+                or self.rate_limit_error_cost < 1:
+            raise ValueError("handler_threads and rate_limit_error_cost must be >= 1; inline_max_bytes, "
+                             "switch_interval_ms, max_connections_per_address and tarpit_s >= 0")
         if self.parser not in ("auto", "h11", "httptools") or self.loop not in ("auto", "asyncio", "uvloop"):
             raise ValueError("parser must be auto, h11 or httptools; loop auto, asyncio or uvloop")
         if self.ui_redaction not in ("none", "secrets", "full"):

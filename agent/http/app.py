@@ -1,11 +1,14 @@
 """The ASGI application: authentication, rate limit, routing, body limits, gzip, then the
 component's handler in a worker thread.
 
-Order per request: route lookup (to know the scope a route needs) → bearer token / scope
-(401 with `WWW-Authenticate`, 403 for a missing scope) → rate limit (429 + Retry-After) → 404/405 →
+Order per request: route lookup (to know the scope a route needs) → bearer token
+(401 with `WWW-Authenticate`) → rate limit (429 + Retry-After, answered after the tarpit's hold:
+agent.http.tarpit) → scope (403) → 404/405 →
 body (size cap checked while reading: 413; deadline: 408; declared size first) → the client's
 share of the handlers (agent.http.fairness: 429 + Retry-After beyond `max_inflight_per_client`) →
 gzip decoding (decoded-size cap: 413) → handler. Nothing is read from a client that is refused.
+A request answered with a client error (4xx but 429) costs its client `error_cost` tokens of the
+rate limit instead of one (agent.http.ratelimit.charge).
 
 Where a handler runs: one that may block (bus writes to Kafka, store queries, model inference)
 runs on the fair worker pool (agent.http.lanes: clients in turn), so the event loop only waits on
@@ -29,6 +32,7 @@ from agent.http.fairness import InflightLimiter
 from agent.http.lanes import FairLanes
 from agent.http.ratelimit import RateLimiter
 from agent.http.routing import RouteTable
+from agent.http.tarpit import RateLimited, Tarpit
 from core.http import HttpError, NeedsWorker, Request, Response, runs_inline
 from core.observability import metrics
 
@@ -46,6 +50,12 @@ class Limits:
 
 
 @dataclass
+class Exchange:
+    """What one request left behind for after its answer: the rate-limit bucket it was counted in."""
+    bucket: str | None = None
+
+
+@dataclass
 class Surface:
     """What the app needs from the server: routes, who may call, limits, counters."""
     routes: RouteTable
@@ -57,6 +67,9 @@ class Surface:
     open_prefixes: set[str] = field(default_factory=set)
     inflight: InflightLimiter = field(default_factory=lambda: InflightLimiter(0))
     lanes: FairLanes = field(default_factory=FairLanes)
+    tarpit: Tarpit = field(default_factory=Tarpit)
+    #: tokens of the rate limit a request answered with a client error (4xx but 429) costs in all
+    error_cost: float = 1.0
 
 
 def _where(e: BaseException) -> str:
@@ -103,15 +116,22 @@ class WardenApp:
         raw_path = scope.get("raw_path") or scope["path"].encode()
         path = raw_path.decode("latin-1")
         route = "unmatched"
+        ex = Exchange()
         try:
-            resp, route = await self._respond(scope, receive, method, path)
+            resp, route = await self._respond(scope, receive, method, path, ex)
         except _body.ClientGone:
             self.s.counters.inc("http.client_gone")
             return
+        except RateLimited as e:
+            self.s.counters.inc("http.rate_limited")
+            await self.s.tarpit.hold(e.key)       # a client over its limit waits for its refusal
+            resp = self._error(e)
         except HttpError as e:
             resp = self._error(e)
         await send({"type": "http.response.start", "status": resp.status, "headers": _response_headers(resp)})
         await send({"type": "http.response.body", "body": resp.body})
+        if ex.bucket is not None and 400 <= resp.status < 500 and resp.status != 429:
+            self.s.limiter.charge(ex.bucket, self.s.error_cost - 1)     # failing requests cost more
         metrics.observe_http(method, route, resp.status, time.perf_counter() - t0)
 
     def _error(self, e: HttpError) -> Response:
@@ -120,29 +140,29 @@ class WardenApp:
         resp.headers.update(e.headers)
         return resp
 
-    def _limit(self, key: str) -> None:
+    def _limit(self, key: str, ex: Exchange) -> None:
         ok, wait = self.s.limiter.allow(key)
         if not ok:
-            raise HttpError(429, "rate limit exceeded",
-                            {"Retry-After": str(max(1, int(wait + 0.999))), "Connection": "close"})
+            raise RateLimited(key, wait)
+        ex.bucket = key
 
-    def _caller(self, scope, headers: dict[str, str], path: str, needed: str) -> Caller:
+    def _caller(self, scope, headers: dict[str, str], path: str, needed: str, ex: Exchange) -> Caller:
         ip = (scope.get("client") or ("?", 0))[0]
         if path in self.s.open_paths or any(path.startswith(p) for p in self.s.open_prefixes):
-            self._limit(ip + "|open")               # probes and the web page: one bucket per address
+            self._limit(ip + "|open", ex)           # probes and the web page: one bucket per address
             return Caller(ip, frozenset(SCOPES))
         caller = self.s.auth.identify(ip, headers.get("authorization", ""))
         if caller is None:
-            self._limit(ip + "|unauthenticated")    # guessing tokens is rate limited too
+            self._limit(ip + "|unauthenticated", ex)    # guessing tokens is rate limited too
             e = self.s.auth.unauthorized(invalid="authorization" in headers)
             e.headers["Connection"] = "close"
             raise e
+        self._limit(caller.key, ex)
         if needed not in caller.scopes:
             raise self.s.auth.forbidden(needed)
-        self._limit(caller.key)
         return caller
 
-    async def _respond(self, scope, receive, method: str, path: str) -> tuple[Response, str]:
+    async def _respond(self, scope, receive, method: str, path: str, ex: Exchange) -> tuple[Response, str]:
         self.s.counters.inc("http.requests")
         head = len(path) + len(scope.get("query_string", b"")) + sum(len(k) + len(v) + 4 for k, v in scope["headers"])
         if head > self.s.limits.max_header_bytes:     # h11 caps an incomplete head; a whole one lands here
@@ -150,7 +170,7 @@ class WardenApp:
         headers = _headers(scope)
         found = self.s.routes.lookup(method, path)
         route = found.template or "unmatched"
-        caller = self._caller(scope, headers, path, required_scope(method, found.template or path, found.handler))
+        caller = self._caller(scope, headers, path, required_scope(method, found.template or path, found.handler), ex)
         if found.handler is None:
             raise HttpError(found.status, "method not allowed" if found.status == 405 else "not found",
                             {"Allow": ", ".join(found.allowed)} if found.allowed else None)

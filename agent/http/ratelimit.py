@@ -1,4 +1,10 @@
-"""Token buckets per client: requests per second and burst; 429 + Retry-After beyond them."""
+"""Token buckets per client: requests per second and burst; 429 + Retry-After beyond them.
+
+`charge(key, n)` takes `n` more tokens from a client's bucket after its request was answered: the
+server charges a request answered with a client error (4xx) more than one token
+(`rate_limit_error_cost`, agent.http.app), so a client whose requests keep failing (a fuzzer, a
+token guesser, a scanner) runs out of its burst sooner and is held to a fraction of the rate. The
+bucket may go into debt, down to minus one burst."""
 from __future__ import annotations
 
 import threading
@@ -35,3 +41,12 @@ class RateLimiter:
                 return True, 0.0
             b[0] = tokens
             return False, (1.0 - tokens) / self.rate
+
+    def charge(self, key: str, tokens: float) -> None:
+        """Take `tokens` more from `key`'s bucket (at most down to -burst); unknown keys are left alone."""
+        if self.rate <= 0 or tokens <= 0:
+            return
+        with self._lock:
+            b = self._b.get(key)
+            if b is not None:
+                b[0] = max(-float(self.burst), b[0] - tokens)

@@ -12,10 +12,12 @@ core.http), so every component's routes work unchanged.
 - authentication: bearer tokens with scopes (agent.http.auth) and/or mTLS (`tls_cert`, `tls_key`,
   `client_ca`); the server refuses to start unauthenticated except on loopback with
   `allow_unauthenticated`; `/healthz` and `/readyz` stay open;
-- rate limit per client (429 + Retry-After), at most `max_inflight_per_client` requests of one
-  client in the handlers at once (429 + Retry-After beyond; agent.http.fairness); body cap checked while reading (413), gzip request
-  bodies decoded with a cap (413), header/body/idle deadlines (`head_timeout_s`, `body_timeout_s`,
-  `idle_timeout_s`), request heads over `max_header_bytes` refused (431, counted);
+- rate limit per client (429 + Retry-After, answered `tarpit_s` late: agent.http.tarpit; a request
+  answered 4xx costs `rate_limit_error_cost` tokens), at most `max_inflight_per_client` requests of
+  one client in the handlers at once (429 + Retry-After beyond; agent.http.fairness); body cap
+  checked while reading (413), gzip request bodies decoded with a cap (413), header/body/idle
+  deadlines (`head_timeout_s`, `body_timeout_s`, `idle_timeout_s`), request heads over
+  `max_header_bytes` refused (431, counted);
 - the HTTP parser (`parser`: h11 in Python, or httptools, llhttp in C) and the event loop (`loop`:
   asyncio or uvloop); `auto` takes the C one when its wheel is installed (README, "Robustness");
 - `/metrics` (Prometheus, prometheus_client), `/openapi.json` (every route), `/healthz` (the
@@ -42,6 +44,7 @@ from agent.http.fairness import AddressConnections, InflightLimiter
 from agent.http.lanes import FairLanes
 from agent.http.ratelimit import RateLimiter
 from agent.http.routing import RouteTable, match_template
+from agent.http.tarpit import Tarpit
 from agent.http.transport import HeadGuard, counting_ssl_context, head_deadline_protocol
 from core.http import Handler, HttpError, Request, Response, inline
 
@@ -76,7 +79,8 @@ class HttpServer:
                  body_timeout_s: float = 30.0, idle_timeout_s: float = 5.0, max_header_bytes: int = 16 << 10,
                  max_connections: int = 1000, max_inflight_per_client: int = 16, parser: str = "auto",
                  loop: str = "auto", handler_threads: int = 8, inline_max_bytes: int = 4096,
-                 switch_interval_ms: float = 0.0, max_connections_per_address: int = 256) -> None:
+                 switch_interval_ms: float = 0.0, max_connections_per_address: int = 256,
+                 tarpit_s: float = 1.0, rate_limit_error_cost: float = 5.0) -> None:
         if parser not in PARSERS or loop not in LOOPS:
             raise ValueError(f"parser must be one of {PARSERS} and loop one of {LOOPS}")
         self.parser, self.loop = parser, loop
@@ -93,6 +97,10 @@ class HttpServer:
         self.max_header_bytes, self.max_connections = max_header_bytes, max_connections
         self.max_inflight_per_client = max_inflight_per_client
         self.max_connections_per_address = max_connections_per_address
+        self.tarpit_s = tarpit_s
+        if rate_limit_error_cost < 1:
+            raise ValueError("rate_limit_error_cost must be >= 1")
+        self.rate_limit_error_cost = rate_limit_error_cost
         if counters is None:
             from core.counters import COUNTERS as counters
         self.counters = counters
@@ -126,7 +134,8 @@ class HttpServer:
                   max_inflight_per_client=g("max_inflight_per_client", 16), parser=g("parser", "auto"),
                   loop=g("loop", "auto"), handler_threads=g("handler_threads", 8),
                   inline_max_bytes=g("inline_max_bytes", 4096), switch_interval_ms=g("switch_interval_ms", 0.0),
-                  max_connections_per_address=g("max_connections_per_address", 256))
+                  max_connections_per_address=g("max_connections_per_address", 256), tarpit_s=g("tarpit_s", 1.0),
+                  rate_limit_error_cost=g("rate_limit_error_cost", 5.0))
         try:
             check_exposure(srv.host, srv.tokens, bool(srv.client_ca), srv.allow_unauthenticated)
         except ValueError as e:
@@ -220,7 +229,8 @@ class HttpServer:
         self._lanes = FairLanes(self.handler_threads)
         app = WardenApp(Surface(self.table, Authenticator(self.tokens), self.limiter, self.limits, self.counters,
                                 self.open_paths, self.open_prefixes, InflightLimiter(self.max_inflight_per_client),
-                                self._lanes))
+                                self._lanes, Tarpit(self.tarpit_s, on_held=lambda: self.counters.inc("http.throttled")),
+                                self.rate_limit_error_cost))
         ctx = self.ssl_context()
         guard = HeadGuard(self.head_timeout_s, self.max_header_bytes, lambda: self.counters.inc("http.head_timeouts"),
                           lambda: self.counters.inc("http.head_too_large"),

@@ -18,7 +18,10 @@ from other loopback addresses (127.0.0.2, 127.0.0.3, ...: one per attacker threa
 `--attacker-addresses N`) with a token of their own (every scope), and the server runs with the
 shipped rate limits and per-client fairness; the good client connects from 127.0.0.1 with its own
 token. `--same-identity` is the earlier model: the attackers use the good client's address and
-token and the rate limit is off (no limit could separate them).
+token and the rate limit is off (no limit could separate them). The bench prints how many attack
+requests the rate limit refused (`http.rate_limited`) and how many of those the tarpit held
+(`http.throttled`): with the shipped `rate_limit_error_cost` the attackers' failing requests spend
+their budget five times as fast.
 """
 from __future__ import annotations
 
@@ -40,6 +43,11 @@ from bench.robustness.prober import Prober
 from bench.robustness.target import Target
 
 
+def _delta(c0: dict[str, float], c1: dict[str, float], key: str) -> float:
+    """How much the server's counter `key` grew between two scrapes."""
+    return c1.get(key, 0) - c0.get(key, 0)
+
+
 def _p(xs: list[float], q: float) -> float:
     return float(np.percentile(xs, q)) * 1000 if xs else float("nan")
 
@@ -49,29 +57,42 @@ class Windows:
     window, no idle ones), so that idle and attack latencies are sampled at the same times of a
     shared machine's load. Between them, the attack is paused and its requests in flight are
     answered, the slow clients close, and the server gets a second to settle ('drain', measured
-    in neither phase)."""
+    in neither phase). `cpu()` (the server's CPU seconds so far) is read at each change: the
+    server's CPU in attack windows (with their drains) and in idle windows."""
 
-    def __init__(self, window_s: float) -> None:
-        self.window_s = window_s
+    def __init__(self, window_s: float, cpu) -> None:
+        self.window_s, self.cpu = window_s, cpu
         self.attack_s = self.idle_s = 0.0
+        self.attack_cpu = self.attack_wall = self.idle_cpu = 0.0
 
     def alternate(self, attacker: threading.Thread, gate, slow, prober) -> None:
-        t = time.monotonic()
+        t, c = time.monotonic(), self.cpu()
         attacker.join(self.window_s or None)
         self.attack_s += time.monotonic() - t
         if not attacker.is_alive() or not self.window_s:
+            self.attack_cpu += self.cpu() - c
+            self.attack_wall += time.monotonic() - t
             return
         prober.phase = "drain"
         slow.paused.set()
         gate.close()
         time.sleep(1.0)
+        self.attack_cpu += self.cpu() - c
+        self.attack_wall += time.monotonic() - t
         prober.phase = "idle"
-        t = time.monotonic()
+        t, c = time.monotonic(), self.cpu()
         time.sleep(self.window_s)
         self.idle_s += time.monotonic() - t
+        self.idle_cpu += self.cpu() - c
         prober.phase = "attack"
         slow.paused.clear()
         gate.open()
+
+    def attack_cpu_s(self) -> float:
+        """The server's CPU seconds the attack cost: CPU in attack windows less what the same time
+        costs idle (the good client, the pipeline's timers)."""
+        idle_rate = self.idle_cpu / self.idle_s if self.idle_s else 0.0
+        return self.attack_cpu - idle_rate * self.attack_wall
 
 
 def split_cpus() -> tuple[set[int], set[int]]:
@@ -93,6 +114,9 @@ def main() -> int:
                     help="attacker threads run this many nice levels below the server and the good client, as "
                          "attackers on other machines would not take the server's CPU (0: same priority)")
     ap.add_argument("--idle-probes", type=int, default=300, help="good requests before the attack starts")
+    ap.add_argument("--probe-interval-ms", type=float, default=50.0,
+                    help="the good client sends one ingest every this many ms (10: five times the samples for the "
+                         "p99, still within its rate limit)")
     ap.add_argument("--window-s", type=float, default=5.0,
                     help="alternate attack and idle windows of this length (0: attack in one go)")
     ap.add_argument("--log", help="copy the server's log here")
@@ -134,7 +158,7 @@ def main() -> int:
             good = plan.good_request(token)
             warm = http_attack.send(good, host, port, token)
             assert warm[0] == 200, f"the good request is refused: {warm}"
-            prober = Prober(good, host, port, token)
+            prober = Prober(good, host, port, token, a.probe_interval_ms / 1000)
             prober.start(server_cpus)
             if attack_cpus:
                 os.sched_setaffinity(0, attack_cpus)         # this process: attackers, slow clients, replay
@@ -159,7 +183,7 @@ def main() -> int:
             attacker = threading.Thread(target=lambda: result.append(
                 http_attack.attack(attacks, host, port, who, a.workers, gate, a.attacker_nice)), daemon=True)
             attacker.start()
-            windows = Windows(a.window_s)
+            windows = Windows(a.window_s, t.cpu_s)
             while attacker.is_alive():
                 windows.alternate(attacker, gate, slow, prober)
             attacker.join()
@@ -189,8 +213,7 @@ def main() -> int:
              else replay_attack.ReplayOutcome())
 
     fivexx = sum(v for k, v in out.codes.items() if isinstance(k, int) and k >= 500) - out.not_ready
-    d_events = c1.get("collect.events", 0) - c0.get("collect.events", 0)
-    d_dead = c1.get("collect.deadletter", 0) - c0.get("collect.deadletter", 0)
+    d_events, d_dead = _delta(c0, c1, "collect.events"), _delta(c0, c1, "collect.deadletter")
     lost_http = max(0.0, out.claimed_dead - d_dead) + max(0.0, out.claimed_accepted - d_events)
     refused_without_letter = max(0.0, out.handler_refusals - max(0.0, d_dead - out.claimed_dead))
     total = out.sent + slow.opened + r.files
@@ -199,6 +222,8 @@ def main() -> int:
           f"({out.sent / max(windows.attack_s, 1e-9):.0f} requests/s from {a.workers} attackers at nice +{a.attacker_nice}, with "
           f"{a.slow_clients} slow clients held) alternating with {windows.idle_s:.0f} s idle")
     print("HTTP answers: " + ", ".join(f"{k}={v}" for k, v in sorted(out.codes.items(), key=lambda kv: str(kv[0]))))
+    print(f"refused by the rate limit (http.rate_limited): {_delta(c0, c1, 'http.rate_limited'):.0f}, of which held "
+          f"by the tarpit (http.throttled): {_delta(c0, c1, 'http.throttled'):.0f}")
     print(f"5xx answers (not counting /readyz's 503): {fivexx}" + ("" if not fivexx else " by class: " + dict(out.by_kind_5xx).__repr__()))
     for e in out.examples_5xx:
         print(f"  {e}")
@@ -214,7 +239,10 @@ def main() -> int:
     print("load average (1, 5, 15 min) at the start: %.2f %.2f %.2f, at the end: %.2f %.2f %.2f"
           % (*load0, *os.getloadavg()))
     print(f"server CPU from the attack's start to its end (attack and idle windows, the pipeline's stages "
-          f"included): {cpu1 - cpu0:.1f} s, {(cpu1 - cpu0) / max(out.sent, 1) * 1000:.2f} ms per attack request")
+          f"included): {cpu1 - cpu0:.1f} s, {(cpu1 - cpu0) / max(out.sent, 1) * 1000:.2f} ms per attack request; "
+          f"in attack windows {windows.attack_cpu / max(windows.attack_wall, 1e-9):.0%} of a core, in idle windows "
+          f"{windows.idle_cpu / max(windows.idle_s, 1e-9):.0%}; the attack's own (attack windows less the idle rate): "
+          f"{windows.attack_cpu_s() / max(out.sent, 1) * 1000:.2f} ms per attack request")
     print(f"server RSS: before {rss0 / 2**20:.0f} MiB, after {rss1 / 2**20:.0f} MiB, peak {t.peak_rss / 2**20:.0f} MiB")
     idle, hot = prober.lat["idle"], prober.lat["attack"]
     before = idle[:idle_before]

@@ -74,7 +74,8 @@ def test_unauthenticated_body_is_not_read_and_oversized_rejected(server):
 
 def test_rate_limit_429_per_client(server):
     c = Counters()
-    s = server(token=TOKEN, rate_limit_rps=1.0, rate_limit_burst=5, counters=c)
+    # refusals at once and errors at one token (test_tarpit.py tests the hold and the cost of errors)
+    s = server(token=TOKEN, rate_limit_rps=1.0, rate_limit_burst=5, counters=c, tarpit_s=0, rate_limit_error_cost=1)
     h = {"Authorization": f"Bearer {TOKEN}"}
     codes = [requests.post(url(s, "/v1/echo"), data=b"x", headers=h).status_code for _ in range(8)]
     assert codes[:5] == [200] * 5 and codes[5:] == [429] * 3
@@ -115,6 +116,17 @@ def test_secrets_never_logged(server, caplog):
                      if rec.name.startswith("warden"))
     assert "handler failed" in text
     assert TOKEN not in text and "hunter2" not in text and "k3y" not in text
+
+
+def test_no_log_line_per_request(server, caplog):
+    """No access log (uvicorn's is off, also with a handler on the root logger): a flood costs no
+    log line per request, and no request line (path, query) is written anywhere."""
+    s = server(token=TOKEN)
+    with caplog.at_level(logging.DEBUG):
+        for _ in range(3):
+            assert requests.post(url(s, "/v1/echo"), data=b"x", headers={"Authorization": f"Bearer {TOKEN}"}).ok
+        assert requests.get(url(s, "/nope"), headers={"Authorization": f"Bearer {TOKEN}"}).status_code == 404
+    assert [rec.name for rec in caplog.records if rec.name.startswith("uvicorn")] == []
 
 
 def test_log_redaction_filter_and_json_logs():
