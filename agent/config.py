@@ -124,6 +124,9 @@ class HttpConfig:
     handler_threads: int = 8             # worker threads for handlers that may block (clients in turn)
     inline_max_bytes: int = 4096         # bodies up to this run on the event loop in handlers that never wait
     switch_interval_ms: float = 0.0      # the process's interpreter-lock switch interval while serving (0: leave Python's 5 ms)
+    # addresses of reverse proxies whose X-Forwarded-For / X-Forwarded-Proto are believed (the client
+    # address then comes from the header: rate limits, connection caps, logs); empty: headers ignored
+    trusted_proxies: list = field(default_factory=list)
 
     def validate(self) -> None:
         from agent.http.auth import parse_tokens
@@ -152,6 +155,10 @@ class HttpConfig:
             raise ValueError("parser must be auto, h11 or httptools; loop auto, asyncio or uvloop")
         if self.ui_redaction not in ("none", "secrets", "full"):
             raise ValueError("ui_redaction must be none, secrets or full")
+        if not isinstance(self.trusted_proxies, list) or not all(
+                isinstance(a, str) and a.strip() and a.strip() != "*" for a in self.trusted_proxies):
+            raise ValueError("trusted_proxies must be a list of proxy addresses or networks ('*' would let "
+                             "any client name its own address)")
 
 
 @dataclass

@@ -80,7 +80,8 @@ class HttpServer:
                  max_connections: int = 1000, max_inflight_per_client: int = 16, parser: str = "auto",
                  loop: str = "auto", handler_threads: int = 8, inline_max_bytes: int = 4096,
                  switch_interval_ms: float = 0.0, max_connections_per_address: int = 256,
-                 tarpit_s: float = 1.0, rate_limit_error_cost: float = 5.0) -> None:
+                 tarpit_s: float = 1.0, rate_limit_error_cost: float = 5.0,
+                 trusted_proxies: list[str] | None = None) -> None:
         if parser not in PARSERS or loop not in LOOPS:
             raise ValueError(f"parser must be one of {PARSERS} and loop one of {LOOPS}")
         self.parser, self.loop = parser, loop
@@ -98,6 +99,9 @@ class HttpServer:
         self.max_inflight_per_client = max_inflight_per_client
         self.max_connections_per_address = max_connections_per_address
         self.tarpit_s = tarpit_s
+        # X-Forwarded-For is believed from these addresses only (uvicorn's default believes 127.0.0.1:
+        # any local process could claim another client's address and its rate-limit buckets)
+        self.trusted_proxies = list(trusted_proxies or [])
         if rate_limit_error_cost < 1:
             raise ValueError("rate_limit_error_cost must be >= 1")
         self.rate_limit_error_cost = rate_limit_error_cost
@@ -135,7 +139,8 @@ class HttpServer:
                   loop=g("loop", "auto"), handler_threads=g("handler_threads", 8),
                   inline_max_bytes=g("inline_max_bytes", 4096), switch_interval_ms=g("switch_interval_ms", 0.0),
                   max_connections_per_address=g("max_connections_per_address", 256), tarpit_s=g("tarpit_s", 1.0),
-                  rate_limit_error_cost=g("rate_limit_error_cost", 5.0))
+                  rate_limit_error_cost=g("rate_limit_error_cost", 5.0),
+                  trusted_proxies=g("trusted_proxies", None))
         try:
             check_exposure(srv.host, srv.tokens, bool(srv.client_ca), srv.allow_unauthenticated)
         except ValueError as e:
@@ -242,6 +247,7 @@ class HttpServer:
             timeout_keep_alive=self.idle_timeout_s, timeout_graceful_shutdown=2,
             h11_max_incomplete_event_size=self.max_header_bytes, limit_concurrency=self.max_connections,
             log_config=None, access_log=False, server_header=False,
+            proxy_headers=bool(self.trusted_proxies), forwarded_allow_ips=self.trusted_proxies or None,
             ssl_context_factory=(lambda _c, _d: counting_ssl_context(ctx, self._tls_rejected)) if ctx else None)
         logging.getLogger("uvicorn.error").setLevel(logging.ERROR)   # no per-request warnings of bad input
         self._sock = self._bind()

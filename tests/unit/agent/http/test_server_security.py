@@ -92,6 +92,16 @@ def test_rate_limit_429_per_client(server):
     assert probes[:4] == [200] * 4 and 429 in probes[5:]
 
 
+@pytest.mark.parametrize("trusted, forwarded_clients_apart", [(None, False), (["127.0.0.1"], True)])
+def test_x_forwarded_for_names_the_client_only_from_a_trusted_proxy(server, trusted, forwarded_clients_apart):
+    """By default a client cannot claim another address (and a fresh rate-limit bucket) with
+    X-Forwarded-For; behind a proxy named in trusted_proxies the header names the client."""
+    s = server(token=TOKEN, rate_limit_rps=0.01, rate_limit_burst=1, tarpit_s=0, trusted_proxies=trusted)
+    codes = [requests.post(url(s, "/v1/echo"), data=b"x", timeout=5, headers={
+        "Authorization": f"Bearer {TOKEN}", "X-Forwarded-For": f"10.0.0.{i}"}).status_code for i in range(1, 4)]
+    assert codes == ([200, 200, 200] if forwarded_clients_apart else [200, 429, 429])
+
+
 def test_rate_limiter_refills_and_bounds_memory():
     t = [0.0]
     rl = RateLimiter(2.0, 2, clock=lambda: t[0])
@@ -226,6 +236,15 @@ def test_config_validates_tls_fields():
         parse({"http": {"client_ca": "ca.pem"}})
     cfg = parse({"http": {"tls_cert": "a.pem", "tls_key": "a.key", "client_ca": "ca.pem", "rate_limit_rps": 5}})
     assert cfg.http.client_ca == "ca.pem" and cfg.http.rate_limit_rps == 5
+
+
+@pytest.mark.parametrize("proxies", [["*"], "10.0.0.1", [""], [5]])
+def test_trusted_proxies_must_name_proxies(proxies):
+    from agent.config import parse
+    from core.errors import ConfigError
+    with pytest.raises(ConfigError, match="trusted_proxies"):
+        parse({"http": {"trusted_proxies": proxies}})
+    assert parse({"http": {"trusted_proxies": ["10.0.0.0/8"]}}).http.trusted_proxies == ["10.0.0.0/8"]
 
 
 def test_metrics_exposition(server):
