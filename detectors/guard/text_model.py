@@ -45,7 +45,7 @@ from detectors.guard.cascade import sigmoid
 from detectors.guard.normalize import views
 from detectors.guard.scoring import ScoreDetail
 from detectors.guard.skeleton import SkeletonStage
-from detectors.guard.tfidf import idf_of, tfidf  # noqa: F401 - model 4's trainer reads them here
+from detectors.guard.tfidf import tfidf
 from detectors.guard.windows import windows
 
 FORMAT = 4               # lexical + sentence head

@@ -36,6 +36,7 @@ from detectors.guard import group_dro, skeleton, text_model as tm
 from detectors.guard.cascade import DEFAULT_PATH
 from detectors.guard.data import PromptRow, source_counts, training_rows
 from detectors.guard.normalize import clean
+from detectors.guard.tfidf import idf_of, tfidf
 
 SEED_SOURCE = "everyday_seed"
 ENCODER_SETTINGS = {"max_tokens": 128, "head": 64, "quantize": False, "layers": 0, "dtype": "bfloat16"}
@@ -105,12 +106,12 @@ def fit(rows: Sequence[PromptRow], cfg: TextTrainConfig | None = None, *,
     y = np.array([r.label for r in rows])
     bar.describe("n-gram counts")
     C = (featurize or tm.counts)([lexical_text(t) for t in texts])
-    idf = np.asarray(tm.idf_of(C), np.float16).astype(np.float32)     # what the artifact stores
+    idf = np.asarray(idf_of(C), np.float16).astype(np.float32)     # what the artifact stores
     bar.update(1)
     bar.describe("lexical stage")
     w = sample_weights(rows)
     lex = LogisticRegression(C=cfg.C_lex, solver="liblinear", max_iter=1000)
-    lex.fit(tm.tfidf(C, idf), y, sample_weight=w)
+    lex.fit(tfidf(C, idf), y, sample_weight=w)
     bar.update(1)
     bar.describe("skeleton stage")
     skel = skeleton.fit(texts, y, w) if cfg.skeleton else None
