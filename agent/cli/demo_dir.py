@@ -18,10 +18,13 @@ from pathlib import Path
 import orjson
 
 from core.errors import WardenError
+from policy import action_log_key
+from policy.action_log import ActionLog
 
 MARK = ".warden-demo"
-#: the hash-chained action log, its head and its key (policy/action_log.py): kept once they record a real action
-ACTION_LOG_FILES = ("actions.log.jsonl", "actions.log.jsonl.head", "action-log.key")
+#: the hash-chained action log, its head and its key (policy.action_log): kept once they record a real action
+_LOG = ActionLog(Path("actions.log.jsonl"))
+ACTION_LOG_FILES = (_LOG.path.name, _LOG.head_path.name, action_log_key.DEFAULT_NAME)
 
 
 #: responders whose real run stays inside the data folder: the only ones `actions approve --real` runs in
@@ -73,18 +76,10 @@ def _records_real_actions(log: Path) -> bool:
     """True when the action log holds an entry of an action that was not a dry run (or a line it
     cannot read: kept for `warden actions verify` to say what is wrong with it)."""
     try:
-        with open(log, "rb") as fh:
-            for line in fh:
-                try:
-                    entry = orjson.loads(line)
-                except orjson.JSONDecodeError:
-                    return True
-                action = entry.get("action") if isinstance(entry, dict) else None
-                if isinstance(action, dict) and action.get("dry_run") is False:
-                    return True
-    except FileNotFoundError:
-        return False
-    return False
+        return any(isinstance(e, dict) and isinstance(e.get("action"), dict) and e["action"].get("dry_run") is False
+                   for e in ActionLog(log).entries())
+    except orjson.JSONDecodeError:
+        return True
 
 
 def record(path: str | Path, before: set[str] | None = None) -> None:
