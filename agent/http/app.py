@@ -6,7 +6,7 @@ Order per request: route lookup (to know the scope a route needs) → bearer tok
 agent.http.tarpit) → scope (403) → 404/405 →
 body (size cap checked while reading: 413; deadline: 408; declared size first) → the client's
 share of the handlers (agent.http.fairness: 429 + Retry-After beyond `max_inflight_per_client`) →
-gzip decoding (decoded-size cap: 413) → handler. Nothing is read from a client that is refused.
+gzip decoding (decoded-size and compression-ratio caps: 413) → handler. Nothing is read from a client that is refused.
 A request answered with a client error (4xx but 429) costs its client `error_cost` tokens of the
 rate limit instead of one (agent.http.ratelimit.charge).
 
@@ -47,6 +47,9 @@ class Limits:
     max_header_bytes: int = 16 << 10
     #: bodies up to this size may be handled on the event loop by handlers that never wait (0: none)
     inline_max_bytes: int = 4096
+    #: a gzip body decoding to more than this many times its compressed size is refused (413) once
+    #: 1 MiB is decoded (agent.http.body.gunzip; 0: only max_decompressed_bytes)
+    max_gzip_ratio: float = 100.0
 
 
 @dataclass
@@ -196,7 +199,7 @@ class WardenApp:
         try:
             enc = req.headers.get("content-encoding", "").strip().lower()
             if enc in _body.GZIP_ENCODINGS and req.body:
-                req.body = _body.gunzip(req.body, self.s.limits.max_decompressed_bytes)
+                req.body = _body.gunzip(req.body, self.s.limits.max_decompressed_bytes, self.s.limits.max_gzip_ratio)
                 del req.headers["content-encoding"]
             elif enc == "identity":
                 del req.headers["content-encoding"]
