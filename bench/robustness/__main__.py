@@ -133,6 +133,16 @@ def main() -> int:
     ap.add_argument("--split-cpus", action="store_true",
                     help="run the server and the good client on the first CPU and the attackers on the others "
                          "(attackers elsewhere do not take the server's CPU); needs 2+ CPUs")
+    ap.add_argument("--good-client-cpus", default="server", choices=("server", "attackers"),
+                    help="with --split-cpus: the good client shares the server's CPU (default) or the attackers' "
+                         "(where it runs 5 nice levels above them)")
+    ap.add_argument("--attack-classes", default="",
+                    help="comma-separated input classes (substrings of the class names printed per class, e.g. "
+                         "'gzip bomb,deep nesting'): only those are sent, cycled to --attack-count requests (to "
+                         "find which class costs the good client its tail)")
+    ap.add_argument("--attack-count", type=int, default=0,
+                    help="with --attack-classes: requests to send (0: the selected inputs once)")
+    ap.add_argument("--good-log", help="write every good request here (CSV: wall-clock time sent, ms, phase)")
     a = ap.parse_args()
     server_cpus, attack_cpus = split_cpus() if a.split_cpus else (None, None)
     load0 = os.getloadavg()
@@ -151,6 +161,9 @@ def main() -> int:
             routes = [(m.upper(), p) for p, item in doc["paths"].items() for m in item]
             print(f"routes ({len(routes)}): " + ", ".join(f"{m} {p}" for m, p in sorted(routes, key=lambda r: r[1])))
             attacks = plan.build(routes, a.generated, a.seed)
+            if a.attack_classes:
+                attacks = plan.select(attacks, a.attack_classes.split(","), a.attack_count)
+                print("attack classes: " + ", ".join(sorted({x.kind for x in attacks})))
             print(f"HTTP inputs: {len(attacks)}")
             print("attackers: " + ("the good client's address and token, rate limit off" if a.same_identity else
                                    f"their own token, from {', '.join(who.sources)}; the shipped rate limits and "
@@ -159,7 +172,7 @@ def main() -> int:
             warm = http_attack.send(good, host, port, token)
             assert warm[0] == 200, f"the good request is refused: {warm}"
             prober = Prober(good, host, port, token, a.probe_interval_ms / 1000)
-            prober.start(server_cpus)
+            prober.start(attack_cpus if a.good_client_cpus == "attackers" else server_cpus)
             if attack_cpus:
                 os.sched_setaffinity(0, attack_cpus)         # this process: attackers, slow clients, replay
                 print(f"CPUs split: server and good client on {sorted(server_cpus)}, attackers on {sorted(attack_cpus)}")
@@ -204,6 +217,8 @@ def main() -> int:
             errors = t.errors()
             if a.log:
                 shutil.copyfile(t.log_path, a.log)
+        if a.good_log:
+            Path(a.good_log).write_text("".join(f"{s:.6f},{d * 1000:.3f},{ph}\n" for s, d, ph in prober.trace))
         gc.collect()
         formats = plan.seeds()
         from collectors.formats import all_formats
