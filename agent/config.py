@@ -122,6 +122,10 @@ class HttpConfig:
     max_connections_per_address: int = 256   # open connections from one client address (429 + close beyond); 0 = off
     tarpit_s: float = 1.0                # a request over the rate limit gets its 429 this much later (0: at once)
     rate_limit_error_cost: float = 5.0   # rate-limit tokens a request answered 4xx (not 429) costs; 1: like any
+    # all clients' 4xx answers (not 429) per second, burst twice that; while spent, a client that got a
+    # 4xx within error_memory_s is refused (429, tarpit); clients without errors never are; 0: off
+    error_budget_rps: float = 100.0
+    error_memory_s: float = 10.0
     # HTTP parser h11 (Python) | httptools (C) and event loop asyncio | uvloop (C); auto: the C one when installed
     parser: str = "auto"
     loop: str = "auto"
@@ -158,6 +162,8 @@ class HttpConfig:
                 or self.rate_limit_error_cost < 1:
             raise ValueError("handler_threads and rate_limit_error_cost must be >= 1; inline_max_bytes, "
                              "switch_interval_ms, max_connections_per_address and tarpit_s >= 0")
+        if self.error_budget_rps < 0 or self.error_memory_s < 0:
+            raise ValueError("error_budget_rps and error_memory_s must be >= 0 (0: no error budget)")
         if self.metrics_max_age_s < 0:
             raise ValueError("metrics_max_age_s must be >= 0 (0: render every scrape)")
         if self.max_gzip_ratio < 0:

@@ -13,7 +13,8 @@ core.http), so every component's routes work unchanged.
   `client_ca`); the server refuses to start unauthenticated except on loopback with
   `allow_unauthenticated`; `/healthz` and `/readyz` stay open;
 - rate limit per client (429 + Retry-After, answered `tarpit_s` late: agent.http.tarpit; a request
-  answered 4xx costs `rate_limit_error_cost` tokens), at most `max_inflight_per_client` requests of
+  answered 4xx costs `rate_limit_error_cost` tokens; all clients' 4xx draw on `error_budget_rps`,
+  and while that is spent a client that erred within `error_memory_s` is refused: agent.http.error_budget), at most `max_inflight_per_client` requests of
   one client in the handlers at once (429 + Retry-After beyond; agent.http.fairness); body cap
   checked while reading (413), gzip request bodies decoded in steps with caps on the decoded size
   and on the compression ratio (`max_gzip_ratio`: 413), header/body/idle
@@ -45,6 +46,7 @@ import uvicorn
 
 from agent.http.app import Limits, Surface, WardenApp
 from agent.http.auth import Authenticator, check_exposure, parse_tokens
+from agent.http.error_budget import ErrorBudget
 from agent.http.exposition_cache import ExpositionCache
 from agent.http.fairness import AddressConnections, InflightLimiter
 from agent.http.lanes import FairLanes
@@ -88,7 +90,8 @@ class HttpServer:
                  switch_interval_ms: float = 0.0, max_connections_per_address: int = 256,
                  tarpit_s: float = 1.0, rate_limit_error_cost: float = 5.0,
                  trusted_proxies: list[str] | None = None, background_nice: int = 5,
-                 max_gzip_ratio: float = 100.0, metrics_max_age_s: float = 1.0) -> None:
+                 max_gzip_ratio: float = 100.0, metrics_max_age_s: float = 1.0,
+                 error_budget_rps: float = 100.0, error_memory_s: float = 10.0) -> None:
         if parser not in PARSERS or loop not in LOOPS:
             raise ValueError(f"parser must be one of {PARSERS} and loop one of {LOOPS}")
         self.parser, self.loop = parser, loop
@@ -112,6 +115,7 @@ class HttpServer:
         if metrics_max_age_s < 0:
             raise ValueError("metrics_max_age_s must be >= 0")
         self.metrics_max_age_s = metrics_max_age_s
+        self.error_budget = ErrorBudget(error_budget_rps, memory_s=error_memory_s)
         self.head_timeout_s, self.idle_timeout_s = head_timeout_s, idle_timeout_s
         self.max_header_bytes, self.max_connections = max_header_bytes, max_connections
         self.max_inflight_per_client = max_inflight_per_client
@@ -159,7 +163,8 @@ class HttpServer:
                   max_connections_per_address=g("max_connections_per_address", 256), tarpit_s=g("tarpit_s", 1.0),
                   rate_limit_error_cost=g("rate_limit_error_cost", 5.0),
                   trusted_proxies=g("trusted_proxies", None), background_nice=g("background_nice", 5),
-                  max_gzip_ratio=g("max_gzip_ratio", 100.0), metrics_max_age_s=g("metrics_max_age_s", 1.0))
+                  max_gzip_ratio=g("max_gzip_ratio", 100.0), metrics_max_age_s=g("metrics_max_age_s", 1.0),
+                  error_budget_rps=g("error_budget_rps", 100.0), error_memory_s=g("error_memory_s", 10.0))
         try:
             check_exposure(srv.host, srv.tokens, bool(srv.client_ca), srv.allow_unauthenticated)
         except ValueError as e:
@@ -257,7 +262,7 @@ class HttpServer:
         app = WardenApp(Surface(self.table, Authenticator(self.tokens), self.limiter, self.limits, self.counters,
                                 self.open_paths, self.open_prefixes, InflightLimiter(self.max_inflight_per_client),
                                 self._lanes, Tarpit(self.tarpit_s, on_held=lambda: self.counters.inc("http.throttled")),
-                                self.rate_limit_error_cost))
+                                self.rate_limit_error_cost, self.error_budget))
         ctx = self.ssl_context()
         guard = HeadGuard(self.head_timeout_s, self.max_header_bytes, lambda: self.counters.inc("http.head_timeouts"),
                           lambda: self.counters.inc("http.head_too_large"),
