@@ -7,9 +7,9 @@ next client in turn (round-robin over the clients with work waiting), so a clien
 requests delays another client's request by at most one request per worker and per other client
 with work waiting, not by its whole queue (one client's queue is bounded by
 `max_inflight_per_client`, agent.http.fairness). A small fixed pool also bounds how many threads
-compete with the event loop for the interpreter lock. The workers run `nice` levels below the
-thread that serves the event loop (core.threads), so where they compete for the CPU (a gzip inflate
-or a store query holds no interpreter lock) the loop goes first.
+compete with the event loop for the interpreter lock. The workers may run `nice` levels below the
+thread that serves the event loop (core.threads; off by default: a niced worker holding the
+interpreter lock waits behind other processes while the loop waits for the lock).
 
 The answer comes back to the loop with `call_soon_threadsafe`: one wake-up of the loop per
 request, without a task or a cancellation scope per hand-over (what starlette's

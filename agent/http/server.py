@@ -20,9 +20,10 @@ core.http), so every component's routes work unchanged.
   and on the compression ratio (`max_gzip_ratio`: 413), header/body/idle
   deadlines (`head_timeout_s`, `body_timeout_s`, `idle_timeout_s`), request heads over
   `max_header_bytes` refused (431, counted);
-- the event loop's thread goes first: handler threads run `background_nice` nice levels below it
-  (Linux; the pipeline's stage threads too, agent.pipeline), so a detector batch or a gzip inflate
-  that holds no interpreter lock does not keep a small request waiting for the CPU;
+- `background_nice` (0: off): handler threads (and the pipeline's stage threads, agent.pipeline)
+  run that many nice levels below the event loop's thread (Linux). Measured under attack (README,
+  "Robustness"), 5 did not shorten the tail and raised the median: a niced thread holding the
+  interpreter lock waits behind other processes while the loop waits for the lock;
 - the HTTP parser (`parser`: h11 in Python, or httptools, llhttp in C) and the event loop (`loop`:
   asyncio or uvloop); `auto` takes the C one when its wheel is installed (README, "Robustness");
 - `/metrics` (Prometheus, prometheus_client; rendered at most once per `metrics_max_age_s`, so a
@@ -89,7 +90,7 @@ class HttpServer:
                  loop: str = "auto", handler_threads: int = 8, inline_max_bytes: int = 4096,
                  switch_interval_ms: float = 0.0, max_connections_per_address: int = 256,
                  tarpit_s: float = 1.0, rate_limit_error_cost: float = 5.0,
-                 trusted_proxies: list[str] | None = None, background_nice: int = 5,
+                 trusted_proxies: list[str] | None = None, background_nice: int = 0,
                  max_gzip_ratio: float = 100.0, metrics_max_age_s: float = 1.0,
                  error_budget_rps: float = 100.0, error_memory_s: float = 10.0) -> None:
         if parser not in PARSERS or loop not in LOOPS:
@@ -162,7 +163,7 @@ class HttpServer:
                   inline_max_bytes=g("inline_max_bytes", 4096), switch_interval_ms=g("switch_interval_ms", 0.0),
                   max_connections_per_address=g("max_connections_per_address", 256), tarpit_s=g("tarpit_s", 1.0),
                   rate_limit_error_cost=g("rate_limit_error_cost", 5.0),
-                  trusted_proxies=g("trusted_proxies", None), background_nice=g("background_nice", 5),
+                  trusted_proxies=g("trusted_proxies", None), background_nice=g("background_nice", 0),
                   max_gzip_ratio=g("max_gzip_ratio", 100.0), metrics_max_age_s=g("metrics_max_age_s", 1.0),
                   error_budget_rps=g("error_budget_rps", 100.0), error_memory_s=g("error_memory_s", 10.0))
         try:
