@@ -36,6 +36,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import psutil
 import requests
 
 from bench.robustness import http_attack, plan, replay_attack
@@ -57,13 +58,14 @@ class Windows:
     window, no idle ones), so that idle and attack latencies are sampled at the same times of a
     shared machine's load. Between them, the attack is paused and its requests in flight are
     answered, the slow clients close, and the server gets a second to settle ('drain', measured
-    in neither phase). `cpu()` (the server's CPU seconds so far) is read at each change: the
-    server's CPU in attack windows (with their drains) and in idle windows."""
+    in neither phase). `cpu()` (CPU seconds so far: the server's, and other processes' on its
+    CPU) is read at each change: the CPU in attack windows (with their drains) and in idle windows."""
 
     def __init__(self, window_s: float, cpu) -> None:
         self.window_s, self.cpu = window_s, cpu
         self.attack_s = self.idle_s = 0.0
-        self.attack_cpu = self.attack_wall = self.idle_cpu = 0.0
+        self.attack_wall = 0.0
+        self.attack_cpu, self.idle_cpu = cpu() * 0, cpu() * 0     # cpu() may be a vector of readings
 
     def alternate(self, attacker: threading.Thread, gate, slow, prober) -> None:
         t, c = time.monotonic(), self.cpu()
@@ -93,6 +95,19 @@ class Windows:
         costs idle (the good client, the pipeline's timers)."""
         idle_rate = self.idle_cpu / self.idle_s if self.idle_s else 0.0
         return self.attack_cpu - idle_rate * self.attack_wall
+
+
+def cpus_busy_s(cpus: set[int]) -> float:
+    """CPU seconds the machine's `cpus` were busy so far (every process; /proc/stat, Linux)."""
+    hz = os.sysconf("SC_CLK_TCK")
+    busy = 0
+    with open("/proc/stat") as f:
+        for line in f:
+            name, *ticks = line.split()
+            if name.startswith("cpu") and name[3:].isdigit() and int(name[3:]) in cpus:
+                user, nice_, system, _idle, _iowait, irq, softirq, steal = (int(x) for x in ticks[:8])
+                busy += user + nice_ + system + irq + softirq + steal
+    return busy / hz
 
 
 def split_cpus() -> tuple[set[int], set[int]]:
@@ -196,7 +211,13 @@ def main() -> int:
             attacker = threading.Thread(target=lambda: result.append(
                 http_attack.attack(attacks, host, port, who, a.workers, gate, a.attacker_nice)), daemon=True)
             attacker.start()
-            windows = Windows(a.window_s, t.cpu_s)
+            ours = [t.ps, psutil.Process(prober.pid)] if a.good_client_cpus == "server" else [t.ps]
+
+            def server_and_others() -> np.ndarray:
+                """CPU seconds so far: the server's; other processes' on the server's CPU (split CPUs)."""
+                own = sum(sum(p.cpu_times()[:2]) for p in ours) if t.alive() else 0.0
+                return np.array([t.cpu_s(), cpus_busy_s(server_cpus) - own if server_cpus else 0.0])
+            windows = Windows(a.window_s, server_and_others)
             while attacker.is_alive():
                 windows.alternate(attacker, gate, slow, prober)
             attacker.join()
@@ -210,6 +231,11 @@ def main() -> int:
             c1 = t.counters() if alive else {}
             rss1 = t.rss() if alive else 0
             cpu1 = t.cpu_s() if alive else cpu0
+            attack_wall = max(windows.attack_wall, 1e-9)
+            if server_cpus:
+                print(f"other processes on the server's CPU (not the server{', not the good client' if len(ours) > 1 else ''}): "
+                      f"{windows.attack_cpu[1] / attack_wall:.0%} of it in attack windows, "
+                      f"{windows.idle_cpu[1] / max(windows.idle_s, 1e-9):.0%} in idle windows")
         finally:
             t.stop()
             handler_failures = t.logged(r"handler failed")
@@ -255,9 +281,9 @@ def main() -> int:
           % (*load0, *os.getloadavg()))
     print(f"server CPU from the attack's start to its end (attack and idle windows, the pipeline's stages "
           f"included): {cpu1 - cpu0:.1f} s, {(cpu1 - cpu0) / max(out.sent, 1) * 1000:.2f} ms per attack request; "
-          f"in attack windows {windows.attack_cpu / max(windows.attack_wall, 1e-9):.0%} of a core, in idle windows "
-          f"{windows.idle_cpu / max(windows.idle_s, 1e-9):.0%}; the attack's own (attack windows less the idle rate): "
-          f"{windows.attack_cpu_s() / max(out.sent, 1) * 1000:.2f} ms per attack request")
+          f"in attack windows {windows.attack_cpu[0] / max(windows.attack_wall, 1e-9):.0%} of a core, in idle windows "
+          f"{windows.idle_cpu[0] / max(windows.idle_s, 1e-9):.0%}; the attack's own (attack windows less the idle rate): "
+          f"{windows.attack_cpu_s()[0] / max(out.sent, 1) * 1000:.2f} ms per attack request")
     print(f"server RSS: before {rss0 / 2**20:.0f} MiB, after {rss1 / 2**20:.0f} MiB, peak {t.peak_rss / 2**20:.0f} MiB")
     idle, hot = prober.lat["idle"], prober.lat["attack"]
     before = idle[:idle_before]

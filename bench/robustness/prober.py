@@ -56,6 +56,10 @@ class Prober:
         if cpus:
             os.sched_setaffinity(self._proc.pid, cpus)
 
+    @property
+    def pid(self) -> int:
+        return self._proc.pid
+
     def count(self, phase: str) -> int:
         """Good requests answered 200 so far in `phase` (live)."""
         return self._counts[PHASES.index(phase)]
