@@ -18,8 +18,10 @@ def train() -> None:
 @train.command("prompt-guard")
 @click.option("--data", required=True, type=click.Path(exists=True),
               help="../shared/data/prompts (the dev file and extra/) or one JSON-lines file: text, label, source.")
-@click.option("--out", type=click.Path(dir_okay=False), default=None,
-              help="Artifact path (default: the packaged model under detectors/guard/model/).")
+@click.option("--out", type=click.Path(dir_okay=False), required=True,
+              help="Artifact file to write (required: the model packaged with warden is never replaced "
+                   "implicitly; to rebuild it in a checkout, name it: --out detectors/guard/model/guard.bin). "
+                   "Serve another with the prompt_guard detector's model_path.")
 @click.option("--limit", type=int, default=None, help="Train on at most this many rows.")
 @click.option("--model", "version", type=click.Choice(["3", "4", "5"]), default="4", show_default=True,
               help="4: char n-gram TF-IDF + MiniLM sentence head (the shipped artifact); 5: the same and a "
