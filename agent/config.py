@@ -284,13 +284,46 @@ def _apply_env(cfg: WardenConfig) -> None:
 
 
 def load(path: str | os.PathLike | None = None) -> WardenConfig:
-    """Load the config file (or WARDEN_CONFIG, or ./warden.yaml if present, or defaults)."""
+    """Load the config file (or WARDEN_CONFIG, or ./warden.yaml if present, or defaults); relative
+    file paths in it are read from the config file's folder (`relative_to_config`)."""
     path = path or os.environ.get("WARDEN_CONFIG")
     if path is None and Path("warden.yaml").exists():
         path = "warden.yaml"
     if path is None:
         return parse({}, "<defaults>")
-    return parse(read_config_file(path), str(path))
+    return parse(relative_to_config(read_config_file(path), path), str(path))
+
+
+#: file paths of the sections, by (section, key); `policies` and `data_dir` are top-level
+_SECTION_PATHS = (("store", "path"), ("store", "ca_certs"), ("http", "tls_cert"), ("http", "tls_key"),
+                  ("http", "client_ca"))
+
+
+def relative_to_config(raw: dict[str, Any], config_path: str | os.PathLike) -> dict[str, Any]:
+    """`raw` with its relative file paths made absolute against the config file's folder (the config
+    means the same from any working directory): `policies`, `data_dir`, `store.path`,
+    `store.ca_certs`, `http.tls_cert` / `tls_key` / `client_ca`, `http.tokens.*.token_file`. Paths
+    inside component options (collectors, detectors, responders) are read as their components
+    read them: from the working directory. Values of the wrong type are left for validation."""
+    base = Path(config_path).resolve().parent
+
+    def fix(value: Any) -> Any:
+        return str(base / value) if isinstance(value, str) and value and not Path(value).is_absolute() else value
+
+    out = dict(raw)
+    if isinstance(out.get("policies"), list):
+        out["policies"] = [fix(p) for p in out["policies"]]
+    if "data_dir" in out:
+        out["data_dir"] = fix(out["data_dir"])
+    for section, key in _SECTION_PATHS:
+        if isinstance(out.get(section), dict) and key in out[section]:
+            out[section] = {**out[section], key: fix(out[section][key])}
+    tokens = out["http"].get("tokens") if isinstance(out.get("http"), dict) else None
+    if isinstance(tokens, dict):
+        out["http"] = {**out["http"], "tokens": {
+            name: {**t, "token_file": fix(t["token_file"])} if isinstance(t, dict) and "token_file" in t else t
+            for name, t in tokens.items()}}
+    return out
 
 
 def read_config_file(path: str | os.PathLike) -> dict[str, Any]:

@@ -28,13 +28,13 @@ def _collect(errors: list[str], fn: Callable[[], Any], where: str = "") -> Any:
 
 def check_config(path: str | None) -> tuple[list[str], dict[str, int]]:
     """(errors, what was checked: counts) for a config file (None: defaults / $WARDEN_CONFIG)."""
-    from agent.config import _SECTIONS, DEFAULT_DETECTORS, WardenConfig, parse, read_config_file
+    from agent.config import _SECTIONS, DEFAULT_DETECTORS, WardenConfig, parse, read_config_file, relative_to_config
     errors: list[str] = []
     path = path or os.environ.get("WARDEN_CONFIG") or ("warden.yaml" if Path("warden.yaml").exists() else None)
     raw: dict[str, Any] = {}
     if path is not None:
         try:
-            raw = read_config_file(path)
+            raw = relative_to_config(read_config_file(path), path)
         except ConfigError as e:
             return [str(e)], {}
     src = str(path or "<defaults>")
