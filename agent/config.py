@@ -116,10 +116,6 @@ class StoreConfig:
             raise ValueError("api_key is empty (omit it, or set WARDEN_ES_API_KEY)")
 
 
-#: the shortest API token accepted (agent.http.auth holds the scoped tokens to the same length)
-MIN_TOKEN_CHARS = 16
-
-
 @dataclass
 class HttpConfig:
     enabled: bool = False
@@ -163,12 +159,7 @@ class HttpConfig:
 
     def validate(self) -> None:
         from agent.http.auth import parse_tokens
-        if self.token is not None and len(self.token) < MIN_TOKEN_CHARS:
-            # the token with every scope is held to the same length as a scoped one (a placeholder such
-            # as deploy/k8s's CHANGE-ME must not become the key to the whole API)
-            raise ValueError(f"token (or WARDEN_HTTP_TOKEN) must be at least {MIN_TOKEN_CHARS} characters, "
-                             f"got {len(self.token)}")
-        parse_tokens(self.token, self.tokens)
+        parse_tokens(self.token, self.tokens)       # every token's length is checked there
         if min(self.head_timeout_s, self.body_timeout_s, self.idle_timeout_s) <= 0:
             raise ValueError("head_timeout_s, body_timeout_s and idle_timeout_s must be > 0")
         if not 0 <= self.port < 65536:
