@@ -59,7 +59,7 @@ def deadletters() -> None:
 @click.option("--stage", default=None, help="Only letters of this stage (collect, detect, decide, act).")
 @click.option("--source", default=None, help="Only letters of this source (component name).")
 @click.option("--since", default=None, help="Only letters this recent (30m, 2h, 1d or an ISO time).")
-@click.option("--limit", default=50, show_default=True, help="The newest N letters.")
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(min=1), help="The newest N letters.")
 @click.option("--json", "as_json", is_flag=True)
 @pass_ctx
 def list_(ctx, stage, source, since, limit, as_json) -> None:
