@@ -119,6 +119,13 @@ def replay(ctx, ids, everything, again, fmt, dry_run, as_json) -> None:
     chosen = _pick(letters, list(ids)) if ids else [d for d in letters if d.stage == "collect"]
     chosen = [d for d in chosen if again or not d.replayed or ids]
     collector = ResubmitCollector(chosen, fmt)
+    if not chosen:      # nothing to do: no pipeline started in the data dir (its heartbeats stay the agent's)
+        if as_json:
+            emit_json([])
+        else:
+            click.echo("no dead letters to re-submit (collect-stage letters not replayed yet; --again for those "
+                       "replayed before)", err=True)
+        return
     if dry_run:
         collector.bind(ListEmitter())
         collector.run_once()

@@ -129,3 +129,13 @@ def test_the_letter_of_a_file_that_could_not_be_read_says_to_replay_the_file(tmp
     [res] = orjson.loads(r.stdout)
     assert r.exit_code == 1 and res["outcome"] == "not re-submittable"
     assert f"could not be read ({cut})" in res["reason"] and "warden replay FILE" in res["reason"]   # was: "not JSON"
+
+
+def test_replay_with_nothing_to_re_submit_starts_no_pipeline(tmp_path):
+    """It ran every stage in the data dir anyway, writing heartbeats there as if an agent had run."""
+    conf = tmp_path / "warden.yaml"
+    conf.write_text(f"data_dir: {tmp_path / 'w'}\n")
+    (tmp_path / "w").mkdir()
+    r = invoke(conf, "deadletters", "replay", "--all")
+    assert r.exit_code == 0 and "no dead letters to re-submit" in r.stderr, r.output
+    assert sorted(p.name for p in (tmp_path / "w").iterdir()) == [], list((tmp_path / "w").iterdir())
