@@ -10,4 +10,5 @@ class ConfigError(WardenError):
 
 
 class InputError(WardenError):
-    """An input file or folder holds nothing usable (no series, no rows); the message says why."""
+    """A file or folder warden was given cannot be used (a folder where a file belongs, not a
+    database, no series or rows in it); the message names it and says why."""
