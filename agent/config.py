@@ -280,7 +280,10 @@ def parse(raw: dict[str, Any] | None, source: str = "<dict>") -> WardenConfig:
             raise ConfigError(f"{source}: policies must be a list of file paths")
         cfg.policies = pol
     if "data_dir" in raw:
-        cfg.data_dir = str(raw["data_dir"])
+        if not isinstance(raw["data_dir"], str) or not raw["data_dir"].strip():
+            # a list became a folder named "[1]"; "" the working directory
+            raise ConfigError(f"{source}: data_dir must be a folder path, got {raw['data_dir']!r}")
+        cfg.data_dir = raw["data_dir"]
     _apply_env(cfg)
     return cfg
 

@@ -41,10 +41,11 @@ def check_config(path: str | None) -> tuple[list[str], dict[str, int]]:
     known = {f for f in WardenConfig.__dataclass_fields__} - {"source"}
     for k in sorted(set(raw) - known):
         errors.append(f"{src}: unknown section {k} (known: {', '.join(sorted(known))})")
-    for name in _SECTIONS:     # each section alone: one bad section does not hide another
+    for name in (*_SECTIONS, "data_dir"):     # each section alone: one bad section does not hide another
         _collect(errors, lambda name=name: parse({name: raw.get(name)} if name in raw else {}, src))
     if not errors:      # the HTTP secure default: no unauthenticated server off loopback (agent.http.auth)
-        _collect(errors, lambda: _check_http(parse(raw, src)), "http")
+        sections = {k: raw[k] for k in _SECTIONS if k in raw}     # the other sections' errors are their own
+        _collect(errors, lambda: _check_http(parse(sections, src)), "http")
     counts = {"components": 0, "policies": 0}
     for kind, section in (("collector", "collectors"), ("detector", "detectors"), ("responder", "responders")):
         entries = raw.get(section)

@@ -58,3 +58,24 @@ def test_environment_overrides_are_checked_like_the_file(monkeypatch):
 ])
 def test_valid_values_load(raw, attr, value):
     assert getattr(parse(raw).bus, attr) == value
+
+
+@pytest.mark.parametrize("value", [[1], "", "  ", 12])
+def test_data_dir_must_be_a_folder_path(tmp_path, value):
+    """[1] became a folder named "[1]", "" the working directory (the store and state written there)."""
+    with pytest.raises(ConfigError, match="data_dir must be a folder path"):
+        parse({"data_dir": value})
+
+
+@pytest.mark.parametrize("text, error", [
+    ("policies: x\n", "policies must be a list of file paths"),
+    ("detectors: {baseline: {}}\n", "names are 'type/name'"),
+    ("data_dir: ''\n", "data_dir must be a folder path"),
+])
+def test_config_check_reports_an_error_once_and_under_its_own_name(tmp_path, text, error):
+    """They were also reported a second time prefixed `http:` (the HTTP check parsed the whole file)."""
+    from agent.config_check import check_config
+    conf = tmp_path / "warden.yaml"
+    conf.write_text(text)
+    errors, _ = check_config(str(conf))
+    assert [e for e in errors if error in e] and not [e for e in errors if e.startswith("http:")], errors
