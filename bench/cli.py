@@ -2,26 +2,19 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import click
 
-from agent.cli.app import EXIT_USAGE, cli
+from agent.cli.app import WardenGroup, cli
 from agent.cli.output import emit_json
 from core.progress import Bar
 
 
-class BenchGroup(click.Group):
+class BenchGroup(WardenGroup):
     """A data folder without the files a benchmark reads (the NAB layout, the prompts' dev file) is
     a usage error naming what is missing (exit 2), not a FileNotFoundError traceback."""
-
-    def invoke(self, ctx):
-        try:
-            return super().invoke(ctx)
-        except FileNotFoundError as e:
-            click.echo(f"error: {e}", err=True)
-            sys.exit(EXIT_USAGE)
+    usage_errors = (*WardenGroup.usage_errors, FileNotFoundError)
 
 
 @cli.group(cls=BenchGroup)
