@@ -131,6 +131,17 @@ def test_rules_on_a_folder_without_rules_fails_instead_of_passing_nothing(tmp_pa
     assert "no Sigma rule files" in orjson.loads(r.output)["errors"][0]["reason"]
 
 
+@pytest.mark.parametrize("command", ["test", "lint"])
+@pytest.mark.parametrize("text", ["", "foo: bar\n", "# only a comment\n"])
+def test_rules_on_a_file_without_a_rule_fails_instead_of_passing_nothing(tmp_path, command, text):
+    f = tmp_path / "mine.yml"
+    f.write_text(text)
+    r = run("rules", command, str(f), "--json")
+    errors = orjson.loads(r.output)["errors"]                # an empty file was "errors: 0", exit 0
+    assert r.exit_code == 1 and errors, r.output
+    assert any(e["path"] == str(f) for e in errors)
+
+
 def test_bench_audit_show_rejects_an_unknown_cell(tmp_path):
     r = run("bench", "audit", "--data", str(tmp_path), "--show", "fp,bogus")
     assert r.exit_code == 2
