@@ -76,6 +76,10 @@ def _check_http(cfg) -> None:
     if cfg.http.enabled:
         from agent.http.server import HttpServer
         HttpServer.from_config(cfg.http)
+        for key in ("tls_cert", "tls_key", "client_ca"):      # read when the server starts: say so now
+            path = getattr(cfg.http, key)
+            if path and not Path(path).is_file():
+                raise ConfigError(f"{key}: no such file {path}")
 
 
 def _check_policies(errors: list[str], paths, responders: dict) -> int:

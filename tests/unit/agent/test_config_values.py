@@ -79,3 +79,14 @@ def test_config_check_reports_an_error_once_and_under_its_own_name(tmp_path, tex
     conf.write_text(text)
     errors, _ = check_config(str(conf))
     assert [e for e in errors if error in e] and not [e for e in errors if e.startswith("http:")], errors
+
+
+def test_config_check_names_a_tls_file_that_does_not_exist(tmp_path, monkeypatch):
+    """`warden run` died on it with a FileNotFoundError traceback when the server started."""
+    from agent.config_check import check_config
+    monkeypatch.setenv("WARDEN_HTTP_TOKEN", "0123456789abcdef0123")
+    (tmp_path / "c.pem").write_text("x")
+    conf = tmp_path / "warden.yaml"
+    conf.write_text("http: {enabled: true, tls_cert: c.pem, tls_key: k.pem}\n")
+    errors, _ = check_config(str(conf))
+    assert errors == [f"http: tls_key: no such file {tmp_path / 'k.pem'}"], errors
