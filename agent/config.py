@@ -131,6 +131,7 @@ class HttpConfig:
     rate_limit_rps: float = 200.0
     rate_limit_burst: int = 400
     metrics: bool = True                 # Prometheus /metrics on this server
+    metrics_max_age_s: float = 1.0       # /metrics answers a render at most this old (one render per this; 0: each scrape)
     ui: bool = True                      # the triage web page at /ui (agent/ui; sign-in with the token or mTLS)
     ui_redaction: str = "secrets"        # prompt excerpts on the page: none | secrets | full
     # secure default (agent.http.auth): no token and no client_ca is refused, except on loopback with this
@@ -138,6 +139,9 @@ class HttpConfig:
     # scoped tokens {name: {token | token_env | token_file, scopes: [ingest, guard, read, admin]}}
     tokens: dict = field(default_factory=dict)
     max_decompressed_bytes: int = 16 << 20   # cap on a gzip request body once decoded (413 beyond)
+    # a gzip body decoding to more than this many times its compressed size is refused (413) once
+    # 1 MiB is decoded: a gzip bomb costs its first MiB (JSON telemetry compresses 5-20x); 0: off
+    max_gzip_ratio: float = 100.0
     head_timeout_s: float = 10.0         # request head (line + headers) must arrive within this
     body_timeout_s: float = 30.0         # request body must arrive within this (408 beyond)
     idle_timeout_s: float = 5.0          # keep-alive connections idle this long are closed
@@ -147,12 +151,19 @@ class HttpConfig:
     max_connections_per_address: int = 256   # open connections from one client address (429 + close beyond); 0 = off
     tarpit_s: float = 1.0                # a request over the rate limit gets its 429 this much later (0: at once)
     rate_limit_error_cost: float = 5.0   # rate-limit tokens a request answered 4xx (not 429) costs; 1: like any
+    # all clients' 4xx answers (not 429) per second, burst twice that; while spent, a client that got a
+    # 4xx within error_memory_s is refused (429, tarpit); clients without errors never are; 0: off
+    error_budget_rps: float = 100.0
+    error_memory_s: float = 10.0
     # HTTP parser h11 (Python) | httptools (C) and event loop asyncio | uvloop (C); auto: the C one when installed
     parser: str = "auto"
     loop: str = "auto"
     handler_threads: int = 8             # worker threads for handlers that may block (clients in turn)
     inline_max_bytes: int = 4096         # bodies up to this run on the event loop in handlers that never wait
     switch_interval_ms: float = 0.0      # the process's interpreter-lock switch interval while serving (0: leave Python's 5 ms)
+    # handler threads and the pipeline's stage threads run this many nice levels below the event
+    # loop's thread (Linux); 0: same priority (measured: 5 raised the median, README "Robustness")
+    background_nice: int = 0
     # addresses of reverse proxies whose X-Forwarded-For / X-Forwarded-Proto are believed (the client
     # address then comes from the header: rate limits, connection caps, logs); empty: headers ignored
     trusted_proxies: list = field(default_factory=list)
@@ -175,6 +186,14 @@ class HttpConfig:
                 or self.rate_limit_error_cost < 1:
             raise ValueError("handler_threads and rate_limit_error_cost must be >= 1; inline_max_bytes, "
                              "switch_interval_ms, max_connections_per_address and tarpit_s >= 0")
+        if self.error_budget_rps < 0 or self.error_memory_s < 0:
+            raise ValueError("error_budget_rps and error_memory_s must be >= 0 (0: no error budget)")
+        if self.metrics_max_age_s < 0:
+            raise ValueError("metrics_max_age_s must be >= 0 (0: render every scrape)")
+        if self.max_gzip_ratio < 0:
+            raise ValueError("max_gzip_ratio must be >= 0 (0: only max_decompressed_bytes)")
+        if not 0 <= self.background_nice <= 19:
+            raise ValueError("background_nice must be within 0-19 (nice levels below the event loop)")
         if self.parser not in ("auto", "h11", "httptools") or self.loop not in ("auto", "asyncio", "uvloop"):
             raise ValueError("parser must be auto, h11 or httptools; loop auto, asyncio or uvloop")
         if self.ui_redaction not in ("none", "secrets", "full"):

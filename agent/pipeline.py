@@ -13,6 +13,7 @@ import time
 from agent.config import WardenConfig
 from agent.http.server import HttpServer
 from core.memory import tuned_gc
+from core.threads import lower_thread_priority
 from agent.runtime import Runtime
 from agent.stages import STAGES, stage_class
 from policy.policies import PolicySet
@@ -107,6 +108,8 @@ class Pipeline:
                     t.join(timeout=10)
 
     def _loop(self, stage) -> None:
+        if self.http is not None:       # the HTTP event loop in this process goes first (core.threads)
+            lower_thread_priority(self.cfg.http.background_nice)
         while not self._stop.is_set():
             try:
                 n = stage.step(timeout=0.2)

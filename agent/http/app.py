@@ -2,13 +2,14 @@
 component's handler in a worker thread.
 
 Order per request: route lookup (to know the scope a route needs) → bearer token
-(401 with `WWW-Authenticate`) → rate limit (429 + Retry-After, answered after the tarpit's hold:
-agent.http.tarpit) → scope (403) → 404/405 →
+(401 with `WWW-Authenticate`) → the server-wide error budget (a client that erred recently, while
+all clients' errors have spent it: agent.http.error_budget) and the client's rate limit (429 +
+Retry-After, answered after the tarpit's hold: agent.http.tarpit) → scope (403) → 404/405 →
 body (size cap checked while reading: 413; deadline: 408; declared size first) → the client's
 share of the handlers (agent.http.fairness: 429 + Retry-After beyond `max_inflight_per_client`) →
-gzip decoding (decoded-size cap: 413) → handler. Nothing is read from a client that is refused.
+gzip decoding (decoded-size and compression-ratio caps: 413) → handler. Nothing is read from a client that is refused.
 A request answered with a client error (4xx but 429) costs its client `error_cost` tokens of the
-rate limit instead of one (agent.http.ratelimit.charge).
+rate limit instead of one (agent.http.ratelimit.charge) and one token of the error budget.
 
 Where a handler runs: one that may block (bus writes to Kafka, store queries, model inference)
 runs on the fair worker pool (agent.http.lanes: clients in turn), so the event loop only waits on
@@ -28,6 +29,7 @@ from urllib.parse import parse_qs
 
 from agent.http import body as _body
 from agent.http.auth import Authenticator, Caller, SCOPES, required_scope
+from agent.http.error_budget import ErrorBudget
 from agent.http.fairness import InflightLimiter
 from agent.http.lanes import FairLanes
 from agent.http.ratelimit import RateLimiter
@@ -47,6 +49,9 @@ class Limits:
     max_header_bytes: int = 16 << 10
     #: bodies up to this size may be handled on the event loop by handlers that never wait (0: none)
     inline_max_bytes: int = 4096
+    #: a gzip body decoding to more than this many times its compressed size is refused (413) once
+    #: 1 MiB is decoded (agent.http.body.gunzip; 0: only max_decompressed_bytes)
+    max_gzip_ratio: float = 100.0
 
 
 @dataclass
@@ -70,6 +75,8 @@ class Surface:
     tarpit: Tarpit = field(default_factory=Tarpit)
     #: tokens of the rate limit a request answered with a client error (4xx but 429) costs in all
     error_cost: float = 1.0
+    #: all clients' client errors together (agent.http.error_budget; rate 0: off)
+    errors: ErrorBudget = field(default_factory=lambda: ErrorBudget(0))
 
 
 def _where(e: BaseException) -> str:
@@ -132,6 +139,7 @@ class WardenApp:
         await send({"type": "http.response.body", "body": resp.body})
         if ex.bucket is not None and 400 <= resp.status < 500 and resp.status != 429:
             self.s.limiter.charge(ex.bucket, self.s.error_cost - 1)     # failing requests cost more
+            self.s.errors.spend(ex.bucket)
         metrics.observe_http(method, route, resp.status, time.perf_counter() - t0)
 
     def _error(self, e: HttpError) -> Response:
@@ -141,6 +149,10 @@ class WardenApp:
         return resp
 
     def _limit(self, key: str, ex: Exchange) -> None:
+        ok, wait = self.s.errors.admits(key)
+        if not ok:                                  # the server-wide error budget is spent and key errs
+            self.s.counters.inc("http.error_budget_refused")
+            raise RateLimited(key, wait)
         ok, wait = self.s.limiter.allow(key)
         if not ok:
             raise RateLimited(key, wait)
@@ -196,7 +208,7 @@ class WardenApp:
         try:
             enc = req.headers.get("content-encoding", "").strip().lower()
             if enc in _body.GZIP_ENCODINGS and req.body:
-                req.body = _body.gunzip(req.body, self.s.limits.max_decompressed_bytes)
+                req.body = _body.gunzip(req.body, self.s.limits.max_decompressed_bytes, self.s.limits.max_gzip_ratio)
                 del req.headers["content-encoding"]
             elif enc == "identity":
                 del req.headers["content-encoding"]

@@ -1,5 +1,6 @@
-"""Request bodies: read with a size cap checked while reading and a deadline; gzip decoded with a
-cap on the decoded size (a gzip bomb is a 413, not a full memory)."""
+"""Request bodies: read with a size cap checked while reading and a deadline; gzip decoded in
+steps with a cap on the decoded size and on the compression ratio (a gzip bomb is a 413 after its
+first MiB, not a full memory nor a long hold of the interpreter lock)."""
 from __future__ import annotations
 
 import asyncio
@@ -56,24 +57,45 @@ async def read_body(receive, limit: int, timeout_s: float) -> bytes:
         raise HttpError(408, f"request body not received within {timeout_s:g} s", {"Connection": "close"}) from None
 
 
-def gunzip(data: bytes, limit: int) -> bytes:
-    """Decode a gzip body (members concatenated allowed): 413 past `limit` decoded bytes, 400 when
-    it is not gzip or is cut short."""
+#: output of one inflate step: the interpreter lock is released while zlib inflates and taken
+#: back for each step, so a big body never holds it for long (zlib's own growing buffer, asked for
+#: the whole decoded size at once, copied it into one object while holding the lock: ~10 ms for
+#: 16 MiB, the event loop waiting meanwhile)
+INFLATE_STEP = 64 << 10
+#: the compression ratio is checked once this much is decoded (small bodies are never refused for it)
+RATIO_CHECKED_FROM = 1 << 20
+
+
+def gunzip(data: bytes, limit: int, max_ratio: float = 0.0) -> bytes:
+    """Decode a gzip body (members concatenated allowed) in steps of INFLATE_STEP: 413 past `limit`
+    decoded bytes, or, once more than RATIO_CHECKED_FROM bytes are decoded, past `max_ratio` times
+    the compressed bytes read so far (0: no ratio cap; a gzip bomb is refused after its first
+    MiB instead of after `limit`); 400 when it is not gzip or is cut short."""
     out: list[bytes] = []
     size = 0
     rest = data
     while rest:
         d = zlib.decompressobj(16 + zlib.MAX_WBITS)
-        try:
-            piece = d.decompress(rest, limit - size + 1)
-        except zlib.error as e:
-            raise HttpError(400, f"Content-Encoding gzip but the body is not gzip: {e}") from None
-        size += len(piece)
-        if size > limit or d.unconsumed_tail:
-            raise too_large(limit, "decoded gzip body")
+        pending = rest
+        while not d.eof:
+            before = len(pending)
+            try:
+                piece = d.decompress(pending, INFLATE_STEP)
+            except zlib.error as e:
+                raise HttpError(400, f"Content-Encoding gzip but the body is not gzip: {e}") from None
+            size += len(piece)
+            if size > limit:
+                raise too_large(limit, "decoded gzip body")
+            pending = d.unconsumed_tail
+            read = len(data) - len(pending) - len(d.unused_data)        # compressed bytes fed so far
+            if max_ratio and size > RATIO_CHECKED_FROM and size > max_ratio * max(read, 1):
+                raise HttpError(413, f"decoded gzip body over {max_ratio:g} times its compressed size",
+                                {"Connection": "close"})
+            out.append(piece)
+            if not piece and len(pending) >= before:
+                break                               # no progress: input used up before the member's end
         if not d.eof:
             raise HttpError(400, "gzip body is truncated")
-        out.append(piece)
         rest = d.unused_data
         if rest.strip(b"\x00") == b"":          # trailing padding some writers leave
             break

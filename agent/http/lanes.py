@@ -7,7 +7,9 @@ next client in turn (round-robin over the clients with work waiting), so a clien
 requests delays another client's request by at most one request per worker and per other client
 with work waiting, not by its whole queue (one client's queue is bounded by
 `max_inflight_per_client`, agent.http.fairness). A small fixed pool also bounds how many threads
-compete with the event loop for the interpreter lock.
+compete with the event loop for the interpreter lock. The workers may run `nice` levels below the
+thread that serves the event loop (core.threads; off by default: a niced worker holding the
+interpreter lock waits behind other processes while the loop waits for the lock).
 
 The answer comes back to the loop with `call_soon_threadsafe`: one wake-up of the loop per
 request, without a task or a cancellation scope per hand-over (what starlette's
@@ -19,6 +21,8 @@ import asyncio
 import threading
 from collections import deque
 from typing import Any, Callable
+
+from core.threads import lower_thread_priority
 
 Job = tuple[asyncio.AbstractEventLoop, "asyncio.Future[Any]", Callable[..., Any], tuple]
 
@@ -35,10 +39,10 @@ def _settle(fut: "asyncio.Future[Any]", ok: bool, value: Any) -> None:
 class FairLanes:
     """`await lanes.run(client_key, fn, *args)`: `fn(*args)` on a worker thread, clients in turn."""
 
-    def __init__(self, workers: int = 8, name: str = "warden-http-handler") -> None:
-        if workers < 1:
-            raise ValueError("workers must be >= 1")
-        self.workers, self.name = workers, name
+    def __init__(self, workers: int = 8, name: str = "warden-http-handler", nice: int = 0) -> None:
+        if workers < 1 or nice < 0:
+            raise ValueError("workers must be >= 1 and nice >= 0")
+        self.workers, self.name, self.nice = workers, name, nice
         self._queues: dict[str, deque[Job]] = {}
         self._turns: deque[str] = deque()          # clients with work waiting, in the order they get a turn
         self._cond = threading.Condition(threading.Lock())
@@ -87,6 +91,7 @@ class FairLanes:
             return job
 
     def _work(self) -> None:
+        lower_thread_priority(self.nice)
         while True:
             job = self._next()
             if job is None:

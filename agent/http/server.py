@@ -13,14 +13,21 @@ core.http), so every component's routes work unchanged.
   `client_ca`); the server refuses to start unauthenticated except on loopback with
   `allow_unauthenticated`; `/healthz` and `/readyz` stay open;
 - rate limit per client (429 + Retry-After, answered `tarpit_s` late: agent.http.tarpit; a request
-  answered 4xx costs `rate_limit_error_cost` tokens), at most `max_inflight_per_client` requests of
+  answered 4xx costs `rate_limit_error_cost` tokens; all clients' 4xx draw on `error_budget_rps`,
+  and while that is spent a client that erred within `error_memory_s` is refused: agent.http.error_budget), at most `max_inflight_per_client` requests of
   one client in the handlers at once (429 + Retry-After beyond; agent.http.fairness); body cap
-  checked while reading (413), gzip request bodies decoded with a cap (413), header/body/idle
+  checked while reading (413), gzip request bodies decoded in steps with caps on the decoded size
+  and on the compression ratio (`max_gzip_ratio`: 413), header/body/idle
   deadlines (`head_timeout_s`, `body_timeout_s`, `idle_timeout_s`), request heads over
   `max_header_bytes` refused (431, counted);
+- `background_nice` (0: off): handler threads (and the pipeline's stage threads, agent.pipeline)
+  run that many nice levels below the event loop's thread (Linux). Measured under attack (README,
+  "Robustness"), 5 did not shorten the tail and raised the median: a niced thread holding the
+  interpreter lock waits behind other processes while the loop waits for the lock;
 - the HTTP parser (`parser`: h11 in Python, or httptools, llhttp in C) and the event loop (`loop`:
   asyncio or uvloop); `auto` takes the C one when its wheel is installed (README, "Robustness");
-- `/metrics` (Prometheus, prometheus_client), `/openapi.json` (every route), `/healthz` (the
+- `/metrics` (Prometheus, prometheus_client; rendered at most once per `metrics_max_age_s`, so a
+  client polling it in a loop costs one render a second: agent.http.exposition_cache), `/openapi.json` (every route), `/healthz` (the
   process serves), `/readyz` (readiness checks registered by the pipeline: 503 when one fails);
 - nothing secret is logged: no headers, no bodies, no query strings; a handler's unexpected
   exception is a logged 500 (type and place) that never echoes the input.
@@ -40,6 +47,8 @@ import uvicorn
 
 from agent.http.app import Limits, Surface, WardenApp
 from agent.http.auth import Authenticator, check_exposure, parse_tokens
+from agent.http.error_budget import ErrorBudget
+from agent.http.exposition_cache import ExpositionCache
 from agent.http.fairness import AddressConnections, InflightLimiter
 from agent.http.lanes import FairLanes
 from agent.http.ratelimit import RateLimiter
@@ -81,7 +90,9 @@ class HttpServer:
                  loop: str = "auto", handler_threads: int = 8, inline_max_bytes: int = 4096,
                  switch_interval_ms: float = 0.0, max_connections_per_address: int = 256,
                  tarpit_s: float = 1.0, rate_limit_error_cost: float = 5.0,
-                 trusted_proxies: list[str] | None = None) -> None:
+                 trusted_proxies: list[str] | None = None, background_nice: int = 0,
+                 max_gzip_ratio: float = 100.0, metrics_max_age_s: float = 1.0,
+                 error_budget_rps: float = 100.0, error_memory_s: float = 10.0) -> None:
         if parser not in PARSERS or loop not in LOOPS:
             raise ValueError(f"parser must be one of {PARSERS} and loop one of {LOOPS}")
         self.parser, self.loop = parser, loop
@@ -92,8 +103,20 @@ class HttpServer:
         self.tokens = parse_tokens(token, tokens)
         self.allow_unauthenticated = allow_unauthenticated
         self.limiter = RateLimiter(rate_limit_rps, rate_limit_burst)
-        self.limits = Limits(max_body_bytes, max_decompressed_bytes, body_timeout_s, max_header_bytes, inline_max_bytes)
+        if max_gzip_ratio < 0:
+            raise ValueError("max_gzip_ratio must be >= 0 (0: off)")
+        self.limits = Limits(max_body_bytes, max_decompressed_bytes, body_timeout_s, max_header_bytes, inline_max_bytes,
+                             max_gzip_ratio)
         self.handler_threads, self.switch_interval_ms = handler_threads, switch_interval_ms
+        if not 0 <= background_nice <= 19:
+            raise ValueError("background_nice must be within 0-19")
+        #: nice levels the handler threads (and, in `warden run`, the pipeline's stage threads) run
+        #: below the event loop's thread (core.threads)
+        self.background_nice = background_nice
+        if metrics_max_age_s < 0:
+            raise ValueError("metrics_max_age_s must be >= 0")
+        self.metrics_max_age_s = metrics_max_age_s
+        self.error_budget = ErrorBudget(error_budget_rps, memory_s=error_memory_s)
         self.head_timeout_s, self.idle_timeout_s = head_timeout_s, idle_timeout_s
         self.max_header_bytes, self.max_connections = max_header_bytes, max_connections
         self.max_inflight_per_client = max_inflight_per_client
@@ -140,7 +163,9 @@ class HttpServer:
                   inline_max_bytes=g("inline_max_bytes", 4096), switch_interval_ms=g("switch_interval_ms", 0.0),
                   max_connections_per_address=g("max_connections_per_address", 256), tarpit_s=g("tarpit_s", 1.0),
                   rate_limit_error_cost=g("rate_limit_error_cost", 5.0),
-                  trusted_proxies=g("trusted_proxies", None))
+                  trusted_proxies=g("trusted_proxies", None), background_nice=g("background_nice", 0),
+                  max_gzip_ratio=g("max_gzip_ratio", 100.0), metrics_max_age_s=g("metrics_max_age_s", 1.0),
+                  error_budget_rps=g("error_budget_rps", 100.0), error_memory_s=g("error_memory_s", 10.0))
         try:
             check_exposure(srv.host, srv.tokens, bool(srv.client_ca), srv.allow_unauthenticated)
         except ValueError as e:
@@ -157,13 +182,16 @@ class HttpServer:
         return self.table.match(method, path)
 
     def add_metrics_route(self, render: Callable[[], bytes] | None = None) -> None:
-        """GET /metrics: Prometheus text exposition (scope `read`, like every GET)."""
+        """GET /metrics: Prometheus text exposition (scope `read`, like every GET), rendered at most
+        once per `metrics_max_age_s` (agent.http.exposition_cache)."""
         from core.observability import metrics
+        cache = ExpositionCache(render if render is not None else lambda: metrics.render(self.counters),
+                                self.metrics_max_age_s)
 
         def prometheus_metrics(req: Request) -> Response:
-            """Prometheus text exposition: warden's counters, gauges, histograms, process metrics."""
-            body = render() if render is not None else metrics.render(self.counters)
-            return Response(200, body, metrics.CONTENT_TYPE)
+            """Prometheus text exposition: warden's counters, gauges, histograms, process metrics
+            (at most `http.metrics_max_age_s` old)."""
+            return Response(200, cache.get(), metrics.CONTENT_TYPE)
         self.routes[("GET", "/metrics")] = prometheus_metrics
 
     def add_readiness_check(self, name: str, check: ReadinessCheck) -> None:
@@ -231,11 +259,11 @@ class HttpServer:
             # how long a thread running Python keeps the interpreter lock while another (the event
             # loop) waits for it: the whole process's setting (Python's default 5 ms)
             sys.setswitchinterval(self.switch_interval_ms / 1000)
-        self._lanes = FairLanes(self.handler_threads)
+        self._lanes = FairLanes(self.handler_threads, nice=self.background_nice)
         app = WardenApp(Surface(self.table, Authenticator(self.tokens), self.limiter, self.limits, self.counters,
                                 self.open_paths, self.open_prefixes, InflightLimiter(self.max_inflight_per_client),
                                 self._lanes, Tarpit(self.tarpit_s, on_held=lambda: self.counters.inc("http.throttled")),
-                                self.rate_limit_error_cost))
+                                self.rate_limit_error_cost, self.error_budget))
         ctx = self.ssl_context()
         guard = HeadGuard(self.head_timeout_s, self.max_header_bytes, lambda: self.counters.inc("http.head_timeouts"),
                           lambda: self.counters.inc("http.head_too_large"),

@@ -36,6 +36,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import psutil
 import requests
 
 from bench.robustness import http_attack, plan, replay_attack
@@ -57,13 +58,14 @@ class Windows:
     window, no idle ones), so that idle and attack latencies are sampled at the same times of a
     shared machine's load. Between them, the attack is paused and its requests in flight are
     answered, the slow clients close, and the server gets a second to settle ('drain', measured
-    in neither phase). `cpu()` (the server's CPU seconds so far) is read at each change: the
-    server's CPU in attack windows (with their drains) and in idle windows."""
+    in neither phase). `cpu()` (CPU seconds so far: the server's, and other processes' on its
+    CPU) is read at each change: the CPU in attack windows (with their drains) and in idle windows."""
 
     def __init__(self, window_s: float, cpu) -> None:
         self.window_s, self.cpu = window_s, cpu
         self.attack_s = self.idle_s = 0.0
-        self.attack_cpu = self.attack_wall = self.idle_cpu = 0.0
+        self.attack_wall = 0.0
+        self.attack_cpu, self.idle_cpu = cpu() * 0, cpu() * 0     # cpu() may be a vector of readings
 
     def alternate(self, attacker: threading.Thread, gate, slow, prober) -> None:
         t, c = time.monotonic(), self.cpu()
@@ -93,6 +95,19 @@ class Windows:
         costs idle (the good client, the pipeline's timers)."""
         idle_rate = self.idle_cpu / self.idle_s if self.idle_s else 0.0
         return self.attack_cpu - idle_rate * self.attack_wall
+
+
+def cpus_busy_s(cpus: set[int]) -> float:
+    """CPU seconds the machine's `cpus` were busy so far (every process; /proc/stat, Linux)."""
+    hz = os.sysconf("SC_CLK_TCK")
+    busy = 0
+    with open("/proc/stat") as f:
+        for line in f:
+            name, *ticks = line.split()
+            if name.startswith("cpu") and name[3:].isdigit() and int(name[3:]) in cpus:
+                user, nice_, system, _idle, _iowait, irq, softirq, steal = (int(x) for x in ticks[:8])
+                busy += user + nice_ + system + irq + softirq + steal
+    return busy / hz
 
 
 def split_cpus() -> tuple[set[int], set[int]]:
@@ -133,6 +148,16 @@ def main() -> int:
     ap.add_argument("--split-cpus", action="store_true",
                     help="run the server and the good client on the first CPU and the attackers on the others "
                          "(attackers elsewhere do not take the server's CPU); needs 2+ CPUs")
+    ap.add_argument("--good-client-cpus", default="server", choices=("server", "attackers"),
+                    help="with --split-cpus: the good client shares the server's CPU (default) or the attackers' "
+                         "(where it runs 5 nice levels above them)")
+    ap.add_argument("--attack-classes", default="",
+                    help="comma-separated input classes (substrings of the class names printed per class, e.g. "
+                         "'gzip bomb,deep nesting'): only those are sent, cycled to --attack-count requests (to "
+                         "find which class costs the good client its tail)")
+    ap.add_argument("--attack-count", type=int, default=0,
+                    help="with --attack-classes: requests to send (0: the selected inputs once)")
+    ap.add_argument("--good-log", help="write every good request here (CSV: wall-clock time sent, ms, phase)")
     a = ap.parse_args()
     server_cpus, attack_cpus = split_cpus() if a.split_cpus else (None, None)
     load0 = os.getloadavg()
@@ -151,6 +176,9 @@ def main() -> int:
             routes = [(m.upper(), p) for p, item in doc["paths"].items() for m in item]
             print(f"routes ({len(routes)}): " + ", ".join(f"{m} {p}" for m, p in sorted(routes, key=lambda r: r[1])))
             attacks = plan.build(routes, a.generated, a.seed)
+            if a.attack_classes:
+                attacks = plan.select(attacks, a.attack_classes.split(","), a.attack_count)
+                print("attack classes: " + ", ".join(sorted({x.kind for x in attacks})))
             print(f"HTTP inputs: {len(attacks)}")
             print("attackers: " + ("the good client's address and token, rate limit off" if a.same_identity else
                                    f"their own token, from {', '.join(who.sources)}; the shipped rate limits and "
@@ -159,7 +187,7 @@ def main() -> int:
             warm = http_attack.send(good, host, port, token)
             assert warm[0] == 200, f"the good request is refused: {warm}"
             prober = Prober(good, host, port, token, a.probe_interval_ms / 1000)
-            prober.start(server_cpus)
+            prober.start(attack_cpus if a.good_client_cpus == "attackers" else server_cpus)
             if attack_cpus:
                 os.sched_setaffinity(0, attack_cpus)         # this process: attackers, slow clients, replay
                 print(f"CPUs split: server and good client on {sorted(server_cpus)}, attackers on {sorted(attack_cpus)}")
@@ -183,7 +211,13 @@ def main() -> int:
             attacker = threading.Thread(target=lambda: result.append(
                 http_attack.attack(attacks, host, port, who, a.workers, gate, a.attacker_nice)), daemon=True)
             attacker.start()
-            windows = Windows(a.window_s, t.cpu_s)
+            ours = [t.ps, psutil.Process(prober.pid)] if a.good_client_cpus == "server" else [t.ps]
+
+            def server_and_others() -> np.ndarray:
+                """CPU seconds so far: the server's; other processes' on the server's CPU (split CPUs)."""
+                own = sum(sum(p.cpu_times()[:2]) for p in ours) if t.alive() else 0.0
+                return np.array([t.cpu_s(), cpus_busy_s(server_cpus) - own if server_cpus else 0.0])
+            windows = Windows(a.window_s, server_and_others)
             while attacker.is_alive():
                 windows.alternate(attacker, gate, slow, prober)
             attacker.join()
@@ -197,6 +231,11 @@ def main() -> int:
             c1 = t.counters() if alive else {}
             rss1 = t.rss() if alive else 0
             cpu1 = t.cpu_s() if alive else cpu0
+            attack_wall = max(windows.attack_wall, 1e-9)
+            if server_cpus:
+                print(f"other processes on the server's CPU (not the server{', not the good client' if len(ours) > 1 else ''}): "
+                      f"{windows.attack_cpu[1] / attack_wall:.0%} of it in attack windows, "
+                      f"{windows.idle_cpu[1] / max(windows.idle_s, 1e-9):.0%} in idle windows")
         finally:
             t.stop()
             handler_failures = t.logged(r"handler failed")
@@ -204,6 +243,8 @@ def main() -> int:
             errors = t.errors()
             if a.log:
                 shutil.copyfile(t.log_path, a.log)
+        if a.good_log:
+            Path(a.good_log).write_text("".join(f"{s:.6f},{d * 1000:.3f},{ph}\n" for s, d, ph in prober.trace))
         gc.collect()
         formats = plan.seeds()
         from collectors.formats import all_formats
@@ -240,9 +281,9 @@ def main() -> int:
           % (*load0, *os.getloadavg()))
     print(f"server CPU from the attack's start to its end (attack and idle windows, the pipeline's stages "
           f"included): {cpu1 - cpu0:.1f} s, {(cpu1 - cpu0) / max(out.sent, 1) * 1000:.2f} ms per attack request; "
-          f"in attack windows {windows.attack_cpu / max(windows.attack_wall, 1e-9):.0%} of a core, in idle windows "
-          f"{windows.idle_cpu / max(windows.idle_s, 1e-9):.0%}; the attack's own (attack windows less the idle rate): "
-          f"{windows.attack_cpu_s() / max(out.sent, 1) * 1000:.2f} ms per attack request")
+          f"in attack windows {windows.attack_cpu[0] / max(windows.attack_wall, 1e-9):.0%} of a core, in idle windows "
+          f"{windows.idle_cpu[0] / max(windows.idle_s, 1e-9):.0%}; the attack's own (attack windows less the idle rate): "
+          f"{windows.attack_cpu_s()[0] / max(out.sent, 1) * 1000:.2f} ms per attack request")
     print(f"server RSS: before {rss0 / 2**20:.0f} MiB, after {rss1 / 2**20:.0f} MiB, peak {t.peak_rss / 2**20:.0f} MiB")
     idle, hot = prober.lat["idle"], prober.lat["attack"]
     before = idle[:idle_before]

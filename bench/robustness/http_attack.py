@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import http.client
 import itertools
-import os
 import socket
 import threading
 from collections import Counter
@@ -13,6 +12,7 @@ from dataclasses import dataclass, field
 import orjson
 
 from bench.robustness.inputs import Attack
+from core.threads import lower_thread_priority
 
 
 @dataclass
@@ -140,11 +140,8 @@ class Gate:
 
 
 def lower_priority(by: int) -> None:
-    """Raise the calling thread's nice value by `by` (Linux: setpriority on a thread id affects that
-    thread alone)."""
-    if by:
-        tid = threading.get_native_id()
-        os.setpriority(os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + by))
+    """Raise the calling thread's nice value by `by` (Linux: that thread alone)."""
+    lower_thread_priority(by)
 
 
 def attack(attacks: list[Attack], host: str, port: int, who: Identity, workers: int = 6,

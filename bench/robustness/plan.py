@@ -4,6 +4,7 @@ routes, wrong methods and protocol junk."""
 from __future__ import annotations
 
 import gzip
+import itertools
 import random
 from typing import Any
 from urllib.parse import quote
@@ -108,6 +109,16 @@ def build(routes: list[tuple[str, str]], n_generated: int, seed: int) -> list[At
         out.append(Attack("wrong method", wrong, _fill(p, rng), {}, b"{}"))
     rng.shuffle(out)
     return out
+
+
+def select(attacks: list[Attack], classes: list[str], count: int = 0) -> list[Attack]:
+    """The attacks whose class name contains one of `classes` (case-insensitive), cycled to `count`
+    (0: each once). SystemExit naming the classes when none matches."""
+    wanted = [c.strip().lower() for c in classes if c.strip()]
+    out = [x for x in attacks if any(w in x.kind.lower() for w in wanted)]
+    if not out:
+        raise SystemExit(f"no input class matches {classes}; classes: {sorted({x.kind for x in attacks})}")
+    return list(itertools.islice(itertools.cycle(out), count)) if count else out
 
 
 def good_request(token: str) -> Attack:

@@ -20,18 +20,21 @@ def _probe(good: Attack, host: str, port: int, token: str, interval_s: float, ph
     from bench.robustness.http_attack import send
     lat: dict[str, list[float]] = {p: [] for p in PHASES}
     failures: Counter = Counter()
+    trace: list[tuple[float, float, str]] = []
     while not stop.is_set():
         now = PHASES[phase.value]
+        sent = time.time()
         t0 = time.perf_counter()
         status, _ = send(good, host, port, token, timeout=60)
         dt = time.perf_counter() - t0
+        trace.append((sent, dt, now if status == 200 else f"{now} {status}"))
         if status == 200:
             lat[now].append(dt)
             counts[PHASES.index(now)] += 1
         else:
             failures[(now, status)] += 1
         stop.wait(max(0.0, interval_s - dt))
-    out.put((lat, dict(failures)))
+    out.put((lat, dict(failures), trace))
 
 
 class Prober:
@@ -45,11 +48,17 @@ class Prober:
                                                                    self._counts, self._stop, self._out))
         self.lat: dict[str, list[float]] = {p: [] for p in PHASES}
         self.failures: Counter = Counter()
+        #: every good request: (wall-clock time sent, seconds to its answer, phase [and status if not 200])
+        self.trace: list[tuple[float, float, str]] = []
 
     def start(self, cpus: set[int] | None = None) -> None:
         self._proc.start()
         if cpus:
             os.sched_setaffinity(self._proc.pid, cpus)
+
+    @property
+    def pid(self) -> int:
+        return self._proc.pid
 
     def count(self, phase: str) -> int:
         """Good requests answered 200 so far in `phase` (live)."""
@@ -64,10 +73,10 @@ class Prober:
         self._phase.value = PHASES.index(name)
 
     def stop(self, timeout: float = 60.0) -> None:
-        """Stop probing and collect the latencies (`lat`, `failures`)."""
+        """Stop probing and collect the latencies (`lat`, `failures`, `trace`)."""
         self._stop.set()
         try:
-            lat, failures = self._out.get(timeout=timeout)
+            lat, failures, self.trace = self._out.get(timeout=timeout)
         except queue.Empty:
             self.failures[("stop", "no answer from the prober process")] += 1
         else:

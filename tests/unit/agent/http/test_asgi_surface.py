@@ -88,10 +88,16 @@ def test_method_not_allowed_names_the_allowed_ones(server):
     assert requests.get(url(s, "/nope"), headers=auth()).status_code == 404
 
 
+NDJSON_2MIB = b"".join(b'{"seq": %d, "host": "node-%d", "value": %f}\n' % (i, i % 97, i / 7) for i in range(45_000))
+
+
 @pytest.mark.parametrize("raw,code,n", [
     (gzip.compress(b"x" * 5000), 200, 5000),                    # gzip decoded before the handler
     (gzip.compress(b"a" * 3000) + gzip.compress(b"b" * 10), 200, 3010),   # multi-member
     (gzip.compress(b"\0" * (50 << 20)), 413, None),              # bomb: 50 MB from ~50 kB
+    (gzip.compress(b"\0" * (4 << 20)), 413, None),               # under the size cap, over the ratio cap
+    (gzip.compress(b"\0" * (900 << 10)), 200, 900 << 10),         # ratio ~1000x, but under 1 MiB decoded
+    (gzip.compress(NDJSON_2MIB), 200, len(NDJSON_2MIB)),         # ~2 MiB of records, ~8x: decoded in steps
     (b"not gzip at all", 400, None),
     (gzip.compress(b"x" * 5000)[:-12], 400, None),               # truncated
 ])
@@ -101,6 +107,29 @@ def test_gzip_bodies(server, raw, code, n):
     assert r.status_code == code
     if n is not None:
         assert r.json() == {"n": n, "enc": None}
+
+
+def test_a_gzip_bomb_is_refused_for_its_ratio_after_its_first_mib(server):
+    s = server(token=TOKEN, max_body_bytes=1 << 20, max_decompressed_bytes=8 << 20)
+    r = requests.post(url(s, "/v1/ingest"), data=gzip.compress(b"\0" * (4 << 20)),
+                      headers={**auth(), "Content-Encoding": "gzip"})
+    assert r.status_code == 413 and "100 times its compressed size" in r.json()["error"]
+    off = server(token=TOKEN, max_body_bytes=1 << 20, max_decompressed_bytes=8 << 20, max_gzip_ratio=0)
+    r = requests.post(url(off, "/v1/ingest"), data=gzip.compress(b"\0" * (4 << 20)),
+                      headers={**auth(), "Content-Encoding": "gzip"})
+    assert r.status_code == 200 and r.json()["n"] == 4 << 20
+
+
+def test_metrics_is_rendered_at_most_once_per_max_age(server):
+    cached = server(token=TOKEN)                                   # the default: 1 s
+    first = requests.get(url(cached, "/metrics"), headers=auth()).text
+    requests.get(url(cached, "/api/things/1"), headers=auth())
+    assert requests.get(url(cached, "/metrics"), headers=auth()).text == first     # within a second: the same render
+    fresh = server(token=TOKEN, metrics_max_age_s=0)
+    requests.get(url(fresh, "/api/things/1"), headers=auth())
+    before = requests.get(url(fresh, "/metrics"), headers=auth()).text
+    requests.get(url(fresh, "/api/things/1"), headers=auth())
+    assert requests.get(url(fresh, "/metrics"), headers=auth()).text != before
 
 
 def test_body_limit_is_checked_while_reading_a_chunked_body(server):

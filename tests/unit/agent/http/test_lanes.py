@@ -117,3 +117,16 @@ def test_an_ingest_of_many_records_moves_from_the_loop_to_a_worker_and_loses_not
     assert ingest(gzip.compress(orjson.dumps([rec])))["accepted"] == 1      # gzip without Content-Encoding
     assert s.counters.get("http.inline_deferred") == 2
     assert len(em.events) == 12 and len(em.dead) == 1
+
+
+def test_workers_run_below_the_event_loop_thread_by_nice():
+    from core.threads import MAX_NICE, thread_nice
+
+    async def on_a_worker(lanes: FairLanes) -> int:
+        return await lanes.run("c", thread_nice)
+    for by in (0, 5):
+        lanes = FairLanes(workers=1, nice=by)
+        try:
+            assert asyncio.run(on_a_worker(lanes)) == min(MAX_NICE, thread_nice() + by)
+        finally:
+            lanes.close()
