@@ -21,8 +21,8 @@ _HIDDEN: list[Any] = []
 
 
 def quiet_pause() -> None:
-    while QUIET.exists():
-        time.sleep(5)
+    from detectors.guard.finetune import pause_while
+    pause_while(str(QUIET))()
 
 
 def log(msg: str) -> None:

@@ -46,6 +46,20 @@ class FineTuneConfig:
     autocast: bool = True     # bfloat16 matmuls (CPU AMX / GPU tensor cores), fp32 weights and loss
 
 
+def pause_while(path: str | None) -> Callable[[], None] | None:
+    """A `pause` for `train`: sleeps while the file `path` exists (a machine kept quiet for a latency
+    measurement; $WARDEN_QUIET_FILE for `warden train`); None without a path."""
+    if not path:
+        return None
+    from pathlib import Path
+    p = Path(path)
+
+    def pause() -> None:
+        while p.exists():
+            time.sleep(5)
+    return pause
+
+
 def top_layers(lower: int, device: str = "cpu"):
     """The package's layers `lower`..5 (torch ModuleList, fp32), initialised from its weights."""
     from detectors.guard.embed import _mini_bert, model_path

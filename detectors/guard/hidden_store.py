@@ -57,7 +57,8 @@ def build(path: str | Path, encoder: Any, texts: Sequence[str], *, progress: boo
           pause: Callable[[], None] | None = None, log: Callable[[str], None] | None = None) -> HiddenStore:
     """Compute and store the lower-layer states of every distinct text of `texts` (`encoder`: a
     detectors.guard.embed.TextEncoder with `layers` = k and dtype bfloat16). Resumable: an index
-    saved every few hundred texts records how far it got. `pause()` runs between texts (the
+    saved every few hundred texts records how far it got; a complete store that already holds
+    every text is returned as it is. `pause()` runs between texts (the
     bench's quiet-machine convention)."""
     import torch
 
@@ -65,6 +66,13 @@ def build(path: str | Path, encoder: Any, texts: Sequence[str], *, progress: boo
     data_path, index_path = _paths(path)
     settings = json.dumps(dict(encoder.settings(), quantize=False), sort_keys=True)
     uniq = list(dict.fromkeys(texts))
+    if index_path.exists():             # a complete store holding every text (e.g. of a larger set) is used as is
+        try:
+            full = HiddenStore(data_path, json.loads(settings))
+        except ValueError:
+            full = None
+        if full is not None and len(full) == len(full.offsets) and all(t in full for t in uniq):
+            return full
     ids = encoder.token_ids(uniq)
     lengths = np.array([len(x) for x in ids], np.int64)
     offsets = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)

@@ -143,6 +143,7 @@ def _finetuned(model: tm.TextModel, rows: Sequence[PromptRow], ft: Any, device: 
                progress: bool) -> tm.TextModel:
     """Model 6: the lower layers' states of every cleaned text stored once, then the top layers
     fine-tuned (detectors.guard.finetune), all on `device` (cuda when there is one)."""
+    import os
     import tempfile
 
     from detectors.guard import finetune, hidden_store
@@ -150,9 +151,11 @@ def _finetuned(model: tm.TextModel, rows: Sequence[PromptRow], ft: Any, device: 
     lower = TextEncoder(device=device, **dict(ENCODER_SETTINGS, layers=ft.lower_layers), alone=True)
     texts = [clean(r.text) for r in rows]
     with tempfile.TemporaryDirectory() as tmp:
-        store = hidden_store.build(hidden_cache or Path(tmp) / "hidden.npy", lower, texts, progress=progress)
+        pause = finetune.pause_while(os.environ.get("WARDEN_QUIET_FILE"))
+        store = hidden_store.build(hidden_cache or Path(tmp) / "hidden.npy", lower, texts, progress=progress,
+                                   pause=pause)
         model, _ = finetune.fit_onto(model, texts, np.array([r.label for r in rows]), [r.source for r in rows],
-                                     store, ft, device=lower.device, progress=progress)
+                                     store, ft, device=lower.device, progress=progress, pause=pause)
         del store
     return model
 
