@@ -26,6 +26,22 @@ import yaml
 from core.component import build_config
 from core.errors import ConfigError
 
+#: Kafka's producer compression codecs (librdkafka and kafka-python); None / "none": uncompressed
+COMPRESSION = ("gzip", "snappy", "lz4", "zstd")
+#: characters an Elasticsearch index name may not hold (it must also be lower case, not start with - _ +)
+_ES_INDEX_BAD = set('\\/*?"<>| ,#:')
+
+
+def at_least(cfg: Any, minimum: float, *names: str) -> None:
+    """ValueError naming the first of `names` whose value is below `minimum`."""
+    for n in names:
+        if getattr(cfg, n) < minimum:
+            raise ValueError(f"{n} must be >= {minimum:g}, got {getattr(cfg, n)!r}")
+
+
+def is_url(value: str) -> bool:
+    return value.startswith(("http://", "https://")) and len(value) > len("https://")
+
 
 @dataclass
 class BusConfig:
@@ -52,10 +68,17 @@ class BusConfig:
     def validate(self) -> None:
         if self.type not in ("embedded", "kafka"):
             raise ValueError(f"type must be embedded or kafka, got {self.type!r}")
-        if self.partitions < 1:
-            raise ValueError("partitions must be >= 1")
-        if self.max_held_records < 1:
-            raise ValueError("max_held_records must be >= 1")
+        at_least(self, 1, "partitions", "replication_factor", "batch_size", "max_poll_records", "max_held_records")
+        at_least(self, 0, "linger_ms", "fetch_max_wait_ms")
+        if self.compression == "none":
+            self.compression = None
+        if self.compression is not None and self.compression not in COMPRESSION:
+            raise ValueError(f"compression must be none, {', '.join(COMPRESSION)}, got {self.compression!r}")
+        if not self.bootstrap.strip():
+            raise ValueError("bootstrap must name at least one broker (host:port, comma separated)")
+        if not all(c.isascii() and (c.isalnum() or c in "._-") for c in self.topic_prefix):
+            raise ValueError(f"topic_prefix may hold only ASCII letters, digits, '.', '_' and '-' (Kafka topic "
+                             f"names), got {self.topic_prefix!r}")
         if self.producer_client not in ("kafka-python", "confluent"):
             raise ValueError(f"producer_client must be kafka-python or confluent, got {self.producer_client!r}")
         if self.consumer_client not in ("kafka-python", "confluent"):
@@ -81,10 +104,16 @@ class StoreConfig:
     def validate(self) -> None:
         if self.type not in ("sqlite", "elasticsearch"):
             raise ValueError(f"type must be sqlite or elasticsearch, got {self.type!r}")
-
-
-#: the shortest API token accepted (agent.http.auth holds the scoped tokens to the same length)
-MIN_TOKEN_CHARS = 16
+        at_least(self, 1, "bulk_max")
+        at_least(self, 0, "max_buffer")
+        if not self.hosts or not all(isinstance(h, str) and is_url(h) for h in self.hosts):
+            raise ValueError(f"hosts must be a list of http:// or https:// URLs, got {self.hosts!r}")
+        p = self.index_prefix
+        if not p or p != p.lower() or p[0] in "-_+" or set(p) & _ES_INDEX_BAD:
+            raise ValueError(f"index_prefix must be a lower-case Elasticsearch index name (no spaces or "
+                             f"\\/*?\"<>|,#:, not starting with - _ +), got {p!r}")
+        if self.api_key is not None and not self.api_key.strip():
+            raise ValueError("api_key is empty (omit it, or set WARDEN_ES_API_KEY)")
 
 
 @dataclass
@@ -130,12 +159,7 @@ class HttpConfig:
 
     def validate(self) -> None:
         from agent.http.auth import parse_tokens
-        if self.token is not None and len(self.token) < MIN_TOKEN_CHARS:
-            # the token with every scope is held to the same length as a scoped one (a placeholder such
-            # as deploy/k8s's CHANGE-ME must not become the key to the whole API)
-            raise ValueError(f"token (or WARDEN_HTTP_TOKEN) must be at least {MIN_TOKEN_CHARS} characters, "
-                             f"got {len(self.token)}")
-        parse_tokens(self.token, self.tokens)
+        parse_tokens(self.token, self.tokens)       # every token's length is checked there
         if min(self.head_timeout_s, self.body_timeout_s, self.idle_timeout_s) <= 0:
             raise ValueError("head_timeout_s, body_timeout_s and idle_timeout_s must be > 0")
         if not 0 <= self.port < 65536:
@@ -165,7 +189,6 @@ class HttpConfig:
 class PipelineConfig:
     batch_size: int = 1000
     checkpoint_interval_s: float = 1.0
-    max_record_bytes: int = 1 << 20
     group_prefix: str = "warden-"
     state: str = "sqlite"                # checkpoint state store: sqlite (one host) | kafka (compacted topic, shared)
     tracing: str = "none"                # OpenTelemetry spans per stage batch: none | console | otlp
@@ -176,8 +199,11 @@ class PipelineConfig:
     def validate(self) -> None:
         if self.gc_threshold < 0:
             raise ValueError("gc_threshold must be >= 0 (0 keeps Python's default)")
-        if self.batch_size < 1:
-            raise ValueError("batch_size must be >= 1")
+        at_least(self, 1, "batch_size")
+        if self.checkpoint_interval_s <= 0:
+            raise ValueError(f"checkpoint_interval_s must be > 0, got {self.checkpoint_interval_s!r}")
+        if self.tracing_endpoint is not None and not is_url(self.tracing_endpoint):
+            raise ValueError(f"tracing_endpoint must be an http:// or https:// URL, got {self.tracing_endpoint!r}")
         if self.state not in ("sqlite", "kafka"):
             raise ValueError(f"state must be sqlite or kafka, got {self.state!r}")
         if self.tracing not in ("none", "console", "otlp"):
@@ -254,7 +280,10 @@ def parse(raw: dict[str, Any] | None, source: str = "<dict>") -> WardenConfig:
             raise ConfigError(f"{source}: policies must be a list of file paths")
         cfg.policies = pol
     if "data_dir" in raw:
-        cfg.data_dir = str(raw["data_dir"])
+        if not isinstance(raw["data_dir"], str) or not raw["data_dir"].strip():
+            # a list became a folder named "[1]"; "" the working directory
+            raise ConfigError(f"{source}: data_dir must be a folder path, got {raw['data_dir']!r}")
+        cfg.data_dir = raw["data_dir"]
     _apply_env(cfg)
     return cfg
 
@@ -275,22 +304,54 @@ def _apply_env(cfg: WardenConfig) -> None:
         cfg.http.token = env["WARDEN_HTTP_TOKEN"]
     if env.get("WARDEN_DATA_DIR"):
         cfg.data_dir = env["WARDEN_DATA_DIR"]
-    try:
-        cfg.http.validate()       # the overrides are checked like the file: WARDEN_HTTP_TOKEN too
-    except ValueError as e:
-        raise ConfigError(f"http: {e}") from None
-    cfg.bus.validate()
-    cfg.store.validate()
+    for name in ("http", "bus", "store"):   # the overrides are checked like the file: WARDEN_HTTP_TOKEN too
+        try:
+            getattr(cfg, name).validate()
+        except ValueError as e:
+            raise ConfigError(f"{name}: {e}") from None
 
 
 def load(path: str | os.PathLike | None = None) -> WardenConfig:
-    """Load the config file (or WARDEN_CONFIG, or ./warden.yaml if present, or defaults)."""
+    """Load the config file (or WARDEN_CONFIG, or ./warden.yaml if present, or defaults); relative
+    file paths in it are read from the config file's folder (`relative_to_config`)."""
     path = path or os.environ.get("WARDEN_CONFIG")
     if path is None and Path("warden.yaml").exists():
         path = "warden.yaml"
     if path is None:
         return parse({}, "<defaults>")
-    return parse(read_config_file(path), str(path))
+    return parse(relative_to_config(read_config_file(path), path), str(path))
+
+
+#: file paths of the sections, by (section, key); `policies` and `data_dir` are top-level
+_SECTION_PATHS = (("store", "path"), ("store", "ca_certs"), ("http", "tls_cert"), ("http", "tls_key"),
+                  ("http", "client_ca"))
+
+
+def relative_to_config(raw: dict[str, Any], config_path: str | os.PathLike) -> dict[str, Any]:
+    """`raw` with its relative file paths made absolute against the config file's folder (the config
+    means the same from any working directory): `policies`, `data_dir`, `store.path`,
+    `store.ca_certs`, `http.tls_cert` / `tls_key` / `client_ca`, `http.tokens.*.token_file`. Paths
+    inside component options (collectors, detectors, responders) are read as their components
+    read them: from the working directory. Values of the wrong type are left for validation."""
+    base = Path(config_path).resolve().parent
+
+    def fix(value: Any) -> Any:
+        return str(base / value) if isinstance(value, str) and value and not Path(value).is_absolute() else value
+
+    out = dict(raw)
+    if isinstance(out.get("policies"), list):
+        out["policies"] = [fix(p) for p in out["policies"]]
+    if "data_dir" in out:
+        out["data_dir"] = fix(out["data_dir"])
+    for section, key in _SECTION_PATHS:
+        if isinstance(out.get(section), dict) and key in out[section]:
+            out[section] = {**out[section], key: fix(out[section][key])}
+    tokens = out["http"].get("tokens") if isinstance(out.get("http"), dict) else None
+    if isinstance(tokens, dict):
+        out["http"] = {**out["http"], "tokens": {
+            name: {**t, "token_file": fix(t["token_file"])} if isinstance(t, dict) and "token_file" in t else t
+            for name, t in tokens.items()}}
+    return out
 
 
 def read_config_file(path: str | os.PathLike) -> dict[str, Any]:

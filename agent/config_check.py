@@ -28,23 +28,24 @@ def _collect(errors: list[str], fn: Callable[[], Any], where: str = "") -> Any:
 
 def check_config(path: str | None) -> tuple[list[str], dict[str, int]]:
     """(errors, what was checked: counts) for a config file (None: defaults / $WARDEN_CONFIG)."""
-    from agent.config import _SECTIONS, DEFAULT_DETECTORS, WardenConfig, parse, read_config_file
+    from agent.config import _SECTIONS, DEFAULT_DETECTORS, WardenConfig, parse, read_config_file, relative_to_config
     errors: list[str] = []
     path = path or os.environ.get("WARDEN_CONFIG") or ("warden.yaml" if Path("warden.yaml").exists() else None)
     raw: dict[str, Any] = {}
     if path is not None:
         try:
-            raw = read_config_file(path)
+            raw = relative_to_config(read_config_file(path), path)
         except ConfigError as e:
             return [str(e)], {}
     src = str(path or "<defaults>")
     known = {f for f in WardenConfig.__dataclass_fields__} - {"source"}
     for k in sorted(set(raw) - known):
         errors.append(f"{src}: unknown section {k} (known: {', '.join(sorted(known))})")
-    for name in _SECTIONS:     # each section alone: one bad section does not hide another
+    for name in (*_SECTIONS, "data_dir"):     # each section alone: one bad section does not hide another
         _collect(errors, lambda name=name: parse({name: raw.get(name)} if name in raw else {}, src))
     if not errors:      # the HTTP secure default: no unauthenticated server off loopback (agent.http.auth)
-        _collect(errors, lambda: _check_http(parse(raw, src)), "http")
+        sections = {k: raw[k] for k in _SECTIONS if k in raw}     # the other sections' errors are their own
+        _collect(errors, lambda: _check_http(parse(sections, src)), "http")
     counts = {"components": 0, "policies": 0}
     for kind, section in (("collector", "collectors"), ("detector", "detectors"), ("responder", "responders")):
         entries = raw.get(section)
@@ -75,6 +76,10 @@ def _check_http(cfg) -> None:
     if cfg.http.enabled:
         from agent.http.server import HttpServer
         HttpServer.from_config(cfg.http)
+        for key in ("tls_cert", "tls_key", "client_ca"):      # read when the server starts: say so now
+            path = getattr(cfg.http, key)
+            if path and not Path(path).is_file():
+                raise ConfigError(f"{key}: no such file {path}")
 
 
 def _check_policies(errors: list[str], paths, responders: dict) -> int:

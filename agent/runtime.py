@@ -114,12 +114,16 @@ class Runtime:
         return [registry.create(kind, name, opts) for name, opts in section.items()]
 
     # dead letters ---------------------------------------------------------------------------
-    def dead_letter(self, stage: str, raw: Any, reason: str, source: str = "") -> None:
-        """Send a record that could not be processed to the dead-letter topic, with its reason.
-        Never fails on the record itself: one too deep, too odd or too large to keep as JSON is
-        kept as truncated text (see `letter_raw`)."""
+    def dead_letter(self, stage: str, raw: Any, reason: str, source: str = "",
+                    formats: tuple[str, ...] = ()) -> None:
+        """Send a record that could not be processed to the dead-letter topic, with its reason and
+        the input formats it was read with (`formats`: what `warden deadletters replay` re-submits
+        it through; omitted when none applies). Never fails on the record itself: one too deep, too
+        odd or too large to keep as JSON is kept as truncated text (see `letter_raw`)."""
         letter = {"stage": stage, "source": source, "reason": reason[:2000], "time": time.time(),
                   "raw": letter_raw(raw)}
+        if formats:
+            letter["formats"] = [str(f) for f in formats]
         self.producer.send(self.topic("deadletter"), codec.dumps(letter), key=stage.encode())
         self.counters.inc(f"{stage}.deadletter")
 

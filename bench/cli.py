@@ -6,12 +6,18 @@ from pathlib import Path
 
 import click
 
-from agent.cli.app import cli
+from agent.cli.app import WardenGroup, cli
 from agent.cli.output import emit_json
 from core.progress import Bar
 
 
-@cli.group()
+class BenchGroup(WardenGroup):
+    """A data folder without the files a benchmark reads (the NAB layout, the prompts' dev file) is
+    a usage error naming what is missing (exit 2), not a FileNotFoundError traceback."""
+    usage_errors = (*WardenGroup.usage_errors, FileNotFoundError)
+
+
+@cli.group(cls=BenchGroup)
 def bench() -> None:
     """Run a benchmark and print its figures."""
 

@@ -70,11 +70,13 @@ class Tally:
 
 @dataclass(frozen=True)
 class Outcome:
-    """What became of one record: its events, or the reason it was refused."""
+    """What became of one record: its events, or the reason it was refused; `formats`: the input
+    formats it was read with (a dead letter keeps them: `warden deadletters replay` reuses them)."""
     where: str
     record: Any
     events: list[Event]
     reason: str | None = None
+    formats: tuple[str, ...] = ()
 
 
 class TooManyRecords(ValueError):
@@ -112,8 +114,9 @@ def _members(document: Any, formats: Sequence[str]) -> tuple[list[Any] | None, S
 
 
 def _one(record: Any, formats: Sequence[str], source: str, where: str, check_depth: bool) -> Outcome:
+    tried = tuple(formats)
     if check_depth and deeper_than(record):
-        return Outcome(where, record, [], f"record nested deeper than {MAX_DEPTH} levels")
+        return Outcome(where, record, [], f"record nested deeper than {MAX_DEPTH} levels", tried)
     reasons: list[str] = []
     for fmt in formats:
         try:
@@ -124,10 +127,10 @@ def _one(record: Any, formats: Sequence[str], source: str, where: str, check_dep
             log.warning("%s: parser failed at %s: %s", source, where or "record", type(e).__name__)
             reasons.append(f"parser error: {type(e).__name__}: {e}")
         else:
-            return _bounded(Outcome(where, record, events))
+            return _bounded(Outcome(where, record, events, None, tried))
     if len(reasons) > 1:        # every format tried says why (the last alone named a format the record is not)
-        return Outcome(where, record, [], f"none of {', '.join(formats)} reads it: {'; '.join(reasons)}")
-    return Outcome(where, record, [], reasons[0] if reasons else "no format given")
+        return Outcome(where, record, [], f"none of {', '.join(formats)} reads it: {'; '.join(reasons)}", tried)
+    return Outcome(where, record, [], reasons[0] if reasons else "no format given", tried)
 
 
 def _bounded(o: Outcome) -> Outcome:
@@ -135,7 +138,7 @@ def _bounded(o: Outcome) -> Outcome:
     for ev in o.events:
         why = out_of_bounds(ev)
         if why is not None:
-            return Outcome(o.where, o.record, [], why)
+            return Outcome(o.where, o.record, [], why, o.formats)
     return o
 
 
@@ -158,5 +161,5 @@ def deliver(done: list[Outcome], emitter: Emitter, source: str, tally: Tally,
             tally.events += len(o.events)
             continue
         reason = f"{o.where}: {o.reason}" if o.where else o.reason
-        emitter.dead_letter(raw_of(o) if raw_of else o.record, reason, source)
+        emitter.dead_letter(raw_of(o) if raw_of else o.record, reason, source, o.formats)
         tally.refused(o.where, o.reason)

@@ -23,7 +23,9 @@ class Emitter(Protocol):
 
     def emit(self, event: Event) -> None: ...
 
-    def dead_letter(self, raw: Any, reason: str, source: str = "") -> None: ...
+    def dead_letter(self, raw: Any, reason: str, source: str = "", formats: tuple[str, ...] = ()) -> None:
+        """`formats`: the input formats the record was read with (what `warden deadletters replay`
+        re-submits it through); () where no format applies (OTLP, a file that could not be read)."""
 
     def flush(self) -> None:
         """Hand everything emitted so far to the bus (push collectors, before answering)."""
@@ -82,12 +84,14 @@ class ListEmitter:
     def __init__(self) -> None:
         self.events: list[Event] = []
         self.dead: list[tuple[Any, str, str]] = []
+        self.dead_formats: list[tuple[str, ...]] = []     # the formats of each letter in `dead`
 
     def emit(self, event: Event) -> None:
         self.events.append(event)
 
-    def dead_letter(self, raw: Any, reason: str, source: str = "") -> None:
+    def dead_letter(self, raw: Any, reason: str, source: str = "", formats: tuple[str, ...] = ()) -> None:
         self.dead.append((raw, reason, source))
+        self.dead_formats.append(tuple(formats))
 
     def flush(self) -> None:
         pass

@@ -72,7 +72,7 @@ def handle_ingest(req: Request, emitter: Emitter | None, formats: tuple[str, ...
         parsed.append((doc, done))
     for doc, done in parsed:        # a request refused whole (413 above) dead-letters nothing
         if isinstance(doc, Broken):
-            emitter.dead_letter(doc.raw, f"{doc.where}: {doc.reason}" if doc.where else doc.reason, source)
+            emitter.dead_letter(doc.raw, f"{doc.where}: {doc.reason}" if doc.where else doc.reason, source, formats)
             tally.refused(doc.where, doc.reason)
         else:
             deliver(done, emitter, source, tally, _raw_of(req, doc))

@@ -1,7 +1,9 @@
 """The dead letters as `warden deadletters` reads them, on either bus.
 
 A dead letter is one record of the `<prefix>deadletter` topic (written by `Runtime.dead_letter`):
-`{"stage", "source", "reason", "time", "raw"}`. On Kafka the topic is read from its earliest
+`{"stage", "source", "reason", "time", "raw"}`, and `"formats"`: the input formats a collector
+read the record with (the route's, or `--format`'s; absent where none applies: OTLP, an unreadable
+file, letters written before warden kept them). On Kafka the topic is read from its earliest
 retained offset without joining a group; on the embedded bus from its spool file under
 `<data_dir>/bus/`, so letters outlive the run that wrote them. A letter's id is
 `<partition>-<offset>`: stable, since the topic is append-only.
@@ -45,6 +47,8 @@ class DeadLetter:
     reason: str
     raw: Any
     replayed: bool = False
+    #: the input formats the record was read with when it was refused (re-submitted through them)
+    formats: tuple[str, ...] = ()
 
     @classmethod
     def from_record(cls, r: Record, replayed: set[str]) -> "DeadLetter":
@@ -56,9 +60,11 @@ class DeadLetter:
                  "raw": r.value[:4096].decode("utf-8", "replace")}
         if not isinstance(d, dict):
             d = {"stage": "?", "reason": "unreadable dead letter: not an object", "raw": d}
+        formats = d.get("formats")
         return cls(lid, r.partition, r.offset, float(d.get("time") or r.timestamp_ms / 1000.0),
                    str(d.get("stage", "?")), str(d.get("source", "")), str(d.get("reason", "")),
-                   d.get("raw"), lid in replayed)
+                   d.get("raw"), lid in replayed,
+                   tuple(str(f) for f in formats) if isinstance(formats, list) else ())
 
     def record(self) -> tuple[Any, str | None]:
         """The input record to re-submit, or (None, why it cannot be). Only the collect stage's

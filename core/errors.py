@@ -7,3 +7,8 @@ class WardenError(Exception):
 
 class ConfigError(WardenError):
     """A configuration value is missing, unknown or invalid; the message names the path."""
+
+
+class InputError(WardenError):
+    """A file or folder warden was given cannot be used (a folder where a file belongs, not a
+    database, no series or rows in it); the message names it and says why."""

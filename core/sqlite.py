@@ -8,6 +8,8 @@ import sqlite3
 from pathlib import Path
 from typing import Literal
 
+from core.errors import InputError
+
 #: seconds a statement waits for another connection's lock before raising "database is locked"
 BUSY_TIMEOUT_S = 30.0
 
@@ -17,10 +19,18 @@ def open_sqlite(path: str | Path | None, *, synchronous: Literal["FULL", "NORMAL
     `synchronous`: FULL (SQLite's default: a commit survives a power cut) or NORMAL (WAL mode:
     a commit survives a crash of the process, the last ones may be lost on a power cut)."""
     if path is not None:
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-    db = sqlite3.connect(str(path) if path is not None else ":memory:", check_same_thread=False,
-                         timeout=BUSY_TIMEOUT_S)
-    db.execute("PRAGMA journal_mode=WAL")
+        if Path(path).is_dir():
+            raise InputError(f"{path} is a folder, not a SQLite file")
+        try:
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise InputError(f"cannot create the folder of {path}: {e.strerror}") from None
+    try:
+        db = sqlite3.connect(str(path) if path is not None else ":memory:", check_same_thread=False,
+                             timeout=BUSY_TIMEOUT_S)
+        db.execute("PRAGMA journal_mode=WAL")
+    except sqlite3.DatabaseError as e:      # incl. OperationalError: unreadable, not a database
+        raise InputError(f"cannot open the SQLite file {path}: {e}") from None
     if synchronous != "FULL":
         db.execute(f"PRAGMA synchronous={synchronous}")
     return db

@@ -56,6 +56,7 @@ from core.durations import parse_duration  # noqa: F401 - the one grammar; re-ex
 from core.errors import ConfigError
 from core.event import SEVERITIES, SEVERITY_RANK, Finding
 from core.lookup import lookup
+from core.units import metric_value
 from policy.sections import known_mapping
 
 BUILTIN_DIR = Path(rules.__file__).parent / "policies"   # the built-in policies: data in rules/
@@ -85,15 +86,22 @@ def _globs(patterns: list[str]):
 _FINDING_TOP = frozenset(("entity", "rule", "detector", "severity", "title"))
 
 
-def render(template: str, f: Finding) -> str:
+def render(template: str, f: Finding, for_people: bool = False) -> str:
+    """`template` with `{entity}`, `{score}`, `{evidence.x.y}` ... filled from the finding. For
+    people (an alert's title and description) a float is written in its metric's unit
+    (`{evidence.value}` of gpu.memory.used: `66.7 GiB`, not `71600000000.0`); labels keep values
+    as they are (silences and inhibition match them)."""
     values = {"entity": f.entity, "rule": f.rule, "detector": f.detector, "title": f.title,
               "severity": f.severity, "score": f"{f.score:.3g}"}
+    metric = str(f.evidence.get("metric") or "") if isinstance(f.evidence, dict) else ""
     def one(m: re.Match) -> str:
         name = m.group(1)
         if name in values:
             return str(values[name])
         v = lookup(f, name)
-        return m.group(0) if v is None or v == "" else str(v)
+        if v is None or v == "":
+            return m.group(0)
+        return metric_value(v, metric) if for_people and isinstance(v, float) else str(v)
     return _PLACEHOLDER.sub(one, template)
 
 

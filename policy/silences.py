@@ -27,6 +27,7 @@ import orjson
 
 from policy.matchers import Matcher, matches_all, parse_matchers
 from core.sqlite import open_sqlite
+from core.stores.unreachable import reaching
 
 log = logging.getLogger("warden.silences")
 
@@ -152,6 +153,7 @@ class ElasticsearchSilenceStore(SilenceStore):
     def __init__(self, store_cfg, es=None) -> None:
         from elasticsearch import Elasticsearch
         self.index = f"{store_cfg.index_prefix}-silences"
+        self.hosts = list(getattr(store_cfg, "hosts", None) or ["the configured hosts"])
         if es is None:
             kw: dict[str, Any] = {"request_timeout": 10}
             if store_cfg.api_key:
@@ -177,8 +179,9 @@ class ElasticsearchSilenceStore(SilenceStore):
         self._ready = True
 
     def add(self, s: Silence) -> None:
-        self._start()
-        self.es.index(index=self.index, id=s.id, document=s.to_dict(), refresh="wait_for")
+        with reaching(self.hosts):
+            self._start()
+            self.es.index(index=self.index, id=s.id, document=s.to_dict(), refresh="wait_for")
 
     def _reader(self):
         opts = getattr(self.es, "options", None)
@@ -186,12 +189,13 @@ class ElasticsearchSilenceStore(SilenceStore):
 
     def list(self, include_expired: bool = False) -> list[Silence]:
         es = self._reader()
-        if not self._ready:
-            if not es.indices.exists(index=self.index):
-                return []      # nothing silenced yet: the first add() creates the index
-            self._ready = True
-        query = {"match_all": {}} if include_expired else {"range": {"ends_at": {"gt": time.time()}}}
-        res = es.search(index=self.index, query=query, size=1000, sort=[{"starts_at": "asc"}])
+        with reaching(self.hosts):
+            if not self._ready:
+                if not es.indices.exists(index=self.index):
+                    return []      # nothing silenced yet: the first add() creates the index
+                self._ready = True
+            query = {"match_all": {}} if include_expired else {"range": {"ends_at": {"gt": time.time()}}}
+            res = es.search(index=self.index, query=query, size=1000, sort=[{"starts_at": "asc"}])
         return [Silence.from_dict(h["_source"]) for h in res["hits"]["hits"]]
 
     def close(self) -> None:

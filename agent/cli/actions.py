@@ -41,7 +41,7 @@ def actions() -> None:
 @actions.command("list")
 @click.option("--alert", "alert_id", help="Only actions of this alert (id).")
 @click.option("--status", type=click.Choice(STATUSES))
-@click.option("--limit", default=100, show_default=True)
+@click.option("--limit", default=100, show_default=True, type=click.IntRange(min=1))
 @click.option("--json", "as_json", is_flag=True)
 @pass_ctx
 def list_actions(ctx, alert_id, status, limit, as_json) -> None:

@@ -31,7 +31,7 @@ def alerts() -> None:
 @click.option("--status", type=click.Choice(["firing", "acknowledged", "resolved", "suppressed"]))
 @click.option("--rule", help="Only this policy / rule id.")
 @click.option("--entity", help="Only this entity.")
-@click.option("--limit", default=100, show_default=True)
+@click.option("--limit", default=100, show_default=True, type=click.IntRange(min=1))
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
 @pass_ctx
 def list_alerts(ctx, since, severity, status, rule, entity, limit, as_json) -> None:

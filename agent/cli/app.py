@@ -29,10 +29,13 @@ class Context:
 
 
 class WardenGroup(click.Group):
+    #: errors meant for users: printed as `error: ...`, exit 2 (a group may add its own)
+    usage_errors: tuple[type[Exception], ...] = (WardenError,)
+
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
-        except WardenError as e:
+        except self.usage_errors as e:
             click.echo(f"error: {e}", err=True)
             sys.exit(EXIT_USAGE)
 

@@ -2,7 +2,8 @@
 
 `list` and `show` read the dead-letter topic (Kafka: from its earliest retained offset, joining no
 group; embedded: its file under `<data_dir>/bus/`). `replay` re-submits the input records of
-collect-stage letters after a fix (a new format, a corrected parser): on the embedded bus through
+collect-stage letters after a fix (a corrected parser: through the input formats each letter was
+refused by, which it records; or another format: `--format`): on the embedded bus through
 the whole pipeline in this process, as `warden replay` does; on Kafka through the collect stage
 only (the events go to their topics and the running stages process them). A record refused again
 is reported, not dead-lettered again. Replayed letters are marked (core/deadletters.py) and
@@ -58,7 +59,7 @@ def deadletters() -> None:
 @click.option("--stage", default=None, help="Only letters of this stage (collect, detect, decide, act).")
 @click.option("--source", default=None, help="Only letters of this source (component name).")
 @click.option("--since", default=None, help="Only letters this recent (30m, 2h, 1d or an ISO time).")
-@click.option("--limit", default=50, show_default=True, help="The newest N letters.")
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(min=1), help="The newest N letters.")
 @click.option("--json", "as_json", is_flag=True)
 @pass_ctx
 def list_(ctx, stage, source, since, limit, as_json) -> None:
@@ -94,12 +95,18 @@ def show(ctx, letter_id, as_json) -> None:
 @click.argument("ids", nargs=-1)
 @click.option("--all", "everything", is_flag=True, help="Every collect-stage letter not replayed yet.")
 @click.option("--again", is_flag=True, help="Include letters replayed before.")
-@click.option("--format", "fmt", default="auto", show_default=True, help="Input format to read the records with.")
+@click.option("--format", "fmt", default=None,
+              help="Read the records with this input format (or auto) instead of the ones each letter was "
+                   "refused by (default: the letter's own: the route's, or the replay's --format).")
 @click.option("--dry-run", is_flag=True, help="Parse and report; emit nothing, mark nothing.")
 @click.option("--json", "as_json", is_flag=True)
 @pass_ctx
 def replay(ctx, ids, everything, again, fmt, dry_run, as_json) -> None:
-    """Re-submit the input records of dead letters (IDS, or --all) after a fix."""
+    """Re-submit the input records of dead letters (IDS, or --all) after a fix.
+
+    Each record goes through the input formats it was refused by (the route's, e.g. /v1/inference's
+    inference formats, or the replay's --format), unless --format names another. A letter that
+    records no format (OTLP, an older warden) needs --format."""
     from core.deadletters import mark_replayed
     from agent.pipeline import Pipeline
     from agent.stages import STAGES
@@ -112,6 +119,13 @@ def replay(ctx, ids, everything, again, fmt, dry_run, as_json) -> None:
     chosen = _pick(letters, list(ids)) if ids else [d for d in letters if d.stage == "collect"]
     chosen = [d for d in chosen if again or not d.replayed or ids]
     collector = ResubmitCollector(chosen, fmt)
+    if not chosen:      # nothing to do: no pipeline started in the data dir (its heartbeats stay the agent's)
+        if as_json:
+            emit_json([])
+        else:
+            click.echo("no dead letters to re-submit (collect-stage letters not replayed yet; --again for those "
+                       "replayed before)", err=True)
+        return
     if dry_run:
         collector.bind(ListEmitter())
         collector.run_once()

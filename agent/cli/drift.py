@@ -8,6 +8,9 @@ import click
 from agent.cli.app import EXIT_FAIL, EXIT_USAGE, cli
 from agent.cli.output import emit_json, table
 
+#: a false-alarm probability: --alpha 5 used to report drift on identical data
+ALPHA = click.FloatRange(0, 1, min_open=True, max_open=True)
+
 
 @cli.group()
 def drift() -> None:
@@ -17,7 +20,7 @@ def drift() -> None:
 @drift.command("check")
 @click.option("--reference", required=True, type=click.Path(exists=True, dir_okay=False))
 @click.option("--current", required=True, type=click.Path(exists=True, dir_okay=False))
-@click.option("--alpha", default=0.05, show_default=True)
+@click.option("--alpha", default=0.05, show_default=True, type=ALPHA, help="Significance level of the tests (0 < alpha < 1).")
 @click.option("--json", "as_json", is_flag=True)
 def check(reference, current, alpha, as_json) -> None:
     """Per-feature tests (KS / chi-squared, PSI, JS, Holm-corrected) and an MMD test. Exit 1 on drift."""
@@ -39,8 +42,8 @@ def check(reference, current, alpha, as_json) -> None:
 @drift.command("stream")
 @click.option("--reference", required=True, type=click.Path(exists=True, dir_okay=False))
 @click.option("--stream", "stream_csv", required=True, type=click.Path(exists=True, dir_okay=False))
-@click.option("--window", default=500, show_default=True)
-@click.option("--alpha", default=0.01, show_default=True, help="False-alarm probability of the window tests over the whole stream (the rank CUSUMs add about one false alarm per 1e8 rows per feature).")
+@click.option("--window", default=500, show_default=True, type=click.IntRange(min=10), help="Rows per window test.")
+@click.option("--alpha", default=0.01, show_default=True, type=ALPHA, help="False-alarm probability of the window tests over the whole stream (the rank CUSUMs add about one false alarm per 1e8 rows per feature).")
 @click.option("--json", "as_json", is_flag=True)
 def stream(reference, stream_csv, window, alpha, as_json) -> None:
     """Sequential detection over a stream: the rows where alarms fired and the features involved."""

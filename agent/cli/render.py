@@ -9,10 +9,10 @@ evidence keys that carry the metric's values (value, baseline, deviation, ...) a
 from __future__ import annotations
 
 import datetime as dt
-import math
 from typing import Any
 
 from core.durations import format_duration
+from core.units import fmt_in_unit, fmt_number, unit_of     # the same formatting as detectors' titles
 
 #: evidence keys that hold a value of the finding's metric (its unit applies)
 METRIC_VALUE_KEYS = frozenset(("value", "baseline", "deviation", "rise", "recent", "scale", "latency_threshold",
@@ -21,7 +21,6 @@ METRIC_VALUE_KEYS = frozenset(("value", "baseline", "deviation", "rise", "recent
 PERCENT_KEYS = frozenset(("relative_rise", "objective", "utilization", "error_rate", "share", "fraction"))
 #: keys that are epoch-second times
 TIME_KEYS = frozenset(("first_time", "last_time", "since", "first_seen", "last_seen", "time", "at", "updated"))
-_BYTE_UNITS = ("B", "KiB", "MiB", "GiB", "TiB", "PiB")
 
 
 def fmt_time(ts: float | None) -> str:
@@ -29,51 +28,6 @@ def fmt_time(ts: float | None) -> str:
     if ts is None:
         return "-"
     return dt.datetime.fromtimestamp(float(ts), dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
-
-
-def unit_of(metric: str) -> str:
-    m = (metric or "").lower()
-    if "memory" in m or "bytes" in m or m.endswith(".size"):
-        return "bytes"
-    if m.endswith(".duration") or "latency" in m or m.endswith(".time"):
-        return "seconds"
-    if m.endswith(".utilization") or m.endswith(".ratio"):
-        return "ratio"
-    if m.endswith(".temperature"):
-        return "celsius"
-    return ""
-
-
-def fmt_number(v: float) -> str:
-    """Plain digits, 4 significant, thousands separated; no scientific notation."""
-    if v == 0 or not math.isfinite(v):
-        return str(v if not float(v).is_integer() else int(v))
-    if float(v).is_integer() and abs(v) < 1e15:
-        return f"{int(v):,}"
-    digits = max(0, 3 - int(math.floor(math.log10(abs(v)))))
-    return f"{v:,.{digits}f}"
-
-
-def fmt_bytes(v: float) -> str:
-    n, i = abs(float(v)), 0
-    while n >= 1024 and i < len(_BYTE_UNITS) - 1:
-        n /= 1024
-        i += 1
-    return f"{'-' if v < 0 else ''}{n:.1f} {_BYTE_UNITS[i]}" if i else f"{int(v)} B"
-
-
-def fmt_in_unit(v: float, unit: str, per_hour: bool = False) -> str:
-    if unit == "bytes":
-        s = fmt_bytes(v)
-    elif unit == "seconds":
-        s = format_duration(v) if abs(v) >= 1 else f"{v * 1000:.1f} ms"
-    elif unit == "ratio":
-        s = f"{v * 100:.1f}%"
-    elif unit == "celsius":
-        s = f"{v:.1f} °C"
-    else:
-        s = fmt_number(v)
-    return s + ("/h" if per_hour else "")
 
 
 def fmt_value(key: str, v: Any, unit: str = "") -> str:

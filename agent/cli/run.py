@@ -98,19 +98,29 @@ def demo_config(data_dir: str, hours: int, seed: int):
     return cfg
 
 
+#: the demo's folder when none is named (never $WARDEN_DATA_DIR: the demo writes only into its own folder)
+DEMO_DIR = ".warden/demo"
+
+
 @cli.command()
 @click.option("--hours", default=6, show_default=True, help="Simulated hours of the scenario.")
 @click.option("--seed", default=7, show_default=True)
-@click.option("--data-dir", default=".warden/demo", show_default=True,
-              help="The demo's folder: new, empty, or one an earlier demo marked as its own (anything else is "
-                   "refused; only the files an earlier demo wrote are replaced).")
+@click.option("--data-dir", default=None,
+              help="The demo's folder (default: warden's own --data-dir, else .warden/demo): new, empty, or one an "
+                   "earlier demo marked as its own (anything else is refused; only the files an earlier demo "
+                   "wrote are replaced).")
 @click.option("--json", "as_json", is_flag=True)
-def demo(hours, seed, data_dir, as_json) -> None:
+@pass_ctx
+def demo(ctx, hours, seed, data_dir, as_json) -> None:
     """Run the embedded pipeline over the bundled incident scenario and show alerts and actions."""
     from agent.cli.demo_dir import existing, prepare, record
     from agent.pipeline import Pipeline
     from core.stores import AlertQuery
 
+    if data_dir and ctx.data_dir and data_dir != ctx.data_dir:
+        raise click.UsageError(f"two demo folders: warden --data-dir {ctx.data_dir} and demo --data-dir {data_dir}")
+    # `warden --data-dir X demo` writes to X (it went to .warden/demo, and `alerts list` on X found nothing)
+    data_dir = data_dir or ctx.data_dir or DEMO_DIR
     prepare(data_dir)
     before = existing(data_dir)
     cfg = demo_config(data_dir, hours, seed)

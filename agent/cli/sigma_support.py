@@ -48,12 +48,22 @@ def _nothing_there(paths: list, files: list) -> list[dict[str, str]]:
     return [{"path": ", ".join(str(p) for p in paths), "reason": "no Sigma rule files (*.yml, *.yaml) there"}]
 
 
+def _without_rules(files: list[Path]) -> list[dict[str, str]]:
+    """An error for each file that holds no rule and had no error of its own (an empty file, a
+    YAML file of something else): linting or testing it reported 0 errors, exit 0."""
+    parsed = parse_paths(files)
+    seen = {str(p) for _, p in (*parsed.rules, *parsed.correlations)} | {str(p) for p, _ in parsed.errors}
+    return [{"path": str(f), "reason": "no Sigma rule in it (empty, or not a Sigma rule file)"}
+            for f in files if str(f) not in seen]
+
+
 def test_rules(paths: Iterable | None = None) -> tuple[dict[str, Any], int]:
     """Run every rule's examples. Returns (report, exit status); report["failures"] lists what broke."""
     ps = _paths(paths)
     files, missing = rule_files(ps)
     report: dict[str, Any] = {"rules": 0, "examples": 0, "passed": 0, "failures": [], "no_examples": [],
-                              "errors": [{"path": p, "reason": r} for p, r in missing] + _nothing_there(ps, files)}
+                              "errors": [{"path": p, "reason": r} for p, r in missing] + _nothing_there(ps, files)
+                              + _without_rules(files)}
     for f in files:
         eng = SigmaEngine(lateness=3600.0, detector_name="rules-test/default")
         eng.load_paths([f])
@@ -99,7 +109,8 @@ def lint_rules(paths: Iterable | None = None) -> tuple[dict[str, Any], int]:
     parsed = parse_paths(ps)
     eng = SigmaEngine()
     eng.load_paths(ps)
-    errors = [{"path": p, "reason": r} for p, r in eng.errors] + _nothing_there(ps, rule_files(ps)[0])
+    files = rule_files(ps)[0]
+    errors = [{"path": p, "reason": r} for p, r in eng.errors] + _nothing_there(ps, files) + _without_rules(files)
     warnings: list[dict[str, str]] = []
     for rule, path in [*parsed.rules, *parsed.correlations]:
         where = f"{path}: {rule.title or '<untitled>'}"
@@ -116,7 +127,6 @@ def lint_rules(paths: Iterable | None = None) -> tuple[dict[str, Any], int]:
     for r in eng.rules:
         if not r.sources:
             warnings.append({"rule": f"{r.path}: {r.title}", "warning": f"logsource {r.logsource} is not an audit stream warden reads"})
-    files, _ = rule_files(ps)
     for f in files:
         if not examples_file(f).is_file():
             warnings.append({"rule": str(f), "warning": "no examples file"})

@@ -18,9 +18,11 @@ def train() -> None:
 @train.command("prompt-guard")
 @click.option("--data", required=True, type=click.Path(exists=True),
               help="../shared/data/prompts (the dev file and extra/) or one JSON-lines file: text, label, source.")
-@click.option("--out", type=click.Path(dir_okay=False), default=None,
-              help="Artifact path (default: the packaged model under detectors/guard/model/).")
-@click.option("--limit", type=int, default=None, help="Train on at most this many rows.")
+@click.option("--out", type=click.Path(dir_okay=False), required=True,
+              help="Artifact file to write (required: the model packaged with warden is never replaced "
+                   "implicitly; to rebuild it in a checkout, name it: --out detectors/guard/model/guard.bin). "
+                   "Serve another with the prompt_guard detector's model_path.")
+@click.option("--limit", type=click.IntRange(min=1), default=None, help="Train on at most this many rows.")
 @click.option("--model", "version", type=click.Choice(["3", "4", "5", "6"]), default="4", show_default=True,
               help="4: char n-gram TF-IDF + MiniLM sentence head (the shipped artifact); 5: the same and a "
                    "function-word skeleton stage; 6: model 4 with the top MiniLM layers fine-tuned (5 and 6 not "
@@ -64,8 +66,8 @@ def _finetune_cfg():
 @train.command("metric-model")
 @click.option("--data", required=True, type=click.Path(exists=True), help="Folder of CSV series (timestamp,value).")
 @click.option("--out", required=True, type=click.Path(), help="Artifact file or folder (metric-forecast.wmodel).")
-@click.option("--epochs", default=20, show_default=True)
-@click.option("--window", default=32, show_default=True, help="Points of history the forecaster sees.")
+@click.option("--epochs", default=20, show_default=True, type=click.IntRange(min=1))
+@click.option("--window", default=32, show_default=True, type=click.IntRange(min=1), help="Points of history the forecaster sees.")
 @DEVICE
 def metric_model(data, out, epochs, window, device) -> None:
     """The torch forecaster behind the `forecast` metric detector."""

@@ -15,7 +15,7 @@ from agent.cli.app import cli, pass_ctx, require_sqlite_store
 
 @cli.command("ui")
 @click.option("--host", default=None, help="Listen address (default: http.host).")
-@click.option("--port", default=None, type=int, help="Port (default: http.port; 0 picks a free one).")
+@click.option("--port", default=None, type=click.IntRange(0, 65535), help="Port (default: http.port; 0 picks a free one).")
 @click.option("--json", "as_json", is_flag=True, help="Print the start line (url, store, made token) as JSON on stdout.")
 @pass_ctx
 def ui_cmd(ctx, host, port, as_json) -> None:

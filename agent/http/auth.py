@@ -60,10 +60,20 @@ def _secret_of(name: str, spec: dict) -> str:
     return str(spec["token"])
 
 
+#: the shortest API token accepted, by the config, HttpServer(token=...) and the web page alike
+MIN_TOKEN_CHARS = 16
+
+
 def parse_tokens(single: str | None, named: dict | None) -> list[Token]:
     """The configured tokens: `single` with every scope, plus `named` ({name: {token|token_env|
-    token_file, scopes: [...]}}). ValueError naming the entry on anything wrong."""
+    token_file, scopes: [...]}}). ValueError naming the entry on anything wrong, a token shorter
+    than MIN_TOKEN_CHARS included (the one place that length is checked)."""
     out: list[Token] = []
+    if single is not None and len(single) < MIN_TOKEN_CHARS:
+        # the token with every scope is held to the same length as a scoped one (a placeholder such
+        # as deploy/k8s's CHANGE-ME must not become the key to the whole API)
+        raise ValueError(f"token (or WARDEN_HTTP_TOKEN) must be at least {MIN_TOKEN_CHARS} characters, "
+                         f"got {len(single)}")
     if single:
         out.append(Token("default", single.encode(), frozenset(SCOPES)))
     for name, spec in (named or {}).items():
@@ -76,8 +86,8 @@ def parse_tokens(single: str | None, named: dict | None) -> list[Token]:
         if not isinstance(scopes, list) or not scopes or any(s not in SCOPES for s in scopes):
             raise ValueError(f"http.tokens.{name}.scopes: a non-empty list of {', '.join(SCOPES)}")
         secret = _secret_of(name, spec)
-        if len(secret) < 16:
-            raise ValueError(f"http.tokens.{name}: a token must be at least 16 characters")
+        if len(secret) < MIN_TOKEN_CHARS:
+            raise ValueError(f"http.tokens.{name}: a token must be at least {MIN_TOKEN_CHARS} characters")
         out.append(Token(str(name), secret.encode(), frozenset(scopes)))
     if len({t.secret for t in out}) != len(out):
         raise ValueError("http.tokens: two tokens have the same value")

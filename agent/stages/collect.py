@@ -32,8 +32,8 @@ class BusEmitter:
         self._send(self._topics[event.kind], codec.encode(event), event.entity.encode())
         self._inc("collect.events")
 
-    def dead_letter(self, raw: Any, reason: str, source: str = "") -> None:
-        self.stage.rt.dead_letter("collect", raw, reason, source or self.source)
+    def dead_letter(self, raw: Any, reason: str, source: str = "", formats: tuple[str, ...] = ()) -> None:
+        self.stage.rt.dead_letter("collect", raw, reason, source or self.source, formats)
 
     def flush(self) -> None:
         """Push collectors call this before acknowledging a request: what that guarantees is

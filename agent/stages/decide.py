@@ -254,8 +254,8 @@ class DecideStage(Stage):
         if ep is None:
             gk = p.group_key(f)
             ep = Episode(id=stable_id("alert", p.id, gk, f.id), policy=p.id, group_key=gk,
-                         entity=f.entity, detector=f.detector, rule_title=render(p.title, f),
-                         description=render(p.description, f), severity=sev, first_seen=f.time,
+                         entity=f.entity, detector=f.detector, rule_title=render(p.title, f, True),
+                         description=render(p.description, f, True), severity=sev, first_seen=f.time,
                          last_seen=f.time, count=1, finding_ids=[f.id], seen=[f.id],
                          event_ids=list(f.event_ids[:MAX_IDS]), tags=list(f.tags), evidence=f.evidence,
                          labels=p.alert_labels(f, sev))
@@ -290,7 +290,7 @@ class DecideStage(Stage):
                 # the more specific policy names the alert from now on: title, detector, labels and
                 # headline evidence all from this finding (the alert id stays)
                 ep.severity = max_severity(ep.severity, sev)
-                ep.policy, ep.rule_title, ep.description = p.id, render(p.title, f), render(p.description, f)
+                ep.policy, ep.rule_title, ep.description = p.id, render(p.title, f, True), render(p.description, f, True)
                 ep.detector, ep.evidence, ep.labels = f.detector, f.evidence, p.alert_labels(f, ep.severity)
                 self.rt.counters.inc("decide.renamed")
             ep.labels["severity"] = ep.severity

@@ -30,7 +30,7 @@ class _Counting:
     def emit(self, event) -> None:
         self.events += 1
 
-    def dead_letter(self, raw: Any, reason: str, source: str = "") -> None:
+    def dead_letter(self, raw: Any, reason: str, source: str = "", formats: tuple[str, ...] = ()) -> None:
         self.dead += 1
 
     def flush(self) -> None:

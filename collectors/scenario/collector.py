@@ -51,10 +51,10 @@ class ScenarioCollector(Collector):
             try:
                 events = parse_record(rec, fmt, self.name)
             except FormatError as e:
-                self.emitter.dead_letter(rec, str(e), self.name)
+                self.emitter.dead_letter(rec, str(e), self.name, (fmt,))
                 continue
             except Exception as e:  # noqa: BLE001 - a parser bug must not stop the scenario
-                self.emitter.dead_letter(rec, f"{fmt}: parser error: {type(e).__name__}: {e}", self.name)
+                self.emitter.dead_letter(rec, f"{fmt}: parser error: {type(e).__name__}: {e}", self.name, (fmt,))
                 continue
             for ev in events:
                 self.emitter.emit(ev)

@@ -16,11 +16,17 @@ from typing import Iterable
 
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import KafkaAdminClient
+from kafka.errors import KafkaError
 
 from core.bus.base import Bus, Consumer, Producer, Record
+from core.errors import WardenError
 from core.bus.kafka_python import KafkaPythonConsumer, KafkaPythonProducer
 from core.bus.kafka_settings import KafkaSettings
 from core.bus.rdkafka import ConfluentConsumer, ConfluentProducer
+
+
+class BusUnreachable(WardenError):
+    """The Kafka brokers of the config could not be reached (the message names the address)."""
 
 
 class KafkaBus(Bus):
@@ -34,12 +40,21 @@ class KafkaBus(Bus):
         self.ignored_options = self.settings.ignored_options
         self._admin: KafkaAdminClient | None = None     # kept for committed(): see there
 
+    def _connect(self, client_cls, **options):
+        """A kafka-python client (admin, or a consumer outside any group); brokers that cannot be
+        reached are a BusUnreachable naming the bootstrap address, not kafka-python's traceback."""
+        try:
+            return client_cls(**{**self.settings.kafka_python(client_cls), **options})
+        except KafkaError as e:       # NoBrokersAvailable, KafkaTimeoutError "Unable to bootstrap"
+            raise BusUnreachable(f"cannot reach Kafka at {self.settings.bootstrap} (bus.bootstrap / "
+                                 f"WARDEN_KAFKA_BOOTSTRAP): {type(e).__name__}: {e}") from None
+
     def rdkafka_conf(self, role: str) -> dict:
         """librdkafka properties for one role (core.bus.kafka_settings)."""
         return self.settings.rdkafka_conf(role)
 
     def create_topics(self, names: Iterable[str], partitions: int | None = None) -> None:
-        admin = KafkaAdminClient(**self.settings.kafka_python(KafkaAdminClient))
+        admin = self._connect(KafkaAdminClient)
         try:
             existing = set(admin.list_topics())
             wanted = {n: {"num_partitions": partitions or self.cfg.partitions,
@@ -55,7 +70,7 @@ class KafkaBus(Bus):
         themselves); returns how many were asked to go."""
         if not prefix:
             raise ValueError("delete_topics needs a non-empty prefix")
-        admin = KafkaAdminClient(**self.settings.kafka_python(KafkaAdminClient))
+        admin = self._connect(KafkaAdminClient)
         try:
             names = [t for t in admin.list_topics() if t.startswith(prefix)]
             if names:
@@ -78,7 +93,7 @@ class KafkaBus(Bus):
 
     def end_offsets(self, topic: str) -> dict[int, int]:
         # no group: auto-commit off explicitly (else kafka-python warns "group_id is None" each time)
-        c = KafkaConsumer(**{**self.settings.kafka_python(KafkaConsumer), "enable_auto_commit": False})
+        c = self._connect(KafkaConsumer, enable_auto_commit=False)
         try:
             # a fresh client knows no topic yet: wait for metadata, or an empty answer would read
             # as "nothing to consume" (and "everything committed")
@@ -96,7 +111,7 @@ class KafkaBus(Bus):
         ends = {p: o for p, o in self.end_offsets(topic).items() if o > 0}
         if not ends:
             return []
-        c = KafkaConsumer(group_id=None, enable_auto_commit=False, **self.settings.kafka_python(KafkaConsumer))
+        c = self._connect(KafkaConsumer, group_id=None, enable_auto_commit=False)
         try:
             tps = [TopicPartition(topic, p) for p in sorted(ends)]
             c.assign(tps)
@@ -119,7 +134,7 @@ class KafkaBus(Bus):
         # new one each time costs more CPU than the query
         admin = self._admin
         if admin is None:
-            admin = self._admin = KafkaAdminClient(**self.settings.kafka_python(KafkaAdminClient))
+            admin = self._admin = self._connect(KafkaAdminClient)
         try:
             res = admin.list_group_offsets({group: None}).get(group, {})
         except Exception:

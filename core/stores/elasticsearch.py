@@ -28,6 +28,7 @@ from core.ecs.kibana import workflow_status
 from core.event import SEVERITY_RANK, Action, Alert
 from core.stores.base import AlertQuery, AlertStore, action_document, alert_document, alert_from_document
 from core.stores.search import AlertPage, AlertSearch
+from core.stores.unreachable import reaching
 from core.stores.workflow import ConcurrentChange
 
 log = logging.getLogger("warden.store.es")
@@ -101,6 +102,11 @@ class ElasticsearchStore(AlertStore):
     def start(self) -> None:
         if self._started:
             return
+        with reaching(self.cfg.hosts):
+            self._create_indices()
+        self._started = True
+
+    def _create_indices(self) -> None:
         for index, mappings in ((self.alerts_index, ALERT_MAPPINGS), (self.actions_index, ACTION_MAPPINGS)):
             self.es.indices.put_index_template(
                 name=index, index_patterns=[index], priority=200,
@@ -112,7 +118,6 @@ class ElasticsearchStore(AlertStore):
                 except Exception as e:  # noqa: BLE001 - created concurrently by another replica
                     if "resource_already_exists" not in str(e):
                         raise
-        self._started = True
 
     # writes ----------------------------------------------------------------------------------
     def _make_room(self, n: int) -> None:

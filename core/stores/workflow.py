@@ -51,6 +51,10 @@ def record_change(workflow: dict[str, Any], alert: Alert, action: str, by: str, 
         raise WorkflowError(f"unknown workflow action {action!r} (one of {', '.join(ACTIONS)})")
     if action in ("ack", "resolve") and alert.status == "resolved":
         raise WorkflowError(f"alert {alert.id[:12]} is resolved: nothing to {action}")
+    if action == "note" and not (note or "").strip():
+        raise WorkflowError("a note needs its text (--note TEXT): nothing was added")
+    if action == "assign" and not (assignee or "").strip():
+        raise WorkflowError("assign needs someone to assign the alert to")
     at = time.time() if now is None else now
     entry: dict[str, Any] = {"at": at, "by": by, "action": action, "note": note}
     wf = {k: v for k, v in workflow.items() if k != "history"}

@@ -24,6 +24,7 @@ import numpy as np
 
 from core.event import Event, Finding
 from core.snapshot import pack, unpack
+from core.units import metric_value
 from detectors.base import Detector
 from detectors.metrics.config import SEVERITIES
 from detectors.metrics.columns import Extracted, extract  # noqa: F401 - the batch columns the kernels read
@@ -245,7 +246,8 @@ class MetricDetector(ChartWindow, Detector):
         return Finding.create(
             detector=self.name, entity=ev.entity, time=ev.time, score=score, threshold=thr,
             severity=self.severity_for(score, thr),
-            title=f"{ev.name} {direction} on {ev.entity}: {_fmt(value)} vs baseline {_fmt(center)}",
+            title=f"{ev.name} {direction} on {ev.entity}: {metric_value(value, ev.name)} vs baseline "
+                  f"{metric_value(center, ev.name)}",
             evidence={"metric": ev.name, "value": value, "baseline": center, "scale": scale,
                       "deviation": dev, "zscore": (dev / scale) if scale > 0 else None,
                       "direction": direction, "window": self.window_evidence()},
@@ -302,13 +304,6 @@ class SeriesTableDetector(MetricDetector):
         self.table.forget(entity)
         self.recent.forget(entity)
         self._dirty.discard(entity)
-
-
-def _fmt(v: Any) -> str:
-    try:
-        return f"{float(v):.4g}"
-    except (TypeError, ValueError):
-        return str(v)
 
 
 def snapshot_rows(kind: str, version: int, rows: list[dict], extra: dict | None = None) -> bytes:

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 from core.names import GPU_TEMPERATURE, GPU_UTILIZATION, GPU_XID_ERRORS
 from core.registry import register
+from core.units import metric_value
 from detectors.metrics.common import halflife_alpha
 from detectors.metrics.config import MetricConfig
 from detectors.metrics.keyed import KeyedStateDetector, ledger, ledger_add, ledger_sum, ledger_trim
@@ -100,7 +101,8 @@ class GpuStallDetector(KeyedStateDetector):
 
     def title(self, ev, e):
         return (f"GPU utilisation collapsed on {ev.entity} (gpu {e.get('gpu.index')}): "
-                f"{e['value']:.3g} vs busy baseline {e['baseline']:.3g} for {e['stalled_points']} samples")
+                f"{metric_value(self._unit(e['value']), ev.name)} vs busy baseline {metric_value(e['baseline'], ev.name)} "
+                f"for {e['stalled_points']} samples")
 
 
 @register

@@ -40,6 +40,7 @@ import numpy as np
 
 from core.event import Event, Finding
 from core.registry import register
+from core.units import metric_value
 from detectors.metrics.common import RunResult, SeriesTable, SeriesTableDetector, halflife_alpha, njit
 from detectors.metrics.columns import extract
 from detectors.metrics.suppression import push_ring, suppress_damp
@@ -205,8 +206,8 @@ class NoveltyDetector(SeriesTableDetector):
         return Finding.create(
             detector=self.name, entity=ev.entity, time=ev.time, score=score, threshold=thr,
             severity=self.severity_for(score, thr),
-            title=f"{ev.name} on {ev.entity} at {value:.4g}: not seen in the last "
-                  f"{int(row[FILL])} points (nearest {nearest:.4g})",
+            title=f"{ev.name} on {ev.entity} at {metric_value(value, ev.name)}: not seen in the last "
+                  f"{int(row[FILL])} points (nearest {metric_value(nearest, ev.name)})",
             evidence={"metric": ev.name, "value": value, "baseline": float(row[C]),
                       "nearest_seen": nearest, "range": [float(row[LO]), float(row[HI])],
                       "scale": scale, "deviation": dev, "zscore": score, "direction": direction,

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 from core.names import TRAIN_STEP_DURATION
 from core.registry import register
+from core.units import metric_value
 from detectors.metrics.common import halflife_alpha
 from detectors.metrics.config import MetricConfig
 from detectors.metrics.keyed import KeyedStateDetector
@@ -95,5 +96,5 @@ class StragglerDetector(KeyedStateDetector):
         st["t"] = t
 
     def title(self, ev, e):
-        return (f"straggler in job {e['job'] or '?'}: {ev.entity} step {e['recent']:.3g}s is "
-                f"{e['ratio']:.2f}x the peer median {e['baseline']:.3g}s ({e['peers']} peers)")
+        return (f"straggler in job {e['job'] or '?'}: {ev.entity} step {metric_value(e['recent'], ev.name)} is "
+                f"{e['ratio']:.2f}x the peer median {metric_value(e['baseline'], ev.name)} ({e['peers']} peers)")

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from core.errors import InputError
 from detectors.metrics.forecast_net import ARTIFACT_VERSION, fit_net, load_artifact, pick_device, save_artifact
 
 DEFAULT_NAME = "metric-forecast.wmodel"
@@ -44,7 +45,8 @@ def read_series(data) -> list[tuple[str, np.ndarray]]:
         if len(v):
             out.append((str(f), v))
     if not out:
-        raise FileNotFoundError(f"no CSV series with a value column under {data}")
+        raise InputError(f"no CSV series with a value column under {data} (files *.csv with a header, "
+                         "numbers in the 'value' column or the second)")
     return out
 
 
@@ -57,7 +59,7 @@ def make_windows(series: list[np.ndarray], window: int, max_windows: int, seed: 
         Ws.append(W)
         ys.append(v[window:])
     if not Ws:
-        raise ValueError(f"no series longer than the window ({window})")
+        raise InputError(f"no series longer than the window ({window} points): --window smaller, or longer series")
     W = np.concatenate(Ws)
     y = np.concatenate(ys)
     if len(W) > max_windows:

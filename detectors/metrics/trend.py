@@ -27,6 +27,7 @@ import numpy as np
 from core.event import Event
 from core.names import GPU_MEMORY_USED
 from core.registry import register
+from core.units import metric_value
 from detectors.metrics.config import MetricConfig
 from detectors.metrics.keyed import KeyedStateDetector
 
@@ -123,7 +124,7 @@ class GpuLeakDetector(KeyedStateDetector):
             del st["t"][:-w], st["v"][:-w]
 
     def title(self, ev, e):
-        return (f"GPU memory leak on {ev.entity}: {ev.name} rising {e['slope_per_hour']:.4g}/h "
+        return (f"GPU memory leak on {ev.entity}: {ev.name} rising {metric_value(e['slope_per_hour'], ev.name, True)} "
                 f"({e['relative_rise']:.0%} over {e['window']['seconds'] / 60:.0f} min)")
 
 

@@ -28,7 +28,7 @@ def test_dead_letters_on_kafka_are_listed_and_re_submitted(stack, run_id, tmp_pa
     rt = Runtime(cfg, counters=Counters())
     rt.create_topics()
     for i in range(3):
-        rt.dead_letter("collect", k8s(i), "cloudtrail: not a CloudTrail record", "replay/cli")
+        rt.dead_letter("collect", k8s(i), "cloudtrail: not a CloudTrail record", "replay/cli", ("cloudtrail",))
     rt.dead_letter("detect", b"\x00\x01", "invalid JSON", "detect")
     rt.producer.flush()
 
@@ -39,11 +39,15 @@ def test_dead_letters_on_kafka_are_listed_and_re_submitted(stack, run_id, tmp_pa
     one = next(d for d in letters if d["stage"] == "collect")
     shown = orjson.loads(invoke(conf, "deadletters", "show", one["id"], "--json").stdout)
     assert shown["raw"]["kind"] == "Event" and shown["reason"].startswith("cloudtrail")
+    assert shown["formats"] == ["cloudtrail"]
 
-    r = invoke(conf, "deadletters", "replay", "--all", "--json")
+    r = invoke(conf, "deadletters", "replay", "--all", "--json")         # through cloudtrail again: refused
+    assert r.exit_code == 1 and {x["outcome"] for x in orjson.loads(r.stdout)} == {"refused"}, r.output
+
+    r = invoke(conf, "deadletters", "replay", "--all", "--format", "auto", "--json")   # the fix
     assert r.exit_code == 0, r.output
     assert [x["outcome"] for x in orjson.loads(r.stdout)] == ["accepted"] * 3
     events = rt.bus.read(rt.topic("audit"))
     assert len(events) == 3 and all(orjson.loads(e.value)["kind"] == "audit" for e in events)
-    assert orjson.loads(invoke(conf, "deadletters", "replay", "--all", "--json").stdout) == []
+    assert orjson.loads(invoke(conf, "deadletters", "replay", "--all", "--format", "auto", "--json").stdout) == []
     rt.close()

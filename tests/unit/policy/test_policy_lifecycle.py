@@ -122,3 +122,17 @@ def test_lookup_handles_dotted_ecs_keys_and_render_keeps_zero():
                        evidence={"event": {"orchestrator.namespace": "ml"}, "gpu.index": 0})
     assert lookup(f, "evidence.event.orchestrator.namespace") == "ml"
     assert render("{evidence.gpu.index}/{evidence.event.orchestrator.namespace}/{evidence.nope}", f) == "0/ml/{evidence.nope}"
+
+
+@pytest.mark.parametrize("evidence, template, title, label", [
+    ({"metric": "gpu.memory.used", "value": 71600000000.0}, "{evidence.value}", "66.7 GiB", "71600000000.0"),
+    ({"metric": "http.server.request.duration", "value": 0.1232}, "{evidence.value}", "123.2 ms", "0.1232"),
+    ({"ratio": 0.8734512}, "x {evidence.ratio}", "x 0.8735", "x 0.8734512"),
+    ({"count": 7}, "{evidence.count} calls", "7 calls", "7 calls"),             # integers as they are
+])
+def test_floats_in_a_policy_title_are_written_for_people_and_labels_keep_them(evidence, template, title, label):
+    """A policy title `{evidence.value}` printed 71600000000.0 / 0.8734512."""
+    f = Finding.create(detector="d/x", entity="e", time=0, score=1, threshold=1, severity="low", title="t",
+                       evidence=evidence)
+    assert render(template, f, for_people=True) == title
+    assert render(template, f) == label

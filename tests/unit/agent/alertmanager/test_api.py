@@ -22,7 +22,7 @@ from core.stores.sqlite import SqliteStore
 SPEC = yaml.safe_load((Path(__file__).resolve().parents[3] / "support" / "alertmanager" /
                        "openapi-v0.35.0.yaml").read_text())
 NOW = 1_800_000_000.0
-TOKEN = "t0ken"
+TOKEN = "t0ken-0123456789abc"
 
 
 def check(definition: str, doc) -> None:

@@ -34,6 +34,17 @@ def test_ack_assign_resolve_workflow(conf):
         assert invoke(conf, "alerts", *cmd).exit_code == 3
 
 
+@pytest.mark.parametrize("cmd, error", [(["note", "{id}"], "a note needs its text"),
+                                        (["note", "{id}", "--note", " "], "a note needs its text"),
+                                        (["assign", "{id}", ""], "assign needs someone")])
+def test_a_note_without_text_or_an_assignment_to_nobody_is_refused(conf, cmd, error):
+    """They answered 0 and recorded an empty note / an empty assignee."""
+    leak = _ids(conf)["gpu-leak"]
+    r = invoke(conf, "alerts", *[c.format(id=leak) for c in cmd])
+    assert r.exit_code == 2 and error in r.output, r.output
+    assert orjson.loads(invoke(conf, "alerts", "show", leak, "--json").output).get("history", []) == []
+
+
 def test_explain_shows_policy_detector_evidence_events_and_actions(conf):
     ids = _ids(conf)
     e = orjson.loads(invoke(conf, "alerts", "explain", ids["prompt-injection"], "--json").output)

@@ -57,7 +57,7 @@ def test_replay_after_a_fix_turns_letters_into_events_once(conf, select):
     args = ids if select == "ids" else select
     dry = invoke(conf, "deadletters", "replay", *args, "--format", "cloudtrail", "--dry-run", "--json")
     assert dry.exit_code == 1 and {r["outcome"] for r in orjson.loads(dry.stdout)} == {"refused"}   # not fixed yet
-    done = invoke(conf, "deadletters", "replay", *args, "--json")       # auto: read as Kubernetes audit
+    done = invoke(conf, "deadletters", "replay", *args, "--format", "auto", "--json")   # the fix: the right format
     assert done.exit_code == 0, done.output
     results = orjson.loads(done.stdout)
     assert sorted(r["id"] for r in results) == sorted(ids)
@@ -65,6 +65,45 @@ def test_replay_after_a_fix_turns_letters_into_events_once(conf, select):
     assert all(d["replayed"] for d in letters(conf))
     again = invoke(conf, "deadletters", "replay", "--all", "--json")
     assert orjson.loads(again.stdout) == []                           # marked: not re-submitted twice
+
+
+def test_a_letter_is_re_submitted_through_the_format_it_was_refused_by(conf):
+    """`warden replay --format cloudtrail` refused Kubernetes records: without --format they go
+    through cloudtrail again (refused again, same reason), not through auto-detection."""
+    found = letters(conf)
+    assert all(d["formats"] == ["cloudtrail"] for d in found)
+    r = invoke(conf, "deadletters", "replay", "--all", "--json")
+    results = orjson.loads(r.stdout)
+    assert r.exit_code == 1 and [x["outcome"] for x in results] == ["refused"] * 4, r.output
+    assert all("cloudtrail" in x["reason"] for x in results)
+    assert not any(d["replayed"] for d in letters(conf))
+
+
+def test_an_ingest_route_letter_keeps_the_route_formats_and_a_letter_without_one_needs_format(tmp_path):
+    from agent.config import parse
+    from agent.runtime import Runtime
+    from collectors.accounting import Tally, account
+    from agent.stages.collect import BusEmitter, CollectStage
+    conf = tmp_path / "warden.yaml"
+    conf.write_text(f"data_dir: {tmp_path / 'w'}\n")
+    rt = Runtime(parse({"data_dir": str(tmp_path / "w")}))
+    emitter = BusEmitter(CollectStage(rt, collectors=[]), "http_ingest/default")
+    inference = ("warden-inference", "openai-chat", "kserve-v2", "kserve-v1")   # what /v1/inference reads
+    account(k8s(1), inference, emitter, "http_ingest/default", Tally())          # an audit record posted there
+    rt.dead_letter("collect", k8s(2), "otlp: some reason", "otlp/default")       # no format recorded
+    rt.producer.flush()
+    rt.close()
+    by_source = {d["source"]: d for d in letters(conf)}
+    assert by_source["http_ingest/default"]["formats"] == list(inference)
+    assert "formats" not in by_source["otlp/default"] or by_source["otlp/default"]["formats"] == []
+    r = invoke(conf, "deadletters", "replay", "--all", "--json")
+    out = {x["id"]: x for x in orjson.loads(r.stdout)}
+    routed = out[by_source["http_ingest/default"]["id"]]
+    assert routed["outcome"] == "refused" and "none of warden-inference, openai-chat" in routed["reason"]
+    bare = out[by_source["otlp/default"]["id"]]
+    assert bare["outcome"] == "not re-submittable" and "give --format" in bare["reason"]
+    r = invoke(conf, "deadletters", "replay", by_source["otlp/default"]["id"], "--format", "k8s-audit", "--json")
+    assert r.exit_code == 0 and orjson.loads(r.stdout)[0]["outcome"] == "accepted", r.output
 
 
 @pytest.mark.parametrize("what", ["missing", "folder"])
@@ -90,3 +129,13 @@ def test_the_letter_of_a_file_that_could_not_be_read_says_to_replay_the_file(tmp
     [res] = orjson.loads(r.stdout)
     assert r.exit_code == 1 and res["outcome"] == "not re-submittable"
     assert f"could not be read ({cut})" in res["reason"] and "warden replay FILE" in res["reason"]   # was: "not JSON"
+
+
+def test_replay_with_nothing_to_re_submit_starts_no_pipeline(tmp_path):
+    """It ran every stage in the data dir anyway, writing heartbeats there as if an agent had run."""
+    conf = tmp_path / "warden.yaml"
+    conf.write_text(f"data_dir: {tmp_path / 'w'}\n")
+    (tmp_path / "w").mkdir()
+    r = invoke(conf, "deadletters", "replay", "--all")
+    assert r.exit_code == 0 and "no dead letters to re-submit" in r.stderr, r.output
+    assert sorted(p.name for p in (tmp_path / "w").iterdir()) == [], list((tmp_path / "w").iterdir())

@@ -56,6 +56,17 @@ def test_the_demo_prints_a_command_that_lists_its_alerts(tmp_path, monkeypatch):
     assert not (tmp_path / "real").exists()
 
 
+def test_wardens_own_data_dir_option_is_the_demos_folder(tmp_path, monkeypatch):
+    """`warden --data-dir X demo` wrote to .warden/demo; `warden --data-dir X alerts list` then found nothing."""
+    monkeypatch.chdir(tmp_path)
+    runner = CliRunner()
+    r = runner.invoke(cli, ["--data-dir", "x", "demo", "--hours", "1", "--json"], catch_exceptions=False)
+    assert r.exit_code == 0, r.output
+    assert (tmp_path / "x" / MARK).exists() and not (tmp_path / ".warden").exists()
+    both = runner.invoke(cli, ["--data-dir", "x", "demo", "--data-dir", "y"])
+    assert both.exit_code == 2 and "two demo folders" in both.output and not (tmp_path / "y").exists()
+
+
 def test_a_rerun_keeps_an_action_log_that_records_a_real_action(tmp_path):
     """A demo action approved for real (`actions approve ID --real`) is recorded in the demo's action
     log; a rerun removed the log and its key, losing the record while the block itself stayed."""

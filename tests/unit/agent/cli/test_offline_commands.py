@@ -131,6 +131,17 @@ def test_rules_on_a_folder_without_rules_fails_instead_of_passing_nothing(tmp_pa
     assert "no Sigma rule files" in orjson.loads(r.output)["errors"][0]["reason"]
 
 
+@pytest.mark.parametrize("command", ["test", "lint"])
+@pytest.mark.parametrize("text", ["", "foo: bar\n", "# only a comment\n"])
+def test_rules_on_a_file_without_a_rule_fails_instead_of_passing_nothing(tmp_path, command, text):
+    f = tmp_path / "mine.yml"
+    f.write_text(text)
+    r = run("rules", command, str(f), "--json")
+    errors = orjson.loads(r.output)["errors"]                # an empty file was "errors: 0", exit 0
+    assert r.exit_code == 1 and errors, r.output
+    assert any(e["path"] == str(f) for e in errors)
+
+
 def test_bench_audit_show_rejects_an_unknown_cell(tmp_path):
     r = run("bench", "audit", "--data", str(tmp_path), "--show", "fp,bogus")
     assert r.exit_code == 2
@@ -156,3 +167,16 @@ def test_bench_audit_show_prints_each_false_positive_of_one_log_type(shared_data
     assert cases and len(cases) == int(fp_row.split()[2])           # one line per false positive of the tuned run
     assert {c["cell"] for c in cases} == {"fp"} and {c["log_type"] for c in cases} == {"GCP.AuditLog"}
     assert all(c["by"] and c["event"] for c in cases)
+
+
+def test_train_prompt_guard_without_out_refuses_and_leaves_the_packaged_model_alone(tmp_path):
+    """Without --out, training wrote over the model inside the installed package."""
+    import hashlib
+    from detectors.guard.cascade import DEFAULT_PATH as DEFAULT_MODEL
+    before = hashlib.sha256(DEFAULT_MODEL.read_bytes()).hexdigest()
+    data = tmp_path / "prompts.jsonl"
+    data.write_text('{"text": "hi", "label": 0, "source": "s"}\n')
+    r = CliRunner().invoke(cli, ["train", "prompt-guard", "--data", str(data), "--limit", "1"])
+    assert r.exit_code == 2 and "Missing option '--out'" in r.output, r.output
+    assert hashlib.sha256(DEFAULT_MODEL.read_bytes()).hexdigest() == before
+    assert "never replaced" in CliRunner().invoke(cli, ["train", "prompt-guard", "--help"]).output

@@ -10,7 +10,9 @@ import threading
 import pytest
 import requests
 
+from agent.config import parse
 from core.counters import Counters
+from core.errors import ConfigError
 from agent.http.server import HttpServer, RateLimiter
 from core.http import Request, Response
 
@@ -325,3 +327,15 @@ def test_sigma_rule_with_python_tags_is_not_executed(tmp_path):
     except Exception:  # noqa: BLE001 - rejected is fine
         pass
     assert not marker.exists()
+
+
+@pytest.mark.parametrize("build", [
+    lambda t: HttpServer("127.0.0.1", 0, token=t),                  # constructed directly (was accepted)
+    lambda t: parse({"http": {"token": t}}),                        # the config
+    lambda t: HttpServer("127.0.0.1", 0, tokens={"x": {"token": t, "scopes": ["read"]}}),
+])
+def test_a_token_shorter_than_16_characters_is_refused_however_the_server_is_made(build):
+    from agent.http.auth import MIN_TOKEN_CHARS
+    with pytest.raises((ValueError, ConfigError), match=f"at least {MIN_TOKEN_CHARS} characters"):
+        build("x" * (MIN_TOKEN_CHARS - 1))
+    build("x" * MIN_TOKEN_CHARS)

@@ -21,8 +21,8 @@ def _req(method="GET", cookie="", body=b"", headers=None) -> Request:
 
 @pytest.mark.parametrize("tls", [False, True])
 def test_session_cookie_attributes(tls):
-    a = Auth(token="t0k", mtls=False, tls=tls)
-    s = a.sign_in(Form({"token": "t0k"}))
+    a = Auth(token="t0k-0123456789abcdef", mtls=False, tls=tls)
+    s = a.sign_in(Form({"token": "t0k-0123456789abcdef"}))
     c = a.set_cookie(s)
     assert "HttpOnly" in c and "SameSite=Strict" in c and "Path=/ui" in c
     assert ("Secure" in c) == tls
@@ -33,7 +33,7 @@ def test_session_cookie_attributes(tls):
 ])
 def test_wrong_token_is_refused(form, headers, status):
     with pytest.raises(HttpError) as e:
-        Auth(token="t0k", mtls=False, tls=False).sign_in(Form(form))
+        Auth(token="t0k-0123456789abcdef", mtls=False, tls=False).sign_in(Form(form))
     assert e.value.status == status
 
 
@@ -52,8 +52,8 @@ def test_nothing_configured_refuses_sign_in_and_mtls_needs_no_token():
     (b"csrf={csrf}", "http://warden:8080", True),
 ])
 def test_posts_need_the_session_csrf_token_and_same_origin(body, origin, ok):
-    a = Auth(token="t0k", mtls=False, tls=False)
-    s = a.sign_in(Form({"token": "t0k"}))
+    a = Auth(token="t0k-0123456789abcdef", mtls=False, tls=False)
+    s = a.sign_in(Form({"token": "t0k-0123456789abcdef"}))
     req = _req("POST", f"warden_ui={s.id}", body.replace(b"{csrf}", s.csrf.encode()),
                {"origin": origin} if origin else {})
     if ok:
@@ -66,13 +66,13 @@ def test_posts_need_the_session_csrf_token_and_same_origin(body, origin, ok):
 
 def test_expired_and_signed_out_sessions_are_refused():
     now = [1000.0]
-    a = Auth(token="t0k", mtls=False, tls=False, ttl_s=10, clock=lambda: now[0])
-    s = a.sign_in(Form({"token": "t0k"}))
+    a = Auth(token="t0k-0123456789abcdef", mtls=False, tls=False, ttl_s=10, clock=lambda: now[0])
+    s = a.sign_in(Form({"token": "t0k-0123456789abcdef"}))
     assert a.require(_req(cookie=f"warden_ui={s.id}")) is s
     now[0] += 11
     with pytest.raises(HttpError):
         a.require(_req(cookie=f"warden_ui={s.id}"))
-    s = a.sign_in(Form({"token": "t0k"}))
+    s = a.sign_in(Form({"token": "t0k-0123456789abcdef"}))
     a.sign_out(_req(cookie=f"warden_ui={s.id}"))
     assert a.session(_req(cookie=f"warden_ui={s.id}")) is None
 
@@ -82,11 +82,11 @@ TOKENS = {"viewer": {"token": "v" * 20, "scopes": ["read"]}, "ops": {"token": "o
 
 
 @pytest.mark.parametrize("given, principal, can_change", [
-    ("t0k", "token", True), ("v" * 20, "token:viewer", False), ("o" * 20, "token:ops", True), ("f" * 20, None, False),
+    ("t0k-0123456789abcdef", "token", True), ("v" * 20, "token:viewer", False), ("o" * 20, "token:ops", True), ("f" * 20, None, False),
 ])
 def test_any_token_with_read_signs_in_and_changes_need_admin(given, principal, can_change):
     from agent.http.auth import parse_tokens
-    a = Auth(tokens=parse_tokens("t0k", TOKENS), mtls=False, tls=False)
+    a = Auth(tokens=parse_tokens("t0k-0123456789abcdef", TOKENS), mtls=False, tls=False)
     if principal is None:                                   # a token without `read` cannot view the page
         with pytest.raises(HttpError) as e:
             a.sign_in(Form({"token": given}))

@@ -368,3 +368,17 @@ def test_kafka_python_commit_errors_map_to_the_bus_contract(error, deferred):
         c.commit()
     if deferred:
         assert caught.value.__cause__ is error and type(error).__name__ in str(caught.value)
+
+
+@pytest.mark.parametrize("command", [["replay", "{empty}"], ["deadletters", "list"]])
+def test_brokers_that_cannot_be_reached_are_a_clear_error_naming_the_address(tmp_path, command):
+    """A mistyped bus.bootstrap printed kafka-python's KafkaTimeoutError traceback."""
+    from click.testing import CliRunner
+    from agent.cli import _load_commands, cli
+    _load_commands()
+    (tmp_path / "empty.jsonl").write_text("")
+    conf = tmp_path / "warden.yaml"
+    conf.write_text(f"data_dir: {tmp_path / 'w'}\nbus: {{type: kafka, bootstrap: '127.0.0.1:1', "
+                    "kafka: {bootstrap_timeout_ms: 300}}\n")
+    r = CliRunner().invoke(cli, ["-c", str(conf), *[a.format(empty=tmp_path / "empty.jsonl") for a in command]])
+    assert r.exit_code == 2 and "cannot reach Kafka at 127.0.0.1:1" in r.output, (r.output, r.exception)
