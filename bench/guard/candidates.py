@@ -156,3 +156,13 @@ def fit_skeleton(rows: Sequence[PromptRow]) -> SkeletonScorer:
     rows = list(rows) + seed_rows()
     return SkeletonScorer(skeleton.fit([clean(r.text) for r in rows], np.array([r.label for r in rows]),
                                        sample_weights(rows)))
+
+
+def fit_text6(rows: Sequence[PromptRow]) -> GuardScorer:
+    """Model 6: model 4 with its sentence stage fine-tuned (the top MiniLM layers, pooling and head,
+    detectors.guard.finetune; the lower layers' states from bench/out/guard/minilm-l4-bf16.npy),
+    scored as it would be served (views, windows, cascade, bfloat16)."""
+    from bench.guard import finetuned
+    from detectors.guard.guard import PromptGuard
+    model, encoder = finetuned.fit(rows, *_stored())
+    return GuardScorer(PromptGuard(model=model, encoder=encoder))

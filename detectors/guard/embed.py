@@ -216,17 +216,29 @@ class TextEncoder:
             out.append([ids[0]] + body + [ids[-1]])
         return out
 
+    def token_ids(self, texts: Sequence[str]) -> list[list[int]]:
+        """The word-piece ids the encoder runs on: [CLS], the first `head` and last pieces, [SEP]."""
+        self._load()
+        texts = [t if isinstance(t, str) else str(t) for t in texts]
+        # very long strings: tokenise only what can be kept (head and tail characters)
+        clip = self.max_tokens * 24
+        return self._ids([t if len(t) <= 2 * clip else t[:clip] + " " + t[-clip:] for t in texts])
+
+    def hidden(self, ids: Sequence[int]):
+        """The last layer's hidden states of one text's ids, unpadded (torch, T x 384, the model's
+        dtype): with `layers` = k, the states after the first k layers (detectors.guard.finetune)."""
+        self._load()
+        import torch
+        with torch.inference_mode():
+            return self._model(torch.tensor([list(ids)], dtype=torch.long, device=self.device))[0]
+
     def encode(self, texts: Sequence[str], batch_size: int = 64, progress: bool = False) -> np.ndarray:
         """Unit-norm embeddings, shape (len(texts), 384), float32."""
         self._load()
         import torch
-        texts = [t if isinstance(t, str) else str(t) for t in texts]
         if not texts:
             return np.zeros((0, DIM), np.float32)
-        # very long strings: tokenise only what can be kept (head and tail characters)
-        clip = self.max_tokens * 24
-        texts = [t if len(t) <= 2 * clip else t[:clip] + " " + t[-clip:] for t in texts]
-        ids = self._ids(texts)
+        ids = self.token_ids(texts)
         order = np.argsort([len(x) for x in ids], kind="stable")
         out = np.zeros((len(texts), DIM), np.float32)
         if self.alone:

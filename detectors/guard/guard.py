@@ -98,10 +98,15 @@ class PromptGuard:
                     if self.torch_threads:
                         import torch
                         torch.set_num_threads(self.torch_threads)
-                    self._encoder = TextEncoder.shared(max_tokens=int(e.get("max_tokens", 256)),
-                                                       head=int(e.get("head", 128)), quantize=False,
-                                                       layers=int(e.get("layers", 0)),
-                                                       dtype=str(e.get("dtype", "float32")), alone=True)
+                    top = getattr(self.model, "top", None)
+                    lower = int(getattr(self.model, "lower_layers", 0)) if top else int(e.get("layers", 0))
+                    enc = TextEncoder.shared(max_tokens=int(e.get("max_tokens", 256)),
+                                             head=int(e.get("head", 128)), quantize=False, layers=lower,
+                                             dtype=str(e.get("dtype", "float32")), alone=True)
+                    if top:         # model 6: the package's lower layers, the artifact's fine-tuned top
+                        from detectors.guard.finetune import TopLayers, layers_from_arrays
+                        enc = TopLayers(enc, layers_from_arrays(lower, top), dtype=enc.dtype)
+                    self._encoder = enc
         return self._encoder
 
     def warmup(self) -> None:

@@ -50,7 +50,8 @@ from detectors.guard.windows import windows
 
 FORMAT = 4               # lexical + sentence head
 FORMAT_SKELETON = 5      # and the skeleton stage (detectors.guard.skeleton)
-FORMATS = (FORMAT, FORMAT_SKELETON)
+FORMAT_FINETUNED = 6     # model 4 with fine-tuned top MiniLM layers (detectors.guard.finetune)
+FORMATS = (FORMAT, FORMAT_SKELETON, FORMAT_FINETUNED)
 KIND = "tfidf+minilm"
 N_FEATURES = 1 << 20
 WINDOW, STRIDE = 4000, 3200
@@ -87,6 +88,8 @@ class TextModel:
     meta: dict[str, Any] = field(default_factory=dict)
     model_version: str = "4"
     skeleton: SkeletonStage | None = None     # the third stage (format 5)
+    top: dict[str, np.ndarray] | None = None  # fine-tuned top MiniLM layers by name (format 6)
+    lower_layers: int = 0                     # format 6: the package's first k layers run below them
 
     def __post_init__(self) -> None:
         # float64 once (the same values): converting 2^20-long vectors per request cost milliseconds
@@ -175,9 +178,13 @@ class TextModel:
         return pe, used
 
     # -- artifact -------------------------------------------------------------------------------
+    def format(self) -> int:
+        return FORMAT_FINETUNED if self.top else FORMAT_SKELETON if self.skeleton is not None else FORMAT
+
     def to_bytes(self) -> bytes:
-        """Format 4 (two stages) or, with a skeleton stage, format 5 (its K words in the header)."""
-        header = {"format": FORMAT if self.skeleton is None else FORMAT_SKELETON, "kind": KIND,
+        """Format 4 (two stages), 5 (and a skeleton stage: its K words in the header) or 6 (fine-tuned
+        top MiniLM layers as float16 arrays `top.*`, the number of frozen layers below in the header)."""
+        header = {"format": self.format(), "kind": KIND,
                   "model_version": self.model_version, "n_features": N_FEATURES, "lex_b": self.lex_b,
                   "emb_b": self.emb_b, "cascade": list(self.cascade), "threshold": self.threshold,
                   "encoder": self.encoder, "meta": self.meta}
@@ -187,6 +194,9 @@ class TextModel:
             header["skeleton"] = self.skeleton.header()
             arrays.update(skel_idf=np.asarray(self.skeleton.idf, np.float16),
                           skel_w=np.asarray(self.skeleton.w, np.float16))
+        if self.top:
+            header["finetune"] = {"lower_layers": self.lower_layers}
+            arrays.update({k: np.asarray(v, np.float16) for k, v in sorted(self.top.items())})
         return artifact.write(header, arrays)
 
     def save(self, path: str | Path) -> Path:
@@ -201,7 +211,12 @@ class TextModel:
         skel = fmt == FORMAT_SKELETON
         if skel and not isinstance(header.get("skeleton"), dict):
             raise artifact.ArtifactError("guard artifact of format 5 without its skeleton stage header")
-        a = artifact.read_arrays(header, body, ARRAYS + (SKELETON_ARRAYS if skel else ()))
+        top_names: tuple[str, ...] = ()
+        if fmt == FORMAT_FINETUNED:
+            top_names = tuple(sorted(k for k in (header.get("arrays") or {}) if k.startswith("top.")))
+            if not top_names or not isinstance((header.get("finetune") or {}).get("lower_layers"), int):
+                raise artifact.ArtifactError("guard artifact of format 6 without its fine-tuned layers")
+        a = artifact.read_arrays(header, body, ARRAYS + (SKELETON_ARRAYS if skel else ()) + top_names)
         stage = None
         if skel:
             try:
@@ -212,4 +227,5 @@ class TextModel:
                    emb_b=float(header["emb_b"]), cascade=tuple(header["cascade"]),
                    threshold=float(header["threshold"]), encoder=header.get("encoder", {}),
                    meta=header.get("meta", {}), model_version=str(header.get("model_version", "4")),
-                   skeleton=stage)
+                   skeleton=stage, top={k: a[k] for k in top_names} or None,
+                   lower_layers=int((header.get("finetune") or {}).get("lower_layers", 0)))

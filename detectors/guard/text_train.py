@@ -139,14 +139,38 @@ def fit(rows: Sequence[PromptRow], cfg: TextTrainConfig | None = None, *,
                         model_version="5" if skel is not None else "4", skeleton=skel)
 
 
+def _finetuned(model: tm.TextModel, rows: Sequence[PromptRow], ft: Any, device: str, hidden_cache: str | None,
+               progress: bool) -> tm.TextModel:
+    """Model 6: the lower layers' states of every cleaned text stored once, then the top layers
+    fine-tuned (detectors.guard.finetune), all on `device` (cuda when there is one)."""
+    import os
+    import tempfile
+
+    from detectors.guard import finetune, hidden_store
+    from detectors.guard.embed import TextEncoder
+    lower = TextEncoder(device=device, **dict(ENCODER_SETTINGS, layers=ft.lower_layers), alone=True)
+    texts = [clean(r.text) for r in rows]
+    with tempfile.TemporaryDirectory() as tmp:
+        pause = finetune.pause_while(os.environ.get("WARDEN_QUIET_FILE"))
+        store = hidden_store.build(hidden_cache or Path(tmp) / "hidden.npy", lower, texts, progress=progress,
+                                   pause=pause)
+        model, _ = finetune.fit_onto(model, texts, np.array([r.label for r in rows]), [r.source for r in rows],
+                                     store, ft, device=lower.device, progress=progress, pause=pause)
+        del store
+    return model
+
+
 def store_embedder(store: Any, encoder: Any, progress: bool = True) -> Callable[[list[str]], np.ndarray]:
     return lambda texts: store.embed(encoder, texts, progress=progress)
 
 
 def main(data: str | Path, out: str | Path | None = None, device: str = "auto", *, limit: int | None = None,
-         embed_cache: str | None = None, progress: bool = True, cfg: TextTrainConfig | None = None) -> dict:
+         embed_cache: str | None = None, progress: bool = True, cfg: TextTrainConfig | None = None,
+         finetune_cfg: Any = None, hidden_cache: str | None = None) -> dict:
     """Train on every row of `data` (plus the seed), save the artifact to `out` (default: the shipped
-    artifact, detectors/guard/model/guard.bin)."""
+    artifact, detectors/guard/model/guard.bin). With `finetune_cfg` (a finetune.FineTuneConfig):
+    model 6, the sentence stage fine-tuned (lower layers' states kept in `hidden_cache`, else in a
+    temporary file)."""
     cfg = cfg or TextTrainConfig()
     t0 = time.time()
     rows = training_rows(data, limit, cfg.seed)
@@ -159,6 +183,8 @@ def main(data: str | Path, out: str | Path | None = None, device: str = "auto", 
         settings = dict(encoder.settings(), quantize=False)
         embed = store_embedder(EmbeddingStore(embed_cache, settings), encoder, progress)
     model = fit(rows, cfg, embed=embed, progress=progress)
+    if finetune_cfg is not None and model.has_embedding:
+        model = _finetuned(model, rows, finetune_cfg, device, hidden_cache, progress)
     srcs = source_counts(rows)
     # nothing time-dependent in the artifact: same data, same bytes
     model.meta.update({"data": Path(data).name, "rows": len(rows), "sources_trained": sorted(srcs),
