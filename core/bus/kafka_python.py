@@ -108,8 +108,8 @@ class KafkaPythonConsumer(Consumer):
             timeout = max(timeout, self.REJOIN_POLL_S)
         batches = self.c.poll(timeout_ms=int(timeout * 1000), max_records=max_records)
         if not batches:
-            if not self.c.assignment() and self._member_unstable():
-                self._restart_abandoned_join()     # an idle member owning nothing never commits
+            if self._member_unstable():
+                self._restart_abandoned_join()     # a member left mid-join never gets records again
             return []
         out: list[Record] = []
         new = tuple.__new__
@@ -139,15 +139,20 @@ class KafkaPythonConsumer(Consumer):
         "undergoing a rebalance" for good. Seen as act commits deferred until the stage replaced
         its consumer (and the new one got stuck the same way). Nothing due and nothing in flight
         while commits are refused is that state: ask for a rejoin and let the next poll run it to
-        the end. Private attributes, read defensively: without them this does nothing and the
-        stage's own replacement after `rejoin_timeout_s` still applies."""
+        the end. The member keeps its previous assignment through this (eager revocation only
+        notifies; the assignment is replaced when the join completes), so it is found by its state,
+        not by an empty assignment: seen as a leader whose own assignment cleared the metadata
+        change that started the rejoin, which then owned nothing for good while its
+        `assignment()` still listed every partition. Private attributes, read defensively: without
+        them this does nothing and the stage's own replacement after `rejoin_timeout_s` still
+        applies."""
         coord = getattr(self.c, "_coordinator", None)
         if coord is None or not hasattr(coord, "request_rejoin"):
             return
         task = getattr(coord, "_join_task", None)
         if coord.need_rejoin() or (task is not None and not getattr(task, "is_done", True)):
             return                     # a join is due or under way: the next poll drives it
-        log.info("kafka-python consumer: commit refused with no join due or running; rejoining")
+        log.info("kafka-python consumer: not stable, with no join due or running; rejoining")
         COUNTERS.inc("bus.kafka_python_rejoin_restarted")
         coord.request_rejoin()
         self._rejoin_poll = True
