@@ -23,12 +23,13 @@ def train() -> None:
                    "implicitly; to rebuild it in a checkout, name it: --out detectors/guard/model/guard.bin). "
                    "Serve another with the prompt_guard detector's model_path.")
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="Train on at most this many rows.")
-@click.option("--model", "version", type=click.Choice(["3", "4", "5", "6"]), default="4", show_default=True,
+@click.option("--model", "version", type=click.Choice(["3", "4", "5", "6", "7"]), default="4", show_default=True,
               help="4: char n-gram TF-IDF + MiniLM sentence head (the shipped artifact); 5: the same and a "
-                   "function-word skeleton stage; 6: model 4 with the top MiniLM layers fine-tuned (5 and 6 not "
-                   "shipped: README, 'The prompt guard'); 3: hashed n-grams.")
+                   "function-word skeleton stage; 6: model 4 with the top MiniLM layers fine-tuned; 7: model 6 keeping model 4's "
+                   "frozen sentence head, the two heads averaged (5, 6 and 7 not shipped: README, 'The prompt "
+                   "guard'); 3: hashed n-grams.")
 @click.option("--hidden-cache", type=click.Path(dir_okay=False), default=None,
-              help="Model 6: .npy file keeping the lower MiniLM layers' states between runs (e.g. "
+              help="Models 6 and 7: .npy file keeping the lower MiniLM layers' states between runs (e.g. "
                    "bench/out/guard/minilm-l4-bf16.npy, the file the bench's folds read); default a temporary file.")
 @click.option("--embeddings/--no-embeddings", default=None,
               help="The MiniLM stage (models 4 and 5: sentence head, on by default; model 3: joint window stage, off by "
@@ -42,7 +43,7 @@ def train() -> None:
 @DEVICE
 def prompt_guard(data, out, limit, version, hidden_cache, embeddings, embed_cache, dro, device) -> None:
     """The prompt-injection / jailbreak guard."""
-    if version in ("4", "5", "6"):
+    if version in ("4", "5", "6", "7"):
         from detectors.guard.text_train import TextTrainConfig, main as main4
         try:
             eta = None if dro == "auto" else float(dro)
@@ -51,7 +52,8 @@ def prompt_guard(data, out, limit, version, hidden_cache, embeddings, embed_cach
         emit_json(main4(data, out, device=device, limit=limit, embed_cache=embed_cache,
                         cfg=TextTrainConfig(embeddings=True if embeddings is None else embeddings, dro_eta=eta,
                                             skeleton=version == "5"),
-                        finetune_cfg=_finetune_cfg() if version == "6" else None, hidden_cache=hidden_cache))
+                        finetune_cfg=_finetune_cfg() if version in ("6", "7") else None, hidden_cache=hidden_cache,
+                        ensemble=version == "7"))
         return
     from detectors.guard.train import TrainConfig, main
     emit_json(main(data, out, device=device, limit=limit, embed_cache=embed_cache,

@@ -166,3 +166,12 @@ def fit_text6(rows: Sequence[PromptRow]) -> GuardScorer:
     from detectors.guard.guard import PromptGuard
     model, encoder = finetuned.fit(rows, *_stored())
     return GuardScorer(PromptGuard(model=model, encoder=encoder))
+
+
+def fit_text7(rows: Sequence[PromptRow]) -> GuardScorer:
+    """Model 7: model 6 keeping model 4's frozen sentence head, p_emb the mean of the two heads
+    (score = (p_lex + (p_frozen + p_finetuned) / 2) / 2), scored as it would be served."""
+    from bench.guard import finetuned
+    from detectors.guard.guard import PromptGuard
+    model, encoder = finetuned.fit(rows, *_stored(), ensemble=True)
+    return GuardScorer(PromptGuard(model=model, encoder=encoder))

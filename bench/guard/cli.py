@@ -105,7 +105,7 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench.guard")
     ap.add_argument("data", help="../shared/data/prompts (the dev file and extra/) or one JSON-lines file")
     ap.add_argument("--leave-one-source-out", action="store_true")
-    ap.add_argument("--candidates", default="guard", help="comma-separated: text (the shipped trainer: model 4), text4 (the same), text5 (model 5: model 4 + skeleton stage), text6 (model 6: model 4 with the top MiniLM layers fine-tuned), guard (model 3), text_dro (model 4, group-DRO sentence head), skeleton (the skeleton stage alone), lexical (model 4's lexical stage), tfidf, shipped")
+    ap.add_argument("--candidates", default="guard", help="comma-separated: text (the shipped trainer: model 4), text4 (the same), text5 (model 5: model 4 + skeleton stage), text6 (model 6: model 4 with the top MiniLM layers fine-tuned), text7 (model 7: model 6 keeping model 4's frozen head, the two heads averaged), guard (model 3), text_dro (model 4, group-DRO sentence head), skeleton (the skeleton stage alone), lexical (model 4's lexical stage), tfidf, shipped")
     ap.add_argument("--sources", default="", help="comma-separated held-out sources (default: all)")
     ap.add_argument("--exclude", default="", help="comma-separated sources left out of training and evaluation "
                     "(e.g. one whose labels contradict the others')")

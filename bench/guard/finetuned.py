@@ -54,9 +54,11 @@ def hidden(rows: Sequence[PromptRow], k: int):
     return _HIDDEN[0]
 
 
-def fit(rows: Sequence[PromptRow], store: Any, enc: Any, counts: Any, cfg: Any = None) -> tuple[Any, Any]:
+def fit(rows: Sequence[PromptRow], store: Any, enc: Any, counts: Any, cfg: Any = None,
+        ensemble: bool = False) -> tuple[Any, Any]:
     """(model 6 fitted on `rows` and the seed, its encoder reading `hidden`'s store): `store`, `enc`
-    and `counts` are the bench's model 4 embedding store, encoder and n-gram count cache."""
+    and `counts` are the bench's model 4 embedding store, encoder and n-gram count cache.
+    `ensemble`: model 7 (model 4's frozen head kept and averaged with the fine-tuned one)."""
     from detectors.guard import finetune, text_train
     from detectors.guard.data import seed_rows
     from detectors.guard.normalize import clean
@@ -71,7 +73,8 @@ def fit(rows: Sequence[PromptRow], store: Any, enc: Any, counts: Any, cfg: Any =
     hs = hidden(rows, cfg.lower_layers)
     texts = [clean(r.text) for r in rows]
     model, layers = finetune.fit_onto(model, texts, np.array([r.label for r in rows]), [r.source for r in rows],
-                                      hs, cfg, progress=False, pause=quiet_pause, log=log)
-    top = finetune.TopLayers(lower_encoder(cfg.lower_layers), layers, store=hs)
+                                      hs, cfg, progress=False, pause=quiet_pause, log=log, ensemble=ensemble)
+    frozen = finetune.top_layers(cfg.lower_layers) if ensemble else None
+    top = finetune.TopLayers(lower_encoder(cfg.lower_layers), layers, store=hs, frozen=frozen)
     log(f"fine-tuned {time.time() - t0:.0f}s")
     return model, top

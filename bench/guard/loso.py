@@ -8,7 +8,8 @@ other parameter are chosen inside the training folds (the candidates never see t
 
 Candidates (bench/guard/candidates.py): `text` (the shipped trainer, detectors.guard.text_train: model 4,
 lexical + sentence head; embeddings from a cache; `text4` is the same), `text5` (model 5: and the skeleton stage), `text6`
-(model 6: the sentence stage fine-tuned, bench/guard/finetuned.py), `skeleton`
+(model 6: the sentence stage fine-tuned, bench/guard/finetuned.py), `text7` (model 7: model 6
+keeping model 4's frozen head, the two heads averaged), `skeleton`
 (the skeleton stage alone), `lexical` (model 4's lexical stage alone), `text_dro` (model 4, group-DRO sentence head),
 `guard` (model 3, detectors.guard.train), `tfidf` (char 2-5-gram TF-IDF + logistic regression baseline) and `shipped`
 (the artifact in the repository, NOT retrained per fold: on sources it was trained on the figure is in-source).

@@ -161,14 +161,20 @@ class TopLayers:
 
     Lower layers: a TextEncoder with `layers` = k (bfloat16, each text alone, the package's
     weights); their states are read from `store` when it holds the text (the same bits: it was
-    computed the same way). Top layers: the fine-tuned ones, in `dtype` (bfloat16 served)."""
+    computed the same way). Top layers: the fine-tuned ones, in `dtype` (bfloat16 served).
+
+    With `frozen` (model 7): the package's own top layers run on the same lower states too, and
+    `encode` gives [frozen vector | fine-tuned vector] (n, 768); the frozen vector is pooled as
+    detectors.guard.embed.TextEncoder pools (fp32 mean), so it is the bits model 4's encoder gives
+    (test): the lower layers run once for both heads."""
 
     def __init__(self, lower: Any, layers: Any, dtype: str = "bfloat16",
-                 store: hidden_store.HiddenStore | None = None) -> None:
+                 store: hidden_store.HiddenStore | None = None, frozen: Any = None) -> None:
         import torch
         self.lower = lower
         self.dtype = getattr(torch, dtype)
         self.layers = layers.to(lower.device, dtype=self.dtype).eval()
+        self.frozen = None if frozen is None else frozen.to(lower.device, dtype=self.dtype).eval()
         self.store = store
 
     def _states(self, text: str, ids: Sequence[int]):
@@ -179,16 +185,29 @@ class TopLayers:
     def encode(self, texts: Sequence[str], batch_size: int = 1, progress: bool = False) -> np.ndarray:
         import torch
         texts = [t if isinstance(t, str) else str(t) for t in texts]
-        out = np.zeros((len(texts), 384), np.float32)
+        d = 384 if self.frozen is None else 768
+        out = np.zeros((len(texts), d), np.float32)
         if not texts:
             return out
         ids = self.lower.token_ids(texts)
         with torch.inference_mode():
             for i, t in enumerate(texts):      # each text alone: the same bits alone or in any batch
                 x = self._states(t, ids[i])[None]
-                out[i] = _pool(self.layers, x, torch.ones(x.shape[:2], dtype=torch.bool,
-                                                          device=x.device)).cpu().numpy()[0]
+                out[i, d - 384:] = _pool(self.layers, x, torch.ones(x.shape[:2], dtype=torch.bool,
+                                                                    device=x.device)).cpu().numpy()[0]
+                if self.frozen is not None:
+                    out[i, :384] = _frozen_pool(self.frozen, x).cpu().numpy()[0]
         return out
+
+
+def _frozen_pool(layers, x):
+    """The package's top layers on one text's lower states, pooled exactly as TextEncoder.encode
+    pools (states to fp32, mean, L2 normalisation)."""
+    import torch
+    for layer in layers:
+        x = layer(x, None)
+    h = x.float()
+    return torch.nn.functional.normalize(h.sum(1) / float(h.shape[1]), dim=-1)
 
 
 def state_arrays(layers: Any) -> dict[str, np.ndarray]:
@@ -210,13 +229,17 @@ def layers_from_arrays(lower: int, arrays: dict[str, np.ndarray]):
 
 
 def fit_onto(model: Any, texts: Sequence[str], labels: np.ndarray, sources: Sequence[str],
-             store: hidden_store.HiddenStore, cfg: FineTuneConfig | None = None, **kw: Any) -> Any:
+             store: hidden_store.HiddenStore, cfg: FineTuneConfig | None = None, *, ensemble: bool = False,
+             **kw: Any) -> Any:
     """Model 4 `model` (a TextModel with its sentence head) -> model 6: its sentence stage
-    fine-tuned from that head; returns (model, its layers as served: float16-rounded weights)."""
+    fine-tuned from that head; returns (model, its layers as served: float16-rounded weights).
+    `ensemble`: model 7, model 4's head kept as the frozen head (averaged with the fine-tuned one)."""
     cfg = cfg or FineTuneConfig()
     layers, w, b = train(texts, labels, sources, store, (model.emb_w, model.emb_b), cfg, **kw)
     w = np.asarray(w, np.float32)      # the artifact's emb_w dtype
-    model.emb_w, model.emb_b, model.model_version = np.asarray(w, np.float64), b, "6"
+    if ensemble:
+        model.frozen_w, model.frozen_b = np.asarray(model.emb_w, np.float32).astype(np.float64), model.emb_b
+    model.emb_w, model.emb_b, model.model_version = np.asarray(w, np.float64), b, "7" if ensemble else "6"
     # the artifact keeps float16 weights: round here, so what is measured is what is served
     model.top = {k: v.astype(np.float16).astype(np.float32) for k, v in state_arrays(layers).items()}
     model.lower_layers = cfg.lower_layers

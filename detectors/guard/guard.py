@@ -104,8 +104,10 @@ class PromptGuard:
                                              head=int(e.get("head", 128)), quantize=False, layers=lower,
                                              dtype=str(e.get("dtype", "float32")), alone=True)
                     if top:         # model 6: the package's lower layers, the artifact's fine-tuned top
-                        from detectors.guard.finetune import TopLayers, layers_from_arrays
-                        enc = TopLayers(enc, layers_from_arrays(lower, top), dtype=enc.dtype)
+                        from detectors.guard.finetune import TopLayers, layers_from_arrays, top_layers
+                        # model 7: and the package's own top layers on the same lower states
+                        frozen = top_layers(lower) if self.model.is_ensemble else None
+                        enc = TopLayers(enc, layers_from_arrays(lower, top), dtype=enc.dtype, frozen=frozen)
                     self._encoder = enc
         return self._encoder
 

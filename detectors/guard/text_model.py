@@ -51,7 +51,8 @@ from detectors.guard.windows import windows
 FORMAT = 4               # lexical + sentence head
 FORMAT_SKELETON = 5      # and the skeleton stage (detectors.guard.skeleton)
 FORMAT_FINETUNED = 6     # model 4 with fine-tuned top MiniLM layers (detectors.guard.finetune)
-FORMATS = (FORMAT, FORMAT_SKELETON, FORMAT_FINETUNED)
+FORMAT_ENSEMBLE = 7      # model 6 keeping model 4's frozen sentence head: the two heads averaged
+FORMATS = (FORMAT, FORMAT_SKELETON, FORMAT_FINETUNED, FORMAT_ENSEMBLE)
 KIND = "tfidf+minilm"
 N_FEATURES = 1 << 20
 WINDOW, STRIDE = 4000, 3200
@@ -90,10 +91,19 @@ class TextModel:
     skeleton: SkeletonStage | None = None     # the third stage (format 5)
     top: dict[str, np.ndarray] | None = None  # fine-tuned top MiniLM layers by name (format 6)
     lower_layers: int = 0                     # format 6: the package's first k layers run below them
+    frozen_w: np.ndarray | None = None        # format 7: model 4's head on the frozen encoder's vector
+    frozen_b: float = 0.0
 
     def __post_init__(self) -> None:
         # float64 once (the same values): converting 2^20-long vectors per request cost milliseconds
         self.idf, self.lex_w, self.emb_w = (np.asarray(a, np.float64) for a in (self.idf, self.lex_w, self.emb_w))
+        self.frozen_w = np.zeros(0) if self.frozen_w is None else np.asarray(self.frozen_w, np.float64)
+
+    @property
+    def is_ensemble(self) -> bool:
+        """Model 7: the encoder gives [frozen vector | fine-tuned vector] (768 wide) and p_emb is the
+        mean of model 4's head on the first half and model 6's on the second."""
+        return bool(self.top) and self.frozen_w.size > 0
 
     @property
     def has_embedding(self) -> bool:
@@ -104,7 +114,13 @@ class TextModel:
         return sigmoid(tfidf(C, self.idf) @ self.lex_w + self.lex_b)
 
     def p_emb(self, E: np.ndarray) -> np.ndarray:
-        return sigmoid(np.asarray(E, np.float64) @ self.emb_w + self.emb_b)
+        E = np.asarray(E, np.float64)
+        if not self.is_ensemble:
+            return sigmoid(E @ self.emb_w + self.emb_b)
+        d = self.frozen_w.size
+        if E.shape[1] != d + self.emb_w.size:
+            raise ValueError(f"model 7 needs [frozen | fine-tuned] vectors of width {d + self.emb_w.size}, got {E.shape[1]}")
+        return (sigmoid(E[:, :d] @ self.frozen_w + self.frozen_b) + sigmoid(E[:, d:] @ self.emb_w + self.emb_b)) / 2.0
 
     def _skeleton(self, texts: Sequence[str]) -> np.ndarray | None:
         return None if self.skeleton is None else self.skeleton.p(texts)
@@ -179,7 +195,9 @@ class TextModel:
 
     # -- artifact -------------------------------------------------------------------------------
     def format(self) -> int:
-        return FORMAT_FINETUNED if self.top else FORMAT_SKELETON if self.skeleton is not None else FORMAT
+        if self.top:
+            return FORMAT_ENSEMBLE if self.is_ensemble else FORMAT_FINETUNED
+        return FORMAT_SKELETON if self.skeleton is not None else FORMAT
 
     def to_bytes(self) -> bytes:
         """Format 4 (two stages), 5 (and a skeleton stage: its K words in the header) or 6 (fine-tuned
@@ -197,6 +215,9 @@ class TextModel:
         if self.top:
             header["finetune"] = {"lower_layers": self.lower_layers}
             arrays.update({k: np.asarray(v, np.float16) for k, v in sorted(self.top.items())})
+        if self.is_ensemble:
+            header["frozen_b"] = self.frozen_b
+            arrays["frozen_w"] = np.asarray(self.frozen_w, np.float32)
         return artifact.write(header, arrays)
 
     def save(self, path: str | Path) -> Path:
@@ -212,11 +233,15 @@ class TextModel:
         if skel and not isinstance(header.get("skeleton"), dict):
             raise artifact.ArtifactError("guard artifact of format 5 without its skeleton stage header")
         top_names: tuple[str, ...] = ()
-        if fmt == FORMAT_FINETUNED:
+        ens = fmt == FORMAT_ENSEMBLE
+        if fmt in (FORMAT_FINETUNED, FORMAT_ENSEMBLE):
             top_names = tuple(sorted(k for k in (header.get("arrays") or {}) if k.startswith("top.")))
             if not top_names or not isinstance((header.get("finetune") or {}).get("lower_layers"), int):
-                raise artifact.ArtifactError("guard artifact of format 6 without its fine-tuned layers")
-        a = artifact.read_arrays(header, body, ARRAYS + (SKELETON_ARRAYS if skel else ()) + top_names)
+                raise artifact.ArtifactError(f"guard artifact of format {fmt} without its fine-tuned layers")
+            if ens and not isinstance(header.get("frozen_b"), (int, float)):
+                raise artifact.ArtifactError("guard artifact of format 7 without its frozen sentence head")
+        a = artifact.read_arrays(header, body, ARRAYS + (SKELETON_ARRAYS if skel else ()) + top_names
+                                 + (("frozen_w",) if ens else ()))
         stage = None
         if skel:
             try:
@@ -228,4 +253,5 @@ class TextModel:
                    threshold=float(header["threshold"]), encoder=header.get("encoder", {}),
                    meta=header.get("meta", {}), model_version=str(header.get("model_version", "4")),
                    skeleton=stage, top={k: a[k] for k in top_names} or None,
-                   lower_layers=int((header.get("finetune") or {}).get("lower_layers", 0)))
+                   lower_layers=int((header.get("finetune") or {}).get("lower_layers", 0)),
+                   frozen_w=a.get("frozen_w"), frozen_b=float(header.get("frozen_b", 0.0)))

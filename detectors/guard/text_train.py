@@ -140,9 +140,10 @@ def fit(rows: Sequence[PromptRow], cfg: TextTrainConfig | None = None, *,
 
 
 def _finetuned(model: tm.TextModel, rows: Sequence[PromptRow], ft: Any, device: str, hidden_cache: str | None,
-               progress: bool) -> tm.TextModel:
+               progress: bool, ensemble: bool = False) -> tm.TextModel:
     """Model 6: the lower layers' states of every cleaned text stored once, then the top layers
-    fine-tuned (detectors.guard.finetune), all on `device` (cuda when there is one)."""
+    fine-tuned (detectors.guard.finetune), all on `device` (cuda when there is one); model 7
+    (`ensemble`) keeps model 4's frozen head beside the fine-tuned one."""
     import os
     import tempfile
 
@@ -155,7 +156,8 @@ def _finetuned(model: tm.TextModel, rows: Sequence[PromptRow], ft: Any, device: 
         store = hidden_store.build(hidden_cache or Path(tmp) / "hidden.npy", lower, texts, progress=progress,
                                    pause=pause)
         model, _ = finetune.fit_onto(model, texts, np.array([r.label for r in rows]), [r.source for r in rows],
-                                     store, ft, device=lower.device, progress=progress, pause=pause)
+                                     store, ft, device=lower.device, progress=progress, pause=pause,
+                                     ensemble=ensemble)
         del store
     return model
 
@@ -166,11 +168,11 @@ def store_embedder(store: Any, encoder: Any, progress: bool = True) -> Callable[
 
 def main(data: str | Path, out: str | Path | None = None, device: str = "auto", *, limit: int | None = None,
          embed_cache: str | None = None, progress: bool = True, cfg: TextTrainConfig | None = None,
-         finetune_cfg: Any = None, hidden_cache: str | None = None) -> dict:
+         finetune_cfg: Any = None, hidden_cache: str | None = None, ensemble: bool = False) -> dict:
     """Train on every row of `data` (plus the seed), save the artifact to `out` (default: the shipped
     artifact, detectors/guard/model/guard.bin). With `finetune_cfg` (a finetune.FineTuneConfig):
     model 6, the sentence stage fine-tuned (lower layers' states kept in `hidden_cache`, else in a
-    temporary file)."""
+    temporary file); with `ensemble` too: model 7 (model 4's frozen head and the fine-tuned one averaged)."""
     cfg = cfg or TextTrainConfig()
     t0 = time.time()
     rows = training_rows(data, limit, cfg.seed)
@@ -184,7 +186,7 @@ def main(data: str | Path, out: str | Path | None = None, device: str = "auto", 
         embed = store_embedder(EmbeddingStore(embed_cache, settings), encoder, progress)
     model = fit(rows, cfg, embed=embed, progress=progress)
     if finetune_cfg is not None and model.has_embedding:
-        model = _finetuned(model, rows, finetune_cfg, device, hidden_cache, progress)
+        model = _finetuned(model, rows, finetune_cfg, device, hidden_cache, progress, ensemble)
     srcs = source_counts(rows)
     # nothing time-dependent in the artifact: same data, same bytes
     model.meta.update({"data": Path(data).name, "rows": len(rows), "sources_trained": sorted(srcs),
