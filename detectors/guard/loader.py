@@ -1,6 +1,7 @@
 """Load a guard artifact of any supported format: 3 (hashed n-grams + joint MiniLM stage,
-detectors.guard.cascade), 4 (TF-IDF + MiniLM sentence head, detectors.guard.text_model) or 5 (the same and a
-skeleton stage, detectors.guard.skeleton)."""
+detectors.guard.cascade), 4 (TF-IDF + MiniLM sentence head, detectors.guard.text_model), 5 (the same and a
+skeleton stage, detectors.guard.skeleton), 6 (fine-tuned top MiniLM layers) or 7 (model 6 and model 4's
+frozen head averaged)."""
 from __future__ import annotations
 
 from pathlib import Path

@@ -30,7 +30,11 @@ likewise.
 
 A text's score depends on that text alone (hashed features; one encoder run per text; bfloat16
 runs each text alone and unpadded): the same alone or in any batch. Artifact: detectors.guard.artifact, kind `tfidf+minilm`, format 4 (model 4) or 5 (model 5: the
-skeleton stage's K words in the header, its IDF and weights as arrays); both are read.
+skeleton stage's K words in the header, its IDF and weights as arrays), 6 (model 6: the sentence
+stage's top MiniLM layers fine-tuned, detectors.guard.finetune) or 7 (model 7: model 6 keeping model
+4's frozen head, `frozen_w` / `frozen_b`; the encoder gives [frozen | fine-tuned] vectors and
+p_emb = (sigmoid(frozen head) + sigmoid(fine-tuned head)) / 2, so score = (p_lex + p_emb) / 2 is the
+mean of model 4's and model 6's scores wherever no fine window decides); all are read.
 """
 from __future__ import annotations
 
