@@ -23,6 +23,7 @@ import orjson
 SLICE_VALUES = 4096             #: structural characters per orjson call (~0.5-2 ms of parsing)
 ONE_CALL = 4 * SLICE_VALUES     #: documents with fewer commas and colons than this: one call (a few ms)
 MAX_DEPTH = 1024                #: orjson's own nesting limit: deeper documents get orjson's error
+SPLIT_DEPTH = 16                #: containers are split again down to this depth, deeper ones parsed whole
 _WS = b" \t\n\r"                #: JSON's whitespace (bytes.strip() would take more)
 
 
@@ -88,8 +89,10 @@ class _Structure:
                 and self.after[j] == d and (j == i + 1 or self.after[i + 1:j].min() > d))
 
     def value(self, i: int, j: int) -> Any:
-        """The container from structural char i (its opener) to j (its closer)."""
-        if j - i <= SLICE_VALUES:
+        """The container from structural char i (its opener) to j (its closer): split when it
+        holds more than SLICE_VALUES structural chars and stands less than SPLIT_DEPTH deep (no
+        recursion beyond that: a document nested 1,000 deep is one call, as orjson's limit allows)."""
+        if j - i <= SLICE_VALUES or self.before[i] >= SPLIT_DEPTH:
             return orjson.loads(self.data[int(self.pos[i]):int(self.pos[j]) + 1])
         level = self.before[i] + 1
         seps = i + 1 + np.flatnonzero((self.before[i + 1:j] == level) & (self.ch[i + 1:j] == ord(",")))

@@ -65,6 +65,7 @@ def test_a_broken_document_is_refused_as_orjson_refuses_it(small_slices, value, 
     b'{"a": [' + b"1," * 9 + b'1] x, "b": 1}',  # text after a big member's value
     b'{1: [' + b"1," * 9 + b'1]}',              # a key that is not a string
     b"[" * 1100 + b"]" * 1100,                  # deeper than orjson's limit
+    b"[" * 1100 + b"1," * 20 + b"1" + b"]" * 1100,
 ])
 def test_documents_orjson_refuses_are_refused(small_slices, doc):
     with pytest.raises(orjson.JSONDecodeError):
@@ -89,6 +90,16 @@ def test_no_call_parses_more_than_a_slice_of_a_big_body(monkeypatch):
         assert json_slices.loads(doc) == real(doc)
         assert len(calls) > 10
         assert max(c.count(b",") for c in calls) <= json_slices.SLICE_VALUES
+
+
+def test_a_big_document_nested_deep_is_its_value_not_a_recursion_error(small_slices):
+    """Each level holds more than a slice (the levels below it): split down to SPLIT_DEPTH only."""
+    doc = b"[" * 1000 + b"1," * 20 + b"1" + b"]" * 1000
+    v = json_slices.loads(doc)
+    for _ in range(999):                                    # unwrapped without recursion (== would recurse)
+        assert isinstance(v, list) and len(v) == 1
+        v = v[0]
+    assert v == [1] * 21
 
 
 def test_small_documents_take_one_call(monkeypatch):
