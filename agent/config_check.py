@@ -19,7 +19,7 @@ def _collect(errors: list[str], fn: Callable[[], Any], where: str = "") -> Any:
         return fn()
     except (WardenError, ValueError, TypeError) as e:    # WardenError, or a component's own validation
         msg = str(e)
-        if where and not msg.startswith(f"{where}:"):
+        if where and not msg.startswith((f"{where}:", f"{where}.")):
             section, _, name = where.partition(".")
             msg = f"{section}.{msg}" if name and msg.startswith(name) else f"{where}: {msg}"
         errors.append(msg)
@@ -75,11 +75,7 @@ def check_config(path: str | None) -> tuple[list[str], dict[str, int]]:
 def _check_http(cfg) -> None:
     if cfg.http.enabled:
         from agent.http.server import HttpServer
-        HttpServer.from_config(cfg.http)
-        for key in ("tls_cert", "tls_key", "client_ca"):      # read when the server starts: say so now
-            path = getattr(cfg.http, key)
-            if path and not Path(path).is_file():
-                raise ConfigError(f"{key}: no such file {path}")
+        HttpServer.from_config(cfg.http).ssl_context()     # the TLS files are read when the server starts: now
 
 
 def _check_policies(errors: list[str], paths, responders: dict) -> int:

@@ -54,6 +54,7 @@ from agent.http.lanes import FairLanes
 from agent.http.ratelimit import RateLimiter
 from agent.http.routing import RouteTable, match_template
 from agent.http.tarpit import Tarpit
+from agent.http.tls import server_ssl_context
 from agent.http.transport import HeadGuard, counting_ssl_context, head_deadline_protocol
 from core.http import Handler, HttpError, Request, Response, inline
 
@@ -221,15 +222,10 @@ class HttpServer:
 
     # -- TLS ---------------------------------------------------------------------------------------
     def ssl_context(self) -> ssl.SSLContext | None:
+        """None without `tls_cert`; unusable files are a ConfigError naming the setting and the path."""
         if not self.tls_cert:
             return None
-        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        ctx.minimum_version = ssl.TLSVersion.TLSv1_2
-        ctx.load_cert_chain(self.tls_cert, self.tls_key)
-        if self.client_ca:
-            ctx.load_verify_locations(cafile=self.client_ca)
-            ctx.verify_mode = ssl.CERT_REQUIRED
-        return ctx
+        return server_ssl_context(self.tls_cert, self.tls_key or "", self.client_ca)
 
     def _tls_rejected(self, why: str) -> None:
         self.counters.inc("http.tls_rejected")
