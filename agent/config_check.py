@@ -28,7 +28,8 @@ def _collect(errors: list[str], fn: Callable[[], Any], where: str = "") -> Any:
 
 def check_config(path: str | None) -> tuple[list[str], dict[str, int]]:
     """(errors, what was checked: counts) for a config file (None: defaults / $WARDEN_CONFIG)."""
-    from agent.config import _SECTIONS, DEFAULT_DETECTORS, WardenConfig, parse, read_config_file, relative_to_config
+    from agent.config import (_SECTIONS, DEFAULT_DETECTORS, SECTION_NAMES, config_dir, parse, read_config_file,
+                              relative_to_config)
     errors: list[str] = []
     path = path or os.environ.get("WARDEN_CONFIG") or ("warden.yaml" if Path("warden.yaml").exists() else None)
     raw: dict[str, Any] = {}
@@ -38,7 +39,8 @@ def check_config(path: str | None) -> tuple[list[str], dict[str, int]]:
         except ConfigError as e:
             return [str(e)], {}
     src = str(path or "<defaults>")
-    known = {f for f in WardenConfig.__dataclass_fields__} - {"source"}
+    known = SECTION_NAMES
+    base = config_dir(path) if path is not None else None
     for k in sorted(set(raw) - known):
         errors.append(f"{src}: unknown section {k} (known: {', '.join(sorted(known))})")
     for name in (*_SECTIONS, "data_dir"):     # each section alone: one bad section does not hide another
@@ -60,7 +62,7 @@ def check_config(path: str | None) -> tuple[list[str], dict[str, int]]:
             if opts is not None and not isinstance(opts, dict):
                 errors.append(f"{src}: {section}.{name}: options must be a mapping")
                 continue
-            if _collect(errors, lambda k=kind, n=str(name), o=opts: registry.create(k, n, o or {}),
+            if _collect(errors, lambda k=kind, n=str(name), o=opts: registry.create(k, n, o or {}, base),
                         f"{section}.{name}") is not None:
                 counts["components"] += 1
     paths = raw.get("policies")
@@ -68,7 +70,7 @@ def check_config(path: str | None) -> tuple[list[str], dict[str, int]]:
         errors.append(f"{src}: policies must be a list of file paths")
         paths = None
     responders = raw.get("responders") if isinstance(raw.get("responders"), dict) else {}
-    counts["policies"] = _check_policies(errors, paths or None, responders)
+    counts["policies"] = _check_policies(errors, paths or None, responders, base)
     return list(dict.fromkeys(errors)), counts     # an environment override fails every section: once
 
 
@@ -78,7 +80,7 @@ def _check_http(cfg) -> None:
         HttpServer.from_config(cfg.http).ssl_context()     # the TLS files are read when the server starts: now
 
 
-def _check_policies(errors: list[str], paths, responders: dict) -> int:
+def _check_policies(errors: list[str], paths, responders: dict, base: str | None) -> int:
     """Each policy and each of its routes on its own."""
     from policy.policies import PolicySet, _policy, policy_files, read_policy_file
     n = 0
@@ -101,7 +103,7 @@ def _check_policies(errors: list[str], paths, responders: dict) -> int:
             for j, route in enumerate(pol.routes):
                 where = f"{pol.source}.routes[{j}]"
                 r = _collect(errors, lambda route=route, where=where: registry.create(
-                    "responder", route["responder"], responders.get(route["responder"]) or {}))
+                    "responder", route["responder"], responders.get(route["responder"]) or {}, base))
                 if r is not None:
                     _collect(errors, lambda r=r, route=route, where=where: r.check_route(route.get("params") or {},
                                                                                           where))
