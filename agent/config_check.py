@@ -11,6 +11,7 @@ from typing import Any, Callable
 
 from core import registry
 from core.errors import ConfigError, WardenError
+from core.sqlite import check_folder, check_sqlite_path
 
 
 def _collect(errors: list[str], fn: Callable[[], Any], where: str = "") -> Any:
@@ -48,6 +49,10 @@ def check_config(path: str | None) -> tuple[list[str], dict[str, int]]:
     if not errors:      # the HTTP secure default: no unauthenticated server off loopback (agent.http.auth)
         sections = {k: raw[k] for k in _SECTIONS if k in raw}     # the other sections' errors are their own
         _collect(errors, lambda: _check_http(parse(sections, src)), "http")
+        data = parse({k: raw[k] for k in ("store", "data_dir") if k in raw}, src)   # what `warden run` opens
+        folder_ok = _collect(errors, lambda: check_folder(data.data_dir, "the folder") or True, "data_dir")
+        if data.store.type == "sqlite" and (folder_ok or data.store.path):     # the folder's error once
+            _collect(errors, lambda: check_sqlite_path(data.sqlite_path), "store.path")
     counts = {"components": 0, "policies": 0}
     for kind, section in (("collector", "collectors"), ("detector", "detectors"), ("responder", "responders")):
         entries = raw.get(section)

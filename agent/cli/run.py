@@ -25,8 +25,11 @@ def run(ctx, stages, as_json) -> None:
 
     p = Pipeline(ctx.cfg, stages=tuple(dict.fromkeys(stages)) or STAGES)    # --stage detect twice: one stage
     signal.signal(signal.SIGTERM, lambda *_: p.stop())
-    if p.http:
-        p.http.ssl_context()        # unusable TLS files: one error line (exit 2) before "warden running"
+    try:
+        p.preflight()           # unusable TLS files or store file: one error line (exit 2) before "warden running"
+    except BaseException:
+        p.close()
+        raise
     started = {"stages": [s.name for s in p.stages], "bus": ctx.cfg.bus.type, "store": ctx.cfg.store.type,
                "http": f"{p.http.host}:{p.http.port}" if p.http else None}
     idle = [s.name for s in p.stages if s.name == "collect" and not s.collectors]
