@@ -7,6 +7,7 @@ Instances are named `type/name`. `start()` and `close()` are safe to call twice.
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import typing
 from typing import Annotated, Any, ClassVar
@@ -95,6 +96,8 @@ def _coerce(value: Any, tp: Any, path: str) -> Any:
         raise ConfigError(f"{path}: expected an integer, got {value!r}")
     if tp is float:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
+            if not math.isfinite(value):    # YAML's .inf / .nan: a never-firing interval, a NaN threshold
+                raise ConfigError(f"{path}: expected a finite number, got {value!r}")
             return float(value)
         leaf = path.rsplit(".", 1)[-1]
         if isinstance(value, str) and (leaf.endswith("_s") or leaf.endswith("ttl")):
