@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from agent.cli.app import cli
+from agent.cli.app import Fraction, cli
 from agent.cli.output import emit_json
 from core.progress import Bar
 
@@ -25,7 +25,8 @@ def guard() -> None:
 @click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False, allow_dash=True),
               help="The same lines with `score` (0..1) and `blocked` added (`error` where not scored; "
                    "`-`: standard output).")
-@click.option("--threshold", type=float, default=None, help="Block at or above this score (default: the model's).")
+@click.option("--threshold", type=Fraction(0, 1), default=None,
+              help="Block at or above this score, 0..1 (default: the model's).")
 @click.option("--json", "as_json", is_flag=True,
               help="Print the summary (rows, blocked, errors, threshold, out, failed lines) as JSON.")
 def score(in_path, out_path, threshold, as_json) -> None:
