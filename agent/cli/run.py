@@ -126,6 +126,10 @@ def demo(ctx, hours, seed, data_dir, as_json) -> None:
         raise click.UsageError(f"two demo folders: warden --data-dir {ctx.data_dir} and demo --data-dir {data_dir}")
     # `warden --data-dir X demo` writes to X (it went to .warden/demo, and `alerts list` on X found nothing)
     data_dir = data_dir or ctx.data_dir or DEMO_DIR
+    from core import registry
+    from core.component import build_config
+    # the scenario's options first: a refused --hours created and marked the folder before
+    build_config(registry.get("collector", "scenario"), {"seed": seed, "hours": hours}, "scenario/demo")
     prepare(data_dir)
     before = existing(data_dir)
     cfg = demo_config(data_dir, hours, seed)
