@@ -107,8 +107,8 @@ def _check_policies(errors: list[str], paths, responders: dict, base: str | None
             n += 1
             for j, route in enumerate(pol.routes):
                 where = f"{pol.source}.routes[{j}]"
-                r = _collect(errors, lambda route=route, where=where: registry.create(
-                    "responder", route["responder"], responders.get(route["responder"]) or {}, base))
+                r = _collect(errors, lambda route=route: registry.create(
+                    "responder", route["responder"], responders.get(route["responder"]) or {}, base), where)
                 if r is not None:
                     _collect(errors, lambda r=r, route=route, where=where: r.check_route(route.get("params") or {},
                                                                                           where))
