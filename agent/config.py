@@ -16,6 +16,7 @@ WARDEN_ES_HOSTS (comma separated), WARDEN_ES_API_KEY, WARDEN_HTTP_TOKEN, WARDEN_
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -202,6 +203,14 @@ class HttpConfig:
                 isinstance(a, str) and a.strip() and a.strip() != "*" for a in self.trusted_proxies):
             raise ValueError("trusted_proxies must be a list of proxy addresses or networks ('*' would let "
                              "any client name its own address)")
+        for a in self.trusted_proxies:      # uvicorn takes anything else as a name no peer ever has
+            try:
+                ipaddress.ip_network(a.strip(), strict=False)
+            except ValueError:
+                raise ValueError(f"trusted_proxies: {a!r} is not an IP address or network (10.0.0.0/8, "
+                                 "192.168.1.10)") from None
+        if not self.host.strip():
+            raise ValueError("host must name an address to listen on (127.0.0.1, 0.0.0.0, ::)")
 
 
 @dataclass
