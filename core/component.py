@@ -166,6 +166,7 @@ def build_config(cls: type, raw: dict[str, Any] | None, where: str = "", base_di
     if validate is not None:
         try:
             validate()
-        except ValueError as e:
-            raise ConfigError(f"{where}: {e}") from None
+        except ValueError as e:     # a reason that names its own path keeps it ("http.tokens.a: ...")
+            msg = str(e)
+            raise ConfigError(msg if where and msg.startswith(f"{where}.") else f"{where}: {msg}") from None
     return cfg

@@ -1,4 +1,4 @@
-"""A number option takes finite numbers only: YAML's `.inf` / `.nan` are errors naming the path.
+"""Option errors say what is wrong once, under the option's path. A number option takes finite numbers only: YAML's `.inf` / `.nan` are errors naming the path.
 Before, `pipeline: {checkpoint_interval_s: .inf}` passed `config check` (a stage that never
 checkpoints: nothing committed, the embedded bus never trimmed) and so did `rate_limit_rps: .inf`
 or a detector `threshold: .inf` (a detector that never fires)."""
@@ -35,3 +35,11 @@ def test_a_component_refuses_a_number_that_is_not_finite(kind, name, option, bad
         registry.create(kind, name, {**base, option: bad})
     assert str(e.value).startswith(f"{path}: expected a finite number"), e.value
     assert registry.create(kind, name, {**base, option: good}) is not None
+
+
+def test_a_reason_naming_its_own_path_is_not_prefixed_twice(monkeypatch):
+    """It read "http: http.tokens.a: environment variable NOPE is empty or unset"."""
+    monkeypatch.delenv("NOPE_UNSET_TOKEN", raising=False)
+    with pytest.raises(ConfigError) as e:
+        parse({"http": {"tokens": {"a": {"token_env": "NOPE_UNSET_TOKEN", "scopes": ["read"]}}}})
+    assert str(e.value).startswith("http.tokens.a: environment variable NOPE_UNSET_TOKEN"), e.value
