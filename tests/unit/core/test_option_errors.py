@@ -1,7 +1,8 @@
 """Option errors say what is wrong once, under the option's path. A number option takes finite
 numbers only: YAML's `.inf` / `.nan` are errors naming the path. Before,
-`pipeline: {checkpoint_interval_s: .inf}` passed `config check` (a stage that never checkpoints: nothing committed, the embedded bus never trimmed) and so did `rate_limit_rps: .inf`
-or a detector `threshold: .inf` (a detector that never fires)."""
+`pipeline: {checkpoint_interval_s: .inf}` passed `config check` (a stage that never checkpoints:
+nothing committed, the embedded bus never trimmed) and so did `rate_limit_rps: .inf` or a detector
+`threshold: .inf` (a detector that never fires)."""
 from __future__ import annotations
 
 import math
