@@ -38,6 +38,12 @@ def run(ctx, stages, as_json) -> None:
     else:
         click.echo(f"warden running: stages={','.join(started['stages'])} bus={started['bus']} "
                    f"store={started['store']}" + (f" http={started['http']}" if started["http"] else ""), err=True)
+    alone = [s for s in STAGES if s not in started["stages"]] if ctx.cfg.bus.type == "embedded" else []
+    if alone:       # `--stage detect` on the embedded bus: a stage no other process can feed or drain
+        click.echo(f"warning: the embedded bus lives in this process, so {','.join(started['stages'])} cannot "
+                   f"exchange records with {','.join(alone)} in another process: nothing will reach or leave "
+                   "this process's stages (run every stage here, or use bus.type: kafka for one stage per process)",
+                   err=True)
     if idle:        # `warden run` with no config: it ran, silently receiving nothing
         click.echo("warning: the collect stage has no collectors, so nothing will arrive: configure `collectors:` "
                    "(e.g. http_ingest/default with http.enabled, or replay/NAME with paths) or replay files with "

@@ -200,3 +200,7 @@ def test_run_with_a_stage_named_twice_runs_it_once(tmp_path):
     conf.write_text(f"data_dir: {tmp_path / 'w'}\n")
     r = run_briefly(conf, "--stage", "detect", "--stage", "detect", "--json")
     assert r.exit_code == 0 and orjson.loads(r.stdout)["stages"] == ["detect"], r.output
+    # on the embedded bus a stage alone is fed by nothing: said, not left to find out
+    assert "cannot exchange records with collect,decide,act in another process" in r.stderr, r.stderr
+    r = run_briefly(conf, "--json")
+    assert "cannot exchange records" not in r.stderr, r.stderr
