@@ -233,7 +233,10 @@ class ConfluentConsumer(Consumer):
     #: deadlock if that thread is the one committing (seen here; also confluent-kafka-python#1801).
     #: The commit runs on a helper thread; one not acknowledged within this many seconds is
     #: reported as deferred, so the stage goes back to polling (which serves the rebalance) and
-    #: commits again later; no second commit is started while the first is still inside librdkafka
+    #: commits again later; no second commit is started while the first is still inside librdkafka.
+    #: This needs a client that lets one thread poll while another commits: confluent-kafka 2.16
+    #: serialises calls on one consumer (a poll waits behind the stuck commit, for ever: seen as a
+    #: stage that never polled again after a broker restart), hence the `<2.16` in pyproject.toml
     commit_timeout_s = 5.0
     close_timeout_s = 30.0
 
