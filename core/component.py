@@ -96,9 +96,13 @@ def _coerce(value: Any, tp: Any, path: str) -> Any:
         raise ConfigError(f"{path}: expected an integer, got {value!r}")
     if tp is float:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
-            if not math.isfinite(value):    # YAML's .inf / .nan: a never-firing interval, a NaN threshold
-                raise ConfigError(f"{path}: expected a finite number, got {value!r}")
-            return float(value)
+            try:
+                number = float(value)
+            except OverflowError:           # an integer of 400 digits
+                number = math.inf
+            if not math.isfinite(number):   # YAML's .inf / .nan: a never-firing interval, a NaN threshold
+                raise ConfigError(f"{path}: expected a finite number, got {str(value)[:40]}")
+            return number
         leaf = path.rsplit(".", 1)[-1]
         if isinstance(value, str) and (leaf.endswith("_s") or leaf.endswith("ttl")):
             from core.durations import parse_duration

@@ -18,6 +18,7 @@ from core.errors import ConfigError
     ({"pipeline": {"checkpoint_interval_s": math.inf}}, "pipeline.checkpoint_interval_s"),
     ({"http": {"rate_limit_rps": math.inf}}, "http.rate_limit_rps"),
     ({"pipeline": {"checkpoint_interval_s": -math.inf}}, "pipeline.checkpoint_interval_s"),
+    ({"pipeline": {"checkpoint_interval_s": 10 ** 400}}, "pipeline.checkpoint_interval_s"),   # OverflowError
 ])
 def test_a_section_refuses_a_number_that_is_not_finite(raw, path):
     with pytest.raises(ConfigError, match=f"{path}: expected a finite number"):
