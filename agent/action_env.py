@@ -25,7 +25,7 @@ class _Env:
     def responder(self, name: str):
         r = self._responders.get(name)
         if r is None:
-            r = self.registry.create("responder", name, self.cfg.responders.get(name, {}))
+            r = self.registry.create("responder", name, self.cfg.responders.get(name, {}), self.cfg.config_dir)
             if hasattr(r, "bind_runtime"):
                 r.bind_runtime(self.rt)
             self._responders[name] = r

@@ -16,6 +16,7 @@ WARDEN_ES_HOSTS (comma separated), WARDEN_ES_API_KEY, WARDEN_HTTP_TOKEN, WARDEN_
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -202,6 +203,14 @@ class HttpConfig:
                 isinstance(a, str) and a.strip() and a.strip() != "*" for a in self.trusted_proxies):
             raise ValueError("trusted_proxies must be a list of proxy addresses or networks ('*' would let "
                              "any client name its own address)")
+        for a in self.trusted_proxies:      # uvicorn takes anything else as a name no peer ever has
+            try:
+                ipaddress.ip_network(a.strip(), strict=False)
+            except ValueError:
+                raise ValueError(f"trusted_proxies: {a!r} is not an IP address or network (10.0.0.0/8, "
+                                 "192.168.1.10)") from None
+        if not self.host.strip():
+            raise ValueError("host must name an address to listen on (127.0.0.1, 0.0.0.0, ::)")
 
 
 @dataclass
@@ -257,10 +266,17 @@ class WardenConfig:
     policies: list[str] = field(default_factory=list)
     data_dir: str = ".warden"
     source: str = "<defaults>"
+    #: the config file's folder: relative file options of components are read from there (None: the
+    #: working directory, for a config not read from a file)
+    config_dir: str | None = None
 
     @property
     def sqlite_path(self) -> Path:
         return Path(self.store.path) if self.store.path else Path(self.data_dir) / "warden.db"
+
+
+#: the top-level keys of a config file (WardenConfig's fields but where it came from)
+SECTION_NAMES = frozenset(f.name for f in dataclasses.fields(WardenConfig)) - {"source", "config_dir"}
 
 
 class _Section:
@@ -272,7 +288,7 @@ class _Section:
 
 def parse(raw: dict[str, Any] | None, source: str = "<dict>") -> WardenConfig:
     raw = dict(raw or {})
-    known = {f.name for f in dataclasses.fields(WardenConfig)} - {"source"}
+    known = SECTION_NAMES
     unknown = sorted(set(raw) - known)
     if unknown:
         raise ConfigError(f"{source}: unknown section(s) {', '.join(unknown)} (known: {', '.join(sorted(known))})")
@@ -338,7 +354,14 @@ def load(path: str | os.PathLike | None = None) -> WardenConfig:
         path = "warden.yaml"
     if path is None:
         return parse({}, "<defaults>")
-    return parse(relative_to_config(read_config_file(path), path), str(path))
+    cfg = parse(relative_to_config(read_config_file(path), path), str(path))
+    cfg.config_dir = config_dir(path)
+    return cfg
+
+
+def config_dir(config_path: str | os.PathLike) -> str:
+    """The folder relative paths of a config file are read from."""
+    return str(Path(config_path).resolve().parent)
 
 
 #: file paths of the sections, by (section, key); `policies` and `data_dir` are top-level
@@ -349,13 +372,17 @@ _SECTION_PATHS = (("store", "path"), ("store", "ca_certs"), ("http", "tls_cert")
 def relative_to_config(raw: dict[str, Any], config_path: str | os.PathLike) -> dict[str, Any]:
     """`raw` with its relative file paths made absolute against the config file's folder (the config
     means the same from any working directory): `policies`, `data_dir`, `store.path`,
-    `store.ca_certs`, `http.tls_cert` / `tls_key` / `client_ca`, `http.tokens.*.token_file`. Paths
-    inside component options (collectors, detectors, responders) are read as their components
-    read them: from the working directory. Values of the wrong type are left for validation."""
-    base = Path(config_path).resolve().parent
+    `store.ca_certs`, `http.tls_cert` / `tls_key` / `client_ca`, `http.tokens.*.token_file` (`~`
+    is the home folder). Component options typed FilePath (a detector's `model_path`, Sigma
+    `rules`, ...) are read from the same folder when the component is built (`WardenConfig.config_dir`,
+    core.component.build_config). Values of the wrong type are left for validation."""
+    base = Path(config_dir(config_path))
 
     def fix(value: Any) -> Any:
-        return str(base / value) if isinstance(value, str) and value and not Path(value).is_absolute() else value
+        if not isinstance(value, str) or not value:
+            return value
+        value = os.path.expanduser(value)
+        return value if Path(value).is_absolute() else str(base / value)
 
     out = dict(raw)
     if isinstance(out.get("policies"), list):

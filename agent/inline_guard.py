@@ -31,6 +31,7 @@ from typing import Any
 
 import orjson
 
+from core import json_slices
 from core.event import Event
 from core.http import Request, Response
 from core.registry import register
@@ -99,7 +100,7 @@ class GuardCollector(Collector):
     # -- the route --------------------------------------------------------------------------------
     def handle(self, req: Request) -> Response:
         try:
-            body = orjson.loads(req.body) if req.body else None
+            body = json_slices.loads(req.body) if req.body else None
         except orjson.JSONDecodeError as e:
             self.counts["error"] += 1
             return Response.json({"error": f"invalid JSON body: {e}", "decision": self.guard.on_error}, 400)

@@ -66,6 +66,18 @@ class Pipeline:
             readiness.register(self.http, self.stages, self.rt)
         self._stop = threading.Event()
 
+    def preflight(self) -> None:
+        """What a long-running process would otherwise meet only at its first request or alert, now:
+        unusable TLS files and an address or port it cannot listen on (ConfigError; the socket is
+        kept for start()), an unusable SQLite store file (InputError) for the stages
+        that use the store (decide reads silences from it, act writes alerts). Elasticsearch is not
+        tried here: the stages wait for it (backpressure)."""
+        if self.http is not None:
+            self.http.ssl_context()
+            self.http.bind()
+        if self.cfg.store.type == "sqlite" and {s.name for s in self.stages} & {"decide", "act"}:
+            self.rt.store      # opened and started once, kept for the stages
+
     def start(self) -> None:
         for s in self.stages:
             s.start()

@@ -111,7 +111,7 @@ class Runtime:
     def build(self, kind: str) -> list[Any]:
         section = {"collector": self.cfg.collectors, "detector": self.cfg.detectors,
                    "responder": self.cfg.responders}[kind]
-        return [registry.create(kind, name, opts) for name, opts in section.items()]
+        return [registry.create(kind, name, opts, self.cfg.config_dir) for name, opts in section.items()]
 
     # dead letters ---------------------------------------------------------------------------
     def dead_letter(self, stage: str, raw: Any, reason: str, source: str = "",

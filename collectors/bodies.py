@@ -17,6 +17,7 @@ from typing import Any
 
 import orjson
 
+from core import json_slices
 from core.http import HttpError, Request
 
 GZIP_MAGIC = b"\x1f\x8b"
@@ -111,6 +112,6 @@ def _json_lines(body: bytes) -> bool:
 
 def _decode(data: bytes, where: str) -> Document | Broken:
     try:
-        return Document(where, orjson.loads(data))
+        return Document(where, json_slices.loads(data))
     except orjson.JSONDecodeError as e:
         return Broken(where, bytes(data[:RAW_LIMIT]), f"invalid JSON: {e}")

@@ -9,6 +9,8 @@ import orjson
 from google.protobuf import json_format
 from google.protobuf.message import DecodeError, Message
 
+from core import json_slices
+
 PROTOBUF = "application/x-protobuf"
 JSON = "application/json"
 
@@ -28,7 +30,7 @@ def decode_request(body: bytes, cls, is_json: bool) -> Message:
     try:
         if is_json:
             try:
-                obj = orjson.loads(body)
+                obj = json_slices.loads(body)
             except orjson.JSONDecodeError as e:
                 raise BadRequest(400, f"invalid JSON: {e}") from None
             if not isinstance(obj, dict):

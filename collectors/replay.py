@@ -38,6 +38,7 @@ from typing import IO, Any, Iterable, Iterator
 import orjson
 
 from core import codec
+from core.component import FilePath
 from core.deadletters import unreadable_file
 from core.registry import register
 from collectors.base import Collector
@@ -88,7 +89,7 @@ class ReplayCollector(Collector):
 
     @dataclass
     class Config:
-        paths: list[str] = field(default_factory=list)   # files; "-" = stdin
+        paths: list[FilePath] = field(default_factory=list)   # files; "-" = stdin
         format: str = "auto"                             # input format name or auto
         max_record_bytes: int = 1 << 20                  # longer lines are dead-lettered
         max_document_bytes: int = 64 << 20               # files up to this size may be one JSON document

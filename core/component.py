@@ -7,10 +7,17 @@ Instances are named `type/name`. `start()` and `close()` are safe to call twice.
 from __future__ import annotations
 
 import dataclasses
+import math
+import os
 import typing
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar
 
 from core.errors import ConfigError
+
+#: the type of a component option naming a file or folder (`model_path: FilePath = ""`, `rules:
+#: list[FilePath]`): built with a `base_dir` (the config file's folder), a relative value is read
+#: from there, `~` from the home folder; "" (the option's default) and "-" (stdin) stay as written
+FilePath = Annotated[str, "file path"]
 
 
 @dataclasses.dataclass
@@ -89,7 +96,13 @@ def _coerce(value: Any, tp: Any, path: str) -> Any:
         raise ConfigError(f"{path}: expected an integer, got {value!r}")
     if tp is float:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
+            try:
+                number = float(value)
+            except OverflowError:           # an integer of 400 digits
+                number = math.inf
+            if not math.isfinite(number):   # YAML's .inf / .nan: a never-firing interval, a NaN threshold
+                raise ConfigError(f"{path}: expected a finite number, got {str(value)[:40]}")
+            return number
         leaf = path.rsplit(".", 1)[-1]
         if isinstance(value, str) and (leaf.endswith("_s") or leaf.endswith("ttl")):
             from core.durations import parse_duration
@@ -112,8 +125,31 @@ def _coerce(value: Any, tp: Any, path: str) -> Any:
     return value
 
 
-def build_config(cls: type, raw: dict[str, Any] | None, where: str = "") -> Any:
-    """Build `cls.Config` from a mapping: unknown keys and wrong types are errors naming the path."""
+def _is_path(tp: Any) -> bool:
+    """A FilePath, or a union or list holding one."""
+    if tp == FilePath:
+        return True
+    return typing.get_origin(tp) is not Annotated and any(_is_path(a) for a in typing.get_args(tp))
+
+
+def _resolved(value: Any, base_dir: str) -> Any:
+    if isinstance(value, list):
+        return [_resolved(v, base_dir) for v in value]
+    if not isinstance(value, str) or value in ("", "-"):
+        return value
+    value = os.path.expanduser(value)
+    return value if os.path.isabs(value) else os.path.join(base_dir, value)
+
+
+def path_options(cls: type) -> list[str]:
+    """The options of `cls.Config` that name files or folders (typed FilePath)."""
+    hints = typing.get_type_hints(cls.Config, include_extras=True)
+    return [f.name for f in dataclasses.fields(cls.Config) if _is_path(hints.get(f.name))]
+
+
+def build_config(cls: type, raw: dict[str, Any] | None, where: str = "", base_dir: str | None = None) -> Any:
+    """Build `cls.Config` from a mapping: unknown keys and wrong types are errors naming the path.
+    With `base_dir` (the config file's folder), relative FilePath options are read from there."""
     cfg_cls = cls.Config
     raw = dict(raw or {})
     hints = typing.get_type_hints(cfg_cls)
@@ -123,6 +159,9 @@ def build_config(cls: type, raw: dict[str, Any] | None, where: str = "") -> Any:
         raise ConfigError(f"{where}: unknown option(s) {', '.join(unknown)} "
                           f"(known: {', '.join(sorted(fields)) or 'none'})")
     kwargs = {k: _coerce(v, hints.get(k, Any), f"{where}.{k}") for k, v in raw.items()}
+    if base_dir is not None:
+        for k in set(path_options(cls)) & set(kwargs):
+            kwargs[k] = _resolved(kwargs[k], base_dir)
     try:
         cfg = cfg_cls(**kwargs)
     except TypeError as e:
@@ -131,6 +170,7 @@ def build_config(cls: type, raw: dict[str, Any] | None, where: str = "") -> Any:
     if validate is not None:
         try:
             validate()
-        except ValueError as e:
-            raise ConfigError(f"{where}: {e}") from None
+        except ValueError as e:     # a reason that names its own path keeps it ("http.tokens.a: ...")
+            msg = str(e)
+            raise ConfigError(msg if where and msg.startswith(f"{where}.") else f"{where}: {msg}") from None
     return cfg

@@ -12,6 +12,8 @@ from typing import Any, Callable
 
 import orjson
 
+from core import json_slices
+
 
 class HttpError(Exception):
     def __init__(self, status: int, reason: str, headers: dict[str, str] | None = None) -> None:
@@ -42,7 +44,7 @@ class Request:
 
     def json(self) -> Any:
         try:
-            return orjson.loads(self.body)
+            return json_slices.loads(self.body)
         except orjson.JSONDecodeError as e:
             raise HttpError(400, f"invalid JSON body: {e}") from None
 

@@ -63,12 +63,13 @@ def all_of(kind: str) -> dict[str, type]:
     return dict(sorted(_registry[kind].items()))
 
 
-def create(kind: str, name: str, options: dict | None = None):
-    """Build a component from its config entry `type/name: {options}`."""
+def create(kind: str, name: str, options: dict | None = None, base_dir: str | None = None):
+    """Build a component from its config entry `type/name: {options}`; with `base_dir` (the config
+    file's folder) its relative file options are read from there."""
     if "/" not in name:
         raise ConfigError(f"{kind} {name!r}: names are 'type/name', e.g. '{name}/default'")
     typ = name.split("/", 1)[0]
     cls = get(kind, typ)
     from core.component import build_config
-    cfg = build_config(cls, options or {}, where=name)
+    cfg = build_config(cls, options or {}, where=name, base_dir=base_dir)
     return cls(name, config=cfg)

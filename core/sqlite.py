@@ -4,6 +4,7 @@ writer), a 30 s wait for another connection's lock, and one connection shared by
 each user serialises its own calls with a lock."""
 from __future__ import annotations
 
+import os
 import sqlite3
 from pathlib import Path
 from typing import Literal
@@ -12,6 +13,38 @@ from core.errors import InputError
 
 #: seconds a statement waits for another connection's lock before raising "database is locked"
 BUSY_TIMEOUT_S = 30.0
+
+
+def check_sqlite_path(path: str | Path) -> None:
+    """InputError saying why `open_sqlite(path)` would fail, found without creating or changing
+    anything (`warden config check`): a folder, an existing file that is not a SQLite database, a
+    folder that cannot be created or written."""
+    p = Path(path)
+    if p.is_dir():
+        raise InputError(f"{path} is a folder, not a SQLite file")
+    if p.exists():
+        try:
+            db = sqlite3.connect(f"{p.resolve().as_uri()}?mode=ro", uri=True)
+            try:
+                db.execute("PRAGMA schema_version")
+            finally:
+                db.close()
+        except sqlite3.DatabaseError as e:
+            raise InputError(f"cannot open the SQLite file {path}: {e}") from None
+        return
+    check_folder(p.parent, f"the folder of {path}")
+
+
+def check_folder(path: str | Path, what: str) -> None:
+    """InputError when `path` cannot be a folder warden writes in: a file is in the way, or the
+    nearest existing folder above it cannot be written (nothing is created)."""
+    p = Path(path).absolute()
+    while not p.exists() and p != p.parent:
+        p = p.parent
+    if not p.is_dir():
+        raise InputError(f"cannot create {what}: {p} is not a folder")
+    if not os.access(p, os.W_OK | os.X_OK):
+        raise InputError(f"cannot create {what}: {p} is not writable")
 
 
 def open_sqlite(path: str | Path | None, *, synchronous: Literal["FULL", "NORMAL"] = "FULL") -> sqlite3.Connection:

@@ -101,6 +101,10 @@ def rfc3339_to_epoch(value: Any) -> float:
     return t + (float(frac) if frac else 0.0)
 
 
+#: 9999-12-31 23:59:59 UTC: the latest time a datetime, an ISO timestamp and the stores hold
+LATEST_TIME = 253402300799.0
+
+
 def iso(ts: float) -> str:
     """ISO 8601 UTC of an epoch time; a time no datetime holds (a record that slipped past the
     collectors' bounds, core.event_bounds) is clamped to the nearest one a store takes, never raised

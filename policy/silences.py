@@ -27,6 +27,7 @@ import orjson
 
 from policy.matchers import Matcher, matches_all, parse_matchers
 from core.sqlite import open_sqlite
+from core.times import LATEST_TIME
 from core.stores.unreachable import reaching
 
 log = logging.getLogger("warden.silences")
@@ -57,6 +58,8 @@ class Silence:
         end = ends_at if ends_at is not None else start + (duration if duration is not None else 3600.0)
         if end <= start:
             raise ValueError("a silence must end after it starts")
+        if not end <= LATEST_TIME:     # it could be neither shown nor listed (a year-273,792,727 end was)
+            raise ValueError("a silence must end by 9999-12-31 23:59:59 UTC, the latest time warden can show")
         return cls(id=str(uuid.uuid4()), matchers=ms, starts_at=start, ends_at=end, created_by=created_by,
                    comment=comment)
 

@@ -28,6 +28,7 @@ from typing import Any, ClassVar
 
 import orjson
 
+from core.component import FilePath
 from core.errors import ConfigError
 from core.registry import register
 from core.sqlite import open_sqlite
@@ -127,7 +128,7 @@ class BlocklistResponder(Responder):
 
     @dataclass
     class Config:
-        path: str = ""                # default <data_dir>/blocklist.db
+        path: FilePath = ""           # default <data_dir>/blocklist.db
         default_ttl: float = 3600.0   # seconds
         max_ttl: float = 7 * 86400.0  # no entry lasts longer
         topic: str = "blocklist"      # topic suffix (full name: prefix + suffix)

@@ -25,6 +25,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from core.component import FilePath
 from core.errors import ConfigError
 from core.event import stable_id
 from core.registry import register
@@ -63,13 +64,13 @@ class KubernetesResponder(Responder):
 
     @dataclass
     class Config:
-        kubeconfig: str | None = None
+        kubeconfig: FilePath | None = None
         context: str | None = None
         in_cluster: bool | None = None      # None: try in-cluster, then kubeconfig
         host: str | None = None             # explicit API server (tests, proxies)
         token: str | None = None
         verify_ssl: bool = True
-        ca_cert: str | None = None
+        ca_cert: FilePath | None = None
         timeout_s: float = 10.0
 
     @classmethod

@@ -12,6 +12,17 @@ from core.errors import WardenError
 EXIT_OK, EXIT_FAIL, EXIT_USAGE, EXIT_NOT_FOUND = 0, 1, 2, 3
 
 
+class Fraction(click.FloatRange):
+    """A number in 0..1 (open ends with min_open / max_open); NaN, which every comparison lets
+    through click's FloatRange, is refused too (`--alpha nan` reported no drift)."""
+
+    def convert(self, value, param, ctx):
+        v = super().convert(value, param, ctx)
+        if v != v:
+            self.fail(f"{value!r} is not a number in {self._describe_range()}", param, ctx)
+        return v
+
+
 class Context:
     def __init__(self, config_path: str | None, data_dir: str | None = None) -> None:
         self.config_path = config_path

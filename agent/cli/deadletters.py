@@ -115,6 +115,12 @@ def replay(ctx, ids, everything, again, fmt, dry_run, as_json) -> None:
 
     if not ids and not everything:
         raise click.UsageError("give letter ids or --all")
+    if fmt not in (None, "auto"):       # a typo is a usage error, not every letter "refused" by it
+        from collectors.formats import FormatError, get_format
+        try:
+            get_format(fmt)
+        except FormatError as e:
+            raise click.BadParameter(str(e), param_hint="--format") from None
     letters = _letters(ctx)
     chosen = _pick(letters, list(ids)) if ids else [d for d in letters if d.stage == "collect"]
     chosen = [d for d in chosen if again or not d.replayed or ids]

@@ -5,11 +5,11 @@ import sys
 
 import click
 
-from agent.cli.app import EXIT_FAIL, EXIT_USAGE, cli
+from agent.cli.app import EXIT_FAIL, EXIT_USAGE, Fraction, cli
 from agent.cli.output import emit_json, table
 
 #: a false-alarm probability: --alpha 5 used to report drift on identical data
-ALPHA = click.FloatRange(0, 1, min_open=True, max_open=True)
+ALPHA = Fraction(0, 1, min_open=True, max_open=True)
 
 
 @cli.group()

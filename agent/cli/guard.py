@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from agent.cli.app import cli
+from agent.cli.app import Fraction, cli
 from agent.cli.output import emit_json
 from core.progress import Bar
 
@@ -25,7 +25,8 @@ def guard() -> None:
 @click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False, allow_dash=True),
               help="The same lines with `score` (0..1) and `blocked` added (`error` where not scored; "
                    "`-`: standard output).")
-@click.option("--threshold", type=float, default=None, help="Block at or above this score (default: the model's).")
+@click.option("--threshold", type=Fraction(0, 1), default=None,
+              help="Block at or above this score, 0..1 (default: the model's).")
 @click.option("--json", "as_json", is_flag=True,
               help="Print the summary (rows, blocked, errors, threshold, out, failed lines) as JSON.")
 def score(in_path, out_path, threshold, as_json) -> None:
@@ -35,6 +36,7 @@ def score(in_path, out_path, threshold, as_json) -> None:
         raise click.UsageError("--json prints the summary on standard output: give --out a file")
     if out_path != "-":
         _check_writable(out_path)
+    in_place = in_path != "-" and out_path != "-" and Path(out_path).exists() and os.path.samefile(in_path, out_path)
     # scored into a scratch file first: --out may name the input itself, and an interrupted or failed
     # run leaves an existing --out as it was
     with tempfile.TemporaryDirectory(prefix="warden-guard-") as tmp:
@@ -44,7 +46,9 @@ def score(in_path, out_path, threshold, as_json) -> None:
             total = sum(1 for line in f if line.strip())
         with Bar("guard score", total, enabled=not as_json and out_path != "-") as bar:
             res = score_file(src, dst, threshold, on_rows=bar.update)
-        if out_path == "-":
+        if in_place and res.failed:
+            pass        # the lines it could not read would be lost, and the line numbers below name them
+        elif out_path == "-":
             with open(dst, "rb") as f:
                 shutil.copyfileobj(f, sys.stdout.buffer)
             sys.stdout.flush()
@@ -55,13 +59,15 @@ def score(in_path, out_path, threshold, as_json) -> None:
                 raise click.ClickException(f"cannot write --out {out_path}: {e.strerror}") from None
     if as_json:
         emit_json({"rows": res.rows, "blocked": res.blocked, "errors": res.errors, "threshold": res.threshold,
-                   "out": out_path, "failed": res.failed})
+                   "out": None if in_place and res.failed else out_path, "failed": res.failed})
     else:
         for msg in res.failed:
             click.echo(f"{in_path}: {msg}", err=True)
-        click.echo(f"{res.rows} rows, {res.blocked} blocked, {res.errors} not scored "
-                   f"(threshold {res.threshold:.3f}) → {'standard output' if out_path == '-' else out_path}",
-                   err=True)
+        kept = in_place and res.failed
+        click.echo(f"{res.rows} rows, {res.blocked} blocked, {res.errors} not scored (threshold {res.threshold:.3f})"
+                   + (f"; {in_path} left as it was: it is also --out, and the {len(res.failed)} lines above would be "
+                      "lost (fix them, or give --out another file)" if kept else
+                      f" → {'standard output' if out_path == '-' else out_path}"), err=True)
     if res.failed:
         raise SystemExit(1)
 

@@ -24,10 +24,14 @@ TIME_KEYS = frozenset(("first_time", "last_time", "since", "first_seen", "last_s
 
 
 def fmt_time(ts: float | None) -> str:
-    """An epoch time as `2026-01-05 02:30:00 UTC` (warden's times are UTC)."""
+    """An epoch time as `2026-01-05 02:30:00 UTC` (warden's times are UTC); one no datetime holds
+    (a record from before times were bounded) is shown as such, never raised on."""
     if ts is None:
         return "-"
-    return dt.datetime.fromtimestamp(float(ts), dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+    try:
+        return dt.datetime.fromtimestamp(float(ts), dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+    except (ValueError, OverflowError, OSError):
+        return f"{float(ts):.0f} (epoch seconds, beyond year 9999)"
 
 
 def fmt_value(key: str, v: Any, unit: str = "") -> str:

@@ -25,6 +25,11 @@ def run(ctx, stages, as_json) -> None:
 
     p = Pipeline(ctx.cfg, stages=tuple(dict.fromkeys(stages)) or STAGES)    # --stage detect twice: one stage
     signal.signal(signal.SIGTERM, lambda *_: p.stop())
+    try:
+        p.preflight()           # unusable TLS files or store file: one error line (exit 2) before "warden running"
+    except BaseException:
+        p.close()
+        raise
     started = {"stages": [s.name for s in p.stages], "bus": ctx.cfg.bus.type, "store": ctx.cfg.store.type,
                "http": f"{p.http.host}:{p.http.port}" if p.http else None}
     idle = [s.name for s in p.stages if s.name == "collect" and not s.collectors]
@@ -33,6 +38,12 @@ def run(ctx, stages, as_json) -> None:
     else:
         click.echo(f"warden running: stages={','.join(started['stages'])} bus={started['bus']} "
                    f"store={started['store']}" + (f" http={started['http']}" if started["http"] else ""), err=True)
+    alone = [s for s in STAGES if s not in started["stages"]] if ctx.cfg.bus.type == "embedded" else []
+    if alone:       # `--stage detect` on the embedded bus: a stage no other process can feed or drain
+        click.echo(f"warning: the embedded bus lives in this process, so {','.join(started['stages'])} cannot "
+                   f"exchange records with {','.join(alone)} in another process: nothing will reach or leave "
+                   "this process's stages (run every stage here, or use bus.type: kafka for one stage per process)",
+                   err=True)
     if idle:        # `warden run` with no config: it ran, silently receiving nothing
         click.echo("warning: the collect stage has no collectors, so nothing will arrive: configure `collectors:` "
                    "(e.g. http_ingest/default with http.enabled, or replay/NAME with paths) or replay files with "
@@ -121,6 +132,10 @@ def demo(ctx, hours, seed, data_dir, as_json) -> None:
         raise click.UsageError(f"two demo folders: warden --data-dir {ctx.data_dir} and demo --data-dir {data_dir}")
     # `warden --data-dir X demo` writes to X (it went to .warden/demo, and `alerts list` on X found nothing)
     data_dir = data_dir or ctx.data_dir or DEMO_DIR
+    from core import registry
+    from core.component import build_config
+    # the scenario's options first: a refused --hours created and marked the folder before
+    build_config(registry.get("collector", "scenario"), {"seed": seed, "hours": hours}, "scenario/demo")
     prepare(data_dir)
     before = existing(data_dir)
     cfg = demo_config(data_dir, hours, seed)

@@ -17,6 +17,8 @@ from __future__ import annotations
 import time
 from collections import OrderedDict
 
+from agent.http.token_bucket import TokenBucket
+
 
 class ErrorBudget:
     MAX_CLIENTS = 10_000
@@ -26,21 +28,16 @@ class ErrorBudget:
             raise ValueError("rate and memory_s must be >= 0 and burst >= 1")
         self.rate, self.memory_s, self.clock = float(rate), float(memory_s), clock
         self.burst = float(burst if burst is not None else max(1.0, 2 * rate))
-        self._tokens, self._at = self.burst, clock()
+        self._bucket = TokenBucket.full(self.rate, self.burst, clock()) if self.rate > 0 else None
         self._erred: OrderedDict[str, float] = OrderedDict()      # client key -> its last client error
-
-    def _refill(self) -> float:
-        now = self.clock()
-        self._tokens = min(self.burst, self._tokens + (now - self._at) * self.rate)
-        self._at = now
-        return now
 
     def spend(self, key: str) -> None:
         """One client error answered to `key`: a token of the budget, and `key` remembered as erring."""
-        if self.rate <= 0:
+        if self._bucket is None:
             return
-        now = self._refill()
-        self._tokens = max(-self.burst, self._tokens - 1.0)
+        now = self.clock()
+        self._bucket.refill(now)
+        self._bucket.charge(1.0)
         self._erred[key] = now
         self._erred.move_to_end(key)
         while len(self._erred) > self.MAX_CLIENTS:
@@ -49,19 +46,16 @@ class ErrorBudget:
     def admits(self, key: str) -> tuple[bool, float]:
         """(whether a request of `key` may go on, seconds until the budget holds a token): refused
         only while the budget is spent and `key` erred within `memory_s`."""
-        if self.rate <= 0:
+        if self._bucket is None:
             return True, 0.0
-        now = self._refill()
-        if self._tokens >= 1.0:
+        now = self.clock()
+        if self._bucket.refill(now) >= 1.0:
             return True, 0.0
         last = self._erred.get(key)
         if last is None or now - last > self.memory_s:
             return True, 0.0
-        return False, (1.0 - self._tokens) / self.rate
+        return False, self._bucket.wait_s()
 
     def spent(self) -> bool:
         """Whether the budget is empty now."""
-        if self.rate <= 0:
-            return False
-        self._refill()
-        return self._tokens < 1.0
+        return self._bucket is not None and self._bucket.refill(self.clock()) < 1.0

@@ -10,6 +10,8 @@ from __future__ import annotations
 import threading
 import time
 
+from agent.http.token_bucket import TokenBucket
+
 
 class RateLimiter:
     """Token buckets per client key: `rate` tokens per second, up to `burst`. rate 0 = unlimited."""
@@ -19,7 +21,7 @@ class RateLimiter:
     def __init__(self, rate: float, burst: int, clock=time.monotonic) -> None:
         self.rate, self.burst = float(rate), max(1, int(burst or 1))
         self.clock = clock
-        self._b: dict[str, list[float]] = {}
+        self._b: dict[str, TokenBucket] = {}
         self._lock = threading.Lock()
 
     def allow(self, key: str) -> tuple[bool, float]:
@@ -31,16 +33,12 @@ class RateLimiter:
             b = self._b.get(key)
             if b is None:
                 if len(self._b) >= self.MAX_CLIENTS:   # forget the idlest half: bounded memory
-                    for k, _ in sorted(self._b.items(), key=lambda kv: kv[1][1])[: self.MAX_CLIENTS // 2]:
+                    for k, _ in sorted(self._b.items(), key=lambda kv: kv[1].at)[: self.MAX_CLIENTS // 2]:
                         del self._b[k]
-                b = self._b[key] = [float(self.burst), now]
-            tokens = min(self.burst, b[0] + (now - b[1]) * self.rate)
-            b[1] = now
-            if tokens >= 1.0:
-                b[0] = tokens - 1.0
+                b = self._b[key] = TokenBucket.full(self.rate, self.burst, now)
+            if b.take(now):
                 return True, 0.0
-            b[0] = tokens
-            return False, (1.0 - tokens) / self.rate
+            return False, b.wait_s()
 
     def charge(self, key: str, tokens: float) -> None:
         """Take `tokens` more from `key`'s bucket (at most down to -burst); unknown keys are left alone."""
@@ -49,4 +47,4 @@ class RateLimiter:
         with self._lock:
             b = self._b.get(key)
             if b is not None:
-                b[0] = max(-float(self.burst), b[0] - tokens)
+                b.charge(tokens)

@@ -54,8 +54,10 @@ from agent.http.lanes import FairLanes
 from agent.http.ratelimit import RateLimiter
 from agent.http.routing import RouteTable, match_template
 from agent.http.tarpit import Tarpit
+from agent.http.tls import server_ssl_context
 from agent.http.transport import HeadGuard, counting_ssl_context, head_deadline_protocol
 from core.http import Handler, HttpError, Request, Response, inline
+from core.errors import ConfigError
 
 __all__ = ["HttpError", "HttpServer", "Handler", "RateLimiter", "Request", "Response", "match_template"]
 
@@ -169,7 +171,6 @@ class HttpServer:
         try:
             check_exposure(srv.host, srv.tokens, bool(srv.client_ca), srv.allow_unauthenticated)
         except ValueError as e:
-            from core.errors import ConfigError
             raise ConfigError(f"http: {e}") from None
         return srv
 
@@ -221,15 +222,10 @@ class HttpServer:
 
     # -- TLS ---------------------------------------------------------------------------------------
     def ssl_context(self) -> ssl.SSLContext | None:
+        """None without `tls_cert`; unusable files are a ConfigError naming the setting and the path."""
         if not self.tls_cert:
             return None
-        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        ctx.minimum_version = ssl.TLSVersion.TLSv1_2
-        ctx.load_cert_chain(self.tls_cert, self.tls_key)
-        if self.client_ca:
-            ctx.load_verify_locations(cafile=self.client_ca)
-            ctx.verify_mode = ssl.CERT_REQUIRED
-        return ctx
+        return server_ssl_context(self.tls_cert, self.tls_key or "", self.client_ca)
 
     def _tls_rejected(self, why: str) -> None:
         self.counters.inc("http.tls_rejected")
@@ -241,13 +237,26 @@ class HttpServer:
         assert self._sock is not None
         return self._sock.getsockname()[:2]
 
+    def bind(self) -> None:
+        """Take the listening socket now (start() serves on it): an address that does not resolve,
+        a port in use or not allowed is a ConfigError naming http.host / http.port."""
+        if self._sock is None:
+            self._sock = self._bind()
+
     def _bind(self) -> socket.socket:
-        family, kind, proto, _, addr = socket.getaddrinfo(self.host, self.port, type=socket.SOCK_STREAM,
-                                                          flags=socket.AI_PASSIVE)[0]
-        sock = socket.socket(family, kind, proto)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(addr)
-        sock.listen(2048)
+        sock = None
+        try:
+            family, kind, proto, _, addr = socket.getaddrinfo(self.host, self.port, type=socket.SOCK_STREAM,
+                                                              flags=socket.AI_PASSIVE)[0]
+            sock = socket.socket(family, kind, proto)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind(addr)
+            sock.listen(2048)
+        except OSError as e:        # incl. socket.gaierror: a name that does not resolve
+            if sock is not None:
+                sock.close()
+            raise ConfigError(f"http.host / http.port: cannot listen on {self.host!r} port {self.port}: "
+                              f"{e.strerror or e}") from None
         sock.setblocking(False)
         return sock
 
@@ -278,7 +287,7 @@ class HttpServer:
             proxy_headers=bool(self.trusted_proxies), forwarded_allow_ips=self.trusted_proxies or None,
             ssl_context_factory=(lambda _c, _d: counting_ssl_context(ctx, self._tls_rejected)) if ctx else None)
         logging.getLogger("uvicorn.error").setLevel(logging.ERROR)   # no per-request warnings of bad input
-        self._sock = self._bind()
+        self.bind()
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._serve, name="warden-http", daemon=True)
         self._thread.start()
@@ -302,6 +311,9 @@ class HttpServer:
 
     def close(self) -> None:
         if self._server is None:
+            if self._sock is not None:      # bound (warden run's preflight), never served
+                self._sock.close()
+                self._sock = None
             return
         self._server.should_exit = True
         if self._thread is not None:

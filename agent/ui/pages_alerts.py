@@ -37,12 +37,18 @@ class Incident:
     alerts: list[Alert] = field(default_factory=list)
 
 
-def search_from(req: Request, page_size: int, now: float) -> tuple[AlertSearch, dict[str, str], int]:
+def search_from(req: Request, page_size: int, now: float,
+                window: int = 2 ** 63 - 1) -> tuple[AlertSearch, dict[str, str], int]:
+    """The search a request asks for; a page beyond what the store pages through (`window`:
+    offset + page size, AlertStore.max_result_window) is refused with the reason (400)."""
     f = {k: (req.query.get(k) or [""])[0].strip() for k in FILTERS}
     try:
         page_no = max(1, int((req.query.get("page") or ["1"])[0]))
     except ValueError:
         raise HttpError(400, "page must be a number") from None
+    if page_no * page_size > window:
+        raise HttpError(400, f"page {page_no} is beyond the first {window:,} alerts the store pages through "
+                             f"(page {window // page_size} at most): narrow the filters")
     if f["status"] and f["status"] not in STATUSES:
         raise HttpError(400, f"unknown status {f['status']!r}")
     if f["severity"] and f["severity"] not in SEVERITIES:
@@ -65,7 +71,7 @@ def routes(ui: UiContext):
     import time
 
     def listing(req: Request, s: Session, template: str) -> Response:
-        q, f, page_no = search_from(req, ui.options.page_size, time.time())
+        q, f, page_no = search_from(req, ui.options.page_size, time.time(), ui.store.max_result_window)
         res = ui.store.search_alerts(q)
         pages = max(1, (res.total + q.limit - 1) // q.limit)
         return ui.page(template, s, filters=f, incidents=incidents(res.alerts), total=res.total, page_no=page_no,

@@ -52,7 +52,7 @@ class _Log:
 class EmbeddedBus(Bus):
     durability = ("not durable: held in this process's memory until every stage has processed it; "
                   "lost if the process stops first (use the Kafka bus for durable ingest)")
-    producer_waits = False             # an append to memory under a short lock (dead letters: a buffered file write)
+    producer_waits = False             # an append to memory under a short lock (dead letters: a file write outside it)
 
     def __init__(self, partitions: int = 3, prefix: str = "warden.", *, max_held: int = 200_000,
                  retain_unsubscribed: int = 10_000, spool_dir: Path | None = None,
@@ -70,6 +70,7 @@ class EmbeddedBus(Bus):
         self.unread_trimmed = 0
         self._counters = counters
         self._spools = {t: Spool(spool_dir, t) for t in spooled} if spool_dir is not None else {}
+        self._spool_order = {t: threading.Lock() for t in self._spools}     # one writer per spooled topic
 
     # topics -------------------------------------------------------------------------------------
     def create_topics(self, names: Iterable[str], partitions: int | None = None) -> None:
@@ -89,23 +90,38 @@ class EmbeddedBus(Bus):
         return parts if parts is not None else self._new_topic(topic, self.default_partitions)
 
     def append(self, topic: str, value: bytes, key: bytes | None) -> None:
-        with self._lock:
-            parts = self._parts(topic)
-            p = partition_for(key, len(parts))
-            log = parts[p]
-            rec = Record(topic, p, log.end(), key, value, int(time.time() * 1000))
-            spool = self._spools.get(topic)
-            if spool is not None:
-                spool.append(rec)
-            log.records.append(rec)
-            self._held += 1
-            if not self._readers(topic) and len(log.records) > self.retain_unsubscribed:
-                n = log.trim(log.end() - self.retain_unsubscribed)
-                self._held -= n
-                self.unread_trimmed += n
-                if self._counters is not None:
-                    self._counters.inc("bus.unread_trimmed", n)
-            self._lock.notify_all()
+        spool = self._spools.get(topic)
+        if spool is None:
+            with self._lock:
+                parts = self._parts(topic)
+                p = partition_for(key, len(parts))
+                self._add(parts, Record(topic, p, parts[p].end(), key, value, int(time.time() * 1000)))
+            return
+        # a spooled topic (the dead letters): the file write happens without the bus's lock, which
+        # every other append, poll and commit needs (an ingest on the event loop waited for it);
+        # the topic's own lock keeps one writer at a time, so the record written to the file keeps
+        # the offset it is given here, and it is in the file before any consumer can see it
+        with self._spool_order[topic]:
+            with self._lock:
+                parts = self._parts(topic)
+                p = partition_for(key, len(parts))
+                rec = Record(topic, p, parts[p].end(), key, value, int(time.time() * 1000))
+            spool.append(rec)
+            with self._lock:
+                self._add(parts, rec)
+
+    def _add(self, parts: list[_Log], rec: Record) -> None:
+        """Make `rec` (the next offset of its partition) readable (the caller holds the lock)."""
+        log = parts[rec.partition]
+        log.records.append(rec)
+        self._held += 1
+        if not self._readers(rec.topic) and len(log.records) > self.retain_unsubscribed:
+            n = log.trim(log.end() - self.retain_unsubscribed)
+            self._held -= n
+            self.unread_trimmed += n
+            if self._counters is not None:
+                self._counters.inc("bus.unread_trimmed", n)
+        self._lock.notify_all()
 
     # bounds ---------------------------------------------------------------------------------------
     def _readers(self, topic: str) -> list["_Group"]:

@@ -75,6 +75,10 @@ class AlertQuery:
 class AlertStore(abc.ABC):
     """Alerts are upserted by id (a redelivery never makes a second alert); actions by id."""
 
+    #: how far a search may page (offset + page size): SQLite's largest integer; Elasticsearch's
+    #: index.max_result_window (10,000). Callers refuse a page beyond it with the reason.
+    max_result_window: int = 2 ** 63 - 1
+
     def start(self) -> None:
         pass
 

@@ -79,6 +79,8 @@ MAX_WINDOW = 10_000
 
 
 class ElasticsearchStore(AlertStore):
+    max_result_window = MAX_WINDOW
+
     def __init__(self, cfg) -> None:
         self.cfg = cfg
         self.alerts_index = f"{cfg.index_prefix}-alerts"

@@ -128,6 +128,7 @@ class SqliteStore(AlertStore):
         return self._alert(*row[0])
 
     def list_actions(self, alert_id: str | None = None, limit: int = 100) -> list[Action]:
+        limit = min(limit, self.max_result_window)     # a larger number is "all" (SQLite refuses it)
         with self._lock:
             if alert_id:
                 rows = self.db.execute("SELECT doc FROM actions WHERE alert_id = ? ORDER BY time, id LIMIT ?",

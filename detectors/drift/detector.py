@@ -38,6 +38,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from core import snapshot
+from core.component import FilePath
 from core.event import Event, Finding
 from core.names import FEATURE_PREFIX, MODEL_NAME, MODEL_VERSION, PROMPT, PROMPT_LENGTH
 from core.registry import register
@@ -55,7 +56,7 @@ CALENDAR_FEATURES = ("hour", "hour_of_day", "minute", "day_of_week", "weekday", 
 @dataclass
 class DriftConfig:
     reference_size: int = 1000
-    reference_path: str = ""
+    reference_path: FilePath = ""
     window: int = 500
     step: int = 50
     alpha: float = 0.002          # window KS / chi-squared tests: false-alarm probability over the stream

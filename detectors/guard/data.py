@@ -13,6 +13,8 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from core.errors import InputError
+
 DEV_FILE = "prompt_injection_dev.jsonl"
 SEED = Path(__file__).resolve().parent / "seed" / "everyday_seed.jsonl"
 
@@ -27,18 +29,30 @@ class PromptRow:
 
 
 def _read(path: Path, source_of, split_of) -> list[PromptRow]:
+    """The rows of one JSON-lines file; a line that is not UTF-8, or not a JSON object with `text`
+    (string) and `label` (0 or 1), is an InputError naming the file and line."""
     rows = []
-    with open(path, encoding="utf-8") as fh:
-        for n, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            r = json.loads(line)
-            if not isinstance(r.get("text"), str) or r.get("label") not in (0, 1):
-                raise ValueError(f"{path}:{n}: need text (string) and label (0 or 1)")
-            src = str(r.get("source", ""))
-            rows.append(PromptRow(r["text"], int(r["label"]), source_of(src), str(r.get("kind", "")),
-                                  split_of(src)))
+    with open(path, "rb") as fh:
+        for n, raw in enumerate(fh, 1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as e:
+                raise InputError(f"{path}:{n}: not UTF-8 text ({e.reason} at byte {e.start})") from None
+            if line.strip():
+                rows.append(_row(path, n, line, source_of, split_of))
     return rows
+
+
+def _row(path: Path, n: int, line: str, source_of, split_of) -> PromptRow:
+    try:
+        r = json.loads(line)
+    except ValueError as e:
+        raise InputError(f"{path}:{n}: not a JSON line ({e})") from None
+    if not isinstance(r, dict) or not isinstance(r.get("text"), str) or r.get("label") not in (0, 1) \
+            or isinstance(r.get("label"), bool):
+        raise InputError(f"{path}:{n}: need a JSON object with text (string) and label (0 or 1)")
+    src = str(r.get("source", ""))
+    return PromptRow(r["text"], int(r["label"]), source_of(src), str(r.get("kind", "")), split_of(src))
 
 
 def load_file(path: str | Path) -> list[PromptRow]:
@@ -56,7 +70,7 @@ def load_sources(root: str | Path) -> list[PromptRow]:
         return load_file(root)
     files = ([root / DEV_FILE] if (root / DEV_FILE).exists() else []) + sorted((root / "extra").glob("*.jsonl"))
     if not files:
-        raise FileNotFoundError(f"no {DEV_FILE} or extra/*.jsonl under {root}")
+        raise InputError(f"no {DEV_FILE} or extra/*.jsonl under {root}")
     return [r for f in files for r in load_file(f)]
 
 
@@ -70,12 +84,18 @@ def seed_rows() -> list[PromptRow]:
 
 
 def training_rows(data: str | Path, limit: int | None = None, seed: bool = True) -> list[PromptRow]:
-    """Every row of `data` (at most `limit`, a fixed random sample), plus the seed when asked."""
+    """Every row of `data` (at most `limit`, a fixed random sample), plus the seed when asked. Data
+    without both classes (no rows, only benign or only attack rows) is an InputError saying so: a
+    classifier cannot be fitted on it."""
     import numpy as np
     rows = load_sources(data)
     if limit is not None and len(rows) > limit:
         pick = np.random.default_rng(0).choice(len(rows), limit, replace=False)
         rows = [rows[i] for i in sorted(pick)]
+    attack = sum(r.label for r in rows)
+    if not attack or attack == len(rows):
+        raise InputError(f"{data}: training needs rows of both labels (0 benign, 1 attack); "
+                         f"found {len(rows) - attack} benign and {attack} attack rows")
     return rows + (seed_rows() if seed else [])
 
 

@@ -21,6 +21,7 @@ from typing import Sequence
 import numpy as np
 
 from core import snapshot
+from core.component import FilePath
 from core.event import Event, Finding
 from core.registry import register
 from detectors.base import Detector
@@ -31,7 +32,7 @@ SEVERITIES = ("info", "low", "medium", "high", "critical")
 
 @dataclass
 class GuardConfig:
-    model_path: str = ""
+    model_path: FilePath = ""
     threshold: float | None = None
     max_chars: int = 32768
     on_error: str = "deny"

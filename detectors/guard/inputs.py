@@ -4,7 +4,8 @@
     -> [Part(text="hi", role="user", index=1)]
 
 A request is a bare string / UTF-8 bytes, or an object with `prompt`, `text`, `input` or
-`gen_ai.prompt` (one part, role "user"), or `messages` (OpenAI chat). In `messages` the user's turns
+`gen_ai.prompt` (one part each, role "user") and / or `messages` (OpenAI chat): every one present
+is scored, the highest score decides. In `messages` the user's turns
 and tool / function results (where indirect injections arrive) are scored one by one; system and
 developer messages (the application's own instructions) and assistant turns are not: they are
 first-party text, and scoring them would deny an application for its own system prompt.
@@ -80,12 +81,14 @@ def prompt_parts(record: Any, max_chars: int) -> list[Part]:
         return [Part(to_text(record, max_chars))]
     if not isinstance(record, dict):
         raise GuardInputError(f"request must be a JSON object or a string, got {type(record).__name__}")
-    for k in TEXT_FIELDS:
-        if k in record and record[k] is not None:
-            return [Part(to_text(record[k], max_chars))]
+    # every text the request carries is scored: with `prompt` and `messages` both present, the first
+    # alone was, and an injection in the other passed (the gateway may forward either)
+    parts = [Part(to_text(record[k], max_chars)) for k in TEXT_FIELDS if record.get(k) is not None]
     if record.get("messages") is not None:
-        return _message_parts(record["messages"], max_chars)
-    raise GuardInputError("missing prompt field (prompt, text, input or messages)")
+        parts += _message_parts(record["messages"], max_chars)
+    if not parts:
+        raise GuardInputError("missing prompt field (prompt, text, input or messages)")
+    return list({(p.text, p.role, p.index): p for p in parts}.values())     # the same text once
 
 
 def prompt_text(record: Any) -> str | None:

@@ -26,6 +26,7 @@ from typing import Sequence
 
 import numpy as np
 
+from core.component import FilePath
 from core.event import Event
 from core.registry import register
 from detectors.metrics.common import MetricDetector, RunResult, halflife_alpha, unscored
@@ -58,7 +59,7 @@ class ForecastDetector(MetricDetector):
 
     @dataclass
     class Config(CalibrationConfig):
-        model_path: str = ""          # artifact from `warden train metric-model`; "" = self-train
+        model_path: FilePath = ""     # artifact from `warden train metric-model`; "" = self-train
         device: str = "auto"          # auto | cuda | cpu
         window: int = 32              # values the network sees (self-trained model)
         hidden: int = 64

@@ -22,6 +22,7 @@ from typing import ClassVar, Iterable, Sequence
 import numpy as np
 
 from core import snapshot as snap
+from core.component import FilePath
 from core.errors import ConfigError
 from core.event import Event, Finding
 from core.registry import register
@@ -41,9 +42,9 @@ class SigmaDetector(Detector):
 
     @dataclass
     class Config:
-        rules: list[str] = field(default_factory=list)
+        rules: list[FilePath] = field(default_factory=list)
         builtin_rules: bool = True
-        filters: str = ""
+        filters: FilePath = ""
         lateness: float = 900.0
         fail_on_rule_errors: bool = False
         min_level: str = "informational"

@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import yaml
 from sigma.collection import SigmaCollection
 from sigma.correlations import SigmaCorrelationRule
 from sigma.rule import SigmaRule
@@ -40,13 +41,36 @@ def _is_aux(f: Path) -> bool:
     return ".examples." in n or n.startswith(("exclusions", "_")) or n.endswith((".tests.yml", ".tests.yaml"))
 
 
+def _shape_problems(docs: list) -> list[str]:
+    """What pySigma would crash on with an AttributeError instead of saying: a YAML document that
+    is not a mapping, an `id` that is not a string."""
+    problems = []
+    for n, d in enumerate(docs, 1):
+        if d is None:
+            continue
+        if not isinstance(d, dict):
+            problems.append(f"document {n} is a {type(d).__name__}, not a Sigma rule (a mapping with title, "
+                            "logsource and detection)")
+        elif "id" in d and not isinstance(d["id"], str):
+            problems.append(f"document {n}: id must be a string (a UUID), got {type(d['id']).__name__} {d['id']!r}")
+    return problems
+
+
 def parse_text(text: str, path: str, out: Parsed) -> None:
+    try:
+        docs = list(yaml.safe_load_all(text))
+    except yaml.YAMLError as e:
+        out.errors.append((path, f"cannot parse: invalid YAML: {e}"))
+        return
+    problems = _shape_problems(docs)
+    if problems:
+        out.errors.extend((path, f"cannot parse: {p}") for p in problems)
+        return
     try:
         # references are resolved by the engine across every loaded file (a correlation may name a
         # rule from another file); Sigma filters are collected, not silently applied
-        coll = SigmaCollection.from_yaml(text, collect_errors=True, resolve_references=False,
-                                         collect_filters=True)
-    except Exception as e:  # noqa: BLE001 - yaml and pySigma errors of many kinds
+        coll = SigmaCollection.from_dicts(docs, collect_errors=True, resolve_references=False, collect_filters=True)
+    except Exception as e:  # noqa: BLE001 - pySigma errors of many kinds
         out.errors.append((path, f"cannot parse: {type(e).__name__}: {e}"))
         return
     for r in coll.rules:

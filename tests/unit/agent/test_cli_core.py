@@ -105,7 +105,8 @@ def test_config_check_reports_every_error_with_its_path(tmp_path):
     pol = tmp_path / "pol.yaml"
     pol.write_text("policies:\n  - {id: a, alert: {resolve_after: 5 parsecs}}\n"
                    "  - {id: b, routes: [{responder: log/default, params: {foo: 1}}]}\n"
-                   "  - {id: c, match: {nope: 1}}\n")
+                   "  - {id: c, match: {nope: 1}}\n"
+                   "  - {id: d, routes: [{responder: nosuch/x}]}\n")      # it named no policy or route
     conf = tmp_path / "bad.yaml"
     conf.write_text(f"bus: {{type: rabbit}}\nstore: {{type: sqlite, bogus: 1}}\n"
                     f"detectors: {{baseline/x: {{threshold: high}}, nope/y: {{}}}}\n"
@@ -116,7 +117,8 @@ def test_config_check_reports_every_error_with_its_path(tmp_path):
     expected = ["unknown section extra", "bus: type must be embedded or kafka", "store: unknown option(s) bogus",
                 "detectors.baseline/x.threshold: expected a number", "detectors.nope/y: unknown detector type",
                 "responders.webhook/oncall: url must be", "policies[0] (a).alert.resolve_after: invalid duration",
-                "policies[1] (b).routes[0]: log has no parameter 'foo'", "policies[2] (c): unknown match key"]
+                "policies[1] (b).routes[0]: log has no parameter 'foo'", "policies[2] (c): unknown match key",
+                "policies[3] (d).routes[0]: unknown responder type 'nosuch'"]
     assert len(errors) == len(expected), errors
     for want, got in zip(expected, errors):
         assert want in got, (want, got)
@@ -198,3 +200,7 @@ def test_run_with_a_stage_named_twice_runs_it_once(tmp_path):
     conf.write_text(f"data_dir: {tmp_path / 'w'}\n")
     r = run_briefly(conf, "--stage", "detect", "--stage", "detect", "--json")
     assert r.exit_code == 0 and orjson.loads(r.stdout)["stages"] == ["detect"], r.output
+    # on the embedded bus a stage alone is fed by nothing: said, not left to find out
+    assert "cannot exchange records with collect,decide,act in another process" in r.stderr, r.stderr
+    r = run_briefly(conf, "--json")
+    assert "cannot exchange records" not in r.stderr, r.stderr

@@ -89,4 +89,4 @@ def test_config_check_names_a_tls_file_that_does_not_exist(tmp_path, monkeypatch
     conf = tmp_path / "warden.yaml"
     conf.write_text("http: {enabled: true, tls_cert: c.pem, tls_key: k.pem}\n")
     errors, _ = check_config(str(conf))
-    assert errors == [f"http: tls_key: no such file {tmp_path / 'k.pem'}"], errors
+    assert errors == [f"http.tls_key: no such file {tmp_path / 'k.pem'}"], errors

@@ -139,3 +139,10 @@ def test_replay_with_nothing_to_re_submit_starts_no_pipeline(tmp_path):
     r = invoke(conf, "deadletters", "replay", "--all")
     assert r.exit_code == 0 and "no dead letters to re-submit" in r.stderr, r.output
     assert sorted(p.name for p in (tmp_path / "w").iterdir()) == [], list((tmp_path / "w").iterdir())
+
+
+def test_an_unknown_format_is_a_usage_error_and_replays_nothing(conf):
+    """It was each letter "refused" by the unknown format, "re-submitted: 0 records", exit 1."""
+    r = CliRunner().invoke(cli, ["-c", str(conf), "deadletters", "replay", "--all", "--format", "Cloudtrail"])
+    assert r.exit_code == 2 and "--format: unknown format 'Cloudtrail'" in r.output, r.output
+    assert "re-submitted" not in r.output and not any(d["replayed"] for d in letters(conf))

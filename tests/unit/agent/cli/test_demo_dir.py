@@ -88,3 +88,10 @@ def test_a_rerun_keeps_an_action_log_that_records_a_real_action(tmp_path):
     prepare(d)
     assert {n: (d / n).read_bytes() for n in kept} == kept
     assert ActionLog.for_data_dir(d).verify().ok
+
+
+@pytest.mark.parametrize("hours", ["0", "-1", "745"])
+def test_refused_demo_options_create_no_folder(tmp_path, hours):
+    r = CliRunner().invoke(cli, ["demo", "--hours", hours, "--data-dir", str(tmp_path / "d")])
+    assert r.exit_code == 2 and "hours must be in (0, 744]" in r.output, r.output
+    assert not (tmp_path / "d").exists()       # it was created and marked before the refusal

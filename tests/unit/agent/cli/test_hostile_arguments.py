@@ -1,7 +1,8 @@
 """Numbers a command cannot use are usage errors (exit 2, naming the option), not a wrapped port,
 a silently dropped row, a traceback or a false result (--alpha 5 reported drift on identical data;
 `ui --port 99999` served on port 34463; `--limit -1` listed everything or dropped the first letter;
-`train metric-model` on a folder without series printed a traceback)."""
+`train metric-model` on a folder without series printed a traceback; `guard score --threshold 5`
+ended in a ValueError traceback; `--alpha nan` passed click's range and reported no drift)."""
 from __future__ import annotations
 
 import pytest
@@ -25,6 +26,11 @@ def csvs(tmp_path):
     (["drift", "check", "--reference", "{d}/ref.csv", "--current", "{d}/cur.csv", "--alpha", "5"], "'--alpha'"),
     (["drift", "stream", "--reference", "{d}/ref.csv", "--stream", "{d}/cur.csv", "--alpha", "0"], "'--alpha'"),
     (["drift", "stream", "--reference", "{d}/ref.csv", "--stream", "{d}/cur.csv", "--window", "0"], "'--window'"),
+    (["drift", "check", "--reference", "{d}/ref.csv", "--current", "{d}/cur.csv", "--alpha", "nan"],
+     "'--alpha': 'nan' is not a number"),
+    (["guard", "score", "--in", "{d}/ref.csv", "--out", "{d}/g.bin", "--threshold", "5"], "'--threshold'"),
+    (["guard", "score", "--in", "{d}/ref.csv", "--out", "{d}/g.bin", "--threshold", "nan"],
+     "'--threshold': 'nan' is not a number"),
     (["ui", "--port", "99999"], "'--port'"),
     (["ui", "--port", "-1"], "'--port'"),
     (["alerts", "list", "--limit", "-1"], "'--limit'"),

@@ -100,6 +100,20 @@ def test_guard_score_out_may_name_its_input_which_is_not_lost(tmp_path):
     assert [x["id"] for x in rows] == [1, 2] and all("score" in x for x in rows)
 
 
+def test_guard_score_in_place_keeps_an_input_with_lines_it_cannot_read(tmp_path):
+    """Replacing it lost the unreadable lines (an error row stands for each) and shifted the line
+    numbers the report names (a blank line dropped)."""
+    src = tmp_path / "prompts.jsonl"
+    text = '{"prompt": "hi"}\n\n["not", "an object"]\n{"prompt": "hello"\n'
+    src.write_text(text)
+    r = CliRunner().invoke(cli, ["guard", "score", "--in", str(src), "--out", str(src), "--json"])
+    assert r.exit_code == 1 and src.read_text() == text, r.output
+    summary = orjson.loads(r.stdout)
+    assert summary["out"] is None and [m.split(":")[0] for m in summary["failed"]] == ["line 3", "line 4"]
+    r = CliRunner().invoke(cli, ["guard", "score", "--in", str(src), "--out", str(src)])
+    assert r.exit_code == 1 and "left as it was" in r.stderr and src.read_text() == text, r.output
+
+
 def test_guard_score_out_in_a_missing_folder_is_a_usage_error_before_scoring(tmp_path):
     src = tmp_path / "prompts.jsonl"
     src.write_text('{"prompt": "hi"}\n')

@@ -95,3 +95,26 @@ def test_spooled_topics_outlive_the_bus(tmp_path):
     with open(again._spools["dl"].path, "ab") as f:
         f.write(b'{"p": 0, "o"')                              # a line cut short by a crash
     assert len(again.read("dl")) == 8
+
+
+def test_a_dead_letter_file_write_does_not_hold_other_topics(tmp_path):
+    """The dead-letter file is a FIFO nobody reads yet, so its write blocks: meanwhile an append to
+    another topic and a second dead letter's offset are not held up by the bus's lock; once the
+    file is read, both dead letters are there in offset order and only then readable."""
+    import os
+    import threading
+    bus = EmbeddedBus(partitions=1, spool_dir=tmp_path, spooled=["dl"])
+    bus.create_topics(["dl"])                                 # the topic exists (its file does not yet)
+    os.mkfifo(bus._spools["dl"].path)
+    writer = threading.Thread(target=lambda: bus.append("dl", b"first", None), daemon=True)
+    writer.start()
+    other = threading.Thread(target=lambda: bus.append("events", b"e", None), daemon=True)
+    other.start()
+    other.join(10)
+    assert not other.is_alive() and [r.value for r in bus.read("events")] == [b"e"]
+    assert writer.is_alive() and bus.held() == 1              # the dead letter: not readable before its write
+    with open(bus._spools["dl"].path, "rb") as f:            # a reader: the write goes through
+        writer.join(10)
+        line = f.readline()
+    assert not writer.is_alive() and b'"o":0' in line
+    assert bus.held() == 2 and [(r.offset, r.value) for r in bus._topics["dl"][0].records] == [(0, b"first")]

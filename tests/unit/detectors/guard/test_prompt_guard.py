@@ -292,7 +292,8 @@ def test_training_rejects_bad_rows(tmp_path):
     from detectors.guard.data import load_file
     p = tmp_path / "bad.jsonl"
     p.write_text('{"text": "a", "label": 3}\n')
-    with pytest.raises(ValueError, match="label"):
+    from core.errors import InputError
+    with pytest.raises(InputError, match="label"):
         load_file(p)
 
 
