@@ -24,7 +24,7 @@ from typing import Any
 
 import yaml
 
-from core.component import build_config
+from core.component import build_config, resolve_path
 from core.errors import ConfigError
 
 #: Kafka's producer compression codecs (librdkafka and kafka-python); None / "none": uncompressed
@@ -376,13 +376,10 @@ def relative_to_config(raw: dict[str, Any], config_path: str | os.PathLike) -> d
     is the home folder). Component options typed FilePath (a detector's `model_path`, Sigma
     `rules`, ...) are read from the same folder when the component is built (`WardenConfig.config_dir`,
     core.component.build_config). Values of the wrong type are left for validation."""
-    base = Path(config_dir(config_path))
+    base = config_dir(config_path)
 
     def fix(value: Any) -> Any:
-        if not isinstance(value, str) or not value:
-            return value
-        value = os.path.expanduser(value)
-        return value if Path(value).is_absolute() else str(base / value)
+        return resolve_path(value, base)
 
     out = dict(raw)
     if isinstance(out.get("policies"), list):

@@ -132,9 +132,11 @@ def _is_path(tp: Any) -> bool:
     return typing.get_origin(tp) is not Annotated and any(_is_path(a) for a in typing.get_args(tp))
 
 
-def _resolved(value: Any, base_dir: str) -> Any:
+def resolve_path(value: Any, base_dir: str | os.PathLike) -> Any:
+    """A path option's value read from `base_dir` (a list: each item): `~` is the home folder,
+    absolute paths, "" and "-" (stdin) stay as written, anything not a string is left for validation."""
     if isinstance(value, list):
-        return [_resolved(v, base_dir) for v in value]
+        return [resolve_path(v, base_dir) for v in value]
     if not isinstance(value, str) or value in ("", "-"):
         return value
     value = os.path.expanduser(value)
@@ -161,7 +163,7 @@ def build_config(cls: type, raw: dict[str, Any] | None, where: str = "", base_di
     kwargs = {k: _coerce(v, hints.get(k, Any), f"{where}.{k}") for k, v in raw.items()}
     if base_dir is not None:
         for k in set(path_options(cls)) & set(kwargs):
-            kwargs[k] = _resolved(kwargs[k], base_dir)
+            kwargs[k] = resolve_path(kwargs[k], base_dir)
     try:
         cfg = cfg_cls(**kwargs)
     except TypeError as e:
